@@ -1,0 +1,128 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CallOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CALL_OUTCOME_UNSPECIFIED: _ClassVar[CallOutcome]
+    SUCCESS: _ClassVar[CallOutcome]
+    REGISTRATION_FAILED: _ClassVar[CallOutcome]
+    CALL_FAILED: _ClassVar[CallOutcome]
+    NEGOTIATION_FAILED: _ClassVar[CallOutcome]
+    TIMEOUT: _ClassVar[CallOutcome]
+CALL_OUTCOME_UNSPECIFIED: CallOutcome
+SUCCESS: CallOutcome
+REGISTRATION_FAILED: CallOutcome
+CALL_FAILED: CallOutcome
+NEGOTIATION_FAILED: CallOutcome
+TIMEOUT: CallOutcome
+
+class CallMeasurement(_message.Message):
+    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SIP_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIP_REASON_FIELD_NUMBER: _ClassVar[int]
+    SETUP_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    POST_DIAL_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
+    TX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    RX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    RX_LOST_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_PCT_FIELD_NUMBER: _ClassVar[int]
+    JITTER_MS_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    R_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    MOS_FIELD_NUMBER: _ClassVar[int]
+    ONE_WAY_AUDIO_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    step: int
+    action: int
+    index: int
+    destination: str
+    outcome: CallOutcome
+    sip_code: int
+    sip_reason: str
+    setup_time_ms: float
+    post_dial_delay_ms: float
+    duration_ms: float
+    codec: str
+    tx_packets: int
+    rx_packets: int
+    rx_lost_packets: int
+    loss_pct: float
+    jitter_ms: float
+    rtt_ms: float
+    r_factor: float
+    mos: float
+    one_way_audio: bool
+    started_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    detail: str
+    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class RunSummary(_message.Message):
+    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes")
+    class SipCodesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    class OutcomesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    CALLS_ATTEMPTED_FIELD_NUMBER: _ClassVar[int]
+    CALLS_ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    ASR_FIELD_NUMBER: _ClassVar[int]
+    ACD_MS_FIELD_NUMBER: _ClassVar[int]
+    MOS_MEAN_FIELD_NUMBER: _ClassVar[int]
+    MOS_MIN_FIELD_NUMBER: _ClassVar[int]
+    SETUP_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    SETUP_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    RX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    TX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_PCT_MAX_FIELD_NUMBER: _ClassVar[int]
+    JITTER_MS_MAX_FIELD_NUMBER: _ClassVar[int]
+    JITTER_MS_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SIP_CODES_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    calls_attempted: int
+    calls_answered: int
+    calls_failed: int
+    asr: float
+    acd_ms: float
+    mos_mean: float
+    mos_min: float
+    setup_p50_ms: float
+    setup_p95_ms: float
+    rx_packets: int
+    tx_packets: int
+    loss_pct_max: float
+    jitter_ms_max: float
+    jitter_ms_mean: float
+    sip_codes: _containers.ScalarMap[int, int]
+    outcomes: _containers.ScalarMap[str, int]
+    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ...) -> None: ...
