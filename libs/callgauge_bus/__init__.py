@@ -1,0 +1,1 @@
+"""Callgauge bus: the Kafka envelope codec, producer and consumer (aiokafka)."""

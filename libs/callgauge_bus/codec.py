@@ -1,0 +1,131 @@
+"""The event envelope: how a protobuf event becomes a stored event and a Kafka record, and back.
+
+Stored events carry the envelope fields in their metadata; the relay turns a RecordedEvent into
+an EventEnvelope; the media-engine, which has no store, builds envelopes directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from uuid6 import uuid7
+
+from callgauge_eventstore import NewEvent, RecordedEvent
+from callgauge_platform.telemetry import current_traceparent
+from callgauge_proto.callgauge.events.v1 import billing_pb2, envelope_pb2, media_pb2, runs_pb2
+
+SCHEMA_VERSION = 1
+
+# Every event type of the v1 contract, by full protobuf name.
+REGISTRY: dict[str, type[Message]] = {}
+for _module in (runs_pb2, media_pb2, billing_pb2):
+    for _desc in _module.DESCRIPTOR.message_types_by_name.values():
+        REGISTRY[_desc.full_name] = getattr(_module, _desc.name)
+
+
+def type_name(msg: Message) -> str:
+    return msg.DESCRIPTOR.full_name
+
+
+def new_event(
+    msg: Message,
+    correlation_id: str,
+    causation_id: str = "",
+    event_id: uuid.UUID | None = None,
+    source: str = "",
+) -> NewEvent:
+    meta = {
+        "schema_version": str(SCHEMA_VERSION),
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "traceparent": current_traceparent(),
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": source,
+    }
+    return NewEvent(type=type_name(msg), data=msg.SerializeToString(), metadata=meta, id=event_id or uuid7())
+
+
+def decode_payload(type_: str, data: bytes) -> Message | None:
+    """The payload as its message, or None for a type this build does not know."""
+    cls = REGISTRY.get(type_)
+    if cls is None:
+        return None
+    msg = cls()
+    msg.ParseFromString(data)
+    return msg
+
+
+def _ts(iso: str | None) -> Timestamp:
+    ts = Timestamp()
+    try:
+        ts.FromDatetime(datetime.fromisoformat(iso) if iso else datetime.now(UTC))
+    except ValueError:
+        ts.FromDatetime(datetime.now(UTC))
+    return ts
+
+
+def envelope_from_recorded(ev: RecordedEvent, source: str) -> envelope_pb2.EventEnvelope:
+    m = ev.metadata
+    return envelope_pb2.EventEnvelope(
+        event_id=str(ev.id),
+        type=ev.type,
+        schema_version=int(m.get("schema_version", SCHEMA_VERSION) or SCHEMA_VERSION),
+        stream_id=ev.stream,
+        stream_version=ev.version,
+        occurred_at=_ts(m.get("occurred_at") or ev.recorded_at.isoformat()),
+        correlation_id=m.get("correlation_id", ""),
+        causation_id=m.get("causation_id", ""),
+        traceparent=m.get("traceparent", ""),
+        payload=ev.data,
+        source=m.get("source") or source,
+    )
+
+
+def envelope_for(
+    msg: Message, stream_id: str, stream_version: int, correlation_id: str, causation_id: str, source: str
+) -> envelope_pb2.EventEnvelope:
+    return envelope_pb2.EventEnvelope(
+        event_id=str(uuid7()),
+        type=type_name(msg),
+        schema_version=SCHEMA_VERSION,
+        stream_id=stream_id,
+        stream_version=stream_version,
+        occurred_at=_ts(None),
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        traceparent=current_traceparent(),
+        payload=msg.SerializeToString(),
+        source=source,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    envelope: envelope_pb2.EventEnvelope
+    payload: Message | None  # None: unknown type (newer producer); consumers skip it
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.event_id
+
+
+class BadRecord(ValueError):
+    """A Kafka record that is not a valid EventEnvelope."""
+
+
+def decode_record(value: bytes | None) -> Delivered:
+    if not value:
+        raise BadRecord("empty record")
+    env = envelope_pb2.EventEnvelope()
+    try:
+        env.ParseFromString(value)
+        payload = decode_payload(env.type, env.payload)
+    except DecodeError as exc:
+        raise BadRecord(f"not an EventEnvelope: {exc}") from exc
+    if not env.event_id or not env.type:
+        raise BadRecord("envelope without event_id or type")
+    return Delivered(env, payload)

@@ -1,0 +1,204 @@
+"""aiokafka producer and consumer with the project's rules:
+
+- the producer waits for acks="all" and is NOT idempotent (Tansu refuses the idempotent
+  producer); duplicates that a retry may cause are removed by consumers, by event id;
+- the consumer commits offsets only after the handler has finished with a record
+  (at-least-once), skips records it cannot decode (logged, counted, never a crash), and
+  drops redeliveries of an event id it has already handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from prometheus_client import Counter
+
+from callgauge_bus.codec import BadRecord, Delivered, decode_record
+from callgauge_platform.logs import get_logger
+from callgauge_platform.telemetry import context_from_traceparent
+
+log = get_logger(__name__)
+
+CONSUMED = Counter("callgauge_bus_consumed_total", "records consumed", ["topic", "result"])
+PRODUCED = Counter("callgauge_bus_produced_total", "records produced", ["topic"])
+
+Handler = Callable[[Delivered], Awaitable[None]]
+
+
+async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int = 3, timeout: float = 30) -> None:
+    """Create the topics that do not exist yet (idempotent)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+class Producer:
+    def __init__(self, bootstrap: str, client_id: str = "callgauge") -> None:
+        self._bootstrap, self._client_id = bootstrap, client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=5,
+            request_timeout_ms=15000,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def send(self, topic: str, key: str, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        """Send and wait for the broker's acknowledgement (raises KafkaError when it does not come)."""
+        assert self._producer is not None, "Producer.start() first"
+        await self._producer.send_and_wait(topic, value=value, key=key.encode(), headers=list(headers))
+        PRODUCED.labels(topic).inc()
+
+    async def send_many(self, records: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]) -> None:
+        """Send a batch; returns when every record is acknowledged, in order per partition."""
+        assert self._producer is not None, "Producer.start() first"
+        futures = [
+            await self._producer.send(topic, value=value, key=key.encode(), headers=list(headers))
+            for topic, key, value, headers in records
+        ]
+        for (topic, *_), fut in zip(records, futures, strict=True):
+            await fut
+            PRODUCED.labels(topic).inc()
+
+
+class Consumer:
+    """One consumer-group member calling `handler` for each decoded event, in partition order."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        *,
+        from_beginning: bool = True,
+        dedupe_size: int = 100_000,
+        max_attempts: int = 5,
+    ) -> None:
+        self._bootstrap, self._topics, self._group = bootstrap, list(topics), group_id
+        self._handler = handler
+        self._from_beginning = from_beginning
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._dedupe_size = dedupe_size
+        self._max_attempts = max_attempts
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=self._group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest" if self._from_beginning else "latest",
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=1000,
+            max_poll_interval_ms=300000,
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self._group}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    def _remember(self, event_id: str) -> bool:
+        """True the first time an event id is seen."""
+        if event_id in self._seen:
+            self._seen.move_to_end(event_id)
+            return False
+        self._seen[event_id] = None
+        if len(self._seen) > self._dedupe_size:
+            self._seen.popitem(last=False)
+        return True
+
+    async def _handle(self, topic: str, value: bytes | None) -> None:
+        try:
+            delivered = decode_record(value)
+        except BadRecord as exc:
+            CONSUMED.labels(topic, "bad_record").inc()
+            log.warning("bad_record_skipped", topic=topic, error=str(exc))
+            return
+        if delivered.payload is None:
+            CONSUMED.labels(topic, "unknown_type").inc()
+            return
+        if delivered.event_id in self._seen:
+            CONSUMED.labels(topic, "duplicate").inc()
+            return
+        parent = context_from_traceparent(delivered.envelope.traceparent)
+        tracer = trace.get_tracer("callgauge.bus")
+        for attempt in range(1, self._max_attempts + 1):
+            token = otel_context.attach(parent)
+            try:
+                with tracer.start_as_current_span(
+                    f"consume {delivered.envelope.type.rsplit('.', 1)[-1]}", kind=trace.SpanKind.CONSUMER
+                ):
+                    await self._handler(delivered)
+                self._remember(delivered.event_id)
+                CONSUMED.labels(topic, "ok").inc()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("handler_failed", topic=topic, type=delivered.envelope.type,
+                              event_id=delivered.event_id, attempt=attempt)
+                await asyncio.sleep(min(0.2 * 2**attempt, 5))
+            finally:
+                otel_context.detach(token)
+        CONSUMED.labels(topic, "gave_up").inc()
+        log.error("handler_gave_up", topic=topic, type=delivered.envelope.type, event_id=delivered.event_id)
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=500, max_records=200)
+                self.ready.set()
+                for tp, records in batches.items():
+                    for rec in records:
+                        await self._handle(tp.topic, rec.value)
+                if batches:
+                    await consumer.commit()
+            except asyncio.CancelledError:
+                raise
+            except KafkaError as exc:
+                log.warning("consumer_error", error=repr(exc))
+                await asyncio.sleep(1)

@@ -1,0 +1,1 @@
+"""Shared plumbing of every Callgauge service: settings, logging, telemetry, health, gRPC, processes."""

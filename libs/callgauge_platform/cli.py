@@ -1,0 +1,181 @@
+"""The `callgauge` command.
+
+  callgauge up          start the whole platform on this machine (embedded broker and stores)
+  callgauge demo        start it, run one real call against the built-in responder, print it, stop
+  callgauge responder   the built-in SIP target on its own
+  callgauge service NAME   one service in the foreground (runs, billing, media-engine, gateway)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from callgauge_platform.settings import Settings
+from callgauge_platform.stack import Stack, StackError
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+def _say(msg: str) -> None:
+    print(f"callgauge: {msg}", file=sys.stderr, flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = Stack(Settings(data_dir=Path(args.data_dir)))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        stack.start(progress=_say)
+    except StackError as exc:
+        _say(str(exc))
+        return 1
+    s = stack.settings
+    print(f"Callgauge is up.\n  API:        {s.gateway_url()}/api/v1   (docs {s.gateway_url()}/api/docs)\n"
+          f"  API key:    {s.api_key}\n  SIP target: {stack.responder_uri()}\n  logs:       {s.data_dir / 'logs'}\n"
+          "Ctrl-C stops everything.", flush=True)
+    try:
+        while not stop.wait(0.5):
+            for child in stack.children:
+                if child.proc.poll() is not None:
+                    _say(f"{child.name} exited with {child.proc.returncode}; stopping (see {child.log_path})")
+                    return 1
+        return 0
+    finally:
+        _say("stopping")
+        stack.stop()
+
+
+DEMO_TEST = {
+    "name": "Echo call with a tone",
+    "steps": [{"actions": [{"type": "call", "destination": "", "duration_ms": 5000, "tone_hz": 440,
+                            "codec": "PCMU", "setup_timeout_ms": 10000}]}],
+    "assertions": [{"metric": "asr", "op": ">=", "value": 1.0}, {"metric": "mos_min", "op": ">=", "value": 4.0}],
+}
+
+
+def run_demo(base_url: str, api_key: str, destination: str, timeout: float = 120.0, out=sys.stdout) -> dict:
+    """The demo as a user does it, through the REST API: project, test, run, poll. Returns the run."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=30) as api:
+        project = _data(api.post("/projects", json={"name": f"Demo {time.strftime('%Y-%m-%d %H:%M:%S')}"}))
+        test_body = {**DEMO_TEST, "steps": [{"actions": [{**DEMO_TEST["steps"][0]["actions"][0],
+                                                          "destination": destination}]}]}
+        test = _data(api.post(f"/projects/{project['id']}/tests", json=test_body))
+        started = _data(api.post(f"/projects/{project['id']}/tests/{test['id']}/run"))
+        run_id = started["testRunId"]
+        print(f"run {run_id}: {started['status']}", file=out, flush=True)
+        last, deadline = started["status"], time.monotonic() + timeout
+        while True:
+            run = _data(api.get(f"/projects/{project['id']}/test-runs/{run_id}"))
+            if run["status"] != last:
+                print(f"run {run_id}: {run['status']}", file=out, flush=True)
+                last = run["status"]
+            if run["status"] in TERMINAL:
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
+            time.sleep(0.25)
+
+
+def _data(resp: httpx.Response) -> dict:
+    body = resp.json()
+    if resp.status_code >= 400:
+        err = body.get("error", {})
+        raise RuntimeError(f"{resp.request.method} {resp.request.url.path}: {resp.status_code} "
+                           f"{err.get('code')}: {err.get('message')} {err.get('details') or ''}")
+    return body["data"]
+
+
+def format_run(run: dict) -> str:
+    s = run.get("summary") or {}
+    lines = [
+        f"Run {run['id']} — {run['status']} ({'passed' if run.get('passed') else 'not passed'})",
+        f"  {run.get('resultDescription', '')}",
+        f"  calls {s.get('callsAnswered', 0)}/{s.get('callsAttempted', 0)} answered, ASR {s.get('asr', 0):.0%}, "
+        f"MOS mean {s.get('mosMean', 0):.2f}, setup p95 {s.get('setupP95Ms', 0):.1f} ms",
+        "",
+        f"  {'#':>3} {'outcome':<18} {'SIP':>4} {'setup ms':>9} {'PDD ms':>7} {'codec':<6} {'talk s':>6} "
+        f"{'tx pkts':>8} {'rx pkts':>8} {'loss %':>6} {'jitter ms':>9} {'RTT ms':>7} {'MOS':>5}",
+    ]
+    for c in run.get("calls", []):
+        lines.append(
+            f"  {c['index']:>3} {c['outcome']:<18} {c['sipCode']:>4} {c['setupTimeMs']:>9.1f} "
+            f"{c['postDialDelayMs']:>7.1f} {c['codec']:<6} {c['durationMs'] / 1000:>6.1f} {c['txPackets']:>8} "
+            f"{c['rxPackets']:>8} {c['lossPct']:>6.2f} {c['jitterMs']:>9.2f} {c['rttMs']:>7.2f} {c['mos']:>5.2f}"
+            + (f"  {c['detail']}" if c.get("detail") else "")
+        )
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.url:
+        key = args.api_key or os.environ.get("CALLGAUGE_API_KEY", "")
+        if not key:
+            _say("--url needs --api-key (or CALLGAUGE_API_KEY)")
+            return 2
+        run = run_demo(args.url.rstrip("/"), key, args.destination or "sip:echo@127.0.0.1:5070")
+        print(format_run(run))
+        return 0 if run["status"] == "COMPLETED" else 1
+    stack = Stack.on_free_ports(Path(args.data_dir)) if args.free_ports else Stack(Settings(data_dir=Path(args.data_dir)))
+    try:
+        stack.start(progress=_say)
+        _say(f"stack ready; calling {args.destination or stack.responder_uri()} through the REST API")
+        run = run_demo(stack.settings.gateway_url(), stack.settings.api_key, args.destination or stack.responder_uri())
+        print(format_run(run), flush=True)
+        return 0 if run["status"] == "COMPLETED" else 1
+    except (StackError, RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+        _say(f"demo failed: {exc}")
+        return 1
+    finally:
+        stack.stop()
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    import runpy
+
+    module = {"runs": "callgauge_runs", "billing": "callgauge_billing", "media-engine": "callgauge_media",
+              "gateway": "callgauge_gateway"}[args.name]
+    runpy.run_module(module, run_name="__main__")
+    return 0
+
+
+def cmd_responder(args: argparse.Namespace) -> int:
+    from callgauge_media.responder import main as responder_main
+
+    return responder_main(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="callgauge", description="Callgauge: SIP/VoIP testing with real calls.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the platform on this machine")
+    up.add_argument("--data-dir", default=os.environ.get("CALLGAUGE_DATA_DIR", ".callgauge"))
+    up.set_defaults(func=cmd_up)
+    demo = sub.add_parser("demo", help="start the platform, run one real call, print the result, stop")
+    demo.add_argument("--data-dir", default=os.environ.get("CALLGAUGE_DATA_DIR", ".callgauge"))
+    demo.add_argument("--url", help="use a running gateway instead of starting one")
+    demo.add_argument("--api-key")
+    demo.add_argument("--destination", help="SIP URI to call (default: the built-in responder)")
+    demo.add_argument("--free-ports", action="store_true", help="pick free loopback ports instead of the defaults")
+    demo.set_defaults(func=cmd_demo)
+    svc = sub.add_parser("service", help="run one service in the foreground")
+    svc.add_argument("name", choices=["runs", "billing", "media-engine", "gateway"])
+    svc.set_defaults(func=cmd_service)
+    resp = sub.add_parser("responder", help="the built-in SIP target (answers and echoes media)")
+    resp.add_argument("rest", nargs=argparse.REMAINDER)
+    resp.set_defaults(func=cmd_responder)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

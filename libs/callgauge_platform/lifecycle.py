@@ -1,0 +1,45 @@
+"""Process lifecycle: run a service's main coroutine until SIGTERM/SIGINT, then let it drain."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    """asyncio.run(main(stop)) where `stop` is set on SIGTERM or SIGINT; main drains and returns."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+    return 0
+
+
+def run_service(name: str, build: Callable[[object], object]) -> int:
+    """The whole life of a service process: settings, logs, traces, start, wait for a signal,
+    drain and stop. `build(settings)` returns an object with async start() and stop()."""
+    from callgauge_platform.logs import get_logger, setup_logging
+    from callgauge_platform.settings import Settings
+    from callgauge_platform.telemetry import setup_tracing
+
+    settings = Settings()
+    setup_logging(name, settings.log_level, settings.log_json)
+    setup_tracing(name, settings.otlp_endpoint)
+    log = get_logger(name)
+
+    async def serve(stop: asyncio.Event) -> None:
+        svc = build(settings)
+        await svc.start()
+        log.info("started")
+        await stop.wait()
+        log.info("stopping")
+        await svc.stop()
+        log.info("stopped")
+
+    return run_until_signalled(serve)

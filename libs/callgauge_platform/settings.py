@@ -1,0 +1,52 @@
+"""Settings shared by every service (env prefix CALLGAUGE_). One class, so `callgauge up` can hand
+the same environment to every child process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLGAUGE_", extra="ignore")
+
+    data_dir: Path = Field(Path(".callgauge"), description="where the embedded stores and the bootstrap key live")
+    eventstore_url: str = Field(
+        "", description="sqlite:///path/dir/, postgresql://…; empty = SQLite files under data_dir"
+    )
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = Field("", description="prefix for topic names, e.g. to isolate test stacks")
+
+    runs_grpc: str = "127.0.0.1:50051"
+    billing_grpc: str = "127.0.0.1:50052"
+    runs_http_port: int = 9101
+    billing_http_port: int = 9102
+    media_http_port: int = 9103
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    public_url: str = Field("", description="base URL clients use to reach the gateway; default from host/port")
+
+    api_key: str = Field("", description="bootstrap API key accepted by the gateway (cgk_live_… / cgk_test_…)")
+
+    media_workers: int = Field(2, ge=1, le=256)
+    media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
+    media_engine_id: str = ""
+    responder_host: str = "127.0.0.1"
+    responder_port: int = 5070
+    responder_rtp_port: int = 30000
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    otlp_endpoint: str = Field("", description="OTLP/HTTP traces endpoint; empty = traces are not exported")
+
+    def eventstore_url_for(self) -> str:
+        return self.eventstore_url or f"sqlite:///{self.data_dir.resolve()}/"
+
+    def gateway_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.gateway_host}:{self.gateway_port}"
+
+    def topic(self, area: str) -> str:
+        """area: runs | billing | media."""
+        return f"{self.kafka_topic_prefix}callgauge.{area}.v1"

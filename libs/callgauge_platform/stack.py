@@ -1,0 +1,191 @@
+"""`callgauge up`: the whole platform on one machine as child processes — the Tansu broker, the
+runs, billing, media-engine and gateway services and the built-in SIP responder — each started in
+order and awaited until ready, all stopped (SIGTERM, then SIGKILL) in reverse order. Every child
+gets PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no process behind."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from callgauge_platform.broker import tansu_command
+from callgauge_platform.settings import Settings
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    with_responder: bool = True
+    children: list[Child] = field(default_factory=list)
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, **overrides) -> Stack:
+        """A stack whose every port is picked free on 127.0.0.1 (tests, side-by-side stacks)."""
+        s = Settings(
+            data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
+            runs_grpc=f"127.0.0.1:{free_port()}", billing_grpc=f"127.0.0.1:{free_port()}",
+            runs_http_port=free_port(), billing_http_port=free_port(), media_http_port=free_port(),
+            gateway_port=free_port(), responder_port=free_port(kind=socket.SOCK_DGRAM),
+            responder_rtp_port=20000 + secrets.randbelow(4000) * 2,
+            media_rtp_port_base=30000 + secrets.randbelow(300) * 100,
+            **overrides,
+        )
+        return cls(s)
+
+    # ------------------------------------------------------------------ env
+
+    def ensure_api_key(self) -> str:
+        if self.settings.api_key:
+            return self.settings.api_key
+        path = self.settings.data_dir / "api_key"
+        if path.exists():
+            key = path.read_text().strip()
+        else:
+            key = "cgk_live_" + secrets.token_urlsafe(32)
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(key + "\n")
+            path.chmod(0o600)
+        self.settings.api_key = key
+        return key
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGAUGE_")}
+        for name, value in self.settings.model_dump().items():
+            env[f"CALLGAUGE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        env["CALLGAUGE_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    # ------------------------------------------------------------------ processes
+
+    def _spawn(self, name: str, argv: list[str]) -> Child:
+        logs = self.settings.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log_path = logs / f"{name}.log"
+        out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(argv, env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent, cwd=os.getcwd())
+        out.close()
+        child = Child(name, proc, log_path)
+        self.children.append(child)
+        return child
+
+    def _wait(self, child: Child, probe, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if child.proc.poll() is not None:
+                raise StackError(f"{child.name} exited with {child.proc.returncode}; see {child.log_path}:\n"
+                                 + _tail(child.log_path))
+            if probe():
+                return
+            time.sleep(0.1)
+        raise StackError(f"{child.name} not ready after {timeout:.0f} s; see {child.log_path}:\n" + _tail(child.log_path))
+
+    def start(self, timeout: float = 60.0, progress=lambda msg: None) -> None:
+        self.ensure_api_key()
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        py = sys.executable
+        try:
+            host, port = self.settings.kafka_bootstrap.rsplit(":", 1)
+            progress("starting the Tansu broker")
+            c = self._spawn("tansu", tansu_command(host, int(port)))
+            self._wait(c, lambda: _tcp_open(host, int(port)), timeout)
+            for name, module, http_port in (
+                ("runs", "callgauge_runs", self.settings.runs_http_port),
+                ("billing", "callgauge_billing", self.settings.billing_http_port),
+                ("media-engine", "callgauge_media", self.settings.media_http_port),
+                ("gateway", "callgauge_gateway", self.settings.gateway_port),
+            ):
+                progress(f"starting {name}")
+                c = self._spawn(name, [py, "-m", module])
+                self._wait(c, lambda p=http_port: _ready(f"http://127.0.0.1:{p}/readyz"), timeout)
+            if self.with_responder:
+                progress("starting the SIP responder")
+                c = self._spawn("responder", [py, "-m", "callgauge_media.responder",
+                                              "--host", self.settings.responder_host,
+                                              "--port", str(self.settings.responder_port),
+                                              "--rtp-port", str(self.settings.responder_rtp_port)])
+                self._wait(c, lambda p=c.log_path: b"responder ready" in p.read_bytes(), timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM in reverse order of start, wait, SIGKILL whatever is left."""
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+                try:
+                    child.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    child.proc.kill()
+                    child.proc.wait(5)
+        self.children.clear()
+
+    def responder_uri(self, user: str = "echo") -> str:
+        return f"sip:{user}@{self.settings.responder_host}:{self.settings.responder_port}"
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), 0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

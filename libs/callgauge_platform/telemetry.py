@@ -1,0 +1,58 @@
+"""OpenTelemetry: a tracer provider per service and W3C trace-context helpers for the wires
+we carry it over (HTTP headers, gRPC metadata, Kafka headers, event metadata)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+_configured = False
+
+
+def setup_tracing(service: str, otlp_endpoint: str = "", exporter: SpanExporter | None = None) -> TracerProvider:
+    """Install a tracer provider once per process. Spans are exported to `exporter` when given
+    (tests), else over OTLP/HTTP when an endpoint is set and the exporter package is installed."""
+    global _configured
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if exporter is None and otlp_endpoint:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            exporter = OTLPSpanExporter(endpoint=otlp_endpoint)
+        except ImportError:  # optional dependency
+            exporter = None
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    if not _configured:
+        trace.set_tracer_provider(provider)
+        _configured = True
+    return provider
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def current_traceparent() -> str:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
+    if not traceparent:
+        return otel_context.Context()
+    return propagate.extract({"traceparent": traceparent})
+
+
+def context_from_pairs(pairs: Iterable[tuple[str, bytes | str]] | Mapping[str, str] | None) -> otel_context.Context:
+    if not pairs:
+        return otel_context.Context()
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    carrier = {k.lower(): (v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in items}
+    return propagate.extract(carrier)

@@ -1,0 +1,88 @@
+"""The gateway's FastAPI application: HTTP concerns only; all state lives behind gRPC."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse, Response
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from callgauge_gateway import errors
+from callgauge_gateway.envelope import request_id_var
+from callgauge_gateway.routes import projects
+from callgauge_platform.grpcutil import make_channel
+from callgauge_platform.settings import Settings
+from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as runs_grpc
+
+HTTP_REQUESTS = Counter("callgauge_http_requests_total", "HTTP requests", ["method", "route", "status"])
+HTTP_LATENCY = Histogram("callgauge_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        channel = make_channel(settings.runs_grpc)
+        app.state.channel = channel
+        app.state.runs = runs_grpc.RunsServiceStub(channel)
+        app.state.health = health_pb2_grpc.HealthStub(channel)
+        yield
+        await channel.close()
+
+    app = FastAPI(
+        title="Callgauge API", version="1.0.0",
+        description="Real SIP calls, real RTP, voice-quality scores. Authenticate with `Authorization: Bearer cgk_…`.",
+        openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(projects.router)
+    tracer = trace.get_tracer("callgauge.gateway")
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next):
+        rid = request.headers.get("x-request-id", "")[:128] or str(uuid.uuid4())
+        request_id_var.set(rid)
+        token = otel_context.attach(propagate.extract(dict(request.headers)))
+        route = request.scope.get("route")
+        start = time.perf_counter()
+        try:
+            with tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER) as span:
+                response = await call_next(request)
+                span.set_attribute("http.response.status_code", response.status_code)
+        finally:
+            otel_context.detach(token)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - start)
+        response.headers["X-Request-Id"] = rid
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz():
+        return PlainTextResponse("ok\n")
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request):
+        try:
+            resp = await request.app.state.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            if resp.status == health_pb2.HealthCheckResponse.SERVING:
+                return PlainTextResponse("ready\n")
+        except grpc.aio.AioRpcError as exc:
+            return PlainTextResponse(f"runs service: {exc.code().name}\n", status_code=503)
+        return PlainTextResponse("runs service not serving\n", status_code=503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics():
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,72 @@
+"""Every error leaves the gateway in the envelope with the right status code; gRPC status codes
+from the services are translated; nothing unexpected leaks a stack trace."""
+
+from __future__ import annotations
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from callgauge_gateway.envelope import error
+from callgauge_platform.errors import field_errors_from
+from callgauge_platform.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, details: list | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.details, self.code, self.headers = status, message, details, code, headers
+
+
+_GRPC_STATUS = {
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.INVALID_ARGUMENT: 422,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_req: Request, exc: ApiError):
+        return error(exc.status, exc.message, exc.details, exc.code, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError):
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                   for e in exc.errors()]
+        return error(422, "The request is not valid: see details", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException):
+        msg = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and msg == "Not Found":
+            msg = "No such endpoint"
+        return error(exc.status_code, msg, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def _grpc(_req: Request, exc: grpc.aio.AioRpcError):
+        status = _GRPC_STATUS.get(exc.code(), 500)
+        if status == 500:
+            log.error("upstream_error", code=str(exc.code()), details=exc.details())
+            return error(500, "Internal error; the request id identifies it in our logs")
+        if status == 503:
+            return error(503, "A backend service is unavailable; retry shortly", headers={"Retry-After": "1"})
+        if status == 422:
+            return error(422, "The request is not valid: see details", field_errors_from(exc))
+        return error(status, exc.details() or "request failed")
+
+    @app.exception_handler(Exception)
+    async def _any(_req: Request, exc: Exception):
+        log.exception("unhandled_error")
+        return error(500, "Internal error; the request id identifies it in our logs")

@@ -1,0 +1,46 @@
+"""Aggregates over a run's call measurements (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summarize(calls: Sequence[m_pb2.CallMeasurement]) -> m_pb2.RunSummary:
+    answered = [c for c in calls if c.outcome == m_pb2.SUCCESS]
+    s = m_pb2.RunSummary(
+        calls_attempted=len(calls),
+        calls_answered=len(answered),
+        calls_failed=len(calls) - len(answered),
+    )
+    s.asr = len(answered) / len(calls) if calls else 0.0
+    if answered:
+        s.acd_ms = sum(c.duration_ms for c in answered) / len(answered)
+        moses = [c.mos for c in answered]
+        s.mos_mean = sum(moses) / len(moses)
+        s.mos_min = min(moses)
+        setups = [c.setup_time_ms for c in answered]
+        s.setup_p50_ms = percentile(setups, 50)
+        s.setup_p95_ms = percentile(setups, 95)
+        s.loss_pct_max = max(c.loss_pct for c in answered)
+        s.jitter_ms_max = max(c.jitter_ms for c in answered)
+        s.jitter_ms_mean = sum(c.jitter_ms for c in answered) / len(answered)
+    s.rx_packets = sum(c.rx_packets for c in calls)
+    s.tx_packets = sum(c.tx_packets for c in calls)
+    for code, n in Counter(c.sip_code for c in calls).items():
+        s.sip_codes[code] = n
+    for outcome, n in Counter(m_pb2.CallOutcome.Name(c.outcome) for c in calls).items():
+        s.outcomes[outcome] = n
+    return s

@@ -1,0 +1,73 @@
+"""The composition root of the runs service: the one place that wires adapters to the domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callgauge_bus.kafka import Consumer, Producer, ensure_topics
+from callgauge_eventstore import EventStore
+from callgauge_eventstore.factory import open_event_store
+from callgauge_eventstore.relay import OutboxRelay
+from callgauge_platform.grpcutil import GrpcServer
+from callgauge_platform.health import HealthServer
+from callgauge_platform.settings import Settings
+from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
+
+from callgauge_runs.entrypoints.grpc_api import RunsServicer
+from callgauge_runs.handlers.app import RunsApp
+
+SERVICE = "runs"
+
+
+@dataclass
+class RunsService:
+    settings: Settings
+    store: EventStore
+    app: RunsApp
+    producer: Producer
+    relay: OutboxRelay
+    consumer: Consumer
+    grpc: GrpcServer
+    health: HealthServer
+
+    async def start(self) -> None:
+        await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media")])
+        await self.app.start()
+        await self.producer.start()
+        await self.relay.start()
+        await self.consumer.start()
+        await self.grpc.start()
+        await self.health.start()
+
+    async def stop(self) -> None:
+        await self.grpc.stop(grace=5)
+        await self.consumer.stop()
+        await self.relay.stop()
+        await self.producer.stop()
+        await self.app.stop()
+        await self.health.stop()
+        await self.store.close()
+
+    async def ready(self) -> tuple[bool, str]:
+        if not self.consumer.ready.is_set():
+            return False, "media consumer not assigned yet"
+        try:
+            await self.store.last_position()
+        except Exception as exc:  # report, don't raise: this is a probe
+            return False, f"event store: {exc!r}"
+        return True, "ready"
+
+
+def bootstrap(settings: Settings | None = None, store: EventStore | None = None) -> RunsService:
+    settings = settings or Settings()
+    store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
+    app = RunsApp(store)
+    producer = Producer(settings.kafka_bootstrap, client_id="callgauge-runs")
+    relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
+    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], "callgauge-runs", app.on_media_event)
+    servicer = RunsServicer(app)
+    grpc_server = GrpcServer(settings.runs_grpc, [lambda s: pb_grpc.add_RunsServiceServicer_to_server(servicer, s)],
+                             ["callgauge.runs.v1.RunsService"])
+    svc = RunsService(settings, store, app, producer, relay, consumer, grpc_server, None)  # type: ignore[arg-type]
+    svc.health = HealthServer("127.0.0.1", settings.runs_http_port, svc.ready)
+    return svc
