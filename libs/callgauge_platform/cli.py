@@ -125,7 +125,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         run = run_demo(args.url.rstrip("/"), key, args.destination or "sip:echo@127.0.0.1:5070")
         print(format_run(run))
         return 0 if run["status"] == "COMPLETED" else 1
-    stack = Stack.on_free_ports(Path(args.data_dir)) if args.free_ports else Stack(Settings(data_dir=Path(args.data_dir)))
+    # Free loopback ports: the demo never collides with a running `callgauge up` or anything else.
+    stack = Stack.on_free_ports(Path(args.data_dir))
     try:
         stack.start(progress=_say)
         _say(f"stack ready; calling {args.destination or stack.responder_uri()} through the REST API")
@@ -165,7 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--url", help="use a running gateway instead of starting one")
     demo.add_argument("--api-key")
     demo.add_argument("--destination", help="SIP URI to call (default: the built-in responder)")
-    demo.add_argument("--free-ports", action="store_true", help="pick free loopback ports instead of the defaults")
     demo.set_defaults(func=cmd_demo)
     svc = sub.add_parser("service", help="run one service in the foreground")
     svc.add_argument("name", choices=["runs", "billing", "media-engine", "gateway"])

@@ -33,7 +33,7 @@ def grpc_errors(mapping: Callable[[Exception], tuple[grpc.StatusCode, str, list[
                     log.exception("rpc_failed", method=fn.__name__)
                     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
                 code, message, fields = mapped
-                md = ((FIELD_ERRORS_KEY, json.dumps(fields)),) if fields else None
+                md = ((FIELD_ERRORS_KEY, json.dumps(fields)),) if fields else ()
                 await context.abort(code, message, trailing_metadata=md)
 
         return wrapper

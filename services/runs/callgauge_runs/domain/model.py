@@ -247,7 +247,7 @@ def evaluate(spec: spec_pb2.TestSpec, summary: m_pb2.RunSummary,
     if summary.calls_attempted == 0:
         return False, "no call was attempted"
     failures = []
-    for a in spec.assertions:
+    for a in spec.assertions or specs.DEFAULT_ASSERTIONS:
         value = metric_value(summary, a.metric)
         if not _OPS[a.op](value, a.value):
             failures.append(f"{a.metric} {value:g} (expected {a.op} {a.value:g})")

@@ -14,6 +14,8 @@ OPS = (">=", "<=", ">", "<", "==")
 _SIP_URI = re.compile(r"^sips?:([^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(;[^\s]*)?$")
 
 MAX_DURATION_MS = 3_600_000
+# Without assertions a run passes only when every call was answered.
+DEFAULT_ASSERTIONS = (spec_pb2.Assertion(metric="asr", op=">=", value=1.0),)
 MAX_CALLS = 100_000
 
 
@@ -32,7 +34,7 @@ def with_defaults(spec: spec_pb2.TestSpec) -> spec_pb2.TestSpec:
                 c.from_user = c.from_user or "callgauge"
                 c.transport = c.transport or "udp"
     if not out.assertions:
-        out.assertions.append(spec_pb2.Assertion(metric="asr", op=">=", value=1.0))
+        out.assertions.extend(DEFAULT_ASSERTIONS)
     return out
 
 

@@ -1,0 +1,27 @@
+from callgauge_media.engine.summary import percentile, summarize
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+
+def test_percentile_nearest_rank():
+    assert percentile([], 95) == 0.0
+    assert percentile([5.0], 95) == 5.0
+    assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+
+
+def test_summary_counts_only_answered_calls_for_quality():
+    calls = [
+        m_pb2.CallMeasurement(outcome=m_pb2.SUCCESS, sip_code=200, mos=4.4, setup_time_ms=10, duration_ms=1000,
+                              jitter_ms=2, loss_pct=0, rx_packets=50, tx_packets=50),
+        m_pb2.CallMeasurement(outcome=m_pb2.SUCCESS, sip_code=200, mos=4.0, setup_time_ms=30, duration_ms=3000,
+                              jitter_ms=4, loss_pct=1, rx_packets=100, tx_packets=100),
+        m_pb2.CallMeasurement(outcome=m_pb2.TIMEOUT, sip_code=408),
+    ]
+    s = summarize(calls)
+    assert (s.calls_attempted, s.calls_answered, s.calls_failed) == (3, 2, 1)
+    assert abs(s.asr - 2 / 3) < 1e-9
+    assert (s.mos_min, s.mos_mean, s.acd_ms) == (4.0, 4.2, 2000)
+    assert (s.setup_p50_ms, s.setup_p95_ms, s.loss_pct_max, s.jitter_ms_max) == (10, 30, 1, 4)
+    assert (s.rx_packets, s.tx_packets) == (150, 150)
+    assert dict(s.sip_codes) == {200: 2, 408: 1}
+    assert dict(s.outcomes) == {"SUCCESS": 2, "TIMEOUT": 1}
