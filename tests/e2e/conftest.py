@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from callgauge_platform.stack import Stack, free_port
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    """The whole platform as `callgauge up` starts it, on free loopback ports."""
+    s = Stack.on_free_ports(tmp_path_factory.mktemp("stack") / "data")
+    s.start(timeout=90)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack):
+    with httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1",
+                      headers={"Authorization": f"Bearer {stack.settings.api_key}"}, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def sipp_uas():
+    """SIPp as the far end: answers every call and echoes RTP (`-rtp_echo`)."""
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp not installed (Debian package sip-tester; install.sh installs it)")
+    port = free_port(kind=socket.SOCK_DGRAM)
+    proc = subprocess.Popen(["sipp", "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+                             "-mp", str(free_port(kind=socket.SOCK_DGRAM))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    time.sleep(0.3)
+    if proc.poll() is not None:
+        pytest.fail(f"sipp exited with {proc.returncode}")
+    yield f"sip:service@127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
