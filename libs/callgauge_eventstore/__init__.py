@@ -1,5 +1,6 @@
 """Callgauge event store: the port, its adapters and the outbox relay."""
 
+from callgauge_eventstore.factory import AdapterNotBuilt, open_event_store
 from callgauge_eventstore.port import (
     DuplicateEventId,
     EventStore,
@@ -11,6 +12,7 @@ from callgauge_eventstore.port import (
 )
 
 __all__ = [
+    "AdapterNotBuilt",
     "DuplicateEventId",
     "EventStore",
     "EventStoreError",
@@ -18,4 +20,5 @@ __all__ = [
     "RecordedEvent",
     "StreamState",
     "WrongExpectedVersion",
+    "open_event_store",
 ]

@@ -1,0 +1,151 @@
+"""Helpers shared by the event store adapters (validation, idempotency rule, subscriptions)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+
+from callgauge_eventstore.port import (
+    DuplicateEventId,
+    EventStoreError,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+    WrongExpectedVersion,
+)
+
+# A namespace is a PostgreSQL schema name or a SQLite file stem (e.g. "runs", "billing",
+# "media-engine"): lower case so it never needs case-sensitive quoting, at most 63 bytes.
+NAMESPACE_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
+
+
+class StoreClosed(EventStoreError):
+    """The store was closed; it cannot be used any more."""
+
+
+def check_namespace(namespace: str) -> str:
+    if not isinstance(namespace, str) or not NAMESPACE_RE.fullmatch(namespace) or namespace.startswith("pg_"):
+        raise EventStoreError(
+            f"invalid event store namespace {namespace!r}: use 1-63 characters of [a-z0-9_-], "
+            "starting with a letter or '_', not starting with 'pg_'"
+        )
+    return namespace
+
+
+def check_append_args(stream: str, current_version: int, events: Sequence[NewEvent]) -> int:
+    if not isinstance(stream, str) or not stream:
+        raise ValueError("stream must be a non-empty string")
+    expected = int(current_version)
+    if expected < StreamState.ANY:
+        raise ValueError(
+            "current_version must be >= 0, StreamState.NO_STREAM (-1) or StreamState.ANY (-2), "
+            f"got {expected}"
+        )
+    seen: set[uuid.UUID] = set()
+    for ev in events:
+        if not isinstance(ev, NewEvent):
+            raise TypeError(f"expected NewEvent, got {type(ev).__name__}")
+        if not isinstance(ev.data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"event {ev.id}: data must be bytes, got {type(ev.data).__name__}")
+        for k, v in ev.metadata.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise TypeError(f"event {ev.id}: metadata must map str to str, got {k!r}: {v!r}")
+        if ev.id in seen:
+            raise DuplicateEventId(f"event id {ev.id} appears twice in one append to stream {stream!r}")
+        seen.add(ev.id)
+    return expected
+
+
+def check_version(stream: str, expected: int, actual: int | None) -> None:
+    """Raise WrongExpectedVersion unless `actual` (None = no stream) satisfies `expected`."""
+    if expected == StreamState.ANY:
+        return
+    if expected == StreamState.NO_STREAM:
+        if actual is not None:
+            raise WrongExpectedVersion(stream, expected, actual)
+        return
+    if actual != expected:
+        raise WrongExpectedVersion(stream, expected, actual)
+
+
+def idempotent_position(
+    stream: str, events: Sequence[NewEvent], found: Sequence[tuple[uuid.UUID, str, int]]
+) -> int | None:
+    """Apply the idempotency rule, given the (id, stream, position) rows already recorded
+    for the ids being appended.
+
+    - none recorded: None (a normal append follows, with its version check);
+    - all recorded, all in `stream`: the highest of their positions (no write, no version check);
+    - otherwise (some but not all, or any in another stream): DuplicateEventId.
+    """
+    if not found:
+        return None
+    others = [(i, s) for i, s, _ in found if s != stream]
+    if others:
+        i, s = others[0]
+        raise DuplicateEventId(f"event id {i} is already recorded in stream {s!r}, not in {stream!r}")
+    if len(found) != len(events):
+        missing = len(events) - len(found)
+        raise DuplicateEventId(
+            f"stream {stream!r}: {len(found)} of the {len(events)} event ids are already recorded and "
+            f"{missing} are new; an idempotent repeat must repeat only recorded events"
+        )
+    return max(p for _, _, p in found)
+
+
+def dump_metadata(metadata: Mapping[str, str]) -> str:
+    return json.dumps(dict(metadata), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+class Notifier:
+    """Wakes local subscribers early when something new may have been committed."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def waiter(self) -> asyncio.Event:
+        # Take the waiter BEFORE reading, so a notify between the read and the wait is not lost.
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def notify(self) -> None:
+        ev, self._event = self._event, None
+        if ev is not None:
+            ev.set()
+
+
+async def wait_for_news(waiter: asyncio.Event, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(waiter.wait(), timeout)
+    except TimeoutError:
+        pass
+
+
+async def poll_all(
+    read_all: Callable[[int, int], Awaitable[list[RecordedEvent]]],
+    notifier: Notifier,
+    after_position: int,
+    poll_interval: float,
+    batch_size: int = 500,
+) -> AsyncIterator[RecordedEvent]:
+    """Catch up from after_position, then poll (woken early by the notifier). Never ends.
+
+    Correct only over a gap-safe read_all (an event never commits with a position lower
+    than one a reader has already seen): both adapters guarantee it.
+    Cancel-safe: no state lives outside this generator; cancelling it just stops it.
+    """
+    if poll_interval <= 0:
+        raise ValueError("poll_interval must be > 0")
+    position = int(after_position)
+    while True:
+        waiter = notifier.waiter()
+        batch = await read_all(position, batch_size)
+        for ev in batch:
+            position = ev.position
+            yield ev
+        if len(batch) < batch_size:
+            await wait_for_news(waiter, poll_interval)

@@ -1,0 +1,355 @@
+"""The SQLite event store adapter (the embedded default).
+
+One SQLite connection per store instance, used by one dedicated worker thread (a
+single-thread executor), so the asyncio loop never blocks on the database. The file
+is in WAL mode: readers never block the writer and see only committed transactions.
+
+Gap-safe global positions
+-------------------------
+Every append runs in a ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single
+database-wide write lock *before* anything is read or a position is allocated (other
+writers, from this process or any other, wait on ``busy_timeout``). Positions come from
+``INTEGER PRIMARY KEY AUTOINCREMENT`` inside that transaction, and the lock is released
+only when the transaction has committed. So positions are allocated and committed in
+the same order: when a reader of ``read_all`` has seen position p, every event with a
+position < p is already committed and visible, and no event can later commit with a
+position <= p. A rolled-back append rolls back its AUTOINCREMENT counter too, so
+positions stay dense (1, 2, 3, ...) — though readers must not rely on density.
+
+Tables: ``events`` (position, id, stream, version, type, data, metadata JSON text,
+recorded_at ISO-8601 UTC) with UNIQUE(id) and UNIQUE(stream, version); ``checkpoints``
+(name, position); ``store_info`` (key, value) remembers the namespace the file belongs to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from callgauge_eventstore._common import (
+    Notifier,
+    StoreClosed,
+    check_append_args,
+    check_namespace,
+    check_version,
+    dump_metadata,
+    idempotent_position,
+    poll_all,
+)
+from callgauge_eventstore.port import EventStoreError, NewEvent, RecordedEvent
+
+T = TypeVar("T")
+
+MEMORY = ":memory:"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT    NOT NULL UNIQUE,
+    stream      TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    type        TEXT    NOT NULL,
+    data        BLOB    NOT NULL,
+    metadata    TEXT    NOT NULL DEFAULT '{}',
+    recorded_at TEXT    NOT NULL,
+    UNIQUE (stream, version)
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    name     TEXT    PRIMARY KEY,
+    position INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS store_info (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+_COLUMNS = "position, id, stream, version, type, data, metadata, recorded_at"
+
+
+def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
+    position, id_, stream, version, type_, data, metadata, recorded_at = row
+    return RecordedEvent(
+        id=uuid.UUID(id_),
+        type=type_,
+        data=bytes(data),
+        metadata=json.loads(metadata),
+        stream=stream,
+        version=version,
+        position=position,
+        recorded_at=datetime.fromisoformat(recorded_at),
+    )
+
+
+class SqliteEventStore:
+    """EventStore on one SQLite file (or ``":memory:"``, private to this instance).
+
+    ``path``: the database file; parent directories are created on first use.
+    ``namespace``: when given, recorded in the file on first use; opening a file that
+    belongs to another namespace raises EventStoreError (two services must not share
+    one file by accident).
+    ``busy_timeout``: seconds a writer waits for another connection's write lock.
+
+    Nothing is opened at construction: the connection is made by ``open()`` or by the
+    first operation. Usable as ``async with SqliteEventStore(...) as store:``.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, namespace: str | None = None, busy_timeout: float = 30.0
+    ) -> None:
+        self._path = str(path)
+        self._namespace = check_namespace(namespace) if namespace is not None else None
+        self._busy_timeout = busy_timeout
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None  # touched only by the worker thread
+        self._open_lock: asyncio.Lock | None = None
+        self._opened = False
+        self._closed = False
+        self._notifier = Notifier()
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"SqliteEventStore({self._path!r}, namespace={self._namespace!r})"
+
+    async def __aenter__(self) -> SqliteEventStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect and create the tables if missing (idempotent)."""
+        if self._closed:
+            raise StoreClosed(f"{self!r} is closed")
+        if self._opened:
+            return
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if self._opened:
+                return
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callgauge-sqlite")
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
+            self._opened = True
+
+    def _connect(self) -> None:
+        if self._conn is not None:
+            return
+        if self._path != MEMORY:
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: autocommit; transactions are explicit (BEGIN IMMEDIATE).
+        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            if self._path != MEMORY:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise EventStoreError(f"{self._path}: cannot switch SQLite to WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes; WAL keeps it consistent
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                if self._namespace is not None:
+                    row = conn.execute("SELECT value FROM store_info WHERE key = 'namespace'").fetchone()
+                    if row is None:
+                        conn.execute(
+                            "INSERT INTO store_info (key, value) VALUES ('namespace', ?)", (self._namespace,)
+                        )
+                    elif row[0] != self._namespace:
+                        raise EventStoreError(
+                            f"{self._path} holds the event store of namespace {row[0]!r}, "
+                            f"not {self._namespace!r}"
+                        )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._opened:
+            await self.open()
+        if self._closed or self._executor is None:
+            raise StoreClosed(f"{self!r} is closed")
+
+        def job() -> T:
+            if self._conn is None:
+                raise StoreClosed(f"{self!r} is closed")
+            return fn(self._conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        except RuntimeError as e:  # executor shut down concurrently
+            if self._closed:
+                raise StoreClosed(f"{self!r} is closed") from e
+            raise
+
+    async def close(self) -> None:
+        """Close the connection and stop the worker thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._notifier.notify()
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def shutdown() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(executor, shutdown)
+        await loop.run_in_executor(None, executor.shutdown, True)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def append_to_stream(self, stream: str, current_version: int, events: Sequence[NewEvent]) -> int:
+        """Append atomically; return the commit position of the last event.
+
+        Appending an empty sequence is a no-op: nothing is checked or written and the
+        store's current ``last_position()`` is returned. If every event id is already
+        recorded in this stream, nothing is written, no version check is made, and the
+        highest position among them is returned (idempotent repeat). DuplicateEventId if
+        only some are recorded, or one is recorded in another stream.
+        """
+        expected = check_append_args(stream, current_version, events)
+        if not events:
+            return await self.last_position()
+        events = list(events)
+
+        def append(conn: sqlite3.Connection) -> int:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock, before any read or allocation
+            try:
+                position = self._append_locked(conn, stream, expected, events)
+                conn.execute("COMMIT")
+                return position
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        position = await self._run(append)
+        self._notifier.notify()
+        return position
+
+    @staticmethod
+    def _append_locked(conn: sqlite3.Connection, stream: str, expected: int, events: list[NewEvent]) -> int:
+        ids = [str(ev.id) for ev in events]
+        found: list[tuple[uuid.UUID, str, int]] = []
+        for i in range(0, len(ids), 500):  # stay below SQLite's bound-parameter limit
+            chunk = ids[i : i + 500]
+            rows = conn.execute(
+                f"SELECT id, stream, position FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchall()
+            found.extend((uuid.UUID(r[0]), r[1], r[2]) for r in rows)
+        repeat = idempotent_position(stream, events, found)
+        if repeat is not None:
+            return repeat
+
+        actual = conn.execute("SELECT MAX(version) FROM events WHERE stream = ?", (stream,)).fetchone()[0]
+        check_version(stream, expected, actual)
+        first = 0 if actual is None else actual + 1
+        recorded_at = datetime.now(UTC).isoformat()
+        conn.executemany(
+            "INSERT INTO events (id, stream, version, type, data, metadata, recorded_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    str(ev.id),
+                    stream,
+                    first + n,
+                    ev.type,
+                    bytes(ev.data),
+                    dump_metadata(ev.metadata),
+                    recorded_at,
+                )
+                for n, ev in enumerate(events)
+            ],
+        )
+        return conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+
+    async def set_checkpoint(self, name: str, position: int) -> None:
+        def upsert(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (name, int(position)),
+            )
+
+        await self._run(upsert)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def read_stream(
+        self, stream: str, from_version: int = 0, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        def read(conn: sqlite3.Connection) -> list[RecordedEvent]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?",
+                (stream, max(int(from_version), 0), -1 if limit is None else max(int(limit), 0)),
+            ).fetchall()
+            return [_row_to_event(r) for r in rows]
+
+        return await self._run(read)
+
+    async def stream_version(self, stream: str) -> int | None:
+        return await self._run(
+            lambda conn: conn.execute(
+                "SELECT MAX(version) FROM events WHERE stream = ?", (stream,)
+            ).fetchone()[0]
+        )
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        if limit <= 0:
+            raise ValueError("limit must be > 0")
+
+        def read(conn: sqlite3.Connection) -> list[RecordedEvent]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (int(after_position), int(limit)),
+            ).fetchall()
+            return [_row_to_event(r) for r in rows]
+
+        return await self._run(read)
+
+    async def last_position(self) -> int:
+        return await self._run(
+            lambda conn: conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0]
+        )
+
+    def subscribe_all(
+        self, after_position: int = 0, poll_interval: float = 0.05
+    ) -> AsyncIterator[RecordedEvent]:
+        """Catch up from after_position, then follow new events; never ends by itself.
+
+        Polls every poll_interval; appends made through this instance wake it at once.
+        Appends from other connections (other processes) are seen at the next poll.
+        """
+        return poll_all(self.read_all, self._notifier, after_position, poll_interval)
+
+    async def get_checkpoint(self, name: str) -> int:
+        row = await self._run(
+            lambda conn: conn.execute("SELECT position FROM checkpoints WHERE name = ?", (name,)).fetchone()
+        )
+        return 0 if row is None else row[0]
