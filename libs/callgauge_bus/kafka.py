@@ -102,6 +102,8 @@ class Consumer:
         from_beginning: bool = True,
         dedupe_size: int = 100_000,
         max_attempts: int = 5,
+        session_timeout_ms: int = 6000,
+        rebalance_timeout_ms: int = 500,
     ) -> None:
         self._bootstrap, self._topics, self._group = bootstrap, list(topics), group_id
         self._handler = handler
@@ -109,6 +111,11 @@ class Consumer:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._dedupe_size = dedupe_size
         self._max_attempts = max_attempts
+        # Tansu holds a JoinGroup for about the rebalance timeout and forgets a departed member
+        # only after its session timeout: both short, so a (re)started member is assigned quickly.
+        # Members rejoin from aiokafka's background coordinator, so a short rebalance timeout does
+        # not depend on how long a handler runs.
+        self._session_timeout_ms, self._rebalance_timeout_ms = session_timeout_ms, rebalance_timeout_ms
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self.ready = asyncio.Event()
@@ -120,8 +127,9 @@ class Consumer:
             group_id=self._group,
             enable_auto_commit=False,
             auto_offset_reset="earliest" if self._from_beginning else "latest",
-            session_timeout_ms=10000,
-            heartbeat_interval_ms=1000,
+            session_timeout_ms=self._session_timeout_ms,
+            heartbeat_interval_ms=min(300, self._session_timeout_ms // 3),
+            rebalance_timeout_ms=self._rebalance_timeout_ms,
             max_poll_interval_ms=300000,
         )
         await self._consumer.start()

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     def gateway_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.gateway_host}:{self.gateway_port}"
 
+    def group(self, name: str) -> str:
+        """Consumer groups follow the topic prefix, so prefixed stacks never share a group."""
+        return f"{self.kafka_topic_prefix}{name}"
+
     def topic(self, area: str) -> str:
         """area: runs | billing | media."""
         return f"{self.kafka_topic_prefix}callgauge.{area}.v1"

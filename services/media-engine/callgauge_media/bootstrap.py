@@ -43,7 +43,7 @@ class MediaEngine:
         if self.pool is not None:
             await self.pool.start()
         await self.producer.start()
-        self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")], "callgauge-media",
+        self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")], self.settings.group("callgauge-media"),
                                  self.on_run_event)
         await self.consumer.start()
         if self.health is not None:
