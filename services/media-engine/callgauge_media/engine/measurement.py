@@ -1,0 +1,210 @@
+"""From what a worker observed on one call to a CallMeasurement (pure: no pjsua2, no I/O).
+
+The pjsua2 adapter fills a :class:`RawCall` (monotonic timestamps, SIP codes, a snapshot of the
+RTCP statistics taken just before the hang-up) and :func:`build_measurement` turns it into the
+protobuf, classifies the outcome and scores the call with the E-model.
+
+Outcome rules
+-------------
+* never placed (bad URI, codec not in this engine, worker trouble): CALL_FAILED, sip_code 0
+  (NEGOTIATION_FAILED when the wanted codec is not available here);
+* answered (2xx) with an audio stream: SUCCESS (also when the far end hung up first; ``detail``
+  says so); answered without a usable audio stream: NEGOTIATION_FAILED;
+* no final answer within ``setup_timeout_ms``: TIMEOUT, sip_code 408 "Setup Timeout" (the engine
+  sent CANCEL; ``detail`` gives the last provisional and the final code pjsua reported);
+* final 408: TIMEOUT; 488 / 606: NEGOTIATION_FAILED; any other final >= 300: CALL_FAILED.
+
+E-model inputs
+--------------
+``one_way_delay_ms = rtt_ms / 2 + packetization_ms(codec) + PLAYOUT_ALLOWANCE_MS``: half the RTCP
+round trip (0 when no RTCP report came back, e.g. calls shorter than ~5 s), one codec frame of
+packetization (20 ms; iLBC 30 ms) and a fixed 40 ms for the jitter buffer and playout (pjmedia's
+adaptive buffer holds 1-2 frames on a clean network; measured 20 ms on loopback). Loss is the
+receive-direction loss in percent, burst ratio 1 (random loss), PLC on (pjmedia conceals losses).
+Codecs the E-model has no planning values for (speex, iLBC, L16) get no R/MOS (0) and a note in
+``detail``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_media.engine.jobs import CallJob
+
+PLAYOUT_ALLOWANCE_MS = 40.0
+_FRAME_MS = {"ilbc": 30.0}
+DEFAULT_FRAME_MS = 20.0
+
+TIMEOUT_SIP_CODE = 408
+TIMEOUT_SIP_REASON = "Setup Timeout"
+NEGOTIATION_CODES = frozenset({488, 606})
+
+CRASHED_DETAIL = "media worker crashed"
+
+
+def packetization_ms(codec: str) -> float:
+    return _FRAME_MS.get(codec.split("/", 1)[0].strip().lower(), DEFAULT_FRAME_MS)
+
+
+def one_way_delay_ms(codec: str, rtt_ms: float) -> float:
+    return max(0.0, rtt_ms) / 2.0 + packetization_ms(codec) + PLAYOUT_ALLOWANCE_MS
+
+
+@dataclass(slots=True)
+class StreamSnapshot:
+    """RTCP statistics of the call's audio stream (``Call.getStreamStat(i).rtcp``)."""
+
+    tx_packets: int = 0
+    rx_packets: int = 0
+    rx_lost: int = 0
+    tx_lost: int = 0  # as reported by the far end's RTCP receiver reports
+    jitter_us: float = 0.0  # mean interarrival jitter, receive direction
+    rtt_us: float = 0.0  # mean RTT, 0 when no RTCP round trip was measured
+    jb_avg_delay_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class RawCall:
+    """What the worker saw on one call. Times are ``time.monotonic()`` seconds except the
+    ``*_wall`` ones (epoch seconds)."""
+
+    job: CallJob
+    started_wall: float | None = None
+    ended_wall: float | None = None
+    t_invite: float | None = None
+    t_first_response: float | None = None  # first 18x (or final) response
+    first_code: int = 0
+    first_reason: str = ""
+    t_answer: float | None = None  # 2xx received
+    answer_code: int = 0
+    answer_reason: str = ""
+    t_end: float | None = None  # our hang-up, or the disconnect
+    final_code: int = 0  # code pjsua reported at DISCONNECTED
+    final_reason: str = ""
+    codec: str = ""
+    media_active: bool = False
+    stats: StreamSnapshot | None = None
+    timed_out: bool = False  # our setup timer fired
+    hangup_reason: str = ""  # why WE ended it: "" (remote did), "duration", "timeout", or free text
+    remote_hangup: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _ts(msg, wall: float | None) -> None:
+    if wall is not None:
+        msg.FromNanoseconds(int(wall * 1e9))
+
+
+def _base(job: CallJob) -> m_pb2.CallMeasurement:
+    return m_pb2.CallMeasurement(
+        call_id=job.call_id, step=job.step, action=job.action, index=job.index, destination=job.destination
+    )
+
+
+def failed_measurement(
+    job: CallJob,
+    detail: str,
+    *,
+    outcome: int = m_pb2.CALL_FAILED,
+    sip_code: int = 0,
+    sip_reason: str = "",
+    started_wall: float | None = None,
+) -> m_pb2.CallMeasurement:
+    """A call that could not be placed or whose worker went away."""
+    m = _base(job)
+    m.outcome = outcome
+    m.sip_code = sip_code
+    m.sip_reason = sip_reason
+    m.detail = detail
+    now = time.time()
+    _ts(m.started_at, started_wall if started_wall is not None else now)
+    _ts(m.ended_at, now)
+    return m
+
+
+def _ms(a: float | None, b: float | None) -> float:
+    if a is None or b is None:
+        return 0.0
+    return max(0.0, (b - a) * 1000.0)
+
+
+def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
+    m = _base(raw.job)
+    _ts(m.started_at, raw.started_wall)
+    _ts(m.ended_at, raw.ended_wall if raw.ended_wall is not None else time.time())
+    notes = list(raw.notes)
+    answered = raw.t_answer is not None
+
+    m.post_dial_delay_ms = _ms(raw.t_invite, raw.t_first_response)
+    if answered:
+        m.setup_time_ms = _ms(raw.t_invite, raw.t_answer)
+        m.duration_ms = _ms(raw.t_answer, raw.t_end)
+        m.sip_code = raw.answer_code or 200
+        m.sip_reason = raw.answer_reason or "OK"
+        if raw.media_active:
+            m.outcome = m_pb2.SUCCESS
+            if raw.remote_hangup and not raw.hangup_reason:
+                notes.append(f"far end hung up after {m.duration_ms:.0f} ms")
+            elif raw.hangup_reason and raw.hangup_reason != "duration":
+                notes.append(f"hung up early: {raw.hangup_reason}")
+        else:
+            m.outcome = m_pb2.NEGOTIATION_FAILED
+            notes.insert(0, f"answered ({m.sip_code}) but no audio stream was negotiated")
+    elif raw.timed_out:
+        m.outcome = m_pb2.TIMEOUT
+        m.sip_code = TIMEOUT_SIP_CODE
+        m.sip_reason = TIMEOUT_SIP_REASON
+        last = f"{raw.first_code} {raw.first_reason}".strip() if raw.first_code else "none"
+        notes.insert(
+            0,
+            f"no final answer within {raw.job.setup_timeout_ms} ms (last provisional: {last}); "
+            f"CANCEL sent, pjsua reported {raw.final_code} {raw.final_reason}".rstrip(),
+        )
+    else:
+        m.sip_code = raw.final_code
+        m.sip_reason = raw.final_reason
+        if raw.final_code == 408:
+            m.outcome = m_pb2.TIMEOUT
+        elif raw.final_code in NEGOTIATION_CODES:
+            m.outcome = m_pb2.NEGOTIATION_FAILED
+        else:
+            m.outcome = m_pb2.CALL_FAILED
+            if raw.hangup_reason:
+                notes.insert(0, f"ended by the engine before an answer: {raw.hangup_reason}")
+            elif raw.final_code < 300:
+                notes.insert(0, "call ended without a final error response")
+
+    m.codec = raw.codec
+    st = raw.stats
+    if st is not None:
+        m.tx_packets = st.tx_packets
+        m.rx_packets = st.rx_packets
+        m.rx_lost_packets = st.rx_lost
+        expected = st.rx_packets + st.rx_lost
+        m.loss_pct = (100.0 * st.rx_lost / expected) if expected else 0.0
+        m.jitter_ms = st.jitter_us / 1000.0
+        m.rtt_ms = st.rtt_us / 1000.0
+    if answered and raw.media_active:
+        if st is None:
+            notes.append("no RTP statistics could be read")
+        elif (st.tx_packets > 0) != (st.rx_packets > 0):
+            m.one_way_audio = True
+            notes.append("one-way audio: " + ("nothing received" if st.tx_packets else "nothing sent"))
+        if st is not None and raw.codec:
+            _score(m, raw.codec, notes)
+    m.detail = "; ".join(notes)
+    return m
+
+
+def _score(m: m_pb2.CallMeasurement, codec: str, notes: list[str]) -> None:
+    from callgauge_media.quality import emodel
+
+    try:
+        r = emodel.r_factor(codec, one_way_delay_ms(codec, m.rtt_ms), min(100.0, m.loss_pct), 1.0, True)
+        m.r_factor = r
+        m.mos = emodel.mos_from_r(r, wideband=emodel.is_wideband(codec))
+    except ValueError as exc:
+        notes.append(f"no MOS: {exc}")

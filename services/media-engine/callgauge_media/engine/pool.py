@@ -1,0 +1,437 @@
+"""A pool of media worker processes (pjsua2, 4 calls each) behind an asyncio API.
+
+The event loop never touches pjsua2: each worker is a "spawn" process that owns one Endpoint
+(see :mod:`callgauge_media.engine.worker`). Jobs go down a pipe per worker; a reader thread per
+worker turns the worker's messages into future results on the loop (``call_soon_threadsafe``).
+A worker that dies is noticed by EOF on its pipe: only its in-flight calls get a CALL_FAILED
+measurement ("media worker crashed") and it is restarted (with back-off).
+
+Dispatch: a job goes to the ready worker with the fewest calls in flight (at most 4 each); when
+all are full, jobs wait in FIFO order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing as mp
+import socket
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_media.engine.jobs import CallJob
+from callgauge_media.engine.measurement import CRASHED_DETAIL, failed_measurement
+from callgauge_media.engine.worker import MAX_CALLS_PER_WORKER, WorkerConfig, worker_main
+
+__all__ = ["CallJob", "WorkerPool"]
+
+log = logging.getLogger(__name__)
+
+_MIN_PORTS_PER_CALL = 2  # RTP + RTCP
+# A SIP keep-alive (RFC 5626 double CRLF) sent to a worker's UDP SIP port after each message on its
+# pipe: pjsip ignores it, but it wakes libHandleEvents at once, so a worker can wait long (cheap
+# when idle) and still pick a job up within a millisecond.
+_DOORBELL = b"\r\n\r\n"
+
+
+@dataclass(eq=False)
+class _Pending:
+    token: int
+    job: CallJob
+    future: asyncio.Future
+    worker: _Worker | None = None
+    hangup_sent: bool = False
+
+
+@dataclass(eq=False)
+class _Worker:
+    index: int
+    config: WorkerConfig
+    generation: int = 0
+    process: Any = None  # multiprocessing.Process (spawn context)
+    jobs: Any = None  # Connection, parent -> worker
+    results: Any = None  # Connection, worker -> parent
+    reader: threading.Thread | None = None
+    ready: bool = False
+    alive: bool = False
+    info: dict = field(default_factory=dict)
+    sip_addr: tuple[str, int] | None = None
+    inflight: dict[int, _Pending] = field(default_factory=dict)
+    ready_waiter: asyncio.Future | None = None
+    failures: int = 0  # consecutive starts that never became ready
+    restart_task: asyncio.Task | None = None
+    last_error: str = ""
+
+
+class WorkerPool:
+    """``workers`` pjsua2 processes, each with its own RTP port range
+    ``[rtp_port_base + i * rtp_ports_per_worker, + rtp_ports_per_worker)`` and SIP on
+    ``bind_host`` (ephemeral port).
+
+    Use ``async with WorkerPool(...) as pool`` or :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        rtp_port_base: int,
+        rtp_ports_per_worker: int = 200,
+        bind_host: str = "127.0.0.1",
+        *,
+        calls_per_worker: int = MAX_CALLS_PER_WORKER,
+        log_level: int = 1,
+        start_timeout_s: float = 30.0,
+        stop_timeout_s: float = 10.0,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be >= 1")
+        if not 1 <= calls_per_worker <= MAX_CALLS_PER_WORKER:
+            raise ValueError(f"calls_per_worker must be 1..{MAX_CALLS_PER_WORKER} (PJSUA_MAX_CALLS)")
+        if rtp_ports_per_worker < _MIN_PORTS_PER_CALL * calls_per_worker:
+            raise ValueError(f"rtp_ports_per_worker must be >= {_MIN_PORTS_PER_CALL * calls_per_worker}")
+        if not (1024 <= rtp_port_base and rtp_port_base + workers * rtp_ports_per_worker <= 65536):
+            raise ValueError("RTP port ranges must fit in 1024..65535")
+        self.workers = workers
+        self.rtp_port_base = rtp_port_base
+        self.rtp_ports_per_worker = rtp_ports_per_worker
+        self.bind_host = bind_host
+        self.calls_per_worker = calls_per_worker
+        self.start_timeout_s = start_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self._ctx = mp.get_context("spawn")
+        self._workers = [
+            _Worker(
+                index=i,
+                config=WorkerConfig(
+                    index=i,
+                    bind_host=bind_host,
+                    rtp_port=rtp_port_base + i * rtp_ports_per_worker,
+                    rtp_port_range=rtp_ports_per_worker,
+                    max_calls=calls_per_worker,
+                    log_level=log_level,
+                ),
+            )
+            for i in range(workers)
+        ]
+        self._pending: deque[_Pending] = deque()
+        self._tokens = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = False
+        self._stopping = False
+        self._doorbell: socket.socket | None = None
+        self.restarts = 0
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def capacity(self) -> int:
+        return self.workers * self.calls_per_worker
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(w.inflight) for w in self._workers)
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for p in self._pending if not p.future.done())
+
+    def worker_pids(self) -> list[int | None]:
+        return [w.process.pid if w.process is not None and w.alive else None for w in self._workers]
+
+    def worker_info(self) -> list[dict]:
+        """Per worker: index, pid, SIP address, calls in flight, ready."""
+        return [
+            {"index": w.index, "ready": w.ready, "in_flight": len(w.inflight), **w.info} for w in self._workers
+        ]
+
+    async def start(self) -> None:
+        """Start every worker and wait until all are ready (RuntimeError if one is not)."""
+        if self._running:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        self._stopping = False
+        self._doorbell = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._doorbell.setblocking(False)
+        try:
+            waiters = [await self._spawn(w) for w in self._workers]
+            await asyncio.wait_for(asyncio.gather(*waiters), self.start_timeout_s)
+        except BaseException as exc:
+            await self.stop()
+            if isinstance(exc, asyncio.TimeoutError):
+                raise RuntimeError(f"media workers not ready within {self.start_timeout_s} s") from exc
+            raise
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Graceful: queued calls are reported not placed; workers hang up live calls, report them,
+        destroy pjsua and exit; a worker still alive after ``timeout`` is SIGKILLed."""
+        if not self._running or self._stopping:
+            return
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        timeout = self.stop_timeout_s if timeout is None else timeout
+        while self._pending:
+            p = self._pending.popleft()
+            if not p.future.done():
+                p.future.set_result(failed_measurement(p.job, "not placed: media engine stopping"))
+        for w in self._workers:
+            if w.restart_task is not None:
+                w.restart_task.cancel()
+            if w.alive and w.jobs is not None:
+                try:
+                    w.jobs.send(("stop",))
+                    self._ring(w)
+                except (OSError, ValueError):
+                    pass
+        procs = [w.process for w in self._workers if w.process is not None]
+        await asyncio.gather(*(loop.run_in_executor(None, p.join, timeout) for p in procs))
+        for p in procs:
+            if p.is_alive():
+                log.warning("media worker pid %s did not stop in %.1f s: SIGKILL", p.pid, timeout)
+                p.kill()
+        await asyncio.gather(*(loop.run_in_executor(None, p.join, 5.0) for p in procs))
+        readers = [w.reader for w in self._workers if w.reader is not None]
+        await asyncio.gather(*(loop.run_in_executor(None, t.join, 5.0) for t in readers))
+        await asyncio.sleep(0)  # let the readers' last call_soon_threadsafe callbacks run
+        await asyncio.sleep(0)
+        for w in self._workers:
+            self._fail_inflight(w, "media worker stopped before the call ended")
+            self._close(w)
+            w.process = None
+            w.alive = w.ready = False
+        if self._doorbell is not None:
+            self._doorbell.close()
+            self._doorbell = None
+        self._running = False
+
+    async def run_call(self, job: CallJob) -> m_pb2.CallMeasurement:
+        """Place one call and wait for its measurement. Failures of the call (and of its worker)
+        are a measurement with an outcome, not an exception. Cancelling the awaiting task hangs
+        the call up."""
+        if not self._running or self._stopping:
+            raise RuntimeError("WorkerPool is not running")
+        loop = asyncio.get_running_loop()
+        p = _Pending(token=next(self._tokens), job=job, future=loop.create_future())
+        self._pending.append(p)
+        self._dispatch()
+        try:
+            return await asyncio.shield(p.future)
+        except asyncio.CancelledError:
+            if not p.future.done():
+                if p.worker is not None:
+                    self._send_hangup(p, "the caller stopped waiting")
+                    # the result still comes and frees the slot; nobody reads it
+                else:
+                    p.future.cancel()
+            raise
+
+    async def place(self, call_id: str, action: spec_pb2.CallAction) -> m_pb2.CallMeasurement:
+        """The runner's ``CallPlacer`` protocol."""
+        return await self.run_call(CallJob.from_action(call_id, action))
+
+    def hangup(self, call_id: str, reason: str = "hung up on request") -> bool:
+        """End a queued or live call early (e.g. balance exhausted). Its measurement is still
+        delivered to ``run_call``. False when no such call is known."""
+        found = False
+        for p in list(self._pending):
+            if p.job.call_id == call_id and not p.future.done():
+                p.future.set_result(failed_measurement(p.job, f"not placed: {reason}"))
+                found = True
+        for w in self._workers:
+            for p in w.inflight.values():
+                if p.job.call_id == call_id:
+                    self._send_hangup(p, reason)
+                    found = True
+        return found
+
+    async def __aenter__(self) -> WorkerPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ workers
+    async def _spawn(self, w: _Worker) -> asyncio.Future:
+        """Start ``w``'s process; returns a future that resolves when it reports ready."""
+        loop = asyncio.get_running_loop()
+        w.generation += 1
+        gen = w.generation
+        jobs_r, jobs_w = self._ctx.Pipe(duplex=False)
+        res_r, res_w = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(
+            target=worker_main,
+            args=(w.config, jobs_r, res_w),
+            name=f"callgauge-media-worker-{w.index}",
+            daemon=True,
+        )
+        w.ready = False
+        w.info = {}
+        w.sip_addr = None
+        try:
+            await loop.run_in_executor(None, proc.start)
+        except BaseException:
+            for conn in (jobs_r, jobs_w, res_r, res_w):
+                conn.close()
+            raise
+        finally:
+            jobs_r.close()  # the child has its copies; EOF on res_r now means the child is gone
+            res_w.close()
+        w.ready_waiter = loop.create_future()
+        w.process, w.jobs, w.results = proc, jobs_w, res_r
+        w.alive = True
+        w.reader = threading.Thread(
+            target=self._read_loop, args=(w, gen, res_r, loop), name=f"media-worker-{w.index}-reader", daemon=True
+        )
+        w.reader.start()
+        return w.ready_waiter
+
+    def _read_loop(self, w: _Worker, gen: int, conn: Any, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as exc:  # noqa: BLE001 - undecodable message: treat the worker as broken
+                log.error("media worker %s sent an unreadable message: %r", w.index, exc)
+                break
+            try:
+                loop.call_soon_threadsafe(self._on_message, w, gen, msg)
+            except RuntimeError:  # loop closed
+                return
+        try:
+            loop.call_soon_threadsafe(self._on_worker_gone, w, gen)
+        except RuntimeError:
+            pass
+
+    def _on_message(self, w: _Worker, gen: int, msg: tuple) -> None:
+        if gen != w.generation:
+            return
+        kind = msg[0]
+        if kind == "result":
+            p = w.inflight.pop(msg[1], None)
+            if p is not None and not p.future.done():
+                m = m_pb2.CallMeasurement()
+                try:
+                    m.ParseFromString(msg[2])
+                except Exception as exc:  # noqa: BLE001
+                    m = failed_measurement(p.job, f"unreadable measurement from the media worker: {exc}")
+                p.future.set_result(m)
+            self._dispatch()
+        elif kind == "ready":
+            w.ready = True
+            w.failures = 0
+            w.info = dict(msg[1])
+            host, _, port = str(w.info.get("sip", "")).rpartition(":")
+            w.sip_addr = (host, int(port)) if host and port.isdigit() else None
+            if w.ready_waiter is not None and not w.ready_waiter.done():
+                w.ready_waiter.set_result(None)
+            self._dispatch()
+        elif kind == "fatal":
+            w.last_error = str(msg[1])
+            log.error("media worker %s failed to start:\n%s", w.index, msg[1])
+        elif kind == "stopped":
+            w.ready = False
+
+    def _on_worker_gone(self, w: _Worker, gen: int) -> None:
+        if gen != w.generation or not w.alive:
+            return
+        w.alive = False
+        w.ready = False
+        exitcode = w.process.exitcode if w.process is not None else None
+        if self._stopping:
+            return  # stop() reports what is left
+        log.error("media worker %s (pid %s) exited (code %s)", w.index, w.info.get("pid"), exitcode)
+        self._fail_inflight(w, CRASHED_DETAIL)
+        if w.ready_waiter is not None and not w.ready_waiter.done():
+            w.ready_waiter.set_exception(RuntimeError(f"media worker {w.index} exited before ready: {w.last_error}"))
+            w.failures += 1
+        self._close(w)
+        if w.process is not None and w.process.is_alive():
+            w.process.kill()  # its pipe broke but it still runs: do not leave it behind
+        if self._running:
+            w.restart_task = asyncio.get_running_loop().create_task(self._restart(w))
+        self._dispatch()
+
+    async def _restart(self, w: _Worker) -> None:
+        delay = min(10.0, 0.2 * (2 ** min(w.failures, 6)))
+        await asyncio.sleep(delay)
+        if self._stopping or not self._running:
+            return
+        loop = asyncio.get_running_loop()
+        if w.process is not None:
+            await loop.run_in_executor(None, w.process.join, 5.0)
+        self.restarts += 1
+        log.warning("restarting media worker %s", w.index)
+        try:
+            waiter = await self._spawn(w)
+            await asyncio.wait_for(asyncio.shield(waiter), self.start_timeout_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            log.error("media worker %s restart failed: %s", w.index, exc)
+            w.failures += 1
+            if w.alive and w.process is not None and w.process.is_alive():
+                w.process.kill()  # the reader's EOF schedules the next attempt
+
+    def _fail_inflight(self, w: _Worker, detail: str) -> None:
+        inflight, w.inflight = w.inflight, {}
+        for p in inflight.values():
+            if not p.future.done():
+                p.future.set_result(failed_measurement(p.job, detail))
+
+    def _close(self, w: _Worker) -> None:
+        for conn in (w.jobs, w.results):
+            if conn is not None:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+        w.jobs = None
+        # w.results is closed; the reader thread has already left its recv loop (EOF)
+
+    def _send_hangup(self, p: _Pending, reason: str) -> None:
+        w = p.worker
+        if w is None or p.hangup_sent or not w.alive or w.jobs is None:
+            return
+        try:
+            w.jobs.send(("hangup", p.token, reason))
+            p.hangup_sent = True
+            self._ring(w)
+        except (OSError, ValueError):
+            pass
+
+    def _dispatch(self) -> None:
+        if self._stopping:
+            return
+        while self._pending:
+            if self._pending[0].future.done():
+                self._pending.popleft()
+                continue
+            ready = [w for w in self._workers if w.ready and w.alive and len(w.inflight) < self.calls_per_worker]
+            if not ready:
+                return
+            w = min(ready, key=lambda x: (len(x.inflight), x.index))
+            p = self._pending.popleft()
+            try:
+                w.jobs.send(("call", p.token, p.job))
+            except (OSError, ValueError) as exc:
+                log.error("media worker %s unreachable: %s", w.index, exc)
+                self._pending.appendleft(p)
+                w.ready = False  # the reader's EOF will restart it
+                continue
+            p.worker = w
+            w.inflight[p.token] = p
+            self._ring(w)
+
+    def _ring(self, w: _Worker) -> None:
+        if self._doorbell is not None and w.sip_addr is not None:
+            try:
+                self._doorbell.sendto(_DOORBELL, w.sip_addr)
+            except OSError:
+                pass  # only a wake-up: the worker still reads its pipe within poll_ms

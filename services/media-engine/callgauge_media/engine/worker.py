@@ -1,0 +1,121 @@
+"""The media worker process: one pjsua2 Endpoint, up to 4 calls, driven over two pipes.
+
+Protocol (tuples, pickled by multiprocessing.Connection):
+
+parent -> worker (``jobs`` pipe)
+    ("call", token, CallJob)      place a call; exactly one ("result", token, ...) follows
+    ("hangup", token, reason)     end that call early (its result still follows)
+    ("stop",)                     hang up everything, report, destroy the library, exit 0
+
+worker -> parent (``results`` pipe)
+    ("ready", {"pid", "sip", "codecs"})
+    ("result", token, bytes)      a serialized CallMeasurement
+    ("fatal", text)               the Endpoint could not start; the process exits 1
+    ("stopped",)
+
+This module does not import pjsua2 at import time (the pool imports it in the parent); the
+adapter is imported inside :func:`worker_main`, in the child.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+MAX_CALLS_PER_WORKER = 4
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    index: int
+    bind_host: str
+    rtp_port: int
+    rtp_port_range: int
+    max_calls: int = MAX_CALLS_PER_WORKER
+    log_level: int = 1  # pjsua console log level
+    poll_ms: int = 500  # longest wait in libHandleEvents; the pool also wakes it per job (doorbell)
+
+
+def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> None:
+    """Process entry point (multiprocessing "spawn")."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business: it stops us
+    stop_requested = False
+
+    def on_term(signum, frame):  # noqa: ANN001
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    logging.basicConfig(
+        level=logging.WARNING, format=f"media-worker[{cfg.index}] %(levelname)s %(name)s: %(message)s"
+    )
+    log = logging.getLogger("callgauge_media.worker")
+
+    from callgauge_media.sip import pjsua_agent  # the only pjsua2 importer, in this child only
+
+    pjsua_agent.redirect_native_stdout()
+    parent_gone = False
+
+    def send(msg: tuple) -> None:
+        nonlocal parent_gone
+        if parent_gone:
+            return
+        try:
+            results.send(msg)
+        except (OSError, EOFError, ValueError):
+            parent_gone = True
+
+    agent = pjsua_agent.CallerAgent(
+        pjsua_agent.EndpointOptions(
+            bind_host=cfg.bind_host,
+            sip_port=0,
+            rtp_port=cfg.rtp_port,
+            rtp_port_range=cfg.rtp_port_range,
+            max_calls=cfg.max_calls,
+            log_level=cfg.log_level,
+            tcp=False,  # a TCP listener only when a job asks for TCP
+        ),
+        on_result=lambda token, m: send(("result", token, m.SerializeToString())),
+    )
+    try:
+        sip = agent.start()
+    except BaseException:  # noqa: BLE001
+        send(("fatal", traceback.format_exc()))
+        os._exit(1)  # the half-built Endpoint may assert on a normal interpreter exit
+    send(("ready", {"pid": os.getpid(), "sip": sip, "codecs": agent.codec_ids}))
+
+    stopping = False
+    while not stopping:
+        try:
+            agent.poll(cfg.poll_ms)
+        except Exception:  # noqa: BLE001 - keep serving the other calls
+            log.exception("poll")
+        try:
+            while jobs.poll(0):
+                msg = jobs.recv()
+                kind = msg[0]
+                if kind == "call":
+                    try:
+                        agent.submit(msg[1], msg[2])
+                    except Exception:  # noqa: BLE001
+                        log.exception("submit")
+                elif kind == "hangup":
+                    agent.request_hangup(msg[1], msg[2] if len(msg) > 2 else "hung up on request")
+                elif kind == "stop":
+                    stopping = True
+                    break
+        except (EOFError, OSError):
+            stopping = True  # the parent went away
+        if stop_requested or parent_gone:
+            stopping = True
+    try:
+        agent.shutdown("media engine stopping")
+    except BaseException:  # noqa: BLE001
+        log.exception("shutdown")
+        send(("stopped",))
+        os._exit(1)
+    send(("stopped",))

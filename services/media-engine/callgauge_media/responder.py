@@ -1,0 +1,93 @@
+"""The built-in SIP target: a pjsua2 agent that answers every INVITE and echoes the audio back.
+
+    python -m callgauge_media.responder --host 127.0.0.1 --port 5070 --rtp-port 30000 \
+        [--answer-delay-ms 0] [--code 200] [--hangup-after-ms 0]
+
+Sends 180 Ringing at once, then ``--code`` (200, or an error such as 486) after
+``--answer-delay-ms``. An answered call's audio is connected to itself (echo) until the caller
+hangs up (or ``--hangup-after-ms`` passes, then the responder sends BYE). At most 4 calls at once
+(PJSUA_MAX_CALLS of the wheel); more get 486 Busy Here. Prints one line
+``responder ready sip:responder@HOST:PORT`` on stdout when listening (pjsua's own logs go to
+stderr). SIGTERM / SIGINT: hang up, destroy, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m callgauge_media.responder", description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="127.0.0.1", help="address to bind SIP and RTP to (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5070, help="SIP port, UDP and TCP (0: any free port)")
+    p.add_argument("--rtp-port", type=int, default=30000, help="first port of the RTP range")
+    p.add_argument("--rtp-port-range", type=int, default=200, help="ports in the RTP range (default 200)")
+    p.add_argument("--answer-delay-ms", type=int, default=0, help="ringing time before the final answer")
+    p.add_argument("--code", type=int, default=200, help="final answer: 200 or an error code 300..699")
+    p.add_argument("--hangup-after-ms", type=int, default=0, help="send BYE this long after answering (0: never)")
+    p.add_argument("--max-calls", type=int, default=4, help="concurrent calls before 486 (at most 4)")
+    p.add_argument("--log-level", type=int, default=1, help="pjsua log level 0..6 (stderr)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not (args.code == 200 or 300 <= args.code <= 699):
+        print("--code must be 200 or 300..699", file=sys.stderr)
+        return 2
+    if not 1 <= args.max_calls <= 4:
+        print("--max-calls must be 1..4 (PJSUA_MAX_CALLS of the pjsua2 wheel)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="responder %(levelname)s %(name)s: %(message)s")
+
+    stop = False
+
+    def on_signal(signum, frame):  # noqa: ANN001
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    from callgauge_media.sip import pjsua_agent
+
+    out = pjsua_agent.redirect_native_stdout()
+    agent = pjsua_agent.ResponderAgent(
+        pjsua_agent.EndpointOptions(
+            bind_host=args.host,
+            sip_port=args.port,
+            rtp_port=args.rtp_port,
+            rtp_port_range=args.rtp_port_range,
+            max_calls=args.max_calls,
+            log_level=args.log_level,
+            contact_user="responder",
+        ),
+        answer_delay_ms=args.answer_delay_ms,
+        code=args.code,
+        hangup_after_ms=args.hangup_after_ms,
+    )
+    try:
+        uri = agent.start()
+    except Exception as exc:  # noqa: BLE001
+        print(f"responder failed to start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    out.write(f"responder ready {uri}\n")
+    out.flush()
+    try:
+        while not stop:
+            agent.poll(100)
+    finally:
+        agent.shutdown()
+    print(
+        f"responder stopped: {agent.answered} answered, {agent.rejected_busy} refused with 486 by the responder",
+        file=sys.stderr,
+        flush=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

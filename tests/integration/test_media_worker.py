@@ -1,0 +1,414 @@
+"""Real SIP/RTP calls from a WorkerPool (pjsua2 worker processes) to the built-in responder and SIPp.
+
+Everything binds to 127.0.0.1; every subprocess is killed in fixture teardown; every wait is
+bounded (asyncio.wait_for / subprocess timeouts), never a wall-clock assertion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_media.engine.jobs import CallJob
+from callgauge_media.engine.pool import WorkerPool
+
+pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
+
+HOST = "127.0.0.1"
+CALL_BOUND_S = 45.0  # generous bound for one call's whole life
+POOL_RTP_BASE = 46000
+RESPONDER_RTP_BASE = 33000
+
+
+def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _udp_port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int | None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
+class Responder:
+    def __init__(self, proc: subprocess.Popen, uri: str, log: Path) -> None:
+        self.proc, self.uri, self.log = proc, uri, log
+
+
+@pytest.fixture
+def start_responder(tmp_path: Path) -> Iterator[Callable[..., Responder]]:
+    """Factory: start ``python -m callgauge_media.responder`` on a free loopback port."""
+    procs: list[subprocess.Popen] = []
+    counter = iter(range(100))
+
+    def start(*extra: str) -> Responder:
+        n = next(counter)
+        log = tmp_path / f"responder-{n}.log"
+        rtp = RESPONDER_RTP_BASE + (os.getpid() % 20) * 100 + n * 20
+        cmd = [sys.executable, "-m", "callgauge_media.responder", "--host", HOST, "--port", "0",
+               "--rtp-port", str(rtp), "--rtp-port-range", "20", *extra]
+        with open(log, "w") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+        procs.append(proc)
+        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
+        line = proc.stdout.readline().strip() if ready else ""
+        if not line.startswith("responder ready sip:"):
+            raise AssertionError(f"responder not ready: {line!r}\n{log.read_text()[-2000:]}")
+        return Responder(proc, line.split()[-1], log)
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            _stop_process(proc)
+            if proc.stdout:
+                proc.stdout.close()
+
+
+@pytest.fixture
+def sipp_uas(tmp_path: Path) -> Iterator[str]:
+    """SIPp as an answering peer echoing RTP (one call), on free loopback ports."""
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    sip_port = _free_port()
+    media_port = _free_port()
+    cmd = ["sipp", "-sn", "uas", "-rtp_echo", "-i", HOST, "-p", str(sip_port), "-mp", str(media_port),
+           "-m", "1", "-nostdin", "-timeout", "120"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "sipp.err", "w"), cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while not _udp_port_taken(sip_port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"sipp did not start: {(tmp_path / 'sipp.err').read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield f"sip:service@{HOST}:{sip_port}"
+    finally:
+        _stop_process(proc)
+
+
+G729_ONLY_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="uas answering with a given SDP body">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+  <send retrans="500"><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 18
+a=rtpmap:18 G729/8000
+
+]]></send>
+  <recv request="ACK" optional="true" rtd="true" crlf="true"/>
+  <recv request="BYE" timeout="10000"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
+
+
+@pytest.fixture
+def garbage_peer() -> Iterator[str]:
+    """A UDP 'SIP peer' that answers every datagram with bytes that are not SIP."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((HOST, 0))
+    sock.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                _, addr = sock.recvfrom(65535)
+            except OSError:
+                continue
+            for junk in (b"\x00\xff garbage \r\n\r\n", b"SIP/2.0 2OO OK\r\nVia: ???\r\n\r\n", os.urandom(300)):
+                try:
+                    sock.sendto(junk, addr)
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield f"sip:junk@{HOST}:{sock.getsockname()[1]}"
+    finally:
+        done.set()
+        t.join(5)
+        sock.close()
+
+
+@pytest.fixture
+async def pool() -> WorkerPool:
+    p = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=100, bind_host=HOST)
+    await asyncio.wait_for(p.start(), 60)
+    try:
+        yield p
+    finally:
+        await asyncio.wait_for(p.stop(), 60)
+
+
+async def _call(pool: WorkerPool, job: CallJob) -> m_pb2.CallMeasurement:
+    return await asyncio.wait_for(pool.run_call(job), CALL_BOUND_S)
+
+
+def _explain(m: m_pb2.CallMeasurement) -> str:
+    return f"{m_pb2.CallOutcome.Name(m.outcome)} {m.sip_code} {m.sip_reason!r} detail={m.detail!r}"
+
+
+def test_the_parent_process_does_not_load_pjsua2() -> None:
+    code = ("import sys, callgauge_media.engine.pool, callgauge_media.responder; "
+            "sys.exit(1 if 'pjsua2' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+async def test_pcmu_call_with_tone_to_the_responder(pool: WorkerPool, start_responder) -> None:
+    r = start_responder()
+    m = await _call(pool, CallJob(call_id="tone-1", destination=r.uri, duration_ms=3000, tone_hz=440,
+                                  codec="PCMU", setup_timeout_ms=10_000, step=1, action=2, index=3))
+    assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    assert m.sip_code == 200
+    assert (m.call_id, m.step, m.action, m.index, m.destination) == ("tone-1", 1, 2, 3, r.uri)
+    assert m.codec == "PCMU"
+    assert m.tx_packets > 0 and m.rx_packets > 0
+    assert m.rx_lost_packets == 0 and m.loss_pct == 0.0
+    assert not m.one_way_audio
+    assert m.mos > 4.0 and m.r_factor > 80
+    assert m.setup_time_ms > 0 and m.post_dial_delay_ms > 0
+    assert m.duration_ms >= 3000
+    assert m.ended_at.ToNanoseconds() > m.started_at.ToNanoseconds() > 0
+
+
+async def test_call_to_sipp_rtp_echo(pool: WorkerPool, sipp_uas: str) -> None:
+    m = await _call(pool, CallJob(call_id="sipp-1", destination=sipp_uas, duration_ms=2000, tone_hz=440))
+    assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    assert m.sip_code == 200
+    assert m.rx_packets > 0 and m.tx_packets > 0
+    assert m.codec == "PCMU"
+
+
+async def test_nobody_listening_is_a_timeout_or_a_failure(pool: WorkerPool) -> None:
+    port = _free_port()  # closed again: nothing listens there
+    m = await _call(pool, CallJob(call_id="void-1", destination=f"sip:nobody@{HOST}:{port}",
+                                  duration_ms=1000, setup_timeout_ms=2000))
+    assert m.outcome in (m_pb2.TIMEOUT, m_pb2.CALL_FAILED), _explain(m)
+    assert m.sip_code >= 400, _explain(m)
+    assert m.rx_packets == 0 and m.mos == 0
+
+
+async def test_busy_responder_is_call_failed_486(pool: WorkerPool, start_responder) -> None:
+    r = start_responder("--code", "486")
+    m = await _call(pool, CallJob(call_id="busy-1", destination=r.uri, duration_ms=1000))
+    assert m.outcome == m_pb2.CALL_FAILED, _explain(m)
+    assert m.sip_code == 486
+    assert m.post_dial_delay_ms > 0  # 180 came first
+    assert m.setup_time_ms == 0
+
+
+async def test_488_is_negotiation_failed(pool: WorkerPool, start_responder) -> None:
+    r = start_responder("--code", "488")
+    m = await _call(pool, CallJob(call_id="neg-1", destination=r.uri, duration_ms=1000))
+    assert m.outcome == m_pb2.NEGOTIATION_FAILED, _explain(m)
+    assert m.sip_code == 488
+
+
+async def test_unknown_codec_is_negotiation_failed_without_a_call(pool: WorkerPool) -> None:
+    m = await _call(pool, CallJob(call_id="codec-1", destination=f"sip:x@{HOST}:9", codec="AMR-WB"))
+    assert m.outcome == m_pb2.NEGOTIATION_FAILED, _explain(m)
+    assert "not available" in m.detail
+
+
+async def test_g722_is_negotiated_when_preferred(pool: WorkerPool, start_responder) -> None:
+    r = start_responder()
+    m = await _call(pool, CallJob(call_id="wb-1", destination=r.uri, duration_ms=1500, tone_hz=1000, codec="G722"))
+    assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    assert m.codec == "G722"
+    assert m.rx_packets > 0
+    assert m.mos > 4.0
+
+
+async def test_tcp_call_to_the_responder(pool: WorkerPool, start_responder) -> None:
+    r = start_responder()
+    if "no TCP listener" in r.log.read_text():
+        pytest.skip("the responder's UDP port number was taken on TCP")
+    m = await _call(pool, CallJob(call_id="tcp-1", destination=r.uri, duration_ms=1000, tone_hz=440, transport="tcp"))
+    assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    assert m.rx_packets > 0
+
+
+async def test_setup_timeout_cancels_a_ringing_call(pool: WorkerPool, start_responder) -> None:
+    r = start_responder("--answer-delay-ms", "10000")
+    m = await _call(pool, CallJob(call_id="ring-1", destination=r.uri, duration_ms=1000, setup_timeout_ms=1000))
+    assert m.outcome == m_pb2.TIMEOUT, _explain(m)
+    assert m.sip_code == 408
+    assert "180" in m.detail
+    assert m.post_dial_delay_ms > 0
+
+
+async def test_far_end_hangup_keeps_the_statistics(pool: WorkerPool, start_responder) -> None:
+    r = start_responder("--hangup-after-ms", "1500")
+    m = await _call(pool, CallJob(call_id="bye-1", destination=r.uri, duration_ms=20_000, tone_hz=440))
+    assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    assert m.duration_ms < 20_000
+    assert m.rx_packets > 0 and m.tx_packets > 0
+    assert "far end hung up" in m.detail
+
+
+async def test_answer_without_a_common_codec_is_negotiation_failed(pool: WorkerPool, tmp_path: Path) -> None:
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    (tmp_path / "g729_only.xml").write_text(G729_ONLY_UAS)
+    sip_port, media_port = _free_port(), _free_port()
+    proc = subprocess.Popen(["sipp", "-sf", "g729_only.xml", "-i", HOST, "-p", str(sip_port), "-mp", str(media_port),
+                             "-m", "1", "-nostdin", "-timeout", "60"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not _udp_port_taken(sip_port):
+            assert proc.poll() is None and time.monotonic() < deadline, "sipp did not start"
+            time.sleep(0.05)
+        pid = pool.worker_pids()[0]
+        m = await _call(pool, CallJob(call_id="g729", destination=f"sip:s@{HOST}:{sip_port}", duration_ms=1000))
+        assert m.outcome == m_pb2.NEGOTIATION_FAILED, _explain(m)
+        assert m.sip_code == 200 and "no audio stream" in m.detail
+        assert pool.worker_pids()[0] == pid and pool.restarts == 0
+    finally:
+        _stop_process(proc)
+
+
+async def test_a_peer_sending_garbage_does_not_hurt_the_worker(pool: WorkerPool, garbage_peer: str,
+                                                               start_responder) -> None:
+    pid = pool.worker_pids()[0]
+    m = await _call(pool, CallJob(call_id="junk", destination=garbage_peer, duration_ms=1000, setup_timeout_ms=1500))
+    assert m.outcome == m_pb2.TIMEOUT, _explain(m)
+    r = start_responder()
+    ok = await _call(pool, CallJob(call_id="after-junk", destination=r.uri, duration_ms=500))
+    assert ok.outcome == m_pb2.SUCCESS, _explain(ok)
+    assert pool.worker_pids()[0] == pid and pool.restarts == 0
+
+
+async def test_five_concurrent_calls_queue_on_one_worker(pool: WorkerPool, start_responder) -> None:
+    r = start_responder()
+    jobs = [CallJob(call_id=f"q-{i}", destination=r.uri, duration_ms=1500, tone_hz=440 if i % 2 else 0)
+            for i in range(5)]
+    ms = await asyncio.wait_for(asyncio.gather(*(pool.run_call(j) for j in jobs)), 2 * CALL_BOUND_S)
+    assert [m.call_id for m in ms] == [j.call_id for j in jobs]
+    for m in ms:
+        assert m.outcome == m_pb2.SUCCESS, _explain(m)
+        assert m.rx_packets > 0 and m.tx_packets > 0
+    assert pool.in_flight == 0 and pool.queued == 0
+
+
+async def test_a_crashed_worker_fails_only_its_calls_and_comes_back(start_responder) -> None:
+    r = start_responder()
+    async with WorkerPool(workers=2, rtp_port_base=POOL_RTP_BASE + 200, rtp_ports_per_worker=100) as pool:
+        live = [asyncio.create_task(pool.run_call(CallJob(call_id=f"long-{i}", destination=r.uri,
+                                                          duration_ms=4000, tone_hz=440)))
+                for i in range(2)]
+        # least-loaded dispatch puts one call on each worker
+        deadline = time.monotonic() + 20
+        while [i["in_flight"] for i in pool.worker_info()] != [1, 1]:
+            assert time.monotonic() < deadline, pool.worker_info()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        victim = pool.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        first, second = await asyncio.wait_for(asyncio.gather(*live), CALL_BOUND_S)
+        assert first.outcome == m_pb2.CALL_FAILED and first.detail == "media worker crashed", _explain(first)
+        assert second.outcome == m_pb2.SUCCESS, _explain(second)
+        deadline = time.monotonic() + 30
+        while not all(i["ready"] for i in pool.worker_info()):
+            assert time.monotonic() < deadline, "worker was not restarted"
+            await asyncio.sleep(0.1)
+        assert pool.worker_pids()[0] not in (None, victim)
+        assert pool.restarts == 1
+        again = await _call(pool, CallJob(call_id="after-crash", destination=r.uri, duration_ms=500))
+        assert again.outcome == m_pb2.SUCCESS, _explain(again)
+
+
+async def test_stop_reports_live_and_queued_calls(start_responder) -> None:
+    r = start_responder()
+    pool = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE + 400, rtp_ports_per_worker=100)
+    await asyncio.wait_for(pool.start(), 60)
+    try:
+        tasks = [asyncio.create_task(pool.run_call(CallJob(call_id=f"s-{i}", destination=r.uri,
+                                                           duration_ms=30_000, tone_hz=440)))
+                 for i in range(5)]
+        deadline = time.monotonic() + 20
+        while pool.in_flight < 4:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+    finally:
+        await asyncio.wait_for(pool.stop(), 60)
+    ms = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    answered = [m for m in ms if m.outcome == m_pb2.SUCCESS]
+    assert len(answered) == 4, [_explain(m) for m in ms]
+    assert all(m.rx_packets > 0 and "media engine stopping" in m.detail for m in answered)
+    queued = [m for m in ms if m.outcome != m_pb2.SUCCESS]
+    assert len(queued) == 1 and queued[0].detail == "not placed: media engine stopping"
+
+
+async def test_responder_exits_zero_on_sigterm(start_responder) -> None:
+    r = start_responder()
+    assert _stop_process(r.proc, timeout=10) == 0

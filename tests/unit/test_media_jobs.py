@@ -1,0 +1,113 @@
+"""Pure parts of the media worker: call jobs, codec choice, outcome classification, scoring."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_media.engine.jobs import CallJob, normalize_destination, pick_codec_id, sip_user
+from callgauge_media.engine.measurement import (
+    RawCall,
+    StreamSnapshot,
+    build_measurement,
+    failed_measurement,
+    one_way_delay_ms,
+)
+
+CODECS = ["speex/16000/1", "speex/8000/1", "iLBC/8000/1", "GSM/8000/1", "PCMU/8000/1", "PCMA/8000/1",
+          "G722/16000/1", "L16/44100/1"]
+JOB = CallJob(call_id="c1", destination="sip:x@127.0.0.1:5070", duration_ms=3000, setup_timeout_ms=5000,
+              step=1, action=2, index=3)
+
+
+def test_job_pickles_and_comes_from_a_call_action() -> None:
+    assert pickle.loads(pickle.dumps(JOB)) == JOB
+    job = CallJob.from_action("r:0.0.1", spec_pb2.CallAction(destination="sip:a@b", codec="G722", tone_hz=440),
+                              step=0, action_index=0, index=1)
+    assert (job.codec, job.tone_hz, job.transport, job.index) == ("G722", 440, "udp", 1)
+    assert job.duration_ms > 0 and job.setup_timeout_ms > 0 and job.from_user
+
+
+@pytest.mark.parametrize(("pref", "expected"), [
+    ("PCMU", "PCMU/8000/1"), ("pcma", "PCMA/8000/1"), ("G722", "G722/16000/1"),
+    ("speex", "speex/16000/1"), ("speex/8000", "speex/8000/1"), ("AMR", None), ("", "PCMU/8000/1"),
+])
+def test_pick_codec_id(pref: str, expected: str | None) -> None:
+    assert pick_codec_id(CODECS, pref) == expected
+
+
+def test_destination_and_user_normalisation() -> None:
+    assert normalize_destination("x@127.0.0.1:5070", "udp") == "sip:x@127.0.0.1:5070"
+    assert normalize_destination("<sip:x@h>", "tcp") == "sip:x@h;transport=tcp"
+    assert normalize_destination("sip:x@h;transport=TCP", "tcp") == "sip:x@h;transport=TCP"
+    assert sip_user("alice smith<>") == "alice_smith__"
+    assert sip_user("") == "callgauge"
+
+
+def _answered(**kw) -> RawCall:
+    raw = RawCall(job=JOB, started_wall=1000.0, ended_wall=1003.1, t_invite=10.0, t_first_response=10.05,
+                  first_code=180, t_answer=10.1, answer_code=200, answer_reason="OK", t_end=13.1,
+                  final_code=200, codec="PCMU", media_active=True, hangup_reason="duration",
+                  stats=StreamSnapshot(tx_packets=150, rx_packets=148, rx_lost=2, jitter_us=1500, rtt_us=40_000))
+    for k, v in kw.items():
+        setattr(raw, k, v)
+    return raw
+
+
+def test_answered_call_is_measured_and_scored() -> None:
+    m = build_measurement(_answered())
+    assert m.outcome == m_pb2.SUCCESS and m.sip_code == 200
+    assert (m.call_id, m.step, m.action, m.index) == ("c1", 1, 2, 3)
+    assert m.setup_time_ms == pytest.approx(100) and m.post_dial_delay_ms == pytest.approx(50)
+    assert m.duration_ms == pytest.approx(3000)
+    assert m.loss_pct == pytest.approx(100 * 2 / 150)
+    assert m.jitter_ms == pytest.approx(1.5) and m.rtt_ms == pytest.approx(40)
+    assert 80 < m.r_factor < 93.3 and 4.0 < m.mos < 4.42
+    assert not m.one_way_audio and m.detail == ""
+    assert m.started_at.seconds == 1000
+
+
+def test_delay_allowance() -> None:
+    assert one_way_delay_ms("PCMU", 40) == pytest.approx(20 + 20 + 40)
+    assert one_way_delay_ms("iLBC", 0) == pytest.approx(30 + 40)
+
+
+def test_one_way_audio_and_missing_media() -> None:
+    m = build_measurement(_answered(stats=StreamSnapshot(tx_packets=150, rx_packets=0)))
+    assert m.outcome == m_pb2.SUCCESS and m.one_way_audio and "nothing received" in m.detail
+    m = build_measurement(_answered(media_active=False, stats=None))
+    assert m.outcome == m_pb2.NEGOTIATION_FAILED and m.sip_code == 200 and m.mos == 0
+
+
+def test_codec_without_emodel_values_has_no_mos() -> None:
+    m = build_measurement(_answered(codec="speex"))
+    assert m.outcome == m_pb2.SUCCESS and m.mos == 0 and "no MOS" in m.detail
+
+
+@pytest.mark.parametrize(("code", "outcome"), [
+    (486, m_pb2.CALL_FAILED), (503, m_pb2.CALL_FAILED), (603, m_pb2.CALL_FAILED), (404, m_pb2.CALL_FAILED),
+    (408, m_pb2.TIMEOUT), (488, m_pb2.NEGOTIATION_FAILED), (606, m_pb2.NEGOTIATION_FAILED),
+])
+def test_rejections(code: int, outcome: int) -> None:
+    raw = RawCall(job=JOB, t_invite=1.0, t_first_response=1.2, first_code=180, final_code=code,
+                  final_reason="X", t_end=1.5)
+    m = build_measurement(raw)
+    assert (m.outcome, m.sip_code, m.setup_time_ms, m.mos) == (outcome, code, 0, 0)
+
+
+def test_setup_timeout() -> None:
+    raw = RawCall(job=JOB, t_invite=1.0, t_first_response=1.1, first_code=180, first_reason="Ringing",
+                  timed_out=True, hangup_reason="timeout", final_code=487, final_reason="Request Terminated")
+    m = build_measurement(raw)
+    assert (m.outcome, m.sip_code) == (m_pb2.TIMEOUT, 408)
+    assert "180 Ringing" in m.detail and "487" in m.detail
+
+
+def test_failed_measurement() -> None:
+    m = failed_measurement(JOB, "media worker crashed")
+    assert (m.outcome, m.sip_code, m.detail, m.destination) == (m_pb2.CALL_FAILED, 0, "media worker crashed",
+                                                                JOB.destination)
