@@ -18,7 +18,6 @@ from callgauge_platform.logs import get_logger
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 
-from callgauge_media.engine.placer import PoolPlacer
 from callgauge_media.engine.runner import CallPlacer, execute_run
 
 SERVICE = "media-engine"
@@ -116,7 +115,7 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
     settings = settings or Settings()
     engine_id = settings.media_engine_id or f"{socket.gethostname()}-{os.getpid()}"
     pool = WorkerPool(workers=settings.media_workers, rtp_port_base=settings.media_rtp_port_base)
-    engine = MediaEngine(settings, PoolPlacer(pool), Producer(settings.kafka_bootstrap, client_id=SERVICE),
+    engine = MediaEngine(settings, pool, Producer(settings.kafka_bootstrap, client_id=SERVICE),
                          engine_id, pool=pool)
     engine.health = HealthServer("127.0.0.1", settings.media_http_port, engine.ready)
     return engine
