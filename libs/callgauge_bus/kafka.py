@@ -21,6 +21,7 @@ from opentelemetry import trace
 from prometheus_client import Counter
 
 from callgauge_bus.codec import BadRecord, Delivered, decode_record
+from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 from callgauge_platform.telemetry import context_from_traceparent
 
@@ -136,13 +137,8 @@ class Consumer:
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self._group}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None

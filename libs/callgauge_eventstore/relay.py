@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge
 
 from callgauge_bus.codec import envelope_from_recorded
 from callgauge_eventstore.port import EventStore, RecordedEvent
+from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 from callgauge_platform.telemetry import context_from_traceparent
 
@@ -51,11 +52,7 @@ class OutboxRelay:
                 self._wake.set()
                 await asyncio.sleep(0.05)
         finally:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task)
             self._task = None
 
     def notify(self) -> None:

@@ -13,6 +13,7 @@ from uuid6 import uuid7
 from callgauge_bus.codec import Delivered, decode_payload, new_event
 from callgauge_eventstore import EventStore, WrongExpectedVersion
 from callgauge_eventstore.aggregate import load, save
+from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.events.v1 import media_pb2
 
@@ -55,12 +56,7 @@ class RunsApp:
         await self.view.wait_for(await self.store.last_position(), timeout=120)
 
     async def stop(self) -> None:
-        if self._projector is not None:
-            self._projector.cancel()
-            try:
-                await self._projector
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._projector)
 
     async def _project(self) -> None:
         async for ev in self.store.subscribe_all(0):
