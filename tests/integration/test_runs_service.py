@@ -44,17 +44,22 @@ async def runs(request, tmp_path, broker, topic_prefix):
         data_dir=tmp_path, eventstore_url=eventstore_url, kafka_bootstrap=broker.bootstrap,
         kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}", runs_http_port=free_port(),
     )
-    store = None
+    store, schema = None, f"runs_{uuid.uuid4().hex[:8]}"
     if request.param == "postgres":
         from callgauge_eventstore.factory import open_event_store
 
-        store = open_event_store(eventstore_url, f"runs_{uuid.uuid4().hex[:8]}")
+        store = open_event_store(eventstore_url, schema)
     svc = bootstrap(settings, store=store)
     await svc.start()
     channel = grpc.aio.insecure_channel(settings.runs_grpc)
     yield settings, pb_grpc.RunsServiceStub(channel)
     await channel.close()
     await svc.stop()
+    if request.param == "postgres":
+        import psycopg
+
+        with psycopg.connect(eventstore_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def spec() -> spec_pb2.TestSpec:
