@@ -30,7 +30,7 @@ def run_service(name: str, build: Callable[[object], object]) -> int:
 
     settings = Settings()
     setup_logging(name, settings.log_level, settings.log_json)
-    setup_tracing(name, settings.otlp_endpoint)
+    provider = setup_tracing(name, settings.otlp_endpoint)
     log = get_logger(name)
 
     async def serve(stop: asyncio.Event) -> None:
@@ -40,6 +40,7 @@ def run_service(name: str, build: Callable[[object], object]) -> int:
         await stop.wait()
         log.info("stopping")
         await svc.stop()
+        provider.shutdown()  # flush the spans still batched
         log.info("stopped")
 
     return run_until_signalled(serve)

@@ -52,6 +52,7 @@ class Child:
 class Stack:
     settings: Settings
     with_responder: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. OTEL_BSP_SCHEDULE_DELAY
     children: list[Child] = field(default_factory=list)
 
     @classmethod
@@ -90,6 +91,7 @@ class Stack:
             env[f"CALLGAUGE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         env["CALLGAUGE_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         return env
 
     # ------------------------------------------------------------------ processes

@@ -16,16 +16,14 @@ _configured = False
 
 def setup_tracing(service: str, otlp_endpoint: str = "", exporter: SpanExporter | None = None) -> TracerProvider:
     """Install a tracer provider once per process. Spans are exported to `exporter` when given
-    (tests), else over OTLP/HTTP when an endpoint is set and the exporter package is installed."""
+    (tests), else over OTLP/HTTP when an endpoint is set (e.g. http://collector:4318/v1/traces).
+    Batching follows the standard OTEL_BSP_* environment variables."""
     global _configured
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if exporter is None and otlp_endpoint:
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-            exporter = OTLPSpanExporter(endpoint=otlp_endpoint)
-        except ImportError:  # optional dependency
-            exporter = None
+        exporter = OTLPSpanExporter(endpoint=otlp_endpoint)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     if not _configured:

@@ -9,12 +9,23 @@ import httpx
 import pytest
 
 from callgauge_platform.stack import Stack, free_port
+from otlp_collector import Collector
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    """The whole platform as `callgauge up` starts it, on free loopback ports."""
-    s = Stack.on_free_ports(tmp_path_factory.mktemp("stack") / "data")
+def collector():
+    c = Collector()
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, collector):
+    """The whole platform as `callgauge up` starts it, on free loopback ports, exporting its
+    traces to the test's OTLP collector."""
+    s = Stack.on_free_ports(tmp_path_factory.mktemp("stack") / "data", otlp_endpoint=collector.endpoint)
+    s.extra_env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
     s.start(timeout=90)
     yield s
     s.stop()

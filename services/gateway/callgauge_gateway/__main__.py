@@ -16,9 +16,10 @@ from callgauge_gateway.app import create_app
 def main() -> int:
     settings = Settings()
     setup_logging("gateway", settings.log_level, settings.log_json)
-    setup_tracing("gateway", settings.otlp_endpoint)
+    provider = setup_tracing("gateway", settings.otlp_endpoint)
     uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    provider.shutdown()  # flush the spans still batched
     return 0
 
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from google.protobuf.message import Message
+from opentelemetry import trace
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
@@ -16,6 +17,7 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_media.engine.summary import summarize
 
 Emit = Callable[[Message], Awaitable[None]]
+_tracer = trace.get_tracer("callgauge.media")
 
 
 class CallPlacer(Protocol):
@@ -63,10 +65,16 @@ async def _run_action(run_id: str, si: int, ai: int, action: spec_pb2.Action, pl
     async def one(index: int) -> None:
         async with gate:
             call_id = f"{run_id}:{si}.{ai}.{index}"
-            m = await placer.place(call_id, call)
-            m.call_id, m.step, m.action, m.index = call_id, si, ai, index
-            m.destination = m.destination or call.destination
-            calls.append(m)
-            await emit(media_pb2.CallMeasured(run_id=run_id, engine_id=engine_id, call=m))
+            with _tracer.start_as_current_span("call", kind=trace.SpanKind.CLIENT) as span:
+                span.set_attribute("callgauge.call_id", call_id)
+                span.set_attribute("sip.destination", call.destination)
+                m = await placer.place(call_id, call)
+                m.call_id, m.step, m.action, m.index = call_id, si, ai, index
+                m.destination = m.destination or call.destination
+                span.set_attribute("callgauge.outcome", m_pb2.CallOutcome.Name(m.outcome))
+                span.set_attribute("sip.status_code", m.sip_code)
+                span.set_attribute("callgauge.mos", m.mos)
+                calls.append(m)
+                await emit(media_pb2.CallMeasured(run_id=run_id, engine_id=engine_id, call=m))
 
     await asyncio.gather(*(one(i) for i in range(max(1, call.count or 1))))
