@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = Field("", description="prefix for topic names, e.g. to isolate test stacks")
 
+    bind_host: str = Field(
+        "127.0.0.1", description="address the health/metrics and gRPC servers listen on; 0.0.0.0 in containers"
+    )
     runs_grpc: str = "127.0.0.1:50051"
     billing_grpc: str = "127.0.0.1:50052"
     runs_http_port: int = 9101
@@ -43,6 +46,11 @@ class Settings(BaseSettings):
 
     def eventstore_url_for(self) -> str:
         return self.eventstore_url or f"sqlite:///{self.data_dir.resolve()}/"
+
+    def grpc_listen(self, target: str) -> str:
+        """Where a gRPC server listens: the port of its target address (which clients dial), on bind_host."""
+        _host, _, port = target.rpartition(":")
+        return f"{self.bind_host}:{port}"
 
     def gateway_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.gateway_host}:{self.gateway_port}"

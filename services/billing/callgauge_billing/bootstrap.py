@@ -53,8 +53,9 @@ def bootstrap(settings: Settings | None = None) -> BillingService:
     producer = Producer(settings.kafka_bootstrap, client_id="callgauge-billing")
     relay = OutboxRelay(store, producer, settings.topic("billing"), name="relay:billing", source=SERVICE)
     servicer = BillingServicer(store)
-    server = GrpcServer(settings.billing_grpc, [lambda s: pb_grpc.add_BillingServiceServicer_to_server(servicer, s)],
+    server = GrpcServer(settings.grpc_listen(settings.billing_grpc),
+                        [lambda s: pb_grpc.add_BillingServiceServicer_to_server(servicer, s)],
                         ["callgauge.billing.v1.BillingService"])
     svc = BillingService(store, producer, relay, server, None)  # type: ignore[arg-type]
-    svc.health = HealthServer("127.0.0.1", settings.billing_http_port, svc.ready)
+    svc.health = HealthServer(settings.bind_host, settings.billing_http_port, svc.ready)
     return svc

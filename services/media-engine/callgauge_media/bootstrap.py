@@ -117,5 +117,5 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
     pool = WorkerPool(workers=settings.media_workers, rtp_port_base=settings.media_rtp_port_base)
     engine = MediaEngine(settings, pool, Producer(settings.kafka_bootstrap, client_id=SERVICE),
                          engine_id, pool=pool)
-    engine.health = HealthServer("127.0.0.1", settings.media_http_port, engine.ready)
+    engine.health = HealthServer(settings.bind_host, settings.media_http_port, engine.ready)
     return engine

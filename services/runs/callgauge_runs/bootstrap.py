@@ -66,8 +66,9 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None)
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"), app.on_media_event)
     servicer = RunsServicer(app)
-    grpc_server = GrpcServer(settings.runs_grpc, [lambda s: pb_grpc.add_RunsServiceServicer_to_server(servicer, s)],
+    grpc_server = GrpcServer(settings.grpc_listen(settings.runs_grpc),
+                             [lambda s: pb_grpc.add_RunsServiceServicer_to_server(servicer, s)],
                              ["callgauge.runs.v1.RunsService"])
     svc = RunsService(settings, store, app, producer, relay, consumer, grpc_server, None)  # type: ignore[arg-type]
-    svc.health = HealthServer("127.0.0.1", settings.runs_http_port, svc.ready)
+    svc.health = HealthServer(settings.bind_host, settings.runs_http_port, svc.ready)
     return svc

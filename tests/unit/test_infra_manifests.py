@@ -1,0 +1,135 @@
+"""infra/compose.yaml and infra/k8s/*.yaml cannot be started here: check that they parse, that every
+service they start is a module of this code base, and that every CALLGAUGE_* variable they set is a
+setting the code reads."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+from callgauge_platform.settings import Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+COMPOSE = INFRA / "compose.yaml"
+K8S_FILES = sorted((INFRA / "k8s").glob("*.yaml"))
+SERVICE_MODULES = {"callgauge_runs", "callgauge_billing", "callgauge_gateway", "callgauge_media"}
+FIELDS = {f"CALLGAUGE_{name.upper()}" for name in Settings.model_fields}
+VAR = re.compile(r"\bCALLGAUGE_[A-Z0-9_]+\b")
+
+
+def _docs(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def _module_of(command) -> str | None:
+    if isinstance(command, str):
+        command = command.split()
+    if command and len(command) >= 3 and command[0] in ("python", "python3") and command[1] == "-m":
+        return command[2]
+    return None
+
+
+def _containers(doc: dict) -> list[dict]:
+    if doc.get("kind") in ("Deployment", "StatefulSet", "DaemonSet"):
+        return doc["spec"]["template"]["spec"]["containers"]
+    return []
+
+
+def _env_names(text: str) -> set[str]:
+    # ${CALLGAUGE_X:-...} in compose, keys in environment maps, ConfigMap/Secret data, comments
+    return set(VAR.findall(text))
+
+
+def test_files_exist() -> None:
+    assert COMPOSE.is_file()
+    assert K8S_FILES, "no manifests under infra/k8s"
+
+
+def test_compose_services_and_commands() -> None:
+    compose = _docs(COMPOSE)[0]
+    services = compose["services"]
+    assert {"kafka", "postgres", "runs", "billing", "gateway"} <= set(services)
+    kafka_env = services["kafka"]["environment"]
+    assert "controller" in kafka_env["KAFKA_PROCESS_ROLES"], "Kafka must run in KRaft mode"
+    modules: dict[str, str] = {}
+    for name, svc in services.items():
+        module = _module_of(svc.get("command"))
+        if module:
+            modules[name] = module
+            assert importlib.util.find_spec(module) is not None, f"{name}: no module {module}"
+            env = svc.get("environment") or {}
+            assert isinstance(env, dict), f"{name}: environment must be a map"
+    assert set(modules.values()) == SERVICE_MODULES
+    media = [n for n, m in modules.items() if m == "callgauge_media"]
+    assert len(media) >= 2, "two media-engine replicas"
+    ports = {services[n]["environment"]["CALLGAUGE_MEDIA_HTTP_PORT"] for n in media}
+    assert len(ports) == len(media), "media-engine replicas need distinct health ports"
+
+
+@pytest.mark.parametrize("path", K8S_FILES, ids=lambda p: p.name)
+def test_k8s_manifest(path: Path) -> None:
+    docs = _docs(path)
+    assert docs
+    for doc in docs:
+        assert doc.get("apiVersion") and doc.get("kind"), f"{path.name}: a document without apiVersion/kind"
+        for c in _containers(doc):
+            module = _module_of(c.get("command") or c.get("args"))
+            assert module in SERVICE_MODULES, f"{path.name}: {c['name']} does not start a service"
+            assert importlib.util.find_spec(module) is not None
+            ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            assert c["livenessProbe"]["httpGet"]["port"] in ("http", ports.get("http"))
+            if module in ("callgauge_runs", "callgauge_billing"):
+                assert c["startupProbe"]["grpc"]["port"] == ports["grpc"], "gRPC health probe"
+
+
+def test_k8s_covers_every_service_with_a_service_object() -> None:
+    modules, services = set(), set()
+    for path in K8S_FILES:
+        for doc in _docs(path):
+            for c in _containers(doc):
+                modules.add(_module_of(c["command"]))
+            if doc["kind"] == "Service":
+                services.add(doc["metadata"]["name"])
+    assert modules == SERVICE_MODULES
+    assert {"runs", "billing", "gateway", "media-engine"} <= services
+
+
+def test_k8s_configmap_ports_match_container_ports() -> None:
+    config = next(d for p in K8S_FILES for d in _docs(p) if d["kind"] == "ConfigMap")["data"]
+    containers = {_module_of(c["command"]): c for p in K8S_FILES for d in _docs(p) for c in _containers(d)}
+
+    def port(module: str, name: str) -> int:
+        return next(p["containerPort"] for p in containers[module]["ports"] if p["name"] == name)
+
+    assert int(config["CALLGAUGE_RUNS_HTTP_PORT"]) == port("callgauge_runs", "http")
+    assert int(config["CALLGAUGE_BILLING_HTTP_PORT"]) == port("callgauge_billing", "http")
+    assert int(config["CALLGAUGE_MEDIA_HTTP_PORT"]) == port("callgauge_media", "http")
+    assert int(config["CALLGAUGE_GATEWAY_PORT"]) == port("callgauge_gateway", "http")
+    assert int(config["CALLGAUGE_RUNS_GRPC"].rpartition(":")[2]) == port("callgauge_runs", "grpc")
+    assert int(config["CALLGAUGE_BILLING_GRPC"].rpartition(":")[2]) == port("callgauge_billing", "grpc")
+    assert config["CALLGAUGE_BIND_HOST"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize("path", [COMPOSE, INFRA / "Dockerfile", *K8S_FILES], ids=lambda p: p.name)
+def test_every_callgauge_variable_is_a_setting(path: Path) -> None:
+    unknown = _env_names(path.read_text()) - FIELDS
+    assert not unknown, f"{path.name}: not fields of callgauge_platform.settings.Settings: {sorted(unknown)}"
+
+
+def test_the_check_catches_an_unknown_variable() -> None:
+    assert _env_names("env:\n  CALLGAUGE_NO_SUCH_SETTING: 1\n") - FIELDS == {"CALLGAUGE_NO_SUCH_SETTING"}
+
+
+def test_servers_listen_on_bind_host() -> None:
+    assert Settings().bind_host == "127.0.0.1"
+    s = Settings(bind_host="0.0.0.0", runs_grpc="runs.callgauge.svc:50051")
+    assert s.grpc_listen(s.runs_grpc) == "0.0.0.0:50051"
+    assert Settings().grpc_listen("127.0.0.1:50051") == "127.0.0.1:50051"
