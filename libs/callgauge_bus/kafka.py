@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from callgauge_bus.codec import BadRecord, Delivered, decode_record
 from callgauge_platform.aio import cancel_and_wait
@@ -29,6 +29,8 @@ log = get_logger(__name__)
 
 CONSUMED = Counter("callgauge_bus_consumed_total", "records consumed", ["topic", "result"])
 PRODUCED = Counter("callgauge_bus_produced_total", "records produced", ["topic"])
+CONSUMER_LAG = Gauge("callgauge_bus_consumer_lag", "records not yet consumed: highwater - position",
+                     ["group", "topic", "partition"])
 
 Handler = Callable[[Delivered], Awaitable[None]]
 
@@ -119,6 +121,7 @@ class Consumer:
         self._session_timeout_ms, self._rebalance_timeout_ms = session_timeout_ms, rebalance_timeout_ms
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
+        self._lag_labels: set[tuple[str, str, str]] = set()
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
@@ -189,6 +192,24 @@ class Consumer:
         CONSUMED.labels(topic, "gave_up").inc()
         log.error("handler_gave_up", topic=topic, type=delivered.envelope.type, event_id=delivered.event_id)
 
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Consumer lag per assigned partition, from the last fetch's highwater and our position."""
+        labels: set[tuple[str, str, str]] = set()
+        try:
+            for tp in consumer.assignment():
+                highwater = consumer.highwater(tp)
+                if highwater is None:  # nothing fetched from this partition yet
+                    continue
+                position = await asyncio.wait_for(consumer.position(tp), 1)
+                key = (self._group, tp.topic, str(tp.partition))
+                CONSUMER_LAG.labels(*key).set(max(0, highwater - position))
+                labels.add(key)
+        except (KafkaError, AssertionError, TimeoutError):
+            return  # a rebalance is under way: keep the last figures until the next round
+        for key in self._lag_labels - labels:  # partitions no longer ours
+            CONSUMER_LAG.remove(*key)
+        self._lag_labels = labels
+
     async def _run(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
@@ -201,6 +222,7 @@ class Consumer:
                         await self._handle(tp.topic, rec.value)
                 if batches:
                     await consumer.commit()
+                await self._update_lag(consumer)
             except asyncio.CancelledError:
                 raise
             except KafkaError as exc:

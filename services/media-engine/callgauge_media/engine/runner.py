@@ -9,6 +9,7 @@ from typing import Protocol
 
 from google.protobuf.message import Message
 from opentelemetry import trace
+from prometheus_client import Counter, Gauge, Histogram
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
@@ -18,6 +19,20 @@ from callgauge_media.engine.summary import summarize
 
 Emit = Callable[[Message], Awaitable[None]]
 _tracer = trace.get_tracer("callgauge.media")
+
+ACTIVE_CALLS = Gauge("callgauge_media_active_calls", "calls being placed or held by this engine")
+CALLS = Counter("callgauge_media_calls_total", "calls ended, by outcome", ["outcome"])
+MOS = Histogram("callgauge_media_call_mos", "MOS of answered calls (E-model, G.107)",
+                buckets=(1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.3, 4.4, 4.5))
+SETUP_TIME = Histogram("callgauge_media_call_setup_seconds", "INVITE sent -> 200 OK, answered calls",
+                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+
+
+def observe_call(m: m_pb2.CallMeasurement) -> None:
+    CALLS.labels(m_pb2.CallOutcome.Name(m.outcome)).inc()
+    if m.outcome == m_pb2.SUCCESS:
+        MOS.observe(m.mos)
+        SETUP_TIME.observe(m.setup_time_ms / 1000)
 
 
 class CallPlacer(Protocol):
@@ -68,7 +83,9 @@ async def _run_action(run_id: str, si: int, ai: int, action: spec_pb2.Action, pl
             with _tracer.start_as_current_span("call", kind=trace.SpanKind.CLIENT) as span:
                 span.set_attribute("callgauge.call_id", call_id)
                 span.set_attribute("sip.destination", call.destination)
-                m = await placer.place(call_id, call)
+                with ACTIVE_CALLS.track_inprogress():
+                    m = await placer.place(call_id, call)
+                observe_call(m)
                 m.call_id, m.step, m.action, m.index = call_id, si, ai, index
                 m.destination = m.destination or call.destination
                 span.set_attribute("callgauge.outcome", m_pb2.CallOutcome.Name(m.outcome))

@@ -24,6 +24,9 @@ from callgauge_runs.handlers.views import ProjectView, ReadModel
 log = get_logger(__name__)
 SOURCE = "runs"
 RUN_TRANSITIONS = Counter("callgauge_runs_transitions_total", "run state changes", ["status"])
+EVENTS_APPENDED = Counter("callgauge_runs_events_appended_total",
+                          "events appended to the runs event store (idempotent re-appends included)",
+                          ["type"])
 _NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")
 
 
@@ -71,6 +74,8 @@ class RunsApp:
                       causation: str = "", ids: list[uuid.UUID] | None = None) -> int:
         new = [new_event(e, correlation, causation, ids[i] if ids else None, SOURCE) for i, e in enumerate(events)]
         position = await save(self.store, stream, version, new)
+        for e in events:
+            EVENTS_APPENDED.labels(e.DESCRIPTOR.name).inc()
         await self.view.wait_for(position)
         return position
 
