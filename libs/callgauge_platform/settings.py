@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     kafka_topic_prefix: str = Field("", description="prefix for topic names, e.g. to isolate test stacks")
 
     bind_host: str = Field(
-        "127.0.0.1", description="address the health/metrics and gRPC servers listen on; 0.0.0.0 in containers"
+        "127.0.0.1",
+        description="address the health/metrics and gRPC servers listen on; 0.0.0.0 in containers",
     )
     runs_grpc: str = "127.0.0.1:50051"
     billing_grpc: str = "127.0.0.1:50052"

@@ -47,8 +47,9 @@ def test_every_event_message_and_field_is_documented(desc) -> None:
 
 def test_topics_are_documented() -> None:
     text = DOC.read_text()
-    for topic in ("callgauge.runs.v1", "callgauge.billing.v1", "callgauge.media.v1", "CALLGAUGE_KAFKA_TOPIC_PREFIX"):
-        assert topic in text
+    for name in ("callgauge.runs.v1", "callgauge.billing.v1", "callgauge.media.v1",
+                 "CALLGAUGE_KAFKA_TOPIC_PREFIX"):
+        assert name in text
 
 
 def test_example_consumer_compiles_and_has_help(tmp_path) -> None:
