@@ -1,0 +1,221 @@
+"""Concurrent full-media calls, caller and callee both on this machine: Callgauge vs SIPp.
+
+    .venv/bin/python -m tests.bench.bench_concurrent_calls [--levels 40,80,160,240,320] [--max 320]
+        [--hold-s 15] [--cps 40]
+
+Per concurrency level (ascending, each bounded by --max):
+  (a) Callgauge: a WorkerPool of ceil(level/4) pjsua2 worker processes (4 calls each,
+      PJSUA_MAX_CALLS) places ``level`` PCMU calls with a 440 Hz tone, started staggered at
+      --cps calls/s, each held --hold-s after the answer, against ``sipp -sn uas -rtp_echo``.
+      Every call is measured (loss, MOS). Reported: attempted/answered, mean/max loss, min/mean
+      MOS, machine CPU (/proc/stat, all cores) and worker CPU while all calls are up, RSS per call
+      (sum of worker VmRSS / answered calls).
+  (b) SIPp alone: Debian's ``uac_pcap`` scenario (G.711 A-law pcap replayed for --hold-s) at the
+      same level and start rate, against a second ``sipp -sn uas -rtp_echo``. Reported: what SIPp
+      reports (calls successful/failed), machine CPU and SIPp CPU, RSS per call. SIPp does not
+      measure the audio it gets back, so "clean" for SIPp = every call succeeded.
+
+Stepping stops for a side once it is not clean (Callgauge: a call not answered, mean loss > 1 %
+or min MOS < 4.0). Everything binds to 127.0.0.1; every wait is bounded. No assertions on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_media.engine.jobs import CallJob
+from callgauge_media.engine.pool import WorkerPool
+
+from tests.bench._support import (
+    HOST, CpuSampler, quiet_children, SippStats, SippUas, free_udp_port, parse_levels, pcap_uac_scenario, proc_cpu_seconds,
+    require_sipp, rss_kib, run_sipp_client, table,
+)
+
+POOL_RTP_BASE = 40000  # workers' RTP ranges: 40000 + i * 20 (up to 1000 workers fits below 60000)
+RTP_PORTS_PER_WORKER = 20
+SIPP_UAC_MEDIA_PORT = 61000
+MAX_LOSS_PCT = 1.0
+MIN_MOS = 4.0
+
+
+@dataclass
+class CgLevel:
+    level: int
+    workers: int = 0
+    attempted: int = 0
+    answered: int = 0
+    loss_mean: float = 0.0
+    loss_max: float = 0.0
+    mos_min: float = 0.0
+    mos_mean: float = 0.0
+    busy_pct: float | None = None
+    worker_cpu_pct: float | None = None  # sum over workers, % of one core
+    rss_kib: int = 0
+    start_s: float = 0.0
+    failures: dict | None = None
+
+    @property
+    def clean(self) -> bool:
+        return (self.answered == self.attempted > 0 and self.loss_mean <= MAX_LOSS_PCT
+                and self.mos_min >= MIN_MOS)
+
+
+async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path) -> CgLevel:
+    r = CgLevel(level=level, workers=math.ceil(level / 4), attempted=level)
+    uas = SippUas(workdir / f"cg-{level}", rtp_echo=True).start()
+    pool = WorkerPool(r.workers, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=RTP_PORTS_PER_WORKER,
+                      bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * r.workers, stop_timeout_s=20)
+    try:
+        t = time.monotonic()
+        with quiet_children():
+            await pool.start()
+        r.start_s = time.monotonic() - t
+        pids = [p for p in pool.worker_pids() if p]
+        ramp_s = level / cps
+
+        async def one(i: int) -> m_pb2.CallMeasurement:
+            await asyncio.sleep(i / cps)
+            return await pool.run_call(CallJob(call_id=f"bench-{level}-{i}", destination=uas.uri,
+                                               duration_ms=int(hold_s * 1000), tone_hz=440, codec="PCMU",
+                                               setup_timeout_ms=15_000))
+
+        calls = asyncio.gather(*(one(i) for i in range(level)))
+        # all calls are up between the last start (+ setup) and the first hang-up
+        w0, w1 = ramp_s + 1.0, max(ramp_s + 2.0, hold_s - 1.0)
+        await asyncio.sleep(w0)
+        machine = CpuSampler()
+        machine.start()
+        c0 = proc_cpu_seconds(pids)
+        t0 = time.monotonic()
+        await asyncio.sleep(w1 - w0)
+        r.busy_pct = machine.stop()
+        r.worker_cpu_pct = 100.0 * (proc_cpu_seconds(pids) - c0) / (time.monotonic() - t0)
+        r.rss_kib = rss_kib(pids)
+        ms = await asyncio.wait_for(calls, ramp_s + hold_s + 60)
+    finally:
+        await asyncio.wait_for(pool.stop(), 120)
+        uas.stop()
+    ok = [m for m in ms if m.outcome == m_pb2.SUCCESS]
+    r.answered = len(ok)
+    fails: dict[str, int] = {}
+    for m in ms:
+        if m.outcome != m_pb2.SUCCESS:
+            key = f"{m_pb2.CallOutcome.Name(m.outcome)} {m.sip_code} {m.detail[:40]}"
+            fails[key] = fails.get(key, 0) + 1
+    r.failures = fails
+    if ok:
+        r.loss_mean = statistics.fmean(m.loss_pct for m in ok)
+        r.loss_max = max(m.loss_pct for m in ok)
+        r.mos_min = min(m.mos for m in ok)
+        r.mos_mean = statistics.fmean(m.mos for m in ok)
+    return r
+
+
+def sipp_level(level: int, hold_s: float, cps: float, workdir: Path) -> SippStats:
+    d = workdir / f"sipp-{level}"
+    d.mkdir(parents=True, exist_ok=True)
+    scen = d / "uac_pcap_hold.xml"
+    scen.write_text(pcap_uac_scenario(int(hold_s * 1000)))
+    uas = SippUas(d, rtp_echo=True).start()
+    ramp_s = level / cps
+    try:
+        return run_sipp_client(
+            ["-sf", str(scen), f"{HOST}:{uas.port}", "-s", "service", "-i", HOST, "-p", str(free_udp_port()),
+             "-mp", str(SIPP_UAC_MEDIA_PORT), "-r", f"{cps:g}", "-l", str(level), "-m", str(level),
+             "-recv_timeout", "30000"],
+            d, "uac", timeout_s=ramp_s + hold_s + 60, window=(ramp_s + 1.0, max(ramp_s + 2.0, hold_s - 1.0)),
+            extra_pids=(uas.pid,))
+    finally:
+        uas.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--levels", default="40,80,160,240,320,400,500")
+    ap.add_argument("--max", type=int, default=320, help="highest concurrency tried (bound)")
+    ap.add_argument("--hold-s", type=float, default=15.0, help="talk time of each call")
+    ap.add_argument("--cps", type=float, default=40.0, help="staggered start: calls started per second")
+    ap.add_argument("--only", choices=("callgauge", "sipp"), help="run one side only")
+    a = ap.parse_args(argv)
+    require_sipp()
+    levels = parse_levels(a.levels, a.max)
+    if not levels:
+        raise SystemExit("no level <= --max")
+    print(f"# concurrent full-media calls, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+          f"levels {levels}, hold {a.hold_s:g} s, start {a.cps:g} calls/s", flush=True)
+    cg: dict[int, CgLevel] = {}
+    sp: dict[int, SippStats] = {}
+    cg_on, sp_on = a.only != "sipp", a.only != "callgauge"
+    with tempfile.TemporaryDirectory(prefix="callgauge-bench-") as tmp:
+        work = Path(tmp)
+        for level in levels:
+            if not (cg_on or sp_on):
+                break
+            if cg_on:
+                r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work))
+                cg[level] = r
+                print(f"callgauge {level:4d}: answered {r.answered}/{r.attempted} loss mean {r.loss_mean:.2f} % "
+                      f"max {r.loss_max:.2f} % MOS min {r.mos_min:.2f} mean {r.mos_mean:.2f} "
+                      f"machine CPU {r.busy_pct or 0:.0f} % workers {r.worker_cpu_pct or 0:.0f} % of a core "
+                      f"RSS {r.rss_kib / max(1, r.answered) / 1024:.1f} MiB/call (pool start {r.start_s:.1f} s)"
+                      + (f" failures {r.failures}" if r.failures else ""), flush=True)
+                cg_on = r.clean
+            if sp_on:
+                s = sipp_level(level, a.hold_s, a.cps, work)
+                sp[level] = s
+                print(f"sipp      {level:4d}: successful {s.successful} failed {s.failed} of {s.outgoing} "
+                      f"machine CPU {s.window_busy_pct or 0:.0f} % sipp {s.window_proc_cpu_pct or 0:.0f} % of a core "
+                      f"RSS {s.window_rss_kib / max(1, level) / 1024:.2f} MiB/call (rc {s.returncode})", flush=True)
+                sp_on = s.failed == 0 and s.successful == level
+    rows = []
+    for level in levels:
+        if level not in cg and level not in sp:
+            continue
+        c, s = cg.get(level), sp.get(level)
+        rows.append([
+            level,
+            f"{c.answered}/{c.attempted}" if c else "-",
+            f"{c.loss_mean:.2f}/{c.loss_max:.2f}" if c else "-",
+            f"{c.mos_min:.2f}/{c.mos_mean:.2f}" if c else "-",
+            f"{c.busy_pct:.0f}" if c and c.busy_pct is not None else "-",
+            f"{c.worker_cpu_pct / level:.2f}" if c and c.worker_cpu_pct is not None else "-",
+            f"{c.rss_kib / max(1, c.answered) / 1024:.1f}" if c else "-",
+            ("yes" if c.clean else "NO") if c else "-",
+            f"{s.successful}/{s.failed}" if s else "-",
+            f"{s.window_busy_pct:.0f}" if s and s.window_busy_pct is not None else "-",
+            f"{s.window_proc_cpu_pct / level:.2f}" if s and s.window_proc_cpu_pct is not None else "-",
+            f"{s.window_rss_kib / level / 1024:.2f}" if s else "-",
+            ("yes" if s.failed == 0 and s.successful == level else "NO") if s else "-",
+        ])
+    print()
+    print(table(rows, ["calls", "CG ans/att", "CG loss% mean/max", "CG MOS min/mean", "CG machCPU%",
+                       "CG %core/call", "CG MiB/call", "CG clean", "SIPp ok/fail", "SIPp machCPU%",
+                       "SIPp %core/call", "SIPp MiB/call", "SIPp clean"]))
+    cg_clean = max((lv for lv, c in cg.items() if c.clean), default=0)
+    sp_clean = max((lv for lv, s in sp.items() if s.failed == 0 and s.successful == lv), default=0)
+    cg_more = cg_clean == max(cg, default=0) and cg_clean > 0
+    sp_more = sp_clean == max(sp, default=0) and sp_clean > 0
+    print()
+    print(f"max clean concurrency: Callgauge {cg_clean}{'+' if cg_more else ''} (every call measured), "
+          f"SIPp {sp_clean}{'+' if sp_more else ''} (calls completed, audio not measured)")
+    if cg_clean and sp_clean:
+        print(f"ratio Callgauge / SIPp = {cg_clean / sp_clean:.2f}"
+              + (" (a '+' side was never pushed past clean: the ratio is bounded by --max)" if cg_more or sp_more else ""))
+    print("CG %core/call: worker processes' CPU while all calls are up; SIPp %core/call: uac + uas "
+          "processes; MiB/call: worker RSS / answered calls, SIPp uac RSS / calls. machCPU%: whole machine (all cores, other load included), /proc/stat.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
