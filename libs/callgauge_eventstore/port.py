@@ -92,4 +92,15 @@ class EventStore(Protocol):
 
     async def set_checkpoint(self, name: str, position: int) -> None: ...
 
+    async def read_projection(self, name: str) -> tuple[dict[str, bytes], int]:
+        """A read model's rows (key -> value) and the position it reflects (0 when none)."""
+
+    async def commit_projection(
+        self, name: str, position: int, upserts: Mapping[str, bytes], deletes: Sequence[str] = (),
+        replace: bool = False,
+    ) -> None:
+        """Change a read model's rows and move its tracking record to `position` in ONE transaction,
+        so after a crash the rows and the checkpoint always agree. `replace` drops every other row
+        first (a rebuild)."""
+
     async def close(self) -> None: ...

@@ -42,7 +42,7 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -165,7 +165,18 @@ class PostgresEventStore:
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {}.checkpoints (name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
             ).format(s),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {}.projection_rows (projection TEXT NOT NULL, key TEXT NOT NULL, "
+                "value BYTEA NOT NULL, PRIMARY KEY (projection, key))"
+            ).format(s),
         ]
+        self._q_proj_rows = sql.SQL("SELECT key, value FROM {}.projection_rows WHERE projection = %s").format(s)
+        self._q_proj_clear = sql.SQL("DELETE FROM {}.projection_rows WHERE projection = %s").format(s)
+        self._q_proj_delete = sql.SQL("DELETE FROM {}.projection_rows WHERE projection = %s AND key = %s").format(s)
+        self._q_proj_upsert = sql.SQL(
+            "INSERT INTO {}.projection_rows (projection, key, value) VALUES (%s, %s, %s) "
+            "ON CONFLICT (projection, key) DO UPDATE SET value = EXCLUDED.value"
+        ).format(s)
 
     @property
     def schema(self) -> str:
@@ -210,8 +221,10 @@ class PostgresEventStore:
                     # Skip the DDL when the tables exist: CREATE SCHEMA IF NOT EXISTS needs the
                     # CREATE privilege on the database even when the schema is already there.
                     cur = await conn.execute(
-                        "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
-                        (f'"{self._schema}".events', f'"{self._schema}".checkpoints'),
+                        "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
+                        " AND to_regclass(%s) IS NOT NULL",
+                        (f'"{self._schema}".events', f'"{self._schema}".checkpoints',
+                         f'"{self._schema}".projection_rows'),
                     )
                     if not (await cur.fetchone())[0]:  # type: ignore[index]
                         async with conn.transaction():
@@ -307,6 +320,31 @@ class PostgresEventStore:
         pool = await self._get_pool()
         async with pool.connection() as conn:
             await conn.execute(self._q_set_cp, (name, int(position)))
+
+    async def read_projection(self, name: str) -> tuple[dict[str, bytes], int]:
+        pool = await self._get_pool()
+        async with pool.connection() as conn, conn.transaction():
+            # REPEATABLE READ: the rows and their checkpoint from one snapshot.
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            rows = await (await conn.execute(self._q_proj_rows, (name,))).fetchall()
+            cp = await (await conn.execute(self._q_get_cp, (f"projection:{name}",))).fetchone()
+        return {k: bytes(v) for k, v in rows}, cp[0] if cp else 0
+
+    async def commit_projection(
+        self, name: str, position: int, upserts: Mapping[str, bytes], deletes: Sequence[str] = (),
+        replace: bool = False,
+    ) -> None:
+        pool = await self._get_pool()
+        async with pool.connection() as conn, conn.transaction():
+            async with conn.cursor() as cur:
+                if replace:
+                    await cur.execute(self._q_proj_clear, (name,))
+                if deletes:
+                    await cur.executemany(self._q_proj_delete, [(name, k) for k in deletes])
+                if upserts:
+                    await cur.executemany(self._q_proj_upsert,
+                                          [(name, str(k), bytes(v)) for k, v in upserts.items()])
+                await cur.execute(self._q_set_cp, (f"projection:{name}", int(position)))
 
     # -- reads ----------------------------------------------------------------------------
 

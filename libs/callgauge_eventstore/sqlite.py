@@ -28,7 +28,7 @@ import json
 import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +66,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     name     TEXT    PRIMARY KEY,
     position INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS projection_rows (
+    projection TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      BLOB NOT NULL,
+    PRIMARY KEY (projection, key)
+);
 CREATE TABLE IF NOT EXISTS store_info (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -73,6 +79,10 @@ CREATE TABLE IF NOT EXISTS store_info (
 """
 
 _COLUMNS = "position, id, stream, version, type, data, metadata, recorded_at"
+
+
+def _projection_cp(name: str) -> str:
+    return f"projection:{name}"
 
 
 def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
@@ -298,6 +308,47 @@ class SqliteEventStore:
             )
 
         await self._run(upsert)
+
+    async def read_projection(self, name: str) -> tuple[dict[str, bytes], int]:
+        def read(conn: sqlite3.Connection) -> tuple[dict[str, bytes], int]:
+            conn.execute("BEGIN")  # one snapshot for the rows and their checkpoint
+            try:
+                rows = conn.execute("SELECT key, value FROM projection_rows WHERE projection = ?", (name,))
+                out = {k: bytes(v) for k, v in rows.fetchall()}
+                cp = conn.execute("SELECT position FROM checkpoints WHERE name = ?", (_projection_cp(name),))
+                row = cp.fetchone()
+            finally:
+                conn.execute("COMMIT")
+            return out, row[0] if row else 0
+
+        return await self._run(read)
+
+    async def commit_projection(
+        self, name: str, position: int, upserts: Mapping[str, bytes], deletes: Sequence[str] = (),
+        replace: bool = False,
+    ) -> None:
+        rows = [(name, str(k), bytes(v)) for k, v in upserts.items()]
+
+        def commit(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if replace:
+                    conn.execute("DELETE FROM projection_rows WHERE projection = ?", (name,))
+                conn.executemany("DELETE FROM projection_rows WHERE projection = ? AND key = ?",
+                                 [(name, k) for k in deletes])
+                conn.executemany(
+                    "INSERT INTO projection_rows (projection, key, value) VALUES (?, ?, ?) "
+                    "ON CONFLICT (projection, key) DO UPDATE SET value = excluded.value", rows)
+                conn.execute(
+                    "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    (_projection_cp(name), int(position)))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self._run(commit)
 
     # -- reads ----------------------------------------------------------------------------
 

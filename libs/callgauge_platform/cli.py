@@ -149,6 +149,35 @@ def cmd_service(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    if args.service == "billing":
+        print("billing keeps no read models yet: a wallet's state is folded from its stream on every read")
+        return 0
+    from callgauge_eventstore.factory import open_event_store
+    from callgauge_runs.handlers.replay import replay
+
+    settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else Settings()
+
+    async def go():
+        store = open_event_store(settings.eventstore_url_for(), "runs")
+        try:
+            return await replay(store, write=not args.check)
+        finally:
+            await store.close()
+
+    report = asyncio.run(go())
+    print(f"runs read model rebuilt from the event store: {report.rows} rows at position {report.position}")
+    if report.identical:
+        print("identical to the stored read model")
+    else:
+        print(f"the stored read model was at position {report.stored_position}; "
+              f"{len(report.differing)} row(s) differed: {', '.join(report.differing[:10])}"
+              + (" (not written: --check)" if args.check else " (replaced)"))
+    return 0 if report.identical or not args.check else 1
+
+
 def cmd_responder(args: argparse.Namespace) -> int:
     from callgauge_media.responder import main as responder_main
 
@@ -170,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     svc = sub.add_parser("service", help="run one service in the foreground")
     svc.add_argument("name", choices=["runs", "billing", "media-engine", "gateway"])
     svc.set_defaults(func=cmd_service)
+    rep = sub.add_parser("replay", help="rebuild a service's read models from its event store")
+    rep.add_argument("--service", choices=["runs", "billing"], required=True)
+    rep.add_argument("--data-dir", default=None, help="as for `up` (default: CALLGAUGE_DATA_DIR or .callgauge)")
+    rep.add_argument("--check", action="store_true", help="compare only; exit 1 when the stored model differs")
+    rep.set_defaults(func=cmd_replay)
     resp = sub.add_parser("responder", help="the built-in SIP target (answers and echoes media)")
     resp.add_argument("rest", nargs=argparse.REMAINDER)
     resp.set_defaults(func=cmd_responder)

@@ -27,6 +27,7 @@ RUN_TRANSITIONS = Counter("callgauge_runs_transitions_total", "run state changes
 EVENTS_APPENDED = Counter("callgauge_runs_events_appended_total",
                           "events appended to the runs event store (idempotent re-appends included)",
                           ["type"])
+VIEWS = "runs-views"  # the read model's name in the store
 _NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")
 
 
@@ -62,10 +63,16 @@ class RunsApp:
         await cancel_and_wait(self._projector)
 
     async def _project(self) -> None:
-        async for ev in self.store.subscribe_all(0):
+        """Keep the read model: load its rows, then follow the log from their tracking record. Each
+        event's row changes and the new checkpoint commit in one transaction, so a restart resumes
+        exactly where the committed rows end."""
+        rows, position = await self.store.read_projection(VIEWS)
+        self.view.load_rows(rows, position)
+        await self.view.advanced_to(position)
+        async for ev in self.store.subscribe_all(position):
             payload = decode_payload(ev.type, ev.data)
-            if payload is not None:
-                self.view.apply(payload, ev.recorded_at)
+            changed = self.view.apply(payload, ev.recorded_at) if payload is not None else set()
+            await self.store.commit_projection(VIEWS, ev.position, {k: self.view.row(k) for k in changed})
             await self.view.advanced_to(ev.position)
 
     # ------------------------------------------------------------ commands
