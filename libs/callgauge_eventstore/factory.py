@@ -16,7 +16,9 @@ URL rules (``namespace`` is the service's store name, [a-z0-9_-], e.g. ``runs``)
 - ``postgresql://...`` or ``postgres://...`` — PostgreSQL; the whole URL is the libpq
   conninfo and the namespace is the schema (created if missing).
 - ``kurrentdb://``, ``kurrentdb+discover://``, ``esdb://``, ``esdb+discover://`` —
-  KurrentDB/EventStoreDB: not built yet, raises AdapterNotBuilt.
+  KurrentDB/EventStoreDB: the whole URL is the kurrentdbclient connection string (e.g.
+  ``kurrentdb://127.0.0.1:2113?tls=false``) and the namespace prefixes every stream name
+  (``{namespace}-{stream}``). Needs the ``kurrentdb`` extra (kurrentdbclient).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from callgauge_eventstore.port import EventStore, EventStoreError
 
 
 class AdapterNotBuilt(EventStoreError, NotImplementedError):
-    """The URL names an adapter that does not exist yet."""
+    """The URL names an adapter that does not exist yet (none today; kept for callers that catch it)."""
 
 
 _KURRENT_SCHEMES = ("kurrentdb://", "kurrentdb+discover://", "esdb://", "esdb+discover://")
@@ -73,10 +75,15 @@ def open_event_store(url: str, namespace: str) -> EventStore:
 
         return PostgresEventStore(url, schema=namespace)
     if url.startswith(_KURRENT_SCHEMES):
-        raise AdapterNotBuilt(
-            "the KurrentDB/EventStoreDB event store adapter is not built yet (tracked in a separate issue); "
-            "use a sqlite:/// or postgresql:// URL for now"
-        )
+        try:
+            from callgauge_eventstore.kurrentdb import KurrentDBEventStore
+        except ImportError as e:
+            raise EventStoreError(
+                f"the KurrentDB event store adapter needs kurrentdbclient ({e}); "
+                "install the 'kurrentdb' extra: pip install -e '.[kurrentdb]'"
+            ) from e
+
+        return KurrentDBEventStore(url, namespace)
     scheme = url.split(":", 1)[0] if ":" in url else url[:20]  # never echo a URL: it may hold a password
     raise EventStoreError(
         f"unsupported event store URL scheme {scheme!r}: expected sqlite:///..., sqlite::memory:, "

@@ -72,12 +72,37 @@ def test_postgres_url_connects_nothing_at_construction() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["kurrentdb://localhost:2113", "esdb+discover://cluster", "kurrentdb+discover://x"]
+    "url",
+    [
+        "kurrentdb://127.0.0.1:1?tls=false",  # nothing listens on port 1: constructing must not connect
+        "kurrentdb://admin:changeit@localhost:2113",
+        "esdb://localhost:2113?tls=false",
+        "esdb+discover://admin:changeit@cluster.example:2113",
+        "kurrentdb+discover://x:2113?tls=false",
+    ],
 )
-def test_kurrentdb_is_not_built_yet(url: str) -> None:
-    with pytest.raises(AdapterNotBuilt, match="KurrentDB") as e:
-        open_event_store(url, "runs")
-    assert isinstance(e.value, EventStoreError) and isinstance(e.value, NotImplementedError)
+async def test_kurrentdb_urls_build_the_adapter_without_connecting(url: str) -> None:
+    pytest.importorskip("kurrentdbclient")
+    from callgauge_eventstore.kurrentdb import KurrentDBEventStore
+
+    store = open_event_store(url, "runs")
+    assert isinstance(store, KurrentDBEventStore) and isinstance(store, EventStore)
+    assert store.namespace == "runs"
+    assert store._client is None  # no client, no channel: nothing connected
+    await store.close()  # closing an unused store is fine (and connects nothing)
+
+
+def test_kurrentdb_bad_connection_string_does_not_echo_the_password() -> None:
+    pytest.importorskip("kurrentdbclient")
+    with pytest.raises(EventStoreError, match="KurrentDB") as e:
+        open_event_store("kurrentdb://admin:hunter2@", "runs")  # no host
+    assert "hunter2" not in str(e.value)
+    with pytest.raises(EventStoreError, match="Username and password are required"):
+        open_event_store("kurrentdb://localhost:2113", "runs")  # TLS (the default) needs credentials
+
+
+def test_adapter_not_built_is_still_exported() -> None:
+    assert issubclass(AdapterNotBuilt, EventStoreError) and issubclass(AdapterNotBuilt, NotImplementedError)
 
 
 def test_bad_urls_and_namespaces() -> None:
