@@ -48,10 +48,13 @@ def cmd_up(args: argparse.Namespace) -> int:
                 if child.proc.poll() is not None:
                     _say(f"{child.name} exited with {child.proc.returncode}; stopping (see {child.log_path})")
                     return 1
-        return 0
     finally:
         _say("stopping")
         stack.stop()
+    if bad := stack.unclean_exits():
+        _say("not every part stopped cleanly: " + ", ".join(f"{n} exited {c}" for n, c in bad.items()))
+        return 1
+    return 0
 
 
 DEMO_TEST = {

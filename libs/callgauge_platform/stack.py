@@ -54,6 +54,7 @@ class Stack:
     with_responder: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. OTEL_BSP_SCHEDULE_DELAY
     children: list[Child] = field(default_factory=list)
+    exit_codes: dict[str, int] = field(default_factory=dict)  # of the children stopped last
 
     @classmethod
     def on_free_ports(cls, data_dir: Path, **overrides) -> Stack:
@@ -158,7 +159,12 @@ class Stack:
                 except subprocess.TimeoutExpired:
                     child.proc.kill()
                     child.proc.wait(5)
+            self.exit_codes[child.name] = child.proc.returncode
         self.children.clear()
+
+    def unclean_exits(self) -> dict[str, int]:
+        """Children that did not exit 0 when stopped (a drained SIGTERM exits 0)."""
+        return {name: code for name, code in self.exit_codes.items() if code != 0}
 
     def responder_uri(self, user: str = "echo") -> str:
         return f"sip:{user}@{self.settings.responder_host}:{self.settings.responder_port}"

@@ -3,6 +3,7 @@ or even when the supervisor itself is SIGKILLed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import queue
 import signal
@@ -12,9 +13,14 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from callgauge_bus.codec import decode_payload
+from callgauge_eventstore.aggregate import load
+from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.stack import Stack
+from callgauge_runs.domain import model
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +43,8 @@ def processes_with(marker: bytes, exclude: int) -> list[int]:
 
 def start_up(tmp_path: Path):
     data = (tmp_path / "data").resolve()
-    env = Stack.on_free_ports(data).env()
+    planned = Stack.on_free_ports(data)
+    env = planned.env()
     proc = subprocess.Popen([sys.executable, "-m", "callgauge_platform.cli", "up", "--data-dir", str(data)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
@@ -52,7 +59,7 @@ def start_up(tmp_path: Path):
             continue
         out.append(line)
         if "Callgauge is up" in line:
-            return proc, f"CALLGAUGE_DATA_DIR={data}".encode(), out
+            return proc, f"CALLGAUGE_DATA_DIR={data}".encode(), planned
     proc.kill()
     pytest.fail("callgauge up did not come up:\n" + "".join(out))
 
@@ -66,14 +73,45 @@ def wait_gone(marker: bytes, exclude: int, limit_s: float = 30) -> list[int]:
     return left
 
 
-def test_sigterm_stops_every_process(tmp_path):
-    proc, marker, _ = start_up(tmp_path)
+def test_sigterm_drains_a_run_in_flight_and_stops_every_process(tmp_path):
+    proc, marker, planned = start_up(tmp_path)
     children = processes_with(marker, proc.pid)
     # tansu, runs, billing, media-engine (+ its pjsua2 workers), gateway, responder
     assert len(children) >= 6, children
+
+    # A run with a call in flight when the stop comes.
+    s = planned.settings
+    key = (s.data_dir / "api_key").read_text().strip()
+    with httpx.Client(base_url=f"{s.gateway_url()}/api/v1", headers={"Authorization": f"Bearer {key}"},
+                      timeout=30) as api:
+        project = api.post("/projects", json={"name": "drain"}).json()["data"]
+        test = api.post(f"/projects/{project['id']}/tests", json={"name": "long", "steps": [{"actions": [
+            {"type": "call", "destination": planned.responder_uri(), "duration_ms": 8000}]}]}).json()["data"]
+        run_id = api.post(f"/projects/{project['id']}/tests/{test['id']}/run").json()["data"]["testRunId"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = api.get(f"/projects/{project['id']}/test-runs/{run_id}").json()["data"]["status"]
+            if status == "RUNNING":
+                break
+            time.sleep(0.1)
+        assert status == "RUNNING"
+
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(90) == 0
+    assert proc.wait(120) == 0  # every child exited 0 (the supervisor says otherwise)
     assert wait_gone(marker, proc.pid) == []
+
+    # The run was carried to its end before the services stopped: its stream says so.
+    async def final_state():
+        store = open_event_store(f"sqlite:///{s.data_dir}/", "runs")
+        try:
+            run, _ = await load(store, f"run-{run_id}", model.evolve_run, decode_payload)
+        finally:
+            await store.close()
+        return run
+
+    run = asyncio.run(final_state())
+    assert run.status in ("COMPLETED", "FAILED"), run.status
+    assert len(run.calls) == 1 and run.calls[0].sip_code == 200
 
 
 def test_sigkill_of_the_supervisor_still_leaves_nothing(tmp_path):

@@ -1,11 +1,15 @@
-"""python -m callgauge_gateway — the REST gateway (uvicorn; SIGTERM drains in-flight requests)."""
+"""python -m callgauge_gateway — the REST gateway. SIGTERM drains in-flight requests, then the
+process exits 0 (uvicorn's own handling would re-raise the signal and exit -15)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 
 import uvicorn
 
+from callgauge_platform.lifecycle import run_until_signalled
 from callgauge_platform.logs import setup_logging
 from callgauge_platform.settings import Settings
 from callgauge_platform.telemetry import setup_tracing
@@ -13,14 +17,29 @@ from callgauge_platform.telemetry import setup_tracing
 from callgauge_gateway.app import create_app
 
 
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # signals are ours: run_until_signalled turns them into should_exit
+        yield
+
+
 def main() -> int:
     settings = Settings()
     setup_logging("gateway", settings.log_level, settings.log_json)
     provider = setup_tracing("gateway", settings.otlp_endpoint)
-    uvicorn.run(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
-                log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    server = _Server(config)
+
+    async def serve(stop: asyncio.Event) -> None:
+        task = asyncio.create_task(server.serve())
+        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        await task
+
+    run_until_signalled(serve)
     provider.shutdown()  # flush the spans still batched
-    return 0
+    return 0 if server.started else 1
 
 
 if __name__ == "__main__":
