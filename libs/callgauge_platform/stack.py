@@ -37,6 +37,27 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def udp_port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
+    """SIGTERM, wait up to `timeout`, then SIGKILL; the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
 class StackError(RuntimeError):
     pass
 
@@ -152,14 +173,7 @@ class Stack:
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM in reverse order of start, wait, SIGKILL whatever is left."""
         for child in reversed(self.children):
-            if child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
-                try:
-                    child.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
-                    child.proc.wait(5)
-            self.exit_codes[child.name] = child.proc.returncode
+            self.exit_codes[child.name] = stop_process(child.proc, timeout)
         self.children.clear()
 
     def unclean_exits(self) -> dict[str, int]:

@@ -9,12 +9,13 @@ import csv
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from callgauge_platform.stack import free_port, stop_process, udp_port_taken  # noqa: F401 - re-exported
 
 HOST = "127.0.0.1"
 SIPP_PCAP_DIR = Path("/usr/share/sip-tester")  # Debian sip-tester ships g711a.pcap here
@@ -29,29 +30,7 @@ def require_sipp() -> str:
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def udp_port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return True
-    return False
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
+    return free_port(HOST, socket.SOCK_DGRAM)
 
 
 # ---------------------------------------------------------------- /proc sampling

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from callgauge_platform.stack import free_port, stop_process, udp_port_taken
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.jobs import CallJob
@@ -35,29 +36,7 @@ RESPONDER_RTP_BASE = 33000
 
 
 def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def _udp_port_taken(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return True
-    return False
-
-
-def _stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> int | None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    return proc.returncode
+    return free_port(HOST, kind)
 
 
 class Responder:
@@ -90,7 +69,7 @@ def start_responder(tmp_path: Path) -> Iterator[Callable[..., Responder]]:
         yield start
     finally:
         for proc in procs:
-            _stop_process(proc)
+            stop_process(proc)
             if proc.stdout:
                 proc.stdout.close()
 
@@ -108,13 +87,13 @@ def sipp_uas(tmp_path: Path) -> Iterator[str]:
                             stderr=open(tmp_path / "sipp.err", "w"), cwd=tmp_path)
     try:
         deadline = time.monotonic() + 10
-        while not _udp_port_taken(sip_port):
+        while not udp_port_taken(sip_port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"sipp did not start: {(tmp_path / 'sipp.err').read_text()[-2000:]}")
             time.sleep(0.05)
         yield f"sip:service@{HOST}:{sip_port}"
     finally:
-        _stop_process(proc)
+        stop_process(proc)
 
 
 G729_ONLY_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -324,7 +303,7 @@ async def test_answer_without_a_common_codec_is_negotiation_failed(pool: WorkerP
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while not _udp_port_taken(sip_port):
+        while not udp_port_taken(sip_port):
             assert proc.poll() is None and time.monotonic() < deadline, "sipp did not start"
             time.sleep(0.05)
         pid = pool.worker_pids()[0]
@@ -333,7 +312,7 @@ async def test_answer_without_a_common_codec_is_negotiation_failed(pool: WorkerP
         assert m.sip_code == 200 and "no audio stream" in m.detail
         assert pool.worker_pids()[0] == pid and pool.restarts == 0
     finally:
-        _stop_process(proc)
+        stop_process(proc)
 
 
 async def test_a_peer_sending_garbage_does_not_hurt_the_worker(pool: WorkerPool, garbage_peer: str,
@@ -411,4 +390,4 @@ async def test_stop_reports_live_and_queued_calls(start_responder) -> None:
 
 async def test_responder_exits_zero_on_sigterm(start_responder) -> None:
     r = start_responder()
-    assert _stop_process(r.proc, timeout=10) == 0
+    assert stop_process(r.proc, timeout=10) == 0
