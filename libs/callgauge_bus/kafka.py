@@ -58,6 +58,10 @@ class Producer:
         self._bootstrap, self._client_id = bootstrap, client_id
         self._producer: AIOKafkaProducer | None = None
 
+    @property
+    def bootstrap(self) -> str:
+        return self._bootstrap
+
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
@@ -225,6 +229,6 @@ class Consumer:
                 await self._update_lag(consumer)
             except asyncio.CancelledError:
                 raise
-            except KafkaError as exc:
+            except Exception as exc:  # broker gone or restarted: aiokafka reconnects and rejoins
                 log.warning("consumer_error", error=repr(exc))
                 await asyncio.sleep(1)

@@ -1,17 +1,38 @@
 """The outbox relay: tails the store's global log from a stored checkpoint and publishes each
 event to Kafka. The checkpoint moves only after the broker acknowledged every record up to it,
-so a crash re-publishes (at-least-once) and never skips; consumers dedupe on event id."""
+so a crash re-publishes (at-least-once) and never skips; consumers dedupe on event id.
+
+Broker loss. The embedded Tansu keeps topics in memory only: when it restarts, everything the
+relay had published (and every consumer group's offsets) is gone, while our checkpoint still says
+"published". So the relay, given the broker's address (`bootstrap`, taken from the producer by
+default), checks every `check_interval` seconds and right after any send error that the broker still
+holds what it published: it counts the records it has had acknowledged into its topic since it
+started or since the last loss (`published_in_epoch`) and compares that with the sum of the topic's
+end offsets over its partitions. End offsets never go down on a healthy Kafka (retention moves the
+start offset, not the end), so a missing topic or a total end offset below `published_in_epoch`
+means the broker lost data. The relay then recreates its topic (ensure_topics), sets the stored
+checkpoint AND the in-memory position back to 0, and re-publishes the whole store; consumers drop
+the events they already handled by event id. The stored checkpoint stays honest: it always means
+"acknowledged by the broker we are talking to now", so a relay that crashes during the re-publish
+resumes the re-publish instead of skipping the lost events.
+
+Limits: a loss that happens while the relay is not running is not detected (the count starts at
+0 on start); the media-engine publishes measurements directly (no store), so what it had sent before
+the loss is not re-sent by this relay."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Protocol
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge
 
 from callgauge_bus.codec import envelope_from_recorded
+from callgauge_bus.kafka import ensure_topics
 from callgauge_eventstore.port import EventStore, RecordedEvent
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
@@ -29,11 +50,17 @@ class Publisher(Protocol):
 
 class OutboxRelay:
     def __init__(self, store: EventStore, producer: Publisher, topic: str, name: str, source: str,
-                 batch_size: int = 500, poll_interval: float = 0.02) -> None:
+                 batch_size: int = 500, poll_interval: float = 0.02, *, bootstrap: str | None = None,
+                 check_interval: float = 1.5, partitions: int = 3) -> None:
         self.store, self.producer, self.topic = store, producer, topic
         self.name, self.source = name, source
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.published_position = 0
+        # records acknowledged into `topic` since start or since the last detected broker loss
+        self.published_in_epoch = 0
+        self.broker_losses = 0
+        self.bootstrap = bootstrap if bootstrap is not None else getattr(producer, "bootstrap", None)
+        self.check_interval, self.partitions = check_interval, partitions
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
 
@@ -84,6 +111,7 @@ class OutboxRelay:
             finally:
                 otel_context.detach(token)
         await self.producer.send_many([self._record(ev) for ev in batch])
+        self.published_in_epoch += len(batch)
         last = batch[-1].position
         await self.store.set_checkpoint(self.name, last)
         self.published_position = last
@@ -91,10 +119,56 @@ class OutboxRelay:
         RELAY_LAG.labels(self.name).set(max(0, await self.store.last_position() - last))
         return len(batch)
 
+    async def _topic_end_total(self) -> int | None:
+        """Sum of the topic's end offsets, or None when the broker does not know the topic."""
+        assert self.bootstrap is not None
+        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                 request_timeout_ms=5000, metadata_max_age_ms=1000)
+        await asyncio.wait_for(probe.start(), 10)
+        try:
+            await asyncio.wait_for(probe._client.force_metadata_update(), 5)
+            parts = probe.partitions_for_topic(self.topic)
+            if not parts:
+                return None
+            ends = await asyncio.wait_for(probe.end_offsets([TopicPartition(self.topic, p) for p in parts]), 5)
+            return sum(ends.values())
+        finally:
+            await probe.stop()
+
+    async def check_broker(self) -> bool:
+        """Detect a broker that lost what we published; if so, start over. True when it did."""
+        if self.bootstrap is None or self.published_in_epoch == 0:
+            return False
+        total = await self._topic_end_total()
+        if total is not None and total >= self.published_in_epoch:
+            return False
+        log.warning("relay_broker_lost_data", relay=self.name, topic=self.topic,
+                    published=self.published_in_epoch, end_offsets=total)
+        await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions, timeout=10)
+        await self.store.set_checkpoint(self.name, 0)
+        self.published_position = 0
+        self.published_in_epoch = 0
+        self.broker_losses += 1
+        return True
+
+    async def _maybe_check(self, force: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if self.bootstrap is None or (not force and loop.time() < self._next_check):
+            return
+        self._next_check = loop.time() + self.check_interval
+        try:
+            await self.check_broker()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # broker still down: the next round tries again
+            log.warning("relay_check_failed", relay=self.name, error=repr(exc))
+
     async def _run(self) -> None:
         backoff = 0.2
+        self._next_check = asyncio.get_running_loop().time() + self.check_interval
         while True:
             try:
+                await self._maybe_check()
                 n = await self.publish_once()
                 backoff = 0.2
                 if n < self.batch_size:
@@ -108,4 +182,5 @@ class OutboxRelay:
             except Exception as exc:  # broker down, store busy: retry from the same checkpoint
                 log.warning("relay_retry", relay=self.name, error=repr(exc), backoff=backoff)
                 await asyncio.sleep(backoff)
+                await self._maybe_check(force=True)
                 backoff = min(backoff * 2, 5.0)

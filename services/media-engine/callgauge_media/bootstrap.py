@@ -84,6 +84,10 @@ class MediaEngine:
             except Exception as exc:  # broker hiccup: retry the same envelope (consumers dedupe)
                 log.warning("emit_retry", run_id=run_id, attempt=attempt, error=repr(exc))
                 await asyncio.sleep(min(0.2 * 2**attempt, 5))
+                try:  # an embedded broker that restarted empty has no topics: recreate them
+                    await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic("media")], timeout=5)
+                except Exception as topic_exc:
+                    log.warning("emit_ensure_topics_failed", error=repr(topic_exc))
         log.error("emit_failed", run_id=run_id, type=env.type)
 
     async def on_run_event(self, delivered: Delivered) -> None:
