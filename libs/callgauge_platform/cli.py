@@ -4,6 +4,7 @@
   callgauge demo        start it, run one real call against the built-in responder, print it, stop
   callgauge responder   the built-in SIP target on its own
   callgauge service NAME   one service in the foreground (runs, billing, media-engine, gateway)
+  callgauge events tail|export   read the Kafka event streams (see events_cli.py)
 """
 
 from __future__ import annotations
@@ -210,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     resp = sub.add_parser("responder", help="the built-in SIP target (answers and echoes media)")
     resp.add_argument("rest", nargs=argparse.REMAINDER)
     resp.set_defaults(func=cmd_responder)
+    from callgauge_platform.events_cli import add_parser as add_events_parser
+
+    add_events_parser(sub)  # callgauge events tail|export
     args = parser.parse_args(argv)
     return args.func(args)
 
