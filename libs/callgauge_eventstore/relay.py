@@ -63,6 +63,7 @@ class OutboxRelay:
         self.check_interval, self.partitions = check_interval, partitions
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self._probe: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
         self.published_position = await self.store.get_checkpoint(self.name)
@@ -81,6 +82,7 @@ class OutboxRelay:
         finally:
             await cancel_and_wait(self._task)
             self._task = None
+            await self._close_probe()
 
     def notify(self) -> None:
         """Wake the relay now (called after an append in the same process)."""
@@ -120,20 +122,34 @@ class OutboxRelay:
         return len(batch)
 
     async def _topic_end_total(self) -> int | None:
-        """Sum of the topic's end offsets, or None when the broker does not know the topic."""
+        """Sum of the topic's end offsets, or None when the broker does not know the topic. The
+        probe (a consumer without a group) stays open between checks; a failure drops it so the
+        next check connects afresh."""
         assert self.bootstrap is not None
-        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                 request_timeout_ms=5000, metadata_max_age_ms=1000)
-        await asyncio.wait_for(probe.start(), 10)
+        if self._probe is None:
+            probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                     request_timeout_ms=5000, metadata_max_age_ms=1000)
+            await asyncio.wait_for(probe.start(), 10)
+            self._probe = probe
         try:
-            await asyncio.wait_for(probe._client.force_metadata_update(), 5)
-            parts = probe.partitions_for_topic(self.topic)
+            await asyncio.wait_for(self._probe._client.force_metadata_update(), 5)
+            parts = self._probe.partitions_for_topic(self.topic)
             if not parts:
                 return None
-            ends = await asyncio.wait_for(probe.end_offsets([TopicPartition(self.topic, p) for p in parts]), 5)
+            ends = await asyncio.wait_for(
+                self._probe.end_offsets([TopicPartition(self.topic, p) for p in parts]), 5)
             return sum(ends.values())
-        finally:
-            await probe.stop()
+        except BaseException:
+            await self._close_probe()
+            raise
+
+    async def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            try:
+                await probe.stop()
+            except Exception as exc:  # closing a broken connection may fail too
+                log.debug("relay_probe_close_failed", error=repr(exc))
 
     async def check_broker(self) -> bool:
         """Detect a broker that lost what we published; if so, start over. True when it did."""
