@@ -38,6 +38,11 @@ stamp=.venv/.callgauge-installed
 if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[media,dev]'
+  # The KurrentDB client: its grpcio[protobuf] requirement wants grpcio-tools==1.85.3, which is not
+  # published, so the `kurrentdb` extra cannot resolve beside our grpcio pin; its real needs
+  # (grpcio, grpcio-status, googleapis-common-protos) are all satisfied, hence --no-deps.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps 'kurrentdbclient==1.3.5' 'grpcio-status==1.85.3'
+  .venv/bin/python -m pip check >/dev/null
   touch "$stamp"
 fi
 echo "install.sh: ready (.venv/bin/callgauge)" >&2
