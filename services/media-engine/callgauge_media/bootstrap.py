@@ -1,18 +1,22 @@
 """The composition root of the media-engine: a consumer of run events, the pjsua2 worker pool,
-and a producer of measurement events."""
+and an outbox (local event store + relay) for the measurement events."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 from prometheus_client import Gauge
 
-from callgauge_bus.codec import Delivered, envelope_for
+from callgauge_bus.codec import Delivered, new_event
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
+from callgauge_eventstore import EventStore, StreamState, WrongExpectedVersion
+from callgauge_eventstore.factory import open_event_store
+from callgauge_eventstore.relay import OutboxRelay
 from callgauge_platform.health import HealthServer
 from callgauge_platform.logs import get_logger
 from callgauge_platform.settings import Settings
@@ -27,9 +31,17 @@ ACTIVE_RUNS = Gauge("callgauge_media_active_runs", "runs being carried out by th
 
 @dataclass
 class MediaEngine:
+    """Measurement events go through the engine's own outbox: appended to a local event store
+    (stream `media-run-<run id>`), published to callgauge.media.v1 by the outbox relay. So a
+    broker that restarts empty gets them again, and the stream doubles as a durable record of
+    the runs this engine accepted: a RunRequested redelivered after a restart, or re-published
+    after a broker loss, is not carried out twice."""
+
     settings: Settings
     placer: CallPlacer
+    store: EventStore
     producer: Producer
+    relay: OutboxRelay
     engine_id: str
     pool: object | None = None
     consumer: Consumer | None = None
@@ -42,14 +54,16 @@ class MediaEngine:
         if self.pool is not None:
             await self.pool.start()
         await self.producer.start()
-        self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")], self.settings.group("callgauge-media"),
-                                 self.on_run_event)
+        await self.relay.start()
+        self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")],
+                                 self.settings.group("callgauge-media"), self.on_run_event)
         await self.consumer.start()
         if self.health is not None:
             await self.health.start()
 
     async def stop(self, drain_timeout: float = 30.0) -> None:
-        """Stop taking runs, let the ones in flight finish (bounded), then close everything."""
+        """Stop taking runs, let the ones in flight finish (bounded), publish what they reported,
+        then close everything."""
         if self.consumer is not None:
             await self.consumer.stop()
         if self.runs:
@@ -57,11 +71,13 @@ class MediaEngine:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self.relay.stop()
         await self.producer.stop()
         if self.pool is not None:
             await self.pool.stop()
         if self.health is not None:
             await self.health.stop()
+        await self.store.close()
 
     async def ready(self) -> tuple[bool, str]:
         if self.consumer is None or not self.consumer.ready.is_set():
@@ -71,31 +87,32 @@ class MediaEngine:
     async def emit(self, msg: Message) -> None:
         run_id = msg.run_id
         stream = f"media-run-{run_id}"
-        version = self._versions.get(stream, -1) + 1
-        self._versions[stream] = version
-        env = envelope_for(msg, stream, version, correlation_id=run_id, causation_id="", source=SERVICE)
-        headers = [("event_id", env.event_id.encode()), ("type", env.type.encode())]
-        if env.traceparent:
-            headers.append(("traceparent", env.traceparent.encode()))
+        version = self._versions.get(stream, int(StreamState.NO_STREAM))
         for attempt in range(10):
             try:
-                await self.producer.send(self.settings.topic("media"), run_id, env.SerializeToString(), headers)
-                return
-            except Exception as exc:  # broker hiccup: retry the same envelope (consumers dedupe)
+                await self.store.append_to_stream(stream, version, [
+                    new_event(msg, correlation_id=run_id, source=SERVICE)])
+                break
+            except WrongExpectedVersion:
+                raise
+            except Exception as exc:  # store busy: retry (the relay publishes whatever committed)
                 log.warning("emit_retry", run_id=run_id, attempt=attempt, error=repr(exc))
-                await asyncio.sleep(min(0.2 * 2**attempt, 5))
-                try:  # an embedded broker that restarted empty has no topics: recreate them
-                    await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic("media")], timeout=5)
-                except Exception as topic_exc:
-                    log.warning("emit_ensure_topics_failed", error=repr(topic_exc))
-        log.error("emit_failed", run_id=run_id, type=env.type)
+                await asyncio.sleep(min(0.1 * 2**attempt, 2))
+        else:
+            log.error("emit_failed", run_id=run_id, type=msg.DESCRIPTOR.full_name)
+            return
+        self._versions[stream] = version + 1
+        self.relay.notify()
 
     async def on_run_event(self, delivered: Delivered) -> None:
         msg = delivered.payload
         if not isinstance(msg, runs_pb2.RunRequested):
             return
         if msg.run_id in self.runs:
-            return  # a redelivery of a run we are already carrying out
+            return  # a redelivery of a run we are carrying out now
+        if await self.store.stream_version(f"media-run-{msg.run_id}") is not None:
+            log.info("run_already_accepted", run_id=msg.run_id)
+            return  # carried out (or begun) before: never twice
         task = asyncio.create_task(self._carry_out(msg), name=f"run:{msg.run_id}")
         self.runs[msg.run_id] = task
 
@@ -109,8 +126,11 @@ class MediaEngine:
         finally:
             ACTIVE_RUNS.dec()
             self._versions.pop(f"media-run-{req.run_id}", None)
-            # A later redelivery of the same RunRequested is dropped by the consumer's event-id dedupe.
             self.runs.pop(req.run_id, None)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:50] or "engine"
 
 
 def bootstrap(settings: Settings | None = None) -> MediaEngine:
@@ -119,7 +139,12 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
     settings = settings or Settings()
     engine_id = settings.media_engine_id or f"{socket.gethostname()}-{os.getpid()}"
     pool = WorkerPool(workers=settings.media_workers, rtp_port_base=settings.media_rtp_port_base)
-    engine = MediaEngine(settings, pool, Producer(settings.kafka_bootstrap, client_id=SERVICE),
-                         engine_id, pool=pool)
+    # One outbox per engine identity: replicas that share a data dir or database need distinct
+    # CALLGAUGE_MEDIA_ENGINE_ID values.
+    namespace = f"media-{_slug(settings.media_engine_id)}" if settings.media_engine_id else SERVICE
+    store = open_event_store(settings.eventstore_url_for(), namespace)
+    producer = Producer(settings.kafka_bootstrap, client_id=SERVICE)
+    relay = OutboxRelay(store, producer, settings.topic("media"), name="relay:media", source=SERVICE)
+    engine = MediaEngine(settings, pool, store, producer, relay, engine_id, pool=pool)
     engine.health = HealthServer(settings.bind_host, settings.media_http_port, engine.ready)
     return engine
