@@ -1,7 +1,7 @@
 """The event envelope: how a protobuf event becomes a stored event and a Kafka record, and back.
 
 Stored events carry the envelope fields in their metadata; the relay turns a RecordedEvent into
-an EventEnvelope; the media-engine, which has no store, builds envelopes directly.
+an EventEnvelope; `envelope_for` builds one directly (tests, tools that publish without a store).
 """
 
 from __future__ import annotations

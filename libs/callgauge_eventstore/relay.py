@@ -17,8 +17,8 @@ the events they already handled by event id. The stored checkpoint stays honest:
 resumes the re-publish instead of skipping the lost events.
 
 Limits: a loss that happens while the relay is not running is not detected (the count starts at
-0 on start); the media-engine publishes measurements directly (no store), so what it had sent before
-the loss is not re-sent by this relay."""
+0 on start). Every producer of the platform's topics (runs, billing, media-engine) publishes through
+such a relay, so each re-publishes its own events."""
 
 from __future__ import annotations
 
