@@ -95,6 +95,7 @@ one event-loop timer per direction (no polling, no busy loop).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import math
@@ -569,28 +570,19 @@ class UdpImpairmentRelay:
         loop = asyncio.get_running_loop()
         # Own sockets (rather than local_addr/remote_addr) so zero-length datagrams,
         # which asyncio's DatagramTransport.sendto silently ignores, can be relayed.
-        target_sock = await self._open_socket(loop, self._target, connect=True)
-        try:
+        with contextlib.ExitStack() as undo:  # on any failure, close what was opened so far
+            target_sock = await self._open_socket(loop, self._target, connect=True)
+            undo.callback(target_sock.close)
             listen_sock = await self._open_socket(loop, self._listen_requested, connect=False)
-        except BaseException:
-            target_sock.close()
-            raise
-        try:
+            undo.callback(listen_sock.close)
             target_transport, _ = await loop.create_datagram_endpoint(
                 lambda: _Endpoint(self._on_target_datagram, self._on_error), sock=target_sock
             )
-        except BaseException:
-            target_sock.close()
-            listen_sock.close()
-            raise
-        try:
+            undo.callback(target_transport.close)
             listen_transport, _ = await loop.create_datagram_endpoint(
                 lambda: _Endpoint(self._on_client_datagram, self._on_error), sock=listen_sock
             )
-        except BaseException:
-            target_transport.close()
-            listen_sock.close()
-            raise
+            undo.pop_all()
         self._target_sock = target_sock
         self._listen_sock = listen_sock
         self._target_transport = target_transport  # type: ignore[assignment]
