@@ -100,6 +100,17 @@ def dump_metadata(metadata: Mapping[str, str]) -> str:
     return json.dumps(dict(metadata), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
+class AsyncContextStore:
+    """`async with store:` opens it and closes it (every adapter has open() and close())."""
+
+    async def __aenter__(self):
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
 class Notifier:
     """Wakes local subscribers early when something new may have been committed."""
 

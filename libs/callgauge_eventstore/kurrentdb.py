@@ -66,6 +66,7 @@ from kurrentdbclient.events import RecordedEvent as KRecordedEvent
 from kurrentdbclient.exceptions import NotFoundError, StreamIsDeletedError, WrongCurrentVersionError
 
 from callgauge_eventstore._common import (
+    AsyncContextStore,
     StoreClosed,
     check_append_args,
     check_namespace,
@@ -181,7 +182,7 @@ def to_recorded(namespace: str, e: KRecordedEvent) -> RecordedEvent:
 # -- the adapter -----------------------------------------------------------------------------------
 
 
-class KurrentDBEventStore:
+class KurrentDBEventStore(AsyncContextStore):
     """EventStore on a KurrentDB / EventStoreDB server, for one namespace.
 
     ``uri``: a kurrentdbclient connection string (``kurrentdb://host:2113?tls=false``,
@@ -207,13 +208,6 @@ class KurrentDBEventStore:
 
     def __repr__(self) -> str:
         return f"KurrentDBEventStore(namespace={self._namespace!r})"
-
-    async def __aenter__(self) -> KurrentDBEventStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # -- plumbing -------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from callgauge_eventstore._common import (
+    AsyncContextStore,
     Notifier,
     StoreClosed,
     check_append_args,
@@ -87,7 +88,7 @@ def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
     )
 
 
-class PostgresEventStore:
+class PostgresEventStore(AsyncContextStore):
     """EventStore in one PostgreSQL schema.
 
     ``conninfo``: a libpq URL or DSN (``postgresql://user@host:5432/db``).
@@ -184,13 +185,6 @@ class PostgresEventStore:
 
     def __repr__(self) -> str:
         return f"PostgresEventStore(schema={self._schema!r})"
-
-    async def __aenter__(self) -> PostgresEventStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # -- plumbing -------------------------------------------------------------------------
 

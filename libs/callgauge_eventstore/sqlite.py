@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from callgauge_eventstore._common import (
+    AsyncContextStore,
     Notifier,
     StoreClosed,
     check_append_args,
@@ -99,7 +100,7 @@ def _row_to_event(row: tuple[Any, ...]) -> RecordedEvent:
     )
 
 
-class SqliteEventStore:
+class SqliteEventStore(AsyncContextStore):
     """EventStore on one SQLite file (or ``":memory:"``, private to this instance).
 
     ``path``: the database file; parent directories are created on first use.
@@ -131,13 +132,6 @@ class SqliteEventStore:
 
     def __repr__(self) -> str:
         return f"SqliteEventStore({self._path!r}, namespace={self._namespace!r})"
-
-    async def __aenter__(self) -> SqliteEventStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     # -- plumbing -------------------------------------------------------------------------
 
