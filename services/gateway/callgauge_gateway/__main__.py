@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.lifecycle import run_until_signalled
 from callgauge_platform.logs import setup_logging
 from callgauge_platform.settings import Settings
@@ -33,9 +34,11 @@ def main() -> int:
 
     async def serve(stop: asyncio.Event) -> None:
         task = asyncio.create_task(server.serve())
-        await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
         server.should_exit = True
         await task
+        await cancel_and_wait(stopped)
 
     run_until_signalled(serve)
     provider.shutdown()  # flush the spans still batched
