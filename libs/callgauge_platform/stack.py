@@ -5,9 +5,9 @@ gets PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no process behind."
 
 from __future__ import annotations
 
-import ctypes
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,14 +21,14 @@ import httpx
 from callgauge_platform.broker import tansu_command
 from callgauge_platform.settings import Settings
 
-_PR_SET_PDEATHSIG = 1
+# Every child runs under util-linux's `setpriv --pdeathsig KILL`, which sets PR_SET_PDEATHSIG
+# and execs the command. Not a preexec_fn: that forces a plain fork() of this process, whose
+# pthread_atfork handlers (gRPC's, once a channel exists here) can abort the child before exec.
+_SETPRIV = shutil.which("setpriv")
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+def _with_pdeathsig(argv: list[str]) -> list[str]:
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else argv
 
 
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
@@ -123,8 +123,8 @@ class Stack:
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
         out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen(argv, env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_die_with_parent, cwd=os.getcwd())
+        proc = subprocess.Popen(_with_pdeathsig(argv), env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=os.getcwd())
         out.close()
         child = Child(name, proc, log_path)
         self.children.append(child)
