@@ -60,7 +60,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 DEMO_TEST = {
     "name": "Echo call with a tone",
-    "steps": [{"actions": [{"type": "call", "destination": "", "duration_ms": 5000, "tone_hz": 440,
+    "steps": [{"actions": [{"type": "call", "dial_destination": "", "duration_ms": 5000, "tone_hz": 440,
                             "codec": "PCMU", "setup_timeout_ms": 10000}]}],
     "assertions": [{"metric": "asr", "op": ">=", "value": 1.0}, {"metric": "mos_min", "op": ">=", "value": 4.0}],
 }
@@ -72,7 +72,7 @@ def run_demo(base_url: str, api_key: str, destination: str, timeout: float = 120
     with httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=30) as api:
         project = _data(api.post("/projects", json={"name": f"Demo {time.strftime('%Y-%m-%d %H:%M:%S')}"}))
         test_body = {**DEMO_TEST, "steps": [{"actions": [{**DEMO_TEST["steps"][0]["actions"][0],
-                                                          "destination": destination}]}]}
+                                                          "dial_destination": destination}]}]}
         test = _data(api.post(f"/projects/{project['id']}/tests", json=test_body))
         started = _data(api.post(f"/projects/{project['id']}/tests/{test['id']}/run"))
         run_id = started["testRunId"]

@@ -63,7 +63,7 @@ def test_a_broker_restarted_empty_mid_run_loses_nothing(tmp_path):
 
             def new_run(duration_ms):
                 test = api.post(f"/projects/{project['id']}/tests", json={"name": "t", "steps": [{"actions": [
-                    {"type": "call", "destination": stack.responder_uri(), "duration_ms": duration_ms}]}]}).json()
+                    {"type": "call", "dial_destination": stack.responder_uri(), "duration_ms": duration_ms}]}]}).json()
                 return api.post(f"/projects/{project['id']}/tests/{test['data']['id']}/run").json()["data"]["testRunId"]
 
             before = new_run(500)

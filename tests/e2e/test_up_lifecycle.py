@@ -86,7 +86,7 @@ def test_sigterm_drains_a_run_in_flight_and_stops_every_process(tmp_path):
                       timeout=30) as api:
         project = api.post("/projects", json={"name": "drain"}).json()["data"]
         test = api.post(f"/projects/{project['id']}/tests", json={"name": "long", "steps": [{"actions": [
-            {"type": "call", "destination": planned.responder_uri(), "duration_ms": 8000}]}]}).json()["data"]
+            {"type": "call", "dial_destination": planned.responder_uri(), "duration_ms": 8000}]}]}).json()["data"]
         run_id = api.post(f"/projects/{project['id']}/tests/{test['id']}/run").json()["data"]["testRunId"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

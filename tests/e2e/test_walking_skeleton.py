@@ -23,7 +23,7 @@ def data(resp, status=200):
 
 def make_test(api, destination, **call):
     project = data(api.post("/projects", json={"name": "e2e", "metadata": {"suite": "skeleton"}}), 201)
-    action = {"type": "call", "destination": destination, "duration_ms": 3000, "tone_hz": 440, **call}
+    action = {"type": "call", "dial_destination": destination, "duration_ms": 3000, "tone_hz": 440, **call}
     test = data(api.post(f"/projects/{project['id']}/tests",
                          json={"name": "call", "steps": [{"actions": [action]}]}), 201)
     return project, test
@@ -102,16 +102,16 @@ def test_unknown_run_is_404(api, stack):
 def test_a_bad_destination_is_422_naming_the_field(api):
     project = data(api.post("/projects", json={"name": "bad input"}), 201)
     resp = api.post(f"/projects/{project['id']}/tests", json={
-        "name": "x", "steps": [{"actions": [{"type": "call", "destination": "not a uri"}]}]})
+        "name": "x", "steps": [{"actions": [{"type": "call", "dial_destination": "not a uri"}]}]})
     assert resp.status_code == 422
     [detail] = resp.json()["error"]["details"]
-    assert detail["loc"] == ["spec", "steps", 0, "actions", 0, "destination"]
+    assert detail["loc"] == ["spec", "steps", 0, "actions", 0, "dial_destination"]
 
 
 def test_an_unknown_attribute_is_422(api):
     project = data(api.post("/projects", json={"name": "typo"}), 201)
     resp = api.post(f"/projects/{project['id']}/tests", json={
-        "name": "x", "steps": [{"actions": [{"type": "call", "destination": "sip:a@127.0.0.1", "duraton": 5}]}]})
+        "name": "x", "steps": [{"actions": [{"type": "call", "dial_destination": "sip:a@127.0.0.1", "duraton": 5}]}]})
     assert resp.status_code == 422
     assert any("duraton" in d["loc"] for d in resp.json()["error"]["details"])
 

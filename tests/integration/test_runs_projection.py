@@ -18,7 +18,7 @@ from callgauge_runs.handlers.replay import replay
 
 def spec():
     s = spec_pb2.TestSpec()
-    s.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(destination="sip:a@127.0.0.1:5070"))
+    s.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="sip:a@127.0.0.1:5070"))
     return s
 
 
@@ -56,7 +56,7 @@ async def test_a_restart_resumes_from_the_stored_rows(url):
     assert again.view.rows() == before
     assert again.get_project("acc", pid).test_count == 1
     assert [r.id for r in again.list_runs("acc", pid)] == sorted(run_ids, reverse=True)
-    assert again.get_test("acc", pid, tid).spec.steps[0].actions[0].call.destination == "sip:a@127.0.0.1:5070"
+    assert again.get_test("acc", pid, tid).spec.steps[0].actions[0].call.dial_destination == "sip:a@127.0.0.1:5070"
     await again.stop()
     await store.close()
 

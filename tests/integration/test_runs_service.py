@@ -64,7 +64,7 @@ async def runs(request, tmp_path, broker, topic_prefix):
 
 def spec() -> spec_pb2.TestSpec:
     s = spec_pb2.TestSpec()
-    s.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(destination="sip:echo@127.0.0.1:5070", count=2))
+    s.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="sip:echo@127.0.0.1:5070", max_total_calls=2))
     return s
 
 
@@ -100,7 +100,7 @@ async def test_a_run_goes_from_requested_to_completed_on_media_events(runs, topi
         await consumer.stop()
     requested = next(d for d in seen if isinstance(d.payload, runs_pb2.RunRequested))
     assert requested.payload.run_id == run.id and requested.envelope.correlation_id == run.id
-    assert requested.payload.spec.steps[0].actions[0].call.count == 2
+    assert requested.payload.spec.steps[0].actions[0].call.max_total_calls == 2
 
     # A media-engine's reports, with a redelivery and a garbage record among them.
     producer = Producer(settings.kafka_bootstrap)

@@ -26,7 +26,7 @@ JOB = CallJob(call_id="c1", destination="sip:x@127.0.0.1:5070", duration_ms=3000
 
 def test_job_pickles_and_comes_from_a_call_action() -> None:
     assert pickle.loads(pickle.dumps(JOB)) == JOB
-    job = CallJob.from_action("r:0.0.1", spec_pb2.CallAction(destination="sip:a@b", codec="G722", tone_hz=440),
+    job = CallJob.from_action("r:0.0.1", spec_pb2.CallAction(dial_destination="sip:a@b", codec="G722", tone_hz=440),
                               step=0, action_index=0, index=1)
     assert (job.codec, job.tone_hz, job.transport, job.index) == ("G722", 440, "udp", 1)
     assert job.duration_ms > 0 and job.setup_timeout_ms > 0 and job.from_user

@@ -20,7 +20,7 @@ def fold(evolve, events):
 
 def call_spec(destination="sip:echo@127.0.0.1:5070", **kw) -> spec_pb2.TestSpec:
     spec = spec_pb2.TestSpec()
-    spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(destination=destination, **kw))
+    spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination=destination, **kw))
     return spec
 
 
@@ -48,7 +48,7 @@ def test_create_test_fills_defaults_and_default_assertion():
     project = fold(model.evolve_project, [PROJECT])
     [event] = model.decide_create_test(project, None, model.CreateTest("t1", "p1", "a1", "echo", call_spec()))
     call = event.spec.steps[0].actions[0].call
-    assert (call.duration_ms, call.codec, call.count, call.setup_timeout_ms) == (5000, "PCMU", 1, 10000)
+    assert (call.duration_ms, call.codec, call.max_total_calls, call.setup_timeout_ms) == (5000, "PCMU", 1, 10000)
     assert [(a.metric, a.op, a.value) for a in event.spec.assertions] == [("asr", ">=", 1.0)]
 
 
@@ -60,18 +60,18 @@ def test_create_test_in_another_accounts_project_is_not_found():
 
 def test_create_test_reports_every_bad_attribute_with_its_location():
     project = fold(model.evolve_project, [PROJECT])
-    spec = call_spec("http://x", codec="MP3", count=2, concurrency=5)
+    spec = call_spec("http://x", codec="MP3", max_total_calls=2, concurrency=5)
     spec.steps.add()
     with pytest.raises(Invalid) as err:
         model.decide_create_test(project, None, model.CreateTest("t1", "p1", "a1", "echo", spec))
     locs = {tuple(e.loc) for e in err.value.errors}
-    assert ("spec", "steps", 0, "actions", 0, "destination") in locs
+    assert ("spec", "steps", 0, "actions", 0, "dial_destination") in locs
     assert ("spec", "steps", 0, "actions", 0, "codec") in locs
     assert ("spec", "steps", 0, "actions", 0, "concurrency") in locs
     assert ("spec", "steps", 1, "actions") in locs
 
 
-TEST = runs_pb2.TestCreated(test_id="t1", project_id="p1", account_id="a1", name="echo", spec=call_spec(count=2))
+TEST = runs_pb2.TestCreated(test_id="t1", project_id="p1", account_id="a1", name="echo", spec=call_spec(max_total_calls=2))
 
 
 def requested(run_id="r1"):

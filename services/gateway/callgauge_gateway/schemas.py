@@ -23,12 +23,12 @@ class ProjectIn(_Strict):
 
 class CallActionIn(_Strict):
     type: Literal["call"]
-    destination: str = Field(min_length=5, max_length=500, examples=["sip:echo@127.0.0.1:5070"])
+    dial_destination: str = Field(min_length=5, max_length=500, examples=["sip:echo@127.0.0.1:5070"])
     duration_ms: int = Field(5000, ge=0, le=3_600_000, description="talk time after answer")
     tone_hz: int = Field(440, ge=0, le=4000, description="tone sent during the call; 0 = silence")
     codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] = "PCMU"
     setup_timeout_ms: int = Field(10000, ge=100, le=300_000)
-    count: int = Field(1, ge=1, le=100_000)
+    max_total_calls: int = Field(1, ge=1, le=100_000)
     concurrency: int = Field(1, ge=1, le=10_000)
     from_user: str = Field("callgauge", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._+\-]+$")
     transport: Literal["udp", "tcp"] = "udp"

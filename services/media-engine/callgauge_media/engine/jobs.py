@@ -46,7 +46,7 @@ class CallJob:
         """A job from a test spec's CallAction; unset (zero/empty) fields take the defaults above."""
         return cls(
             call_id=call_id,
-            destination=action.destination,
+            destination=action.dial_destination,
             duration_ms=action.duration_ms or DEFAULT_DURATION_MS,
             tone_hz=action.tone_hz,
             codec=action.codec or DEFAULT_CODEC,

@@ -42,7 +42,7 @@ class CallPlacer(Protocol):
 
 
 def planned_calls(spec: spec_pb2.TestSpec) -> int:
-    return sum(a.call.count or 1 for s in spec.steps for a in s.actions if a.WhichOneof("kind") == "call")
+    return sum(a.call.max_total_calls or 1 for s in spec.steps for a in s.actions if a.WhichOneof("kind") == "call")
 
 
 async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str) -> m_pb2.RunSummary:
@@ -82,16 +82,16 @@ async def _run_action(run_id: str, si: int, ai: int, action: spec_pb2.Action, pl
             call_id = f"{run_id}:{si}.{ai}.{index}"
             with _tracer.start_as_current_span("call", kind=trace.SpanKind.CLIENT) as span:
                 span.set_attribute("callgauge.call_id", call_id)
-                span.set_attribute("sip.destination", call.destination)
+                span.set_attribute("sip.destination", call.dial_destination)
                 with ACTIVE_CALLS.track_inprogress():
                     m = await placer.place(call_id, call)
                 observe_call(m)
                 m.call_id, m.step, m.action, m.index = call_id, si, ai, index
-                m.destination = m.destination or call.destination
+                m.destination = m.destination or call.dial_destination
                 span.set_attribute("callgauge.outcome", m_pb2.CallOutcome.Name(m.outcome))
                 span.set_attribute("sip.status_code", m.sip_code)
                 span.set_attribute("callgauge.mos", m.mos)
                 calls.append(m)
                 await emit(media_pb2.CallMeasured(run_id=run_id, engine_id=engine_id, call=m))
 
-    await asyncio.gather(*(one(i) for i in range(max(1, call.count or 1))))
+    await asyncio.gather(*(one(i) for i in range(max(1, call.max_total_calls or 1))))

@@ -29,7 +29,7 @@ def with_defaults(spec: spec_pb2.TestSpec) -> spec_pb2.TestSpec:
                 c.duration_ms = c.duration_ms or 5000
                 c.codec = c.codec or "PCMU"
                 c.setup_timeout_ms = c.setup_timeout_ms or 10000
-                c.count = c.count or 1
+                c.max_total_calls = c.max_total_calls or 1
                 c.concurrency = c.concurrency or 1
                 c.from_user = c.from_user or "callgauge"
                 c.transport = c.transport or "udp"
@@ -60,10 +60,10 @@ def validate(spec: spec_pb2.TestSpec, v: ValidationCollector, root: list[str | i
 
 
 def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str | int]) -> None:
-    if not c.destination:
-        v.add([*loc, "destination"], "a call needs a destination SIP URI", "missing")
-    elif not _SIP_URI.match(c.destination):
-        v.add([*loc, "destination"], f"{c.destination!r} is not a SIP URI like sip:user@host:5060")
+    if not c.dial_destination:
+        v.add([*loc, "dial_destination"], "a call needs a destination SIP URI", "missing")
+    elif not _SIP_URI.match(c.dial_destination):
+        v.add([*loc, "dial_destination"], f"{c.dial_destination!r} is not a SIP URI like sip:user@host:5060")
     if c.duration_ms > MAX_DURATION_MS:
         v.add([*loc, "duration_ms"], f"at most {MAX_DURATION_MS} ms")
     if c.codec and c.codec not in CODECS:
@@ -72,13 +72,13 @@ def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str
         v.add([*loc, "tone_hz"], "a tone above 4000 Hz cannot pass a narrowband codec")
     if c.setup_timeout_ms > 300_000:
         v.add([*loc, "setup_timeout_ms"], "at most 300000 ms")
-    if c.count > MAX_CALLS:
-        v.add([*loc, "count"], f"at most {MAX_CALLS} calls per action")
-    if c.concurrency and c.count and c.concurrency > c.count:
-        v.add([*loc, "concurrency"], "cannot exceed count")
+    if c.max_total_calls > MAX_CALLS:
+        v.add([*loc, "max_total_calls"], f"at most {MAX_CALLS} calls per action")
+    if c.concurrency and c.max_total_calls and c.concurrency > c.max_total_calls:
+        v.add([*loc, "concurrency"], "cannot exceed max_total_calls")
     if c.transport and c.transport not in ("udp", "tcp"):
         v.add([*loc, "transport"], "udp or tcp")
 
 
 def planned_calls(spec: spec_pb2.TestSpec) -> int:
-    return sum(a.call.count or 1 for s in spec.steps for a in s.actions if a.WhichOneof("kind") == "call")
+    return sum(a.call.max_total_calls or 1 for s in spec.steps for a in s.actions if a.WhichOneof("kind") == "call")

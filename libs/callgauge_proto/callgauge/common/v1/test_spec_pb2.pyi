@@ -21,32 +21,126 @@ class Step(_message.Message):
     def __init__(self, actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ...) -> None: ...
 
 class Action(_message.Message):
-    __slots__ = ("call",)
+    __slots__ = ("call", "register", "wait_for_calls", "load")
     CALL_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    WAIT_FOR_CALLS_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
     call: CallAction
-    def __init__(self, call: _Optional[_Union[CallAction, _Mapping]] = ...) -> None: ...
+    register: RegisterAction
+    wait_for_calls: WaitForCallsAction
+    load: LoadAction
+    def __init__(self, call: _Optional[_Union[CallAction, _Mapping]] = ..., register: _Optional[_Union[RegisterAction, _Mapping]] = ..., wait_for_calls: _Optional[_Union[WaitForCallsAction, _Mapping]] = ..., load: _Optional[_Union[LoadAction, _Mapping]] = ...) -> None: ...
+
+class RegisterAction(_message.Message):
+    __slots__ = ("target_pool", "credential_pool", "regexpire", "count", "transport", "keep_registered")
+    TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
+    REGEXPIRE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    KEEP_REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    target_pool: str
+    credential_pool: str
+    regexpire: int
+    count: int
+    transport: str
+    keep_registered: bool
+    def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., regexpire: _Optional[int] = ..., count: _Optional[int] = ..., transport: _Optional[str] = ..., keep_registered: _Optional[bool] = ...) -> None: ...
+
+class WaitForCallsAction(_message.Message):
+    __slots__ = ("target_pool", "credential_pool", "answer_delay_ms", "tone_hz", "codec", "max_total_calls", "timeout_ms", "expect_dtmf", "hangup_by", "duration_ms")
+    TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    TONE_HZ_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOTAL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_DTMF_FIELD_NUMBER: _ClassVar[int]
+    HANGUP_BY_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    target_pool: str
+    credential_pool: str
+    answer_delay_ms: int
+    tone_hz: int
+    codec: str
+    max_total_calls: int
+    timeout_ms: int
+    expect_dtmf: str
+    hangup_by: str
+    duration_ms: int
+    def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ...) -> None: ...
 
 class CallAction(_message.Message):
-    __slots__ = ("destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "count", "concurrency", "from_user", "transport")
-    DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file")
+    DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     TONE_HZ_FIELD_NUMBER: _ClassVar[int]
     CODEC_FIELD_NUMBER: _ClassVar[int]
     SETUP_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
-    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOTAL_CALLS_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     FROM_USER_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
-    destination: str
+    TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
+    DTMF_FIELD_NUMBER: _ClassVar[int]
+    DTMF_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    PLAY_FILE_FIELD_NUMBER: _ClassVar[int]
+    dial_destination: str
     duration_ms: int
     tone_hz: int
     codec: str
     setup_timeout_ms: int
-    count: int
+    max_total_calls: int
     concurrency: int
     from_user: str
     transport: str
-    def __init__(self, destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., count: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ...) -> None: ...
+    target_pool: str
+    credential_pool: str
+    dtmf: str
+    dtmf_delay_ms: int
+    play_file: str
+    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ...) -> None: ...
+
+class LoadAction(_message.Message):
+    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver")
+    DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
+    CPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    RAMP_UP_S_FIELD_NUMBER: _ClassVar[int]
+    HOLD_S_FIELD_NUMBER: _ClassVar[int]
+    RAMP_DOWN_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOTAL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SPREAD_MS_FIELD_NUMBER: _ClassVar[int]
+    CODEC_FIELD_NUMBER: _ClassVar[int]
+    TONE_HZ_FIELD_NUMBER: _ClassVar[int]
+    SETUP_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    dial_destination: str
+    target_pool: str
+    credential_pool: str
+    cps: float
+    max_concurrency: int
+    ramp_up_s: int
+    hold_s: int
+    ramp_down_s: int
+    max_total_calls: int
+    duration_ms: int
+    duration_distribution: str
+    duration_spread_ms: int
+    codec: str
+    tone_hz: int
+    setup_timeout_ms: int
+    transport: str
+    driver: str
+    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ...) -> None: ...
 
 class Assertion(_message.Message):
     __slots__ = ("metric", "op", "value")
@@ -57,3 +151,50 @@ class Assertion(_message.Message):
     op: str
     value: float
     def __init__(self, metric: _Optional[str] = ..., op: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
+class ResolvedTarget(_message.Message):
+    __slots__ = ("id", "host", "port", "transport", "domain")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    host: str
+    port: int
+    transport: str
+    domain: str
+    def __init__(self, id: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+
+class ResolvedCredential(_message.Message):
+    __slots__ = ("username", "auth_username", "domain")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    AUTH_USERNAME_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    auth_username: str
+    domain: str
+    def __init__(self, username: _Optional[str] = ..., auth_username: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+
+class ResolvedPool(_message.Message):
+    __slots__ = ("id", "credentials")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    credentials: _containers.RepeatedCompositeFieldContainer[ResolvedCredential]
+    def __init__(self, id: _Optional[str] = ..., credentials: _Optional[_Iterable[_Union[ResolvedCredential, _Mapping]]] = ...) -> None: ...
+
+class RunCredentials(_message.Message):
+    __slots__ = ("run_id", "passwords")
+    class PasswordsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PASSWORDS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    passwords: _containers.ScalarMap[str, str]
+    def __init__(self, run_id: _Optional[str] = ..., passwords: _Optional[_Mapping[str, str]] = ...) -> None: ...

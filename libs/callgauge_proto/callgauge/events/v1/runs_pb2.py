@@ -26,7 +26,7 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as callgauge_dot_c
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as callgauge_dot_media_dot_v1_dot_measurements__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61llgauge/events/v1/runs.proto\x12\x13\x63\x61llgauge.events.v1\x1a#callgauge/common/v1/test_spec.proto\x1a%callgauge/media/v1/measurements.proto\"\xca\x01\n\x0eProjectCreated\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04slug\x18\x04 \x01(\t\x12\x43\n\x08metadata\x18\x05 \x03(\x0b\x32\x31.callgauge.events.v1.ProjectCreated.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf4\x01\n\x0bTestCreated\x12\x0f\n\x07test_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12+\n\x04spec\x18\x05 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12@\n\x08metadata\x18\x06 \x03(\x0b\x32..callgauge.events.v1.TestCreated.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa7\x02\n\x0cRunRequested\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0f\n\x07test_id\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x11\n\ttest_name\x18\x05 \x01(\t\x12+\n\x04spec\x18\x06 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12\x41\n\x08metadata\x18\x07 \x03(\x0b\x32/.callgauge.events.v1.RunRequested.MetadataEntry\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x0c\n\x04mode\x18\t \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\tRunQueued\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x15\n\rplanned_calls\x18\x03 \x01(\r\"/\n\nRunStarted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\"Q\n\x0c\x43\x61llRecorded\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x31\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32#.callgauge.media.v1.CallMeasurement\"{\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x1a\n\x12result_description\x18\x04 \x01(\t\"h\n\tRunFailed\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x1a\n\x12result_description\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61llgauge/events/v1/runs.proto\x12\x13\x63\x61llgauge.events.v1\x1a#callgauge/common/v1/test_spec.proto\x1a%callgauge/media/v1/measurements.proto\"\xca\x01\n\x0eProjectCreated\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04slug\x18\x04 \x01(\t\x12\x43\n\x08metadata\x18\x05 \x03(\x0b\x32\x31.callgauge.events.v1.ProjectCreated.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf4\x01\n\x0bTestCreated\x12\x0f\n\x07test_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12+\n\x04spec\x18\x05 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12@\n\x08metadata\x18\x06 \x03(\x0b\x32..callgauge.events.v1.TestCreated.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8f\x03\n\x0cRunRequested\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0f\n\x07test_id\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x11\n\ttest_name\x18\x05 \x01(\t\x12+\n\x04spec\x18\x06 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12\x41\n\x08metadata\x18\x07 \x03(\x0b\x32/.callgauge.events.v1.RunRequested.MetadataEntry\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x0c\n\x04mode\x18\t \x01(\t\x12\x34\n\x07targets\x18\n \x03(\x0b\x32#.callgauge.common.v1.ResolvedTarget\x12\x30\n\x05pools\x18\x0b \x03(\x0b\x32!.callgauge.common.v1.ResolvedPool\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\tRunQueued\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x15\n\rplanned_calls\x18\x03 \x01(\r\"/\n\nRunStarted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\"Q\n\x0c\x43\x61llRecorded\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x31\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32#.callgauge.media.v1.CallMeasurement\"{\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x1a\n\x12result_description\x18\x04 \x01(\t\"h\n\tRunFailed\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x1a\n\x12result_description\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,17 +48,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TESTCREATED_METADATAENTRY']._serialized_start=287
   _globals['_TESTCREATED_METADATAENTRY']._serialized_end=334
   _globals['_RUNREQUESTED']._serialized_start=584
-  _globals['_RUNREQUESTED']._serialized_end=879
+  _globals['_RUNREQUESTED']._serialized_end=983
   _globals['_RUNREQUESTED_METADATAENTRY']._serialized_start=287
   _globals['_RUNREQUESTED_METADATAENTRY']._serialized_end=334
-  _globals['_RUNQUEUED']._serialized_start=881
-  _globals['_RUNQUEUED']._serialized_end=950
-  _globals['_RUNSTARTED']._serialized_start=952
-  _globals['_RUNSTARTED']._serialized_end=999
-  _globals['_CALLRECORDED']._serialized_start=1001
-  _globals['_CALLRECORDED']._serialized_end=1082
-  _globals['_RUNCOMPLETED']._serialized_start=1084
-  _globals['_RUNCOMPLETED']._serialized_end=1207
-  _globals['_RUNFAILED']._serialized_start=1209
-  _globals['_RUNFAILED']._serialized_end=1313
+  _globals['_RUNQUEUED']._serialized_start=985
+  _globals['_RUNQUEUED']._serialized_end=1054
+  _globals['_RUNSTARTED']._serialized_start=1056
+  _globals['_RUNSTARTED']._serialized_end=1103
+  _globals['_CALLRECORDED']._serialized_start=1105
+  _globals['_CALLRECORDED']._serialized_end=1186
+  _globals['_RUNCOMPLETED']._serialized_start=1188
+  _globals['_RUNCOMPLETED']._serialized_end=1311
+  _globals['_RUNFAILED']._serialized_start=1313
+  _globals['_RUNFAILED']._serialized_end=1417
 # @@protoc_insertion_point(module_scope)

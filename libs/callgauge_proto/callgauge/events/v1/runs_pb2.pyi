@@ -53,7 +53,7 @@ class TestCreated(_message.Message):
     def __init__(self, test_id: _Optional[str] = ..., project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RunRequested(_message.Message):
-    __slots__ = ("run_id", "project_id", "test_id", "account_id", "test_name", "spec", "metadata", "tags", "mode")
+    __slots__ = ("run_id", "project_id", "test_id", "account_id", "test_name", "spec", "metadata", "tags", "mode", "targets", "pools")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,8 @@ class RunRequested(_message.Message):
     METADATA_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    POOLS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     project_id: str
     test_id: str
@@ -79,7 +81,9 @@ class RunRequested(_message.Message):
     metadata: _containers.ScalarMap[str, str]
     tags: _containers.RepeatedScalarFieldContainer[str]
     mode: str
-    def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., account_id: _Optional[str] = ..., test_name: _Optional[str] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ..., mode: _Optional[str] = ...) -> None: ...
+    targets: _containers.RepeatedCompositeFieldContainer[_test_spec_pb2.ResolvedTarget]
+    pools: _containers.RepeatedCompositeFieldContainer[_test_spec_pb2.ResolvedPool]
+    def __init__(self, run_id: _Optional[str] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., account_id: _Optional[str] = ..., test_name: _Optional[str] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ..., mode: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[_test_spec_pb2.ResolvedTarget, _Mapping]]] = ..., pools: _Optional[_Iterable[_Union[_test_spec_pb2.ResolvedPool, _Mapping]]] = ...) -> None: ...
 
 class RunQueued(_message.Message):
     __slots__ = ("run_id", "engine_id", "planned_calls")
