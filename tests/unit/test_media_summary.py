@@ -1,3 +1,5 @@
+import pytest
+
 from callgauge_media.engine.summary import percentile, summarize
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
@@ -25,3 +27,17 @@ def test_summary_counts_only_answered_calls_for_quality():
     assert (s.rx_packets, s.tx_packets) == (150, 150)
     assert dict(s.sip_codes) == {200: 2, 408: 1}
     assert dict(s.outcomes) == {"SUCCESS": 2, "TIMEOUT": 1}
+
+
+def test_summary_mos_p5_setup_percentiles_and_load_fields():
+    calls = [m_pb2.CallMeasurement(call_id=f"r:0.0.{i}", outcome=m_pb2.SUCCESS, sip_code=200, mos=4.0 + i / 100,
+                                   setup_time_ms=float(i + 1), post_dial_delay_ms=float(i), duration_ms=2000)
+             for i in range(40)]
+    calls.append(m_pb2.CallMeasurement(call_id="r:0.0.40", outcome=m_pb2.CALL_FAILED, sip_code=503))
+    s = summarize(calls, calls_planned=50, peak_concurrency=7, driver="pjsua",
+                  engine_of={c.call_id: ("a" if i % 2 else "b") for i, c in enumerate(calls)})
+    assert s.mos_p5 == pytest.approx(4.01)  # nearest rank: ceil(0.05 * 40) = 2nd lowest
+    assert (s.setup_p50_ms, s.setup_p95_ms, s.setup_p99_ms, s.post_dial_delay_p95_ms) == (20, 38, 40, 37)
+    assert (s.calls_planned, s.peak_concurrency, s.driver) == (50, 7, "pjsua")
+    assert dict(s.engines) == {"a": 20, "b": 21}
+    assert dict(s.sip_codes) == {200: 40, 503: 1} and s.acd_ms == 2000

@@ -39,7 +39,8 @@ class StepIn(_Strict):
 
 
 class AssertionIn(_Strict):
-    metric: Literal["asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max"]
+    metric: Literal["asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max",
+                    "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms"]
     op: Literal[">=", "<=", ">", "<", "=="]
     value: float
 

@@ -20,6 +20,7 @@ import socket
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
@@ -32,6 +33,8 @@ from callgauge_media.engine.worker import MAX_CALLS_PER_WORKER, WorkerConfig, wo
 __all__ = ["CallJob", "WorkerPool"]
 
 log = logging.getLogger(__name__)
+
+CallListener = Callable[[str, str, tuple], None]
 
 _MIN_PORTS_PER_CALL = 2  # RTP + RTCP
 # A SIP keep-alive (RFC 5626 double CRLF) sent to a worker's UDP SIP port after each message on its
@@ -125,6 +128,7 @@ class WorkerPool:
         self._running = False
         self._stopping = False
         self._doorbell: socket.socket | None = None
+        self._listeners: list[CallListener] = []
         self.restarts = 0
 
     # ------------------------------------------------------------------ public API
@@ -139,6 +143,23 @@ class WorkerPool:
     @property
     def queued(self) -> int:
         return sum(1 for p in self._pending if not p.future.done())
+
+    def add_listener(self, listener: CallListener) -> None:
+        """``listener(call_id, kind, data)`` is called on the event loop for what happens to calls
+        in flight: ``("answered", ())`` once per answered call, and ``("progress", (rx_packets,
+        rx_lost, jitter_ms))`` about once a second while it is up. Exceptions are logged."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: CallListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _tell(self, call_id: str, kind: str, data: tuple) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(call_id, kind, data)
+            except Exception:  # noqa: BLE001
+                log.exception("call listener")
 
     def worker_pids(self) -> list[int | None]:
         return [w.process.pid if w.process is not None and w.alive else None for w in self._workers]
@@ -323,6 +344,15 @@ class WorkerPool:
                     m = failed_measurement(p.job, f"unreadable measurement from the media worker: {exc}")
                 p.future.set_result(m)
             self._dispatch()
+        elif kind == "answered":
+            p = w.inflight.get(msg[1])
+            if p is not None:
+                self._tell(p.job.call_id, "answered", ())
+        elif kind == "progress":
+            for token, rx, lost, jitter_ms in msg[1]:
+                p = w.inflight.get(token)
+                if p is not None:
+                    self._tell(p.job.call_id, "progress", (rx, lost, jitter_ms))
         elif kind == "ready":
             w.ready = True
             w.failures = 0

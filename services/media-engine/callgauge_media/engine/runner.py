@@ -1,10 +1,13 @@
 """Carries out one run: places its calls step by step (the actions of a step together, each at its
-own concurrency), reports every measurement as it comes and a summary at the end."""
+own concurrency; a load action on the schedule of :mod:`load_shape`), reports every measurement as
+it comes, a RunSecondStats every second, and a summary at the end."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from google.protobuf.message import Message
@@ -15,10 +18,16 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
+from callgauge_platform.aio import cancel_and_wait
+from callgauge_platform.logs import get_logger
+
+from callgauge_media.engine.load_shape import LoadShape, PlannedCall, plan, seed_for
+from callgauge_media.engine.second_stats import SecondStats
 from callgauge_media.engine.summary import summarize
 
 Emit = Callable[[Message], Awaitable[None]]
 _tracer = trace.get_tracer("callgauge.media")
+log = get_logger("media-engine")
 
 ACTIVE_CALLS = Gauge("callgauge_media_active_calls", "calls being placed or held by this engine")
 CALLS = Counter("callgauge_media_calls_total", "calls ended, by outcome", ["outcome"])
@@ -42,56 +51,194 @@ class CallPlacer(Protocol):
 
 
 def planned_calls(spec: spec_pb2.TestSpec) -> int:
-    return sum(a.call.max_total_calls or 1 for s in spec.steps for a in s.actions if a.WhichOneof("kind") == "call")
+    n = 0
+    for s in spec.steps:
+        for a in s.actions:
+            kind = a.WhichOneof("kind")
+            if kind == "call":
+                n += a.call.max_total_calls or 1
+            elif kind == "load":
+                n += len(LoadShape.from_action(a.load).attempt_times())
+    return n
+
+
+def load_call_action(load: spec_pb2.LoadAction, duration_ms: int) -> spec_pb2.CallAction:
+    """What one call of a load action is, as a call action (placed by the same CallPlacer)."""
+    return spec_pb2.CallAction(
+        dial_destination=load.dial_destination, duration_ms=duration_ms, tone_hz=load.tone_hz, codec=load.codec,
+        setup_timeout_ms=load.setup_timeout_ms, max_total_calls=1, concurrency=1, transport=load.transport,
+        target_pool=load.target_pool, credential_pool=load.credential_pool)
+
+
+@dataclass
+class _RunState:
+    run_id: str
+    engine_id: str
+    emit: Emit
+    stats: SecondStats
+    calls: list[m_pb2.CallMeasurement] = field(default_factory=list)
+    planned: int = 0
+
+
+async def _tick(state: _RunState, t0_ns: int) -> None:
+    """Emit the run's RunSecondStats every second, on second boundaries counted from ``t0_ns``."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    n = 0
+    while True:
+        n += 1
+        await asyncio.sleep(max(0.0, start + n - loop.time()))
+        await _emit_second(state, t0_ns + (n - 1) * 1_000_000_000)
+
+
+async def _emit_second(state: _RunState, at_ns: int) -> None:
+    try:
+        await state.emit(state.stats.cut(at_ns))
+    except Exception as exc:  # noqa: BLE001 - statistics must not end the run
+        log.warning("second_stats_not_emitted", run_id=state.run_id, error=repr(exc))
 
 
 async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str) -> m_pb2.RunSummary:
     await emit(media_pb2.RunAccepted(run_id=req.run_id, engine_id=engine_id, planned_calls=planned_calls(req.spec)))
     await emit(media_pb2.RunMediaStarted(run_id=req.run_id, engine_id=engine_id))
-    calls: list[m_pb2.CallMeasurement] = []
+    drivers = {a.load.driver or "pjsua" for s in req.spec.steps for a in s.actions if a.WhichOneof("kind") == "load"}
+    state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id, driver="+".join(sorted(drivers))
+                                                               or "pjsua"))
+    prefix = f"{req.run_id}:"
+
+    def on_call(call_id: str, kind: str, data: tuple) -> None:
+        if not call_id.startswith(prefix):
+            return
+        if kind == "answered":
+            state.stats.answered(call_id)
+        elif kind == "progress":
+            state.stats.progress(call_id, *data)
+
+    add, remove = getattr(placer, "add_listener", None), getattr(placer, "remove_listener", None)
+    if add is not None:
+        add(on_call)
+    t0_ns = time.time_ns()
+    ticker = asyncio.create_task(_tick(state, t0_ns), name=f"stats:{req.run_id}")
+
+    def summary() -> m_pb2.RunSummary:
+        return summarize(state.calls, calls_planned=state.planned, peak_concurrency=state.stats.peak_active,
+                         driver=state.stats.driver if drivers else "")
+
+    async def finish(error: str = "") -> m_pb2.RunSummary:
+        await cancel_and_wait(ticker)
+        if remove is not None:
+            remove(on_call)
+        elapsed = time.time_ns() - t0_ns
+        await _emit_second(state, t0_ns + (elapsed // 1_000_000_000) * 1_000_000_000)  # the last, partial second
+        s = summary()
+        await emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=engine_id, summary=s, error=error))
+        return s
+
     try:
         for si, step in enumerate(req.spec.steps):
             await asyncio.gather(*(
-                _run_action(req.run_id, si, ai, action, placer, emit, engine_id, calls)
+                _run_action(state, si, ai, action, placer)
                 for ai, action in enumerate(step.actions)
             ))
     except asyncio.CancelledError:
-        summary = summarize(calls)
-        await asyncio.shield(emit(media_pb2.RunMediaFinished(
-            run_id=req.run_id, engine_id=engine_id, summary=summary, error="the media engine was stopped")))
+        await asyncio.shield(finish("the media engine was stopped"))
         raise
     except Exception as exc:  # the engine itself failed; the run must still end
-        summary = summarize(calls)
-        await emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=engine_id, summary=summary,
-                                              error=f"{type(exc).__name__}: {exc}"))
-        return summary
-    summary = summarize(calls)
-    await emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=engine_id, summary=summary))
-    return summary
+        log.exception("run_failed", run_id=req.run_id)
+        return await finish(f"{type(exc).__name__}: {exc}")
+    return await finish()
 
 
-async def _run_action(run_id: str, si: int, ai: int, action: spec_pb2.Action, placer: CallPlacer, emit: Emit,
-                      engine_id: str, calls: list[m_pb2.CallMeasurement]) -> None:
-    if action.WhichOneof("kind") != "call":
+async def _place_one(state: _RunState, placer: CallPlacer, call_id: str, si: int, ai: int, index: int,
+                     call: spec_pb2.CallAction) -> None:
+    with _tracer.start_as_current_span("call", kind=trace.SpanKind.CLIENT) as span:
+        span.set_attribute("callgauge.call_id", call_id)
+        span.set_attribute("sip.destination", call.dial_destination)
+        state.stats.attempt(call_id)
+        try:
+            with ACTIVE_CALLS.track_inprogress():
+                m = await placer.place(call_id, call)
+        except asyncio.CancelledError:
+            state.stats.ended(call_id, m_pb2.CallMeasurement(outcome=m_pb2.CALL_FAILED))
+            raise
+        observe_call(m)
+        m.call_id, m.step, m.action, m.index = call_id, si, ai, index
+        m.destination = m.destination or call.dial_destination
+        span.set_attribute("callgauge.outcome", m_pb2.CallOutcome.Name(m.outcome))
+        span.set_attribute("sip.status_code", m.sip_code)
+        span.set_attribute("callgauge.mos", m.mos)
+        state.stats.ended(call_id, m)
+        state.calls.append(m)
+        await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
+
+
+async def _run_action(state: _RunState, si: int, ai: int, action: spec_pb2.Action, placer: CallPlacer) -> None:
+    kind = action.WhichOneof("kind")
+    if kind == "load":
+        await _run_load(state, si, ai, action.load, placer)
+        return
+    if kind != "call":
         return
     call = action.call
+    state.planned += max(1, call.max_total_calls or 1)
     gate = asyncio.Semaphore(max(1, call.concurrency or 1))
 
     async def one(index: int) -> None:
         async with gate:
-            call_id = f"{run_id}:{si}.{ai}.{index}"
-            with _tracer.start_as_current_span("call", kind=trace.SpanKind.CLIENT) as span:
-                span.set_attribute("callgauge.call_id", call_id)
-                span.set_attribute("sip.destination", call.dial_destination)
-                with ACTIVE_CALLS.track_inprogress():
-                    m = await placer.place(call_id, call)
-                observe_call(m)
-                m.call_id, m.step, m.action, m.index = call_id, si, ai, index
-                m.destination = m.destination or call.dial_destination
-                span.set_attribute("callgauge.outcome", m_pb2.CallOutcome.Name(m.outcome))
-                span.set_attribute("sip.status_code", m.sip_code)
-                span.set_attribute("callgauge.mos", m.mos)
-                calls.append(m)
-                await emit(media_pb2.CallMeasured(run_id=run_id, engine_id=engine_id, call=m))
+            await _place_one(state, placer, f"{state.run_id}:{si}.{ai}.{index}", si, ai, index, call)
 
     await asyncio.gather(*(one(i) for i in range(max(1, call.max_total_calls or 1))))
+
+
+async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadAction, placer: CallPlacer,
+                    *, shard: int = 0, shards: int = 1) -> None:
+    """Start the planned attempts on time; hold an attempt back while ``max_concurrency`` calls are
+    up; drop the attempts that could not start before the window closed. With ``shards`` > 1 this
+    engine places only the attempts ``index % shards == shard`` (the others are another replica's)."""
+    if (load.driver or "pjsua").lower() == "sipp":
+        from callgauge_media.engine.sipp_driver import run_sipp_load
+
+        await run_sipp_load(state, si, ai, load)
+        return
+    shape, calls = plan(load, seed_for(state.run_id, si, ai))
+    mine = [c for c in calls if c.index % shards == shard]
+    state.planned += len(mine)
+    cap = max(0, shape.max_concurrency)
+    if cap and shards > 1:
+        cap = max(1, cap // shards + (1 if shard < cap % shards else 0))
+    gate = asyncio.Semaphore(cap) if cap else None
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    end = t0 + shape.window_s
+    tasks: list[asyncio.Task] = []
+    skipped = 0
+
+    async def one(c: PlannedCall) -> None:
+        try:
+            await _place_one(state, placer, f"{state.run_id}:{si}.{ai}.{c.index}", si, ai, c.index,
+                             load_call_action(load, c.duration_ms))
+        finally:
+            if gate is not None:
+                gate.release()
+
+    try:
+        for pos, c in enumerate(mine):
+            delay = t0 + c.at_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if gate is not None:
+                try:
+                    await asyncio.wait_for(gate.acquire(), max(0.0, end - loop.time()))
+                except asyncio.TimeoutError:
+                    skipped = len(mine) - pos
+                    break
+            tasks.append(asyncio.create_task(one(c), name=f"call:{state.run_id}:{si}.{ai}.{c.index}"))
+        if skipped:
+            log.info("load_attempts_dropped", run_id=state.run_id, step=si, action=ai, dropped=skipped,
+                     reason="max_concurrency calls were up until the load window closed")
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

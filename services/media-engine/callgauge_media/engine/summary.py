@@ -18,12 +18,17 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
-def summarize(calls: Sequence[m_pb2.CallMeasurement]) -> m_pb2.RunSummary:
+def summarize(calls: Sequence[m_pb2.CallMeasurement], *, calls_planned: int = 0, peak_concurrency: int = 0,
+              driver: str = "", engine_of: dict[str, str] | None = None) -> m_pb2.RunSummary:
+    """``engine_of`` maps call ids to the engine that placed them (runs shared by replicas)."""
     answered = [c for c in calls if c.outcome == m_pb2.SUCCESS]
     s = m_pb2.RunSummary(
         calls_attempted=len(calls),
         calls_answered=len(answered),
         calls_failed=len(calls) - len(answered),
+        calls_planned=calls_planned,
+        peak_concurrency=peak_concurrency,
+        driver=driver,
     )
     s.asr = len(answered) / len(calls) if calls else 0.0
     if answered:
@@ -31,9 +36,12 @@ def summarize(calls: Sequence[m_pb2.CallMeasurement]) -> m_pb2.RunSummary:
         moses = [c.mos for c in answered]
         s.mos_mean = sum(moses) / len(moses)
         s.mos_min = min(moses)
+        s.mos_p5 = percentile(moses, 5)
         setups = [c.setup_time_ms for c in answered]
         s.setup_p50_ms = percentile(setups, 50)
         s.setup_p95_ms = percentile(setups, 95)
+        s.setup_p99_ms = percentile(setups, 99)
+        s.post_dial_delay_p95_ms = percentile([c.post_dial_delay_ms for c in answered], 95)
         s.loss_pct_max = max(c.loss_pct for c in answered)
         s.jitter_ms_max = max(c.jitter_ms for c in answered)
         s.jitter_ms_mean = sum(c.jitter_ms for c in answered) / len(answered)
@@ -43,4 +51,7 @@ def summarize(calls: Sequence[m_pb2.CallMeasurement]) -> m_pb2.RunSummary:
         s.sip_codes[code] = n
     for outcome, n in Counter(m_pb2.CallOutcome.Name(c.outcome) for c in calls).items():
         s.outcomes[outcome] = n
+    if engine_of:
+        for engine, n in Counter(engine_of.get(c.call_id, "") for c in calls).items():
+            s.engines[engine] = n
     return s

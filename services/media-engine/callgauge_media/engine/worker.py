@@ -10,6 +10,9 @@ parent -> worker (``jobs`` pipe)
 worker -> parent (``results`` pipe)
     ("ready", {"pid", "sip", "codecs"})
     ("result", token, bytes)      a serialized CallMeasurement
+    ("answered", token)           the call got its 2xx (before its result)
+    ("progress", [(token, rx_packets, rx_lost, jitter_ms), ...])
+                                  about once a second while calls are answered
     ("fatal", text)               the Endpoint could not start; the process exits 1
     ("stopped",)
 
@@ -22,11 +25,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 MAX_CALLS_PER_WORKER = 4
+SAMPLE_EVERY_S = 1.0  # RTP counters of answered calls go to the parent this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,7 @@ def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> Non
             tcp=False,  # a TCP listener only when a job asks for TCP
         ),
         on_result=lambda token, m: send(("result", token, m.SerializeToString())),
+        on_answer=lambda token: send(("answered", token)),
     )
     try:
         sip = agent.start()
@@ -89,11 +95,22 @@ def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> Non
     send(("ready", {"pid": os.getpid(), "sip": sip, "codecs": agent.codec_ids}))
 
     stopping = False
+    next_sample = time.monotonic() + SAMPLE_EVERY_S
     while not stopping:
         try:
-            agent.poll(cfg.poll_ms)
+            agent.poll(min(cfg.poll_ms, max(0, int((next_sample - time.monotonic()) * 1000))))
         except Exception:  # noqa: BLE001 - keep serving the other calls
             log.exception("poll")
+        now = time.monotonic()
+        if now >= next_sample:
+            next_sample = now + SAMPLE_EVERY_S
+            try:
+                samples = agent.sample_stats()
+            except Exception:  # noqa: BLE001
+                log.exception("sample_stats")
+                samples = []
+            if samples:
+                send(("progress", samples))
         try:
             while jobs.poll(0):
                 msg = jobs.recv()

@@ -279,10 +279,12 @@ class CallerAgent:
     """
 
     def __init__(
-        self, opts: EndpointOptions, on_result: Callable[[int, m_pb2.CallMeasurement], None]
+        self, opts: EndpointOptions, on_result: Callable[[int, m_pb2.CallMeasurement], None],
+        on_answer: Callable[[int], None] | None = None,
     ) -> None:
         self._opts = opts
         self._on_result = on_result
+        self._on_answer = on_answer  # told once per call, when its 2xx arrives
         self._endpoint = _Endpoint(opts)
         self._runs: dict[int, _CallRun] = {}
         self._lingering: list[_CallRun] = []  # reported, but pjsua still holds the call slot
@@ -430,6 +432,11 @@ class CallerAgent:
                 raw.answer_reason = ci.lastReason
                 if raw.t_first_response is None:
                     raw.t_first_response = now
+                if self._on_answer is not None:
+                    try:
+                        self._on_answer(run.token)
+                    except Exception:  # noqa: BLE001 - a broken listener must not break the call
+                        log.exception("on_answer")
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED:
             if run.disconnected:
                 return
@@ -487,6 +494,20 @@ class CallerAgent:
             run.source.startTransmit(aud)
             aud.startTransmit(self._playback)  # so the jitter buffer is drained like a real phone
             return
+
+    def sample_stats(self) -> list[tuple[int, int, int, float]]:
+        """``(token, rx_packets, rx_lost, jitter_ms)`` of every answered call whose audio is up
+        (RTCP receive statistics so far), for per-second statistics."""
+        out = []
+        for run in self._runs.values():
+            if run.raw.t_answer is None or run.media_idx is None or run.disconnected or run.hangup_at is not None:
+                continue
+            try:
+                rx = run.call.getStreamStat(run.media_idx).rtcp.rxStat
+            except Exception:  # noqa: BLE001 - the stream may be going away
+                continue
+            out.append((run.token, int(rx.pkt), int(rx.loss), float(rx.jitterUsec.mean) / 1000.0))
+        return out
 
     def _on_stream_destroyed(self, run: _CallRun, idx: int) -> None:
         if not run.stats_final and (run.media_idx is None or idx == run.media_idx):

@@ -233,6 +233,8 @@ def decide_media_event(state: Run | None, event: Message) -> list[Message]:
 
 
 def metric_value(summary: m_pb2.RunSummary, metric: str) -> float:
+    if metric == "acd_s":
+        return summary.acd_ms / 1000.0
     return float(getattr(summary, metric))
 
 

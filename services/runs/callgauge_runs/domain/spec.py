@@ -9,7 +9,8 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_runs.domain.errors import ValidationCollector
 
 CODECS = ("PCMU", "PCMA", "G722", "GSM", "speex", "iLBC")
-METRICS = ("asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max")
+METRICS = ("asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max",
+           "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms")
 OPS = (">=", "<=", ">", "<", "==")
 _SIP_URI = re.compile(r"^sips?:([^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(;[^\s]*)?$")
 

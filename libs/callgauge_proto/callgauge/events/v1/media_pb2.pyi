@@ -1,4 +1,7 @@
+import datetime
+
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as _measurements_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -45,3 +48,37 @@ class RunMediaFinished(_message.Message):
     summary: _measurements_pb2.RunSummary
     error: str
     def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., summary: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class RunSecondStats(_message.Message):
+    __slots__ = ("run_id", "engine_id", "second", "at", "active_calls", "attempts", "answers", "failures", "calls_ended", "jitter_ms_mean", "jitter_ms_max", "loss_pct", "rx_packets", "lost_packets", "driver")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
+    SECOND_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_CALLS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    CALLS_ENDED_FIELD_NUMBER: _ClassVar[int]
+    JITTER_MS_MEAN_FIELD_NUMBER: _ClassVar[int]
+    JITTER_MS_MAX_FIELD_NUMBER: _ClassVar[int]
+    LOSS_PCT_FIELD_NUMBER: _ClassVar[int]
+    RX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    LOST_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    engine_id: str
+    second: int
+    at: _timestamp_pb2.Timestamp
+    active_calls: int
+    attempts: int
+    answers: int
+    failures: int
+    calls_ended: int
+    jitter_ms_mean: float
+    jitter_ms_max: float
+    loss_pct: float
+    rx_packets: int
+    lost_packets: int
+    driver: str
+    def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., second: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active_calls: _Optional[int] = ..., attempts: _Optional[int] = ..., answers: _Optional[int] = ..., failures: _Optional[int] = ..., calls_ended: _Optional[int] = ..., jitter_ms_mean: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., loss_pct: _Optional[float] = ..., rx_packets: _Optional[int] = ..., lost_packets: _Optional[int] = ..., driver: _Optional[str] = ...) -> None: ...

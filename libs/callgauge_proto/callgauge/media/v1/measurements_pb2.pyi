@@ -106,7 +106,7 @@ class SipMessage(_message.Message):
     def __init__(self, at_ms: _Optional[float] = ..., direction: _Optional[str] = ..., summary: _Optional[str] = ..., peer: _Optional[str] = ..., text: _Optional[str] = ..., truncated: _Optional[bool] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes")
+    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "calls_planned", "peak_concurrency", "driver", "engines")
     class SipCodesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,13 @@ class RunSummary(_message.Message):
         value: int
         def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
     class OutcomesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class EnginesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +144,13 @@ class RunSummary(_message.Message):
     JITTER_MS_MEAN_FIELD_NUMBER: _ClassVar[int]
     SIP_CODES_FIELD_NUMBER: _ClassVar[int]
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    MOS_P5_FIELD_NUMBER: _ClassVar[int]
+    SETUP_P99_MS_FIELD_NUMBER: _ClassVar[int]
+    POST_DIAL_DELAY_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_PLANNED_FIELD_NUMBER: _ClassVar[int]
+    PEAK_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    ENGINES_FIELD_NUMBER: _ClassVar[int]
     calls_attempted: int
     calls_answered: int
     calls_failed: int
@@ -153,4 +167,11 @@ class RunSummary(_message.Message):
     jitter_ms_mean: float
     sip_codes: _containers.ScalarMap[int, int]
     outcomes: _containers.ScalarMap[str, int]
-    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    mos_p5: float
+    setup_p99_ms: float
+    post_dial_delay_p95_ms: float
+    calls_planned: int
+    peak_concurrency: int
+    driver: str
+    engines: _containers.ScalarMap[str, int]
+    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ..., mos_p5: _Optional[float] = ..., setup_p99_ms: _Optional[float] = ..., post_dial_delay_p95_ms: _Optional[float] = ..., calls_planned: _Optional[int] = ..., peak_concurrency: _Optional[int] = ..., driver: _Optional[str] = ..., engines: _Optional[_Mapping[str, int]] = ...) -> None: ...

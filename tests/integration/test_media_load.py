@@ -1,0 +1,141 @@
+"""Load actions with real pjsua2 calls: the shaper's schedule, the concurrency cap, per-second
+statistics and the run summary, against the built-in responder and a SIPp uas (a few calls, a few
+seconds). Every wait is bounded; no wall-clock assertion."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from callgauge_platform.stack import free_port, stop_process, udp_port_taken
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.engine.runner import execute_run
+
+pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
+
+HOST = "127.0.0.1"
+RUN_BOUND_S = 60.0
+POOL_RTP_BASE = 47000 + (os.getpid() % 10) * 200
+RESPONDER_RTP_BASE = 34000 + (os.getpid() % 10) * 100
+
+
+@pytest.fixture
+def responder(tmp_path: Path) -> Iterator[str]:
+    log = tmp_path / "responder.log"
+    cmd = [sys.executable, "-m", "callgauge_media.responder", "--host", HOST, "--port", "0",
+           "--rtp-port", str(RESPONDER_RTP_BASE), "--rtp-port-range", "40"]
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
+        line = proc.stdout.readline().strip() if ready else ""
+        if not line.startswith("responder ready sip:"):
+            pytest.fail(f"responder not ready: {line!r}\n{log.read_text()[-2000:]}")
+        yield line.split()[-1]
+    finally:
+        stop_process(proc)
+        proc.stdout.close()
+
+
+@pytest.fixture
+def sipp_uas(tmp_path: Path) -> Iterator[str]:
+    """SIPp's built-in uas echoing RTP, any number of calls, on free loopback ports."""
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    sip_port, media_port = free_port(HOST), free_port(HOST)
+    cmd = ["sipp", "-sn", "uas", "-rtp_echo", "-i", HOST, "-p", str(sip_port), "-mp", str(media_port),
+           "-nostdin", "-timeout", "120"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "sipp.err", "w"), cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while not udp_port_taken(sip_port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"sipp did not start: {(tmp_path / 'sipp.err').read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield f"sip:service@{HOST}:{sip_port}"
+    finally:
+        stop_process(proc)
+
+
+@pytest.fixture
+async def pool() -> WorkerPool:
+    p = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=100, bind_host=HOST)
+    await asyncio.wait_for(p.start(), 60)
+    try:
+        yield p
+    finally:
+        await asyncio.wait_for(p.stop(), 60)
+
+
+def _run(run_id: str, load: spec_pb2.LoadAction) -> runs_pb2.RunRequested:
+    return runs_pb2.RunRequested(run_id=run_id, spec=spec_pb2.TestSpec(
+        steps=[spec_pb2.Step(actions=[spec_pb2.Action(load=load)])]))
+
+
+async def _execute(req: runs_pb2.RunRequested, placer) -> list:
+    events: list = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    await asyncio.wait_for(execute_run(req, placer, emit, "engine-a"), RUN_BOUND_S)
+    return events
+
+
+def _explain(calls) -> str:
+    return "; ".join(f"{m_pb2.CallOutcome.Name(c.outcome)} {c.sip_code} {c.detail}" for c in calls)
+
+
+async def test_shaped_load_against_the_responder_respects_the_cap_and_reports_every_second(pool, responder):
+    # attempts planned at 0, 0.5, 1.0, 1.5 s; calls of 1.2 s; at most 2 up: the 3rd and 4th wait
+    load = spec_pb2.LoadAction(dial_destination=responder, cps=2, hold_s=2, max_concurrency=2, duration_ms=1200,
+                               codec="PCMU", tone_hz=440)
+    events = await _execute(_run("run-load-1", load), pool)
+    calls = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    seconds = [e for e in events if isinstance(e, media_pb2.RunSecondStats)]
+    finished = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)]
+    accepted = events[0]
+    assert isinstance(accepted, media_pb2.RunAccepted) and accepted.planned_calls == 4
+    assert len(finished) == 1 and not finished[0].error
+    s = finished[0].summary
+    assert 2 <= len(calls) <= 4, _explain(calls)
+    assert all(c.outcome == m_pb2.SUCCESS for c in calls), _explain(calls)
+    assert (s.calls_planned, s.calls_attempted, s.calls_answered, s.asr) == (4, len(calls), len(calls), 1.0)
+    assert s.peak_concurrency == 2 and s.driver == "pjsua"
+    assert s.mos_p5 > 4.0 and s.mos_p5 >= s.mos_min and s.acd_ms > 0 and dict(s.sip_codes) == {200: len(calls)}
+    assert sorted(c.index for c in calls) == list(range(len(calls)))
+    # every second accounted for: what the seconds add up to is what the run did
+    assert [x.second for x in seconds] == list(range(len(seconds))) and len(seconds) >= 2
+    assert sum(x.attempts for x in seconds) == len(calls)
+    assert sum(x.answers for x in seconds) == len(calls)
+    assert sum(x.calls_ended for x in seconds) == len(calls) and sum(x.failures for x in seconds) == 0
+    assert max(x.active_calls for x in seconds) <= 2 and seconds[-1].active_calls == 0
+    assert sum(x.rx_packets for x in seconds) > 0
+    assert sum(x.rx_packets for x in seconds) == sum(c.rx_packets for c in calls)
+    assert any(x.jitter_ms_max > 0 for x in seconds)
+    assert all(x.at.ToNanoseconds() < y.at.ToNanoseconds() for x, y in zip(seconds, seconds[1:]))
+
+
+async def test_load_against_a_sipp_uas_with_exponential_durations(pool, sipp_uas):
+    load = spec_pb2.LoadAction(dial_destination=sipp_uas, cps=3, hold_s=1, duration_ms=400,
+                               duration_distribution="exponential", max_total_calls=3)
+    events = await _execute(_run("run-load-2", load), pool)
+    calls = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    summary = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)][0].summary
+    assert len(calls) == 3 and all(c.outcome == m_pb2.SUCCESS for c in calls), _explain(calls)
+    assert summary.asr == 1.0 and summary.calls_planned == 3
+    assert sum(x.answers for x in events if isinstance(x, media_pb2.RunSecondStats)) == 3
