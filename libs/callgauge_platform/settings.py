@@ -41,6 +41,21 @@ class Settings(BaseSettings):
     responder_port: int = 5070
     responder_rtp_port: int = 30000
 
+    # billing (prices and limits in minor units of billing_currency)
+    billing_currency: str = Field("EUR", description="ISO 4217 currency of new wallets")
+    billing_welcome_credit_minor: int = Field(
+        10_000, ge=0, description="credited when a wallet opens, so a new account can run its first tests")
+    billing_price_call_second_minor: int = Field(1, ge=0, description="per answered call-second")
+    billing_price_registration_minor: int = Field(1, ge=0, description="per registration attempt")
+    billing_price_probe_run_minor: int = Field(5, ge=0, description="per probe run")
+    billing_min_balance_minor: int = Field(1, ge=0, description="available balance a run needs to start")
+    billing_max_top_up_minor: int = Field(10_000_000, ge=1, description="largest single top-up")
+    billing_reservation: str = Field(
+        "max_cost", description="max_cost: a run holds its maximum cost before it starts; minimum: only "
+        "billing_min_balance_minor must be available (calls are cut when the balance runs out)")
+    billing_payment_provider: str = Field("local", description="auto top-ups: local (always pays) | declining")
+    media_progress_interval_s: float = Field(2.0, gt=0, le=60, description="CallProgress tick while a call is up")
+
     log_level: str = "INFO"
     log_json: bool = True
     otlp_endpoint: str = Field("", description="OTLP/HTTP traces endpoint; empty = traces are not exported")

@@ -18,6 +18,7 @@ from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
+from callgauge_runs.adapters.billing import UnmeteredBilling
 from callgauge_runs.bootstrap import bootstrap
 
 
@@ -49,7 +50,7 @@ async def runs(request, tmp_path, broker, topic_prefix):
         from callgauge_eventstore.factory import open_event_store
 
         store = open_event_store(eventstore_url, schema)
-    svc = bootstrap(settings, store=store)
+    svc = bootstrap(settings, store=store, billing=UnmeteredBilling())
     await svc.start()
     channel = grpc.aio.insecure_channel(settings.runs_grpc)
     yield settings, pb_grpc.RunsServiceStub(channel)

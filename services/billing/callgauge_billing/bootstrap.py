@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from callgauge_bus.kafka import Producer
+from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore
 from callgauge_eventstore.factory import open_event_store
 from callgauge_eventstore.relay import OutboxRelay
@@ -13,33 +13,45 @@ from callgauge_platform.health import HealthServer
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_grpc
 
+from callgauge_billing.adapters.payments import PaymentProvider, payment_provider
+from callgauge_billing.domain import pricing, wallet
 from callgauge_billing.entrypoints.grpc_api import BillingServicer
+from callgauge_billing.handlers.app import BillingApp, BillingConfig
 
 SERVICE = "billing"
 
 
 @dataclass
 class BillingService:
+    settings: Settings
     store: EventStore
+    app: BillingApp
     producer: Producer
     relay: OutboxRelay
+    consumer: Consumer
     grpc: GrpcServer
     health: HealthServer
 
     async def start(self) -> None:
+        await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media")])
+        await self.app.start()
         await self.producer.start()
         await self.relay.start()
+        await self.consumer.start()
         await self.grpc.start()
         await self.health.start()
 
     async def stop(self) -> None:
         await self.grpc.stop(grace=5)
+        await self.consumer.stop()
         await self.relay.stop()
         await self.producer.stop()
         await self.health.stop()
         await self.store.close()
 
     async def ready(self) -> tuple[bool, str]:
+        if not self.consumer.ready.is_set():
+            return False, "run/media consumer not assigned yet"
         try:
             await self.store.last_position()
         except Exception as exc:  # a probe reports, never raises
@@ -47,15 +59,34 @@ class BillingService:
         return True, "ready"
 
 
-def bootstrap(settings: Settings | None = None) -> BillingService:
+def config_from(settings: Settings) -> BillingConfig:
+    currency = settings.billing_currency.upper()
+    if currency not in wallet.CURRENCIES:
+        raise ValueError(f"CALLGAUGE_BILLING_CURRENCY={settings.billing_currency!r} is not a supported currency")
+    if settings.billing_reservation not in ("max_cost", "minimum"):
+        raise ValueError("CALLGAUGE_BILLING_RESERVATION: max_cost or minimum")
+    return BillingConfig(
+        currency=currency, welcome_credit_minor=settings.billing_welcome_credit_minor,
+        prices=pricing.Prices(settings.billing_price_call_second_minor, settings.billing_price_registration_minor,
+                              settings.billing_price_probe_run_minor),
+        min_balance_minor=settings.billing_min_balance_minor, max_top_up_minor=settings.billing_max_top_up_minor,
+        reservation=settings.billing_reservation,
+    )
+
+
+def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
+              payments: PaymentProvider | None = None) -> BillingService:
     settings = settings or Settings()
-    store = open_event_store(settings.eventstore_url_for(), SERVICE)
-    producer = Producer(settings.kafka_bootstrap, client_id="callgauge-billing")
+    store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
+    app = BillingApp(store, config_from(settings), payments or payment_provider(settings.billing_payment_provider))
+    producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-billing"))
     relay = OutboxRelay(store, producer, settings.topic("billing"), name="relay:billing", source=SERVICE)
-    servicer = BillingServicer(store)
+    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs"), settings.topic("media")],
+                        settings.group("callgauge-billing"), app.on_event)
+    servicer = BillingServicer(app)
     server = GrpcServer(settings.grpc_listen(settings.billing_grpc),
                         [lambda s: pb_grpc.add_BillingServiceServicer_to_server(servicer, s)],
                         ["callgauge.billing.v1.BillingService"])
-    svc = BillingService(store, producer, relay, server, None)  # type: ignore[arg-type]
+    svc = BillingService(settings, store, app, producer, relay, consumer, server, None)  # type: ignore[arg-type]
     svc.health = HealthServer(settings.bind_host, settings.billing_http_port, svc.ready)
     return svc

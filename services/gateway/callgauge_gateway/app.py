@@ -16,9 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from callgauge_gateway import errors
 from callgauge_gateway.envelope import request_id_var
-from callgauge_gateway.routes import projects
+from callgauge_gateway.routes import billing, projects
 from callgauge_platform.grpcutil import make_channel
 from callgauge_platform.settings import Settings
+from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as billing_grpc
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as runs_grpc
 
 HTTP_REQUESTS = Counter("callgauge_http_requests_total", "HTTP requests", ["method", "route", "status"])
@@ -34,7 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.channel = channel
         app.state.runs = runs_grpc.RunsServiceStub(channel)
         app.state.health = health_pb2_grpc.HealthStub(channel)
+        billing_channel = make_channel(settings.billing_grpc)
+        app.state.billing = billing_grpc.BillingServiceStub(billing_channel)
         yield
+        await billing_channel.close()
         await channel.close()
 
     app = FastAPI(
@@ -45,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.include_router(projects.router)
+    app.include_router(billing.router)
     tracer = trace.get_tracer("callgauge.gateway")
 
     @app.middleware("http")

@@ -3,6 +3,8 @@ from the services are translated; nothing unexpected leaks a stack trace."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +38,23 @@ _GRPC_STATUS = {
 }
 
 
+def insufficient_balance(exc: grpc.aio.AioRpcError) -> dict | None:
+    """FAILED_PRECONDITION with `callgauge-error-code: INSUFFICIENT_BALANCE` is a 402; the needed and
+    available amounts come as JSON in `callgauge-error-details`."""
+    if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
+        return None
+    md = dict(exc.trailing_metadata() or ())
+    if md.get("callgauge-error-code") != "INSUFFICIENT_BALANCE":
+        return None
+    try:
+        details = json.loads(md.get("callgauge-error-details", "{}"))
+    except ValueError:
+        details = {}
+    return {"type": "insufficient_balance", "msg": "top up the wallet (POST /api/v1/billing/top-ups)",
+            "needed": details.get("needed"), "available": details.get("available"),
+            "currency": details.get("currency")}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_req: Request, exc: ApiError):
@@ -57,6 +76,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(grpc.aio.AioRpcError)
     async def _grpc(_req: Request, exc: grpc.aio.AioRpcError):
         status = _GRPC_STATUS.get(exc.code(), 500)
+        insufficient = insufficient_balance(exc)
+        if insufficient is not None:
+            return error(402, exc.details() or "Insufficient balance", [insufficient])
         if status == 500:
             log.error("upstream_error", code=str(exc.code()), details=exc.details())
             return error(500, "Internal error; the request id identifies it in our logs")

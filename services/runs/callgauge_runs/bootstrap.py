@@ -13,6 +13,7 @@ from callgauge_platform.health import HealthServer
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
+from callgauge_runs.adapters.billing import BillingPort, GrpcBilling
 from callgauge_runs.entrypoints.grpc_api import RunsServicer
 from callgauge_runs.handlers.app import RunsApp
 
@@ -58,10 +59,11 @@ class RunsService:
         return True, "ready"
 
 
-def bootstrap(settings: Settings | None = None, store: EventStore | None = None) -> RunsService:
+def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
+              billing: BillingPort | None = None) -> RunsService:
     settings = settings or Settings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
-    app = RunsApp(store)
+    app = RunsApp(store, billing or GrpcBilling(settings.billing_grpc))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"), app.on_media_event)

@@ -12,6 +12,7 @@ from callgauge_platform.errors import grpc_errors
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
+from callgauge_runs.adapters.billing import InsufficientBalance
 from callgauge_runs.domain import model
 from callgauge_runs.domain.errors import Conflict, Invalid, NotFound
 from callgauge_runs.handlers.app import RunsApp, new_id
@@ -99,9 +100,13 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def StartRun(self, request: pb.StartRunRequest, context) -> pb.Run:
-        run = await self.app.start_run(model.StartRun(
-            run_id=new_id(), project_id=request.project_id, test_id=request.test_id, account_id=request.account_id,
-            metadata=dict(request.metadata), tags=tuple(request.tags), mode=request.mode or "live"))
+        try:
+            run = await self.app.start_run(model.StartRun(
+                run_id=new_id(), project_id=request.project_id, test_id=request.test_id,
+                account_id=request.account_id, metadata=dict(request.metadata), tags=tuple(request.tags),
+                mode=request.mode or "live"))
+        except InsufficientBalance as exc:  # billing's 402, passed on as it came
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc), trailing_metadata=exc.metadata)
         return run_pb(run)
 
     @grpc_errors(_map)

@@ -17,6 +17,7 @@ from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.events.v1 import media_pb2
 
+from callgauge_runs.adapters.billing import BillingPort
 from callgauge_runs.domain import model
 from callgauge_runs.domain.errors import NotFound
 from callgauge_runs.handlers.views import ProjectView, ReadModel
@@ -48,8 +49,9 @@ def new_id() -> str:
 
 
 class RunsApp:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, billing: BillingPort | None = None) -> None:
         self.store = store
+        self.billing = billing  # None: runs are not metered (tests, tools)
         self.view = ReadModel()
         self._projector: asyncio.Task | None = None
 
@@ -103,7 +105,15 @@ class RunsApp:
         test, _ = await load(self.store, test_stream(cmd.test_id), model.evolve_test, decode_payload)
         state, version = await load(self.store, run_stream(cmd.run_id), model.evolve_run, decode_payload)
         events = model.decide_start_run(test, state, cmd)
-        await self._append(run_stream(cmd.run_id), version, events, cmd.run_id)
+        if self.billing is not None:  # hold the run's maximum cost first; not payable -> not started
+            await self.billing.reserve(cmd.account_id, cmd.mode, cmd.run_id, cmd.project_id, cmd.test_id,
+                                       events[0].spec)
+        try:
+            await self._append(run_stream(cmd.run_id), version, events, cmd.run_id)
+        except BaseException:
+            if self.billing is not None:
+                await asyncio.shield(self.billing.release(cmd.account_id, cmd.mode, cmd.run_id))
+            raise
         RUN_TRANSITIONS.labels("PENDING").inc()
         return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id)
 

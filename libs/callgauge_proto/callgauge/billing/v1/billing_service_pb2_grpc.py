@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class BillingServiceStub:
-    """Wallets per account. Money is integer minor units with a currency.
+    """Wallets per (account, mode). Money is integer minor units with an ISO 4217 currency.
+    Errors: INVALID_ARGUMENT (bad amount or currency; field errors in `callgauge-field-errors`),
+    FAILED_PRECONDITION with `callgauge-error-code: INSUFFICIENT_BALANCE` (and the needed and
+    available amounts as JSON in `callgauge-error-details`), ABORTED (too many write conflicts).
     """
 
     def __init__(self, channel):
@@ -40,13 +43,93 @@ class BillingServiceStub:
                 request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.GetWalletRequest.SerializeToString,
                 response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
                 _registered_method=True)
+        self.TopUp = channel.unary_unary(
+                '/callgauge.billing.v1.BillingService/TopUp',
+                request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.TopUpRequest.SerializeToString,
+                response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+                _registered_method=True)
+        self.SetAutoTopUp = channel.unary_unary(
+                '/callgauge.billing.v1.BillingService/SetAutoTopUp',
+                request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.SetAutoTopUpRequest.SerializeToString,
+                response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+                _registered_method=True)
+        self.Reserve = channel.unary_unary(
+                '/callgauge.billing.v1.BillingService/Reserve',
+                request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ReserveRequest.SerializeToString,
+                response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Reservation.FromString,
+                _registered_method=True)
+        self.Release = channel.unary_unary(
+                '/callgauge.billing.v1.BillingService/Release',
+                request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ReleaseRequest.SerializeToString,
+                response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+                _registered_method=True)
+        self.Charge = channel.unary_unary(
+                '/callgauge.billing.v1.BillingService/Charge',
+                request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ChargeRequest.SerializeToString,
+                response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+                _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/callgauge.billing.v1.BillingService/GetUsage',
+                request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Usage.FromString,
+                _registered_method=True)
+        self.ListUsage = channel.unary_unary(
+                '/callgauge.billing.v1.BillingService/ListUsage',
+                request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ListUsageRequest.SerializeToString,
+                response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ListUsageResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
-    """Wallets per account. Money is integer minor units with a currency.
+    """Wallets per (account, mode). Money is integer minor units with an ISO 4217 currency.
+    Errors: INVALID_ARGUMENT (bad amount or currency; field errors in `callgauge-field-errors`),
+    FAILED_PRECONDITION with `callgauge-error-code: INSUFFICIENT_BALANCE` (and the needed and
+    available amounts as JSON in `callgauge-error-details`), ABORTED (too many write conflicts).
     """
 
     def GetWallet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TopUp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAutoTopUp(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Reserve(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Release(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Charge(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListUsage(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -60,6 +143,41 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.GetWalletRequest.FromString,
                     response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.SerializeToString,
             ),
+            'TopUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.TopUp,
+                    request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.TopUpRequest.FromString,
+                    response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.SerializeToString,
+            ),
+            'SetAutoTopUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAutoTopUp,
+                    request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.SetAutoTopUpRequest.FromString,
+                    response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.SerializeToString,
+            ),
+            'Reserve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reserve,
+                    request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ReserveRequest.FromString,
+                    response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Reservation.SerializeToString,
+            ),
+            'Release': grpc.unary_unary_rpc_method_handler(
+                    servicer.Release,
+                    request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ReleaseRequest.FromString,
+                    response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.SerializeToString,
+            ),
+            'Charge': grpc.unary_unary_rpc_method_handler(
+                    servicer.Charge,
+                    request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ChargeRequest.FromString,
+                    response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Usage.SerializeToString,
+            ),
+            'ListUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUsage,
+                    request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ListUsageRequest.FromString,
+                    response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ListUsageResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'callgauge.billing.v1.BillingService', rpc_method_handlers)
@@ -69,7 +187,10 @@ def add_BillingServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class BillingService:
-    """Wallets per account. Money is integer minor units with a currency.
+    """Wallets per (account, mode). Money is integer minor units with an ISO 4217 currency.
+    Errors: INVALID_ARGUMENT (bad amount or currency; field errors in `callgauge-field-errors`),
+    FAILED_PRECONDITION with `callgauge-error-code: INSUFFICIENT_BALANCE` (and the needed and
+    available amounts as JSON in `callgauge-error-details`), ABORTED (too many write conflicts).
     """
 
     @staticmethod
@@ -89,6 +210,195 @@ class BillingService:
             '/callgauge.billing.v1.BillingService/GetWallet',
             callgauge_dot_billing_dot_v1_dot_billing__service__pb2.GetWalletRequest.SerializeToString,
             callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TopUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.billing.v1.BillingService/TopUp',
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.TopUpRequest.SerializeToString,
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAutoTopUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.billing.v1.BillingService/SetAutoTopUp',
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.SetAutoTopUpRequest.SerializeToString,
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reserve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.billing.v1.BillingService/Reserve',
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ReserveRequest.SerializeToString,
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Reservation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Release(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.billing.v1.BillingService/Release',
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ReleaseRequest.SerializeToString,
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Charge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.billing.v1.BillingService/Charge',
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ChargeRequest.SerializeToString,
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.billing.v1.BillingService/GetUsage',
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.GetUsageRequest.SerializeToString,
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Usage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.billing.v1.BillingService/ListUsage',
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ListUsageRequest.SerializeToString,
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.ListUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!callgauge/events/v1/billing.proto\x12\x13\x63\x61llgauge.events.v1\"4\n\x0cWalletOpened\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"\\\n\x0eWalletCredited\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!callgauge/events/v1/billing.proto\x12\x13\x63\x61llgauge.events.v1\"B\n\x0cWalletOpened\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\"\x9a\x01\n\x0eWalletCredited\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x11\n\ttop_up_id\x18\x05 \x01(\t\x12\x1b\n\x13\x62\x61lance_after_minor\x18\x06 \x01(\x03\x12\x0c\n\x04mode\x18\x07 \x01(\t\"\xad\x01\n\rFundsReserved\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x12\n\nproject_id\x18\x05 \x01(\t\x12\x0f\n\x07test_id\x18\x06 \x01(\t\x12\x1d\n\x15\x61vailable_after_minor\x18\x07 \x01(\x03\x12\x0c\n\x04mode\x18\x08 \x01(\t\"\xb4\x01\n\x12ReservationSettled\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x16\n\x0ereserved_minor\x18\x03 \x01(\x03\x12\x15\n\rcharged_minor\x18\x04 \x01(\x03\x12\x16\n\x0ereleased_minor\x18\x05 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x13\n\x0brun_outcome\x18\x07 \x01(\t\x12\x0c\n\x04mode\x18\x08 \x01(\t\"\xc1\x02\n\x0cUsageCharged\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\x16\n\x0etotal_quantity\x18\x06 \x01(\x03\x12\x18\n\x10unit_price_minor\x18\x07 \x01(\x03\x12\x14\n\x0c\x61mount_minor\x18\x08 \x01(\x03\x12\x19\n\x11uncollected_minor\x18\t \x01(\x03\x12\x10\n\x08\x63urrency\x18\n \x01(\t\x12\x1b\n\x13\x62\x61lance_after_minor\x18\x0b \x01(\x03\x12\x12\n\nproject_id\x18\x0c \x01(\t\x12\x0f\n\x07test_id\x18\r \x01(\t\x12\x0c\n\x04mode\x18\x0e \x01(\t\x12\x17\n\x0fsource_event_id\x18\x0f \x01(\t\"q\n\x10\x42\x61lanceExhausted\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x19\n\x11uncollected_minor\x18\x04 \x01(\x03\x12\x0c\n\x04mode\x18\x05 \x01(\t\"\x89\x01\n\x13\x41utoTopUpConfigured\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x17\n\x0fthreshold_minor\x18\x03 \x01(\x03\x12\x14\n\x0c\x61mount_minor\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x0c\n\x04mode\x18\x06 \x01(\t\"\x81\x01\n\x11\x41utoTopUpDeclined\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x12\n\nattempt_id\x18\x05 \x01(\t\x12\x0c\n\x04mode\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'callgauge.events.v1.billing
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WALLETOPENED']._serialized_start=58
-  _globals['_WALLETOPENED']._serialized_end=110
-  _globals['_WALLETCREDITED']._serialized_start=112
-  _globals['_WALLETCREDITED']._serialized_end=204
+  _globals['_WALLETOPENED']._serialized_end=124
+  _globals['_WALLETCREDITED']._serialized_start=127
+  _globals['_WALLETCREDITED']._serialized_end=281
+  _globals['_FUNDSRESERVED']._serialized_start=284
+  _globals['_FUNDSRESERVED']._serialized_end=457
+  _globals['_RESERVATIONSETTLED']._serialized_start=460
+  _globals['_RESERVATIONSETTLED']._serialized_end=640
+  _globals['_USAGECHARGED']._serialized_start=643
+  _globals['_USAGECHARGED']._serialized_end=964
+  _globals['_BALANCEEXHAUSTED']._serialized_start=966
+  _globals['_BALANCEEXHAUSTED']._serialized_end=1079
+  _globals['_AUTOTOPUPCONFIGURED']._serialized_start=1082
+  _globals['_AUTOTOPUPCONFIGURED']._serialized_end=1219
+  _globals['_AUTOTOPUPDECLINED']._serialized_start=1222
+  _globals['_AUTOTOPUPDECLINED']._serialized_end=1351
 # @@protoc_insertion_point(module_scope)

@@ -38,16 +38,42 @@ class CallMeasured(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., call: _Optional[_Union[_measurements_pb2.CallMeasurement, _Mapping]] = ...) -> None: ...
 
 class RunMediaFinished(_message.Message):
-    __slots__ = ("run_id", "engine_id", "summary", "error")
+    __slots__ = ("run_id", "engine_id", "summary", "error", "ended_by")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ENDED_BY_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     engine_id: str
     summary: _measurements_pb2.RunSummary
     error: str
-    def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., summary: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
+    ended_by: str
+    def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., summary: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ..., error: _Optional[str] = ..., ended_by: _Optional[str] = ...) -> None: ...
+
+class CallAnswered(_message.Message):
+    __slots__ = ("run_id", "engine_id", "call_id", "answered_at")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_AT_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    engine_id: str
+    call_id: str
+    answered_at: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., call_id: _Optional[str] = ..., answered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CallProgress(_message.Message):
+    __slots__ = ("run_id", "engine_id", "call_id", "up_ms")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    UP_MS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    engine_id: str
+    call_id: str
+    up_ms: int
+    def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., call_id: _Optional[str] = ..., up_ms: _Optional[int] = ...) -> None: ...
 
 class RunSecondStats(_message.Message):
     __slots__ = ("run_id", "engine_id", "second", "at", "active_calls", "attempts", "answers", "failures", "calls_ended", "jitter_ms_mean", "jitter_ms_max", "loss_pct", "rx_packets", "lost_packets", "driver")

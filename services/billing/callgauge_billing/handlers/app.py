@@ -1,0 +1,265 @@
+"""Command and query handlers of the billing service: load the wallet from its stream, decide,
+append at the loaded version (retrying on a concurrent write); consume run and media events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
+from prometheus_client import Counter
+from uuid6 import uuid7
+
+from callgauge_bus.codec import Delivered, decode_payload, new_event
+from callgauge_eventstore import EventStore, RecordedEvent, WrongExpectedVersion
+from callgauge_eventstore.aggregate import load, save
+from callgauge_platform.logs import get_logger
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_billing.adapters.payments import PaymentProvider, PaymentResult
+from callgauge_billing.domain import pricing, wallet
+from callgauge_billing.domain.errors import Conflict, InsufficientBalance, Invalid
+
+log = get_logger(__name__)
+SOURCE = "billing"
+_NS = uuid.UUID("0b7f3c52-7d1e-4b9a-9c11-2f6a0d9e8b14")
+MAX_ATTEMPTS = 50
+
+EVENTS = Counter("callgauge_billing_events_appended_total", "events appended to wallet streams", ["type"])
+CHARGED = Counter("callgauge_billing_charged_minor_total", "minor units charged", ["kind", "mode"])
+RESERVE_REJECTED = Counter("callgauge_billing_reservations_rejected_total", "runs refused for lack of balance")
+
+
+def wallet_stream(account_id: str, mode: str = "live") -> str:
+    return f"wallet-{account_id}" if mode == "live" else f"wallet-{account_id}.{mode}"
+
+
+def derived_id(source: str, i: int) -> uuid.UUID:
+    return uuid.uuid5(_NS, f"{source}:{i}")
+
+
+@dataclass(frozen=True)
+class BillingConfig:
+    currency: str = wallet.DEFAULT_CURRENCY
+    welcome_credit_minor: int = 0
+    prices: pricing.Prices = pricing.Prices()
+    min_balance_minor: int = 1
+    max_top_up_minor: int = 10_000_000
+    reservation: str = "max_cost"  # max_cost | minimum
+
+
+class BillingApp:
+    def __init__(self, store: EventStore, config: BillingConfig, payments: PaymentProvider) -> None:
+        self.store = store
+        self.config = config
+        self.payments = payments
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._runs: dict[str, tuple[str, str]] = {}  # run id -> (account, mode), from FundsReserved
+        self._indexed_to = 0
+
+    # ------------------------------------------------------------ wallet writes
+
+    async def execute(self, account_id: str, mode: str, decide: Callable[[wallet.Wallet], list[Message]],
+                      correlation: str = "", causation: str = "", id_source: str = "") -> wallet.Wallet:
+        """Open the wallet if needed, decide, append at the loaded version; on a concurrent write,
+        decide again on the new state. With `id_source`, the decided events get ids derived from it,
+        so a repeat of the same source re-appends the same ids (a no-op)."""
+        if mode not in wallet.MODES:
+            raise Invalid.one(["mode"], "live or test")
+        if not account_id:
+            raise Invalid.one(["account_id"], "required")
+        stream = wallet_stream(account_id, mode)
+        async with self._locks[stream]:
+            for _attempt in range(MAX_ATTEMPTS):
+                state, version = await load(self.store, stream, wallet.evolve, decode_payload)
+                opening = wallet.decide_open(state, account_id, mode, self.config.currency,
+                                             self.config.welcome_credit_minor)
+                opened = wallet.fold(opening, state)
+                assert opened is not None
+                decided = decide(opened)
+                events = opening + decided
+                if not events:
+                    return opened
+                new = [new_event(e, correlation or account_id, causation,
+                                 derived_id(id_source, i) if id_source and i >= len(opening) else None, SOURCE)
+                       for i, e in enumerate(events)]
+                try:
+                    await save(self.store, stream, version, new)
+                except WrongExpectedVersion:
+                    await asyncio.sleep(0.002 * (_attempt + 1))
+                    continue  # another replica wrote in between: decide again
+                for e in events:
+                    EVENTS.labels(e.DESCRIPTOR.name).inc()
+                return wallet.fold(decided, opened)  # type: ignore[return-value]
+        raise Conflict(f"wallet {stream}: gave up after {MAX_ATTEMPTS} concurrent writes")
+
+    async def get_wallet(self, account_id: str, mode: str) -> tuple[wallet.Wallet, int]:
+        if mode not in wallet.MODES:
+            raise Invalid.one(["mode"], "live or test")
+        state, version = await load(self.store, wallet_stream(account_id, mode), wallet.evolve, decode_payload)
+        if state is None:  # not opened yet: what opening it would show
+            state = wallet.fold(wallet.decide_open(None, account_id, mode, self.config.currency,
+                                                   self.config.welcome_credit_minor))
+        return state, max(version, 0)  # type: ignore[return-value]
+
+    async def top_up(self, account_id: str, mode: str, amount: int, currency: str, top_up_id: str) -> wallet.Wallet:
+        cmd = wallet.TopUp(amount, currency.upper() if currency else "", top_up_id or str(uuid7()))
+        return await self.execute(account_id, mode, lambda s: wallet.decide_top_up(s, cmd, self.config.max_top_up_minor))
+
+    async def set_auto_top_up(self, account_id: str, mode: str, enabled: bool, threshold: int, amount: int,
+                              currency: str) -> wallet.Wallet:
+        cmd = wallet.SetAutoTopUp(enabled, threshold, amount, currency.upper() if currency else "")
+        state = await self.execute(account_id, mode,
+                                   lambda s: wallet.decide_set_auto_top_up(s, cmd, self.config.max_top_up_minor))
+        return await self._maybe_auto_top_up(account_id, mode, state, f"config:{uuid7()}")
+
+    def reservation_for(self, spec: spec_pb2.TestSpec) -> int:
+        if self.config.reservation == "minimum":
+            return 0
+        return pricing.max_cost(spec, self.config.prices)
+
+    async def reserve(self, account_id: str, mode: str, run_id: str, project_id: str, test_id: str,
+                      spec: spec_pb2.TestSpec) -> tuple[wallet.Wallet, int]:
+        if not run_id:
+            raise Invalid.one(["run_id"], "required")
+        amount = self.reservation_for(spec)
+        cmd = wallet.Reserve(run_id, amount, project_id, test_id, self.config.min_balance_minor)
+        try:
+            state = await self.execute(account_id, mode, lambda s: wallet.decide_reserve(s, cmd), correlation=run_id)
+        except InsufficientBalance:
+            RESERVE_REJECTED.inc()
+            raise
+        self._runs[run_id] = (account_id, mode)
+        return state, state.holds[run_id].amount if run_id in state.holds else amount
+
+    async def release(self, account_id: str, mode: str, run_id: str, outcome: str = "RELEASED",
+                      causation: str = "") -> wallet.Wallet:
+        cmd = wallet.Release(run_id, outcome)
+        return await self.execute(account_id, mode, lambda s: wallet.decide_release(s, cmd), correlation=run_id,
+                                  causation=causation, id_source=f"release:{run_id}")
+
+    async def charge(self, account_id: str, mode: str, run_id: str, kind: str, quantity: int,
+                     charge_id: str) -> wallet.Wallet:
+        if kind not in ("registration", "probe_run"):
+            raise Invalid.one(["kind"], "registration or probe_run (call seconds are metered from media events)")
+        if quantity <= 0 or quantity > 1_000_000:
+            raise Invalid.one(["quantity"], "1 to 1000000")
+        key = charge_id or str(uuid7())
+        return await self._meter(account_id, mode, run_id, key, kind, quantity, f"charge:{key}")
+
+    async def _meter(self, account_id: str, mode: str, run_id: str, key: str, kind: str, total: int,
+                     source: str) -> wallet.Wallet:
+        cmd = wallet.Meter(run_id, key, kind, total, self.config.prices.unit_price(kind), source)
+        state = await self.execute(account_id, mode, lambda s: wallet.decide_meter(s, cmd), correlation=run_id,
+                                   causation=source, id_source=source)
+        return await self._maybe_auto_top_up(account_id, mode, state, source)
+
+    async def _maybe_auto_top_up(self, account_id: str, mode: str, state: wallet.Wallet,
+                                 source: str) -> wallet.Wallet:
+        if not wallet.needs_auto_top_up(state):
+            return state
+        amount = state.auto_top_up.amount
+        attempt_id = str(derived_id(f"auto-top-up:{source}", 0))
+        try:
+            result = await self.payments.charge(account_id, amount, state.currency, attempt_id)
+        except Exception as exc:  # a provider outage is a decline, never a lost charge
+            log.warning("payment_provider_failed", account_id=account_id, error=repr(exc))
+            result = PaymentResult(False, f"payment provider unavailable: {type(exc).__name__}")
+        cmd = wallet.AutoTopUpResult(attempt_id, amount, result.ok, result.reason)
+        log.info("auto_top_up", account_id=account_id, ok=result.ok, amount_minor=amount)
+        return await self.execute(account_id, mode, lambda s: wallet.decide_auto_top_up_result(s, cmd),
+                                  causation=source)
+
+    # ------------------------------------------------------------ run index
+
+    async def start(self) -> None:
+        await self._index()
+
+    async def _index(self) -> None:
+        while True:
+            batch = await self.store.read_all(self._indexed_to, 1000)
+            if not batch:
+                return
+            for ev in batch:
+                if ev.type == "callgauge.events.v1.FundsReserved":
+                    e = billing_pb2.FundsReserved.FromString(ev.data)
+                    self._runs[e.run_id] = (e.account_id, e.mode or "live")
+                self._indexed_to = ev.position
+
+    async def run_owner(self, run_id: str) -> tuple[str, str] | None:
+        if run_id not in self._runs:
+            await self._index()  # another replica may have reserved it
+        return self._runs.get(run_id)
+
+    # ------------------------------------------------------------ consumers
+
+    async def on_event(self, delivered: Delivered) -> None:
+        msg = delivered.payload
+        run_id = getattr(msg, "run_id", "")
+        if not run_id:
+            return
+        if isinstance(msg, runs_pb2.RunCompleted | runs_pb2.RunFailed):
+            owner = await self.run_owner(run_id)
+            if owner is None:
+                return  # started before billing existed, or never reserved
+            outcome = "COMPLETED" if isinstance(msg, runs_pb2.RunCompleted) else "FAILED"
+            await self.release(*owner, run_id, outcome, causation=delivered.event_id)
+            return
+        if isinstance(msg, media_pb2.CallProgress):
+            total = int(msg.up_ms // 1000)  # whole seconds so far; the final event bills the started one
+            call_id = msg.call_id
+        elif isinstance(msg, media_pb2.CallMeasured):
+            if msg.call.duration_ms <= 0 and msg.call.outcome != m_pb2.SUCCESS:
+                return
+            total = pricing.billed_seconds(msg.call.duration_ms)
+            call_id = msg.call.call_id
+        else:
+            return
+        if total <= 0 or not call_id:
+            return
+        owner = await self.run_owner(run_id)
+        if owner is None:
+            log.warning("metered_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
+            return
+        await self._meter(*owner, run_id, call_id, "call_seconds", total, delivered.event_id)
+
+    # ------------------------------------------------------------ queries
+
+    async def ledger(self, account_id: str, mode: str) -> list[tuple[RecordedEvent, Message]]:
+        out = []
+        for ev in await self.store.read_stream(wallet_stream(account_id, mode)):
+            payload = decode_payload(ev.type, ev.data)
+            if payload is not None:
+                out.append((ev, payload))
+        return out
+
+    async def usage(self, account_id: str, mode: str, start: datetime | None, end: datetime | None,
+                    group_by: str) -> tuple[str, int, list[dict]]:
+        if group_by not in ("day", "test", "project"):
+            raise Invalid.one(["groupBy"], "day, test or project")
+        if start and end and start > end:
+            raise Invalid.one(["from"], "must not be after `to`")
+        state, _ = await self.get_wallet(account_id, mode)
+        groups: dict[str, dict] = {}
+        total = 0
+        for ev, p in await self.ledger(account_id, mode):
+            if not isinstance(p, billing_pb2.UsageCharged):
+                continue
+            at = ev.recorded_at if ev.recorded_at.tzinfo else ev.recorded_at.replace(tzinfo=UTC)
+            if (start and at < start) or (end and at >= end):
+                continue
+            key = {"day": at.date().isoformat(), "test": p.test_id, "project": p.project_id}[group_by]
+            g = groups.setdefault(key, {"key": key, "amount_minor": 0, "call_seconds": 0, "registrations": 0,
+                                        "probe_runs": 0, "charges": 0})
+            g["amount_minor"] += p.amount_minor
+            g["charges"] += 1
+            field = {"call_seconds": "call_seconds", "registration": "registrations", "probe_run": "probe_runs"}
+            g[field.get(p.kind, "charges")] += p.quantity if p.kind in field else 0
+            total += p.amount_minor
+        return state.currency, total, sorted(groups.values(), key=lambda g: g["key"])

@@ -1,0 +1,162 @@
+"""The Wallet decider, given events / when a command / then events (or an error)."""
+
+from __future__ import annotations
+
+import pytest
+
+from callgauge_billing.domain import pricing, wallet
+from callgauge_billing.domain.errors import InsufficientBalance, Invalid
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import billing_pb2 as ev
+
+MAX = 1_000_000
+
+
+def given(*events, mode: str = "live") -> wallet.Wallet:
+    state = wallet.fold([ev.WalletOpened(account_id="acc", currency="EUR", mode=mode), *events])
+    assert state is not None
+    return state
+
+
+def credited(amount: int, top_up_id: str = "t1") -> ev.WalletCredited:
+    return ev.WalletCredited(account_id="acc", amount_minor=amount, currency="EUR", reason="top_up",
+                             top_up_id=top_up_id)
+
+
+def reserved(run_id: str, amount: int) -> ev.FundsReserved:
+    return ev.FundsReserved(account_id="acc", run_id=run_id, amount_minor=amount, currency="EUR",
+                            project_id="p1", test_id="t1")
+
+
+def charged(run_id: str, call_id: str, total: int, amount: int) -> ev.UsageCharged:
+    return ev.UsageCharged(account_id="acc", run_id=run_id, call_id=call_id, kind="call_seconds",
+                           quantity=total, total_quantity=total, amount_minor=amount, currency="EUR")
+
+
+def test_opening_credits_the_welcome_amount_once() -> None:
+    events = wallet.decide_open(None, "acc", "live", "EUR", 500)
+    assert [type(e).__name__ for e in events] == ["WalletOpened", "WalletCredited"]
+    state = wallet.fold(events)
+    assert state.balance_minor == 500
+    assert wallet.decide_open(state, "acc", "live", "EUR", 500) == []
+
+
+def test_top_up_credits_and_a_repeated_top_up_id_credits_once() -> None:
+    state = given()
+    [e] = wallet.decide_top_up(state, wallet.TopUp(2500, "EUR", "t1"), MAX)
+    assert isinstance(e, ev.WalletCredited) and e.amount_minor == 2500 and e.balance_after_minor == 2500
+    assert wallet.decide_top_up(wallet.evolve(state, e), wallet.TopUp(2500, "EUR", "t1"), MAX) == []
+
+
+@pytest.mark.parametrize("amount,currency,field", [
+    (0, "EUR", "amount_minor"), (-5, "EUR", "amount_minor"), (MAX + 1, "EUR", "amount_minor"),
+    (100, "XXX", "currency"), (100, "USD", "currency"),
+])
+def test_bad_top_ups_are_refused_with_the_field(amount, currency, field) -> None:
+    with pytest.raises(Invalid) as info:
+        wallet.decide_top_up(given(), wallet.TopUp(amount, currency, "t"), MAX)
+    assert [field] in [e.loc for e in info.value.errors]
+
+
+def test_reserve_holds_the_amount_and_lowers_available() -> None:
+    state = given(credited(1000))
+    [e] = wallet.decide_reserve(state, wallet.Reserve("r1", 600, "p1", "t1", 1))
+    assert isinstance(e, ev.FundsReserved) and e.available_after_minor == 400
+    after = wallet.evolve(state, e)
+    assert (after.balance_minor, after.reserved_minor, after.available_minor) == (1000, 600, 400)
+
+
+def test_reserve_beyond_available_is_insufficient_with_needed_and_available() -> None:
+    state = given(credited(1000), reserved("r1", 600))
+    with pytest.raises(InsufficientBalance) as info:
+        wallet.decide_reserve(state, wallet.Reserve("r2", 500))
+    assert (info.value.needed, info.value.available) == (500, 400)
+
+
+def test_minimum_balance_is_needed_to_start_even_for_a_free_run() -> None:
+    with pytest.raises(InsufficientBalance):
+        wallet.decide_reserve(given(), wallet.Reserve("r1", 0, min_balance_minor=1))
+
+
+def test_test_mode_reserves_nothing_and_meters_at_zero() -> None:
+    state = given(mode="test")
+    [r] = wallet.decide_reserve(state, wallet.Reserve("r1", 10_000, min_balance_minor=1))
+    assert r.amount_minor == 0
+    state = wallet.evolve(state, r)
+    [c] = wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 10, 3))
+    assert (c.amount_minor, c.quantity, c.mode) == (0, 10, "test")
+    assert wallet.evolve(state, c).balance_minor == 0
+
+
+def test_metering_charges_only_the_growth_of_a_call() -> None:
+    state = given(credited(1000), reserved("r1", 100), charged("r1", "c1", 4, 8))
+    [c] = wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 6, 2, "m1"))
+    assert (c.quantity, c.total_quantity, c.amount_minor, c.balance_after_minor) == (2, 6, 4, 1000 - 8 - 4)
+    assert (c.project_id, c.test_id) == ("p1", "t1")
+    assert wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 4, 2)) == []  # a repeat
+    assert wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 3, 2)) == []  # late, smaller
+
+
+def test_charges_count_against_the_run_hold_and_settlement_releases_the_rest() -> None:
+    state = given(credited(1000), reserved("r1", 100), charged("r1", "c1", 30, 30))
+    assert (state.balance_minor, state.reserved_minor, state.available_minor) == (970, 70, 900)
+    [s] = wallet.decide_release(state, wallet.Release("r1", "COMPLETED"))
+    assert (s.reserved_minor, s.charged_minor, s.released_minor) == (100, 30, 70)
+    after = wallet.evolve(state, s)
+    assert (after.balance_minor, after.reserved_minor) == (970, 0)
+    assert wallet.decide_release(after, wallet.Release("r1")) == []
+
+
+def test_a_charge_never_overdraws_and_exhaustion_is_announced_once() -> None:
+    state = given(credited(10), reserved("r1", 0))
+    c, x = wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 15, 1))
+    assert (c.amount_minor, c.uncollected_minor, c.balance_after_minor) == (10, 5, 0)
+    assert isinstance(x, ev.BalanceExhausted) and x.run_id == "r1"
+    state = wallet.fold([c, x], state)
+    assert state.balance_minor == 0 and state.exhausted
+    [c2] = wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 17, 1))
+    assert (c2.amount_minor, c2.uncollected_minor) == (0, 2)
+
+
+def test_a_credit_ends_exhaustion() -> None:
+    state = given(credited(10), ev.BalanceExhausted(account_id="acc"), credited(5, "t2"))
+    assert not state.exhausted
+
+
+def test_auto_top_up_below_threshold_and_a_decline_is_not_retried() -> None:
+    state = given(credited(100), ev.AutoTopUpConfigured(account_id="acc", enabled=True, threshold_minor=50,
+                                                        amount_minor=500))
+    assert not wallet.needs_auto_top_up(state)
+    state = wallet.evolve(state, charged("r", "c", 60, 60))
+    assert wallet.needs_auto_top_up(state)
+    [d] = wallet.decide_auto_top_up_result(state, wallet.AutoTopUpResult("a1", 500, False, "card declined"))
+    assert isinstance(d, ev.AutoTopUpDeclined) and d.reason == "card declined"
+    state = wallet.evolve(state, d)
+    assert not wallet.needs_auto_top_up(state)
+    [ok] = wallet.decide_auto_top_up_result(state, wallet.AutoTopUpResult("a2", 500, True))
+    assert ok.reason == "auto_top_up" and ok.balance_after_minor == 540
+
+
+def test_auto_top_up_settings_are_validated() -> None:
+    with pytest.raises(Invalid):
+        wallet.decide_set_auto_top_up(given(), wallet.SetAutoTopUp(True, 0, 500, "EUR"), MAX)
+    with pytest.raises(Invalid):
+        wallet.decide_set_auto_top_up(given(), wallet.SetAutoTopUp(True, 100, -1, "EUR"), MAX)
+    [e] = wallet.decide_set_auto_top_up(given(), wallet.SetAutoTopUp(False, 0, 0, ""), MAX)
+    assert not e.enabled
+
+
+def test_max_cost_of_calls_and_load() -> None:
+    spec = spec_pb2.TestSpec()
+    spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(max_total_calls=3, duration_ms=4500))
+    load = spec.steps.add().actions.add().load
+    load.CopyFrom(spec_pb2.LoadAction(max_total_calls=10, duration_ms=2000, max_concurrency=2, hold_s=5))
+    spec.steps.add().actions.add().register.CopyFrom(spec_pb2.RegisterAction(count=4))
+    prices = pricing.Prices(call_second_minor=2, registration_minor=3)
+    # calls: 3 x (5 + 1) = 18 s; load: min(10 x 3, 2 x (5 + 3)) = 16 s; 4 registrations
+    assert pricing.max_units(spec) == (34, 4)
+    assert pricing.max_cost(spec, prices) == 34 * 2 + 4 * 3
+
+
+def test_billed_seconds_count_every_started_second() -> None:
+    assert [pricing.billed_seconds(ms) for ms in (0, 1, 999, 1000, 1001, 5020)] == [0, 1, 1, 1, 2, 6]
