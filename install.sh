@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(python3 python3-venv sip-tester kamailio iproute2 util-linux ca-certificates)
+APT_PACKAGES=(python3 python3-venv sip-tester kamailio iproute2 util-linux ca-certificates chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,488 @@
+"""`callgauge`: one command for everything.
+
+Platform commands (argparse, libs/callgauge_platform/cli.py) are handed their arguments as they
+are: up, demo, service, replay, responder, events. API commands (typer + rich, on
+callgauge_client) talk to any gateway:
+
+  callgauge login --url URL --api-key KEY          (or --email/--password: creates a key)
+  callgauge keys list|create|revoke
+  callgauge projects list|create|show
+  callgauge tests apply -f test.yaml [--project P] (create or update by name) | tests list
+  callgauge run TEST [--project P] [--set step.1.0.dial_destination=…] [--wait] [--junit FILE] [--json]
+
+Exit codes: 0 ok / the run passed, 1 the run failed, 2 usage, connection or API errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from callgauge_cli import junit
+from callgauge_cli.config import Config, ConfigError, config_path, resolve
+from callgauge_client import (
+    ApiError,
+    CallgaugeError,
+    Client,
+    NotFound,
+    Project,
+    Run,
+    Test,
+    evaluate_assertions,
+)
+
+LEGACY = ("up", "demo", "service", "replay", "responder", "events")
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+out = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(name="callgauge", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="Callgauge: SIP/VoIP testing with real calls. API commands take --url/--api-key "
+                       "(or CALLGAUGE_URL/CALLGAUGE_API_KEY, or the file `callgauge login` writes).")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: list, create, revoke")
+projects_app = typer.Typer(no_args_is_help=True, help="projects: list, create, show")
+tests_app = typer.Typer(no_args_is_help=True, help="tests as files: apply, list")
+app.add_typer(keys_app, name="keys")
+app.add_typer(projects_app, name="projects")
+app.add_typer(tests_app, name="tests")
+
+
+class State:
+    url: str | None = None
+    api_key: str | None = None
+
+
+STATE = State()
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(f"[bold red]callgauge:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def cli_errors(fn):
+    """API and connection errors become a one-line message and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ApiError as exc:
+            hint = ""
+            if exc.status == 401:
+                hint = " — log in with `callgauge login` or pass --api-key / CALLGAUGE_API_KEY"
+            raise fail(f"{exc}{hint}") from None
+        except CallgaugeError as exc:
+            raise fail(str(exc)) from None
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper
+
+
+def client(require_key: bool = True) -> Client:
+    url, key, _ = resolve(STATE.url, STATE.api_key)
+    if require_key and not key:
+        raise fail("no API key: run `callgauge login`, or pass --api-key, or set CALLGAUGE_API_KEY")
+    return Client(url, key)
+
+
+@app.callback()
+def root(url: Annotated[str | None, typer.Option("--url", help="gateway base URL [env CALLGAUGE_URL]")] = None,
+         api_key: Annotated[str | None, typer.Option("--api-key", help="API key or JWT [env CALLGAUGE_API_KEY]")]
+         = None) -> None:
+    STATE.url, STATE.api_key = url, api_key
+
+
+# ------------------------------------------------------------------------ login
+
+@app.command()
+@cli_errors
+def login(
+    url: Annotated[str | None, typer.Option("--url", help="gateway base URL")] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="an existing API key to save")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="log in as a user and create a key for this CLI")]
+    = None,
+    password: Annotated[str | None, typer.Option("--password", help="prompted when omitted")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="mode of the key created with --email: live or test")]
+    = "live",
+    project: Annotated[str | None, typer.Option("--project", help="default project for tests/run")] = None,
+) -> None:
+    """Check the gateway and a credential, and save them for later commands."""
+    base, key, cfg = resolve(url or STATE.url, api_key or STATE.api_key)
+    if email:
+        if password is None:
+            password = typer.prompt("password", hide_input=True)
+        with Client(base, "") as anon:
+            tokens = anon.login(email, password)
+        with Client(base, tokens.access_token) as jwt:
+            created = jwt.create_api_key(f"callgauge-cli@{socket.gethostname()}", mode)
+        key = created.key or ""
+        if not key:
+            raise fail("the gateway created a key but did not return it")
+    if not key:
+        raise fail("give --api-key KEY or --email EMAIL (or set CALLGAUGE_API_KEY)")
+    with Client(base, key) as c:
+        projects = c.list_projects(per_page=1)
+    cfg = Config(url=base, api_key=key, project=project or cfg.project)
+    path = cfg.save()
+    out.print(f"logged in to {base} ({projects.pagination.total} project(s) visible); saved to {path}")
+
+
+@app.command()
+def logout() -> None:
+    """Forget the saved URL and key."""
+    path = config_path()
+    path.unlink(missing_ok=True)
+    out.print(f"removed {path}")
+
+
+# ------------------------------------------------------------------------ keys
+
+@keys_app.command("list")
+@cli_errors
+def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with client() as c:
+        keys = c.list_api_keys()
+    if as_json:
+        return _print_json([k.model_dump(mode="json") for k in keys])
+    table = Table("id", "name", "mode", "key", "created", "last used")
+    for k in keys:
+        table.add_row(k.id, k.name, k.mode, f"{k.prefix}…{k.last_four}", _ts(k.created_at), _ts(k.last_used_at))
+    out.print(table)
+
+
+@keys_app.command("create")
+@cli_errors
+def keys_create(name: str, mode: Annotated[str, typer.Option("--mode", help="live or test")] = "live",
+                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Create a key; it is shown once."""
+    with client() as c:
+        k = c.create_api_key(name, mode)
+    if as_json:
+        return _print_json(k.model_dump(mode="json"))
+    out.print(f"created key {k.id} ({k.mode}): {k.key}\nstore it now: it is not shown again")
+
+
+@keys_app.command("revoke")
+@cli_errors
+def keys_revoke(key_id: str) -> None:
+    with client() as c:
+        c.revoke_api_key(key_id)
+    out.print(f"revoked {key_id}")
+
+
+# ------------------------------------------------------------------------ projects
+
+@projects_app.command("list")
+@cli_errors
+def projects_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with client() as c:
+        projects = _all_projects(c)
+    if as_json:
+        return _print_json([p.model_dump(mode="json") for p in projects])
+    table = Table("id", "slug", "name", "tests", "probes", "registrars")
+    for p in projects:
+        table.add_row(p.id, p.slug, p.name, str(p.test_count), str(p.probe_count), str(p.registrar_count))
+    out.print(table)
+
+
+@projects_app.command("create")
+@cli_errors
+def projects_create(name: str, slug: Annotated[str | None, typer.Option("--slug")] = None,
+                    as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with client() as c:
+        p = c.create_project(name, slug)
+    if as_json:
+        return _print_json(p.model_dump(mode="json"))
+    out.print(f"created project {p.id} ({p.slug})")
+
+
+@projects_app.command("show")
+@cli_errors
+def projects_show(project: str) -> None:
+    with client() as c:
+        p = _find_project(c, project)
+    _print_json(p.model_dump(mode="json"))
+
+
+# ------------------------------------------------------------------------ tests
+
+@tests_app.command("apply")
+@cli_errors
+def tests_apply(
+    file: Annotated[Path, typer.Option("-f", "--file", help="YAML file: one test per document (or a list)")],
+    project: Annotated[str | None, typer.Option("--project", help="project id, slug or name")] = None,
+) -> None:
+    """Create each test in the file, or update the one with the same name in the project."""
+    docs = _load_tests(file)
+    with client() as c:
+        for doc in docs:
+            proj = _find_project(c, project or doc.pop("project", None) or _default_project())
+            doc.pop("project", None)
+            existing = _find_test(c, proj.id, doc["name"], by_id=False)
+            if existing is None:
+                t = c.create_test(proj.id, doc)
+                out.print(f"created test {t.id} {t.name!r} in {proj.slug or proj.id}")
+            else:
+                t = c.update_test(proj.id, existing.id, doc)
+                out.print(f"updated test {t.id} {t.name!r} in {proj.slug or proj.id}")
+
+
+@tests_app.command("list")
+@cli_errors
+def tests_list(project: Annotated[str | None, typer.Option("--project")] = None,
+               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    with client() as c:
+        proj = _find_project(c, project or _default_project())
+        tests = c.list_tests(proj.id).items
+    if as_json:
+        return _print_json([t.model_dump(mode="json") for t in tests])
+    table = Table("id", "name", "steps", "assertions")
+    for t in tests:
+        table.add_row(t.id, t.name, str(len(t.steps)), str(len(t.assertions)))
+    out.print(table)
+
+
+# ------------------------------------------------------------------------ run
+
+@app.command()
+@cli_errors
+def run(
+    test: Annotated[str, typer.Argument(help="test name or id")],
+    project: Annotated[str | None, typer.Option("--project", help="project id, slug or name")] = None,
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", help="step.N.M.attr=value override (repeatable), e.g. step.0.0.dial_destination=sip:a@b")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the run until it ends")] = False,
+    junit_path: Annotated[Path | None, typer.Option("--junit", help="write a JUnit XML file (implies --wait)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON on stdout")] = False,
+    kiosk: Annotated[bool, typer.Option("--kiosk", help="also make a public kiosk report link")] = False,
+    tags: Annotated[list[str] | None, typer.Option("--tag", help="tag the run (repeatable)")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for the end")] = 1800.0,
+) -> None:
+    """Start a run of TEST; with --wait show live progress and exit 0 when it passed, 1 when not."""
+    sets = _parse_sets(overrides or [])
+    wait = wait or junit_path is not None
+    with client() as c:
+        proj = _find_project(c, project or _default_project())
+        t = _find_test(c, proj.id, test)
+        if t is None:
+            raise fail(f"no test {test!r} in project {proj.slug or proj.id} (see `callgauge tests list`)")
+        started = c.start_run(proj.id, t.id, sets, tags=tags, kiosk=kiosk)
+        info = {"testRunId": started.test_run_id, "status": started.status, "reportUrl": started.report_url,
+                **({"kioskUrl": started.kiosk_url} if started.kiosk_url else {})}
+        if not wait:
+            if as_json:
+                _print_json(info)
+            else:
+                out.print(f"run {started.test_run_id} started ({started.status})"
+                          + (f"\nreport: {started.report_url}" if started.report_url else ""))
+            raise typer.Exit(EXIT_PASSED)
+        err.print(f"run {started.test_run_id} of {t.name!r} started"
+                  + (f" — report: {started.report_url}" if started.report_url else ""), highlight=False)
+        final = _follow(c, proj.id, started.test_run_id, timeout)
+        final.report_url = final.report_url or started.report_url
+    results = _assertion_results(final, t)
+    if junit_path is not None:
+        junit.write(junit_path, final, results)
+        err.print(f"JUnit report written to {junit_path}", highlight=False)
+    if as_json:
+        _print_json({**info, "status": final.status, "passed": final.passed,
+                     "resultDescription": final.result_description, "summary": final.summary,
+                     "assertions": [{"metric": a.metric, "op": a.op, "value": a.expected, "actual": a.actual,
+                                     "passed": a.passed} for a in results],
+                     "calls": [c.model_dump(mode="json") for c in final.calls]})
+    else:
+        _print_result(final, results)
+    raise typer.Exit(EXIT_PASSED if final.status == "COMPLETED" and final.passed else EXIT_FAILED)
+
+
+def _follow(c: Client, project_id: str, run_id: str, timeout: float) -> Run:
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("calls  ASR {task.fields[asr]}  MOS {task.fields[mos]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as progress:
+        task = progress.add_task("PENDING", total=None, asr="–", mos="–")
+
+        def update(r: Run) -> None:
+            done = len(r.calls)
+            answered = [x for x in r.calls if x.outcome == "SUCCESS"]
+            mos = [x.mos for x in answered if x.mos > 0]
+            progress.update(task, description=f"{r.status:<9}", completed=done,
+                            total=max(r.planned_calls, done) or None,
+                            asr=f"{len(answered) / done:.0%}" if done else "–",
+                            mos=f"{sum(mos) / len(mos):.2f}" if mos else "–")
+
+        try:
+            return c.wait_for_run(project_id, run_id, timeout=timeout, poll=1.0, on_update=update)
+        except TimeoutError as exc:
+            raise fail(str(exc)) from None
+
+
+def _assertion_results(r: Run, t: Test):
+    given = (r.model_extra or {}).get("assertions")
+    if isinstance(given, list) and given and all(isinstance(a, dict) and "passed" in a for a in given):
+        from callgauge_client import AssertionResult
+
+        return [AssertionResult(str(a.get("metric")), str(a.get("op")), float(a.get("value", 0)),
+                                a.get("actual"), bool(a["passed"])) for a in given]
+    return evaluate_assertions(t.assertions, r.summary)
+
+
+def _print_result(r: Run, results) -> None:
+    verdict = "[bold green]PASSED[/]" if r.status == "COMPLETED" and r.passed else "[bold red]FAILED[/]"
+    out.print(f"run {r.id}: {r.status} {verdict}")
+    if r.result_description:
+        out.print(f"  {r.result_description}", highlight=False)
+    table = Table("assertion", "measured", "verdict")
+    for a in results:
+        table.add_row(a.name, "–" if a.actual is None else f"{a.actual:.4g}",
+                      "[green]held[/]" if a.passed else "[red]failed[/]")
+    out.print(table)
+    bad = junit.failed_calls(r)
+    if bad:
+        calls = Table("#", "outcome", "SIP", "reason", "detail", title="failed calls")
+        for x in bad[:50]:
+            calls.add_row(str(x.index), x.outcome, str(x.sip_code or ""), x.sip_reason, x.detail)
+        out.print(calls)
+    if r.report_url:
+        out.print(f"report: {r.report_url}", highlight=False)
+
+
+# ------------------------------------------------------------------------ helpers
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _ts(v) -> str:
+    return v.strftime("%Y-%m-%d %H:%M:%S") if v else "–"
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    sets: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise fail(f"--set {item!r}: expected step.N.M.attr=value")
+        if not key.startswith("step."):
+            key = "step." + key
+        parts = key.split(".")
+        if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit() or not parts[3]:
+            raise fail(f"--set {item!r}: expected step.N.M.attr=value (N, M: step and action numbers from 0)")
+        sets[key] = value
+    return sets
+
+
+def _default_project() -> str:
+    _, _, cfg = resolve(STATE.url, STATE.api_key)
+    if not cfg.project:
+        raise fail("which project? pass --project (id, slug or name) or save one with `callgauge login --project`")
+    return cfg.project
+
+
+def _all_projects(c: Client) -> list[Project]:
+    items: list[Project] = []
+    for page_no in range(1, 1001):
+        page = c.list_projects(page=page_no, per_page=100)
+        items.extend(page.items)
+        if page_no >= page.pagination.total_pages or not page.items:
+            return items
+    return items
+
+
+def _find_project(c: Client, ident: str) -> Project:
+    try:
+        return c.get_project(ident)
+    except NotFound:
+        pass
+    for p in _all_projects(c):
+        if ident in (p.slug, p.name):
+            return p
+    raise fail(f"no project {ident!r} (see `callgauge projects list`)")
+
+
+def _find_test(c: Client, project_id: str, ident: str, by_id: bool = True) -> Test | None:
+    if by_id:
+        try:
+            return c.get_test(project_id, ident)
+        except NotFound:
+            pass
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+    for page_no in range(1, 1001):
+        page = c.list_tests(project_id, page=page_no, per_page=100)
+        for t in page.items:
+            if t.name == ident:
+                return t
+        if page_no >= page.pagination.total_pages or not page.items:
+            return None
+    return None
+
+
+def _load_tests(file: Path) -> list[dict[str, Any]]:
+    try:
+        docs = [d for d in yaml.safe_load_all(file.read_text()) if d is not None]
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise fail(f"{file} is not valid YAML: {exc}") from None
+    if len(docs) == 1 and isinstance(docs[0], list):
+        docs = docs[0]
+    for i, d in enumerate(docs):
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str) or not d["name"]:
+            raise fail(f"{file}: test #{i + 1} needs a mapping with a `name`")
+    return docs
+
+
+# ------------------------------------------------------------------------ platform commands
+
+def _legacy_help(name: str, text: str):
+    def cmd(ctx: typer.Context) -> None:
+        from callgauge_platform.cli import main as legacy_main
+
+        raise typer.Exit(legacy_main([name, *ctx.args]))
+
+    cmd.__doc__ = text
+    app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                        "help_option_names": []}, add_help_option=False)(cmd)
+
+
+for _name, _text in (("up", "start the platform on this machine"),
+                     ("demo", "start the platform, run one real call, print the result, stop"),
+                     ("service", "run one service in the foreground"),
+                     ("replay", "rebuild a service's read models from its event store"),
+                     ("responder", "the built-in SIP target"),
+                     ("events", "read the Kafka event streams (tail, export)")):
+    _legacy_help(_name, _text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LEGACY:
+        from callgauge_platform.cli import main as legacy_main
+
+        return legacy_main(argv)
+    try:
+        app(args=argv, prog_name="callgauge", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

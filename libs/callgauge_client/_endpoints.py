@@ -1,0 +1,217 @@
+"""Every /api/v1 endpoint, written once. Each method describes its request as a `Call` and hands
+it to `self._call`: `Client` returns the decoded result, `AsyncClient` an awaitable of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from callgauge_client._base import Call, run_body
+from callgauge_client.models import (
+    ApiKey,
+    CredentialPool,
+    Page,
+    Probe,
+    Project,
+    Registrar,
+    Run,
+    RunStarted,
+    RunStatus,
+    Test,
+    Tokens,
+    TopUp,
+    User,
+    Wallet,
+)
+
+
+def _paging(page: int, per_page: int, **extra: Any) -> dict[str, Any]:
+    return {"page": page, "perPage": per_page, **extra}
+
+
+class Endpoints:
+    def _call(self, call: Call) -> Any:  # pragma: no cover - provided by Client / AsyncClient
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ auth, users
+    def register(self, email: str, password: str, **extra: Any) -> User:
+        return self._call(Call("POST", "/auth/register", {"email": email, "password": password, **extra}, model=User))
+
+    def login(self, email: str, password: str) -> Tokens:
+        return self._call(Call("POST", "/auth/login", {"email": email, "password": password}, model=Tokens))
+
+    def refresh(self, refresh_token: str) -> Tokens:
+        return self._call(Call("POST", "/auth/refresh", {"refreshToken": refresh_token}, model=Tokens))
+
+    def me(self) -> User:
+        return self._call(Call("GET", "/users/me", model=User))
+
+    def update_me(self, **fields: Any) -> User:
+        return self._call(Call("PUT", "/users/me", fields, model=User))
+
+    def delete_me(self) -> None:
+        return self._call(Call("DELETE", "/users/me"))
+
+    # ------------------------------------------------------------------ API keys
+    def create_api_key(self, name: str, mode: str = "live") -> ApiKey:
+        """The answer carries the full key (`.key`) once; it is never shown again."""
+        return self._call(Call("POST", "/api-keys", {"name": name, "mode": mode}, model=ApiKey))
+
+    def list_api_keys(self, page: int = 1, per_page: int = 100) -> Page[ApiKey]:
+        return self._call(Call("GET", "/api-keys", params=_paging(page, per_page), model=ApiKey, paged=True))
+
+    def revoke_api_key(self, key_id: str) -> None:
+        return self._call(Call("DELETE", f"/api-keys/{key_id}"))
+
+    # ------------------------------------------------------------------ projects
+    def create_project(self, name: str, slug: str | None = None, metadata: dict[str, str] | None = None) -> Project:
+        body: dict[str, Any] = {"name": name}
+        if slug:
+            body["slug"] = slug
+        if metadata:
+            body["metadata"] = metadata
+        return self._call(Call("POST", "/projects", body, model=Project))
+
+    def list_projects(self, page: int = 1, per_page: int = 100) -> Page[Project]:
+        return self._call(Call("GET", "/projects", params=_paging(page, per_page), model=Project, paged=True))
+
+    def get_project(self, project_id: str) -> Project:
+        return self._call(Call("GET", f"/projects/{project_id}", model=Project))
+
+    def update_project(self, project_id: str, **fields: Any) -> Project:
+        return self._call(Call("PATCH", f"/projects/{project_id}", fields, model=Project))
+
+    def delete_project(self, project_id: str) -> None:
+        return self._call(Call("DELETE", f"/projects/{project_id}"))
+
+    # ------------------------------------------------------------------ registrars, credential pools
+    def create_registrar(self, project_id: str, host: str, port: int = 5060, transport: str = "udp",
+                         domain: str = "", name: str = "", **extra: Any) -> Registrar:
+        body = {"host": host, "port": port, "transport": transport, "domain": domain or host, **extra}
+        if name:
+            body["name"] = name
+        return self._call(Call("POST", f"/projects/{project_id}/registrars", body, model=Registrar))
+
+    def list_registrars(self, project_id: str, page: int = 1, per_page: int = 100) -> Page[Registrar]:
+        return self._call(Call("GET", f"/projects/{project_id}/registrars", params=_paging(page, per_page),
+                               model=Registrar, paged=True))
+
+    def get_registrar(self, project_id: str, registrar_id: str) -> Registrar:
+        return self._call(Call("GET", f"/projects/{project_id}/registrars/{registrar_id}", model=Registrar))
+
+    def delete_registrar(self, project_id: str, registrar_id: str) -> None:
+        return self._call(Call("DELETE", f"/projects/{project_id}/registrars/{registrar_id}"))
+
+    def create_credential_pool(self, project_id: str, name: str, users: list[dict[str, str]],
+                               **extra: Any) -> CredentialPool:
+        """users: [{"username": …, "password": …}]; passwords are write-only."""
+        return self._call(Call("POST", f"/projects/{project_id}/credential-pools",
+                               {"name": name, "users": users, **extra}, model=CredentialPool))
+
+    def list_credential_pools(self, project_id: str, page: int = 1, per_page: int = 100) -> Page[CredentialPool]:
+        return self._call(Call("GET", f"/projects/{project_id}/credential-pools", params=_paging(page, per_page),
+                               model=CredentialPool, paged=True))
+
+    def get_credential_pool(self, project_id: str, pool_id: str) -> CredentialPool:
+        return self._call(Call("GET", f"/projects/{project_id}/credential-pools/{pool_id}", model=CredentialPool))
+
+    def delete_credential_pool(self, project_id: str, pool_id: str) -> None:
+        return self._call(Call("DELETE", f"/projects/{project_id}/credential-pools/{pool_id}"))
+
+    # ------------------------------------------------------------------ tests
+    def create_test(self, project_id: str, test: dict[str, Any]) -> Test:
+        """test: {name, steps: [{actions: [{type: call|register|wait_for_calls|load, …}]}], assertions, metadata}"""
+        return self._call(Call("POST", f"/projects/{project_id}/tests", test, model=Test))
+
+    def list_tests(self, project_id: str, page: int = 1, per_page: int = 100) -> Page[Test]:
+        return self._call(Call("GET", f"/projects/{project_id}/tests", params=_paging(page, per_page),
+                               model=Test, paged=True))
+
+    def get_test(self, project_id: str, test_id: str) -> Test:
+        return self._call(Call("GET", f"/projects/{project_id}/tests/{test_id}", model=Test))
+
+    def update_test(self, project_id: str, test_id: str, test: dict[str, Any]) -> Test:
+        return self._call(Call("PUT", f"/projects/{project_id}/tests/{test_id}", test, model=Test))
+
+    def delete_test(self, project_id: str, test_id: str) -> None:
+        return self._call(Call("DELETE", f"/projects/{project_id}/tests/{test_id}"))
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, project_id: str, test_id: str, overrides: dict[str, Any] | None = None, *,
+                  tags: list[str] | None = None, metadata: dict[str, str] | None = None, kiosk: bool = False,
+                  idempotency_key: str | None = None) -> RunStarted:
+        """CallMeter's form. overrides: {"step.1.0.dial_destination": "sip:…"} (the `step.` prefix is optional)."""
+        return self._call(Call("POST", f"/projects/{project_id}/tests/{test_id}/run",
+                               run_body(overrides, tags=tags, metadata=metadata, kiosk=kiosk), model=RunStarted,
+                               idempotency_key=idempotency_key))
+
+    def run_test(self, *, test_name: str | None = None, test_id: str | None = None,
+                 overrides: dict[str, Any] | None = None, tags: list[str] | None = None,
+                 metadata: dict[str, str] | None = None, kiosk: bool = False,
+                 idempotency_key: str | None = None) -> RunStarted:
+        """Sipfront's form: POST /tests/run with `test.name` or `test.id`."""
+        return self._call(Call("POST", "/tests/run", run_body(overrides, tags=tags, metadata=metadata, kiosk=kiosk,
+                                                              test_name=test_name, test_id=test_id),
+                               model=RunStarted, idempotency_key=idempotency_key))
+
+    def get_run(self, project_id: str, run_id: str) -> Run:
+        return self._call(Call("GET", f"/projects/{project_id}/test-runs/{run_id}", model=Run))
+
+    def run_status(self, run_id: str) -> RunStatus:
+        return self._call(Call("GET", f"/runs/{run_id}/status", model=RunStatus))
+
+    def stop_run(self, run_id: str) -> Any:
+        return self._call(Call("POST", f"/runs/{run_id}/stop"))
+
+    def list_runs(self, project_id: str, *, test_id: str | None = None, status: str | None = None,
+                  since: str | None = None, until: str | None = None, page: int = 1,
+                  per_page: int = 25) -> Page[Run]:
+        params = _paging(page, per_page, testId=test_id, status=status, **{"from": since, "to": until})
+        return self._call(Call("GET", f"/projects/{project_id}/test-runs", params=params, model=Run, paged=True))
+
+    def revoke_kiosk(self, run_id: str) -> None:
+        return self._call(Call("DELETE", f"/runs/{run_id}/kiosk"))
+
+    def compare_runs(self, project_id: str, base_run_id: str, run_id: str) -> dict[str, Any]:
+        return self._call(Call("POST", f"/projects/{project_id}/test-runs/compare",
+                               {"baseRunId": base_run_id, "runId": run_id}))
+
+    # ------------------------------------------------------------------ billing
+    def wallet(self) -> Wallet:
+        return self._call(Call("GET", "/billing/wallet", model=Wallet))
+
+    def top_up(self, amount: int, currency: str | None = None, idempotency_key: str | None = None) -> TopUp:
+        """amount in minor units (cents)."""
+        body: dict[str, Any] = {"amount": amount}
+        if currency:
+            body["currency"] = currency
+        return self._call(Call("POST", "/billing/top-ups", body, model=TopUp, idempotency_key=idempotency_key))
+
+    def set_auto_top_up(self, threshold: int, amount: int, enabled: bool = True) -> Any:
+        return self._call(Call("PUT", "/billing/auto-top-up",
+                               {"threshold": threshold, "amount": amount, "enabled": enabled}))
+
+    def usage(self, since: str | None = None, until: str | None = None, group_by: str | None = None) -> Any:
+        return self._call(Call("GET", "/billing/usage", params={"from": since, "to": until, "groupBy": group_by}))
+
+    def billing_history(self, page: int = 1, per_page: int = 25) -> Page[Any]:
+        return self._call(Call("GET", "/billing/history", params=_paging(page, per_page), paged=True))
+
+    # ------------------------------------------------------------------ probes
+    def create_probe(self, project_id: str, probe: dict[str, Any]) -> Probe:
+        return self._call(Call("POST", f"/projects/{project_id}/probes", probe, model=Probe))
+
+    def list_probes(self, project_id: str, page: int = 1, per_page: int = 100) -> Page[Probe]:
+        return self._call(Call("GET", f"/projects/{project_id}/probes", params=_paging(page, per_page),
+                               model=Probe, paged=True))
+
+    def get_probe(self, project_id: str, probe_id: str) -> Probe:
+        return self._call(Call("GET", f"/projects/{project_id}/probes/{probe_id}", model=Probe))
+
+    def update_probe(self, project_id: str, probe_id: str, **fields: Any) -> Probe:
+        return self._call(Call("PATCH", f"/projects/{project_id}/probes/{probe_id}", fields, model=Probe))
+
+    def delete_probe(self, project_id: str, probe_id: str) -> None:
+        return self._call(Call("DELETE", f"/projects/{project_id}/probes/{probe_id}"))
+
+    def probe_changes(self, project_id: str, probe_id: str) -> Any:
+        return self._call(Call("GET", f"/projects/{project_id}/probes/{probe_id}/changes"))

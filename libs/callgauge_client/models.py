@@ -1,0 +1,200 @@
+"""Response models. Field names are snake_case; each accepts the API's camelCase or snake_case
+spelling (the API mixes CallMeter's camelCase with Sipfront's snake_case). Unknown fields are kept
+(`model_extra`), so a newer gateway never breaks an older client."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, protected_namespaces=(),
+        alias_generator=AliasGenerator(validation_alias=lambda n: AliasChoices(to_camel(n), n)),
+    )
+
+
+T = TypeVar("T", bound=Model)
+
+
+class Pagination(Model):
+    page: int = 1
+    per_page: int = 25
+    total: int = 0
+    total_pages: int = 0
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    pagination: Pagination = Field(default_factory=Pagination)
+
+    def __iter__(self):  # type: ignore[override]
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class Tokens(Model):
+    access_token: str
+    refresh_token: str = ""
+    expires_in: int = 0
+    token_type: str = "Bearer"
+
+
+class User(Model):
+    id: str = ""
+    email: str = ""
+    name: str = ""
+    created_at: datetime | None = None
+
+
+class ApiKey(Model):
+    id: str
+    name: str = ""
+    mode: str = ""
+    prefix: str = ""
+    last_four: str = ""
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    key: str | None = Field(None, description="the full key; present only in the answer that created it")
+
+
+class Project(Model):
+    id: str
+    name: str = ""
+    slug: str = ""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    test_count: int = 0
+    probe_count: int = 0
+    registrar_count: int = 0
+    created_at: datetime | None = None
+
+
+class Registrar(Model):
+    id: str
+    project_id: str = ""
+    name: str = ""
+    host: str = ""
+    port: int = 0
+    transport: str = ""
+    domain: str = ""
+
+
+class CredentialPool(Model):
+    id: str
+    project_id: str = ""
+    name: str = ""
+    usernames: list[str] = Field(default_factory=list)
+
+
+class Test(Model):
+    id: str
+    project_id: str = ""
+    name: str = ""
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    assertions: list[dict[str, Any]] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+class RunStarted(Model):
+    test_run_id: str
+    status: str = "PENDING"
+    report_url: str = ""
+    kiosk_url: str = ""
+    session_id: str = ""
+    status_url: str = ""
+
+
+class CallMeasurement(Model):
+    call_id: str = ""
+    step: int = 0
+    action: int = 0
+    index: int = 0
+    destination: str = ""
+    outcome: str = ""
+    sip_code: int = 0
+    sip_reason: str = ""
+    setup_time_ms: float = 0.0
+    post_dial_delay_ms: float = 0.0
+    duration_ms: float = 0.0
+    codec: str = ""
+    tx_packets: int = 0
+    rx_packets: int = 0
+    loss_pct: float = 0.0
+    jitter_ms: float = 0.0
+    rtt_ms: float = 0.0
+    mos: float = 0.0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    detail: str = ""
+
+
+class Run(Model):
+    id: str
+    project_id: str = ""
+    test_id: str = ""
+    test_name: str = ""
+    status: str = ""
+    passed: bool = False
+    result_description: str = ""
+    summary: dict[str, Any] | None = None
+    calls: list[CallMeasurement] = Field(default_factory=list)
+    planned_calls: int = 0
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    report_url: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+class RunStatus(Model):
+    """Sipfront's status shape (GET /runs/{id}/status)."""
+
+    run: dict[str, Any] = Field(default_factory=dict)
+    has_passed: bool = False
+    is_failed: bool = False
+    is_finished: bool = False
+    result_description: str = ""
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    tags: list[str] = Field(default_factory=list)
+    test_id: str = ""
+    test_name: str = ""
+    project_id: str = ""
+    project_name: str = ""
+
+
+class Wallet(Model):
+    balance: int = 0  # minor units
+    currency: str = ""
+
+
+class TopUp(Model):
+    id: str = ""
+    amount: int = 0
+    currency: str = ""
+    status: str = ""
+
+
+class Probe(Model):
+    id: str
+    project_id: str = ""
+    name: str = ""
+    test_id: str = ""
+    interval_seconds: int = 0
+    enabled: bool = True
+    state: str = ""
+
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
