@@ -139,3 +139,32 @@ async def test_load_against_a_sipp_uas_with_exponential_durations(pool, sipp_uas
     assert len(calls) == 3 and all(c.outcome == m_pb2.SUCCESS for c in calls), _explain(calls)
     assert summary.asr == 1.0 and summary.calls_planned == 3
     assert sum(x.answers for x in events if isinstance(x, media_pb2.RunSecondStats)) == 3
+
+
+async def test_sipp_driver_against_a_sipp_uas_follows_the_shape_and_reports_seconds(sipp_uas):
+    # ramp up 2 s to 6/s, hold 1 s: 6 + 6 = 12 attempts; SIPp places them, we read its files
+    load = spec_pb2.LoadAction(dial_destination=sipp_uas, cps=6, ramp_up_s=2, hold_s=1, duration_ms=300,
+                               driver="sipp")
+    events = await _execute(_run("run-sipp-1", load), placer=None)
+    seconds = [e for e in events if isinstance(e, media_pb2.RunSecondStats)]
+    finished = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)]
+    assert len(finished) == 1 and not finished[0].error, finished
+    s = finished[0].summary
+    assert (s.driver, s.calls_planned, s.calls_attempted, s.calls_answered, s.asr) == ("sipp", 12, 12, 12, 1.0), s
+    assert dict(s.sip_codes) == {200: 12} and s.setup_p95_ms >= 0 and s.acd_ms > 0
+    assert not [e for e in events if isinstance(e, media_pb2.CallMeasured)]
+    assert seconds and all(x.driver == "sipp" for x in seconds)
+    assert sum(x.attempts for x in seconds) == 12 and sum(x.answers for x in seconds) == 12
+    assert sum(x.calls_ended for x in seconds) == 12 and seconds[-1].active_calls == 0
+    assert [x.second for x in seconds] == list(range(len(seconds)))
+
+
+async def test_sipp_driver_against_our_responder_counts_busy_calls(responder):
+    # the responder answers 4 calls at once and 486 beyond; SIPp keeps up to 6 calls of 1.5 s up
+    load = spec_pb2.LoadAction(dial_destination=responder, cps=6, hold_s=1, duration_ms=1500, driver="sipp",
+                               max_concurrency=6)
+    events = await _execute(_run("run-sipp-2", load), placer=None)
+    s = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)][0].summary
+    assert s.calls_attempted == 6 and s.calls_answered == 4 and s.calls_failed == 2, s
+    assert dict(s.sip_codes) == {200: 4, 486: 2}
+    assert sum(x.failures for x in events if isinstance(x, media_pb2.RunSecondStats)) == 2

@@ -67,6 +67,47 @@ class LoadShape:
         """The integral of the rate over the window."""
         return self.cps * (self.ramp_up_s / 2 + self.hold_s + self.ramp_down_s / 2)
 
+    def calls_by(self, t: float) -> float:
+        """The integral of the rate from 0 to ``t``."""
+        cps, up, hold, down = self.cps, self.ramp_up_s, self.hold_s, self.ramp_down_s
+        t = min(max(t, 0.0), self.window_s)
+        if t <= up:
+            return cps * t * t / (2 * up) if up > 0 else 0.0
+        if t <= up + hold:
+            return cps * up / 2 + cps * (t - up)
+        s = t - up - hold
+        return cps * up / 2 + cps * hold + cps * s - cps * s * s / (2 * down)
+
+    def rate_steps(self, min_calls_per_step: float = 5.0) -> list[tuple[float, float]]:
+        """Piecewise-constant rates ``(start_s, calls per second)`` that place as many calls in each
+        piece as the plan does (for a generator that only knows a constant rate, like SIPp): pieces
+        of whole seconds within a phase, merged until each holds ``min_calls_per_step`` planned
+        calls or the phase ends. The last piece has rate 0 at the end of the window."""
+        edges = {0.0, self.window_s, self.ramp_up_s, self.ramp_up_s + self.hold_s}
+        t = 0.0
+        while t < self.window_s:
+            edges.add(t)
+            t += 1.0
+        edges_sorted = sorted(e for e in edges if 0 <= e <= self.window_s)
+        phase_ends = {self.ramp_up_s, self.ramp_up_s + self.hold_s, self.window_s}
+
+        def planned(a: float, b: float) -> int:  # attempts k with calls_by(a) <= k < calls_by(b)
+            return math.ceil(self.calls_by(b) - 1e-9) - math.ceil(self.calls_by(a) - 1e-9)
+
+        out: list[tuple[float, float]] = []
+        start = 0.0
+        for e in edges_sorted[1:]:
+            if planned(start, e) >= min_calls_per_step or e in phase_ends:
+                if e > start:
+                    out.append((start, planned(start, e) / (e - start)))
+                start = e
+        out.append((self.window_s, 0.0))
+        merged = [out[0]]
+        for piece in out[1:]:
+            if abs(piece[1] - merged[-1][1]) > 1e-9:
+                merged.append(piece)
+        return merged
+
     def _time_of(self, k: float) -> float:
         """The time at which the integral of the rate reaches ``k`` (``k <= expected_calls()``)."""
         cps, up, hold, down = self.cps, self.ramp_up_s, self.hold_s, self.ramp_down_s

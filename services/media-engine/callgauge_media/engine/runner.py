@@ -23,7 +23,7 @@ from callgauge_platform.logs import get_logger
 
 from callgauge_media.engine.load_shape import LoadShape, PlannedCall, plan, seed_for
 from callgauge_media.engine.second_stats import SecondStats
-from callgauge_media.engine.summary import summarize
+from callgauge_media.engine.summary import merge_counts, summarize
 
 Emit = Callable[[Message], Awaitable[None]]
 _tracer = trace.get_tracer("callgauge.media")
@@ -78,6 +78,7 @@ class _RunState:
     stats: SecondStats
     calls: list[m_pb2.CallMeasurement] = field(default_factory=list)
     planned: int = 0
+    sipp_summaries: list[m_pb2.RunSummary] = field(default_factory=list)
 
 
 async def _tick(state: _RunState, t0_ns: int) -> None:
@@ -101,9 +102,8 @@ async def _emit_second(state: _RunState, at_ns: int) -> None:
 async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str) -> m_pb2.RunSummary:
     await emit(media_pb2.RunAccepted(run_id=req.run_id, engine_id=engine_id, planned_calls=planned_calls(req.spec)))
     await emit(media_pb2.RunMediaStarted(run_id=req.run_id, engine_id=engine_id))
-    drivers = {a.load.driver or "pjsua" for s in req.spec.steps for a in s.actions if a.WhichOneof("kind") == "load"}
-    state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id, driver="+".join(sorted(drivers))
-                                                               or "pjsua"))
+    drivers = {(a.load.driver or "pjsua").lower() for s in req.spec.steps for a in s.actions if a.WhichOneof("kind") == "load"}
+    state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id))
     prefix = f"{req.run_id}:"
 
     def on_call(call_id: str, kind: str, data: tuple) -> None:
@@ -118,18 +118,28 @@ async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit
     if add is not None:
         add(on_call)
     t0_ns = time.time_ns()
-    ticker = asyncio.create_task(_tick(state, t0_ns), name=f"stats:{req.run_id}")
+    # SIPp-driven load reports its own seconds; the engine's ticker covers the calls it places itself
+    own_calls = any(a.WhichOneof("kind") == "call" or (a.WhichOneof("kind") == "load" and
+                                                          (a.load.driver or "pjsua").lower() != "sipp")
+                    for s in req.spec.steps for a in s.actions)
+    ticker = asyncio.create_task(_tick(state, t0_ns), name=f"stats:{req.run_id}") if own_calls else None
 
     def summary() -> m_pb2.RunSummary:
-        return summarize(state.calls, calls_planned=state.planned, peak_concurrency=state.stats.peak_active,
-                         driver=state.stats.driver if drivers else "")
+        pjsua_drivers = "+".join(sorted(d for d in drivers if d != "sipp"))
+        s = summarize(state.calls, calls_planned=state.planned, peak_concurrency=state.stats.peak_active,
+                      driver=pjsua_drivers)
+        for extra in state.sipp_summaries:
+            s.calls_planned -= extra.calls_planned  # counted in state.planned already
+            s = merge_counts(s, extra)
+        return s
 
     async def finish(error: str = "") -> m_pb2.RunSummary:
-        await cancel_and_wait(ticker)
         if remove is not None:
             remove(on_call)
-        elapsed = time.time_ns() - t0_ns
-        await _emit_second(state, t0_ns + (elapsed // 1_000_000_000) * 1_000_000_000)  # the last, partial second
+        if ticker is not None:
+            await cancel_and_wait(ticker)
+            elapsed = time.time_ns() - t0_ns
+            await _emit_second(state, t0_ns + (elapsed // 1_000_000_000) * 1_000_000_000)  # the last, partial second
         s = summary()
         await emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=engine_id, summary=s, error=error))
         return s

@@ -55,3 +55,34 @@ def summarize(calls: Sequence[m_pb2.CallMeasurement], *, calls_planned: int = 0,
         for engine, n in Counter(engine_of.get(c.call_id, "") for c in calls).items():
             s.engines[engine] = n
     return s
+
+
+def merge_counts(base: m_pb2.RunSummary, other: m_pb2.RunSummary) -> m_pb2.RunSummary:
+    """``base`` plus the counts of ``other`` (e.g. a SIPp-driven action's summary, which has no
+    per-call quality): attempts, answers, failures, SIP codes and outcomes add up, ASR is
+    recomputed; the timing and quality figures of the side that has answered calls are kept
+    (``other``'s when ``base`` has none)."""
+    if base.calls_answered == 0 and other.calls_answered > 0:
+        out = m_pb2.RunSummary()
+        out.CopyFrom(other)
+        out.ClearField("sip_codes")
+        out.ClearField("outcomes")
+    else:
+        out = m_pb2.RunSummary()
+        out.CopyFrom(base)
+        out.ClearField("sip_codes")
+        out.ClearField("outcomes")
+    out.calls_attempted = base.calls_attempted + other.calls_attempted
+    out.calls_answered = base.calls_answered + other.calls_answered
+    out.calls_failed = base.calls_failed + other.calls_failed
+    out.calls_planned = base.calls_planned + other.calls_planned
+    out.peak_concurrency = max(base.peak_concurrency, other.peak_concurrency)
+    out.asr = out.calls_answered / out.calls_attempted if out.calls_attempted else 0.0
+    drivers = sorted({d for s in (base, other) for d in s.driver.split("+") if d})
+    out.driver = "+".join(drivers)
+    for src in (base, other):
+        for code, n in src.sip_codes.items():
+            out.sip_codes[code] += n
+        for name, n in src.outcomes.items():
+            out.outcomes[name] += n
+    return out
