@@ -22,6 +22,7 @@ from callgauge_platform.logs import get_logger
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 
+from callgauge_media.engine.metering import BillingGuard
 from callgauge_media.engine.runner import CallPlacer, execute_run
 
 SERVICE = "media-engine"
@@ -47,6 +48,8 @@ class MediaEngine:
     consumer: Consumer | None = None
     health: HealthServer | None = None
     runs: dict[str, asyncio.Task] = field(default_factory=dict)
+    guard: BillingGuard | None = None  # metering events and hang-up on BalanceExhausted
+    billing_consumer: Consumer | None = None
     _versions: dict[str, int] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -58,6 +61,12 @@ class MediaEngine:
         self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")],
                                  self.settings.group("callgauge-media"), self.on_run_event)
         await self.consumer.start()
+        if self.guard is not None:  # every replica hears BalanceExhausted: a group of its own, from now on
+            self.billing_consumer = Consumer(
+                self.settings.kafka_bootstrap, [self.settings.topic("billing")],
+                self.settings.group(f"callgauge-media-billing-{_slug(self.engine_id)}"),
+                self.guard.on_billing_event, from_beginning=False)
+            await self.billing_consumer.start()
         if self.health is not None:
             await self.health.start()
 
@@ -71,6 +80,10 @@ class MediaEngine:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.billing_consumer is not None:
+            await self.billing_consumer.stop()
+        if self.guard is not None:
+            await self.guard.drain()
         await self.relay.stop()
         await self.producer.stop()
         if self.pool is not None:
@@ -119,12 +132,18 @@ class MediaEngine:
     async def _carry_out(self, req: runs_pb2.RunRequested) -> None:
         ACTIVE_RUNS.inc()
         log.info("run_started", run_id=req.run_id, test=req.test_name)
+        placer, emit = self.placer, self.emit
+        if self.guard is not None:
+            self.guard.run_started(req)
+            placer, emit = self.guard.placer_for(placer), self.guard.emit_for(emit)
         try:
-            summary = await execute_run(req, self.placer, self.emit, self.engine_id)
+            summary = await execute_run(req, placer, emit, self.engine_id)
             log.info("run_finished", run_id=req.run_id, attempted=summary.calls_attempted,
                      answered=summary.calls_answered)
         finally:
             ACTIVE_RUNS.dec()
+            if self.guard is not None:
+                self.guard.run_ended(req.run_id)
             self._versions.pop(f"media-run-{req.run_id}", None)
             self.runs.pop(req.run_id, None)
 
@@ -146,5 +165,7 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
     producer = Producer(settings.kafka_bootstrap, client_id=SERVICE)
     relay = OutboxRelay(store, producer, settings.topic("media"), name="relay:media", source=SERVICE)
     engine = MediaEngine(settings, pool, store, producer, relay, engine_id, pool=pool)
+    engine.guard = BillingGuard(store, relay.notify, engine_id, settings.media_progress_interval_s, pool.hangup)
+    pool.add_listener(engine.guard.on_call)
     engine.health = HealthServer(settings.bind_host, settings.media_http_port, engine.ready)
     return engine

@@ -221,6 +221,8 @@ def decide_media_event(state: Run | None, event: Message) -> list[Message]:
             return []
         return [runs_pb2.CallRecorded(run_id=state.id, call=event.call)]
     if isinstance(event, media_pb2.RunMediaFinished):
+        if event.ended_by == "balance_exhausted":
+            return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary, result_description="balance exhausted")]
         if event.error:
             return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary,
                                        result_description=f"media engine: {event.error}")]

@@ -1,0 +1,162 @@
+"""What the media-engine does for billing.
+
+- Metering: `CallAnswered` when a call is answered and `CallProgress` about every
+  `interval_s` while it is up (driven by the worker pool's answered/progress reports), so billing
+  charges per second while calls last. They go through the engine's outbox like every media event,
+  on a stream per call (`media-call-<call_id>`), keyed by the run id on Kafka.
+- Exhaustion: on billing's `BalanceExhausted` every replica (each its own consumer group) hangs up
+  the account's live calls at once, places none of that run's remaining calls, and marks the run's
+  `RunMediaFinished` with `ended_by = "balance_exhausted"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+from prometheus_client import Counter
+
+from callgauge_bus.codec import Delivered, new_event
+from callgauge_eventstore import EventStore, StreamState
+from callgauge_platform.logs import get_logger
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_media.engine.jobs import CallJob
+from callgauge_media.engine.measurement import failed_measurement
+
+log = get_logger("media-engine")
+SOURCE = "media-engine"
+EXHAUSTED_REASON = "balance exhausted"
+HANGUPS = Counter("callgauge_media_balance_hangups_total", "calls hung up because the balance ran out")
+_STALE_S = 30.0  # a call without a worker report for this long is over
+
+
+@dataclass
+class _Up:
+    run_id: str
+    answered_at: float  # loop time
+    last_tick: float
+    last_seen: float
+
+
+@dataclass
+class BillingGuard:
+    store: EventStore
+    notify: Callable[[], None]
+    engine_id: str
+    interval_s: float = 2.0
+    hangup: Callable[[str, str], bool] | None = None  # the pool's hangup(call_id, reason)
+    up: dict[str, _Up] = field(default_factory=dict)
+    runs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (account, mode)
+    in_flight: dict[str, set[str]] = field(default_factory=dict)  # run id -> call ids being placed
+    exhausted: set[str] = field(default_factory=set)  # run ids cut short
+    _tasks: set[asyncio.Task] = field(default_factory=set)
+
+    # ---------------------------------------------------------------- metering
+
+    def on_call(self, call_id: str, kind: str, data: tuple) -> None:
+        """The pool's call listener (on the event loop)."""
+        run_id = call_id.rpartition(":")[0]
+        if not run_id:
+            return
+        now = asyncio.get_running_loop().time()
+        if kind == "answered" and call_id not in self.up:
+            self.up[call_id] = _Up(run_id, now, now, now)
+            ts = media_pb2.CallAnswered(run_id=run_id, engine_id=self.engine_id, call_id=call_id)
+            ts.answered_at.GetCurrentTime()
+            self._emit(call_id, ts)
+        elif kind == "progress" and call_id in self.up:
+            u = self.up[call_id]
+            u.last_seen = now
+            if now - u.last_tick >= self.interval_s - 0.05:
+                u.last_tick = now
+                self._emit(call_id, media_pb2.CallProgress(run_id=run_id, engine_id=self.engine_id, call_id=call_id,
+                                                           up_ms=int((now - u.answered_at) * 1000)))
+        for cid in [c for c, u in self.up.items() if now - u.last_seen > _STALE_S]:
+            self.up.pop(cid, None)
+
+    def _emit(self, call_id: str, msg: Message) -> None:
+        task = asyncio.get_running_loop().create_task(self._append(call_id, msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _append(self, call_id: str, msg: Message) -> None:
+        for attempt in range(5):
+            try:
+                await self.store.append_to_stream(f"media-call-{call_id}", StreamState.ANY,
+                                                  [new_event(msg, correlation_id=msg.run_id, source=SOURCE)])
+                self.notify()
+                return
+            except Exception as exc:  # store busy: retry a little, metering must not end the call
+                log.warning("metering_emit_retry", call_id=call_id, attempt=attempt, error=repr(exc))
+                await asyncio.sleep(0.05 * 2**attempt)
+        log.error("metering_event_lost", call_id=call_id, type=msg.DESCRIPTOR.name)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ---------------------------------------------------------------- runs
+
+    def run_started(self, req: runs_pb2.RunRequested) -> None:
+        self.runs[req.run_id] = (req.account_id, req.mode or "live")
+        self.in_flight.setdefault(req.run_id, set())
+
+    def run_ended(self, run_id: str) -> None:
+        self.runs.pop(run_id, None)
+        self.in_flight.pop(run_id, None)
+        self.exhausted.discard(run_id)
+
+    def placer_for(self, placer):
+        return _GuardedPlacer(placer, self)
+
+    def emit_for(self, emit):
+        """The run's emit, with `ended_by` set on its RunMediaFinished when billing cut it short."""
+
+        async def guarded(msg: Message) -> None:
+            if isinstance(msg, media_pb2.RunMediaFinished) and msg.run_id in self.exhausted:
+                msg.ended_by = "balance_exhausted"
+            await emit(msg)
+
+        return guarded
+
+    # ---------------------------------------------------------------- exhaustion
+
+    async def on_billing_event(self, delivered: Delivered) -> None:
+        msg = delivered.payload
+        if not isinstance(msg, billing_pb2.BalanceExhausted) or (msg.mode or "live") != "live":
+            return
+        victims = [r for r, owner in self.runs.items() if owner == (msg.account_id, "live")]
+        for run_id in victims:
+            self.exhausted.add(run_id)
+            calls = list(self.in_flight.get(run_id, ()))
+            for call_id in calls:
+                if self.hangup is not None and self.hangup(call_id, EXHAUSTED_REASON):
+                    HANGUPS.inc()
+            log.info("balance_exhausted_hangup", account_id=msg.account_id, run_id=run_id, calls=len(calls))
+
+
+class _GuardedPlacer:
+    """The pool as one run sees it: a call of an exhausted run is not placed, and the calls in
+    flight are known so they can be hung up."""
+
+    def __init__(self, placer, guard: BillingGuard) -> None:
+        self._placer, self._guard = placer, guard
+
+    def __getattr__(self, name: str):  # add_listener, remove_listener, ...
+        return getattr(self._placer, name)
+
+    async def place(self, call_id: str, action: spec_pb2.CallAction) -> m_pb2.CallMeasurement:
+        run_id = call_id.rpartition(":")[0]
+        if run_id in self._guard.exhausted:
+            return failed_measurement(CallJob.from_action(call_id, action), f"not placed: {EXHAUSTED_REASON}")
+        calls = self._guard.in_flight.setdefault(run_id, set())
+        calls.add(call_id)
+        try:
+            return await self._placer.place(call_id, action)
+        finally:
+            calls.discard(call_id)
