@@ -25,14 +25,25 @@ class Settings(BaseSettings):
     )
     runs_grpc: str = "127.0.0.1:50051"
     billing_grpc: str = "127.0.0.1:50052"
+    accounts_grpc: str = "127.0.0.1:50053"
     runs_http_port: int = 9101
     billing_http_port: int = 9102
     media_http_port: int = 9103
+    accounts_http_port: int = 9104
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
     public_url: str = Field("", description="base URL clients use to reach the gateway; default from host/port")
 
     api_key: str = Field("", description="bootstrap API key accepted by the gateway (cgk_live_… / cgk_test_…)")
+    jwt_secret: str = Field("", description="HMAC secret of access tokens (>= 32 chars); empty = generated "
+                            "once into data_dir/jwt_secret")
+    jwt_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    refresh_ttl_seconds: int = Field(30 * 86400, ge=3600, le=365 * 86400)
+    rate_limit_per_minute: int = Field(120, ge=1, le=1_000_000,
+                                       description="requests a minute per API key (or user) unless the key sets its own")
+    redis_url: str = Field("", description="redis://… shared by gateway processes for rate limits and "
+                           "idempotency keys; empty = memory (limits) and a SQLite file under data_dir (idempotency)")
+    idempotency_ttl_seconds: int = Field(86400, ge=60, le=7 * 86400)
 
     media_workers: int = Field(2, ge=1, le=256)
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
@@ -62,6 +73,28 @@ class Settings(BaseSettings):
 
     def eventstore_url_for(self) -> str:
         return self.eventstore_url or f"sqlite:///{self.data_dir.resolve()}/"
+
+    def jwt_secret_value(self) -> str:
+        """CALLGAUGE_JWT_SECRET, else the one in data_dir/jwt_secret (created once, mode 0600)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt_secret"
+        if not path.exists():
+            import os
+            import secrets
+            import tempfile
+
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.data_dir, prefix=".jwt_secret.")  # mode 0600
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48) + "\n")
+            try:
+                os.link(tmp, path)  # atomic and exclusive: whoever links first wins, all read the same
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        return path.read_text().strip()
 
     def grpc_listen(self, target: str) -> str:
         """Where a gRPC server listens: the port of its target address (which clients dial), on bind_host."""

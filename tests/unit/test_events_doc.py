@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from callgauge_proto.callgauge.accounts.v1 import events_pb2 as accounts_events_pb2
 from callgauge_proto.callgauge.events.v1 import billing_pb2, envelope_pb2, media_pb2, monitor_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2
 
@@ -20,7 +21,8 @@ EXAMPLE = ROOT / "docs" / "examples" / "consume_media.py"
 
 
 def _messages():
-    for module in (envelope_pb2, runs_pb2, media_pb2, billing_pb2, monitor_pb2, measurements_pb2):
+    for module in (envelope_pb2, runs_pb2, media_pb2, billing_pb2, monitor_pb2, measurements_pb2,
+                   accounts_events_pb2):
         yield from module.DESCRIPTOR.message_types_by_name.values()
 
 

@@ -1,0 +1,1 @@
+"""Callgauge accounts service: users, sessions, API keys."""

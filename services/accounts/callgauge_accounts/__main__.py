@@ -1,0 +1,10 @@
+"""python -m callgauge_accounts — the accounts service."""
+
+import sys
+
+from callgauge_platform.lifecycle import run_service
+
+from callgauge_accounts.bootstrap import SERVICE, bootstrap
+
+if __name__ == "__main__":
+    sys.exit(run_service(SERVICE, bootstrap))

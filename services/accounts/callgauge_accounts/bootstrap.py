@@ -1,0 +1,58 @@
+"""The composition root of the accounts service. Its events hold password and key hashes, so it
+has no outbox relay: nothing of it reaches Kafka."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from callgauge_eventstore import EventStore
+from callgauge_eventstore.factory import open_event_store
+from callgauge_platform.grpcutil import GrpcServer
+from callgauge_platform.health import HealthServer
+from callgauge_platform.settings import Settings
+from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
+
+from callgauge_accounts.entrypoints.grpc_api import AccountsServicer
+from callgauge_accounts.handlers.app import AccountsApp
+
+SERVICE = "accounts"
+
+
+@dataclass
+class AccountsService:
+    settings: Settings
+    store: EventStore
+    app: AccountsApp
+    grpc: GrpcServer
+    health: HealthServer
+
+    async def start(self) -> None:
+        await self.app.start()
+        await self.grpc.start()
+        await self.health.start()
+
+    async def stop(self) -> None:
+        await self.grpc.stop(grace=5)
+        await self.app.stop()
+        await self.health.stop()
+        await self.store.close()
+
+    async def ready(self) -> tuple[bool, str]:
+        try:
+            await self.store.last_position()
+        except Exception as exc:  # a probe reports, never raises
+            return False, f"event store: {exc!r}"
+        return True, "ready"
+
+
+def bootstrap(settings: Settings | None = None, store: EventStore | None = None) -> AccountsService:
+    settings = settings or Settings()
+    store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
+    app = AccountsApp(store, settings.jwt_secret_value(), settings.jwt_ttl_seconds, settings.refresh_ttl_seconds)
+    servicer = AccountsServicer(app)
+    server = GrpcServer(settings.grpc_listen(settings.accounts_grpc),
+                        [lambda s: pb_grpc.add_AccountsServiceServicer_to_server(servicer, s)],
+                        ["callgauge.accounts.v1.AccountsService"])
+    svc = AccountsService(settings, store, app, server, None)  # type: ignore[arg-type]
+    svc.health = HealthServer(settings.bind_host, settings.accounts_http_port, svc.ready)
+    return svc
