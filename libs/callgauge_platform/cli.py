@@ -3,7 +3,7 @@
   callgauge up          start the whole platform on this machine (embedded broker and stores)
   callgauge demo        start it, run one real call against the built-in responder, print it, stop
   callgauge responder   the built-in SIP target on its own
-  callgauge service NAME   one service in the foreground (runs, billing, media-engine, gateway)
+  callgauge service NAME   one service in the foreground (accounts, runs, billing, media-engine, gateway)
   callgauge events tail|export   read the Kafka event streams (see events_cli.py)
 """
 
@@ -147,7 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_service(args: argparse.Namespace) -> int:
     import runpy
 
-    module = {"runs": "callgauge_runs", "billing": "callgauge_billing", "media-engine": "callgauge_media",
+    module = {"accounts": "callgauge_accounts", "runs": "callgauge_runs", "billing": "callgauge_billing", "media-engine": "callgauge_media",
               "gateway": "callgauge_gateway"}[args.name]
     runpy.run_module(module, run_name="__main__")
     return 0
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--destination", help="SIP URI to call (default: the built-in responder)")
     demo.set_defaults(func=cmd_demo)
     svc = sub.add_parser("service", help="run one service in the foreground")
-    svc.add_argument("name", choices=["runs", "billing", "media-engine", "gateway"])
+    svc.add_argument("name", choices=["accounts", "runs", "billing", "media-engine", "gateway"])
     svc.set_defaults(func=cmd_service)
     rep = sub.add_parser("replay", help="rebuild a service's read models from its event store")
     rep.add_argument("--service", choices=["runs", "billing"], required=True)

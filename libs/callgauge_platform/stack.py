@@ -1,5 +1,5 @@
 """`callgauge up`: the whole platform on one machine as child processes — the Tansu broker, the
-runs, billing, media-engine and gateway services and the built-in SIP responder — each started in
+accounts, runs, billing, media-engine and gateway services and the built-in SIP responder — each started in
 order and awaited until ready, all stopped (SIGTERM, then SIGKILL) in reverse order. Every child
 gets PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no process behind."""
 
@@ -83,6 +83,7 @@ class Stack:
         s = Settings(
             data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
             runs_grpc=f"127.0.0.1:{free_port()}", billing_grpc=f"127.0.0.1:{free_port()}",
+            accounts_grpc=f"127.0.0.1:{free_port()}", accounts_http_port=free_port(),
             runs_http_port=free_port(), billing_http_port=free_port(), media_http_port=free_port(),
             gateway_port=free_port(), responder_port=free_port(kind=socket.SOCK_DGRAM),
             responder_rtp_port=20000 + secrets.randbelow(4000) * 2,
@@ -151,6 +152,7 @@ class Stack:
             c = self._spawn("tansu", tansu_command(host, int(port)))
             self._wait(c, lambda: _tcp_open(host, int(port)), timeout)
             for name, module, http_port in (
+                ("accounts", "callgauge_accounts", self.settings.accounts_http_port),
                 ("runs", "callgauge_runs", self.settings.runs_http_port),
                 ("billing", "callgauge_billing", self.settings.billing_http_port),
                 ("media-engine", "callgauge_media", self.settings.media_http_port),

@@ -24,7 +24,10 @@ def collector():
 def stack(tmp_path_factory, collector):
     """The whole platform as `callgauge up` starts it, on free loopback ports, exporting its
     traces to the test's OTLP collector."""
-    s = Stack.on_free_ports(tmp_path_factory.mktemp("stack") / "data", otlp_endpoint=collector.endpoint)
+    # A high default rate limit: the suite's many requests must not be throttled (tests of the limit
+    # use keys with their own, low limit).
+    s = Stack.on_free_ports(tmp_path_factory.mktemp("stack") / "data", otlp_endpoint=collector.endpoint,
+                            rate_limit_per_minute=1_000_000)
     s.extra_env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
     s.start(timeout=90)
     yield s

@@ -14,11 +14,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from callgauge_gateway import errors
+from callgauge_gateway import errors, idempotency
 from callgauge_gateway.envelope import request_id_var
-from callgauge_gateway.routes import billing, projects
+from callgauge_gateway.openapi import install_openapi
+from callgauge_gateway.ratelimit import RateLimiter
+from callgauge_gateway.routes import billing, identity, projects
 from callgauge_platform.grpcutil import make_channel
 from callgauge_platform.settings import Settings
+from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as accounts_grpc
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as billing_grpc
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as runs_grpc
 
@@ -37,7 +40,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.health = health_pb2_grpc.HealthStub(channel)
         billing_channel = make_channel(settings.billing_grpc)
         app.state.billing = billing_grpc.BillingServiceStub(billing_channel)
+        accounts_channel = make_channel(settings.accounts_grpc)
+        app.state.accounts = accounts_grpc.AccountsServiceStub(accounts_channel)
+        app.state.accounts_health = health_pb2_grpc.HealthStub(accounts_channel)
+        app.state.limiter = RateLimiter(settings)
+        app.state.idempotency = idempotency.open_store(settings)
         yield
+        await app.state.idempotency.close()
+        await accounts_channel.close()
         await billing_channel.close()
         await channel.close()
 
@@ -48,8 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    app.include_router(identity.router)
     app.include_router(projects.router)
     app.include_router(billing.router)
+    install_openapi(app)
+    app.middleware("http")(idempotency.idempotency_middleware)
     tracer = trace.get_tracer("callgauge.gateway")
 
     @app.middleware("http")
@@ -70,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
         HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - start)
         response.headers["X-Request-Id"] = rid
+        for name, value in (getattr(request.state, "rate_headers", None) or {}).items():
+            response.headers.setdefault(name, value)
         return response
 
     @app.get("/healthz", include_in_schema=False)
@@ -78,13 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request):
-        try:
-            resp = await request.app.state.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
-            if resp.status == health_pb2.HealthCheckResponse.SERVING:
-                return PlainTextResponse("ready\n")
-        except grpc.aio.AioRpcError as exc:
-            return PlainTextResponse(f"runs service: {exc.code().name}\n", status_code=503)
-        return PlainTextResponse("runs service not serving\n", status_code=503)
+        for name, stub in (("runs", request.app.state.health), ("accounts", request.app.state.accounts_health)):
+            try:
+                resp = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+            except grpc.aio.AioRpcError as exc:
+                return PlainTextResponse(f"{name} service: {exc.code().name}\n", status_code=503)
+            if resp.status != health_pb2.HealthCheckResponse.SERVING:
+                return PlainTextResponse(f"{name} service not serving\n", status_code=503)
+        return PlainTextResponse("ready\n")
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics():

@@ -55,6 +55,28 @@ def insufficient_balance(exc: grpc.aio.AioRpcError) -> dict | None:
             "currency": details.get("currency")}
 
 
+def api_error_from_grpc(exc: grpc.aio.AioRpcError) -> ApiError:
+    """A service's gRPC status as the HTTP error the client sees."""
+    status = _GRPC_STATUS.get(exc.code(), 500)
+    insufficient = insufficient_balance(exc)
+    if insufficient is not None:
+        return ApiError(402, exc.details() or "Insufficient balance", [insufficient])
+    if status == 500:
+        log.error("upstream_error", code=str(exc.code()), details=exc.details())
+        return ApiError(500, "Internal error; the request id identifies it in our logs")
+    if status == 503:
+        return ApiError(503, "A backend service is unavailable; retry shortly", headers={"Retry-After": "1"})
+    if status == 504:
+        return ApiError(504, "A backend service did not answer in time; retry shortly")
+    if status == 422:
+        return ApiError(422, "The request is not valid: see details", field_errors_from(exc))
+    return ApiError(status, exc.details() or "request failed")
+
+
+def render(exc: ApiError):
+    return error(exc.status, exc.message, exc.details, exc.code, exc.headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_req: Request, exc: ApiError):
@@ -75,18 +97,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def _grpc(_req: Request, exc: grpc.aio.AioRpcError):
-        status = _GRPC_STATUS.get(exc.code(), 500)
-        insufficient = insufficient_balance(exc)
-        if insufficient is not None:
-            return error(402, exc.details() or "Insufficient balance", [insufficient])
-        if status == 500:
-            log.error("upstream_error", code=str(exc.code()), details=exc.details())
-            return error(500, "Internal error; the request id identifies it in our logs")
-        if status == 503:
-            return error(503, "A backend service is unavailable; retry shortly", headers={"Retry-After": "1"})
-        if status == 422:
-            return error(422, "The request is not valid: see details", field_errors_from(exc))
-        return error(status, exc.details() or "request failed")
+        return render(api_error_from_grpc(exc))
 
     @app.exception_handler(Exception)
     async def _any(_req: Request, exc: Exception):

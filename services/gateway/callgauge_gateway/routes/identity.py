@@ -1,0 +1,129 @@
+"""Auth (register, login, refresh), the user (users/me) and API keys (Call2Me / CallCov)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from callgauge_gateway.auth import Principal, authenticate, require_login
+from callgauge_gateway.envelope import ok, page
+from callgauge_gateway.errors import ApiError
+from callgauge_gateway.identity_schemas import (ApiKeyIn, ApiKeyOut, CreatedApiKeyOut, Credentials, Envelope,
+                                                ListEnvelope, RefreshIn, TokensOut, UserOut, UserUpdate)
+from callgauge_gateway.ratelimit import limit_anonymous
+from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2 as pb
+
+router = APIRouter(prefix="/api/v1")
+Auth = Annotated[Principal, Depends(authenticate)]
+Login = Annotated[Principal, Depends(require_login)]
+PageNo = Annotated[int, Query(alias="page", ge=1, le=100_000)]
+PerPage = Annotated[int, Query(alias="perPage", ge=1, le=100)]
+
+
+def _accounts(request: Request):
+    return request.app.state.accounts
+
+
+def _ts(msg, field: str) -> str | None:
+    return getattr(msg, field).ToJsonString() if msg.HasField(field) else None
+
+
+def _user(a: pb.Account) -> dict:
+    return {"id": a.id, "email": a.email, "createdAt": _ts(a, "created_at"), "updatedAt": _ts(a, "updated_at")}
+
+
+def _tokens(t: pb.Tokens) -> dict:
+    return {"accessToken": t.access_token, "refreshToken": t.refresh_token, "expiresIn": t.expires_in,
+            "tokenType": "Bearer"}
+
+
+def _key(k: pb.ApiKey) -> dict:
+    return {"id": k.id, "name": k.name, "mode": k.mode, "prefix": k.prefix, "last4": k.last4,
+            "createdAt": _ts(k, "created_at"), "lastUsedAt": _ts(k, "last_used_at"),
+            "rateLimitPerMinute": k.rate_limit_per_minute or None}
+
+
+def _no_user(who: Principal) -> None:
+    if who.kind == "bootstrap":
+        raise ApiError(404, "The bootstrap key (CALLGAUGE_API_KEY) belongs to no user account")
+
+
+# ------------------------------------------------------------------ auth
+
+@router.post("/auth/register", status_code=201, tags=["auth"], summary="Create a user account",
+             response_model=Envelope[UserOut], dependencies=[Depends(limit_anonymous)],
+             responses={409: {"description": "An account with this email exists"}})
+async def register(body: Credentials, request: Request):
+    a = await _accounts(request).Register(pb.RegisterRequest(email=body.email, password=body.password), timeout=30)
+    return ok(_user(a), 201)
+
+
+@router.post("/auth/login", tags=["auth"], summary="Log in: a 1-hour access token and a refresh token",
+             response_model=Envelope[TokensOut], dependencies=[Depends(limit_anonymous)],
+             responses={401: {"description": "Wrong email or password (one answer for both)"}})
+async def login(body: Credentials, request: Request):
+    t = await _accounts(request).Login(pb.LoginRequest(email=body.email, password=body.password), timeout=30)
+    return ok(_tokens(t))
+
+
+@router.post("/auth/refresh", tags=["auth"], summary="Trade a refresh token for new tokens (it rotates: each "
+             "refresh token works once)", response_model=Envelope[TokensOut], dependencies=[Depends(limit_anonymous)],
+             responses={401: {"description": "Unknown, expired or already used refresh token"}})
+async def refresh(body: RefreshIn, request: Request):
+    t = await _accounts(request).Refresh(pb.RefreshRequest(refresh_token=body.refreshToken), timeout=30)
+    return ok(_tokens(t))
+
+
+# ------------------------------------------------------------------ users/me
+
+@router.get("/users/me", tags=["users"], summary="The signed-in user", response_model=Envelope[UserOut])
+async def get_me(request: Request, who: Auth):
+    _no_user(who)
+    return ok(_user(await _accounts(request).GetAccount(pb.AccountRef(account_id=who.account_id), timeout=10)))
+
+
+@router.put("/users/me", tags=["users"], summary="Change email and/or password (needs currentPassword)",
+            response_model=Envelope[UserOut])
+async def update_me(body: UserUpdate, request: Request, who: Login):
+    a = await _accounts(request).UpdateAccount(pb.UpdateAccountRequest(
+        account_id=who.account_id, email=body.email or "", password=body.password or "",
+        current_password=body.currentPassword), timeout=30)
+    return ok(_user(a))
+
+
+@router.delete("/users/me", status_code=204, tags=["users"], summary="Delete the account; its keys stop at once",
+               response_class=Response)
+async def delete_me(request: Request, who: Login):
+    await _accounts(request).DeleteAccount(pb.AccountRef(account_id=who.account_id), timeout=30)
+    return Response(status_code=204)
+
+
+# ------------------------------------------------------------------ API keys
+
+@router.post("/api-keys", status_code=201, tags=["api-keys"], summary="Create an API key (shown once)",
+             response_model=Envelope[CreatedApiKeyOut])
+async def create_key(body: ApiKeyIn, request: Request, who: Login):
+    created = await _accounts(request).CreateApiKey(pb.CreateApiKeyRequest(
+        account_id=who.account_id, name=body.name, mode=body.mode,
+        rate_limit_per_minute=body.rateLimitPerMinute or 0), timeout=10)
+    return ok({**_key(created.key), "key": created.secret}, 201)
+
+
+@router.get("/api-keys", tags=["api-keys"], summary="List API keys (never the key itself)",
+            response_model=ListEnvelope[ApiKeyOut])
+async def list_keys(request: Request, who: Auth, page_no: PageNo = 1, per_page: PerPage = 25):
+    resp = await _accounts(request).ListApiKeys(pb.AccountRef(account_id=who.account_id), timeout=10)
+    keys = [_key(k) for k in resp.keys]
+    return page(keys[(page_no - 1) * per_page: page_no * per_page], page_no, per_page, len(keys))
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, tags=["api-keys"], summary="Revoke an API key, at once",
+               response_class=Response)
+async def revoke_key(key_id: str, request: Request, who: Auth):
+    if len(key_id) > 64:
+        raise ApiError(404, f"API key {key_id[:64]!r}… not found")
+    await _accounts(request).RevokeApiKey(pb.RevokeApiKeyRequest(account_id=who.account_id, key_id=key_id),
+                                          timeout=10)
+    return Response(status_code=204)
