@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     redis_url: str = Field("", description="redis://… shared by gateway processes for rate limits and "
                            "idempotency keys; empty = memory (limits) and a SQLite file under data_dir (idempotency)")
     idempotency_ttl_seconds: int = Field(86400, ge=60, le=7 * 86400)
+    secrets_key: str = Field(
+        "", description="Fernet key(s), comma-separated, encrypting SIP passwords in the runs store; "
+                        "empty = generated into data_dir/runs-secrets.key",
+    )
 
     media_workers: int = Field(2, ge=1, le=256)
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)

@@ -30,7 +30,7 @@ PROJECT = runs_pb2.ProjectCreated(project_id="p1", account_id="a1", name="PBX", 
 def test_create_project_derives_slug():
     events = model.decide_create_project(None, model.CreateProject("p1", "a1", "  Production PBX "))
     assert events == [runs_pb2.ProjectCreated(project_id="p1", account_id="a1", name="Production PBX",
-                                              slug="production-pbx")]
+                                              slug="production-pbx", mode="live")]
 
 
 def test_create_project_twice_conflicts():
@@ -65,10 +65,10 @@ def test_create_test_reports_every_bad_attribute_with_its_location():
     with pytest.raises(Invalid) as err:
         model.decide_create_test(project, None, model.CreateTest("t1", "p1", "a1", "echo", spec))
     locs = {tuple(e.loc) for e in err.value.errors}
-    assert ("spec", "steps", 0, "actions", 0, "dial_destination") in locs
-    assert ("spec", "steps", 0, "actions", 0, "codec") in locs
-    assert ("spec", "steps", 0, "actions", 0, "concurrency") in locs
-    assert ("spec", "steps", 1, "actions") in locs
+    assert ("steps", 0, "actions", 0, "dial_destination") in locs
+    assert ("steps", 0, "actions", 0, "codec") in locs
+    assert ("steps", 0, "actions", 0, "concurrency") in locs
+    assert ("steps", 1, "actions") in locs
 
 
 TEST = runs_pb2.TestCreated(test_id="t1", project_id="p1", account_id="a1", name="echo", spec=call_spec(max_total_calls=2))

@@ -16,6 +16,7 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from callgauge_runs.adapters.billing import BillingPort, GrpcBilling
 from callgauge_runs.entrypoints.grpc_api import RunsServicer
 from callgauge_runs.handlers.app import RunsApp
+from callgauge_runs.handlers.secrets import load_secrets
 
 SERVICE = "runs"
 
@@ -63,7 +64,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
               billing: BillingPort | None = None) -> RunsService:
     settings = settings or Settings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
-    app = RunsApp(store, billing or GrpcBilling(settings.billing_grpc))
+    app = RunsApp(store, billing or GrpcBilling(settings.billing_grpc),
+                  load_secrets(settings.secrets_key, settings.data_dir))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"), app.on_media_event)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Collection
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
@@ -12,12 +14,20 @@ CODECS = ("PCMU", "PCMA", "G722", "GSM", "speex", "iLBC")
 METRICS = ("asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max",
            "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms")
 OPS = (">=", "<=", ">", "<", "==")
+TRANSPORTS = ("udp", "tcp")
+DISTRIBUTIONS = ("fixed", "uniform", "exponential")
+DRIVERS = ("pjsua", "sipp")
 _SIP_URI = re.compile(r"^sips?:([^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(;[^\s]*)?$")
+# A user or number dialled through the action's target_pool (registrar/proxy).
+_DIAL_USER = re.compile(r"^[A-Za-z0-9+*#._\-]{1,64}$")
+_DTMF = re.compile(r"^[0-9*#A-D]{0,64}$")
 
 MAX_DURATION_MS = 3_600_000
 # Without assertions a run passes only when every call was answered.
 DEFAULT_ASSERTIONS = (spec_pb2.Assertion(metric="asr", op=">=", value=1.0),)
 MAX_CALLS = 100_000
+MAX_CPS = 1000.0
+MAX_PHASE_S = 86_400
 
 
 def with_defaults(spec: spec_pb2.TestSpec) -> spec_pb2.TestSpec:
@@ -25,7 +35,8 @@ def with_defaults(spec: spec_pb2.TestSpec) -> spec_pb2.TestSpec:
     out.CopyFrom(spec)
     for step in out.steps:
         for action in step.actions:
-            if action.WhichOneof("kind") == "call":
+            kind = action.WhichOneof("kind")
+            if kind == "call":
                 c = action.call
                 c.duration_ms = c.duration_ms or 5000
                 c.codec = c.codec or "PCMU"
@@ -34,12 +45,17 @@ def with_defaults(spec: spec_pb2.TestSpec) -> spec_pb2.TestSpec:
                 c.concurrency = c.concurrency or 1
                 c.from_user = c.from_user or "callgauge"
                 c.transport = c.transport or "udp"
+            elif kind == "register":
+                action.register.regexpire = action.register.regexpire or 3600
     if not out.assertions:
         out.assertions.extend(DEFAULT_ASSERTIONS)
     return out
 
 
-def validate(spec: spec_pb2.TestSpec, v: ValidationCollector, root: list[str | int]) -> None:
+def validate(spec: spec_pb2.TestSpec, v: ValidationCollector, root: list[str | int],
+             registrars: Collection[str] | None = None, pools: Collection[str] | None = None) -> None:
+    """Collect every error with its location. With `registrars`/`pools` (the ids the test's project
+    owns), the actions' target_pool/credential_pool must name one of them."""
     if not spec.steps:
         v.add([*root, "steps"], "a test needs at least one step", "missing")
     for si, step in enumerate(spec.steps):
@@ -50,8 +66,11 @@ def validate(spec: spec_pb2.TestSpec, v: ValidationCollector, root: list[str | i
             kind = action.WhichOneof("kind")
             if kind is None:
                 v.add(loc, "action has no type", "missing")
-            elif kind == "call":
-                _validate_call(action.call, v, loc)
+                continue
+            body = getattr(action, kind)
+            {"call": _validate_call, "register": _validate_register, "wait_for_calls": _validate_wait,
+             "load": _validate_load}[kind](body, v, loc)
+            _validate_pools(kind, body, v, loc, registrars, pools)
     for i, a in enumerate(spec.assertions):
         loc = [*root, "assertions", i]
         if a.metric not in METRICS:
@@ -60,25 +79,114 @@ def validate(spec: spec_pb2.TestSpec, v: ValidationCollector, root: list[str | i
             v.add([*loc, "op"], f"unknown operator {a.op!r}; one of {' '.join(OPS)}")
 
 
-def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str | int]) -> None:
-    if not c.dial_destination:
-        v.add([*loc, "dial_destination"], "a call needs a destination SIP URI", "missing")
-    elif not _SIP_URI.match(c.dial_destination):
-        v.add([*loc, "dial_destination"], f"{c.dial_destination!r} is not a SIP URI like sip:user@host:5060")
-    if c.duration_ms > MAX_DURATION_MS:
-        v.add([*loc, "duration_ms"], f"at most {MAX_DURATION_MS} ms")
-    if c.codec and c.codec not in CODECS:
-        v.add([*loc, "codec"], f"unsupported codec {c.codec!r}; one of {', '.join(CODECS)}")
-    if c.tone_hz > 4000:
+def _validate_pools(kind: str, body, v: ValidationCollector, loc: list, registrars, pools) -> None:
+    needs_both = kind == "register"
+    if needs_both and not body.target_pool:
+        v.add([*loc, "target_pool"], "a register action needs a target_pool (a registrar id)", "missing")
+    if kind in ("register", "wait_for_calls") and not body.credential_pool:
+        v.add([*loc, "credential_pool"], f"a {kind} action needs a credential_pool (SIP users)", "missing")
+    if registrars is not None and body.target_pool and body.target_pool not in registrars:
+        v.add([*loc, "target_pool"], f"no registrar {body.target_pool!r} in this project")
+    if pools is not None and body.credential_pool and body.credential_pool not in pools:
+        v.add([*loc, "credential_pool"], f"no credential pool {body.credential_pool!r} in this project")
+
+
+def _check_destination(dest: str, via_pool: bool, v: ValidationCollector, loc: list, required: bool = True) -> None:
+    if not dest:
+        if required:
+            v.add([*loc, "dial_destination"], "a call needs a destination SIP URI", "missing")
+    elif not _SIP_URI.match(dest) and not (via_pool and _DIAL_USER.match(dest)):
+        hint = "a SIP URI like sip:user@host:5060" + (" or a user/number" if via_pool else
+                                                       " (a bare user/number needs a target_pool)")
+        v.add([*loc, "dial_destination"], f"{dest!r} is not {hint}")
+
+
+def _common(body, v: ValidationCollector, loc: list) -> None:
+    if getattr(body, "codec", "") and body.codec not in CODECS:
+        v.add([*loc, "codec"], f"unsupported codec {body.codec!r}; one of {', '.join(CODECS)}")
+    if getattr(body, "tone_hz", 0) > 4000:
         v.add([*loc, "tone_hz"], "a tone above 4000 Hz cannot pass a narrowband codec")
-    if c.setup_timeout_ms > 300_000:
+    if getattr(body, "transport", "") and body.transport not in TRANSPORTS:
+        v.add([*loc, "transport"], "udp or tcp")
+    if getattr(body, "duration_ms", 0) > MAX_DURATION_MS:
+        v.add([*loc, "duration_ms"], f"at most {MAX_DURATION_MS} ms")
+    if getattr(body, "setup_timeout_ms", 0) > 300_000:
         v.add([*loc, "setup_timeout_ms"], "at most 300000 ms")
-    if c.max_total_calls > MAX_CALLS:
+    if getattr(body, "max_total_calls", 0) > MAX_CALLS:
         v.add([*loc, "max_total_calls"], f"at most {MAX_CALLS} calls per action")
+
+
+def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str | int]) -> None:
+    _check_destination(c.dial_destination, bool(c.target_pool), v, loc)
+    _common(c, v, loc)
     if c.concurrency and c.max_total_calls and c.concurrency > c.max_total_calls:
         v.add([*loc, "concurrency"], "cannot exceed max_total_calls")
-    if c.transport and c.transport not in ("udp", "tcp"):
-        v.add([*loc, "transport"], "udp or tcp")
+    if not _DTMF.match(c.dtmf):
+        v.add([*loc, "dtmf"], "RFC 2833 digits 0-9 * # A-D, at most 64")
+    if c.dtmf_delay_ms > 60_000:
+        v.add([*loc, "dtmf_delay_ms"], "at most 60000 ms")
+    if c.from_user and not _DIAL_USER.match(c.from_user):
+        v.add([*loc, "from_user"], "letters, digits and + * # . _ -, at most 64")
+
+
+def _validate_register(r: spec_pb2.RegisterAction, v: ValidationCollector, loc: list[str | int]) -> None:
+    _common(r, v, loc)
+    if r.regexpire and not 60 <= r.regexpire <= 86_400:
+        v.add([*loc, "regexpire"], "between 60 and 86400 seconds")
+    if r.count > 10_000:
+        v.add([*loc, "count"], "at most 10000 users")
+
+
+def _validate_wait(w: spec_pb2.WaitForCallsAction, v: ValidationCollector, loc: list[str | int]) -> None:
+    _common(w, v, loc)
+    if w.answer_delay_ms > 120_000:
+        v.add([*loc, "answer_delay_ms"], "at most 120000 ms")
+    if w.timeout_ms > MAX_DURATION_MS:
+        v.add([*loc, "timeout_ms"], f"at most {MAX_DURATION_MS} ms")
+    if not _DTMF.match(w.expect_dtmf):
+        v.add([*loc, "expect_dtmf"], "RFC 2833 digits 0-9 * # A-D, at most 64")
+    if w.hangup_by not in ("", "caller", "callee"):
+        v.add([*loc, "hangup_by"], "caller or callee")
+    if w.hangup_by == "callee" and not w.duration_ms:
+        v.add([*loc, "duration_ms"], "the callee hangs up after duration_ms: set it", "missing")
+
+
+def _validate_load(ld: spec_pb2.LoadAction, v: ValidationCollector, loc: list[str | int]) -> None:
+    _check_destination(ld.dial_destination, bool(ld.target_pool), v, loc)
+    _common(ld, v, loc)
+    if not math.isfinite(ld.cps) or ld.cps <= 0 or ld.cps > MAX_CPS:
+        v.add([*loc, "cps"], f"calls per second above 0, at most {MAX_CPS:g}")
+    if ld.max_concurrency > 10_000:
+        v.add([*loc, "max_concurrency"], "at most 10000 calls at once")
+    for name in ("ramp_up_s", "hold_s", "ramp_down_s"):
+        if getattr(ld, name) > MAX_PHASE_S:
+            v.add([*loc, name], f"at most {MAX_PHASE_S} s")
+    if not (ld.ramp_up_s or ld.hold_s or ld.ramp_down_s) and not ld.max_total_calls:
+        v.add([*loc, "hold_s"], "a load needs a duration (ramp_up_s, hold_s, ramp_down_s) or max_total_calls",
+              "missing")
+    if ld.duration_distribution and ld.duration_distribution not in DISTRIBUTIONS:
+        v.add([*loc, "duration_distribution"], f"one of {', '.join(DISTRIBUTIONS)}")
+    if ld.duration_spread_ms > MAX_DURATION_MS:
+        v.add([*loc, "duration_spread_ms"], f"at most {MAX_DURATION_MS} ms")
+    if ld.driver and ld.driver not in DRIVERS:
+        v.add([*loc, "driver"], f"one of {', '.join(DRIVERS)}")
+
+
+def pool_refs(spec: spec_pb2.TestSpec) -> tuple[list[str], list[str]]:
+    """(registrar ids, credential pool ids) the spec names, each once, in order of appearance."""
+    targets: list[str] = []
+    pools: list[str] = []
+    for step in spec.steps:
+        for action in step.actions:
+            kind = action.WhichOneof("kind")
+            if kind is None:
+                continue
+            body = getattr(action, kind)
+            if body.target_pool and body.target_pool not in targets:
+                targets.append(body.target_pool)
+            if body.credential_pool and body.credential_pool not in pools:
+                pools.append(body.credential_pool)
+    return targets, pools
 
 
 def planned_calls(spec: spec_pb2.TestSpec) -> int:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import secrets
+from datetime import UTC, datetime
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from callgauge_eventstore import WrongExpectedVersion
 from callgauge_platform.errors import grpc_errors
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
 from callgauge_runs.adapters.billing import InsufficientBalance
 from callgauge_runs.domain import model
-from callgauge_runs.domain.errors import Conflict, Invalid, NotFound
+from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
 from callgauge_runs.handlers.app import RunsApp, new_id
 from callgauge_runs.handlers.views import ProjectView
 
@@ -39,6 +42,14 @@ def _ts(dt: datetime | None) -> Timestamp | None:
     return ts
 
 
+def _mode(mode: str) -> str:
+    if mode in ("", "live"):
+        return "live"
+    if mode == "test":
+        return "test"
+    raise Invalid([FieldError(["mode"], "live or test")])
+
+
 def project_pb(pv: ProjectView) -> pb.Project:
     p = pv.project
     return pb.Project(id=p.id, account_id=p.account_id, name=p.name, slug=p.slug, metadata=p.metadata,
@@ -51,13 +62,25 @@ def test_pb(t: model.Test) -> pb.Test:
                    created_at=_ts(t.created_at))
 
 
-def run_pb(r: model.Run) -> pb.Run:
+def registrar_pb(r: model.Registrar) -> pb.Registrar:
+    return pb.Registrar(id=r.id, project_id=r.project_id, name=r.name, host=r.host, port=r.port,
+                        transport=r.transport, domain=r.domain, created_at=_ts(r.created_at))
+
+
+def pool_pb(p: model.CredentialPool) -> pb.CredentialPool:
+    return pb.CredentialPool(id=p.id, project_id=p.project_id, name=p.name, created_at=_ts(p.created_at), credentials=[
+        pb.Credential(username=c.username, auth_username=c.auth_username, domain=c.domain,
+                      has_password=bool(c.password_ciphertext)) for c in p.credentials])
+
+
+def run_pb(r: model.Run, project_name: str = "") -> pb.Run:
     return pb.Run(
         id=r.id, project_id=r.project_id, test_id=r.test_id, test_name=r.test_name,
         status=pb.RunStatus.Value(r.status), created_at=_ts(r.created_at), started_at=_ts(r.started_at),
         stopped_at=_ts(r.stopped_at), summary=r.summary, calls=list(r.calls), passed=r.passed,
         result_description=r.result_description, metadata=r.metadata, tags=list(r.tags),
-        planned_calls=r.planned_calls,
+        planned_calls=r.planned_calls, project_name=project_name, account_id=r.account_id, mode=r.mode,
+        stop_requested=r.stop_requested, kiosk_links=len(r.kiosk_hashes),
     )
 
 
@@ -66,55 +89,219 @@ def _page(items: list, page: int, per_page: int) -> list:
     return items[(page - 1) * per_page: page * per_page]
 
 
+def _dt(ts: Timestamp, present: bool) -> datetime | None:
+    return ts.ToDatetime(tzinfo=UTC) if present else None
+
+
+def _registrar_fields(r: pb.RegistrarRequest) -> model.RegistrarFields:
+    return model.RegistrarFields(
+        name=r.name if r.HasField("name") else None, host=r.host if r.HasField("host") else None,
+        port=r.port if r.HasField("port") else None, transport=r.transport if r.HasField("transport") else None,
+        domain=r.domain if r.HasField("domain") else None)
+
+
 class RunsServicer(pb_grpc.RunsServiceServicer):
     def __init__(self, app: RunsApp) -> None:
         self.app = app
+
+    def _run(self, r: model.Run) -> pb.Run:
+        return run_pb(r, self.app.project_name(r.project_id))
+
+    # projects
 
     @grpc_errors(_map)
     async def CreateProject(self, request: pb.CreateProjectRequest, context) -> pb.Project:
         pv = await self.app.create_project(model.CreateProject(
             project_id=new_id(), account_id=request.account_id, name=request.name, slug=request.slug,
-            metadata=dict(request.metadata)))
+            metadata=dict(request.metadata), mode=_mode(request.mode)))
         return project_pb(pv)
 
     @grpc_errors(_map)
     async def ListProjects(self, request: pb.ListProjectsRequest, context) -> pb.ListProjectsResponse:
-        items = self.app.list_projects(request.account_id)
+        items = self.app.list_projects(request.account_id, _mode(request.mode))
         return pb.ListProjectsResponse(projects=[project_pb(p) for p in _page(items, request.page, request.per_page)],
                                        total=len(items))
 
     @grpc_errors(_map)
     async def GetProject(self, request: pb.GetProjectRequest, context) -> pb.Project:
-        return project_pb(self.app.get_project(request.account_id, request.project_id))
+        return project_pb(self.app.get_project(request.account_id, request.project_id, _mode(request.mode)))
+
+    @grpc_errors(_map)
+    async def UpdateProject(self, request: pb.UpdateProjectRequest, context) -> pb.Project:
+        pv = await self.app.update_project(model.UpdateProject(
+            project_id=request.project_id, account_id=request.account_id, mode=_mode(request.mode),
+            name=request.name if request.HasField("name") else None,
+            slug=request.slug if request.HasField("slug") else None,
+            metadata=dict(request.metadata) if request.set_metadata else None))
+        return project_pb(pv)
+
+    @grpc_errors(_map)
+    async def DeleteProject(self, request: pb.GetProjectRequest, context) -> pb.Empty:
+        await self.app.delete_project(model.DeleteProject(request.project_id, request.account_id, _mode(request.mode)))
+        return pb.Empty()
+
+    # tests
 
     @grpc_errors(_map)
     async def CreateTest(self, request: pb.CreateTestRequest, context) -> pb.Test:
         t = await self.app.create_test(model.CreateTest(
             test_id=new_id(), project_id=request.project_id, account_id=request.account_id, name=request.name,
-            spec=request.spec, metadata=dict(request.metadata)))
+            spec=request.spec, metadata=dict(request.metadata), mode=_mode(request.mode)))
         return test_pb(t)
 
     @grpc_errors(_map)
     async def GetTest(self, request: pb.GetTestRequest, context) -> pb.Test:
-        return test_pb(self.app.get_test(request.account_id, request.project_id, request.test_id))
+        return test_pb(self.app.get_test(request.account_id, request.project_id, request.test_id, _mode(request.mode)))
+
+    @grpc_errors(_map)
+    async def ListTests(self, request: pb.ListTestsRequest, context) -> pb.ListTestsResponse:
+        items = self.app.list_tests(request.account_id, _mode(request.mode), request.project_id)
+        return pb.ListTestsResponse(tests=[test_pb(t) for t in _page(items, request.page, request.per_page)],
+                                    total=len(items))
+
+    @grpc_errors(_map)
+    async def UpdateTest(self, request: pb.UpdateTestRequest, context) -> pb.Test:
+        t = await self.app.update_test(model.UpdateTest(
+            test_id=request.test_id, project_id=request.project_id, account_id=request.account_id,
+            mode=_mode(request.mode), name=request.name if request.HasField("name") else None,
+            steps=request.spec if request.set_steps else None,
+            assertions=request.spec if request.set_assertions else None,
+            metadata=dict(request.metadata) if request.set_metadata else None))
+        return test_pb(t)
+
+    @grpc_errors(_map)
+    async def DeleteTest(self, request: pb.GetTestRequest, context) -> pb.Empty:
+        await self.app.delete_test(model.DeleteTest(request.test_id, request.project_id, request.account_id,
+                                                    _mode(request.mode)))
+        return pb.Empty()
+
+    # registrars
+
+    @grpc_errors(_map)
+    async def CreateRegistrar(self, request: pb.RegistrarRequest, context) -> pb.Registrar:
+        r = await self.app.create_registrar(model.CreateRegistrar(
+            new_id(), request.project_id, request.account_id, _mode(request.mode), _registrar_fields(request)))
+        return registrar_pb(r)
+
+    @grpc_errors(_map)
+    async def GetRegistrar(self, request: pb.GetResourceRequest, context) -> pb.Registrar:
+        return registrar_pb(self.app.get_registrar(request.account_id, _mode(request.mode), request.project_id,
+                                                   request.id))
+
+    @grpc_errors(_map)
+    async def ListRegistrars(self, request: pb.ListResourcesRequest, context) -> pb.ListRegistrarsResponse:
+        items = self.app.list_registrars(request.account_id, _mode(request.mode), request.project_id)
+        return pb.ListRegistrarsResponse(
+            registrars=[registrar_pb(r) for r in _page(items, request.page, request.per_page)], total=len(items))
+
+    @grpc_errors(_map)
+    async def UpdateRegistrar(self, request: pb.RegistrarRequest, context) -> pb.Registrar:
+        r = await self.app.update_registrar(model.UpdateRegistrar(
+            request.registrar_id, request.project_id, request.account_id, _mode(request.mode),
+            _registrar_fields(request)))
+        return registrar_pb(r)
+
+    @grpc_errors(_map)
+    async def DeleteRegistrar(self, request: pb.GetResourceRequest, context) -> pb.Empty:
+        await self.app.delete_registrar(model.DeleteResource(request.id, request.project_id, request.account_id,
+                                                             _mode(request.mode)))
+        return pb.Empty()
+
+    # credential pools
+
+    def _creds(self, request: pb.CredentialPoolRequest) -> tuple[model.Credential, ...]:
+        return self.app.encrypt_credentials([
+            (c.username, c.auth_username, c.domain, c.password if c.HasField("password") else None)
+            for c in request.credentials])
+
+    @grpc_errors(_map)
+    async def CreateCredentialPool(self, request: pb.CredentialPoolRequest, context) -> pb.CredentialPool:
+        p = await self.app.create_pool(model.CreateCredentialPool(
+            new_id(), request.project_id, request.account_id, _mode(request.mode), request.name,
+            self._creds(request)))
+        return pool_pb(p)
+
+    @grpc_errors(_map)
+    async def GetCredentialPool(self, request: pb.GetResourceRequest, context) -> pb.CredentialPool:
+        return pool_pb(self.app.get_pool(request.account_id, _mode(request.mode), request.project_id, request.id))
+
+    @grpc_errors(_map)
+    async def ListCredentialPools(self, request: pb.ListResourcesRequest, context) -> pb.ListCredentialPoolsResponse:
+        items = self.app.list_pools(request.account_id, _mode(request.mode), request.project_id)
+        return pb.ListCredentialPoolsResponse(pools=[pool_pb(p) for p in _page(items, request.page, request.per_page)],
+                                              total=len(items))
+
+    @grpc_errors(_map)
+    async def UpdateCredentialPool(self, request: pb.CredentialPoolRequest, context) -> pb.CredentialPool:
+        p = await self.app.update_pool(model.UpdateCredentialPool(
+            request.pool_id, request.project_id, request.account_id, _mode(request.mode),
+            name=request.name if request.HasField("name") else None,
+            credentials=self._creds(request) if request.set_credentials else None))
+        return pool_pb(p)
+
+    @grpc_errors(_map)
+    async def DeleteCredentialPool(self, request: pb.GetResourceRequest, context) -> pb.Empty:
+        await self.app.delete_pool(model.DeleteResource(request.id, request.project_id, request.account_id,
+                                                        _mode(request.mode)))
+        return pb.Empty()
+
+    # runs
 
     @grpc_errors(_map)
     async def StartRun(self, request: pb.StartRunRequest, context) -> pb.Run:
+        mode = _mode(request.mode)
+        if request.report_mode not in ("", "kiosk"):
+            raise Invalid([FieldError(["report.mode"], "kiosk, or leave it out")])
+        project_id, test_id = request.project_id, request.test_id
+        if not test_id:
+            test = self.app.find_test(request.account_id, mode, project_id, request.test_name)
+            project_id, test_id = test.project_id, test.id
+        elif not project_id:
+            project_id = self.app.project_of_test(request.account_id, mode, test_id)
+        token = secrets.token_urlsafe(32) if request.report_mode == "kiosk" else ""
         try:
             run = await self.app.start_run(model.StartRun(
-                run_id=new_id(), project_id=request.project_id, test_id=request.test_id,
-                account_id=request.account_id, metadata=dict(request.metadata), tags=tuple(request.tags),
-                mode=request.mode or "live"))
+                run_id=new_id(), project_id=project_id, test_id=test_id, account_id=request.account_id,
+                metadata=dict(request.metadata), tags=tuple(request.tags), mode=mode,
+                overrides=dict(request.overrides),
+                kiosk_token_sha256=hashlib.sha256(token.encode()).hexdigest() if token else ""))
         except InsufficientBalance as exc:  # billing's 402, passed on as it came
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc), trailing_metadata=exc.metadata)
-        return run_pb(run)
+        out = self._run(run)
+        out.kiosk_token = token
+        return out
 
     @grpc_errors(_map)
     async def GetRun(self, request: pb.GetRunRequest, context) -> pb.Run:
-        return run_pb(await self.app.get_run(request.account_id, request.project_id, request.run_id))
+        return self._run(await self.app.get_run(request.account_id, request.project_id, request.run_id,
+                                                _mode(request.mode)))
 
     @grpc_errors(_map)
     async def ListRuns(self, request: pb.ListRunsRequest, context) -> pb.ListRunsResponse:
-        items = self.app.list_runs(request.account_id, request.project_id)
-        return pb.ListRunsResponse(runs=[run_pb(r) for r in _page(items, request.page, request.per_page)],
+        if request.status and request.status not in pb.RunStatus.keys():
+            raise Invalid([FieldError(["status"], "one of " + ", ".join(pb.RunStatus.keys()[1:]))])
+        items = self.app.list_runs(request.account_id, request.project_id, _mode(request.mode), request.test_id,
+                                   request.status, _dt(request.created_from, request.HasField("created_from")),
+                                   _dt(request.created_to, request.HasField("created_to")))
+        return pb.ListRunsResponse(runs=[self._run(r) for r in _page(items, request.page, request.per_page)],
                                    total=len(items))
+
+    @grpc_errors(_map)
+    async def StopRun(self, request: pb.GetRunRequest, context) -> pb.Run:
+        return self._run(await self.app.stop_run(model.StopRun(request.run_id, request.account_id,
+                                                               _mode(request.mode))))
+
+    @grpc_errors(_map)
+    async def RevokeKioskLinks(self, request: pb.GetRunRequest, context) -> pb.Run:
+        return self._run(await self.app.revoke_kiosk(model.RevokeKioskLinks(request.run_id, request.account_id,
+                                                                            _mode(request.mode))))
+
+    @grpc_errors(_map)
+    async def GetRunByKioskToken(self, request: pb.GetRunByKioskTokenRequest, context) -> pb.Run:
+        run = await self.app.run_by_kiosk_token(request.token)
+        return self._run(await self.app.get_run(run.account_id, "", run.id, run.mode))
+
+    @grpc_errors(_map)
+    async def GetRunCredentials(self, request: pb.GetRunCredentialsRequest, context) -> spec_pb2.RunCredentials:
+        return spec_pb2.RunCredentials(run_id=request.run_id,
+                                       passwords=await self.app.run_credentials(request.run_id))

@@ -4,8 +4,12 @@ decide, append at the loaded version; queries read the read model or a stream.""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
+from dataclasses import replace
+from datetime import datetime
 
+from cryptography.fernet import Fernet
 from google.protobuf.message import Message
 from prometheus_client import Counter
 from uuid6 import uuid7
@@ -19,7 +23,8 @@ from callgauge_proto.callgauge.events.v1 import media_pb2
 
 from callgauge_runs.adapters.billing import BillingPort
 from callgauge_runs.domain import model
-from callgauge_runs.domain.errors import NotFound
+from callgauge_runs.domain.errors import FieldError, Invalid, NotFound
+from callgauge_runs.handlers.secrets import Secrets
 from callgauge_runs.handlers.views import ProjectView, ReadModel
 
 log = get_logger(__name__)
@@ -44,14 +49,25 @@ def run_stream(rid: str) -> str:
     return f"run-{rid}"
 
 
+def registrar_stream(rid: str) -> str:
+    return f"registrar-{rid}"
+
+
+def pool_stream(pid: str) -> str:
+    return f"credpool-{pid}"
+
+
 def new_id() -> str:
     return str(uuid7())
 
 
 class RunsApp:
-    def __init__(self, store: EventStore, billing: BillingPort | None = None) -> None:
+    def __init__(self, store: EventStore, billing: BillingPort | None = None, secrets: Secrets | None = None) -> None:
+        """`secrets`: the key that encrypts SIP passwords (bootstrap passes the configured one;
+        without it a throwaway key is made, fit for tests only)."""
         self.store = store
         self.billing = billing  # None: runs are not metered (tests, tools)
+        self.secrets = secrets or Secrets([Fernet.generate_key()])
         self.view = ReadModel()
         self._projector: asyncio.Task | None = None
 
@@ -74,7 +90,9 @@ class RunsApp:
         async for ev in self.store.subscribe_all(position):
             payload = decode_payload(ev.type, ev.data)
             changed = self.view.apply(payload, ev.recorded_at) if payload is not None else set()
-            await self.store.commit_projection(VIEWS, ev.position, {k: self.view.row(k) for k in changed})
+            rows = {k: self.view.row(k) for k in changed}
+            await self.store.commit_projection(VIEWS, ev.position, {k: v for k, v in rows.items() if v is not None},
+                                               [k for k, v in rows.items() if v is None])
             await self.view.advanced_to(ev.position)
 
     # ------------------------------------------------------------ commands
@@ -88,23 +106,128 @@ class RunsApp:
         await self.view.wait_for(position)
         return position
 
+    async def _decide(self, stream: str, evolve, decide, *context, correlation: str = "") -> None:
+        """Load a stream's state, decide on it (with any context the decider takes after the
+        state), append at the loaded version."""
+        state, version = await load(self.store, stream, evolve, decode_payload)
+        events = decide(state, *context)
+        if events:
+            await self._append(stream, version, events, correlation or stream.partition("-")[2])
+
+    async def _project_of(self, project_id: str) -> model.Project | None:
+        project, _ = await load(self.store, project_stream(project_id), model.evolve_project, decode_payload)
+        return project
+
+    # projects
+
     async def create_project(self, cmd: model.CreateProject) -> ProjectView:
-        state, version = await load(self.store, project_stream(cmd.project_id), model.evolve_project, decode_payload)
-        events = model.decide_create_project(state, cmd)
-        await self._append(project_stream(cmd.project_id), version, events, cmd.project_id)
+        if not cmd.slug:  # a derived slug is made unique (pbx, pbx-2, …); a chosen one must be free
+            cmd = replace(cmd, slug=self.view.free_slug(cmd.account_id, cmd.mode, model.slugify(cmd.name.strip())))
+        taken = self.view.slug_taken(cmd.account_id, cmd.mode, cmd.slug)
+        await self._decide(project_stream(cmd.project_id), model.evolve_project, model.decide_create_project,
+                           cmd, taken)
         return self.view.projects[cmd.project_id]
 
+    async def update_project(self, cmd: model.UpdateProject) -> ProjectView:
+        taken = cmd.slug is not None and self.view.slug_taken(cmd.account_id, cmd.mode, cmd.slug, but=cmd.project_id)
+        await self._decide(project_stream(cmd.project_id), model.evolve_project, model.decide_update_project,
+                           cmd, taken)
+        return self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+
+    async def delete_project(self, cmd: model.DeleteProject) -> None:
+        await self._decide(project_stream(cmd.project_id), model.evolve_project, model.decide_delete_project, cmd)
+
+    # tests
+
     async def create_test(self, cmd: model.CreateTest) -> model.Test:
-        project, _ = await load(self.store, project_stream(cmd.project_id), model.evolve_project, decode_payload)
-        state, version = await load(self.store, test_stream(cmd.test_id), model.evolve_test, decode_payload)
-        events = model.decide_create_test(project, state, cmd)
-        await self._append(test_stream(cmd.test_id), version, events, cmd.project_id)
+        project = await self._project_of(cmd.project_id)
+        resources = self.view.resources_of(cmd.project_id)
+        await self._decide(test_stream(cmd.test_id), model.evolve_test,
+                           lambda state, c: model.decide_create_test(project, state, c, resources), cmd,
+                           correlation=cmd.project_id)
         return self.view.tests[cmd.test_id]
 
+    async def update_test(self, cmd: model.UpdateTest) -> model.Test:
+        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        await self._decide(test_stream(cmd.test_id), model.evolve_test, model.decide_update_test, cmd,
+                           self.view.resources_of(cmd.project_id), correlation=cmd.project_id)
+        return self.get_test(cmd.account_id, cmd.project_id, cmd.test_id, cmd.mode)
+
+    async def delete_test(self, cmd: model.DeleteTest) -> None:
+        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        await self._decide(test_stream(cmd.test_id), model.evolve_test, model.decide_delete_test, cmd,
+                           correlation=cmd.project_id)
+
+    # registrars and credential pools
+
+    async def create_registrar(self, cmd: model.CreateRegistrar) -> model.Registrar:
+        project = await self._project_of(cmd.project_id)
+        await self._decide(registrar_stream(cmd.registrar_id), model.evolve_registrar,
+                           lambda state, c: model.decide_create_registrar(project, state, c), cmd,
+                           correlation=cmd.project_id)
+        return self.view.registrars[cmd.registrar_id]
+
+    async def update_registrar(self, cmd: model.UpdateRegistrar) -> model.Registrar:
+        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        await self._decide(registrar_stream(cmd.registrar_id), model.evolve_registrar, model.decide_update_registrar,
+                           cmd, correlation=cmd.project_id)
+        return self.get_registrar(cmd.account_id, cmd.mode, cmd.project_id, cmd.registrar_id)
+
+    async def delete_registrar(self, cmd: model.DeleteResource) -> None:
+        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        await self._decide(registrar_stream(cmd.resource_id), model.evolve_registrar, model.decide_delete_registrar,
+                           cmd, self.view.tests_using(cmd.project_id, cmd.resource_id), correlation=cmd.project_id)
+
+    def encrypt_credentials(self, creds: list[tuple[str, str, str, str | None]]) -> tuple[model.Credential, ...]:
+        """(username, auth_username, domain, password or None) -> credentials with the password
+        encrypted ("" when none was given: the decider keeps a stored one or reports it missing)."""
+        return tuple(model.Credential(u, a, d, self.secrets.encrypt(pw) if pw else "") for u, a, d, pw in creds)
+
+    async def create_pool(self, cmd: model.CreateCredentialPool) -> model.CredentialPool:
+        project = await self._project_of(cmd.project_id)
+        await self._decide(pool_stream(cmd.pool_id), model.evolve_pool,
+                           lambda state, c: model.decide_create_pool(project, state, c), cmd,
+                           correlation=cmd.project_id)
+        return self.view.pools[cmd.pool_id]
+
+    async def update_pool(self, cmd: model.UpdateCredentialPool) -> model.CredentialPool:
+        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        await self._decide(pool_stream(cmd.pool_id), model.evolve_pool, model.decide_update_pool, cmd,
+                           correlation=cmd.project_id)
+        return self.get_pool(cmd.account_id, cmd.mode, cmd.project_id, cmd.pool_id)
+
+    async def delete_pool(self, cmd: model.DeleteResource) -> None:
+        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        await self._decide(pool_stream(cmd.resource_id), model.evolve_pool, model.decide_delete_pool,
+                           cmd, self.view.tests_using(cmd.project_id, cmd.resource_id), correlation=cmd.project_id)
+
+    # runs
+
+    def find_test(self, account_id: str, mode: str, project_id: str, name: str) -> model.Test:
+        """The caller's test named `name` (in one project, or in any of the caller's projects)."""
+        projects = {p.project.id for p in self.view.projects_of(account_id, mode)}
+        found = [t for t in self.view.tests.values() if t.name == name and t.project_id in projects
+                 and (not project_id or t.project_id == project_id)]
+        if not found:
+            raise NotFound("test", name)
+        if len(found) > 1:
+            raise Invalid([FieldError(["test.name"], f"{len(found)} tests are named {name!r} in different "
+                                                     "projects: name the project or use test.id")])
+        return found[0]
+
+    def project_of_test(self, account_id: str, mode: str, test_id: str) -> str:
+        t = self.view.tests.get(test_id)
+        if t is None or not model.owned(t, account_id, mode) or t.project_id not in self.view.projects:
+            raise NotFound("test", test_id)
+        return t.project_id
+
     async def start_run(self, cmd: model.StartRun) -> model.Run:
+        """Snapshot the test (overrides applied, pools resolved) as RunRequested."""
+        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
         test, _ = await load(self.store, test_stream(cmd.test_id), model.evolve_test, decode_payload)
+        resources = self.view.resources_of(cmd.project_id)
         state, version = await load(self.store, run_stream(cmd.run_id), model.evolve_run, decode_payload)
-        events = model.decide_start_run(test, state, cmd)
+        events = model.decide_start_run(test, state, cmd, resources)
         if self.billing is not None:  # hold the run's maximum cost first; not payable -> not started
             await self.billing.reserve(cmd.account_id, cmd.mode, cmd.run_id, cmd.project_id, cmd.test_id,
                                        events[0].spec)
@@ -115,7 +238,15 @@ class RunsApp:
                 await asyncio.shield(self.billing.release(cmd.account_id, cmd.mode, cmd.run_id))
             raise
         RUN_TRANSITIONS.labels("PENDING").inc()
-        return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id)
+        return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id, cmd.mode)
+
+    async def stop_run(self, cmd: model.StopRun) -> model.Run:
+        await self._decide(run_stream(cmd.run_id), model.evolve_run, model.decide_stop_run, cmd)
+        return await self.get_run(cmd.account_id, "", cmd.run_id, cmd.mode)
+
+    async def revoke_kiosk(self, cmd: model.RevokeKioskLinks) -> model.Run:
+        await self._decide(run_stream(cmd.run_id), model.evolve_run, model.decide_revoke_kiosk, cmd)
+        return await self.get_run(cmd.account_id, "", cmd.run_id, cmd.mode)
 
     async def on_media_event(self, delivered: Delivered) -> None:
         """Move a run along as the media-engine reports. Idempotent: the events decided from a
@@ -145,28 +276,91 @@ class RunsApp:
         raise RuntimeError(f"run {run_id}: gave up after repeated version conflicts")
 
     # ------------------------------------------------------------ queries
+    # Every query is scoped by (account, mode): another account's or mode's id is not found.
 
-    def list_projects(self, account_id: str) -> list[ProjectView]:
-        return self.view.projects_of(account_id)
+    def list_projects(self, account_id: str, mode: str = "live") -> list[ProjectView]:
+        return self.view.projects_of(account_id, mode)
 
-    def get_project(self, account_id: str, project_id: str) -> ProjectView:
+    def get_project(self, account_id: str, project_id: str, mode: str = "live") -> ProjectView:
         pv = self.view.projects.get(project_id)
-        if pv is None or pv.project.account_id != account_id:
+        if pv is None or not model.owned(pv.project, account_id, mode):
             raise NotFound("project", project_id)
         return pv
 
-    def get_test(self, account_id: str, project_id: str, test_id: str) -> model.Test:
+    def list_tests(self, account_id: str, mode: str, project_id: str) -> list[model.Test]:
+        self.get_project(account_id, project_id, mode)
+        return self.view.tests_of(project_id)
+
+    def get_test(self, account_id: str, project_id: str, test_id: str, mode: str = "live") -> model.Test:
+        self.get_project(account_id, project_id, mode)
         t = self.view.tests.get(test_id)
-        if t is None or t.account_id != account_id or t.project_id != project_id:
+        if t is None or not model.owned(t, account_id, mode) or t.project_id != project_id:
             raise NotFound("test", test_id)
         return t
 
-    async def get_run(self, account_id: str, project_id: str, run_id: str) -> model.Run:
+    def list_registrars(self, account_id: str, mode: str, project_id: str) -> list[model.Registrar]:
+        self.get_project(account_id, project_id, mode)
+        return self.view.registrars_of(project_id)
+
+    def get_registrar(self, account_id: str, mode: str, project_id: str, rid: str) -> model.Registrar:
+        self.get_project(account_id, project_id, mode)
+        r = self.view.registrars.get(rid)
+        if r is None or not model.owned(r, account_id, mode) or r.project_id != project_id:
+            raise NotFound("registrar", rid)
+        return r
+
+    def list_pools(self, account_id: str, mode: str, project_id: str) -> list[model.CredentialPool]:
+        self.get_project(account_id, project_id, mode)
+        return self.view.pools_of(project_id)
+
+    def get_pool(self, account_id: str, mode: str, project_id: str, pid: str) -> model.CredentialPool:
+        self.get_project(account_id, project_id, mode)
+        p = self.view.pools.get(pid)
+        if p is None or not model.owned(p, account_id, mode) or p.project_id != project_id:
+            raise NotFound("credential pool", pid)
+        return p
+
+    async def get_run(self, account_id: str, project_id: str, run_id: str, mode: str = "live") -> model.Run:
         run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
-        if run is None or run.account_id != account_id or (project_id and run.project_id != project_id):
+        if not model.owned(run, account_id, mode) or (project_id and run.project_id != project_id):
             raise NotFound("run", run_id)
         return run
 
-    def list_runs(self, account_id: str, project_id: str) -> list[model.Run]:
-        self.get_project(account_id, project_id)
-        return self.view.runs_of(account_id, project_id)
+    def list_runs(self, account_id: str, project_id: str, mode: str = "live", test_id: str = "", status: str = "",
+                  created_from: datetime | None = None, created_to: datetime | None = None) -> list[model.Run]:
+        self.get_project(account_id, project_id, mode)
+        return [r for r in self.view.runs_of(account_id, project_id, mode)
+                if (not test_id or r.test_id == test_id) and (not status or r.status == status)
+                and (created_from is None or (r.created_at is not None and r.created_at >= created_from))
+                and (created_to is None or (r.created_at is not None and r.created_at < created_to))]
+
+    def project_name(self, project_id: str) -> str:
+        pv = self.view.projects.get(project_id)
+        return pv.project.name if pv else ""
+
+    async def run_by_kiosk_token(self, token: str) -> model.Run:
+        run_id = self.view.kiosk.get(hashlib.sha256(token.encode()).hexdigest()) if token else None
+        if run_id is None:
+            raise NotFound("kiosk link", "…")  # never echo a token
+        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
+        if run is None:
+            raise NotFound("kiosk link", "…")
+        return run
+
+    async def run_credentials(self, run_id: str) -> dict[str, str]:
+        """`<pool id>/<username>` -> password for the credential pools the run uses."""
+        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
+        if run is None:
+            raise NotFound("run", run_id)
+        out: dict[str, str] = {}
+        for pool_id in run.credential_pools:
+            pool, _ = await load(self.store, pool_stream(pool_id), model.evolve_pool, decode_payload)
+            if pool is None or pool.deleted:
+                continue
+            for c in pool.credentials:
+                plain = self.secrets.decrypt(c.password_ciphertext)
+                if plain is None:
+                    log.error("credential_undecryptable", pool_id=pool_id, username=c.username)
+                    continue
+                out[f"{pool_id}/{c.username}"] = plain
+        return out

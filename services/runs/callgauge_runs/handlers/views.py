@@ -17,6 +17,7 @@ from callgauge_proto.callgauge.events.v1 import runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_runs.domain import model
+from callgauge_runs.domain import spec as specs
 
 
 @dataclass
@@ -32,24 +33,73 @@ class ReadModel:
     projects: dict[str, ProjectView] = field(default_factory=dict)
     tests: dict[str, model.Test] = field(default_factory=dict)
     runs: dict[str, model.Run] = field(default_factory=dict)
+    registrars: dict[str, model.Registrar] = field(default_factory=dict)
+    pools: dict[str, model.CredentialPool] = field(default_factory=dict)
+    kiosk: dict[str, str] = field(default_factory=dict)  # token sha256 -> run id
     position: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
+    def _count(self, project_id: str, attr: str, delta: int) -> set[str]:
+        if (pv := self.projects.get(project_id)) is None:
+            return set()
+        setattr(pv, attr, max(0, getattr(pv, attr) + delta))
+        return {f"project:{project_id}"}
+
     def apply(self, event: Message, at: datetime | None) -> set[str]:
-        """Fold one event in; return the keys of the rows it changed."""
-        if isinstance(event, runs_pb2.ProjectCreated):
-            self.projects[event.project_id] = ProjectView(model.evolve_project(None, event, at))
-            return {f"project:{event.project_id}"}
-        if isinstance(event, runs_pb2.TestCreated):
-            self.tests[event.test_id] = model.evolve_test(None, event, at)
-            changed = {f"test:{event.test_id}"}
-            if (pv := self.projects.get(event.project_id)) is not None:
-                pv.test_count += 1
-                changed.add(f"project:{event.project_id}")
-            return changed
+        """Fold one event in; return the keys of the rows it changed (a key whose entry is gone
+        is a row to delete)."""
+        if isinstance(event, runs_pb2.ProjectCreated | runs_pb2.ProjectUpdated | runs_pb2.ProjectDeleted):
+            pid = event.project_id
+            if isinstance(event, runs_pb2.ProjectCreated):
+                self.projects[pid] = ProjectView(model.evolve_project(None, event, at))
+            elif isinstance(event, runs_pb2.ProjectDeleted):
+                self.projects.pop(pid, None)
+            elif (pv := self.projects.get(pid)) is not None:
+                pv.project = model.evolve_project(pv.project, event, at)
+            return {f"project:{pid}"}
+        if isinstance(event, runs_pb2.TestCreated | runs_pb2.TestUpdated | runs_pb2.TestDeleted):
+            tid = event.test_id
+            if isinstance(event, runs_pb2.TestCreated):
+                self.tests[tid] = model.evolve_test(None, event, at)
+                return {f"test:{tid}"} | self._count(event.project_id, "test_count", 1)
+            if isinstance(event, runs_pb2.TestDeleted):
+                gone = self.tests.pop(tid, None)
+                return {f"test:{tid}"} | (self._count(gone.project_id, "test_count", -1) if gone else set())
+            if tid in self.tests:
+                self.tests[tid] = model.evolve_test(self.tests[tid], event, at)
+            return {f"test:{tid}"}
+        if isinstance(event, runs_pb2.RegistrarCreated | runs_pb2.RegistrarUpdated | runs_pb2.RegistrarDeleted):
+            rid = event.registrar_id
+            if isinstance(event, runs_pb2.RegistrarCreated):
+                self.registrars[rid] = model.evolve_registrar(None, event, at)
+                return {f"registrar:{rid}"} | self._count(event.project_id, "registrar_count", 1)
+            if isinstance(event, runs_pb2.RegistrarDeleted):
+                gone = self.registrars.pop(rid, None)
+                return {f"registrar:{rid}"} | (self._count(gone.project_id, "registrar_count", -1) if gone else set())
+            if rid in self.registrars:
+                self.registrars[rid] = model.evolve_registrar(self.registrars[rid], event, at)
+            return {f"registrar:{rid}"}
+        if isinstance(event, runs_pb2.CredentialPoolCreated | runs_pb2.CredentialPoolUpdated
+                      | runs_pb2.CredentialPoolDeleted):
+            pid = event.pool_id
+            if isinstance(event, runs_pb2.CredentialPoolDeleted):
+                self.pools.pop(pid, None)
+            else:
+                self.pools[pid] = model.evolve_pool(self.pools.get(pid), event, at)
+            return {f"pool:{pid}"}
         if isinstance(event, runs_pb2.RunRequested):
             self.runs[event.run_id] = model.evolve_run(None, event, at)
             return {f"run:{event.run_id}"}
+        if isinstance(event, runs_pb2.RunKioskLinkCreated | runs_pb2.RunKioskLinkRevoked):
+            if isinstance(event, runs_pb2.RunKioskLinkCreated):
+                self.kiosk[event.token_sha256] = event.run_id
+            else:
+                self.kiosk.pop(event.token_sha256, None)
+            changed = {f"kiosk:{event.token_sha256}"}
+            if event.run_id in self.runs:
+                self.runs[event.run_id] = model.evolve_run(self.runs[event.run_id], event, at)
+                changed.add(f"run:{event.run_id}")
+            return changed
         if (run_id := getattr(event, "run_id", None)) and run_id in self.runs:
             run = model.evolve_run(self.runs[run_id], event, at)
             # Headers only: the per-call detail is read from the run's stream.
@@ -69,13 +119,20 @@ class ReadModel:
             value = _encode(t)
         elif kind == "run" and (r := self.runs.get(ident)) is not None:
             value = _encode(r)
+        elif kind == "registrar" and (g := self.registrars.get(ident)) is not None:
+            value = _encode(g)
+        elif kind == "pool" and (c := self.pools.get(ident)) is not None:
+            value = _encode(c)
+        elif kind == "kiosk" and ident in self.kiosk:
+            value = {"run_id": self.kiosk[ident]}
         else:
             return None
         return json.dumps(value, sort_keys=True).encode()
 
     def rows(self) -> dict[str, bytes]:
         keys = ([f"project:{k}" for k in self.projects] + [f"test:{k}" for k in self.tests]
-                + [f"run:{k}" for k in self.runs])
+                + [f"run:{k}" for k in self.runs] + [f"registrar:{k}" for k in self.registrars]
+                + [f"pool:{k}" for k in self.pools] + [f"kiosk:{k}" for k in self.kiosk])
         return {k: self.row(k) for k in keys}  # type: ignore[misc]
 
     def load_rows(self, rows: dict[str, bytes], position: int) -> None:
@@ -89,6 +146,12 @@ class ReadModel:
                 self.tests[ident] = _decode(model.Test, value)
             elif kind == "run":
                 self.runs[ident] = _decode(model.Run, value)
+            elif kind == "registrar":
+                self.registrars[ident] = _decode(model.Registrar, value)
+            elif kind == "pool":
+                self.pools[ident] = _decode(model.CredentialPool, value)
+            elif kind == "kiosk":
+                self.kiosk[ident] = value["run_id"]
         self.position = position
 
     async def advanced_to(self, position: int) -> None:
@@ -101,12 +164,46 @@ class ReadModel:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: self.position >= position), timeout)
 
-    def projects_of(self, account_id: str) -> list[ProjectView]:
-        return sorted((p for p in self.projects.values() if p.project.account_id == account_id),
+    def projects_of(self, account_id: str, mode: str = "live") -> list[ProjectView]:
+        return sorted((p for p in self.projects.values() if model.owned(p.project, account_id, mode)),
                       key=lambda p: p.project.id)
 
-    def runs_of(self, account_id: str, project_id: str) -> list[model.Run]:
-        return sorted((r for r in self.runs.values() if r.account_id == account_id and r.project_id == project_id),
+    def slug_taken(self, account_id: str, mode: str, slug: str, but: str = "") -> bool:
+        return any(p.project.slug == slug and p.project.id != but for p in self.projects_of(account_id, mode))
+
+    def free_slug(self, account_id: str, mode: str, base: str) -> str:
+        taken = {p.project.slug for p in self.projects_of(account_id, mode)}
+        if base not in taken:
+            return base
+        n = 2
+        while f"{base[:58]}-{n}" in taken:
+            n += 1
+        return f"{base[:58]}-{n}"
+
+    def tests_of(self, project_id: str) -> list[model.Test]:
+        return sorted((t for t in self.tests.values() if t.project_id == project_id), key=lambda t: t.id)
+
+    def registrars_of(self, project_id: str) -> list[model.Registrar]:
+        return sorted((r for r in self.registrars.values() if r.project_id == project_id), key=lambda r: r.id)
+
+    def pools_of(self, project_id: str) -> list[model.CredentialPool]:
+        return sorted((p for p in self.pools.values() if p.project_id == project_id), key=lambda p: p.id)
+
+    def resources_of(self, project_id: str) -> model.Resources:
+        return model.Resources({r.id: r for r in self.registrars_of(project_id)},
+                               {p.id: p for p in self.pools_of(project_id)})
+
+    def tests_using(self, project_id: str, resource_id: str) -> tuple[str, ...]:
+        """Names of the project's tests whose actions name this registrar or credential pool."""
+        out = []
+        for t in self.tests_of(project_id):
+            targets, pools = specs.pool_refs(t.spec)
+            if resource_id in targets or resource_id in pools:
+                out.append(t.name)
+        return tuple(out)
+
+    def runs_of(self, account_id: str, project_id: str, mode: str = "live") -> list[model.Run]:
+        return sorted((r for r in self.runs.values() if model.owned(r, account_id, mode) and r.project_id == project_id),
                       key=lambda r: r.id, reverse=True)
 
 
@@ -125,6 +222,8 @@ def _encode(obj) -> dict:
             v = v.isoformat() if v is not None else None
         elif f.name == "calls":
             v = []  # not kept in the read model
+        elif f.name == "credentials":
+            v = [dataclasses.asdict(c) for c in v]
         elif isinstance(v, tuple):
             v = list(v)
         out[f.name] = v
@@ -143,6 +242,8 @@ def _decode(cls, value: dict):
             v = msg
         elif f.name in _TIME_FIELDS and v is not None:
             v = datetime.fromisoformat(v)
+        elif f.name == "credentials":
+            v = tuple(model.Credential(**c) for c in v)
         elif isinstance(v, list):
             v = tuple(v)
         kwargs[f.name] = v

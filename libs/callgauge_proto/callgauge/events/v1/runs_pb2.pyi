@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ProjectCreated(_message.Message):
-    __slots__ = ("project_id", "account_id", "name", "slug", "metadata")
+    __slots__ = ("project_id", "account_id", "name", "slug", "metadata", "mode")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -22,15 +22,42 @@ class ProjectCreated(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     SLUG_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     account_id: str
     name: str
     slug: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., slug: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    mode: str
+    def __init__(self, project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., slug: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., mode: _Optional[str] = ...) -> None: ...
+
+class ProjectUpdated(_message.Message):
+    __slots__ = ("project_id", "name", "slug", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    name: str
+    slug: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, project_id: _Optional[str] = ..., name: _Optional[str] = ..., slug: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ProjectDeleted(_message.Message):
+    __slots__ = ("project_id",)
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    def __init__(self, project_id: _Optional[str] = ...) -> None: ...
 
 class TestCreated(_message.Message):
-    __slots__ = ("test_id", "project_id", "account_id", "name", "spec", "metadata")
+    __slots__ = ("test_id", "project_id", "account_id", "name", "spec", "metadata", "mode")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,13 +71,134 @@ class TestCreated(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
     test_id: str
     project_id: str
     account_id: str
     name: str
     spec: _test_spec_pb2.TestSpec
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, test_id: _Optional[str] = ..., project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    mode: str
+    def __init__(self, test_id: _Optional[str] = ..., project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., mode: _Optional[str] = ...) -> None: ...
+
+class TestUpdated(_message.Message):
+    __slots__ = ("test_id", "name", "spec", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TEST_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    test_id: str
+    name: str
+    spec: _test_spec_pb2.TestSpec
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, test_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class TestDeleted(_message.Message):
+    __slots__ = ("test_id", "project_id")
+    TEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    test_id: str
+    project_id: str
+    def __init__(self, test_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
+
+class RegistrarCreated(_message.Message):
+    __slots__ = ("registrar_id", "project_id", "account_id", "mode", "name", "host", "port", "transport", "domain")
+    REGISTRAR_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    registrar_id: str
+    project_id: str
+    account_id: str
+    mode: str
+    name: str
+    host: str
+    port: int
+    transport: str
+    domain: str
+    def __init__(self, registrar_id: _Optional[str] = ..., project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., mode: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+
+class RegistrarUpdated(_message.Message):
+    __slots__ = ("registrar_id", "name", "host", "port", "transport", "domain")
+    REGISTRAR_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    registrar_id: str
+    name: str
+    host: str
+    port: int
+    transport: str
+    domain: str
+    def __init__(self, registrar_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+
+class RegistrarDeleted(_message.Message):
+    __slots__ = ("registrar_id", "project_id")
+    REGISTRAR_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    registrar_id: str
+    project_id: str
+    def __init__(self, registrar_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
+
+class StoredCredential(_message.Message):
+    __slots__ = ("username", "auth_username", "domain", "password_ciphertext")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    AUTH_USERNAME_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    auth_username: str
+    domain: str
+    password_ciphertext: bytes
+    def __init__(self, username: _Optional[str] = ..., auth_username: _Optional[str] = ..., domain: _Optional[str] = ..., password_ciphertext: _Optional[bytes] = ...) -> None: ...
+
+class CredentialPoolCreated(_message.Message):
+    __slots__ = ("pool_id", "project_id", "account_id", "mode", "name", "credentials")
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    pool_id: str
+    project_id: str
+    account_id: str
+    mode: str
+    name: str
+    credentials: _containers.RepeatedCompositeFieldContainer[StoredCredential]
+    def __init__(self, pool_id: _Optional[str] = ..., project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., mode: _Optional[str] = ..., name: _Optional[str] = ..., credentials: _Optional[_Iterable[_Union[StoredCredential, _Mapping]]] = ...) -> None: ...
+
+class CredentialPoolUpdated(_message.Message):
+    __slots__ = ("pool_id", "name", "credentials")
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    pool_id: str
+    name: str
+    credentials: _containers.RepeatedCompositeFieldContainer[StoredCredential]
+    def __init__(self, pool_id: _Optional[str] = ..., name: _Optional[str] = ..., credentials: _Optional[_Iterable[_Union[StoredCredential, _Mapping]]] = ...) -> None: ...
+
+class CredentialPoolDeleted(_message.Message):
+    __slots__ = ("pool_id", "project_id")
+    POOL_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    pool_id: str
+    project_id: str
+    def __init__(self, pool_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
 
 class RunRequested(_message.Message):
     __slots__ = ("run_id", "project_id", "test_id", "account_id", "test_name", "spec", "metadata", "tags", "mode", "targets", "pools")
@@ -132,3 +280,37 @@ class RunFailed(_message.Message):
     summary: _measurements_pb2.RunSummary
     result_description: str
     def __init__(self, run_id: _Optional[str] = ..., summary: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ..., result_description: _Optional[str] = ...) -> None: ...
+
+class RunStopRequested(_message.Message):
+    __slots__ = ("run_id", "reason")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    reason: str
+    def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RunCancelled(_message.Message):
+    __slots__ = ("run_id", "summary", "result_description")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    RESULT_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    summary: _measurements_pb2.RunSummary
+    result_description: str
+    def __init__(self, run_id: _Optional[str] = ..., summary: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ..., result_description: _Optional[str] = ...) -> None: ...
+
+class RunKioskLinkCreated(_message.Message):
+    __slots__ = ("run_id", "token_sha256")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    token_sha256: str
+    def __init__(self, run_id: _Optional[str] = ..., token_sha256: _Optional[str] = ...) -> None: ...
+
+class RunKioskLinkRevoked(_message.Message):
+    __slots__ = ("run_id", "token_sha256")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SHA256_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    token_sha256: str
+    def __init__(self, run_id: _Optional[str] = ..., token_sha256: _Optional[str] = ...) -> None: ...

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as callgauge_dot_common_dot_v1_dot_test__spec__pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as callgauge_dot_runs_dot_v1_dot_runs__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -28,7 +29,9 @@ if _version_not_supported:
 class RunsServiceStub:
     """Commands and queries of the runs service. Errors are gRPC status codes:
     NOT_FOUND (unknown or not the caller's), INVALID_ARGUMENT (bad input, with a
-    message naming the field), ABORTED (expected-version conflict).
+    message naming the field), ABORTED (expected-version conflict or a uniqueness clash).
+    Every request names the caller's account_id and mode (live | test; empty = live):
+    data is scoped by both, and another account's or mode's id is NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -52,6 +55,16 @@ class RunsServiceStub:
                 request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetProjectRequest.SerializeToString,
                 response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Project.FromString,
                 _registered_method=True)
+        self.UpdateProject = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/UpdateProject',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.UpdateProjectRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Project.FromString,
+                _registered_method=True)
+        self.DeleteProject = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/DeleteProject',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetProjectRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.FromString,
+                _registered_method=True)
         self.CreateTest = channel.unary_unary(
                 '/callgauge.runs.v1.RunsService/CreateTest',
                 request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CreateTestRequest.SerializeToString,
@@ -61,6 +74,71 @@ class RunsServiceStub:
                 '/callgauge.runs.v1.RunsService/GetTest',
                 request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetTestRequest.SerializeToString,
                 response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Test.FromString,
+                _registered_method=True)
+        self.ListTests = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/ListTests',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListTestsRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListTestsResponse.FromString,
+                _registered_method=True)
+        self.UpdateTest = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/UpdateTest',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.UpdateTestRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Test.FromString,
+                _registered_method=True)
+        self.DeleteTest = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/DeleteTest',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetTestRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.FromString,
+                _registered_method=True)
+        self.CreateRegistrar = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/CreateRegistrar',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RegistrarRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.FromString,
+                _registered_method=True)
+        self.GetRegistrar = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/GetRegistrar',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.FromString,
+                _registered_method=True)
+        self.ListRegistrars = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/ListRegistrars',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListResourcesRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRegistrarsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRegistrar = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/UpdateRegistrar',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RegistrarRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.FromString,
+                _registered_method=True)
+        self.DeleteRegistrar = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/DeleteRegistrar',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.FromString,
+                _registered_method=True)
+        self.CreateCredentialPool = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/CreateCredentialPool',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPoolRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.FromString,
+                _registered_method=True)
+        self.GetCredentialPool = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/GetCredentialPool',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.FromString,
+                _registered_method=True)
+        self.ListCredentialPools = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/ListCredentialPools',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListResourcesRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListCredentialPoolsResponse.FromString,
+                _registered_method=True)
+        self.UpdateCredentialPool = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/UpdateCredentialPool',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPoolRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.FromString,
+                _registered_method=True)
+        self.DeleteCredentialPool = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/DeleteCredentialPool',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.FromString,
                 _registered_method=True)
         self.StartRun = channel.unary_unary(
                 '/callgauge.runs.v1.RunsService/StartRun',
@@ -77,12 +155,34 @@ class RunsServiceStub:
                 request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.SerializeToString,
                 response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
+        self.StopRun = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/StopRun',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.FromString,
+                _registered_method=True)
+        self.RevokeKioskLinks = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/RevokeKioskLinks',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.FromString,
+                _registered_method=True)
+        self.GetRunByKioskToken = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/GetRunByKioskToken',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunByKioskTokenRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.FromString,
+                _registered_method=True)
+        self.GetRunCredentials = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/GetRunCredentials',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunCredentialsRequest.SerializeToString,
+                response_deserializer=callgauge_dot_common_dot_v1_dot_test__spec__pb2.RunCredentials.FromString,
+                _registered_method=True)
 
 
 class RunsServiceServicer:
     """Commands and queries of the runs service. Errors are gRPC status codes:
     NOT_FOUND (unknown or not the caller's), INVALID_ARGUMENT (bad input, with a
-    message naming the field), ABORTED (expected-version conflict).
+    message naming the field), ABORTED (expected-version conflict or a uniqueness clash).
+    Every request names the caller's account_id and mode (live | test; empty = live):
+    data is scoped by both, and another account's or mode's id is NOT_FOUND.
     """
 
     def CreateProject(self, request, context):
@@ -103,6 +203,18 @@ class RunsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateProject(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteProject(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateTest(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -110,6 +222,84 @@ class RunsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTests(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRegistrar(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRegistrar(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRegistrars(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRegistrar(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRegistrar(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCredentialPool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCredentialPool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCredentialPools(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCredentialPool(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCredentialPool(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -133,6 +323,32 @@ class RunsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StopRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeKioskLinks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunByKioskToken(self, request, context):
+        """Public report pages: the run a kiosk token opens (NOT_FOUND when unknown or revoked).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunCredentials(self, request, context):
+        """For the media-engine only: the passwords of the credential pools a run uses.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -151,6 +367,16 @@ def add_RunsServiceServicer_to_server(servicer, server):
                     request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetProjectRequest.FromString,
                     response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Project.SerializeToString,
             ),
+            'UpdateProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProject,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.UpdateProjectRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Project.SerializeToString,
+            ),
+            'DeleteProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteProject,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetProjectRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.SerializeToString,
+            ),
             'CreateTest': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTest,
                     request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CreateTestRequest.FromString,
@@ -160,6 +386,71 @@ def add_RunsServiceServicer_to_server(servicer, server):
                     servicer.GetTest,
                     request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetTestRequest.FromString,
                     response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Test.SerializeToString,
+            ),
+            'ListTests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTests,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListTestsRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListTestsResponse.SerializeToString,
+            ),
+            'UpdateTest': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTest,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.UpdateTestRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Test.SerializeToString,
+            ),
+            'DeleteTest': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTest,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetTestRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.SerializeToString,
+            ),
+            'CreateRegistrar': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRegistrar,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RegistrarRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.SerializeToString,
+            ),
+            'GetRegistrar': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRegistrar,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.SerializeToString,
+            ),
+            'ListRegistrars': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRegistrars,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListResourcesRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRegistrarsResponse.SerializeToString,
+            ),
+            'UpdateRegistrar': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRegistrar,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RegistrarRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.SerializeToString,
+            ),
+            'DeleteRegistrar': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRegistrar,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.SerializeToString,
+            ),
+            'CreateCredentialPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCredentialPool,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPoolRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.SerializeToString,
+            ),
+            'GetCredentialPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCredentialPool,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.SerializeToString,
+            ),
+            'ListCredentialPools': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredentialPools,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListResourcesRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListCredentialPoolsResponse.SerializeToString,
+            ),
+            'UpdateCredentialPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCredentialPool,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPoolRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.SerializeToString,
+            ),
+            'DeleteCredentialPool': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCredentialPool,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.SerializeToString,
             ),
             'StartRun': grpc.unary_unary_rpc_method_handler(
                     servicer.StartRun,
@@ -176,6 +467,26 @@ def add_RunsServiceServicer_to_server(servicer, server):
                     request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.FromString,
                     response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.SerializeToString,
             ),
+            'StopRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopRun,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.SerializeToString,
+            ),
+            'RevokeKioskLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeKioskLinks,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.SerializeToString,
+            ),
+            'GetRunByKioskToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunByKioskToken,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunByKioskTokenRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.SerializeToString,
+            ),
+            'GetRunCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunCredentials,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunCredentialsRequest.FromString,
+                    response_serializer=callgauge_dot_common_dot_v1_dot_test__spec__pb2.RunCredentials.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'callgauge.runs.v1.RunsService', rpc_method_handlers)
@@ -187,7 +498,9 @@ def add_RunsServiceServicer_to_server(servicer, server):
 class RunsService:
     """Commands and queries of the runs service. Errors are gRPC status codes:
     NOT_FOUND (unknown or not the caller's), INVALID_ARGUMENT (bad input, with a
-    message naming the field), ABORTED (expected-version conflict).
+    message naming the field), ABORTED (expected-version conflict or a uniqueness clash).
+    Every request names the caller's account_id and mode (live | test; empty = live):
+    data is scoped by both, and another account's or mode's id is NOT_FOUND.
     """
 
     @staticmethod
@@ -272,6 +585,60 @@ class RunsService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/UpdateProject',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.UpdateProjectRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Project.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/DeleteProject',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetProjectRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateTest(request,
             target,
             options=(),
@@ -315,6 +682,357 @@ class RunsService:
             '/callgauge.runs.v1.RunsService/GetTest',
             callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetTestRequest.SerializeToString,
             callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Test.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/ListTests',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListTestsRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListTestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/UpdateTest',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.UpdateTestRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Test.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/DeleteTest',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetTestRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRegistrar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/CreateRegistrar',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RegistrarRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRegistrar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/GetRegistrar',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRegistrars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/ListRegistrars',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListResourcesRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRegistrarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRegistrar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/UpdateRegistrar',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RegistrarRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Registrar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRegistrar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/DeleteRegistrar',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCredentialPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/CreateCredentialPool',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPoolRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCredentialPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/GetCredentialPool',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredentialPools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/ListCredentialPools',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListResourcesRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListCredentialPoolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCredentialPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/UpdateCredentialPool',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPoolRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.CredentialPool.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCredentialPool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/DeleteCredentialPool',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetResourceRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,
@@ -396,6 +1114,114 @@ class RunsService:
             '/callgauge.runs.v1.RunsService/ListRuns',
             callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.SerializeToString,
             callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/StopRun',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeKioskLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/RevokeKioskLinks',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunByKioskToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/GetRunByKioskToken',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunByKioskTokenRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/GetRunCredentials',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunCredentialsRequest.SerializeToString,
+            callgauge_dot_common_dot_v1_dot_test__spec__pb2.RunCredentials.FromString,
             options,
             channel_credentials,
             insecure,
