@@ -105,7 +105,7 @@ def test_a_bad_destination_is_422_naming_the_field(api):
         "name": "x", "steps": [{"actions": [{"type": "call", "dial_destination": "not a uri"}]}]})
     assert resp.status_code == 422
     [detail] = resp.json()["error"]["details"]
-    assert detail["loc"] == ["spec", "steps", 0, "actions", 0, "dial_destination"]
+    assert detail["loc"] == ["steps", 0, "actions", 0, "dial_destination"]
 
 
 def test_an_unknown_attribute_is_422(api):

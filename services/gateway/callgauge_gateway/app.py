@@ -18,7 +18,7 @@ from callgauge_gateway import errors, idempotency
 from callgauge_gateway.envelope import request_id_var
 from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
-from callgauge_gateway.routes import billing, identity, projects
+from callgauge_gateway.routes import billing, identity, pools, projects, runs
 from callgauge_platform.grpcutil import make_channel
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as accounts_grpc
@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(identity.router)
     app.include_router(projects.router)
     app.include_router(billing.router)
+    app.include_router(pools.router)
+    app.include_router(runs.router)
     install_openapi(app)
     app.middleware("http")(idempotency.idempotency_middleware)
     tracer = trace.get_tracer("callgauge.gateway")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,9 +21,15 @@ class ProjectIn(_Strict):
     metadata: Metadata = Field(default_factory=dict)
 
 
+U32 = Annotated[int, Field(ge=0, le=4_294_967_295)]
+PoolId = Annotated[str, Field(max_length=100, description="id of a registrar (target_pool) or credential pool")]
+
+
 class CallActionIn(_Strict):
+    """Dial a destination, talk, hang up, measure."""
     type: Literal["call"]
-    dial_destination: str = Field(min_length=5, max_length=500, examples=["sip:echo@127.0.0.1:5070"])
+    dial_destination: str = Field(min_length=1, max_length=500, examples=["sip:echo@127.0.0.1:5070"],
+                                  description="a SIP URI, or a user/number dialled through target_pool")
     duration_ms: int = Field(5000, ge=0, le=3_600_000, description="talk time after answer")
     tone_hz: int = Field(440, ge=0, le=4000, description="tone sent during the call; 0 = silence")
     codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] = "PCMU"
@@ -32,10 +38,70 @@ class CallActionIn(_Strict):
     concurrency: int = Field(1, ge=1, le=10_000)
     from_user: str = Field("callgauge", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._+\-]+$")
     transport: Literal["udp", "tcp"] = "udp"
+    target_pool: PoolId | None = None
+    credential_pool: PoolId | None = None
+    dtmf: str | None = Field(None, max_length=64, description="RFC 2833 digits sent after answer")
+    dtmf_delay_ms: U32 | None = None
+    play_file: str | None = Field(None, max_length=500)
+
+
+class RegisterActionIn(_Strict):
+    """Register the users of a credential pool at a registrar (digest auth) for the run."""
+    type: Literal["register"]
+    target_pool: PoolId = Field(description="registrar id")
+    credential_pool: PoolId = Field(description="credential pool id")
+    regexpire: U32 | None = Field(None, description="requested expiry in seconds (default 3600)")
+    count: U32 | None = Field(None, description="users of the pool to register (0 = all)")
+    transport: Literal["udp", "tcp"] | None = None
+    keep_registered: bool | None = None
+
+
+class WaitForCallsActionIn(_Strict):
+    """Answer calls as the registered users of a credential pool."""
+    type: Literal["wait_for_calls"]
+    credential_pool: PoolId
+    target_pool: PoolId | None = None
+    answer_delay_ms: U32 | None = None
+    tone_hz: int | None = Field(None, ge=0, le=4000)
+    codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] | None = None
+    max_total_calls: U32 | None = None
+    timeout_ms: U32 | None = None
+    expect_dtmf: str | None = Field(None, max_length=64)
+    hangup_by: Literal["caller", "callee"] | None = None
+    duration_ms: U32 | None = None
+
+
+class LoadActionIn(_Strict):
+    """Shaped load: calls per second with a concurrency cap, ramp up / hold / ramp down."""
+    type: Literal["load"]
+    dial_destination: str = Field(min_length=1, max_length=500)
+    cps: float = Field(gt=0, le=1000)
+    target_pool: PoolId | None = None
+    credential_pool: PoolId | None = None
+    max_concurrency: U32 | None = None
+    ramp_up_s: U32 | None = None
+    hold_s: U32 | None = None
+    ramp_down_s: U32 | None = None
+    max_total_calls: U32 | None = None
+    duration_ms: U32 | None = None
+    duration_distribution: Literal["fixed", "uniform", "exponential"] | None = None
+    duration_spread_ms: U32 | None = None
+    codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] | None = None
+    tone_hz: int | None = Field(None, ge=0, le=4000)
+    setup_timeout_ms: U32 | None = None
+    transport: Literal["udp", "tcp"] | None = None
+    driver: Literal["pjsua", "sipp"] | None = None
+
+
+ActionIn = Annotated[CallActionIn | RegisterActionIn | WaitForCallsActionIn | LoadActionIn,
+                     Field(discriminator="type")]
+_ACTION_FIELD = {"call": "call", "register": "register", "wait_for_calls": "wait_for_calls", "load": "load"}
+_ACTION_MSG = {"call": spec_pb2.CallAction, "register": spec_pb2.RegisterAction,
+               "wait_for_calls": spec_pb2.WaitForCallsAction, "load": spec_pb2.LoadAction}
 
 
 class StepIn(_Strict):
-    actions: list[CallActionIn] = Field(min_length=1, max_length=50)
+    actions: list[ActionIn] = Field(min_length=1, max_length=50)
 
 
 class AssertionIn(_Strict):
@@ -43,6 +109,14 @@ class AssertionIn(_Strict):
                     "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms"]
     op: Literal[">=", "<=", ">", "<", "=="]
     value: float
+
+
+def _steps_pb(steps: list[StepIn], spec: spec_pb2.TestSpec) -> None:
+    for step in steps:
+        s = spec.steps.add()
+        for action in step.actions:
+            msg = _ACTION_MSG[action.type](**action.model_dump(exclude={"type"}, exclude_none=True))
+            getattr(s.actions.add(), _ACTION_FIELD[action.type]).CopyFrom(msg)
 
 
 class TestIn(_Strict):
@@ -53,13 +127,65 @@ class TestIn(_Strict):
 
     def spec(self) -> spec_pb2.TestSpec:
         spec = spec_pb2.TestSpec()
-        for step in self.steps:
-            s = spec.steps.add()
-            for action in step.actions:
-                s.actions.add().call.CopyFrom(spec_pb2.CallAction(**action.model_dump(exclude={"type"})))
+        _steps_pb(self.steps, spec)
         for a in self.assertions:
             spec.assertions.add(metric=a.metric, op=a.op, value=a.value)
         return spec
+
+
+class TestPatch(_Strict):
+    """Only the fields sent change; `steps` and `assertions` each replace the whole list."""
+    name: str | None = Field(None, min_length=1, max_length=200)
+    steps: list[StepIn] | None = Field(None, min_length=1, max_length=20)
+    assertions: list[AssertionIn] | None = Field(None, max_length=50)
+    metadata: Metadata | None = None
+
+    def spec(self) -> spec_pb2.TestSpec:
+        spec = spec_pb2.TestSpec()
+        _steps_pb(self.steps or [], spec)
+        for a in self.assertions or []:
+            spec.assertions.add(metric=a.metric, op=a.op, value=a.value)
+        return spec
+
+
+class ProjectPatch(_Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    slug: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    metadata: Metadata | None = None
+
+
+class RegistrarIn(_Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["Kamailio lab"])
+    host: str = Field(min_length=1, max_length=253, examples=["127.0.0.1"])
+    port: int = Field(5060, ge=1, le=65535)
+    transport: Literal["udp", "tcp"] = "udp"
+    domain: str | None = Field(None, max_length=253, description="SIP domain of the users (default: host)")
+
+
+class RegistrarPatch(_Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    host: str | None = Field(None, min_length=1, max_length=253)
+    port: int | None = Field(None, ge=1, le=65535)
+    transport: Literal["udp", "tcp"] | None = None
+    domain: str | None = Field(None, max_length=253)
+
+
+class CredentialIn(_Strict):
+    username: str = Field(min_length=1, max_length=128)
+    password: str | None = Field(None, min_length=1, max_length=256,
+                                 description="write-only; on update, leave it out to keep the stored one")
+    authUsername: str | None = Field(None, max_length=128, description="digest auth user (default: username)")
+    domain: str | None = Field(None, max_length=253)
+
+
+class CredentialPoolIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    credentials: list[CredentialIn] = Field(min_length=1, max_length=10_000)
+
+
+class CredentialPoolPatch(_Strict):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    credentials: list[CredentialIn] | None = Field(None, min_length=1, max_length=10_000)
 
 
 class RunIn(_Strict):

@@ -1,24 +1,16 @@
-"""Projects, tests and runs (CallMeter's paths)."""
+"""Projects and their tests (CallMeter's paths). Everything is scoped by the key's account and
+mode: another account's or mode's id answers 404."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Body, Depends, Query, Request
-
-from callgauge_gateway.auth import Principal, authenticate
 from callgauge_gateway.envelope import ok, page, to_json
-from callgauge_gateway.schemas import ProjectIn, RunIn, TestIn, spec_json
+from callgauge_gateway.routes._common import Auth, BodyLocRoute, Page, runs_stub
+from callgauge_gateway.schemas import ProjectIn, ProjectPatch, TestIn, TestPatch, spec_json
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 
-router = APIRouter(prefix="/api/v1", tags=["projects"])
-Auth = Annotated[Principal, Depends(authenticate)]
-PageNo = Annotated[int, Query(ge=1, le=100_000)]
-PerPage = Annotated[int, Query(alias="perPage", ge=1, le=100)]
-
-
-def _runs(request: Request):
-    return request.app.state.runs
+router = APIRouter(prefix="/api/v1", tags=["projects"], route_class=BodyLocRoute)
 
 
 def _project(p: pb.Project) -> dict:
@@ -34,71 +26,93 @@ def _test(t: pb.Test) -> dict:
     return d
 
 
-def _run(r: pb.Run, request: Request) -> dict:
-    d = to_json(r)
-    d["testRunId"] = r.id
-    base = request.app.state.settings.gateway_url()
-    d["statusUrl"] = f"{base}/api/v1/projects/{r.project_id}/test-runs/{r.id}"
-    return d
-
-
 @router.post("/projects", status_code=201, summary="Create a project")
 async def create_project(body: ProjectIn, request: Request, who: Auth):
-    p = await _runs(request).CreateProject(pb.CreateProjectRequest(
-        account_id=who.account_id, name=body.name, slug=body.slug or "", metadata=body.metadata))
+    p = await runs_stub(request).CreateProject(pb.CreateProjectRequest(
+        account_id=who.account_id, mode=who.mode, name=body.name, slug=body.slug or "", metadata=body.metadata))
     return ok(_project(p), 201)
 
 
 @router.get("/projects", summary="List projects")
-async def list_projects(request: Request, who: Auth, page_no: Annotated[PageNo, Query(alias="page")] = 1,
-                        per_page: PerPage = 25):
-    resp = await _runs(request).ListProjects(pb.ListProjectsRequest(
-        account_id=who.account_id, page=page_no, per_page=per_page))
-    return page([_project(p) for p in resp.projects], page_no, per_page, resp.total)
+async def list_projects(request: Request, who: Auth, paging: Page):
+    resp = await runs_stub(request).ListProjects(pb.ListProjectsRequest(
+        account_id=who.account_id, mode=who.mode, page=paging.page, per_page=paging.per_page))
+    return page([_project(p) for p in resp.projects], paging.page, paging.per_page, resp.total)
 
 
 @router.get("/projects/{project_id}", summary="Get a project")
 async def get_project(project_id: str, request: Request, who: Auth):
-    p = await _runs(request).GetProject(pb.GetProjectRequest(account_id=who.account_id, project_id=project_id))
+    p = await runs_stub(request).GetProject(pb.GetProjectRequest(account_id=who.account_id, mode=who.mode,
+                                                                 project_id=project_id))
     return ok(_project(p))
+
+
+@router.patch("/projects/{project_id}", summary="Change a project's name, slug or metadata")
+async def update_project(project_id: str, body: ProjectPatch, request: Request, who: Auth):
+    req = pb.UpdateProjectRequest(account_id=who.account_id, mode=who.mode, project_id=project_id)
+    if body.name is not None:
+        req.name = body.name
+    if body.slug is not None:
+        req.slug = body.slug
+    if body.metadata is not None:
+        req.set_metadata = True
+        req.metadata.update(body.metadata)
+    return ok(_project(await runs_stub(request).UpdateProject(req)))
+
+
+@router.delete("/projects/{project_id}", status_code=204, summary="Delete a project")
+async def delete_project(project_id: str, request: Request, who: Auth):
+    await runs_stub(request).DeleteProject(pb.GetProjectRequest(account_id=who.account_id, mode=who.mode,
+                                                                project_id=project_id))
+    return Response(status_code=204)
 
 
 @router.post("/projects/{project_id}/tests", status_code=201, summary="Create a test")
 async def create_test(project_id: str, body: TestIn, request: Request, who: Auth):
-    t = await _runs(request).CreateTest(pb.CreateTestRequest(
-        account_id=who.account_id, project_id=project_id, name=body.name, spec=body.spec(), metadata=body.metadata))
+    t = await runs_stub(request).CreateTest(pb.CreateTestRequest(
+        account_id=who.account_id, mode=who.mode, project_id=project_id, name=body.name, spec=body.spec(),
+        metadata=body.metadata))
     return ok(_test(t), 201)
+
+
+@router.get("/projects/{project_id}/tests", summary="List a project's tests")
+async def list_tests(project_id: str, request: Request, who: Auth, paging: Page):
+    resp = await runs_stub(request).ListTests(pb.ListTestsRequest(
+        account_id=who.account_id, mode=who.mode, project_id=project_id, page=paging.page,
+        per_page=paging.per_page))
+    return page([_test(t) for t in resp.tests], paging.page, paging.per_page, resp.total)
 
 
 @router.get("/projects/{project_id}/tests/{test_id}", summary="Get a test")
 async def get_test(project_id: str, test_id: str, request: Request, who: Auth):
-    t = await _runs(request).GetTest(pb.GetTestRequest(account_id=who.account_id, project_id=project_id,
-                                                       test_id=test_id))
+    t = await runs_stub(request).GetTest(pb.GetTestRequest(account_id=who.account_id, mode=who.mode,
+                                                           project_id=project_id, test_id=test_id))
     return ok(_test(t))
 
 
-@router.post("/projects/{project_id}/tests/{test_id}/run", status_code=201, summary="Run a test",
-             description="Returns at once with the run's id and status PENDING; poll the run to follow it.")
-async def run_test(project_id: str, test_id: str, request: Request, who: Auth,
-                   body: Annotated[RunIn | None, Body()] = None):
-    body = body or RunIn()
-    r = await _runs(request).StartRun(pb.StartRunRequest(
-        account_id=who.account_id, project_id=project_id, test_id=test_id, metadata=body.metadata,
-        tags=body.tags, mode=who.mode))
-    d = _run(r, request)
-    return ok({"testRunId": r.id, "status": d["status"], "statusUrl": d["statusUrl"]}, 201)
+@router.put("/projects/{project_id}/tests/{test_id}", summary="Replace a test")
+async def replace_test(project_id: str, test_id: str, body: TestIn, request: Request, who: Auth):
+    t = await runs_stub(request).UpdateTest(pb.UpdateTestRequest(
+        account_id=who.account_id, mode=who.mode, project_id=project_id, test_id=test_id, name=body.name,
+        set_steps=True, set_assertions=True, spec=body.spec(), set_metadata=True, metadata=body.metadata))
+    return ok(_test(t))
 
 
-@router.get("/projects/{project_id}/test-runs/{run_id}", summary="Get a run with its calls")
-async def get_run(project_id: str, run_id: str, request: Request, who: Auth):
-    r = await _runs(request).GetRun(pb.GetRunRequest(account_id=who.account_id, project_id=project_id,
-                                                     run_id=run_id))
-    return ok(_run(r, request))
+@router.patch("/projects/{project_id}/tests/{test_id}", summary="Change some of a test's fields")
+async def update_test(project_id: str, test_id: str, body: TestPatch, request: Request, who: Auth):
+    req = pb.UpdateTestRequest(account_id=who.account_id, mode=who.mode, project_id=project_id, test_id=test_id,
+                               set_steps=body.steps is not None, set_assertions=body.assertions is not None,
+                               spec=body.spec())
+    if body.name is not None:
+        req.name = body.name
+    if body.metadata is not None:
+        req.set_metadata = True
+        req.metadata.update(body.metadata)
+    return ok(_test(await runs_stub(request).UpdateTest(req)))
 
 
-@router.get("/projects/{project_id}/test-runs", summary="List a project's runs, newest first")
-async def list_runs(project_id: str, request: Request, who: Auth,
-                    page_no: Annotated[PageNo, Query(alias="page")] = 1, per_page: PerPage = 25):
-    resp = await _runs(request).ListRuns(pb.ListRunsRequest(account_id=who.account_id, project_id=project_id,
-                                                            page=page_no, per_page=per_page))
-    return page([_run(r, request) for r in resp.runs], page_no, per_page, resp.total)
+@router.delete("/projects/{project_id}/tests/{test_id}", status_code=204, summary="Delete a test")
+async def delete_test(project_id: str, test_id: str, request: Request, who: Auth):
+    await runs_stub(request).DeleteTest(pb.GetTestRequest(account_id=who.account_id, mode=who.mode,
+                                                          project_id=project_id, test_id=test_id))
+    return Response(status_code=204)
