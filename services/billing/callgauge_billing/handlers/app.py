@@ -204,11 +204,11 @@ class BillingApp:
         run_id = getattr(msg, "run_id", "")
         if not run_id:
             return
-        if isinstance(msg, runs_pb2.RunCompleted | runs_pb2.RunFailed):
+        if isinstance(msg, runs_pb2.RunCompleted | runs_pb2.RunFailed | runs_pb2.RunCancelled):
             owner = await self.run_owner(run_id)
             if owner is None:
                 return  # started before billing existed, or never reserved
-            outcome = "COMPLETED" if isinstance(msg, runs_pb2.RunCompleted) else "FAILED"
+            outcome = {runs_pb2.RunCompleted: "COMPLETED", runs_pb2.RunFailed: "FAILED"}.get(type(msg), "CANCELLED")
             await self.release(*owner, run_id, outcome, causation=delivered.event_id)
             return
         if isinstance(msg, media_pb2.CallProgress):
