@@ -18,6 +18,7 @@ from callgauge_gateway import errors, idempotency
 from callgauge_gateway.envelope import request_id_var
 from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
+from callgauge_gateway.reports import create_reports_app
 from callgauge_gateway.routes import billing, identity, pools, projects, runs
 from callgauge_platform.grpcutil import make_channel
 from callgauge_platform.settings import Settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(identity.router)
     app.include_router(projects.router)
+    app.mount("/reports", create_reports_app(app))  # HTML run reports (signed in, kiosk)
     app.include_router(billing.router)
     app.include_router(pools.router)
     app.include_router(runs.router)

@@ -1,0 +1,238 @@
+"""The report pages, as a sub-application mounted at /reports that shares the gateway's state
+(its gRPC stubs and settings) and renders errors as HTML pages instead of the JSON envelope.
+
+Browser sign-in: a browser cannot send `Authorization: Bearer`, so /reports/login takes the same
+credential (an API key or a JWT) in a form and keeps it in an HttpOnly, SameSite=Strict cookie
+scoped to /reports; every report request with that cookie and no Authorization header is
+authenticated exactly as the API authenticates the header (the gateway's `authenticate`
+dependency). Kiosk pages need nothing and offer nothing that changes state."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import parse_qs, quote
+
+import grpc
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from callgauge_gateway.auth import Principal, authenticate
+from callgauge_gateway.envelope import to_json
+from callgauge_gateway.errors import ApiError
+from callgauge_gateway.reports import view
+from callgauge_platform.logs import get_logger
+from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
+
+log = get_logger(__name__)
+HERE = Path(__file__).parent
+COOKIE = "callgauge_report_session"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'self'; base-uri 'none'")
+Auth = Annotated[Principal, Depends(authenticate)]
+_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+
+def _fmt(v, digits: int = 2, unit: str = "") -> str:
+    if v is None or v == "":
+        return "–"
+    try:
+        return f"{float(v):.{digits}f}{unit}"
+    except (TypeError, ValueError):
+        return str(v)
+
+
+_env.filters["num"] = _fmt
+_env.filters["pct"] = lambda v: "–" if v is None else f"{float(v) * 100:.1f} %"
+
+
+def _page(template: str, http_status: int = 200, **ctx) -> HTMLResponse:
+    html = _env.get_template(template).render(**ctx)
+    return HTMLResponse(html, status_code=http_status, headers={
+        "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store"})
+
+
+def _message(status: int, title: str, text: str, login_next: str | None = None) -> HTMLResponse:
+    return _page("message.html", status, title=title, text=text, login_next=login_next)
+
+
+class _CookieAuth:
+    """ASGI middleware: the report session cookie becomes the Authorization header the gateway's
+    `authenticate` reads, unless the request already has one."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = list(scope.get("headers") or [])
+            names = {k.lower() for k, _ in headers}
+            if b"authorization" not in names:
+                for k, v in headers:
+                    if k.lower() == b"cookie":
+                        token = _cookie_value(v.decode("latin-1"))
+                        if token:
+                            headers.append((b"authorization", f"Bearer {token}".encode("latin-1")))
+                            scope = {**scope, "headers": headers}
+                        break
+        await self.app(scope, receive, send)
+
+
+def _cookie_value(cookie_header: str) -> str:
+    for part in cookie_header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE and value:
+            return value.strip('"')
+    return ""
+
+
+def _fields(msg_cls, **values) -> dict:
+    """Only the fields the message has (older/newer protos)."""
+    names = msg_cls.DESCRIPTOR.fields_by_name
+    return {k: v for k, v in values.items() if k in names and v is not None}
+
+
+async def _assertions(stub, run: pb.Run, account_id: str, mode: str) -> list[dict] | None:
+    """The test's assertions (the run carries only their verdict as text)."""
+    try:
+        test = await stub.GetTest(pb.GetTestRequest(**_fields(
+            pb.GetTestRequest, account_id=account_id, project_id=run.project_id, test_id=run.test_id, mode=mode)),
+            timeout=10)
+    except grpc.aio.AioRpcError:
+        return None
+    return [{"metric": a.metric, "op": a.op, "value": a.value} for a in test.spec.assertions]
+
+
+async def _seconds(stub, run: pb.Run, account_id: str, mode: str) -> list[dict]:
+    method = getattr(stub, "GetRunSeconds", None)
+    if method is None or not hasattr(pb, "GetRunSecondsRequest"):
+        return []
+    try:
+        resp = await method(pb.GetRunSecondsRequest(**_fields(
+            pb.GetRunSecondsRequest, account_id=account_id, run_id=run.id, mode=mode)), timeout=10)
+    except grpc.aio.AioRpcError as exc:
+        log.warning("run_seconds_unavailable", run_id=run.id, code=str(exc.code()))
+        return []
+    return [to_json(s) for s in resp.seconds]
+
+
+async def _render(request: Request, run: pb.Run, account_id: str, mode: str, kiosk: bool) -> HTMLResponse:
+    stub = request.app.state.runs
+    assertions, seconds = await asyncio.gather(_assertions(stub, run, account_id, mode),
+                                               _seconds(stub, run, account_id, mode))
+    data = to_json(run)
+    for secret in ("accountId", "kioskToken"):
+        data.pop(secret, None)
+    ctx = view.build(data, assertions, seconds)
+    return _page("report.html", kiosk=kiosk, can_stop=not kiosk and not ctx["finished"]
+                 and hasattr(stub, "StopRun"), **ctx)
+
+
+def create_reports_app(parent: FastAPI) -> FastAPI:
+    sub = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    sub.state = parent.state  # the gateway's stubs and settings
+    sub.add_middleware(_CookieAuth)
+    sub.mount("/static", StaticFiles(directory=HERE / "static"), name="report-static")
+
+    @sub.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError):
+        if exc.status == 401:
+            resp = _message(401, "Sign in to see this report",
+                            "This report needs an API key (or a session). Paste one below; it is kept in a "
+                            "cookie for report pages only.", login_next=request.url.path)
+            if COOKIE in request.cookies:
+                resp.delete_cookie(COOKIE, path="/reports")
+            return resp
+        return _message(exc.status, "Cannot show this report", exc.message)
+
+    @sub.exception_handler(grpc.aio.AioRpcError)
+    async def _grpc(_request: Request, exc: grpc.aio.AioRpcError):
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return _message(404, "No such report", "This run does not exist, or the link was revoked.")
+        if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            return _message(503, "Try again shortly", "A backend service is not answering right now.")
+        log.error("report_upstream_error", code=str(exc.code()), details=exc.details())
+        return _message(500, "Something went wrong", "The request id in the response headers identifies it.")
+
+    @sub.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException):
+        return _message(exc.status_code, "Not found" if exc.status_code == 404 else "Request failed",
+                        exc.detail if isinstance(exc.detail, str) else "")
+
+    @sub.exception_handler(Exception)
+    async def _any(_request: Request, exc: Exception):
+        log.exception("report_error")
+        return _message(500, "Something went wrong", "The request id in the response headers identifies it.")
+
+    @sub.get("/runs/{run_id}", response_class=HTMLResponse)
+    async def run_report(run_id: str, request: Request, who: Auth):
+        mode = getattr(who, "mode", "live")
+        run = await request.app.state.runs.GetRun(pb.GetRunRequest(**_fields(
+            pb.GetRunRequest, account_id=who.account_id, project_id="", run_id=run_id, mode=mode)), timeout=10)
+        return await _render(request, run, who.account_id, mode, kiosk=False)
+
+    @sub.get("/kiosk/{token}", response_class=HTMLResponse)
+    async def kiosk_report(token: str, request: Request):
+        stub = request.app.state.runs
+        if not hasattr(stub, "GetRunByKioskToken") or len(token) > 200:
+            return _message(404, "No such report", "This link does not exist or was revoked.")
+        run = await stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=token), timeout=10)
+        account = getattr(run, "account_id", "")
+        return await _render(request, run, account, getattr(run, "mode", "") or "live", kiosk=True)
+
+    @sub.post("/runs/{run_id}/stop")
+    async def stop_run(run_id: str, request: Request, who: Auth):
+        _same_origin(request)
+        stub = request.app.state.runs
+        if not hasattr(stub, "StopRun"):
+            return _message(404, "Cannot stop runs here", "This gateway cannot stop runs yet.")
+        await stub.StopRun(pb.GetRunRequest(**_fields(pb.GetRunRequest, account_id=who.account_id, project_id="",
+                                                      run_id=run_id, mode=getattr(who, "mode", "live"))),
+                           timeout=10)
+        return RedirectResponse(f"/reports/runs/{quote(run_id)}", status_code=303)
+
+    @sub.get("/login", response_class=HTMLResponse)
+    async def login_form(next: str = "/reports/"):  # noqa: A002
+        return _message(200, "Sign in to see reports", "Paste an API key (cgk_live_… / cgk_test_…) or a token.",
+                        login_next=_safe_next(next))
+
+    @sub.post("/login")
+    async def login(request: Request):
+        _same_origin(request)
+        raw = (await request.body())[:8192].decode("utf-8", "replace")
+        form = {k: v[0] for k, v in parse_qs(raw).items()}
+        key, nxt = form.get("key", "").strip(), _safe_next(form.get("next", "/reports/"))
+        if not key or len(key) > 4096 or any(ch in key for ch in "\r\n;, "):
+            return _message(422, "Sign in to see reports", "That is not an API key.", login_next=nxt)
+        resp = RedirectResponse(nxt, status_code=303)
+        resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/reports",
+                        secure=request.url.scheme == "https", max_age=12 * 3600)
+        return resp
+
+    @sub.post("/logout")
+    async def logout(request: Request):
+        _same_origin(request)
+        resp = RedirectResponse("/reports/login", status_code=303)
+        resp.delete_cookie(COOKIE, path="/reports")
+        return resp
+
+    return sub
+
+
+def _safe_next(value: str) -> str:
+    """Only a path under /reports/ (no open redirect)."""
+    if value.startswith("/reports/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/reports/login"
+
+
+def _same_origin(request: Request) -> None:
+    """State-changing form posts only from our own pages (with SameSite=Strict, defence in depth)."""
+    origin = request.headers.get("origin")
+    if origin and origin not in ("null",) and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
+        raise ApiError(403, "cross-site form post refused")

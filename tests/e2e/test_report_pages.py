@@ -1,0 +1,138 @@
+"""The HTML run reports in a real browser (Debian's chromium, headless, over the DevTools
+protocol) against the whole stack: the signed-in page refuses without credentials and shows the
+report after signing in through its form, with no console errors, every chart drawn and a
+sortable, filterable calls table; the kiosk page works without credentials and offers nothing
+that changes state. Screenshots are kept under test-artifacts/."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from callgauge_client import Client, ValidationFailed
+from callgauge_platform.stack import free_port
+
+pytestmark = pytest.mark.e2e
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+CANVAS_INK = """Array.from(document.querySelectorAll('#charts canvas')).map(c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; })"""
+
+
+@pytest.fixture(scope="module")
+def sdk(stack):
+    with Client(stack.settings.gateway_url(), stack.settings.api_key) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def finished_run(sdk, stack):
+    """Two answered calls to the responder and one to a port where nobody answers."""
+    project = sdk.create_project("Report pages")
+    dead = free_port(kind=socket.SOCK_DGRAM)
+    test = sdk.create_test(project.id, {"name": "report mix", "steps": [
+        {"actions": [{"type": "call", "dial_destination": stack.responder_uri(), "duration_ms": 2000,
+                      "max_total_calls": 2, "concurrency": 2}]},
+        {"actions": [{"type": "call", "dial_destination": f"sip:nobody@127.0.0.1:{dead}", "duration_ms": 1000,
+                      "setup_timeout_ms": 1500}]}],
+        "assertions": [{"metric": "asr", "op": ">=", "value": 0.5}, {"metric": "mos_min", "op": ">=", "value": 4.0}]})
+    started = sdk.start_run(project.id, test.id)
+    run = sdk.wait_for_run(project.id, started.test_run_id, timeout=120, poll=0.5)
+    assert len(run.calls) == 3, run.result_description
+    return project, test, run
+
+
+@pytest.fixture
+def browser():
+    from chromium_cdp import CHROMIUM, Browser
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian package `chromium`, in install.sh's APT_PACKAGES)")
+    with Browser() as b:
+        yield b
+
+
+def test_report_refuses_without_credentials_over_plain_http(stack, finished_run):
+    _, _, run = finished_run
+    url = f"{stack.settings.gateway_url()}/reports/runs/{run.id}"
+    r = httpx.get(url)
+    assert r.status_code == 401 and "text/html" in r.headers["content-type"]
+    assert 'action="/reports/login"' in r.text and "Content-Security-Policy" in r.headers
+    assert httpx.get(url, headers={"Authorization": "Bearer cgk_live_nope"}).status_code == 401
+    assert httpx.get(url, cookies={"callgauge_report_session": "cgk_live_nope"}).status_code == 401
+    ok = httpx.get(url, headers={"Authorization": f"Bearer {stack.settings.api_key}"})
+    assert ok.status_code == 200 and run.id in ok.text
+    missing = httpx.get(f"{stack.settings.gateway_url()}/reports/runs/0190aaaa-0000-7000-8000-000000000000",
+                        headers={"Authorization": f"Bearer {stack.settings.api_key}"})
+    assert missing.status_code == 404 and "No such report" in missing.text
+    assert httpx.get(f"{stack.settings.gateway_url()}/reports/kiosk/not-a-token").status_code == 404
+    js = httpx.get(f"{stack.settings.gateway_url()}/reports/static/vendor/chart.umd.min.js")
+    assert js.status_code == 200 and "Chart.js v4" in js.text[:200]
+    # no open redirect through the sign-in form
+    r = httpx.post(f"{stack.settings.gateway_url()}/reports/login",
+                   content="key=abc&next=https://evil.example/", headers={"Content-Type":
+                                                                          "application/x-www-form-urlencoded"})
+    assert r.status_code == 303 and r.headers["location"] == "/reports/login"
+
+
+def test_signed_in_report_in_chromium(browser, stack, finished_run):
+    _, _, run = finished_run
+    url = f"{stack.settings.gateway_url()}/reports/runs/{run.id}"
+    refused = browser.navigate(url)
+    assert refused.status == 401
+    assert browser.evaluate("document.querySelector('#login-form') !== null")
+    # sign in as a person does: paste the key into the form, submit
+    browser.evaluate(f"document.querySelector('#key').value = {stack.settings.api_key!r};"
+                     "document.querySelector('#login-form').submit(); true")
+    browser._wait_event("Page.loadEventFired")
+    assert browser.evaluate("location.pathname") == f"/reports/runs/{run.id}"
+    page = browser.navigate(url)  # again, with the session cookie, collecting every error from the start
+    assert page.status == 200
+    assert page.errors == []
+    assert browser.evaluate("document.querySelector('#verdict .status').textContent") == run.status
+    assert browser.evaluate("window.callgaugeCharts.length") == 6
+    ink = browser.evaluate(CANVAS_INK)
+    assert len(ink) == 6 and all(n > 100 for n in ink), ink
+    assert browser.evaluate("document.querySelectorAll('#calls-table tbody tr').length") == 3
+    assert browser.evaluate("document.querySelectorAll('#assertions tbody tr').length") == 2
+    assert browser.evaluate("document.querySelectorAll('#ladders details.ladder').length") == 1
+    # sort by SIP code, descending on the second click
+    browser.evaluate("document.querySelectorAll('#calls-table th')[2].click(); "
+                     "document.querySelectorAll('#calls-table th')[2].click(); true")
+    codes = browser.evaluate("Array.from(document.querySelectorAll('#calls-table tbody tr'))"
+                             ".map(r => r.cells[2].textContent.trim())")
+    assert codes[0] != "200" and codes[1:] == ["200", "200"], codes
+    # filter by outcome
+    browser.evaluate("const r = document.querySelector('#outcome-filter input[value=SUCCESS]'); r.checked = true;"
+                     "r.dispatchEvent(new Event('change', {bubbles: true})); true")
+    visible = browser.evaluate("Array.from(document.querySelectorAll('#calls-table tbody tr'))"
+                               ".filter(r => !r.hidden).map(r => r.dataset.outcome)")
+    assert visible == ["SUCCESS", "SUCCESS"]
+    shot = browser.screenshot(ARTIFACTS / "report-run.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_kiosk_report_in_chromium_without_credentials(browser, sdk, stack, finished_run):
+    project, test, _ = finished_run
+    try:
+        started = sdk.start_run(project.id, test.id, kiosk=True)
+    except ValidationFailed as exc:
+        if "report.mode" not in str(exc):
+            raise
+        started = None
+    if started is None or not started.kiosk_url:
+        pytest.skip("this gateway does not mint kiosk links yet (REST API issue #4)")
+    sdk.wait_for_run(project.id, started.test_run_id, timeout=120, poll=0.5)
+    page = browser.navigate(started.kiosk_url)
+    assert page.status == 200 and page.errors == []
+    assert browser.evaluate("document.querySelector('#kiosk-badge') !== null")
+    assert browser.evaluate("document.querySelectorAll('form, button').length") == 0  # nothing changes state
+    ink = browser.evaluate(CANVAS_INK)
+    assert len(ink) == 6 and all(n > 100 for n in ink), ink
+    browser.screenshot(ARTIFACTS / "report-kiosk.png")
+    sdk.revoke_kiosk(started.test_run_id)
+    assert httpx.get(started.kiosk_url).status_code == 404

@@ -1,0 +1,58 @@
+"""What the run report shows, from a run's JSON and its per-second statistics (pure)."""
+
+from __future__ import annotations
+
+from callgauge_gateway.reports import view
+
+
+def _call(i, outcome, start, end, setup_ms=100.0, mos=4.3, jitter=1.0, loss=0.0, code=200):
+    return {"index": i, "outcome": outcome, "sipCode": code, "startedAt": start, "endedAt": end,
+            "setupTimeMs": setup_ms, "mos": mos if outcome == "SUCCESS" else 0, "jitterMs": jitter, "lossPct": loss}
+
+
+CALLS = [
+    _call(0, "SUCCESS", "2026-01-01T00:00:00.200Z", "2026-01-01T00:00:03.500Z", jitter=2.0),
+    _call(1, "SUCCESS", "2026-01-01T00:00:01.100Z", "2026-01-01T00:00:02.200Z", mos=4.1, jitter=4.0, loss=1.0),
+    _call(2, "CALL_FAILED", "2026-01-01T00:00:02.000Z", "2026-01-01T00:00:02.100Z", code=486),
+]
+
+
+def test_series_derived_from_calls():
+    s = view.series_from_calls(CALLS)
+    assert s["t"] == [0, 1, 2, 3]
+    assert s["attempts"] == [1, 1, 1, 0]
+    assert s["answers"] == [1, 1, 0, 0]
+    assert s["failures"] == [0, 0, 1, 0]
+    assert s["active"] == [1, 2, 2, 1]
+    assert s["jitterMax"] == [2.0, 4.0, 4.0, 2.0]
+    assert s["mos"][1] == 4.2 and s["mos"][3] == 4.3
+    assert view.series_from_calls([]) is None
+
+
+def test_series_from_second_stats_merges_engines():
+    seconds = [
+        {"at": "2026-01-01T00:00:00Z", "activeCalls": 2, "attempts": 2, "answers": 2, "rxPackets": 100,
+         "lostPackets": 0, "jitterMsMean": 1.0, "jitterMsMax": 2.0},
+        {"at": "2026-01-01T00:00:00Z", "activeCalls": 1, "attempts": 1, "answers": 0, "failures": 1,
+         "rxPackets": 50, "lostPackets": 50, "jitterMsMean": 3.0, "jitterMsMax": 5.0},
+        {"at": "2026-01-01T00:00:02Z", "activeCalls": 0, "attempts": 0},
+    ]
+    s = view.series_from_seconds(seconds, CALLS)
+    assert s["t"] == [0, 1, 2]
+    assert s["active"] == [3, 0, 0] and s["attempts"] == [3, 0, 0] and s["failures"] == [1, 0, 0]
+    assert s["jitterMean"][0] == 2.0 and s["jitterMax"][0] == 5.0
+    assert s["lossPct"][0] == 25.0 and s["jitterMean"][1] is None  # a second with no report is a gap
+    assert s["mos"][2] == 4.1  # call 1 ended in second 2 (wall clock) — MOS of the calls that ended then
+
+
+def test_build_prefers_second_stats_and_evaluates_assertions():
+    run = {"id": "r", "status": "FAILED", "passed": False, "calls": CALLS,
+           "summary": {"callsAttempted": 3, "callsAnswered": 2, "asr": 2 / 3, "mosMin": 4.1},
+           "startedAt": "2026-01-01T00:00:00Z", "stoppedAt": "2026-01-01T00:00:04Z"}
+    ctx = view.build(run, [{"metric": "asr", "op": ">=", "value": 1.0}], [])
+    assert ctx["series_source"].startswith("derived") and ctx["duration_s"] == 4.0
+    assert [a.passed for a in ctx["assertions"]] == [False]
+    assert ctx["sip_codes"] == {"200": 2, "486": 1} and ctx["outcomes"] == {"CALL_FAILED": 1, "SUCCESS": 2}
+    assert [c["index"] for c in ctx["failed_calls"]] == [2]
+    ctx = view.build(run, None, [{"at": "2026-01-01T00:00:00Z", "activeCalls": 1}])
+    assert ctx["series_source"].startswith("per-second") and ctx["assertions"] == []
