@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 COMPOSE = INFRA / "compose.yaml"
 K8S_FILES = sorted((INFRA / "k8s").glob("*.yaml"))
-SERVICE_MODULES = {"callgauge_runs", "callgauge_billing", "callgauge_gateway", "callgauge_media"}
+SERVICE_MODULES = {"callgauge_accounts", "callgauge_runs", "callgauge_billing", "callgauge_gateway", "callgauge_media"}
 FIELDS = {f"CALLGAUGE_{name.upper()}" for name in Settings.model_fields}
 VAR = re.compile(r"\bCALLGAUGE_[A-Z0-9_]+\b")
 

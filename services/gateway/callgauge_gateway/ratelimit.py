@@ -51,7 +51,7 @@ class RateLimiter:
                    "X-RateLimit-Reset": str(reset)}
         request.state.rate_headers = headers
         if not allowed:
-            retry = max(1, reset - int(time.time()))
+            retry = min(60, max(1, math.ceil(stats.reset_time - time.time())))
             raise ApiError(429, f"Rate limit of {limit} requests a minute reached; retry in {retry} s",
                            details=[{"limit": limit, "window": "1 minute", "retryAfter": retry}],
                            headers={**headers, "Retry-After": str(retry)})
