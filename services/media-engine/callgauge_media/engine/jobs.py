@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
@@ -13,8 +13,68 @@ DEFAULT_SETUP_TIMEOUT_MS = 30_000
 DEFAULT_CODEC = "PCMU"
 DEFAULT_FROM_USER = "callgauge"
 TRANSPORTS = ("udp", "tcp")
+DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+HANGUP_BY = ("caller", "callee")
+DEFAULT_REGEXPIRE = 3600
 
 _USER_BAD_CHARS = re.compile(r"[^A-Za-z0-9\-_.!~*'()&=+$,;?/]")
+
+
+@dataclass(frozen=True, slots=True)
+class SipAccount:
+    """A SIP user at a registrar/proxy: who we are (``username@domain``), where requests go
+    (``registrar`` = ``host:port``, used as registrar and as outbound proxy) and the digest
+    credentials. The password never appears in ``repr``."""
+
+    username: str
+    domain: str
+    registrar: str
+    transport: str = "udp"
+    auth_username: str = ""
+    password: str = field(default="", repr=False)
+
+    @property
+    def aor(self) -> str:
+        return f"sip:{sip_user(self.username)}@{self.domain}"
+
+    @property
+    def registrar_uri(self) -> str:
+        return f"sip:{self.registrar}" + (";transport=tcp" if self.transport == "tcp" else "")
+
+    @property
+    def proxy_uri(self) -> str:
+        return f"sip:{self.registrar};lr" + (";transport=tcp" if self.transport == "tcp" else "")
+
+
+@dataclass(frozen=True, slots=True)
+class UaJob:
+    """A SIP user agent that lives for a while in one worker: registers ``account`` (unless
+    ``register`` is false), keeps the registration fresh (pjsua refreshes before ``regexpire``
+    runs out), answers incoming calls when ``answer`` is set, and unregisters when closed (unless
+    ``unregister`` is false).
+
+    Answering: 180 at once, 200 after ``answer_delay_ms``; sends a tone of ``tone_hz`` (0: echoes
+    what it receives); ``codec`` is put first in the answer when the offer has it; with
+    ``hangup_by == "callee"`` it sends BYE ``duration_ms`` after answering. At most
+    ``max_calls`` calls are answered (0: no limit); later ones get 486. ``expect_dtmf`` is checked
+    per answered call."""
+
+    ua_id: str
+    account: SipAccount
+    register: bool = True
+    regexpire: int = DEFAULT_REGEXPIRE
+    unregister: bool = True
+    answer: bool = False
+    answer_delay_ms: int = 0
+    tone_hz: int = 0
+    codec: str = ""
+    expect_dtmf: str = ""
+    hangup_by: str = "caller"
+    duration_ms: int = 0
+    max_calls: int = 0
+    step: int = 0
+    action: int = 0
+    index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +98,9 @@ class CallJob:
     step: int = 0
     action: int = 0
     index: int = 0
+    account: SipAccount | None = None  # call as this user through its registrar (digest auth)
+    dtmf: str = ""  # RFC 2833 digits to send after the answer
+    dtmf_delay_ms: int = 0
 
     @classmethod
     def from_action(
@@ -56,6 +119,8 @@ class CallJob:
             step=step,
             action=action_index,
             index=index,
+            dtmf=clean_dtmf(action.dtmf),
+            dtmf_delay_ms=action.dtmf_delay_ms,
         )
 
 
@@ -95,3 +160,23 @@ def normalize_destination(destination: str, transport: str) -> str:
     if transport == "tcp" and ";transport=" not in dest.lower():
         dest += ";transport=tcp"
     return dest
+
+
+def clean_dtmf(digits: str) -> str:
+    """The RFC 2833 digits of ``digits`` (0-9, *, #, A-D; upper case); ValueError on anything else."""
+    text = (digits or "").strip()
+    bad = sorted({c for c in text if c not in DTMF_DIGITS})
+    if bad:
+        raise ValueError(f"not DTMF digits: {''.join(bad)!r} (allowed: 0-9 * # A-D)")
+    return text.upper()
+
+
+def dial_uri(destination: str, domain: str) -> str:
+    """``destination`` when it is already a SIP URI (``sip:``/``sips:``, or ``user@host``),
+    else ``sip:<destination>@<domain>``: a user or number dialled at the registrar's domain."""
+    dest = (destination or "").strip()
+    if dest.startswith("<") and dest.endswith(">"):
+        dest = dest[1:-1].strip()
+    if re.match(r"^sips?:", dest, re.IGNORECASE) or "@" in dest:
+        return dest if re.match(r"^sips?:", dest, re.IGNORECASE) else "sip:" + dest
+    return f"sip:{sip_user(dest)}@{domain}"

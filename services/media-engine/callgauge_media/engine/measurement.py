@@ -44,6 +44,9 @@ NEGOTIATION_CODES = frozenset({488, 606})
 
 CRASHED_DETAIL = "media worker crashed"
 
+LADDER_MAX_MESSAGES = 30
+LADDER_MAX_CHARS = 2000
+
 
 def packetization_ms(codec: str) -> float:
     return _FRAME_MS.get(codec.split("/", 1)[0].strip().lower(), DEFAULT_FRAME_MS)
@@ -91,6 +94,39 @@ class RawCall:
     hangup_reason: str = ""  # why WE ended it: "" (remote did), "duration", "timeout", or free text
     remote_hangup: bool = False
     notes: list[str] = field(default_factory=list)
+    role: str = "caller"  # caller | callee
+    sip_call_id: str = ""
+    dtmf_sent: str = ""
+    dtmf_received: str = ""
+    expect_dtmf: str = ""  # callee: the digits that must arrive
+    ladder: list[tuple] = field(default_factory=list)  # ladder_entry(...) tuples, oldest first
+    ladder_dropped: int = 0
+
+
+def ladder_entry(at_ms: float, direction: str, text: str, peer: str = "") -> tuple:
+    """(at_ms, direction, summary, peer, text, truncated): one SIP message, cut to a bounded size."""
+    text = text or ""
+    summary = text.split("\r\n", 1)[0].split("\n", 1)[0].strip()
+    if summary.startswith("SIP/2.0 "):
+        summary = summary[len("SIP/2.0 "):]
+    elif summary.endswith(" SIP/2.0"):
+        summary = summary[: -len(" SIP/2.0")]
+    truncated = len(text) > LADDER_MAX_CHARS
+    return (round(max(0.0, at_ms), 3), direction, summary[:200], peer, text[:LADDER_MAX_CHARS], truncated)
+
+
+def add_ladder(raw: RawCall, entry: tuple) -> None:
+    if len(raw.ladder) < LADDER_MAX_MESSAGES:
+        raw.ladder.append(entry)
+    else:
+        raw.ladder_dropped += 1
+
+
+def fill_ladder(m: m_pb2.CallMeasurement, entries: list[tuple]) -> None:
+    del m.sip_ladder[:]
+    for at_ms, direction, summary, peer, text, truncated in entries[:LADDER_MAX_MESSAGES]:
+        m.sip_ladder.add(at_ms=at_ms, direction=direction, summary=summary, peer=peer, text=text,
+                         truncated=truncated)
 
 
 def _ts(msg, wall: float | None) -> None:
@@ -98,9 +134,10 @@ def _ts(msg, wall: float | None) -> None:
         msg.FromNanoseconds(int(wall * 1e9))
 
 
-def _base(job: CallJob) -> m_pb2.CallMeasurement:
+def _base(job: CallJob, role: str = "caller") -> m_pb2.CallMeasurement:
     return m_pb2.CallMeasurement(
-        call_id=job.call_id, step=job.step, action=job.action, index=job.index, destination=job.destination
+        call_id=job.call_id, step=job.step, action=job.action, index=job.index, destination=job.destination,
+        role=role,
     )
 
 
@@ -132,7 +169,8 @@ def _ms(a: float | None, b: float | None) -> float:
 
 
 def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
-    m = _base(raw.job)
+    m = _base(raw.job, raw.role)
+    m.sip_call_id = raw.sip_call_id
     _ts(m.started_at, raw.started_wall)
     _ts(m.ended_at, raw.ended_wall if raw.ended_wall is not None else time.time())
     notes = list(raw.notes)
@@ -146,7 +184,7 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
         m.sip_reason = raw.answer_reason or "OK"
         if raw.media_active:
             m.outcome = m_pb2.SUCCESS
-            if raw.remote_hangup and not raw.hangup_reason:
+            if raw.remote_hangup and not raw.hangup_reason and raw.role == "caller":
                 notes.append(f"far end hung up after {m.duration_ms:.0f} ms")
             elif raw.hangup_reason and raw.hangup_reason != "duration":
                 notes.append(f"hung up early: {raw.hangup_reason}")
@@ -190,11 +228,28 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
     if answered and raw.media_active:
         if st is None:
             notes.append("no RTP statistics could be read")
-        elif (st.tx_packets > 0) != (st.rx_packets > 0):
+        elif st.tx_packets > 0 and st.rx_packets == 0:
             m.one_way_audio = True
-            notes.append("one-way audio: " + ("nothing received" if st.tx_packets else "nothing sent"))
+            notes.append("one-way audio: no RTP received")
+        elif st.rx_packets > 0 and st.tx_packets == 0:
+            m.one_way_audio = True
+            notes.append("one-way audio: no RTP sent")
+        elif st.rx_packets == 0 and st.tx_packets == 0:
+            notes.append("no RTP sent or received")
         if st is not None and raw.codec:
             _score(m, raw.codec, notes)
+    m.dtmf_sent = raw.dtmf_sent
+    m.dtmf_received = raw.dtmf_received
+    if raw.role == "callee" and raw.expect_dtmf:
+        m.dtmf_ok = raw.dtmf_received == raw.expect_dtmf
+        if answered and not m.dtmf_ok:
+            notes.append(f"DTMF: expected {raw.expect_dtmf!r}, received {raw.dtmf_received!r}")
+            if m.outcome == m_pb2.SUCCESS:
+                m.outcome = m_pb2.CALL_FAILED
+    if m.outcome != m_pb2.SUCCESS or raw.job.dtmf or raw.expect_dtmf:
+        fill_ladder(m, raw.ladder)  # kept for failures (DTMF calls: until the far side's check)
+        if raw.ladder_dropped:
+            notes.append(f"SIP ladder: {raw.ladder_dropped} later messages not kept")
     m.detail = "; ".join(notes)
     return m
 

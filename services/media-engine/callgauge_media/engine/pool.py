@@ -26,11 +26,11 @@ from typing import Any
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob
+from callgauge_media.engine.jobs import CallJob, UaJob
 from callgauge_media.engine.measurement import CRASHED_DETAIL, failed_measurement
 from callgauge_media.engine.worker import MAX_CALLS_PER_WORKER, WorkerConfig, worker_main
 
-__all__ = ["CallJob", "WorkerPool"]
+__all__ = ["CallJob", "UaJob", "UaSession", "WorkerPool"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,58 @@ class _Pending:
     hangup_sent: bool = False
 
 
+class UaSession:
+    """A user agent living in one worker (register / wait_for_calls), seen from the event loop.
+
+    ``registered`` resolves once with the registration outcome: ``{"event": "registered" |
+    "ready" | "failed", "code", "reason", ...}``; ``calls`` collects the measurements of the calls
+    it answered (``changed`` is set after each); :meth:`close` ends it and returns its report."""
+
+    def __init__(self, pool: WorkerPool, token: int, job: UaJob, loop: asyncio.AbstractEventLoop) -> None:
+        self._pool = pool
+        self.token = token
+        self.job = job
+        self.worker: _Worker | None = None
+        self.registered: asyncio.Future = loop.create_future()
+        self.done: asyncio.Future = loop.create_future()
+        self.calls: list[m_pb2.CallMeasurement] = []
+        self.events: list[dict] = []
+        self.changed = asyncio.Event()
+        self.close_sent = False
+
+    def _event(self, payload: dict) -> None:
+        self.events.append(payload)
+        if not self.registered.done() and payload.get("event") in ("registered", "ready", "failed"):
+            self.registered.set_result(payload)
+        self.changed.set()
+
+    def _call(self, m: m_pb2.CallMeasurement) -> None:
+        self.calls.append(m)
+        self.changed.set()
+
+    def _gone(self, reason: str, report: dict | None = None) -> None:
+        if not self.registered.done():
+            self.registered.set_result({"event": "failed", "code": 0, "reason": reason})
+        if not self.done.done():
+            self.done.set_result(report if report is not None else {"error": reason})
+        self.changed.set()
+        self._pool._forget_ua(self)
+
+    async def wait_registered(self, timeout: float) -> dict:
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.registered), timeout)
+        except asyncio.TimeoutError:
+            return {"event": "failed", "code": 408, "reason": f"no registration outcome within {timeout:.0f} s"}
+
+    async def close(self, timeout: float = 20.0) -> dict:
+        """Hang up its calls, unregister, wait (bounded) for its final report."""
+        self._pool._close_ua(self)
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.done), timeout)
+        except asyncio.TimeoutError:
+            return {"error": f"the media worker did not close the user agent within {timeout:.0f} s"}
+
+
 @dataclass(eq=False)
 class _Worker:
     index: int
@@ -66,6 +118,7 @@ class _Worker:
     info: dict = field(default_factory=dict)
     sip_addr: tuple[str, int] | None = None
     inflight: dict[int, _Pending] = field(default_factory=dict)
+    uas: dict[int, UaSession] = field(default_factory=dict)
     ready_waiter: asyncio.Future | None = None
     failures: int = 0  # consecutive starts that never became ready
     restart_task: asyncio.Task | None = None
@@ -123,6 +176,7 @@ class WorkerPool:
             for i in range(workers)
         ]
         self._pending: deque[_Pending] = deque()
+        self._pending_uas: deque[UaSession] = deque()
         self._tokens = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._running = False
@@ -220,7 +274,11 @@ class WorkerPool:
         await asyncio.gather(*(loop.run_in_executor(None, t.join, 5.0) for t in readers))
         await asyncio.sleep(0)  # let the readers' last call_soon_threadsafe callbacks run
         await asyncio.sleep(0)
+        while self._pending_uas:
+            self._pending_uas.popleft()._gone("media engine stopping")
         for w in self._workers:
+            for u in list(w.uas.values()):
+                u._gone("media worker stopped")
             self._fail_inflight(w, "media worker stopped before the call ended")
             self._close(w)
             w.process = None
@@ -269,6 +327,46 @@ class WorkerPool:
                     self._send_hangup(p, reason)
                     found = True
         return found
+
+    def open_ua(self, job: UaJob) -> UaSession:
+        """Start a user agent in the worker with the fewest UAs (it reserves one call slot there when
+        it answers calls). Await ``session.wait_registered()``, then ``session.close()``."""
+        if not self._running or self._stopping:
+            raise RuntimeError("WorkerPool is not running")
+        session = UaSession(self, next(self._tokens), job, asyncio.get_running_loop())
+        self._pending_uas.append(session)
+        self._dispatch()
+        return session
+
+    def _close_ua(self, session: UaSession) -> None:
+        if session.done.done() or session.close_sent:
+            return
+        if session.worker is None:
+            try:
+                self._pending_uas.remove(session)
+            except ValueError:
+                pass
+            session._gone("closed before it started")
+            return
+        w = session.worker
+        session.close_sent = True
+        if w.alive and w.jobs is not None:
+            try:
+                w.jobs.send(("ua_close", session.token))
+                self._ring(w)
+                return
+            except (OSError, ValueError):
+                pass
+        session._gone("media worker unreachable")
+
+    def _forget_ua(self, session: UaSession) -> None:
+        if session.worker is not None:
+            session.worker.uas.pop(session.token, None)
+            self._dispatch()
+
+    def _reserved(self, w: _Worker) -> int:
+        """Call slots held back for the calls a worker's answering UAs may receive."""
+        return sum(1 for u in w.uas.values() if u.job.answer)
 
     async def __aenter__(self) -> WorkerPool:
         await self.start()
@@ -353,6 +451,21 @@ class WorkerPool:
                 p = w.inflight.get(token)
                 if p is not None:
                     self._tell(p.job.call_id, "progress", (rx, lost, jitter_ms))
+        elif kind in ("ua_event", "ua_call", "ua_done"):
+            session = w.uas.get(msg[1])
+            if session is None:
+                return
+            if kind == "ua_event":
+                session._event(dict(msg[2]))
+            elif kind == "ua_call":
+                m = m_pb2.CallMeasurement()
+                try:
+                    m.ParseFromString(msg[2])
+                except Exception:  # noqa: BLE001
+                    return
+                session._call(m)
+            else:
+                session._gone("closed", dict(msg[2]))
         elif kind == "ready":
             w.ready = True
             w.failures = 0
@@ -378,6 +491,8 @@ class WorkerPool:
             return  # stop() reports what is left
         log.error("media worker %s (pid %s) exited (code %s)", w.index, w.info.get("pid"), exitcode)
         self._fail_inflight(w, CRASHED_DETAIL)
+        for u in list(w.uas.values()):
+            u._gone(CRASHED_DETAIL)
         if w.ready_waiter is not None and not w.ready_waiter.done():
             w.ready_waiter.set_exception(RuntimeError(f"media worker {w.index} exited before ready: {w.last_error}"))
             w.failures += 1
@@ -439,14 +554,31 @@ class WorkerPool:
     def _dispatch(self) -> None:
         if self._stopping:
             return
+        while self._pending_uas:
+            ready = [w for w in self._workers if w.ready and w.alive]
+            if not ready:
+                break
+            w = min(ready, key=lambda x: (len(x.uas), len(x.inflight), x.index))
+            session = self._pending_uas.popleft()
+            try:
+                w.jobs.send(("ua", session.token, session.job))
+            except (OSError, ValueError) as exc:
+                log.error("media worker %s unreachable: %s", w.index, exc)
+                self._pending_uas.appendleft(session)
+                w.ready = False
+                break
+            session.worker = w
+            w.uas[session.token] = session
+            self._ring(w)
         while self._pending:
             if self._pending[0].future.done():
                 self._pending.popleft()
                 continue
-            ready = [w for w in self._workers if w.ready and w.alive and len(w.inflight) < self.calls_per_worker]
+            ready = [w for w in self._workers if w.ready and w.alive
+                     and len(w.inflight) < max(1, self.calls_per_worker - self._reserved(w))]
             if not ready:
                 return
-            w = min(ready, key=lambda x: (len(x.inflight), x.index))
+            w = min(ready, key=lambda x: (len(x.inflight) + self._reserved(x), x.index))
             p = self._pending.popleft()
             try:
                 w.jobs.send(("call", p.token, p.job))

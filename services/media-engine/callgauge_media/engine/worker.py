@@ -5,6 +5,8 @@ Protocol (tuples, pickled by multiprocessing.Connection):
 parent -> worker (``jobs`` pipe)
     ("call", token, CallJob)      place a call; exactly one ("result", token, ...) follows
     ("hangup", token, reason)     end that call early (its result still follows)
+    ("ua", token, UaJob)          start a user agent (register / answer calls) until ("ua_close", token)
+    ("ua_close", token)           hang up its calls, unregister; ("ua_done", token, dict) follows
     ("stop",)                     hang up everything, report, destroy the library, exit 0
 
 worker -> parent (``results`` pipe)
@@ -13,6 +15,9 @@ worker -> parent (``results`` pipe)
     ("answered", token)           the call got its 2xx (before its result)
     ("progress", [(token, rx_packets, rx_lost, jitter_ms), ...])
                                   about once a second while calls are answered
+    ("ua_event", token, dict)     a UA's registration outcome ("registered" | "ready" | "failed"), or "lost"
+    ("ua_call", token, bytes)     a serialized CallMeasurement of a call the UA answered
+    ("ua_done", token, dict)      the UA is gone: registrations, refreshes, unregistered, answered, ...
     ("fatal", text)               the Endpoint could not start; the process exits 1
     ("stopped",)
 
@@ -86,6 +91,9 @@ def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> Non
         ),
         on_result=lambda token, m: send(("result", token, m.SerializeToString())),
         on_answer=lambda token: send(("answered", token)),
+        on_event=lambda kind, token, payload: send(
+            (kind, token, payload.SerializeToString() if hasattr(payload, "SerializeToString") else payload)
+        ),
     )
     try:
         sip = agent.start()
@@ -122,6 +130,16 @@ def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> Non
                         log.exception("submit")
                 elif kind == "hangup":
                     agent.request_hangup(msg[1], msg[2] if len(msg) > 2 else "hung up on request")
+                elif kind == "ua":
+                    try:
+                        agent.submit_ua(msg[1], msg[2])
+                    except Exception:  # noqa: BLE001
+                        log.exception("submit_ua")
+                elif kind == "ua_close":
+                    try:
+                        agent.close_ua(msg[1])
+                    except Exception:  # noqa: BLE001
+                        log.exception("close_ua")
                 elif kind == "stop":
                     stopping = True
                     break

@@ -27,7 +27,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
 import pjsua2 as pj
@@ -36,6 +36,8 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_media.engine.jobs import (
     TRANSPORTS,
     CallJob,
+    SipAccount,
+    UaJob,
     normalize_destination,
     pick_codec_id,
     sip_user,
@@ -43,8 +45,11 @@ from callgauge_media.engine.jobs import (
 from callgauge_media.engine.measurement import (
     RawCall,
     StreamSnapshot,
+    add_ladder,
     build_measurement,
     failed_measurement,
+    fill_ladder,
+    ladder_entry,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,11 @@ HANGUP_GRACE_S = 5.0  # after our hang-up, report anyway if pjsua has not discon
 SLOT_WAIT_S = 40.0  # how long a job may wait for pjsua to free a call slot (> SIP timer F, 32 s)
 PJ_ETOOMANY = 70010
 TONE_VOLUME = 0  # 0 = pjmedia default tone amplitude
+DTMF_DIGIT_S = 0.3  # time one RFC 2833 digit takes to send (pjmedia: 200 ms tone + gap), with margin
+DTMF_TAIL_S = 0.7  # after the last digit, before a hang-up: the far side's end-of-event packets
+UNREGISTER_WAIT_S = 5.0  # how long closing a UA waits for the answer to its un-REGISTER
+CALLEE_SETUP_S = 40.0  # an incoming call not confirmed (ACK) this long after answering is dropped
+FOREVER_MS = 24 * 3600 * 1000
 
 
 def redirect_native_stdout() -> TextIO:
@@ -102,6 +112,7 @@ class _Endpoint:
         self.sip_port = 0
         self.has_tcp = False
         self.codec_ids: list[str] = []
+        self._default_prio: dict[str, int] = {}
         self._codec_selected: str | None = None
         self._account_cls = account_cls
 
@@ -138,19 +149,51 @@ class _Endpoint:
         if o.tcp:
             self.ensure_tcp(self.sip_port)
         ep.libStart()
-        self.codec_ids = [ci.codecId for ci in ep.codecEnum2()]
+        codecs = ep.codecEnum2()
+        self.codec_ids = [ci.codecId for ci in codecs]
+        self._default_prio = {ci.codecId: int(ci.priority) for ci in codecs}
 
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:{o.contact_user}@{self.host_for_uri}:{self.sip_port}"
+        self.media_transport(acfg)
+        acc = self._account_cls()
+        acc.create(acfg, True)
+        self.account = acc
+
+    def media_transport(self, acfg: pj.AccountConfig) -> None:
+        """This process's RTP port range on ``acfg`` (every account needs it, DESIGN.md)."""
+        o = self.opts
         mt = acfg.mediaConfig.transportConfig
         mt.port = o.rtp_port
         mt.portRange = o.rtp_port_range
         if o.bind_host not in ("", "0.0.0.0"):
             mt.boundAddress = o.bind_host
-        acc = self._account_cls()
-        acc.create(acfg, True)
-        self.account = acc
 
+    def account_config(self, a: SipAccount, *, register: bool, regexpire: int = 3600) -> pj.AccountConfig:
+        """A user at a registrar/proxy: digest credentials for any realm, the registrar as outbound
+        proxy (loose routing), no NAT tricks (no rport/Contact rewriting, no keep-alives)."""
+        acfg = pj.AccountConfig()
+        acfg.idUri = a.aor
+        rc = acfg.regConfig
+        rc.registerOnAdd = register
+        if register:
+            rc.registrarUri = a.registrar_uri
+            rc.timeoutSec = max(1, int(regexpire))
+            rc.retryIntervalSec = 0  # a failed registration is reported, not retried
+            rc.firstRetryIntervalSec = 0
+            rc.dropCallsOnFail = False
+            rc.unregWaitMsec = int(UNREGISTER_WAIT_S * 1000)
+        sc = acfg.sipConfig
+        sc.proxies.append(a.proxy_uri)
+        sc.authCreds.append(pj.AuthCredInfo("digest", "*", a.auth_username or a.username, 0, a.password))
+        nc = acfg.natConfig
+        nc.sipOutboundUse = 0
+        nc.contactRewriteUse = 0
+        nc.viaRewriteUse = 0
+        nc.sdpNatRewriteUse = 0
+        nc.udpKaIntervalSec = 0
+        self.media_transport(acfg)
+        return acfg
     def ensure_tcp(self, port: int = 0) -> bool:
         """A TCP transport (listener) exists: pjsip needs one to place calls over TCP too."""
         if self.has_tcp or self.ep is None:
@@ -178,6 +221,18 @@ class _Endpoint:
         for cid in self.codec_ids:
             self.ep.codecSetPriority(cid, 255 if cid == codec_id else 0)
         self._codec_selected = codec_id
+
+    def open_codecs(self, preferred: str | None) -> None:
+        """Every codec back at its default priority, ``preferred`` first: what an incoming call is
+        answered with (pjsua builds the answer from the global priorities when the INVITE arrives,
+        before any callback, so a caller's single-codec selection must not be left in place while
+        this process also answers calls)."""
+        key = f"open:{preferred}"
+        if self._codec_selected == key or self.ep is None:
+            return
+        for cid in self.codec_ids:
+            self.ep.codecSetPriority(cid, 255 if cid == preferred else self._default_prio.get(cid, 128))
+        self._codec_selected = key
 
     def handle_events(self, timeout_ms: int) -> None:
         if self.ep is not None:
@@ -215,14 +270,35 @@ class _Endpoint:
 
 
 class _CallerCall(pj.Call):
-    """Forwards pjsua2 callbacks to the agent; never lets an exception escape."""
+    """Forwards pjsua2 callbacks to the agent; never lets an exception escape. ``call_id`` is
+    pjsua's id of an incoming call (callee side), or -1 for a call we place."""
 
-    def __init__(self, account: pj.Account, agent: CallerAgent, run: _CallRun) -> None:
-        super().__init__(account)
+    def __init__(self, account: pj.Account, agent: CallerAgent, run: _CallRun, call_id: int = -1) -> None:
+        if call_id >= 0:
+            super().__init__(account, call_id)
+        else:
+            super().__init__(account)
         self._agent = agent
         self._run = run
 
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        try:
+            if self._run.ua is not None:  # callee: what it received is checked against expect_dtmf
+                self._run.raw.dtmf_received += str(prm.digit)
+        except BaseException as exc:  # noqa: BLE001
+            self._run.raw.notes.append(f"onDtmfDigit: {_error_text(exc)}")
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        try:
+            self._agent._on_tsx(self._run, prm.e)
+        except BaseException as exc:  # noqa: BLE001
+            self._run.raw.notes.append(f"onCallTsxState: {_error_text(exc)}")
+
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        try:
+            self._agent._on_tsx(self._run, prm.e)  # responses: pjsua reports them here, not as tsx states
+        except BaseException as exc:  # noqa: BLE001
+            self._run.raw.notes.append(f"SIP ladder: {_error_text(exc)}")
         try:
             self._agent._on_call_state(self._run, self)
         except BaseException as exc:  # noqa: BLE001
@@ -241,16 +317,77 @@ class _CallerCall(pj.Call):
             self._run.raw.notes.append(f"onStreamDestroyed: {_error_text(exc)}")
 
 
+class _UaAccount(pj.Account):
+    """An account of a UA job: forwards registration state and incoming calls to the agent."""
+
+    def __init__(self, agent: CallerAgent, ua: _Ua) -> None:
+        super().__init__()
+        self._agent = agent
+        self._ua = ua
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        try:
+            self._agent._on_reg_state(self._ua, prm)
+        except BaseException:  # noqa: BLE001
+            log.exception("onRegState")
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        try:
+            self._agent._on_incoming(self._ua, prm)
+        except BaseException:  # noqa: BLE001
+            log.exception("onIncomingCall")
+
+
+class _Ua:
+    """A UA job's state in the worker."""
+
+    def __init__(self, token: int, job: UaJob) -> None:
+        self.token = token
+        self.job = job
+        self.account: _UaAccount | None = None
+        self.t0 = time.monotonic()
+        self.reg_reported = False
+        self.registered = False
+        self.registrations = 0  # successful REGISTER transactions (the first and every refresh)
+        self.refresh_failures = 0
+        self.expires = 0
+        self.last_code = 0
+        self.last_reason = ""
+        self.closing = False
+        self.close_at = 0.0
+        self.unreg_sent = False
+        self.unreg_code: int | None = None
+        self.unreg_reason = ""
+        self.answered = 0
+        self.rejected = 0
+        self.seq = 0
+        self.ladder: list[tuple] = []
+
+    def report(self) -> dict:
+        return {
+            "registered": self.registered, "registrations": self.registrations,
+            "refresh_failures": self.refresh_failures, "expires": self.expires,
+            "code": self.last_code, "reason": self.last_reason,
+            "unregistered": self.unreg_code is not None and 200 <= self.unreg_code < 300,
+            "unregister_code": self.unreg_code or 0, "unregister_reason": self.unreg_reason,
+            "answered": self.answered, "rejected": self.rejected,
+        }
+
+
 class _CallRun:
     __slots__ = (
         "token", "job", "raw", "call", "source", "tone", "aud", "aud_port", "media_idx",
         "disconnected", "hangup_at", "reported", "error", "setup_deadline", "stats_final",
+        "ua", "answer_due", "dtmf_done",
     )
 
-    def __init__(self, token: int, job: CallJob) -> None:
+    def __init__(self, token: int, job: CallJob, ua: _Ua | None = None) -> None:
         self.token = token
         self.job = job
         self.raw = RawCall(job=job)
+        self.ua = ua  # the answering UA of an incoming call (callee side), else None
+        self.answer_due: float | None = None  # callee: when to send 200
+        self.dtmf_done = not job.dtmf
         self.call: _CallerCall | None = None
         self.source: pj.AudioMedia | None = None  # what we send: tone generator or null capture
         self.tone: pj.ToneGenerator | None = None
@@ -279,12 +416,23 @@ class CallerAgent:
     """
 
     def __init__(
-        self, opts: EndpointOptions, on_result: Callable[[int, m_pb2.CallMeasurement], None],
+        self,
+        opts: EndpointOptions,
+        on_result: Callable[[int, m_pb2.CallMeasurement], None],
         on_answer: Callable[[int], None] | None = None,
+        on_event: Callable[[str, int, object], None] | None = None,
     ) -> None:
         self._opts = opts
         self._on_result = on_result
         self._on_answer = on_answer  # told once per call, when its 2xx arrives
+        # UA jobs: on_event("ua_event", token, dict) for registration outcomes,
+        # ("ua_call", token, CallMeasurement) per answered call, ("ua_done", token, dict) once at the end
+        self._on_event = on_event or (lambda kind, token, payload: None)
+        self._uas: dict[int, _Ua] = {}
+        self._caller_accounts: dict[tuple, pj.Account] = {}
+        self._callee_keys = 0
+        self._rejected: list[pj.Call] = []
+        self._answer_codec: str | None = None
         self._endpoint = _Endpoint(opts)
         self._runs: dict[int, _CallRun] = {}
         self._lingering: list[_CallRun] = []  # reported, but pjsua still holds the call slot
@@ -337,6 +485,189 @@ class CallerAgent:
         self._hangup(run, reason)
         return True
 
+    # ---- UA jobs (register / wait_for_calls)
+    def submit_ua(self, token: int, job: UaJob) -> None:
+        """Create the UA's account (which sends the first REGISTER). Exactly one
+        ("ua_event", token, {"event": "registered" | "ready" | "failed", ...}) follows, later
+        ("ua_call", ...) per answered call, and ("ua_done", token, report) after :meth:`close_ua`."""
+        ua = _Ua(token, job)
+        if not self._started:
+            self._ua_failed(ua, 0, "media worker not started", done=True)
+            return
+        a = job.account
+        if a.transport not in TRANSPORTS:
+            self._ua_failed(ua, 0, f"unsupported transport {a.transport!r} (udp, tcp)", done=True)
+            return
+        if a.transport == "tcp" and not self._endpoint.ensure_tcp():
+            self._ua_failed(ua, 0, "no TCP transport in this media worker", done=True)
+            return
+        try:
+            acfg = self._endpoint.account_config(a, register=job.register, regexpire=job.regexpire)
+            acc = _UaAccount(self, ua)
+            ua.account = acc
+            self._uas[token] = ua
+            if job.answer:
+                self._answer_codec = pick_codec_id(self._endpoint.codec_ids, job.codec) if job.codec else None
+                self._endpoint.open_codecs(self._answer_codec)
+            ua.t0 = time.monotonic()
+            acc.create(acfg, True)  # onRegState may already fire in here
+        except Exception as exc:  # noqa: BLE001
+            self._uas.pop(token, None)
+            ua.account = None
+            self._ua_failed(ua, 0, f"account not created: {_error_text(exc)}", done=True)
+            return
+        if not job.register and not ua.reg_reported:
+            ua.reg_reported = True
+            self._emit("ua_event", token, {"event": "ready", "code": 0, "reason": "not registering"})
+
+    def close_ua(self, token: int, reason: str = "the action ended") -> None:
+        """Hang up the UA's calls, unregister (unless the job says not to); ("ua_done", ...) follows."""
+        ua = self._uas.get(token)
+        if ua is None or ua.closing:
+            return
+        ua.closing = True
+        ua.close_at = time.monotonic()
+        for run in list(self._runs.values()):
+            if run.ua is ua and run.hangup_at is None and not run.disconnected:
+                self._hangup(run, reason)
+        if ua.registered and ua.job.unregister and ua.account is not None:
+            try:
+                ua.account.setRegistration(False)
+                ua.unreg_sent = True
+            except pj.Error as exc:
+                ua.unreg_reason = f"un-REGISTER not sent: {_error_text(exc)}"
+        self._try_close(ua, time.monotonic())
+
+    def _try_close(self, ua: _Ua, now: float) -> None:
+        calls_left = any(r.ua is ua for r in self._runs.values()) or any(r.ua is ua for r in self._lingering)
+        waiting_unreg = ua.unreg_sent and ua.unreg_code is None and now - ua.close_at < UNREGISTER_WAIT_S
+        if (calls_left or waiting_unreg) and now - ua.close_at < UNREGISTER_WAIT_S + HANGUP_GRACE_S:
+            return
+        self._uas.pop(ua.token, None)
+        if ua.unreg_sent and ua.unreg_code is None:
+            ua.unreg_reason = ua.unreg_reason or f"no answer to the un-REGISTER within {UNREGISTER_WAIT_S:.0f} s"
+        acc, ua.account = ua.account, None
+        if acc is not None:
+            try:
+                acc.shutdown()
+            except Exception:  # noqa: BLE001
+                log.exception("UA account shutdown")
+        if not self._answering():
+            self._answer_codec = None
+        self._emit("ua_done", ua.token, ua.report())
+
+    def _answering(self) -> bool:
+        return any(ua.job.answer and not ua.closing for ua in self._uas.values())
+
+    def _ua_failed(self, ua: _Ua, code: int, reason: str, *, done: bool = False) -> None:
+        ua.last_code, ua.last_reason = code, reason
+        if not ua.reg_reported:
+            ua.reg_reported = True
+            self._emit("ua_event", ua.token, {"event": "failed", "code": code, "reason": reason,
+                                               "ladder": list(ua.ladder)})
+        if done:
+            self._emit("ua_done", ua.token, ua.report())
+
+    def _on_reg_state(self, ua: _Ua, prm: pj.OnRegStateParam) -> None:
+        code, reason, expires = int(prm.code), str(prm.reason), int(prm.expiration)
+        try:
+            text = prm.rdata.wholeMsg
+            if text and len(ua.ladder) < 10:
+                ua.ladder.append(ladder_entry((time.monotonic() - ua.t0) * 1000.0, "in", text,
+                                              str(prm.rdata.srcAddress)))
+        except Exception:  # noqa: BLE001 - the ladder is a nicety
+            pass
+        if ua.closing:
+            ua.unreg_code, ua.unreg_reason = code, reason
+            ua.registered = False
+            return
+        if 200 <= code < 300 and expires > 0:
+            ua.registrations += 1
+            ua.expires = expires
+            ua.last_code, ua.last_reason = code, reason
+            ua.registered = True
+            if not ua.reg_reported:
+                ua.reg_reported = True
+                self._emit("ua_event", ua.token, {"event": "registered", "code": code, "reason": reason,
+                                                   "expires": expires})
+            return
+        if code == 0 and prm.status != 0:
+            reason = f"{reason} (pjsip status {prm.status})"
+        if ua.reg_reported:
+            ua.refresh_failures += 1
+            ua.registered = False
+            ua.last_code, ua.last_reason = code, reason
+            self._emit("ua_event", ua.token, {"event": "lost", "code": code, "reason": reason})
+        else:
+            self._ua_failed(ua, code, reason)
+
+    def _on_incoming(self, ua: _Ua, prm: pj.OnIncomingCallParam) -> None:
+        now = time.monotonic()
+        job = ua.job
+        ua.seq += 1
+        self._callee_keys -= 1
+        hangup_ms = job.duration_ms if job.hangup_by == "callee" and job.duration_ms > 0 else FOREVER_MS
+        cjob = CallJob(
+            call_id=f"{job.ua_id}:in{ua.seq}", destination="", duration_ms=hangup_ms, tone_hz=job.tone_hz,
+            codec=job.codec, setup_timeout_ms=int(CALLEE_SETUP_S * 1000) + job.answer_delay_ms,
+            from_user=job.account.username, transport=job.account.transport,
+            step=job.step, action=job.action, index=job.index,
+        )
+        run = _CallRun(self._callee_keys, cjob, ua)
+        raw = run.raw
+        raw.role = "callee"
+        raw.expect_dtmf = job.expect_dtmf
+        raw.started_wall = time.time()
+        raw.t_invite = now
+        try:
+            add_ladder(raw, ladder_entry(0.0, "in", prm.rdata.wholeMsg, str(prm.rdata.srcAddress)))
+        except Exception:  # noqa: BLE001
+            pass
+        call = _CallerCall(ua.account, self, run, prm.callId)
+        run.call = call
+        try:
+            ci = call.getInfo()
+            raw.sip_call_id = ci.callIdString
+            run.job = raw.job = replace(cjob, destination=ci.remoteUri)
+        except pj.Error:
+            pass
+        busy = ua.closing or not job.answer or (job.max_calls and ua.answered >= job.max_calls)
+        if busy:
+            ua.rejected += 1
+            op = pj.CallOpParam()
+            op.statusCode = 486
+            try:
+                call.hangup(op)
+            except pj.Error:
+                pass
+            self._rejected.append(call)  # keep the object until pjsua lets the call go
+            return
+        self._runs[run.token] = run
+        run.setup_deadline = now + job.answer_delay_ms / 1000.0 + CALLEE_SETUP_S
+        op = pj.CallOpParam()
+        op.statusCode = 180
+        call.answer(op)
+        run.answer_due = now + max(0, job.answer_delay_ms) / 1000.0
+
+    def _caller_account(self, a: SipAccount) -> pj.Account:
+        """A non-registering account per caller identity (digest credentials, outbound proxy),
+        created on first use and kept until shutdown."""
+        key = (a.username, a.domain, a.registrar, a.transport, a.auth_username, a.password)
+        acc = self._caller_accounts.get(key)
+        if acc is None:
+            if a.transport == "tcp" and not self._endpoint.ensure_tcp():
+                raise RuntimeError("no TCP transport in this media worker")
+            acc = pj.Account()
+            acc.create(self._endpoint.account_config(a, register=False), False)
+            self._caller_accounts[key] = acc
+        return acc
+
+    def _emit(self, kind: str, token: int, payload: object) -> None:
+        try:
+            self._on_event(kind, token, payload)
+        except Exception:  # noqa: BLE001 - a broken consumer must not kill the worker
+            log.exception("delivering %s of UA %s", kind, token)
+
     def _report_failed(self, token: int, job: CallJob, detail: str, outcome: int = m_pb2.CALL_FAILED) -> None:
         self._deliver(token, failed_measurement(job, detail, outcome=outcome))
 
@@ -387,16 +718,26 @@ class CallerAgent:
             return True
         run = _CallRun(token, job)
         try:
+            account = ep.account if job.account is None else self._caller_account(job.account)
             ep.select_codec(codec_id)
-            call = _CallerCall(ep.account, self, run)
+            call = _CallerCall(account, self, run)
             run.call = call
             prm = pj.CallOpParam(True)
-            prm.txOption.localUri = f"sip:{sip_user(job.from_user)}@{ep.host_for_uri}:{ep.sip_port}"
+            if job.account is None:
+                prm.txOption.localUri = f"sip:{sip_user(job.from_user)}@{ep.host_for_uri}:{ep.sip_port}"
             self._runs[token] = run  # callbacks may fire inside makeCall
             run.raw.started_wall = time.time()
             run.raw.t_invite = time.monotonic()
             run.setup_deadline = run.raw.t_invite + max(0, job.setup_timeout_ms) / 1000.0
-            call.makeCall(dest, prm)
+            try:
+                call.makeCall(dest, prm)
+            finally:
+                if self._answering():
+                    ep.open_codecs(self._answer_codec)
+            try:
+                run.raw.sip_call_id = call.getInfo().callIdString
+            except pj.Error:
+                pass
         except Exception as exc:  # noqa: BLE001
             self._runs.pop(token, None)
             started = run.raw.started_wall
@@ -432,7 +773,7 @@ class CallerAgent:
                 raw.answer_reason = ci.lastReason
                 if raw.t_first_response is None:
                     raw.t_first_response = now
-                if self._on_answer is not None:
+                if self._on_answer is not None and run.ua is None:  # our callees' calls are not metered
                     try:
                         self._on_answer(run.token)
                     except Exception:  # noqa: BLE001 - a broken listener must not break the call
@@ -489,8 +830,12 @@ class CallerAgent:
                     tone.play(tones, True)
                     run.tone = tone
                     run.source = tone
-                else:
+                elif run.ua is None:
                     run.source = self._capture  # null device capture: continuous silence
+            if run.ua is not None and run.tone is None:
+                run.source = aud  # callee without a tone: echo what arrives
+                aud.startTransmit(aud)
+                return
             run.source.startTransmit(aud)
             aud.startTransmit(self._playback)  # so the jitter buffer is drained like a real phone
             return
@@ -501,6 +846,8 @@ class CallerAgent:
         out = []
         for run in self._runs.values():
             if run.raw.t_answer is None or run.media_idx is None or run.disconnected or run.hangup_at is not None:
+                continue
+            if run.ua is not None:  # our callee's side of a call: not one of the pool's jobs
                 continue
             try:
                 rx = run.call.getStreamStat(run.media_idx).rtcp.rxStat
@@ -556,9 +903,15 @@ class CallerAgent:
             if run.hangup_at is not None:
                 due = run.hangup_at + HANGUP_GRACE_S
             elif run.raw.t_answer is None:
-                due = run.setup_deadline
+                due = run.setup_deadline if run.answer_due is None else min(run.answer_due, run.setup_deadline)
             else:
-                due = run.raw.t_answer + max(0, run.job.duration_ms) / 1000.0
+                due = self._hangup_due(run)
+                if not run.dtmf_done:
+                    due = min(due, run.raw.t_answer + run.job.dtmf_delay_ms / 1000.0)
+            if best is None or due < best:
+                best = due
+        if any(ua.closing for ua in self._uas.values()):
+            due = time.monotonic() + 0.05
             if best is None or due < best:
                 best = due
         if self._backlog and self._slots_used() < self._opts.max_calls:
@@ -589,6 +942,11 @@ class CallerAgent:
                 else:
                     still.append(run)
             self._lingering = still
+        if self._rejected:
+            self._rejected = [c for c in self._rejected if self._call_active(c)]
+        for ua in list(self._uas.values()):
+            if ua.closing:
+                self._try_close(ua, now)
         self._place_backlog()
 
     def _advance(self, run: _CallRun, now: float) -> None:
@@ -600,11 +958,21 @@ class CallerAgent:
             return
         if run.hangup_at is None:
             raw = run.raw
+            if run.answer_due is not None and now >= run.answer_due and raw.t_answer is None:
+                run.answer_due = None
+                prm = pj.CallOpParam()
+                prm.statusCode = 200
+                run.call.answer(prm)
+                if run.ua is not None:
+                    run.ua.answered += 1
             if raw.t_answer is None:
                 if now >= run.setup_deadline:
                     raw.timed_out = True
                     self._hangup(run, "timeout")
-            elif now >= raw.t_answer + max(0, run.job.duration_ms) / 1000.0:
+                return
+            if not run.dtmf_done and now >= raw.t_answer + run.job.dtmf_delay_ms / 1000.0:
+                self._send_dtmf(run)
+            if now >= self._hangup_due(run):
                 self._hangup(run, "duration")
         elif now - run.hangup_at > HANGUP_GRACE_S:
             run.raw.notes.append(f"pjsua had not disconnected {HANGUP_GRACE_S:.0f} s after the hang-up")
@@ -625,6 +993,54 @@ class CallerAgent:
                 run.call.hangup(pj.CallOpParam())
             except pj.Error as exc:
                 run.raw.notes.append(f"hangup: {_error_text(exc)}")
+
+    @staticmethod
+    def _hangup_due(run: _CallRun) -> float:
+        t = run.raw.t_answer
+        if t is None:
+            return math.inf
+        due = t + max(0, run.job.duration_ms) / 1000.0
+        if run.job.dtmf:  # let every digit go out (and its end packets arrive) before the BYE
+            due = max(due, t + run.job.dtmf_delay_ms / 1000.0 + len(run.job.dtmf) * DTMF_DIGIT_S + DTMF_TAIL_S)
+        return due
+
+    def _send_dtmf(self, run: _CallRun) -> None:
+        run.dtmf_done = True
+        if run.call is None or run.disconnected:
+            return
+        prm = pj.CallSendDtmfParam()
+        prm.digits = run.job.dtmf
+        prm.method = pj.PJSUA_DTMF_METHOD_RFC2833
+        try:
+            run.call.sendDtmf(prm)
+            run.raw.dtmf_sent = run.job.dtmf
+        except pj.Error as exc:
+            run.raw.notes.append(f"DTMF not sent: {_error_text(exc)}")
+
+    @staticmethod
+    def _call_active(call: pj.Call) -> bool:
+        try:
+            return bool(call.isActive())
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _on_tsx(self, run: _CallRun, e: pj.SipEvent) -> None:
+        """Record the SIP messages pjsua shows us: requests we send (transaction state events) and
+        the responses that change the call's state (18x, 2xx, the final error). Not shown by pjsua:
+        retransmissions and the 401/407 challenges pjsip answers itself (the repeated request with
+        credentials is shown)."""
+        if e.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        ts = e.body.tsxState
+        if ts.type == pj.PJSIP_EVENT_RX_MSG:
+            text, peer, direction = ts.src.rdata.wholeMsg, ts.src.rdata.srcAddress, "in"
+        elif ts.type == pj.PJSIP_EVENT_TX_MSG:
+            text, peer, direction = ts.src.tdata.wholeMsg, ts.src.tdata.dstAddress, "out"
+        else:
+            return
+        if text and not any(entry[4] == text[: len(entry[4])] for entry in run.raw.ladder[-4:]):
+            t0 = run.raw.t_invite if run.raw.t_invite is not None else time.monotonic()
+            add_ladder(run.raw, ladder_entry((time.monotonic() - t0) * 1000.0, direction, text, str(peer)))
 
     def _finish(self, run: _CallRun) -> None:
         """Report the call once; release its media ports now or when pjsua lets the call go."""
@@ -648,7 +1064,10 @@ class CallerAgent:
             run.call = None
         else:
             self._lingering.append(run)
-        self._deliver(run.token, m)
+        if run.ua is not None:
+            self._emit("ua_call", run.ua.token, m)
+        else:
+            self._deliver(run.token, m)
 
     def _drop_media(self, run: _CallRun) -> None:
         src, aud = run.source, run.aud
@@ -669,25 +1088,43 @@ class CallerAgent:
         while self._backlog:
             token, job, _ = self._backlog.popleft()
             self._report_failed(token, job, f"not placed: {reason}")
+        for token in list(self._uas):
+            try:
+                self.close_ua(token, reason)
+            except Exception:  # noqa: BLE001
+                log.exception("closing UA %s", token)
         for run in list(self._runs.values()):
             if run.hangup_at is None:
                 try:
                     self._hangup(run, reason)
                 except Exception as exc:  # noqa: BLE001
                     run.fail(f"hangup: {_error_text(exc)}")
-        deadline = time.monotonic() + timeout_s
-        while (self._runs or self._lingering) and time.monotonic() < deadline:
+        deadline = time.monotonic() + max(timeout_s, UNREGISTER_WAIT_S if self._uas else 0.0)
+        while (self._runs or self._lingering or self._uas) and time.monotonic() < deadline:
             self._endpoint.handle_events(10)
             for run in list(self._runs.values()):
                 if run.disconnected:
                     self._finish(run)
             self._lingering = [r for r in self._lingering if not r.disconnected]
+            now = time.monotonic()
+            for ua in list(self._uas.values()):
+                self._try_close(ua, now)
         for run in list(self._runs.values()):
             self._finish(run)
         for run in self._lingering:
             self._drop_media(run)
             run.call = None
         self._lingering.clear()
+        for ua in list(self._uas.values()):
+            ua.close_at = -math.inf  # give up waiting
+            self._try_close(ua, time.monotonic())
+        for acc in self._caller_accounts.values():
+            try:
+                acc.shutdown()
+            except Exception:  # noqa: BLE001
+                log.exception("caller account shutdown")
+        self._caller_accounts.clear()
+        self._rejected.clear()
         self._playback = None
         self._capture = None
         self._started = False
