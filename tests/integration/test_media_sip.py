@@ -138,3 +138,109 @@ async def test_call_with_a_wrong_password_is_refused(pool: WorkerPool, kamailio:
         account=account(kamailio, "alice", "nope"))), BOUND_S)
     assert m.outcome == m_pb2.CALL_FAILED and m.sip_code == 407, _explain(m)
     assert m.sip_ladder, _explain(m)
+
+
+# ------------------------------------------------------------------ a whole run, engine level
+
+def _basic_call_run(k: Kamailio, *, run_id: str, dtmf: str = "159", expect_dtmf: str = "159",
+                    caller_password_ok: bool = True) -> "runs_pb2.RunRequested":
+    from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec
+    from callgauge_proto.callgauge.events.v1 import runs_pb2
+
+    s = spec.TestSpec()
+    step0 = s.steps.add()
+    step0.actions.add().register.CopyFrom(spec.RegisterAction(target_pool="reg", credential_pool="callers",
+                                                              regexpire=60))
+    step0.actions.add().wait_for_calls.CopyFrom(spec.WaitForCallsAction(
+        target_pool="reg", credential_pool="callees", answer_delay_ms=200, expect_dtmf=expect_dtmf))
+    s.steps.add().actions.add().call.CopyFrom(spec.CallAction(
+        dial_destination="bob", duration_ms=1500, tone_hz=440, target_pool="reg", credential_pool="callers",
+        dtmf=dtmf, dtmf_delay_ms=300))
+    return runs_pb2.RunRequested(
+        run_id=run_id, spec=s,
+        targets=[spec.ResolvedTarget(id="reg", host=k.host, port=k.port, transport="udp", domain=k.domain)],
+        pools=[spec.ResolvedPool(id="callers", credentials=[spec.ResolvedCredential(username="alice")]),
+               spec.ResolvedPool(id="callees", credentials=[spec.ResolvedCredential(username="bob")])],
+    )
+
+
+def _passwords(ok: bool = True):
+    from callgauge_media.engine.sip_run import StaticCredentials
+
+    return StaticCredentials({"callers/alice": USERS["alice"] if ok else "wrong", "callees/bob": USERS["bob"]})
+
+
+async def test_basic_call_run_register_wait_for_calls_call_with_dtmf(pool: WorkerPool, kamailio: Kamailio) -> None:
+    from callgauge_proto.callgauge.events.v1 import media_pb2
+
+    from callgauge_media.engine.runner import execute_run
+
+    events = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    req = _basic_call_run(kamailio, run_id="run-basic")
+    summary = await asyncio.wait_for(execute_run(req, pool, emit, "engine-test", _passwords()), 2 * BOUND_S)
+    measured = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    assert [m.role for m in measured] == ["caller"], [_explain(m) for m in measured]
+    m = measured[0]
+    assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    assert m.destination == f"sip:bob@{kamailio.domain}"
+    assert (m.dtmf_sent, m.dtmf_received, m.dtmf_ok) == ("159", "159", True), _explain(m)
+    assert not m.sip_ladder
+    assert summary.calls_attempted == 1 and summary.calls_answered == 1
+    finished = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)]
+    assert len(finished) == 1 and not finished[0].error
+    # the run unregistered bob: Kamailio no longer knows where he is
+    after = await asyncio.wait_for(pool.run_call(CallJob(
+        call_id="after", destination=f"sip:bob@{kamailio.domain}", duration_ms=300,
+        account=account(kamailio, "alice"))), BOUND_S)
+    assert after.sip_code == 404, _explain(after)
+
+
+async def test_dtmf_that_does_not_arrive_as_sent_fails_the_call(pool: WorkerPool, kamailio: Kamailio) -> None:
+    from callgauge_proto.callgauge.events.v1 import media_pb2
+
+    from callgauge_media.engine.runner import execute_run
+
+    events = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    req = _basic_call_run(kamailio, run_id="run-dtmf-bad", dtmf="12", expect_dtmf="12")
+    req.spec.steps[1].actions[0].call.dtmf = "1"  # the callee expects 12, the caller sends 1
+    summary = await asyncio.wait_for(execute_run(req, pool, emit, "engine-test", _passwords()), 2 * BOUND_S)
+    measured = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    assert len(measured) == 1
+    m = measured[0]
+    assert m.dtmf_sent == "1" and m.dtmf_received == "1"  # what was sent arrived, but not what was expected
+    assert m.outcome == m_pb2.CALL_FAILED and not m.dtmf_ok, _explain(m)
+    assert "expected '12', received '1'" in m.detail
+    assert m.sip_ladder  # failed: the ladder is kept
+    assert summary.calls_answered == 0
+
+
+async def test_a_caller_with_a_wrong_password_fails_to_register_and_to_call(pool: WorkerPool,
+                                                                          kamailio: Kamailio) -> None:
+    from callgauge_proto.callgauge.events.v1 import media_pb2
+
+    from callgauge_media.engine.runner import execute_run
+
+    events = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    req = _basic_call_run(kamailio, run_id="run-bad-pw")
+    summary = await asyncio.wait_for(execute_run(req, pool, emit, "engine-test", _passwords(ok=False)), 2 * BOUND_S)
+    measured = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    by_role = {m.role: m for m in measured}
+    reg = by_role["register"]
+    assert reg.outcome == m_pb2.REGISTRATION_FAILED and reg.sip_code == 401, _explain(reg)
+    assert reg.sip_ladder and reg.sip_ladder[-1].summary.startswith("401"), _explain(reg)
+    call = by_role["caller"]
+    assert call.outcome == m_pb2.CALL_FAILED and call.sip_code == 407, _explain(call)
+    assert call.sip_ladder, _explain(call)
+    assert summary.calls_attempted == 2 and summary.calls_answered == 0

@@ -21,8 +21,11 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 
+from callgauge_media.engine.jobs import CallJob
 from callgauge_media.engine.load_shape import LoadShape, PlannedCall, plan, seed_for
 from callgauge_media.engine.second_stats import SecondStats
+from callgauge_media.engine.measurement import failed_measurement
+from callgauge_media.engine.sip_run import CredentialSource, SipRun
 from callgauge_media.engine.summary import merge_counts, summarize
 
 Emit = Callable[[Message], Awaitable[None]]
@@ -79,6 +82,7 @@ class _RunState:
     calls: list[m_pb2.CallMeasurement] = field(default_factory=list)
     planned: int = 0
     sipp_summaries: list[m_pb2.RunSummary] = field(default_factory=list)
+    sip: SipRun | None = None  # register / wait_for_calls user agents, calls through a registrar
 
 
 async def _tick(state: _RunState, t0_ns: int) -> None:
@@ -99,11 +103,13 @@ async def _emit_second(state: _RunState, at_ns: int) -> None:
         log.warning("second_stats_not_emitted", run_id=state.run_id, error=repr(exc))
 
 
-async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str) -> m_pb2.RunSummary:
+async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str,
+                      credentials: CredentialSource | None = None) -> m_pb2.RunSummary:
     await emit(media_pb2.RunAccepted(run_id=req.run_id, engine_id=engine_id, planned_calls=planned_calls(req.spec)))
     await emit(media_pb2.RunMediaStarted(run_id=req.run_id, engine_id=engine_id))
     drivers = {(a.load.driver or "pjsua").lower() for s in req.spec.steps for a in s.actions if a.WhichOneof("kind") == "load"}
     state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id))
+    state.sip = SipRun(req, placer, credentials)
     prefix = f"{req.run_id}:"
 
     def on_call(call_id: str, kind: str, data: tuple) -> None:
@@ -145,11 +151,16 @@ async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit
         return s
 
     try:
-        for si, step in enumerate(req.spec.steps):
-            await asyncio.gather(*(
-                _run_action(state, si, ai, action, placer)
-                for ai, action in enumerate(step.actions)
-            ))
+        try:
+            for si, step in enumerate(req.spec.steps):
+                await asyncio.gather(*(
+                    _run_action(state, si, ai, action, placer)
+                    for ai, action in enumerate(step.actions)
+                ))
+            await state.sip.finish(lambda m: _record(state, m))  # waiting callees, unregister
+        except BaseException:
+            await asyncio.shield(state.sip.abort())
+            raise
     except asyncio.CancelledError:
         await asyncio.shield(finish("the media engine was stopped"))
         raise
@@ -167,7 +178,7 @@ async def _place_one(state: _RunState, placer: CallPlacer, call_id: str, si: int
         state.stats.attempt(call_id)
         try:
             with ACTIVE_CALLS.track_inprogress():
-                m = await placer.place(call_id, call)
+                m = await _place(placer, state.sip, call_id, si, ai, index, call)
         except asyncio.CancelledError:
             state.stats.ended(call_id, m_pb2.CallMeasurement(outcome=m_pb2.CALL_FAILED))
             raise
@@ -182,8 +193,32 @@ async def _place_one(state: _RunState, placer: CallPlacer, call_id: str, si: int
         await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
 
 
+async def _place(placer: CallPlacer, sip: SipRun | None, call_id: str, si: int, ai: int, index: int,
+                 call: spec_pb2.CallAction) -> m_pb2.CallMeasurement:
+    """Through a registrar / with DTMF: a resolved job on the pool; a plain call: ``placer.place``."""
+    if sip is None or not (call.target_pool or call.credential_pool or call.dtmf) or not hasattr(placer, "run_call"):
+        return await placer.place(call_id, call)
+    try:
+        job = await sip.call_job(call_id, si, ai, index, call)
+    except ValueError as exc:  # SipRunError too: the run names something this engine cannot use
+        return failed_measurement(CallJob(call_id=call_id, destination=call.dial_destination, step=si,
+                                          action=ai, index=index), f"not placed: {exc}")
+    return await sip.joined(await placer.run_call(job))
+
+
+async def _record(state: _RunState, m: m_pb2.CallMeasurement) -> None:
+    """A measurement that is not a placed call's: a failed registration, a call our callee answered."""
+    observe_call(m)
+    state.calls.append(m)
+    await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
+
+
 async def _run_action(state: _RunState, si: int, ai: int, action: spec_pb2.Action, placer: CallPlacer) -> None:
     kind = action.WhichOneof("kind")
+    if kind in ("register", "wait_for_calls") and state.sip is not None:
+        for m in await state.sip.start_ua_action(si, ai, action):  # users that could not register
+            await _record(state, m)
+        return
     if kind == "load":
         await _run_load(state, si, ai, action.load, placer)
         return

@@ -1,0 +1,291 @@
+"""The SIP side of one run: `register` and `wait_for_calls` actions (user agents that live from
+their step until the run ends), and `call` actions through a registrar (``target_pool``) as a user
+of a credential pool (digest auth).
+
+Pools come resolved in RunRequested (``targets``: host/port/transport/domain; ``pools``: usernames,
+no passwords); passwords come from a :class:`CredentialSource` (the runs service's
+``GetRunCredentials`` over gRPC in production), keyed ``"<pool_id>/<username>"``.
+
+A caller's measurement is joined with what our own callee saw on the same SIP call (same Call-ID):
+the digits the callee received (``dtmf_received``, ``dtmf_ok``). A call whose DTMF did not arrive
+as sent is CALL_FAILED. Calls our callees answered that no caller of this run placed (e.g. from an
+external system) are reported on their own (``role`` = ``callee``) when the run ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from typing import Protocol
+
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_media.engine.jobs import (
+    DEFAULT_REGEXPIRE,
+    HANGUP_BY,
+    TRANSPORTS,
+    CallJob,
+    SipAccount,
+    UaJob,
+    clean_dtmf,
+    dial_uri,
+)
+from callgauge_media.engine.measurement import failed_measurement, fill_ladder
+
+log = logging.getLogger(__name__)
+
+REGISTER_TIMEOUT_S = 40.0  # > SIP timer F (32 s): a registrar that never answers gives 408 first
+JOIN_WAIT_S = 5.0  # how long a caller's measurement waits for our callee's view of the same call
+WAIT_FOR_CALLS_DEFAULT_S = 60.0  # run end: how long to wait for calls a wait_for_calls still expects
+
+
+class CredentialSource(Protocol):
+    async def run_passwords(self, run_id: str) -> Mapping[str, str]:
+        """Passwords of the run's credential pools, keyed ``"<pool_id>/<username>"``."""
+
+
+class StaticCredentials:
+    """Passwords given up front (tests, the demo, single-tenant setups)."""
+
+    def __init__(self, passwords: Mapping[str, str] | None = None) -> None:
+        self._passwords = dict(passwords or {})
+
+    async def run_passwords(self, run_id: str) -> Mapping[str, str]:
+        return self._passwords
+
+
+class SipRunError(ValueError):
+    """The run names a pool it did not resolve, or an action field is unusable."""
+
+
+class UaHost(Protocol):
+    def open_ua(self, job: UaJob): ...
+
+
+def _ms(action, name: str) -> int:
+    return int(getattr(action, name, 0) or 0)
+
+
+class SipRun:
+    def __init__(self, req: runs_pb2.RunRequested, pool: object, credentials: CredentialSource | None = None,
+                 *, register_timeout_s: float = REGISTER_TIMEOUT_S, join_wait_s: float = JOIN_WAIT_S) -> None:
+        self.run_id = req.run_id
+        self.pool = pool
+        self.credentials = credentials or StaticCredentials()
+        self.targets = {t.id: t for t in req.targets}
+        self.pools = {p.id: p for p in req.pools}
+        self.register_timeout_s = register_timeout_s
+        self.join_wait_s = join_wait_s
+        self._passwords: dict[str, str] | None = None
+        self._password_error = ""
+        self.sessions: list = []  # UaSession, in start order
+        self._matched: set[str] = set()
+        self._caller_call_ids: set[str] = set()
+        self._closers: list[asyncio.Task] = []
+
+    # ---------------------------------------------------------------- resolution
+    async def _password(self, pool_id: str, username: str) -> str:
+        if self._passwords is None:
+            try:
+                self._passwords = dict(await self.credentials.run_passwords(self.run_id))
+            except Exception as exc:  # noqa: BLE001 - the calls then fail with the registrar's 401/407
+                log.warning("no credentials for run %s: %s", self.run_id, exc)
+                self._password_error = f"credentials not available: {exc}"
+                self._passwords = {}
+        return self._passwords.get(f"{pool_id}/{username}", "")
+
+    def target(self, target_id: str) -> spec_pb2.ResolvedTarget:
+        t = self.targets.get(target_id)
+        if t is None:
+            raise SipRunError(f"target_pool {target_id!r} was not resolved for this run")
+        if not t.host:
+            raise SipRunError(f"target_pool {target_id!r} has no host")
+        return t
+
+    async def accounts(self, target_id: str, pool_id: str, *, count: int = 0, transport: str = "") -> list[SipAccount]:
+        t = self.target(target_id)
+        p = self.pools.get(pool_id)
+        if p is None:
+            raise SipRunError(f"credential_pool {pool_id!r} was not resolved for this run")
+        creds = list(p.credentials)[: count or None]
+        if not creds:
+            raise SipRunError(f"credential_pool {pool_id!r} has no users")
+        transport = (transport or t.transport or "udp").lower()
+        if transport not in TRANSPORTS:
+            raise SipRunError(f"transport {transport!r} is not supported (udp, tcp)")
+        out = []
+        for c in creds:
+            out.append(SipAccount(
+                username=c.username, domain=c.domain or t.domain or t.host, registrar=f"{t.host}:{t.port or 5060}",
+                transport=transport, auth_username=c.auth_username or c.username,
+                password=await self._password(pool_id, c.username),
+            ))
+        return out
+
+    # ---------------------------------------------------------------- register / wait_for_calls
+    async def start_ua_action(self, si: int, ai: int, action: spec_pb2.Action) -> list[m_pb2.CallMeasurement]:
+        """Start the action's user agents and wait until each is registered (or failed). Returns a
+        REGISTRATION_FAILED measurement per user that could not register."""
+        kind = action.WhichOneof("kind")
+        a = getattr(action, kind)
+        base = f"{self.run_id}:{si}.{ai}"
+        try:
+            if not hasattr(self.pool, "open_ua"):
+                raise SipRunError(f"this media engine cannot run {kind} actions")
+            count = a.count if kind == "register" else 0
+            transport = a.transport if kind == "register" else ""
+            accounts = await self.accounts(a.target_pool, a.credential_pool, count=count, transport=transport)
+            jobs = []
+            for i, acc in enumerate(accounts):
+                if kind == "register":
+                    jobs.append(UaJob(ua_id=f"{base}.{i}", account=acc, regexpire=a.regexpire or DEFAULT_REGEXPIRE,
+                                      unregister=not a.keep_registered, step=si, action=ai, index=i))
+                else:
+                    hangup_by = (a.hangup_by or "caller").lower()
+                    if hangup_by not in HANGUP_BY:
+                        raise SipRunError(f"hangup_by must be caller or callee, not {a.hangup_by!r}")
+                    jobs.append(UaJob(
+                        ua_id=f"{base}.{i}", account=acc, answer=True, answer_delay_ms=a.answer_delay_ms,
+                        tone_hz=a.tone_hz, codec=a.codec, expect_dtmf=clean_dtmf(a.expect_dtmf),
+                        hangup_by=hangup_by, duration_ms=a.duration_ms, max_calls=a.max_total_calls,
+                        step=si, action=ai, index=i,
+                    ))
+        except (SipRunError, ValueError) as exc:
+            job = CallJob(call_id=f"{base}.0", destination=a.target_pool or "", step=si, action=ai)
+            m = failed_measurement(job, f"{kind}: {exc}", outcome=m_pb2.REGISTRATION_FAILED)
+            m.role = "register"
+            return [m]
+        started = time.time()
+        sessions = [self.pool.open_ua(j) for j in jobs]
+        self.sessions.extend(sessions)
+        outcomes = await asyncio.gather(*(s.wait_registered(self.register_timeout_s) for s in sessions))
+        failures = []
+        for s, o in zip(sessions, outcomes):
+            if o.get("event") in ("registered", "ready"):
+                if kind == "wait_for_calls" and (a.max_total_calls or a.timeout_ms):
+                    self._closers.append(asyncio.create_task(self._close_when_done(s, a)))
+                continue
+            code = int(o.get("code") or 0)
+            job = CallJob(call_id=s.job.ua_id, destination=s.job.account.aor, step=si, action=ai, index=s.job.index)
+            m = failed_measurement(job, f"{kind} of {s.job.account.aor} at {s.job.account.registrar} failed: "
+                                   f"{code or ''} {o.get('reason', '')}".replace("  ", " ").strip()
+                                   + (f"; {self._password_error}" if self._password_error else ""),
+                                   outcome=m_pb2.REGISTRATION_FAILED, sip_code=code,
+                                   sip_reason=str(o.get("reason", "")), started_wall=started)
+            m.role = "register"
+            fill_ladder(m, list(o.get("ladder") or []))
+            failures.append(m)
+            asyncio.ensure_future(s.close())  # nothing to unregister; frees the worker's account
+        return failures
+
+    async def _close_when_done(self, session, a: spec_pb2.WaitForCallsAction) -> None:
+        """A wait_for_calls with max_total_calls / timeout_ms ends on its own."""
+        deadline = time.monotonic() + (a.timeout_ms / 1000.0 if a.timeout_ms else 24 * 3600.0)
+        while not session.done.done():
+            if a.max_total_calls and len(session.calls) >= a.max_total_calls:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            session.changed.clear()
+            try:
+                await asyncio.wait_for(session.changed.wait(), min(left, 5.0))
+            except asyncio.TimeoutError:
+                pass
+        await session.close()
+
+    # ---------------------------------------------------------------- call
+    async def call_job(self, call_id: str, si: int, ai: int, index: int, call: spec_pb2.CallAction) -> CallJob:
+        """The job for one call of a call action; raises SipRunError/ValueError for unusable fields."""
+        job = CallJob.from_action(call_id, call, step=si, action_index=ai, index=index)
+        if not call.target_pool:
+            if call.credential_pool:
+                raise SipRunError("credential_pool needs a target_pool (the registrar that checks the credentials)")
+            return job
+        t = self.target(call.target_pool)
+        if call.credential_pool:
+            accounts = await self.accounts(call.target_pool, call.credential_pool, transport=call.transport)
+            acc = accounts[index % len(accounts)]
+        else:
+            transport = (call.transport or t.transport or "udp").lower()
+            acc = SipAccount(username=job.from_user, domain=t.domain or t.host, registrar=f"{t.host}:{t.port or 5060}",
+                             transport=transport)
+        return replace(job, destination=dial_uri(call.dial_destination, acc.domain), account=acc,
+                       transport=acc.transport)
+
+    async def joined(self, m: m_pb2.CallMeasurement) -> m_pb2.CallMeasurement:
+        """The caller's measurement with our callee's view of the same call (DTMF check); the SIP
+        ladder is kept only when the call did not succeed."""
+        answering = [s for s in self.sessions if s.job.answer]
+        if m.sip_call_id:
+            self._caller_call_ids.add(m.sip_call_id)
+        if m.sip_call_id and answering and m.outcome == m_pb2.SUCCESS:
+            found = await self._find_callee(m.sip_call_id, answering)
+            if found is not None:
+                session, callee = found
+                self._matched.add(m.sip_call_id)
+                m.dtmf_received = callee.dtmf_received
+                expect = session.job.expect_dtmf
+                problems = []
+                if m.dtmf_sent and callee.dtmf_received != m.dtmf_sent:
+                    problems.append(f"DTMF: sent {m.dtmf_sent!r}, the far side received {callee.dtmf_received!r}")
+                if expect and callee.dtmf_received != expect:
+                    problems.append(f"DTMF: the callee expected {expect!r}, received {callee.dtmf_received!r}")
+                if m.dtmf_sent or expect:
+                    m.dtmf_ok = not problems
+                if problems:
+                    m.outcome = m_pb2.CALL_FAILED
+                    m.detail = "; ".join([*problems, *([m.detail] if m.detail else [])])
+            elif m.dtmf_sent:
+                note = "DTMF not verified: none of this run's callees saw the call"
+                m.detail = "; ".join(x for x in (m.detail, note) if x)
+        if m.outcome == m_pb2.SUCCESS:
+            del m.sip_ladder[:]
+        return m
+
+    async def _find_callee(self, sip_call_id: str, sessions: list) -> tuple | None:
+        deadline = time.monotonic() + self.join_wait_s
+        while True:
+            for s in sessions:
+                for c in s.calls:
+                    if c.sip_call_id == sip_call_id:
+                        return s, c
+            left = deadline - time.monotonic()
+            if left <= 0 or all(s.done.done() for s in sessions):
+                return None
+            waits = []
+            for s in sessions:
+                s.changed.clear()
+                waits.append(asyncio.ensure_future(s.changed.wait()))
+            try:
+                await asyncio.wait(waits, timeout=min(left, 0.5), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+
+    # ---------------------------------------------------------------- end of the run
+    async def finish(self, emit_call: Callable[[m_pb2.CallMeasurement], Awaitable[None]]) -> None:
+        """Let wait_for_calls actions with a call count or timeout finish (bounded), close every
+        user agent (unregister), report the calls our callees answered that no caller of this run
+        placed."""
+        if self._closers:
+            await asyncio.wait(self._closers, timeout=WAIT_FOR_CALLS_DEFAULT_S)
+            for t in self._closers:
+                t.cancel()
+        await asyncio.gather(*(s.close() for s in self.sessions), return_exceptions=True)
+        for s in self.sessions:
+            for c in s.calls:
+                if c.sip_call_id not in self._caller_call_ids:
+                    if c.outcome == m_pb2.SUCCESS and not (s.job.expect_dtmf and not c.dtmf_ok):
+                        del c.sip_ladder[:]
+                    await emit_call(c)
+
+    async def abort(self) -> None:
+        for t in self._closers:
+            t.cancel()
+        await asyncio.gather(*(s.close(timeout=10.0) for s in self.sessions), return_exceptions=True)
