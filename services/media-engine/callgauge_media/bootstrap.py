@@ -24,6 +24,7 @@ from callgauge_proto.callgauge.events.v1 import runs_pb2
 
 from callgauge_media.engine.metering import BillingGuard
 from callgauge_media.engine.runner import CallPlacer, execute_run
+from callgauge_media.engine.sip_run import CredentialSource
 
 SERVICE = "media-engine"
 log = get_logger(SERVICE)
@@ -50,6 +51,7 @@ class MediaEngine:
     runs: dict[str, asyncio.Task] = field(default_factory=dict)
     guard: BillingGuard | None = None  # metering events and hang-up on BalanceExhausted
     billing_consumer: Consumer | None = None
+    credentials: CredentialSource | None = None  # passwords of the runs' credential pools
     _versions: dict[str, int] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -137,7 +139,7 @@ class MediaEngine:
             self.guard.run_started(req)
             placer, emit = self.guard.placer_for(placer), self.guard.emit_for(emit)
         try:
-            summary = await execute_run(req, placer, emit, self.engine_id)
+            summary = await execute_run(req, placer, emit, self.engine_id, self.credentials)
             log.info("run_finished", run_id=req.run_id, attempted=summary.calls_attempted,
                      answered=summary.calls_answered)
         finally:

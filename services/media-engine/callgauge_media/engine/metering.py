@@ -160,3 +160,15 @@ class _GuardedPlacer:
             return await self._placer.place(call_id, action)
         finally:
             calls.discard(call_id)
+
+    async def run_call(self, job: CallJob) -> m_pb2.CallMeasurement:
+        """A resolved job (call through a registrar, DTMF), guarded like :meth:`place`."""
+        run_id = job.call_id.rpartition(":")[0]
+        if run_id in self._guard.exhausted:
+            return failed_measurement(job, f"not placed: {EXHAUSTED_REASON}")
+        calls = self._guard.in_flight.setdefault(run_id, set())
+        calls.add(job.call_id)
+        try:
+            return await self._placer.run_call(job)
+        finally:
+            calls.discard(job.call_id)

@@ -83,6 +83,7 @@ class SipRun:
         self.join_wait_s = join_wait_s
         self._passwords: dict[str, str] | None = None
         self._password_error = ""
+        self._missing: set[str] = set()
         self.sessions: list = []  # UaSession, in start order
         self._matched: set[str] = set()
         self._caller_call_ids: set[str] = set()
@@ -97,7 +98,17 @@ class SipRun:
                 log.warning("no credentials for run %s: %s", self.run_id, exc)
                 self._password_error = f"credentials not available: {exc}"
                 self._passwords = {}
-        return self._passwords.get(f"{pool_id}/{username}", "")
+        key = f"{pool_id}/{username}"
+        if key not in self._passwords:
+            self._missing.add(key)
+        return self._passwords.get(key, "")
+
+    def password_note(self) -> str:
+        if self._password_error:
+            return self._password_error
+        if self._missing:
+            return f"no password for {', '.join(sorted(self._missing)[:3])} from the runs service"
+        return ""
 
     def target(self, target_id: str) -> spec_pb2.ResolvedTarget:
         t = self.targets.get(target_id)
@@ -174,7 +185,7 @@ class SipRun:
             job = CallJob(call_id=s.job.ua_id, destination=s.job.account.aor, step=si, action=ai, index=s.job.index)
             m = failed_measurement(job, f"{kind} of {s.job.account.aor} at {s.job.account.registrar} failed: "
                                    f"{code or ''} {o.get('reason', '')}".replace("  ", " ").strip()
-                                   + (f"; {self._password_error}" if self._password_error else ""),
+                                   + (f"; {self.password_note()}" if self.password_note() else ""),
                                    outcome=m_pb2.REGISTRATION_FAILED, sip_code=code,
                                    sip_reason=str(o.get("reason", "")), started_wall=started)
             m.role = "register"
