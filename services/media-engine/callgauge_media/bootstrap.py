@@ -53,6 +53,7 @@ class MediaEngine:
     billing_consumer: Consumer | None = None
     credentials: CredentialSource | None = None  # passwords of the runs' credential pools
     _versions: dict[str, int] = field(default_factory=dict)
+    _emit_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media")])
@@ -100,8 +101,14 @@ class MediaEngine:
         return True, "ready"
 
     async def emit(self, msg: Message) -> None:
+        # One append at a time per run: concurrent calls (and the per-second stats) of a run emit
+        # together, and each append expects the version the previous one left.
+        stream = f"media-run-{msg.run_id}"
+        async with self._emit_locks.setdefault(stream, asyncio.Lock()):
+            await self._emit(stream, msg)
+
+    async def _emit(self, stream: str, msg: Message) -> None:
         run_id = msg.run_id
-        stream = f"media-run-{run_id}"
         version = self._versions.get(stream, int(StreamState.NO_STREAM))
         for attempt in range(10):
             try:
@@ -121,6 +128,11 @@ class MediaEngine:
 
     async def on_run_event(self, delivered: Delivered) -> None:
         msg = delivered.payload
+        if isinstance(msg, runs_pb2.RunStopRequested):
+            # Keyed by run id, so it reaches the replica that took the run's RunRequested.
+            if msg.run_id in self.runs and self.guard is not None:
+                self.guard.stop_run(msg.run_id)
+            return
         if not isinstance(msg, runs_pb2.RunRequested):
             return
         if msg.run_id in self.runs:
@@ -147,6 +159,7 @@ class MediaEngine:
             if self.guard is not None:
                 self.guard.run_ended(req.run_id)
             self._versions.pop(f"media-run-{req.run_id}", None)
+            self._emit_locks.pop(f"media-run-{req.run_id}", None)
             self.runs.pop(req.run_id, None)
 
 

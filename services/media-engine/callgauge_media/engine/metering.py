@@ -31,6 +31,7 @@ from callgauge_media.engine.measurement import failed_measurement
 log = get_logger("media-engine")
 SOURCE = "media-engine"
 EXHAUSTED_REASON = "balance exhausted"
+STOPPED_REASON = "run stopped on request"
 HANGUPS = Counter("callgauge_media_balance_hangups_total", "calls hung up because the balance ran out")
 _STALE_S = 30.0  # a call without a worker report for this long is over
 
@@ -54,6 +55,7 @@ class BillingGuard:
     runs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (account, mode)
     in_flight: dict[str, set[str]] = field(default_factory=dict)  # run id -> call ids being placed
     exhausted: set[str] = field(default_factory=set)  # run ids cut short
+    stopped: set[str] = field(default_factory=set)  # run ids a user stopped (RunStopRequested)
     _tasks: set[asyncio.Task] = field(default_factory=set)
 
     # ---------------------------------------------------------------- metering
@@ -110,6 +112,18 @@ class BillingGuard:
         self.runs.pop(run_id, None)
         self.in_flight.pop(run_id, None)
         self.exhausted.discard(run_id)
+        self.stopped.discard(run_id)
+
+    def stop_run(self, run_id: str, reason: str = STOPPED_REASON) -> int:
+        """A user stopped the run: place no more of its calls, hang up those in flight. The run
+        then ends as usual (RunMediaFinished), and the runs service records it CANCELLED."""
+        self.stopped.add(run_id)
+        n = 0
+        for call_id in list(self.in_flight.get(run_id, ())):
+            if self.hangup is not None and self.hangup(call_id, reason):
+                n += 1
+        log.info("run_stopped_hangup", run_id=run_id, calls=n)
+        return n
 
     def placer_for(self, placer):
         return _GuardedPlacer(placer, self)
@@ -154,6 +168,8 @@ class _GuardedPlacer:
         run_id = call_id.rpartition(":")[0]
         if run_id in self._guard.exhausted:
             return failed_measurement(CallJob.from_action(call_id, action), f"not placed: {EXHAUSTED_REASON}")
+        if run_id in self._guard.stopped:
+            return failed_measurement(CallJob.from_action(call_id, action), f"not placed: {STOPPED_REASON}")
         calls = self._guard.in_flight.setdefault(run_id, set())
         calls.add(call_id)
         try:
