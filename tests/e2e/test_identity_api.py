@@ -110,6 +110,7 @@ def test_login_gives_a_one_hour_jwt_and_refresh_rotates(anon) -> None:
     assert_error(anon.post("/auth/refresh", json={"refreshToken": new["refreshToken"]}), 401, "UNAUTHORIZED")
     assert_error(anon.get("/users/me", headers=bearer(new["accessToken"])), 401, "UNAUTHORIZED")
     assert_error(anon.post("/auth/refresh", json={"refreshToken": "cgr_garbage"}), 401, "UNAUTHORIZED")
+    assert_error(anon.post("/auth/refresh", json={"refreshToken": f"cgr_{uuid.uuid4()}.x"}), 401, "UNAUTHORIZED")
     assert_error(anon.post("/auth/refresh", json={}), 422, "VALIDATION_ERROR")
 
 
@@ -211,6 +212,24 @@ def test_modes_of_keys_and_tokens(anon) -> None:
     assert anon.get("/projects", headers={**bearer(test_key["key"]), "X-Callgauge-Mode": "test"}).status_code == 200
     assert_error(anon.get("/projects", headers={**bearer(test_key["key"]), "X-Callgauge-Mode": "live"}), 422,
                  "VALIDATION_ERROR")
+
+
+def test_test_and_live_data_are_invisible_to_each_other_and_to_other_accounts(anon) -> None:
+    user = User(anon)
+    live, test = bearer(user.key("live")["key"]), bearer(user.key("test")["key"])
+    r = anon.post("/projects", json={"name": "made in test mode"}, headers=test)
+    assert r.status_code == 201, r.text
+    pid = r.json()["data"]["id"]
+    assert anon.get(f"/projects/{pid}", headers=test).status_code == 200
+    assert_error(anon.get(f"/projects/{pid}", headers=live), 404, "NOT_FOUND")
+    assert pid not in [p["id"] for p in anon.get("/projects", headers=live).json()["data"]]
+    # a login token acts in live mode, or in test mode with the header
+    assert_error(anon.get(f"/projects/{pid}", headers=user.jwt), 404, "NOT_FOUND")
+    assert anon.get(f"/projects/{pid}", headers={**user.jwt, "X-Callgauge-Mode": "test"}).status_code == 200
+    # another account's id answers 404, whatever the mode
+    other = User(anon)
+    for headers in (bearer(other.key("test")["key"]), {**other.jwt, "X-Callgauge-Mode": "test"}, other.jwt):
+        assert_error(anon.get(f"/projects/{pid}", headers=headers), 404, "NOT_FOUND")
 
 
 def test_bad_credentials(anon, stack) -> None:

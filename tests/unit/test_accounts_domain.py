@@ -48,6 +48,13 @@ def test_register_with_a_bad_email_is_invalid() -> None:
     assert e.value.errors[0].loc == ["body", "email"]
 
 
+@pytest.mark.parametrize("bad", ["nope", "a@b", "a b@example.com", "\x00@example.com", "a@-x.com", "x" * 65 + "@a.io"])
+def test_email_rules(bad: str) -> None:
+    v = ValidationCollector()
+    model.check_email(bad, v)
+    assert [e.loc for e in v.errors] == [["body", "email"]]
+
+
 def test_an_unclaimed_email_is_claimed() -> None:
     assert model.decide_claim_email(None, False, model.ClaimEmail("a@example.com", AID)) == [
         ev.EmailClaimed(email="a@example.com", account_id=AID)]

@@ -15,11 +15,12 @@ from callgauge_proto.callgauge.accounts.v1 import events_pb2 as ev
 from callgauge_accounts.domain.errors import Conflict, Invalid, NotFound, Unauthenticated, ValidationCollector
 
 MODES = ("live", "test")
+REFRESH_REFUSED = "Invalid or expired refresh token"
 KEY_PREFIX = {"live": "cgk_live_", "test": "cgk_test_"}
 MAX_KEYS_PER_ACCOUNT = 100
 RATE_LIMIT_MIN, RATE_LIMIT_MAX = 1, 100_000
 PASSWORD_MIN, PASSWORD_MAX = 10, 256
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
 
 # ---------------------------------------------------------------- validation (pure)
@@ -306,9 +307,9 @@ def decide_refresh(state: Session | None, account_alive: bool, cmd: RefreshSessi
     """Rotate the refresh token. Presenting a spent token is a sign it was stolen: the whole
     session is revoked (RFC 6819 5.2.2.3, refresh token rotation with reuse detection)."""
     if state is None or state.revoked or not account_alive:
-        raise Unauthenticated()
+        raise Unauthenticated(REFRESH_REFUSED)
     if cmd.presented_hash in state.spent:
         return [ev.SessionRevoked(session_id=cmd.session_id, reason="reuse")]
     if cmd.presented_hash != state.refresh_hash or cmd.now >= state.expires_at:
-        raise Unauthenticated()
+        raise Unauthenticated(REFRESH_REFUSED)
     return [ev.SessionRefreshed(session_id=cmd.session_id, refresh_hash=cmd.new_hash, expires_at=cmd.expires_at)]
