@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from callgauge_gateway import errors, idempotency
-from callgauge_gateway.envelope import request_id_var
+from callgauge_gateway.envelope import error, request_id_var
 from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
 from callgauge_gateway.reports import create_reports_app
@@ -26,6 +27,7 @@ from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as a
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as billing_grpc
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as runs_grpc
 
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 HTTP_REQUESTS = Counter("callgauge_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram("callgauge_http_request_seconds", "HTTP request latency", ["method", "route"])
 
@@ -71,14 +73,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):
-        rid = request.headers.get("x-request-id", "")[:128] or str(uuid.uuid4())
+        rid = request.headers.get("x-request-id", "")
+        if not _REQUEST_ID.fullmatch(rid):  # honoured when it is a sane token, else one of ours
+            rid = str(uuid.uuid4())
         request_id_var.set(rid)
         token = otel_context.attach(propagate.extract(dict(request.headers)))
         route = request.scope.get("route")
         start = time.perf_counter()
         try:
             with tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER) as span:
-                response = await call_next(request)
+                try:
+                    response = await call_next(request)
+                except Exception:  # whatever escaped the handlers: logged, answered in the envelope
+                    errors.log.exception("unhandled_error")
+                    response = error(500, "Internal error; the request id identifies it in our logs")
                 span.set_attribute("http.response.status_code", response.status_code)
         finally:
             otel_context.detach(token)
