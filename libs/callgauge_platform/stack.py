@@ -79,7 +79,10 @@ class Stack:
 
     @classmethod
     def on_free_ports(cls, data_dir: Path, **overrides) -> Stack:
-        """A stack whose every port is picked free on 127.0.0.1 (tests, side-by-side stacks)."""
+        """A stack whose every port is picked free on 127.0.0.1 (tests, side-by-side stacks). Such
+        stacks poll their API hard (tests, the demo), so their default rate limit is high unless
+        `rate_limit_per_minute` is given; keys with their own limit keep it."""
+        overrides.setdefault("rate_limit_per_minute", 1_000_000)
         s = Settings(
             data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
             runs_grpc=f"127.0.0.1:{free_port()}", billing_grpc=f"127.0.0.1:{free_port()}",
