@@ -24,6 +24,7 @@ from callgauge_proto.callgauge.events.v1 import runs_pb2
 
 from callgauge_media.engine.metering import BillingGuard
 from callgauge_media.engine.runner import CallPlacer, execute_run
+from callgauge_media.credentials import GrpcRunCredentials
 from callgauge_media.engine.sip_run import CredentialSource
 
 SERVICE = "media-engine"
@@ -91,6 +92,8 @@ class MediaEngine:
         await self.producer.stop()
         if self.pool is not None:
             await self.pool.stop()
+        if self.credentials is not None and hasattr(self.credentials, "close"):
+            await self.credentials.close()
         if self.health is not None:
             await self.health.stop()
         await self.store.close()
@@ -182,5 +185,6 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
     engine = MediaEngine(settings, pool, store, producer, relay, engine_id, pool=pool)
     engine.guard = BillingGuard(store, relay.notify, engine_id, settings.media_progress_interval_s, pool.hangup)
     pool.add_listener(engine.guard.on_call)
+    engine.credentials = GrpcRunCredentials(settings.runs_grpc)
     engine.health = HealthServer(settings.bind_host, settings.media_http_port, engine.ready)
     return engine

@@ -78,6 +78,15 @@ class SipRun:
         self.pool = pool
         self.credentials = credentials or StaticCredentials()
         self.targets = {t.id: t for t in req.targets}
+        # a wait_for_calls / register without target_pool uses the registrar another action of the
+        # run names for the same credential pool, or the run's only one
+        self._pool_targets: dict[str, str] = {}
+        for step in req.spec.steps:
+            for action in step.actions:
+                kind = action.WhichOneof("kind")
+                a = getattr(action, kind) if kind else None
+                if a is not None and getattr(a, "credential_pool", "") and getattr(a, "target_pool", ""):
+                    self._pool_targets.setdefault(a.credential_pool, a.target_pool)
         self.pools = {p.id: p for p in req.pools}
         self.register_timeout_s = register_timeout_s
         self.join_wait_s = join_wait_s
@@ -118,8 +127,17 @@ class SipRun:
             raise SipRunError(f"target_pool {target_id!r} has no host")
         return t
 
+    def target_for(self, target_id: str, pool_id: str) -> str:
+        if target_id:
+            return target_id
+        if pool_id in self._pool_targets:
+            return self._pool_targets[pool_id]
+        if len(self.targets) == 1:
+            return next(iter(self.targets))
+        raise SipRunError("no target_pool: name the registrar the users of this credential pool belong to")
+
     async def accounts(self, target_id: str, pool_id: str, *, count: int = 0, transport: str = "") -> list[SipAccount]:
-        t = self.target(target_id)
+        t = self.target(self.target_for(target_id, pool_id))
         p = self.pools.get(pool_id)
         if p is None:
             raise SipRunError(f"credential_pool {pool_id!r} was not resolved for this run")

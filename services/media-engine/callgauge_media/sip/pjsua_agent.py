@@ -603,6 +603,15 @@ class CallerAgent:
 
     def _on_incoming(self, ua: _Ua, prm: pj.OnIncomingCallParam) -> None:
         now = time.monotonic()
+        if not ua.job.answer:
+            # pjsua gives the call to the first account of that user: when a wait_for_calls of the
+            # same user lives here too, it answers
+            for other in self._uas.values():
+                o = other.job
+                if (o.answer and not other.closing and o.account.username == ua.job.account.username
+                        and o.account.domain == ua.job.account.domain):
+                    ua = other
+                    break
         job = ua.job
         ua.seq += 1
         self._callee_keys -= 1
