@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import socket
 import sys
 from pathlib import Path
@@ -41,6 +42,7 @@ from callgauge_client import (
     evaluate_assertions,
 )
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 LEGACY = ("up", "demo", "service", "replay", "responder", "events")
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -261,7 +263,9 @@ def tests_list(project: Annotated[str | None, typer.Option("--project")] = None,
 @cli_errors
 def run(
     test: Annotated[str, typer.Argument(help="test name or id")],
-    project: Annotated[str | None, typer.Option("--project", help="project id, slug or name")] = None,
+    project: Annotated[str | None, typer.Option(
+        "--project", help="project id, slug or name (default: the saved one; none: find the test by name in "
+                          "every project)")] = None,
     overrides: Annotated[list[str] | None, typer.Option(
         "--set", help="step.N.M.attr=value override (repeatable), e.g. step.0.0.dial_destination=sip:a@b")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="follow the run until it ends")] = False,
@@ -276,11 +280,20 @@ def run(
     sets = _parse_sets(overrides or [])
     wait = wait or junit_path is not None
     with client() as c:
-        proj = _find_project(c, project or _default_project())
-        t = _find_test(c, proj.id, test)
-        if t is None:
-            raise fail(f"no test {test!r} in project {proj.slug or proj.id} (see `callgauge tests list`)")
-        started = c.start_run(proj.id, t.id, sets, tags=tags, kiosk=kiosk)
+        project_ident = project or _saved_project()
+        if project_ident:
+            proj = _find_project(c, project_ident)
+            t = _find_test(c, proj.id, test)
+            if t is None:
+                raise fail(f"no test {test!r} in project {proj.slug or proj.id} (see `callgauge tests list`)")
+            started = c.start_run(proj.id, t.id, sets, tags=tags, kiosk=kiosk)
+        else:
+            # No project: Sipfront's form finds the test by name (or id) across the account's projects.
+            by_id = _UUID.match(test) is not None
+            started = c.run_test(test_id=test if by_id else None, test_name=None if by_id else test,
+                                 overrides=sets, tags=tags, kiosk=kiosk)
+            t = c.get_test(started.project_id, started.test_id)
+        project_id = started.project_id or t.project_id
         info = {"testRunId": started.test_run_id, "status": started.status, "reportUrl": started.report_url,
                 **({"kioskUrl": started.kiosk_url} if started.kiosk_url else {})}
         if not wait:
@@ -292,7 +305,7 @@ def run(
             raise typer.Exit(EXIT_PASSED)
         err.print(f"run {started.test_run_id} of {t.name!r} started"
                   + (f" — report: {started.report_url}" if started.report_url else ""), highlight=False)
-        final = _follow(c, proj.id, started.test_run_id, timeout)
+        final = _follow(c, project_id, started.test_run_id, timeout)
         final.report_url = final.report_url or started.report_url
     results = _assertion_results(final, t)
     if junit_path is not None:
@@ -384,6 +397,11 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
             raise fail(f"--set {item!r}: expected step.N.M.attr=value (N, M: step and action numbers from 0)")
         sets[key] = value
     return sets
+
+
+def _saved_project() -> str:
+    _, _, cfg = resolve(STATE.url, STATE.api_key)
+    return cfg.project
 
 
 def _default_project() -> str:

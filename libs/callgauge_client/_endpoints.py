@@ -52,9 +52,13 @@ class Endpoints:
         return self._call(Call("DELETE", "/users/me"))
 
     # ------------------------------------------------------------------ API keys
-    def create_api_key(self, name: str, mode: str = "live") -> ApiKey:
-        """The answer carries the full key (`.key`) once; it is never shown again."""
-        return self._call(Call("POST", "/api-keys", {"name": name, "mode": mode}, model=ApiKey))
+    def create_api_key(self, name: str, mode: str = "live", rate_limit_per_minute: int | None = None) -> ApiKey:
+        """Needs a user's access token (JWT). The answer carries the full key (`.key`) once; it is
+        never shown again."""
+        body: dict[str, Any] = {"name": name, "mode": mode}
+        if rate_limit_per_minute:
+            body["rateLimitPerMinute"] = rate_limit_per_minute
+        return self._call(Call("POST", "/api-keys", body, model=ApiKey))
 
     def list_api_keys(self, page: int = 1, per_page: int = 100) -> Page[ApiKey]:
         return self._call(Call("GET", "/api-keys", params=_paging(page, per_page), model=ApiKey, paged=True))
@@ -84,11 +88,11 @@ class Endpoints:
         return self._call(Call("DELETE", f"/projects/{project_id}"))
 
     # ------------------------------------------------------------------ registrars, credential pools
-    def create_registrar(self, project_id: str, host: str, port: int = 5060, transport: str = "udp",
-                         domain: str = "", name: str = "", **extra: Any) -> Registrar:
-        body = {"host": host, "port": port, "transport": transport, "domain": domain or host, **extra}
-        if name:
-            body["name"] = name
+    def create_registrar(self, project_id: str, name: str, host: str, port: int = 5060, transport: str = "udp",
+                         domain: str | None = None) -> Registrar:
+        body: dict[str, Any] = {"name": name, "host": host, "port": port, "transport": transport}
+        if domain:
+            body["domain"] = domain
         return self._call(Call("POST", f"/projects/{project_id}/registrars", body, model=Registrar))
 
     def list_registrars(self, project_id: str, page: int = 1, per_page: int = 100) -> Page[Registrar]:
@@ -98,14 +102,17 @@ class Endpoints:
     def get_registrar(self, project_id: str, registrar_id: str) -> Registrar:
         return self._call(Call("GET", f"/projects/{project_id}/registrars/{registrar_id}", model=Registrar))
 
+    def update_registrar(self, project_id: str, registrar_id: str, **fields: Any) -> Registrar:
+        return self._call(Call("PATCH", f"/projects/{project_id}/registrars/{registrar_id}", fields, model=Registrar))
+
     def delete_registrar(self, project_id: str, registrar_id: str) -> None:
         return self._call(Call("DELETE", f"/projects/{project_id}/registrars/{registrar_id}"))
 
-    def create_credential_pool(self, project_id: str, name: str, users: list[dict[str, str]],
-                               **extra: Any) -> CredentialPool:
-        """users: [{"username": …, "password": …}]; passwords are write-only."""
+    def create_credential_pool(self, project_id: str, name: str, credentials: list[dict[str, str]]) -> CredentialPool:
+        """credentials: [{"username": …, "password": …, "authUsername"?: …, "domain"?: …}]; passwords are
+        write-only (answers say `has_password`)."""
         return self._call(Call("POST", f"/projects/{project_id}/credential-pools",
-                               {"name": name, "users": users, **extra}, model=CredentialPool))
+                               {"name": name, "credentials": credentials}, model=CredentialPool))
 
     def list_credential_pools(self, project_id: str, page: int = 1, per_page: int = 100) -> Page[CredentialPool]:
         return self._call(Call("GET", f"/projects/{project_id}/credential-pools", params=_paging(page, per_page),
@@ -113,6 +120,10 @@ class Endpoints:
 
     def get_credential_pool(self, project_id: str, pool_id: str) -> CredentialPool:
         return self._call(Call("GET", f"/projects/{project_id}/credential-pools/{pool_id}", model=CredentialPool))
+
+    def update_credential_pool(self, project_id: str, pool_id: str, **fields: Any) -> CredentialPool:
+        return self._call(Call("PATCH", f"/projects/{project_id}/credential-pools/{pool_id}", fields,
+                               model=CredentialPool))
 
     def delete_credential_pool(self, project_id: str, pool_id: str) -> None:
         return self._call(Call("DELETE", f"/projects/{project_id}/credential-pools/{pool_id}"))
@@ -130,7 +141,11 @@ class Endpoints:
         return self._call(Call("GET", f"/projects/{project_id}/tests/{test_id}", model=Test))
 
     def update_test(self, project_id: str, test_id: str, test: dict[str, Any]) -> Test:
+        """Replace the test (PUT)."""
         return self._call(Call("PUT", f"/projects/{project_id}/tests/{test_id}", test, model=Test))
+
+    def patch_test(self, project_id: str, test_id: str, **fields: Any) -> Test:
+        return self._call(Call("PATCH", f"/projects/{project_id}/tests/{test_id}", fields, model=Test))
 
     def delete_test(self, project_id: str, test_id: str) -> None:
         return self._call(Call("DELETE", f"/projects/{project_id}/tests/{test_id}"))
@@ -144,14 +159,15 @@ class Endpoints:
                                run_body(overrides, tags=tags, metadata=metadata, kiosk=kiosk), model=RunStarted,
                                idempotency_key=idempotency_key))
 
-    def run_test(self, *, test_name: str | None = None, test_id: str | None = None,
+    def run_test(self, *, test_name: str | None = None, test_id: str | None = None, project_id: str | None = None,
                  overrides: dict[str, Any] | None = None, tags: list[str] | None = None,
                  metadata: dict[str, str] | None = None, kiosk: bool = False,
                  idempotency_key: str | None = None) -> RunStarted:
-        """Sipfront's form: POST /tests/run with `test.name` or `test.id`."""
-        return self._call(Call("POST", "/tests/run", run_body(overrides, tags=tags, metadata=metadata, kiosk=kiosk,
-                                                              test_name=test_name, test_id=test_id),
-                               model=RunStarted, idempotency_key=idempotency_key))
+        """Sipfront's form: POST /tests/run with `test.name` or `test.id` (optionally `project.id`)."""
+        body = run_body(overrides, tags=tags, metadata=metadata, kiosk=kiosk, test_name=test_name, test_id=test_id)
+        if project_id:
+            body["project.id"] = project_id
+        return self._call(Call("POST", "/tests/run", body, model=RunStarted, idempotency_key=idempotency_key))
 
     def get_run(self, project_id: str, run_id: str) -> Run:
         return self._call(Call("GET", f"/projects/{project_id}/test-runs/{run_id}", model=Run))

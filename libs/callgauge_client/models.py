@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AliasGenerator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -58,7 +58,8 @@ class ApiKey(Model):
     name: str = ""
     mode: str = ""
     prefix: str = ""
-    last_four: str = ""
+    last_four: str = Field("", validation_alias=AliasChoices("last4", "lastFour", "last_four"))
+    rate_limit_per_minute: int | None = None
     created_at: datetime | None = None
     last_used_at: datetime | None = None
     key: str | None = Field(None, description="the full key; present only in the answer that created it")
@@ -83,13 +84,22 @@ class Registrar(Model):
     port: int = 0
     transport: str = ""
     domain: str = ""
+    created_at: datetime | None = None
+
+
+class Credential(Model):
+    username: str = ""
+    auth_username: str = ""
+    domain: str = ""
+    has_password: bool = False  # the password itself is write-only
 
 
 class CredentialPool(Model):
     id: str
     project_id: str = ""
     name: str = ""
-    usernames: list[str] = Field(default_factory=list)
+    credentials: list[Credential] = Field(default_factory=list)
+    created_at: datetime | None = None
 
 
 class Test(Model):
@@ -105,6 +115,8 @@ class Test(Model):
 class RunStarted(Model):
     test_run_id: str
     status: str = "PENDING"
+    project_id: str = ""
+    test_id: str = ""
     report_url: str = ""
     kiosk_url: str = ""
     session_id: str = ""
@@ -159,9 +171,13 @@ class Run(Model):
 
 
 class RunStatus(Model):
-    """Sipfront's status shape (GET /runs/{id}/status)."""
+    """Sipfront's status shape (GET /runs/{id}/status answers `data.run` with these fields):
+    `status` is running | passed | failed, `state` the run's state (PENDING … CANCELLED)."""
 
-    run: dict[str, Any] = Field(default_factory=dict)
+    id: str = ""
+    status: str = ""
+    state: str = ""
+    report_url: str = ""
     has_passed: bool = False
     is_failed: bool = False
     is_finished: bool = False
@@ -173,6 +189,13 @@ class RunStatus(Model):
     test_name: str = ""
     project_id: str = ""
     project_name: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("run"), dict):
+            return value["run"]
+        return value
 
 
 class Wallet(Model):

@@ -9,12 +9,13 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 
 import pytest
 import yaml
 from junitparser import JUnitXml
 
-from callgauge_client import ApiError, Client
+from callgauge_client import Client
 from callgauge_platform.stack import free_port
 
 pytestmark = pytest.mark.e2e
@@ -48,16 +49,6 @@ def sdk(stack):
         yield c
 
 
-def _supports_test_listing(sdk: Client, project_id: str) -> bool:
-    try:
-        sdk.list_tests(project_id)
-    except ApiError as exc:
-        if exc.status == 405 or (exc.status == 404 and "endpoint" in exc.message.lower()):
-            return False
-        raise
-    return True
-
-
 def test_login_saves_the_gateway_and_key(cli, stack, tmp_path):
     r = cli("login", "--url", stack.settings.gateway_url(), "--api-key", stack.settings.api_key)
     assert r.returncode == 0, r.stderr
@@ -78,17 +69,24 @@ def test_projects_create_and_list(logged_in):
 
 
 def test_run_that_passes_exits_0_with_json_and_junit(logged_in, sdk, stack, tmp_path):
+    """Found by name with no project (Sipfront's POST /tests/run), its destination overridden with
+    --set: the test's own destination answers nothing, the override reaches the responder."""
+    dead = free_port(kind=socket.SOCK_DGRAM)
+    name = f"echo {uuid.uuid4().hex[:8]}"
     project = sdk.create_project("CLI pass")
-    test = sdk.create_test(project.id, {
-        "name": "echo", "steps": [{"actions": [{"type": "call", "dial_destination": stack.responder_uri(),
-                                                "duration_ms": 2000}]}],
+    sdk.create_test(project.id, {
+        "name": name, "steps": [{"actions": [{"type": "call", "dial_destination": f"sip:x@127.0.0.1:{dead}",
+                                              "duration_ms": 2000, "setup_timeout_ms": 1500}]}],
         "assertions": [{"metric": "asr", "op": ">=", "value": 1.0}, {"metric": "mos_min", "op": ">=", "value": 3.5}]})
     junit_path = tmp_path / "report.xml"
-    r = logged_in("run", test.id, "--project", project.id, "--wait", "--json", "--junit", str(junit_path))
+    r = logged_in("run", name, "--set", f"step.0.0.dial_destination={stack.responder_uri()}", "--wait", "--json",
+                  "--junit", str(junit_path))
     assert r.returncode == 0, r.stdout + r.stderr
     result = json.loads(r.stdout)
     assert result["status"] == "COMPLETED" and result["passed"] is True
     assert [a["passed"] for a in result["assertions"]] == [True, True]
+    assert result["calls"][0]["destination"] == stack.responder_uri()
+    assert result["reportUrl"].endswith(f"/reports/runs/{result['testRunId']}")
     assert "calls" in r.stderr and "COMPLETED" in r.stderr  # the progress line
     (suite,) = list(JUnitXml.fromfile(str(junit_path)))
     assert suite.tests == 2 and suite.failures == 0 and suite.errors == 0
@@ -103,8 +101,7 @@ def test_run_that_fails_exits_1_and_junit_names_the_failed_call(logged_in, sdk, 
                                                        "duration_ms": 1000, "setup_timeout_ms": 1500}]}],
         "assertions": [{"metric": "asr", "op": ">=", "value": 1.0}]})
     junit_path = tmp_path / "fail.xml"
-    by = test.name if _supports_test_listing(sdk, project.id) else test.id  # by name once tests can be listed
-    r = logged_in("run", by, "--project", project.slug, "--junit", str(junit_path))
+    r = logged_in("run", test.name, "--project", project.slug, "--junit", str(junit_path))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAILED" in r.stdout
     (suite,) = list(JUnitXml.fromfile(str(junit_path)))
@@ -117,8 +114,6 @@ def test_run_that_fails_exits_1_and_junit_names_the_failed_call(logged_in, sdk, 
 
 def test_tests_apply_creates_then_updates_by_name(logged_in, sdk, stack, tmp_path):
     project = sdk.create_project("CLI apply")
-    if not _supports_test_listing(sdk, project.id):
-        pytest.skip("the gateway has no GET /projects/{id}/tests yet (REST API issue #4)")
     spec = {"name": "from a file", "steps": [{"actions": [{"type": "call", "dial_destination": stack.responder_uri(),
                                                            "duration_ms": 1000}]}],
             "assertions": [{"metric": "asr", "op": ">=", "value": 1.0}]}
