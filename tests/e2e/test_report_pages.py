@@ -98,6 +98,8 @@ def test_signed_in_report_in_chromium(browser, stack, finished_run):
     assert browser.evaluate("window.callgaugeCharts.length") == 6
     ink = browser.evaluate(CANVAS_INK)
     assert len(ink) == 6 and all(n > 100 for n in ink), ink
+    # the engine's per-second statistics, kept by the runs service, drive the series
+    assert "media engine's per-second statistics" in browser.evaluate("document.querySelector('#charts').textContent")
     failed = [c for c in run.calls if c.outcome != "SUCCESS"]
     assert browser.evaluate("document.querySelectorAll('#calls-table tbody tr').length") == len(run.calls)
     assert browser.evaluate("document.querySelectorAll('#assertions tbody tr').length") == 2

@@ -150,7 +150,7 @@ def build(run: dict[str, Any], assertions: list[dict[str, Any]] | None,
     calls = list(run.get("calls") or [])
     summary = run.get("summary") or {}
     series = series_from_seconds(seconds or [], calls) if seconds else None
-    source = "per-second statistics from the media engine"
+    source = "from the media engine's per-second statistics"
     if series is None:
         series = series_from_calls(calls)
         source = "derived from the per-call measurements"

@@ -305,3 +305,8 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
     async def GetRunCredentials(self, request: pb.GetRunCredentialsRequest, context) -> spec_pb2.RunCredentials:
         return spec_pb2.RunCredentials(run_id=request.run_id,
                                        passwords=await self.app.run_credentials(request.run_id))
+
+    @grpc_errors(_map)
+    async def GetRunSeconds(self, request: pb.GetRunSecondsRequest, context) -> pb.RunSeconds:
+        return pb.RunSeconds(seconds=await self.app.run_seconds(request.account_id, request.run_id,
+                                                                _mode(request.mode)))

@@ -57,6 +57,10 @@ def pool_stream(pid: str) -> str:
     return f"credpool-{pid}"
 
 
+def seconds_projection(run_id: str) -> str:
+    return f"run-seconds/{run_id}"
+
+
 def new_id() -> str:
     return str(uuid7())
 
@@ -253,6 +257,9 @@ class RunsApp:
         media event get ids derived from its id, so a redelivery re-appends the same ids (a no-op)."""
         msg = delivered.payload
         run_id = getattr(msg, "run_id", "")
+        if run_id and isinstance(msg, media_pb2.RunSecondStats):
+            await self.record_second(msg)
+            return
         if not run_id or not isinstance(
             msg, media_pb2.RunAccepted | media_pb2.RunMediaStarted | media_pb2.CallMeasured | media_pb2.RunMediaFinished
         ):
@@ -274,6 +281,28 @@ class RunsApp:
                 RUN_TRANSITIONS.labels(type(e).__name__).inc()
             return
         raise RuntimeError(f"run {run_id}: gave up after repeated version conflicts")
+
+    # ------------------------------------------------------------ per-second statistics
+
+    async def record_second(self, msg: media_pb2.RunSecondStats) -> None:
+        """Keep a RunSecondStats for the run's report: a row per (engine, second) in the run's own
+        projection `run-seconds/<run id>`. Upserted by key, so a redelivery changes nothing."""
+        if msg.run_id not in self.view.runs:
+            log.warning("second_stats_for_unknown_run", run_id=msg.run_id)
+            return
+        await self.store.commit_projection(seconds_projection(msg.run_id), msg.second,
+                                           {f"{msg.engine_id}/{msg.second:08d}": msg.SerializeToString()})
+
+    async def run_seconds(self, account_id: str, run_id: str, mode: str = "live") -> list[media_pb2.RunSecondStats]:
+        await self.get_run(account_id, "", run_id, mode)
+        rows, _ = await self.store.read_projection(seconds_projection(run_id))
+        out = []
+        for raw in rows.values():
+            s = media_pb2.RunSecondStats()
+            s.ParseFromString(raw)
+            out.append(s)
+        out.sort(key=lambda s: (s.at.seconds, s.at.nanos, s.engine_id, s.second))
+        return out
 
     # ------------------------------------------------------------ queries
     # Every query is scoped by (account, mode): another account's or mode's id is not found.

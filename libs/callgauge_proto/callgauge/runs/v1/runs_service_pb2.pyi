@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as _test_spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as _measurements_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2 as _media_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -533,3 +534,19 @@ class GetRunCredentialsRequest(_message.Message):
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class GetRunSecondsRequest(_message.Message):
+    __slots__ = ("account_id", "mode", "run_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    mode: str
+    run_id: str
+    def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...
+
+class RunSeconds(_message.Message):
+    __slots__ = ("seconds",)
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    seconds: _containers.RepeatedCompositeFieldContainer[_media_pb2.RunSecondStats]
+    def __init__(self, seconds: _Optional[_Iterable[_Union[_media_pb2.RunSecondStats, _Mapping]]] = ...) -> None: ...

@@ -175,6 +175,11 @@ class RunsServiceStub:
                 request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunCredentialsRequest.SerializeToString,
                 response_deserializer=callgauge_dot_common_dot_v1_dot_test__spec__pb2.RunCredentials.FromString,
                 _registered_method=True)
+        self.GetRunSeconds = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/GetRunSeconds',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunSecondsRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RunSeconds.FromString,
+                _registered_method=True)
 
 
 class RunsServiceServicer:
@@ -349,6 +354,14 @@ class RunsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRunSeconds(self, request, context):
+        """A run's per-second statistics as the media engines reported them (one entry per engine and
+        second, ordered by time), kept by the runs service for reports.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -486,6 +499,11 @@ def add_RunsServiceServicer_to_server(servicer, server):
                     servicer.GetRunCredentials,
                     request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunCredentialsRequest.FromString,
                     response_serializer=callgauge_dot_common_dot_v1_dot_test__spec__pb2.RunCredentials.SerializeToString,
+            ),
+            'GetRunSeconds': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunSeconds,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunSecondsRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RunSeconds.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1222,6 +1240,33 @@ class RunsService:
             '/callgauge.runs.v1.RunsService/GetRunCredentials',
             callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunCredentialsRequest.SerializeToString,
             callgauge_dot_common_dot_v1_dot_test__spec__pb2.RunCredentials.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunSeconds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/GetRunSeconds',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunSecondsRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.RunSeconds.FromString,
             options,
             channel_credentials,
             insecure,
