@@ -7,6 +7,7 @@ recorded with mode test and charges nothing."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import datetime
 
 import httpx
@@ -82,18 +83,38 @@ def test_a_call_is_hung_up_when_the_balance_runs_out_and_the_run_fails(poor_stac
         assert again.status_code == 402 and again.json()["error"]["code"] == "INSUFFICIENT_BALANCE"
 
 
+def new_test_key(stack: Stack) -> str:
+    """A new user's cgk_test_ key (register, log in, create the key)."""
+    with httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1", timeout=30) as anon:
+        email, password = f"u{uuid.uuid4().hex[:12]}@example.com", "correct horse battery"
+        data(anon.post("/auth/register", json={"email": email, "password": password}), 201)
+        tokens = data(anon.post("/auth/login", json={"email": email, "password": password}))
+        key = data(anon.post("/api-keys", json={"name": "test key", "mode": "test"},
+                             headers={"Authorization": f"Bearer {tokens['accessToken']}"}), 201)
+    token = key.get("key") or key.get("token") or key.get("apiKey")
+    assert token and token.startswith("cgk_test_"), key
+    return token
+
+
 def test_a_test_key_run_is_metered_at_zero_with_mode_test(poor_stack) -> None:
-    test_key = "cgk_test_" + poor_stack.settings.api_key.removeprefix("cgk_live_")
-    with client(poor_stack, test_key) as api:
-        r = api.get("/billing/wallet")
-        if r.status_code == 401:
-            pytest.skip("this gateway does not accept a test-mode twin of the bootstrap key")
-        pid, tid = long_call_test(api, poor_stack)
-        p = api.post(f"/projects/{pid}/tests", json={"name": "short", "steps": [{"actions": [{
-            "type": "call", "dial_destination": poor_stack.responder_uri(), "duration_ms": 3000}]}]})
-        run = run_to_end(api, pid, data(p, 201)["id"])
+    with client(poor_stack, new_test_key(poor_stack)) as api:
+        p = data(api.post("/projects", json={"name": "test mode"}), 201)
+        t = data(api.post(f"/projects/{p['id']}/tests", json={"name": "short", "steps": [{"actions": [{
+            "type": "call", "dial_destination": poor_stack.responder_uri(), "duration_ms": 5000}]}]}), 201)
+        run = run_to_end(api, p["id"], t["id"])
         assert run["status"] == "COMPLETED", run["resultDescription"]
         w = data(api.get("/billing/wallet"))
         assert w["mode"] == "test" and w["balanceMinor"] == WELCOME
-        charges = [e for e in api.get("/billing/history").json()["data"] if e["type"] == "charge"]
-        assert charges and all(e["amountMinor"] == 0 for e in charges)
+
+        def charges():
+            return [e for e in api.get("/billing/history").json()["data"] if e["type"] == "charge"]
+
+        deadline = time.monotonic() + 20  # bounds the poll: the final CallMeasured may come after the run ends
+        while sum(e["quantity"] for e in charges()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        found = charges()
+        assert sum(e["quantity"] for e in found) >= 5, found  # the 5 s call, recorded in test mode
+        assert all(e["amountMinor"] == 0 for e in found), found
+        usage = data(api.get("/billing/usage", params={"groupBy": "test"}))
+        assert usage["mode"] == "test" and usage["totalMinor"] == 0
+        assert [g["key"] for g in usage["groups"]] == [t["id"]] and usage["groups"][0]["callSeconds"] >= 5
