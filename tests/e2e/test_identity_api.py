@@ -114,6 +114,19 @@ def test_login_gives_a_one_hour_jwt_and_refresh_rotates(anon) -> None:
     assert_error(anon.post("/auth/refresh", json={}), 422, "VALIDATION_ERROR")
 
 
+def test_logout_ends_the_session(anon) -> None:
+    user = User(anon)
+    second = anon.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()["data"]
+    assert_error(anon.post("/auth/logout", headers=bearer(user.key()["key"])), 403, "FORBIDDEN")
+    assert_error(anon.post("/auth/logout"), 401, "UNAUTHORIZED")
+    r = anon.post("/auth/logout", headers=user.jwt)
+    assert r.status_code == 204
+    assert_error(anon.get("/users/me", headers=user.jwt), 401, "UNAUTHORIZED")
+    assert_error(anon.post("/auth/refresh", json={"refreshToken": user.tokens["refreshToken"]}), 401,
+                 "UNAUTHORIZED")
+    assert anon.get("/users/me", headers=bearer(second["accessToken"])).status_code == 200  # other session
+
+
 # ------------------------------------------------------------------ users/me
 
 
@@ -135,12 +148,19 @@ def test_users_me_update_and_delete(anon) -> None:
     assert_error(anon.put("/users/me", json={"email": taken.email, "currentPassword": PASSWORD}, headers=user.jwt),
                  409, "CONFLICT")
 
+    other_session = anon.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()["data"]
     new_email = email()
     r = anon.put("/users/me", json={"email": new_email, "password": "a brand new passphrase",
                                     "currentPassword": PASSWORD}, headers=user.jwt)
     assert r.status_code == 200 and r.json()["data"]["email"] == new_email
     assert anon.post("/auth/login", json={"email": new_email, "password": "a brand new passphrase"}).status_code == 200
     assert_error(anon.post("/auth/login", json={"email": user.email, "password": PASSWORD}), 401, "UNAUTHORIZED")
+    # the new password ended every other session; this one and the API keys go on
+    assert_error(anon.get("/users/me", headers=bearer(other_session["accessToken"])), 401, "UNAUTHORIZED")
+    assert_error(anon.post("/auth/refresh", json={"refreshToken": other_session["refreshToken"]}), 401,
+                 "UNAUTHORIZED")
+    assert anon.get("/users/me", headers=user.jwt).status_code == 200
+    assert anon.get("/users/me", headers=bearer(key["key"])).status_code == 200
 
     assert_error(anon.delete("/users/me", headers=bearer(key["key"])), 403, "FORBIDDEN")
     r = anon.delete("/users/me", headers=user.jwt)

@@ -216,3 +216,15 @@ def test_a_spent_refresh_token_revokes_the_session() -> None:
 def test_refresh_refusals(state_events, alive, presented, now) -> None:
     with pytest.raises(Unauthenticated):
         model.decide_refresh(given(model.evolve_session, *state_events), alive, refresh(presented, now))
+
+
+def test_end_a_session_once_and_only_ones_own() -> None:
+    state = given(model.evolve_session, STARTED)
+    assert model.decide_end_session(state, AID, "s1", "logout") == [ev.SessionRevoked(session_id="s1",
+                                                                                      reason="logout")]
+    with pytest.raises(NotFound):
+        model.decide_end_session(state, "someone-else", "s1", "logout")
+    with pytest.raises(NotFound):
+        model.decide_end_session(None, AID, "s1", "logout")
+    ended = given(model.evolve_session, STARTED, ev.SessionRevoked(session_id="s1", reason="logout"))
+    assert model.decide_end_session(ended, AID, "s1", "logout") == []

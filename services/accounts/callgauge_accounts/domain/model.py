@@ -313,3 +313,11 @@ def decide_refresh(state: Session | None, account_alive: bool, cmd: RefreshSessi
     if cmd.presented_hash != state.refresh_hash or cmd.now >= state.expires_at:
         raise Unauthenticated(REFRESH_REFUSED)
     return [ev.SessionRefreshed(session_id=cmd.session_id, refresh_hash=cmd.new_hash, expires_at=cmd.expires_at)]
+
+
+def decide_end_session(state: Session | None, account_id: str, session_id: str, reason: str) -> list[Message]:
+    if state is None or state.account_id != account_id:
+        raise NotFound("session", session_id)
+    if state.revoked:
+        return []
+    return [ev.SessionRevoked(session_id=session_id, reason=reason)]

@@ -87,7 +87,12 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
     @grpc_errors(_map)
     async def UpdateAccount(self, request: pb.UpdateAccountRequest, context) -> pb.Account:
         return account_pb(await self.app.update_account(request.account_id, request.email, request.password,
-                                                        request.current_password))
+                                                        request.current_password, request.session_id))
+
+    @grpc_errors(_map)
+    async def Logout(self, request: pb.LogoutRequest, context) -> pb.Empty:
+        await self.app.end_session(request.account_id, request.session_id, "logout")
+        return pb.Empty()
 
     @grpc_errors(_map)
     async def DeleteAccount(self, request: pb.AccountRef, context) -> pb.Empty:

@@ -193,7 +193,8 @@ class AccountsApp:
             raise NotFound("account", account_id)
         return account
 
-    async def update_account(self, account_id: str, email: str, password: str, current_password: str) -> model.Account:
+    async def update_account(self, account_id: str, email: str, password: str, current_password: str,
+                             keep_session: str = "") -> model.Account:
         state, version = await load(self.store, account_stream(account_id), model.evolve_account, decode)
         account = model.live(state, account_id)
         email = model.normalize_email(email) if email else ""
@@ -222,6 +223,10 @@ class AccountsApp:
             raise
         if email and email != account.email:
             await self._release_email(account.email, account_id)
+        if password:  # a new password ends every other session (a thief's refresh token dies here)
+            for sid in [s.id for s in self.view.sessions.values()
+                        if s.account_id == account_id and not s.revoked and s.id != keep_session]:
+                await self.end_session(account_id, sid, "password_changed")
         return self.view.accounts[account_id]
 
     async def delete_account(self, account_id: str) -> None:
@@ -264,6 +269,17 @@ class AccountsApp:
             log.warning("refresh_token_reused", session_id=sid)
             raise Unauthenticated("Invalid or expired refresh token")
         return Tokens(self._access_token(state.account_id, sid, now), new, self.access_ttl_s)  # type: ignore[union-attr]
+
+    async def end_session(self, account_id: str, session_id: str, reason: str = "logout") -> None:
+        for _attempt in range(3):
+            state, version = await load(self.store, session_stream(session_id), model.evolve_session, decode)
+            events = model.decide_end_session(state, account_id, session_id, reason)
+            try:
+                await self._append(session_stream(session_id), version, events, session_id)
+                return
+            except WrongExpectedVersion:  # refreshed meanwhile: decide again
+                continue
+        raise Conflict("the session changed concurrently; retry")
 
     def _refresh_token(self, sid: str) -> str:
         return f"cgr_{sid}.{secrets.token_urlsafe(32)}"

@@ -76,6 +76,14 @@ async def refresh(body: RefreshIn, request: Request):
     return ok(_tokens(t))
 
 
+@router.post("/auth/logout", status_code=204, tags=["auth"], response_class=Response,
+             summary="End this login session: its access and refresh tokens stop working")
+async def logout(request: Request, who: Login):
+    await _accounts(request).Logout(pb.LogoutRequest(account_id=who.account_id, session_id=who.session_id),
+                                    timeout=10)
+    return Response(status_code=204)
+
+
 # ------------------------------------------------------------------ users/me
 
 @router.get("/users/me", tags=["users"], summary="The signed-in user", response_model=Envelope[UserOut])
@@ -84,12 +92,13 @@ async def get_me(request: Request, who: Auth):
     return ok(_user(await _accounts(request).GetAccount(pb.AccountRef(account_id=who.account_id), timeout=10)))
 
 
-@router.put("/users/me", tags=["users"], summary="Change email and/or password (needs currentPassword)",
+@router.put("/users/me", tags=["users"], summary="Change email and/or password (needs currentPassword); "
+            "a new password ends every other login session",
             response_model=Envelope[UserOut])
 async def update_me(body: UserUpdate, request: Request, who: Login):
     a = await _accounts(request).UpdateAccount(pb.UpdateAccountRequest(
         account_id=who.account_id, email=body.email or "", password=body.password or "",
-        current_password=body.currentPassword), timeout=30)
+        current_password=body.currentPassword, session_id=who.session_id), timeout=60)
     return ok(_user(a))
 
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,callgauge/accounts/v1/accounts_service.proto\x12\x15\x63\x61llgauge.accounts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x07\n\x05\x45mpty\"\x84\x01\n\x07\x41\x63\x63ount\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"I\n\x06Tokens\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\r\"<\n\x13\x41uthenticateRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x16\n\x0erequested_mode\x18\x02 \x01(\t\"~\n\tPrincipal\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x1d\n\x15rate_limit_per_minute\x18\x05 \x01(\r\x12\x12\n\nsession_id\x18\x06 \x01(\t\" \n\nAccountRef\x12\x12\n\naccount_id\x18\x01 \x01(\t\"e\n\x14UpdateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x18\n\x10\x63urrent_password\x18\x04 \x01(\t\"d\n\x13\x43reateApiKeyRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x1d\n\x15rate_limit_per_minute\x18\x04 \x01(\r\"\xd0\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12\r\n\x05last4\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15rate_limit_per_minute\x18\x08 \x01(\r\"K\n\rCreatedApiKey\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.callgauge.accounts.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"B\n\x13ListApiKeysResponse\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.callgauge.accounts.v1.ApiKey\"9\n\x13RevokeApiKeyRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t2\xfc\x06\n\x0f\x41\x63\x63ountsService\x12R\n\x08Register\x12&.callgauge.accounts.v1.RegisterRequest\x1a\x1e.callgauge.accounts.v1.Account\x12K\n\x05Login\x12#.callgauge.accounts.v1.LoginRequest\x1a\x1d.callgauge.accounts.v1.Tokens\x12O\n\x07Refresh\x12%.callgauge.accounts.v1.RefreshRequest\x1a\x1d.callgauge.accounts.v1.Tokens\x12\\\n\x0c\x41uthenticate\x12*.callgauge.accounts.v1.AuthenticateRequest\x1a .callgauge.accounts.v1.Principal\x12O\n\nGetAccount\x12!.callgauge.accounts.v1.AccountRef\x1a\x1e.callgauge.accounts.v1.Account\x12\\\n\rUpdateAccount\x12+.callgauge.accounts.v1.UpdateAccountRequest\x1a\x1e.callgauge.accounts.v1.Account\x12P\n\rDeleteAccount\x12!.callgauge.accounts.v1.AccountRef\x1a\x1c.callgauge.accounts.v1.Empty\x12`\n\x0c\x43reateApiKey\x12*.callgauge.accounts.v1.CreateApiKeyRequest\x1a$.callgauge.accounts.v1.CreatedApiKey\x12\\\n\x0bListApiKeys\x12!.callgauge.accounts.v1.AccountRef\x1a*.callgauge.accounts.v1.ListApiKeysResponse\x12X\n\x0cRevokeApiKey\x12*.callgauge.accounts.v1.RevokeApiKeyRequest\x1a\x1c.callgauge.accounts.v1.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,callgauge/accounts/v1/accounts_service.proto\x12\x15\x63\x61llgauge.accounts.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x07\n\x05\x45mpty\"\x84\x01\n\x07\x41\x63\x63ount\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12.\n\ncreated_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"2\n\x0fRegisterRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"/\n\x0cLoginRequest\x12\r\n\x05\x65mail\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"7\n\rLogoutRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"I\n\x06Tokens\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\x12\x12\n\nexpires_in\x18\x03 \x01(\r\"<\n\x13\x41uthenticateRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x16\n\x0erequested_mode\x18\x02 \x01(\t\"~\n\tPrincipal\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x1d\n\x15rate_limit_per_minute\x18\x05 \x01(\r\x12\x12\n\nsession_id\x18\x06 \x01(\t\" \n\nAccountRef\x12\x12\n\naccount_id\x18\x01 \x01(\t\"y\n\x14UpdateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\x12\x18\n\x10\x63urrent_password\x18\x04 \x01(\t\x12\x12\n\nsession_id\x18\x05 \x01(\t\"d\n\x13\x43reateApiKeyRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x1d\n\x15rate_limit_per_minute\x18\x04 \x01(\r\"\xd0\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x0e\n\x06prefix\x18\x04 \x01(\t\x12\r\n\x05last4\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15rate_limit_per_minute\x18\x08 \x01(\r\"K\n\rCreatedApiKey\x12*\n\x03key\x18\x01 \x01(\x0b\x32\x1d.callgauge.accounts.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"B\n\x13ListApiKeysResponse\x12+\n\x04keys\x18\x01 \x03(\x0b\x32\x1d.callgauge.accounts.v1.ApiKey\"9\n\x13RevokeApiKeyRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t2\xca\x07\n\x0f\x41\x63\x63ountsService\x12R\n\x08Register\x12&.callgauge.accounts.v1.RegisterRequest\x1a\x1e.callgauge.accounts.v1.Account\x12K\n\x05Login\x12#.callgauge.accounts.v1.LoginRequest\x1a\x1d.callgauge.accounts.v1.Tokens\x12O\n\x07Refresh\x12%.callgauge.accounts.v1.RefreshRequest\x1a\x1d.callgauge.accounts.v1.Tokens\x12L\n\x06Logout\x12$.callgauge.accounts.v1.LogoutRequest\x1a\x1c.callgauge.accounts.v1.Empty\x12\\\n\x0c\x41uthenticate\x12*.callgauge.accounts.v1.AuthenticateRequest\x1a .callgauge.accounts.v1.Principal\x12O\n\nGetAccount\x12!.callgauge.accounts.v1.AccountRef\x1a\x1e.callgauge.accounts.v1.Account\x12\\\n\rUpdateAccount\x12+.callgauge.accounts.v1.UpdateAccountRequest\x1a\x1e.callgauge.accounts.v1.Account\x12P\n\rDeleteAccount\x12!.callgauge.accounts.v1.AccountRef\x1a\x1c.callgauge.accounts.v1.Empty\x12`\n\x0c\x43reateApiKey\x12*.callgauge.accounts.v1.CreateApiKeyRequest\x1a$.callgauge.accounts.v1.CreatedApiKey\x12\\\n\x0bListApiKeys\x12!.callgauge.accounts.v1.AccountRef\x1a*.callgauge.accounts.v1.ListApiKeysResponse\x12X\n\x0cRevokeApiKey\x12*.callgauge.accounts.v1.RevokeApiKeyRequest\x1a\x1c.callgauge.accounts.v1.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,26 +42,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGINREQUEST']._serialized_end=347
   _globals['_REFRESHREQUEST']._serialized_start=349
   _globals['_REFRESHREQUEST']._serialized_end=388
-  _globals['_TOKENS']._serialized_start=390
-  _globals['_TOKENS']._serialized_end=463
-  _globals['_AUTHENTICATEREQUEST']._serialized_start=465
-  _globals['_AUTHENTICATEREQUEST']._serialized_end=525
-  _globals['_PRINCIPAL']._serialized_start=527
-  _globals['_PRINCIPAL']._serialized_end=653
-  _globals['_ACCOUNTREF']._serialized_start=655
-  _globals['_ACCOUNTREF']._serialized_end=687
-  _globals['_UPDATEACCOUNTREQUEST']._serialized_start=689
-  _globals['_UPDATEACCOUNTREQUEST']._serialized_end=790
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=792
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=892
-  _globals['_APIKEY']._serialized_start=895
-  _globals['_APIKEY']._serialized_end=1103
-  _globals['_CREATEDAPIKEY']._serialized_start=1105
-  _globals['_CREATEDAPIKEY']._serialized_end=1180
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1182
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1248
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1250
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1307
-  _globals['_ACCOUNTSSERVICE']._serialized_start=1310
-  _globals['_ACCOUNTSSERVICE']._serialized_end=2202
+  _globals['_LOGOUTREQUEST']._serialized_start=390
+  _globals['_LOGOUTREQUEST']._serialized_end=445
+  _globals['_TOKENS']._serialized_start=447
+  _globals['_TOKENS']._serialized_end=520
+  _globals['_AUTHENTICATEREQUEST']._serialized_start=522
+  _globals['_AUTHENTICATEREQUEST']._serialized_end=582
+  _globals['_PRINCIPAL']._serialized_start=584
+  _globals['_PRINCIPAL']._serialized_end=710
+  _globals['_ACCOUNTREF']._serialized_start=712
+  _globals['_ACCOUNTREF']._serialized_end=744
+  _globals['_UPDATEACCOUNTREQUEST']._serialized_start=746
+  _globals['_UPDATEACCOUNTREQUEST']._serialized_end=867
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=869
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=969
+  _globals['_APIKEY']._serialized_start=972
+  _globals['_APIKEY']._serialized_end=1180
+  _globals['_CREATEDAPIKEY']._serialized_start=1182
+  _globals['_CREATEDAPIKEY']._serialized_end=1257
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1259
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1325
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1327
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1384
+  _globals['_ACCOUNTSSERVICE']._serialized_start=1387
+  _globals['_ACCOUNTSSERVICE']._serialized_end=2357
 # @@protoc_insertion_point(module_scope)

@@ -47,6 +47,14 @@ class RefreshRequest(_message.Message):
     refresh_token: str
     def __init__(self, refresh_token: _Optional[str] = ...) -> None: ...
 
+class LogoutRequest(_message.Message):
+    __slots__ = ("account_id", "session_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    session_id: str
+    def __init__(self, account_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
 class Tokens(_message.Message):
     __slots__ = ("access_token", "refresh_token", "expires_in")
     ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -88,16 +96,18 @@ class AccountRef(_message.Message):
     def __init__(self, account_id: _Optional[str] = ...) -> None: ...
 
 class UpdateAccountRequest(_message.Message):
-    __slots__ = ("account_id", "email", "password", "current_password")
+    __slots__ = ("account_id", "email", "password", "current_password", "session_id")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     CURRENT_PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     email: str
     password: str
     current_password: str
-    def __init__(self, account_id: _Optional[str] = ..., email: _Optional[str] = ..., password: _Optional[str] = ..., current_password: _Optional[str] = ...) -> None: ...
+    session_id: str
+    def __init__(self, account_id: _Optional[str] = ..., email: _Optional[str] = ..., password: _Optional[str] = ..., current_password: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
     __slots__ = ("account_id", "name", "mode", "rate_limit_per_minute")

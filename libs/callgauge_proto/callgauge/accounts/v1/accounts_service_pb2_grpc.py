@@ -53,6 +53,11 @@ class AccountsServiceStub:
                 request_serializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.RefreshRequest.SerializeToString,
                 response_deserializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.Tokens.FromString,
                 _registered_method=True)
+        self.Logout = channel.unary_unary(
+                '/callgauge.accounts.v1.AccountsService/Logout',
+                request_serializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.LogoutRequest.SerializeToString,
+                response_deserializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.Empty.FromString,
+                _registered_method=True)
         self.Authenticate = channel.unary_unary(
                 '/callgauge.accounts.v1.AccountsService/Authenticate',
                 request_serializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.AuthenticateRequest.SerializeToString,
@@ -110,6 +115,12 @@ class AccountsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Refresh(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Logout(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -174,6 +185,11 @@ def add_AccountsServiceServicer_to_server(servicer, server):
                     servicer.Refresh,
                     request_deserializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.RefreshRequest.FromString,
                     response_serializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.Tokens.SerializeToString,
+            ),
+            'Logout': grpc.unary_unary_rpc_method_handler(
+                    servicer.Logout,
+                    request_deserializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.LogoutRequest.FromString,
+                    response_serializer=callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.Empty.SerializeToString,
             ),
             'Authenticate': grpc.unary_unary_rpc_method_handler(
                     servicer.Authenticate,
@@ -296,6 +312,33 @@ class AccountsService:
             '/callgauge.accounts.v1.AccountsService/Refresh',
             callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.RefreshRequest.SerializeToString,
             callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.Tokens.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.accounts.v1.AccountsService/Logout',
+            callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.LogoutRequest.SerializeToString,
+            callgauge_dot_accounts_dot_v1_dot_accounts__service__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,
