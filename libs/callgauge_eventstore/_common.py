@@ -130,8 +130,11 @@ class Notifier:
 
 
 async def wait_for_news(waiter: asyncio.Event, timeout: float) -> None:
+    # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for swallows a cancellation that
+    # arrives while the waiter is being set (gh-86296), and the subscriber then never ends.
     try:
-        await asyncio.wait_for(waiter.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await waiter.wait()
     except TimeoutError:
         pass
 

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         "billing_min_balance_minor must be available (calls are cut when the balance runs out)")
     billing_payment_provider: str = Field("local", description="auto top-ups: local (always pays) | declining")
     media_progress_interval_s: float = Field(2.0, gt=0, le=60, description="CallProgress tick while a call is up")
+    # probes and webhooks (runs service)
+    probe_min_interval_seconds: int = Field(10, ge=1, description="shortest probe interval accepted")
+    probe_tick_seconds: float = Field(1.0, gt=0, le=60, description="how often the scheduler and dispatcher look")
+    monitor_scheduler: bool = Field(True, description="run the probe scheduler and webhook dispatcher here")
+    webhook_allow_private: bool = Field(False, description="allow webhook receivers on private/loopback addresses")
+    webhook_retry_base_seconds: float = Field(30.0, gt=0, description="first retry delay; doubles, capped at 4 h")
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -11,12 +11,15 @@ from callgauge_eventstore.relay import OutboxRelay
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.health import HealthServer
 from callgauge_platform.settings import Settings
+from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2_grpc as monitor_grpc
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
 from callgauge_runs.adapters.billing import BillingPort, GrpcBilling
 from callgauge_runs.entrypoints.grpc_api import RunsServicer
+from callgauge_runs.entrypoints.monitor_grpc import MonitorServicer
 from callgauge_runs.handlers.app import RunsApp
 from callgauge_runs.handlers.secrets import load_secrets
+from callgauge_runs.handlers.monitor import MonitorApp, monitor_config
 
 SERVICE = "runs"
 
@@ -31,10 +34,13 @@ class RunsService:
     consumer: Consumer
     grpc: GrpcServer
     health: HealthServer
+    monitor: MonitorApp | None = None
 
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media")])
         await self.app.start()
+        if self.monitor is not None:
+            await self.monitor.start()
         await self.producer.start()
         await self.relay.start()
         await self.consumer.start()
@@ -46,6 +52,8 @@ class RunsService:
         await self.consumer.stop()
         await self.relay.stop()
         await self.producer.stop()
+        if self.monitor is not None:
+            await self.monitor.stop()
         await self.app.stop()
         await self.health.stop()
         await self.store.close()
@@ -70,9 +78,13 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"), app.on_media_event)
     servicer = RunsServicer(app)
+    monitor = MonitorApp(store, app, monitor_config(settings))
+    monitor_servicer = MonitorServicer(monitor)
     grpc_server = GrpcServer(settings.grpc_listen(settings.runs_grpc),
-                             [lambda s: pb_grpc.add_RunsServiceServicer_to_server(servicer, s)],
-                             ["callgauge.runs.v1.RunsService"])
-    svc = RunsService(settings, store, app, producer, relay, consumer, grpc_server, None)  # type: ignore[arg-type]
+                             [lambda s: pb_grpc.add_RunsServiceServicer_to_server(servicer, s),
+                              lambda s: monitor_grpc.add_MonitorServiceServicer_to_server(monitor_servicer, s)],
+                             ["callgauge.runs.v1.RunsService", "callgauge.runs.v1.MonitorService"])
+    svc = RunsService(settings, store, app, producer, relay, consumer, grpc_server, None,  # type: ignore[arg-type]
+                      monitor)
     svc.health = HealthServer(settings.bind_host, settings.runs_http_port, svc.ready)
     return svc

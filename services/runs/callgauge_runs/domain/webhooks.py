@@ -284,15 +284,17 @@ def decide_start_attempt(state: Delivery | None, now: datetime, worker_id: str,
 
 
 def decide_attempt_result(state: Delivery | None, attempt: int, status_code: int, error: str, now: datetime,
-                          duration_ms: int = 0, policy: RetryPolicy = RetryPolicy()) -> list[Message]:
+                          duration_ms: int = 0, policy: RetryPolicy = RetryPolicy(),
+                          give_up: bool = False) -> list[Message]:
     """A 2xx delivers; anything else (other status, no answer, refused address) retries on the
-    schedule until the 24 h are over. An attempt already recorded decides nothing."""
+    schedule until the 24 h are over (`give_up`: FAILED at once, e.g. the endpoint was deleted).
+    An attempt already recorded decides nothing."""
     if state is None or state.finished or attempt != len(state.attempts) + 1:
         return []
     if 200 <= status_code < 300:
         return [pb.WebhookAttempted(delivery_id=state.id, attempt=attempt, status_code=status_code,
                                     outcome=DELIVERED, attempted_at=ts(now), duration_ms=duration_ms)]
-    nxt = policy.next_attempt_at(state.created_at, attempt, now)
+    nxt = None if give_up else policy.next_attempt_at(state.created_at, attempt, now)
     ev = pb.WebhookAttempted(delivery_id=state.id, attempt=attempt, status_code=status_code, error=error[:500],
                              outcome=RETRYING if nxt else FAILED, attempted_at=ts(now), duration_ms=duration_ms)
     if nxt is not None:

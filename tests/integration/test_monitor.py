@@ -1,0 +1,333 @@
+"""Probes, the scheduler and webhooks with the real store (SQLite; PostgreSQL when it answers):
+two schedulers on one store fire each slot exactly once; a restart catches up at most one missed
+slot; a slot whose run never started is repaired; a probe's health follows its runs; a real HTTP
+receiver on 127.0.0.1 verifies signatures and sees retries after a 500.
+
+The runs are moved along by media events fed to RunsApp.on_media_event (the path the Kafka
+consumer takes), since no media-engine runs here; tests/e2e covers real calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from callgauge_bus.codec import Delivered, decode_payload, envelope_for
+from callgauge_eventstore.factory import open_event_store
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2, monitor_pb2, runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+from callgauge_runs.domain import model
+from callgauge_runs.domain import probe as P
+from callgauge_runs.domain import webhooks as W
+from callgauge_runs.domain.errors import Invalid
+from callgauge_runs.handlers.app import RunsApp, new_id
+from callgauge_runs.handlers.monitor import MonitorApp, MonitorConfig, probe_stream
+
+from test_runs_service import pg_url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path):
+    """(url, namespace) of one store that several processes' adapters open."""
+    if request.param == "postgres":
+        url = pg_url()
+        if url is None:
+            pytest.skip("PostgreSQL at 127.0.0.1:5432 not reachable")
+        return url, f"mon_{uuid.uuid4().hex[:8]}"
+    return f"sqlite:///{tmp_path}/", "runs"
+
+
+def config(**kw) -> MonitorConfig:
+    base = dict(rules=P.ProbeRules(min_interval_seconds=1), tick_seconds=0.05, allow_private=True,
+                retry=W.RetryPolicy(base=timedelta(milliseconds=200)))
+    base.update(kw)
+    return MonitorConfig(**base)
+
+
+class Node:
+    """One runs-service 'process': its own store adapter, RunsApp and MonitorApp."""
+
+    def __init__(self, url: str, ns: str, cfg: MonitorConfig) -> None:
+        self.store = open_event_store(url, ns)
+        self.runs = RunsApp(self.store)
+        self.monitor = MonitorApp(self.store, self.runs, cfg)
+
+    async def start(self) -> Node:
+        await self.runs.start()
+        await self.monitor.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.monitor.stop()
+        await self.runs.stop()
+        await self.store.close()
+
+
+async def project_and_test(runs: RunsApp, account: str = "acct") -> tuple[str, str]:
+    pid, tid = new_id(), new_id()
+    await runs.create_project(model.CreateProject(pid, account, "PBX"))
+    spec = spec_pb2.TestSpec()
+    spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="sip:echo@127.0.0.1:5070"))
+    await runs.create_test(model.CreateTest(tid, pid, account, "echo", spec))
+    return pid, tid
+
+
+async def until(predicate, what: str, timeout: float = 30.0, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate() if asyncio.iscoroutinefunction(predicate) else predicate()
+        if value:
+            return value
+        await asyncio.sleep(step)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+async def events_of(store, types) -> list:
+    out, after = [], 0
+    while batch := await store.read_all(after, 1000):
+        for ev in batch:
+            payload = decode_payload(ev.type, ev.data)
+            if isinstance(payload, types):
+                out.append((ev, payload))
+        after = batch[-1].position
+    return out
+
+
+async def runs_per_slot(store, probe_id: str) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for _ev, e in await events_of(store, runs_pb2.RunRequested):
+        if e.metadata.get("probe_id") == probe_id:
+            slot = int(e.metadata["probe_slot"])
+            counts[slot] = counts.get(slot, 0) + 1
+    return counts
+
+
+async def finish(runs: RunsApp, run_id: str, **summary) -> None:
+    """Feed the media events an engine emits for a one-call run."""
+    s = dict(calls_attempted=1, calls_answered=1, asr=1.0, mos_mean=4.4, mos_min=4.4, jitter_ms_max=1.0,
+             loss_pct_max=0.0, setup_p95_ms=4.0)
+    s.update(summary)
+    call = m_pb2.CallMeasurement(call_id=f"{run_id}-0", outcome=m_pb2.SUCCESS if s["calls_answered"] else
+                                 m_pb2.CALL_FAILED)
+    for msg in (media_pb2.RunAccepted(run_id=run_id, engine_id="e", planned_calls=1),
+                media_pb2.RunMediaStarted(run_id=run_id, engine_id="e"),
+                media_pb2.CallMeasured(run_id=run_id, engine_id="e", call=call),
+                media_pb2.RunMediaFinished(run_id=run_id, engine_id="e", summary=m_pb2.RunSummary(**s))):
+        env = envelope_for(msg, f"media-run-{run_id}", 0, run_id, "", "media-engine")
+        await runs.on_media_event(Delivered(env, msg))
+
+
+# ---------------------------------------------------------------- scheduler
+
+
+async def test_two_schedulers_on_one_store_fire_each_slot_once_and_a_restart_catches_up_one(store_url):
+    url, ns = store_url
+    a = await Node(url, ns, config(worker_id="a")).start()
+    b = await Node(url, ns, config(worker_id="b")).start()
+    try:
+        pid, tid = await project_and_test(a.runs)
+        answer = await a.monitor.create_probe(P.CreateProbe(new_id(), pid, "acct", "live", tid, "every second", 1,
+                                                            datetime.now(UTC)))
+        probe_id = answer.probe.id
+        await until(lambda: b.monitor.view.probes.get(probe_id, None) and
+                    b.monitor.view.probes[probe_id].last_slot >= 6, "6 slots fired", timeout=60)
+    finally:
+        await a.stop()
+        await b.stop()
+
+    c = Node(url, ns, config(worker_id="c"))
+    try:
+        counts = await runs_per_slot(c.store, probe_id)
+        fired = [e for _ev, e in await events_of(c.store, monitor_pb2.ProbeSlotFired) if e.probe_id == probe_id]
+        slots = [e.slot for e in fired]
+        assert slots == list(range(1, len(slots) + 1)), f"slots not fired once each, in order: {slots}"
+        assert set(counts) == set(slots) and set(counts.values()) == {1}, f"runs per slot: {counts}"
+        last = fired[-1]
+
+        # Down for more than three intervals, then one scheduler comes back: one slot, the latest.
+        await asyncio.sleep(max(0.0, (P.dt_of(last.next_due_at) - datetime.now(UTC)).total_seconds()) + 3.5)
+        await c.start()
+        await until(lambda: c.monitor.view.probes[probe_id].last_slot > last.slot, "the catch-up slot")
+        await asyncio.sleep(0.3)  # a few more ticks: nothing else may fire before the next due time
+        caught = [e for _ev, e in await events_of(c.store, monitor_pb2.ProbeSlotFired)
+                  if e.probe_id == probe_id and e.slot > last.slot]
+        assert caught[0].skipped_slots >= 2, caught[0]
+        assert caught[0].slot == last.slot + 1 + caught[0].skipped_slots
+        assert P.dt_of(caught[0].next_due_at) > P.dt_of(caught[0].fired_at)
+        counts = await runs_per_slot(c.store, probe_id)
+        assert set(counts.values()) == {1}, f"runs per slot after restart: {counts}"
+    finally:
+        await c.stop()
+
+
+async def test_a_slot_whose_run_never_started_is_started_by_the_next_scheduler(tmp_path):
+    node = await Node(f"sqlite:///{tmp_path}/", "runs", config(scheduler=False)).start()
+    try:
+        pid, tid = await project_and_test(node.runs)
+        probe = (await node.monitor.create_probe(P.CreateProbe(
+            new_id(), pid, "acct", "live", tid, "p", 60, datetime.now(UTC) - timedelta(seconds=30)))).probe
+        # A scheduler recorded slot 1 and died before starting its run; slot 2 is not due yet.
+        state, version = await node.monitor._load_probe(probe.id)
+        [fired] = P.decide_fire_slot(state, datetime.now(UTC), new_id())
+        from callgauge_bus.codec import new_event
+        await node.store.append_to_stream(probe_stream(probe.id), version, [new_event(fired, fired.run_id)])
+    finally:
+        await node.stop()
+    node = await Node(f"sqlite:///{tmp_path}/", "runs", config()).start()
+    try:
+        async def started():
+            return await node.store.stream_version(f"run-{fired.run_id}") is not None
+
+        await until(started, "the lost slot's run to start")
+        run = await node.runs.get_run("acct", pid, fired.run_id)
+        assert run.metadata == {"probe_id": probe.id, "probe_slot": "1"} and run.tags == ("probe",)
+    finally:
+        await node.stop()
+
+
+# ---------------------------------------------------------------- health
+
+
+async def test_probe_health_follows_its_runs_and_changes_can_be_acknowledged(tmp_path):
+    node = await Node(f"sqlite:///{tmp_path}/", "runs", config(scheduler=False)).start()
+    try:
+        pid, tid = await project_and_test(node.runs)
+        t0 = datetime.now(UTC) - timedelta(hours=1)
+        probe = (await node.monitor.create_probe(P.CreateProbe(new_id(), pid, "acct", "live", tid, "p", 60, t0))).probe
+        assert probe.state == P.UNKNOWN
+        states = []
+        for i, jitter in enumerate((2.0, 45.0, 120.0, 3.0)):
+            await node.monitor.schedule_once(t0 + timedelta(minutes=1 + i, seconds=30))
+            run_id, _ = node.monitor.view.last_fired[probe.id]
+            await finish(node.runs, run_id, jitter_ms_max=jitter)
+            await until(lambda r=run_id: node.monitor.view.probes[probe.id].last_run_id == r, f"run {i} judged")
+            states.append(node.monitor.view.probes[probe.id].state)
+        assert states == ["HEALTHY", "DEGRADED", "UNHEALTHY", "HEALTHY"]
+        p = node.monitor.get_probe("acct", "live", pid, probe.id)
+        assert [(c.from_state, c.to_state) for c in p.unacknowledged] == [
+            ("UNKNOWN", "HEALTHY"), ("HEALTHY", "DEGRADED"), ("DEGRADED", "UNHEALTHY"), ("UNHEALTHY", "HEALTHY")]
+        p = await node.monitor.acknowledge(probe.id, "acct", "live", pid, 0)
+        assert p.unacknowledged == () and len(p.changes) == 4
+        [day] = P.uptime_by_day(p.results)
+        assert (day.runs, day.up_runs) == (4, 3)
+    finally:
+        await node.stop()
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1: answers 500 to the first `fail` requests, then 204."""
+
+    def __init__(self, fail: int) -> None:
+        self.requests: list[tuple[dict[str, str], bytes, float]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append(({k: v for k, v in self.headers.items()}, body, time.time()))
+                self.send_response(500 if len(receiver.requests) <= fail else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_webhook_is_signed_and_retried_after_500s_and_the_log_shows_each_attempt(tmp_path):
+    node = await Node(f"sqlite:///{tmp_path}/", "runs", config()).start()
+    try:
+        with Receiver(fail=2) as rx:
+            endpoint, secret = await node.monitor.create_webhook("acct", "live", rx.url, ("run.finished",), "ci")
+            test_ep, _ = await node.monitor.create_webhook("acct", "test", rx.url, W.EVENTS, "test mode")
+            pid, tid = await project_and_test(node.runs)
+            run = await node.runs.start_run(model.StartRun(new_id(), pid, tid, "acct"))
+            test_run = await node.runs.start_run(model.StartRun(new_id(), pid, tid, "acct", mode="test"))
+            await finish(node.runs, test_run.id)
+            await finish(node.runs, run.id)
+            await until(lambda: any(d.status == W.DELIVERED for d in node.monitor.deliveries("acct", "live",
+                                                                                            endpoint.id)),
+                        "the delivery to succeed on its third attempt")
+            assert len(rx.requests) == 3, "test-mode runs and endpoints must not send anything"
+            ids = set()
+            for headers, body, _at in rx.requests:
+                assert W.verify(secret, headers[W.TIMESTAMP_HEADER], body, headers[W.SIGNATURE_HEADER],
+                                now=int(time.time())), headers
+                ids.add(headers[W.DELIVERY_HEADER])
+                assert headers[W.EVENT_HEADER] == "run.finished"
+            assert len(ids) == 1
+            sent = json.loads(rx.requests[0][1])
+            assert sent["type"] == "run.finished" and sent["data"]["testRunId"] == run.id
+            assert sent["data"]["status"] == "COMPLETED"
+            gaps = [b[2] - a[2] for a, b in zip(rx.requests, rx.requests[1:])]
+            assert gaps[1] > gaps[0] * 1.2, f"backoff did not grow: {gaps}"
+            [d] = node.monitor.deliveries("acct", "live", endpoint.id)
+            assert [(a.attempt, a.status_code, a.outcome) for a in d.attempts] == [
+                (1, 500, W.RETRYING), (2, 500, W.RETRYING), (3, 204, W.DELIVERED)]
+            assert node.monitor.deliveries("acct", "test", test_ep.id) == []
+    finally:
+        await node.stop()
+
+
+async def test_retry_schedule_survives_a_restart(tmp_path):
+    url = f"sqlite:///{tmp_path}/"
+    node = await Node(url, "runs", config(retry=W.RetryPolicy(base=timedelta(seconds=2)))).start()
+    with Receiver(fail=1) as rx:
+        try:
+            endpoint, secret = await node.monitor.create_webhook("acct", "live", rx.url, ("run.finished",), "")
+            pid, tid = await project_and_test(node.runs)
+            run = await node.runs.start_run(model.StartRun(new_id(), pid, tid, "acct"))
+            await finish(node.runs, run.id)
+            await until(lambda: len(rx.requests) == 1, "the first attempt")
+            await until(lambda: node.monitor.deliveries("acct", "live", endpoint.id)[0].attempts,
+                        "the first attempt recorded")
+        finally:
+            await node.stop()
+        node = await Node(url, "runs", config()).start()
+        try:
+            await until(lambda: node.monitor.deliveries("acct", "live", endpoint.id)[0].status == W.DELIVERED,
+                        "the retry after the restart")
+            assert len(rx.requests) == 2
+            assert W.verify(secret, rx.requests[1][0][W.TIMESTAMP_HEADER], rx.requests[1][1],
+                            rx.requests[1][0][W.SIGNATURE_HEADER], int(time.time()))
+        finally:
+            await node.stop()
+
+
+async def test_private_receivers_are_refused_without_the_setting(tmp_path):
+    node = await Node(f"sqlite:///{tmp_path}/", "runs", config(allow_private=False, scheduler=False)).start()
+    try:
+        with pytest.raises(Invalid) as err:
+            await node.monitor.create_webhook("acct", "live", "http://127.0.0.1:9/x", W.EVENTS, "")
+        assert err.value.errors[0].loc == ["url"]
+        pid, tid = await project_and_test(node.runs)
+        with pytest.raises(Invalid) as err:
+            await node.monitor.create_probe(P.CreateProbe(new_id(), pid, "acct", "live", tid, "p", 60,
+                                                          datetime.now(UTC), webhook_url="http://10.0.0.1/x"))
+        assert err.value.errors[0].loc == ["webhook_url"]
+        assert node.monitor.list_probes("acct", "live", pid) == []  # nothing half-written
+        assert node.monitor.list_webhooks("acct", "live") == []
+    finally:
+        await node.stop()
+
