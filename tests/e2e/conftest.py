@@ -26,8 +26,10 @@ def stack(tmp_path_factory, collector):
     traces to the test's OTLP collector."""
     # A high default rate limit: the suite's many requests must not be throttled (tests of the limit
     # use keys with their own, low limit).
+    # Probes on short intervals, webhook receivers on loopback and quick retries for the monitoring tests.
     s = Stack.on_free_ports(tmp_path_factory.mktemp("stack") / "data", otlp_endpoint=collector.endpoint,
-                            rate_limit_per_minute=1_000_000)
+                            rate_limit_per_minute=1_000_000, probe_min_interval_seconds=1,
+                            webhook_allow_private=True, webhook_retry_base_seconds=1.0)
     s.extra_env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
     s.start(timeout=90)
     yield s

@@ -70,12 +70,12 @@ class Node:
         await self.store.close()
 
 
-async def project_and_test(runs: RunsApp, account: str = "acct") -> tuple[str, str]:
+async def project_and_test(runs: RunsApp, account: str = "acct", mode: str = "live") -> tuple[str, str]:
     pid, tid = new_id(), new_id()
-    await runs.create_project(model.CreateProject(pid, account, "PBX"))
+    await runs.create_project(model.CreateProject(pid, account, "PBX", mode=mode))
     spec = spec_pb2.TestSpec()
     spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="sip:echo@127.0.0.1:5070"))
-    await runs.create_test(model.CreateTest(tid, pid, account, "echo", spec))
+    await runs.create_test(model.CreateTest(tid, pid, account, "echo", spec, mode=mode))
     return pid, tid
 
 
@@ -186,7 +186,7 @@ async def test_a_slot_whose_run_never_started_is_started_by_the_next_scheduler(t
             return await node.store.stream_version(f"run-{fired.run_id}") is not None
 
         await until(started, "the lost slot's run to start")
-        run = await node.runs.get_run("acct", pid, fired.run_id)
+        run = await node.runs.get_run("acct", pid, fired.run_id, "live")
         assert run.metadata == {"probe_id": probe.id, "probe_slot": "1"} and run.tags == ("probe",)
     finally:
         await node.stop()
@@ -263,7 +263,8 @@ async def test_webhook_is_signed_and_retried_after_500s_and_the_log_shows_each_a
             test_ep, _ = await node.monitor.create_webhook("acct", "test", rx.url, W.EVENTS, "test mode")
             pid, tid = await project_and_test(node.runs)
             run = await node.runs.start_run(model.StartRun(new_id(), pid, tid, "acct"))
-            test_run = await node.runs.start_run(model.StartRun(new_id(), pid, tid, "acct", mode="test"))
+            test_pid, test_tid = await project_and_test(node.runs, mode="test")
+            test_run = await node.runs.start_run(model.StartRun(new_id(), test_pid, test_tid, "acct", mode="test"))
             await finish(node.runs, test_run.id)
             await finish(node.runs, run.id)
             await until(lambda: any(d.status == W.DELIVERED for d in node.monitor.deliveries("acct", "live",

@@ -20,11 +20,12 @@ from callgauge_gateway.envelope import error, request_id_var
 from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
 from callgauge_gateway.reports import create_reports_app
-from callgauge_gateway.routes import billing, identity, pools, projects, runs
+from callgauge_gateway.routes import billing, identity, monitor, pools, projects, runs
 from callgauge_platform.grpcutil import make_channel
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as accounts_grpc
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as billing_grpc
+from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2_grpc as monitor_grpc
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as runs_grpc
 
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         channel = make_channel(settings.runs_grpc)
         app.state.channel = channel
         app.state.runs = runs_grpc.RunsServiceStub(channel)
+        app.state.monitor = monitor_grpc.MonitorServiceStub(channel)
         app.state.health = health_pb2_grpc.HealthStub(channel)
         billing_channel = make_channel(settings.billing_grpc)
         app.state.billing = billing_grpc.BillingServiceStub(billing_channel)
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing.router)
     app.include_router(pools.router)
     app.include_router(runs.router)
+    app.include_router(monitor.router)
     install_openapi(app)
     app.middleware("http")(idempotency.idempotency_middleware)
     tracer = trace.get_tracer("callgauge.gateway")

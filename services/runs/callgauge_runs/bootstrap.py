@@ -18,8 +18,8 @@ from callgauge_runs.adapters.billing import BillingPort, GrpcBilling
 from callgauge_runs.entrypoints.grpc_api import RunsServicer
 from callgauge_runs.entrypoints.monitor_grpc import MonitorServicer
 from callgauge_runs.handlers.app import RunsApp
-from callgauge_runs.handlers.secrets import load_secrets
 from callgauge_runs.handlers.monitor import MonitorApp, monitor_config
+from callgauge_runs.handlers.secrets import load_secrets
 
 SERVICE = "runs"
 

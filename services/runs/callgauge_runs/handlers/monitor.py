@@ -144,6 +144,7 @@ class MonitorApp:
         self._inflight: set[str] = set()
         self._deliveries: set[asyncio.Task] = set()
         self._gave_up: set[str] = set()
+        self._start_tries: dict[str, int] = {}
         self._http: httpx.AsyncClient | None = None
         self._stopping = asyncio.Event()
 
@@ -329,9 +330,14 @@ class MonitorApp:
                 metadata={"probe_id": probe.id, "probe_slot": str(slot)}, tags=("probe",), mode=probe.mode))
         except (Conflict, WrongExpectedVersion):
             pass  # started already
-        except (NotFound, Invalid) as exc:
+        except (NotFound, Invalid) as exc:  # the test was deleted or no longer valid
             self._gave_up.add(run_id)
             log.warning("probe_run_not_started", probe_id=probe.id, run_id=run_id, error=str(exc))
+        except Exception as exc:  # e.g. billing refused or unreachable: the repair tries again, a few times
+            tries = self._start_tries[run_id] = self._start_tries.get(run_id, 0) + 1
+            if tries >= 5:
+                self._gave_up.add(run_id)
+            log.warning("probe_run_not_started", probe_id=probe.id, run_id=run_id, error=repr(exc), tries=tries)
 
     # ------------------------------------------------------------ dispatcher
 
@@ -412,13 +418,13 @@ class MonitorApp:
 
     def _scope_ok(self, account_id: str, mode: str, project_id: str, test_id: str | None) -> tuple[bool, bool]:
         try:
-            self.runs.get_project(account_id, project_id)
+            self.runs.get_project(account_id, project_id, mode)
         except NotFound:
             return False, False
         if test_id is None:
             return True, True
         try:
-            self.runs.get_test(account_id, project_id, test_id)
+            self.runs.get_test(account_id, project_id, test_id, mode)
         except NotFound:
             return True, False
         return True, True
@@ -547,11 +553,9 @@ class MonitorApp:
         if not run_id:
             v.add(["runId"], "the run to compare", "missing")
         v.raise_if_any()
-        base = await self.runs.get_run(account_id, project_id, base_run_id)
-        run = await self.runs.get_run(account_id, project_id, run_id)
+        base = await self.runs.get_run(account_id, project_id, base_run_id, mode)
+        run = await self.runs.get_run(account_id, project_id, run_id, mode)
         for r in (base, run):
-            if r.mode != mode:
-                raise NotFound("run", r.id)
             if not r.finished:
                 raise Conflict(f"run {r.id} is {r.status}; compare finished runs")
         return base, run, cmp.compare(base.summary or m_pb2.RunSummary(), run.summary or m_pb2.RunSummary(),
