@@ -244,3 +244,38 @@ async def test_a_caller_with_a_wrong_password_fails_to_register_and_to_call(pool
     assert call.outcome == m_pb2.CALL_FAILED and call.sip_code == 407, _explain(call)
     assert call.sip_ladder, _explain(call)
     assert summary.calls_attempted == 2 and summary.calls_answered == 0
+
+
+async def test_the_callee_hangs_up_when_hangup_by_callee(pool: WorkerPool, kamailio: Kamailio) -> None:
+    callee = pool.open_ua(UaJob(ua_id="bob-bye", account=account(kamailio, "bob"), answer=True, tone_hz=800,
+                                codec="PCMU", hangup_by="callee", duration_ms=1200))
+    assert (await callee.wait_registered(BOUND_S))["event"] == "registered"
+    m = await asyncio.wait_for(pool.run_call(CallJob(
+        call_id="c-bye", destination=f"sip:bob@{kamailio.domain}", duration_ms=20_000, tone_hz=440,
+        account=account(kamailio, "alice"))), BOUND_S)
+    report = await callee.close()
+    assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    assert m.duration_ms < 20_000 and "far end hung up" in m.detail, _explain(m)
+    assert m.rx_packets > 0
+    assert report["answered"] == 1 and len(callee.calls) == 1
+    assert callee.calls[0].outcome == m_pb2.SUCCESS and callee.calls[0].codec == "PCMU"
+
+
+async def test_a_run_naming_an_unresolved_pool_reports_it(pool: WorkerPool, kamailio: Kamailio) -> None:
+    from callgauge_proto.callgauge.events.v1 import media_pb2
+
+    from callgauge_media.engine.runner import execute_run
+
+    events = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    req = _basic_call_run(kamailio, run_id="run-unresolved")
+    del req.targets[:]  # the runs service resolved nothing
+    summary = await asyncio.wait_for(execute_run(req, pool, emit, "engine-test", _passwords()), 2 * BOUND_S)
+    measured = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    assert len(measured) == 3 and summary.calls_answered == 0
+    assert all("was not resolved" in m.detail or "no target_pool" in m.detail for m in measured), \
+        [m.detail for m in measured]
+    assert not [e for e in events if isinstance(e, media_pb2.RunMediaFinished) and e.error]
