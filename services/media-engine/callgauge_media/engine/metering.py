@@ -182,6 +182,8 @@ class _GuardedPlacer:
         run_id = job.call_id.rpartition(":")[0]
         if run_id in self._guard.exhausted:
             return failed_measurement(job, f"not placed: {EXHAUSTED_REASON}")
+        if run_id in self._guard.stopped:
+            return failed_measurement(job, f"not placed: {STOPPED_REASON}")
         calls = self._guard.in_flight.setdefault(run_id, set())
         calls.add(job.call_id)
         try:
