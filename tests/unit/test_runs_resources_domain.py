@@ -153,7 +153,7 @@ TEST = runs_pb2.TestCreated(test_id="t1", project_id="p1", account_id="a1", name
 def test_patch_replaces_only_the_given_parts():
     test = fold(model.evolve_test, [TEST])
     [event] = model.decide_update_test(test, model.UpdateTest("t1", "p1", "a1", "live", name="renamed"), resources())
-    assert event.name == "renamed" and event.spec.steps[1] == TEST.spec.steps[1]
+    assert event.name == "renamed" and event.spec.steps[1].actions[0].call.dial_destination == "1001"
     asserts = spec_pb2.TestSpec(assertions=[spec_pb2.Assertion(metric="mos_min", op=">=", value=4)])
     [event] = model.decide_update_test(test, model.UpdateTest("t1", "p1", "a1", "live", assertions=asserts),
                                        resources())
