@@ -1,0 +1,213 @@
+"""The runs service's resources with its real store (SQLite, and PostgreSQL when it answers) and
+the real broker: (account, mode) scoping, credential-pool passwords only as ciphertext in events
+and on Kafka but served by GetRunCredentials, kiosk tokens, stop, and a restart that keeps the
+read model (registrars, pools, kiosk links, deletions)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import grpc
+import pytest
+
+from callgauge_bus.codec import Delivered
+from callgauge_bus.kafka import Consumer
+from callgauge_platform.settings import Settings
+from callgauge_platform.stack import free_port
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import runs_pb2
+from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
+from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
+from callgauge_runs.adapters.billing import UnmeteredBilling
+from callgauge_runs.bootstrap import bootstrap
+
+PASSWORD = "hunter2-Very-Secret"
+
+
+def pg_url() -> str | None:
+    import psycopg
+
+    try:
+        psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2).close()
+        return "postgresql://postgres@127.0.0.1:5432/test"
+    except psycopg.Error:
+        return None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def service(request, tmp_path, broker, topic_prefix):
+    """(settings, start) where start() (re)starts the service on the same store and returns a stub."""
+    if request.param == "postgres":
+        url = pg_url()
+        if url is None:
+            pytest.skip("PostgreSQL at 127.0.0.1:5432 not reachable")
+        eventstore_url = url
+    else:
+        eventstore_url = f"sqlite:///{tmp_path}/"
+    settings = Settings(
+        data_dir=tmp_path, eventstore_url=eventstore_url, kafka_bootstrap=broker.bootstrap,
+        kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}", runs_http_port=free_port(),
+    )
+    schema = f"runs_{uuid.uuid4().hex[:8]}"
+    running: list = []
+
+    async def start() -> pb_grpc.RunsServiceStub:
+        for svc, channel in running:
+            await channel.close()
+            await svc.stop()
+        running.clear()
+        store = None
+        if request.param == "postgres":
+            from callgauge_eventstore.factory import open_event_store
+
+            store = open_event_store(eventstore_url, schema)
+        svc = bootstrap(settings, store=store, billing=UnmeteredBilling())
+        await svc.start()
+        channel = grpc.aio.insecure_channel(settings.runs_grpc)
+        running.append((svc, channel))
+        return pb_grpc.RunsServiceStub(channel)
+
+    yield settings, start
+    for svc, channel in running:
+        await channel.close()
+        await svc.stop()
+    if request.param == "postgres":
+        import psycopg
+
+        with psycopg.connect(eventstore_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def code_of(call) -> grpc.StatusCode:
+    try:
+        await call
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+def basic_call(registrar_id: str, pool_id: str) -> spec_pb2.TestSpec:
+    spec = spec_pb2.TestSpec()
+    s0 = spec.steps.add()
+    s0.actions.add().register.CopyFrom(spec_pb2.RegisterAction(target_pool=registrar_id, credential_pool=pool_id))
+    s0.actions.add().wait_for_calls.CopyFrom(spec_pb2.WaitForCallsAction(credential_pool=pool_id))
+    spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="1001",
+                                                                     target_pool=registrar_id))
+    return spec
+
+
+async def setup(stub, account="acc", mode="live"):
+    project = await stub.CreateProject(pb.CreateProjectRequest(account_id=account, mode=mode, name="PBX"))
+    reg = await stub.CreateRegistrar(pb.RegistrarRequest(account_id=account, mode=mode, project_id=project.id,
+                                                         name="lab", host="127.0.0.1", port=5060))
+    pool = await stub.CreateCredentialPool(pb.CredentialPoolRequest(
+        account_id=account, mode=mode, project_id=project.id, name="users", set_credentials=True,
+        credentials=[pb.CredentialIn(username="1001", password=PASSWORD),
+                     pb.CredentialIn(username="1002", auth_username="a1002", password=PASSWORD + "2")]))
+    test = await stub.CreateTest(pb.CreateTestRequest(account_id=account, mode=mode, project_id=project.id,
+                                                      name="basic", spec=basic_call(reg.id, pool.id)))
+    return project, reg, pool, test
+
+
+async def test_passwords_are_ciphertext_on_kafka_and_served_to_the_engine(service):
+    settings, start = service
+    stub = await start()
+    project, reg, pool, test = await setup(stub)
+    assert [c.has_password for c in pool.credentials] == [True, True]
+    run = await stub.StartRun(pb.StartRunRequest(account_id="acc", project_id=project.id, test_id=test.id))
+
+    seen: list[Delivered] = []
+
+    async def on_event(d: Delivered) -> None:
+        seen.append(d)
+
+    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs")], f"g{uuid.uuid4().hex}", on_event)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(30):
+            while not any(isinstance(d.payload, runs_pb2.RunRequested) for d in seen):
+                await asyncio.sleep(0.05)
+    finally:
+        await consumer.stop()
+    raw = b"".join(d.envelope.SerializeToString() for d in seen)
+    assert PASSWORD.encode() not in raw
+    created = next(d.payload for d in seen if isinstance(d.payload, runs_pb2.CredentialPoolCreated))
+    assert all(c.password_ciphertext.startswith(b"gAAAA") for c in created.credentials)  # Fernet tokens
+    requested = next(d.payload for d in seen if isinstance(d.payload, runs_pb2.RunRequested))
+    assert [(t.id, t.host, t.port) for t in requested.targets] == [(reg.id, "127.0.0.1", 5060)]
+    assert [(c.username, c.auth_username) for c in requested.pools[0].credentials] == [("1001", "1001"),
+                                                                                      ("1002", "a1002")]
+    creds = await stub.GetRunCredentials(pb.GetRunCredentialsRequest(run_id=run.id))
+    assert dict(creds.passwords) == {f"{pool.id}/1001": PASSWORD, f"{pool.id}/1002": PASSWORD + "2"}
+    assert await code_of(stub.GetRunCredentials(pb.GetRunCredentialsRequest(run_id="nope"))) == \
+        grpc.StatusCode.NOT_FOUND
+
+
+async def test_everything_is_scoped_by_account_and_mode(service):
+    _, start = service
+    stub = await start()
+    project, reg, pool, test = await setup(stub)
+    run = await stub.StartRun(pb.StartRunRequest(account_id="acc", project_id=project.id, test_id=test.id))
+    for account, mode in (("other", "live"), ("acc", "test")):
+        nf = grpc.StatusCode.NOT_FOUND
+        assert await code_of(stub.GetProject(pb.GetProjectRequest(account_id=account, mode=mode,
+                                                                  project_id=project.id))) == nf
+        assert await code_of(stub.GetTest(pb.GetTestRequest(account_id=account, mode=mode, project_id=project.id,
+                                                            test_id=test.id))) == nf
+        res = pb.GetResourceRequest(account_id=account, mode=mode, project_id=project.id, id=reg.id)
+        assert await code_of(stub.GetRegistrar(res)) == nf
+        assert await code_of(stub.DeleteRegistrar(res)) == nf
+        assert await code_of(stub.GetCredentialPool(pb.GetResourceRequest(
+            account_id=account, mode=mode, project_id=project.id, id=pool.id))) == nf
+        get_run = pb.GetRunRequest(account_id=account, mode=mode, run_id=run.id)
+        assert await code_of(stub.GetRun(get_run)) == nf
+        assert await code_of(stub.StopRun(get_run)) == nf
+        assert await code_of(stub.StartRun(pb.StartRunRequest(account_id=account, mode=mode, test_name="basic"))) == nf
+        assert (await stub.ListProjects(pb.ListProjectsRequest(account_id=account, mode=mode))).total == 0
+    assert await code_of(stub.GetProject(pb.GetProjectRequest(account_id="acc", mode="prod",
+                                                              project_id=project.id))) == \
+        grpc.StatusCode.INVALID_ARGUMENT
+    # the run of the right account, by test name, with overrides checked against the test
+    by_name = await stub.StartRun(pb.StartRunRequest(account_id="acc", test_name="basic",
+                                                     overrides={"step.1.0.max_total_calls": "3"}))
+    assert by_name.test_id == test.id and by_name.planned_calls == 3
+    bad = stub.StartRun(pb.StartRunRequest(account_id="acc", test_name="basic", overrides={"step.9.0.x": "1"}))
+    assert await code_of(bad) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_kiosk_links_stop_and_the_read_model_survive_a_restart(service):
+    _, start = service
+    stub = await start()
+    project, reg, pool, test = await setup(stub)
+    kiosk = await stub.StartRun(pb.StartRunRequest(account_id="acc", project_id=project.id, test_id=test.id,
+                                                   report_mode="kiosk"))
+    assert len(kiosk.kiosk_token) >= 43
+    assert (await stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=kiosk.kiosk_token))).id == kiosk.id
+    stopped = await stub.StopRun(pb.GetRunRequest(account_id="acc", run_id=kiosk.id))
+    assert pb.RunStatus.Name(stopped.status) == "CANCELLED" and stopped.stop_requested  # never taken: at once
+    assert await code_of(stub.StopRun(pb.GetRunRequest(account_id="acc", run_id=kiosk.id))) == \
+        grpc.StatusCode.ABORTED
+    other = await stub.CreateRegistrar(pb.RegistrarRequest(account_id="acc", project_id=project.id,
+                                                           name="gone", host="10.0.0.1"))
+    await stub.DeleteRegistrar(pb.GetResourceRequest(account_id="acc", project_id=project.id, id=other.id))
+    # a registrar a test names cannot go
+    assert await code_of(stub.DeleteRegistrar(pb.GetResourceRequest(account_id="acc", project_id=project.id,
+                                                                    id=reg.id))) == grpc.StatusCode.ABORTED
+
+    stub = await start()  # the read model resumes from its persisted rows
+    got = await stub.GetProject(pb.GetProjectRequest(account_id="acc", project_id=project.id))
+    assert (got.test_count, got.registrar_count) == (1, 1)
+    regs = await stub.ListRegistrars(pb.ListResourcesRequest(account_id="acc", project_id=project.id))
+    assert [r.id for r in regs.registrars] == [reg.id]
+    pools = await stub.ListCredentialPools(pb.ListResourcesRequest(account_id="acc", project_id=project.id))
+    assert [c.username for c in pools.pools[0].credentials] == ["1001", "1002"]
+    assert (await stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=kiosk.kiosk_token))).id == kiosk.id
+    await stub.RevokeKioskLinks(pb.GetRunRequest(account_id="acc", run_id=kiosk.id))
+    assert await code_of(stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=kiosk.kiosk_token))) == \
+        grpc.StatusCode.NOT_FOUND
+    # passwords still decrypt after the restart (the key lives in the data dir)
+    creds = await stub.GetRunCredentials(pb.GetRunCredentialsRequest(run_id=kiosk.id))
+    assert creds.passwords[f"{pool.id}/1001"] == PASSWORD
+    listed = await stub.ListRuns(pb.ListRunsRequest(account_id="acc", project_id=project.id, status="CANCELLED"))
+    assert [r.id for r in listed.runs] == [kiosk.id]
