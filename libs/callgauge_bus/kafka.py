@@ -78,6 +78,11 @@ class Producer:
             await self._producer.stop()
             self._producer = None
 
+    async def partitions_for(self, topic: str) -> int:
+        """How many partitions ``topic`` has (from the broker's metadata)."""
+        assert self._producer is not None, "Producer.start() first"
+        return len(await self._producer.partitions_for(topic))
+
     async def send(self, topic: str, key: str, value: bytes, headers: Sequence[tuple[str, bytes]] = ()) -> None:
         """Send and wait for the broker's acknowledgement (raises KafkaError when it does not come)."""
         assert self._producer is not None, "Producer.start() first"

@@ -93,7 +93,9 @@ class OutboxRelay:
         headers = [("event_id", env.event_id.encode()), ("type", env.type.encode())]
         if env.traceparent:
             headers.append(("traceparent", env.traceparent.encode()))
-        return (self.topic, env.correlation_id or ev.stream, env.SerializeToString(), headers)
+        # an event may name its own Kafka key (metadata "partition_key"); the default is the correlation id
+        key = ev.metadata.get("partition_key") or env.correlation_id or ev.stream
+        return (self.topic, key, env.SerializeToString(), headers)
 
     async def publish_once(self) -> int:
         """Publish one batch; return how many events were published."""

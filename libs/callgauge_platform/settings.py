@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     media_workers: int = Field(2, ge=1, le=256)
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
     media_engine_id: str = ""
+    media_load_shards: int = Field(1, ge=0, le=64, description="split a load run over the replicas: 1 = no, "
+                                   "N = N shards, 0 = one per partition of the media-work topic")
     responder_host: str = "127.0.0.1"
     responder_port: int = 5070
     responder_rtp_port: int = 30000

@@ -7,7 +7,7 @@ import asyncio
 import os
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from google.protobuf.message import Message
 from prometheus_client import Gauge
@@ -20,11 +20,13 @@ from callgauge_eventstore.relay import OutboxRelay
 from callgauge_platform.health import HealthServer
 from callgauge_platform.logs import get_logger
 from callgauge_platform.settings import Settings
-from callgauge_proto.callgauge.events.v1 import runs_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.metering import BillingGuard
-from callgauge_media.engine.runner import CallPlacer, execute_run
 from callgauge_media.credentials import GrpcRunCredentials
+from callgauge_media.engine.runner import CallPlacer, execute_run, execute_shard
+from callgauge_media.engine.shards import KafkaMediaReader, coordinate_run, shardable
 from callgauge_media.engine.sip_run import CredentialSource
 
 SERVICE = "media-engine"
@@ -53,15 +55,26 @@ class MediaEngine:
     guard: BillingGuard | None = None  # metering events and hang-up on BalanceExhausted
     billing_consumer: Consumer | None = None
     credentials: CredentialSource | None = None  # passwords of the runs' credential pools
+    # scale-out (engine/shards.py): load shards offered to the group through callgauge.media-work.v1
+    work_store: EventStore | None = None
+    work_relay: OutboxRelay | None = None
+    work_consumer: Consumer | None = None
+    shards: dict[str, asyncio.Task] = field(default_factory=dict)
     _versions: dict[str, int] = field(default_factory=dict)
     _emit_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def start(self) -> None:
-        await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media")])
+        await ensure_topics(self.settings.kafka_bootstrap,
+                            [self.settings.topic(a) for a in ("runs", "billing", "media", "media-work")])
         if self.pool is not None:
             await self.pool.start()
         await self.producer.start()
         await self.relay.start()
+        if self.work_relay is not None:
+            await self.work_relay.start()
+            self.work_consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("media-work")],
+                                          self.settings.group("callgauge-media-work"), self.on_work_event)
+            await self.work_consumer.start()
         self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")],
                                  self.settings.group("callgauge-media"), self.on_run_event)
         await self.consumer.start()
@@ -79,8 +92,11 @@ class MediaEngine:
         then close everything."""
         if self.consumer is not None:
             await self.consumer.stop()
-        if self.runs:
-            _done, pending = await asyncio.wait(list(self.runs.values()), timeout=drain_timeout)
+        if self.work_consumer is not None:
+            await self.work_consumer.stop()
+        tasks = [*self.runs.values(), *self.shards.values()]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=drain_timeout)
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -89,6 +105,8 @@ class MediaEngine:
         if self.guard is not None:
             await self.guard.drain()
         await self.relay.stop()
+        if self.work_relay is not None:
+            await self.work_relay.stop()
         await self.producer.stop()
         if self.pool is not None:
             await self.pool.stop()
@@ -97,26 +115,31 @@ class MediaEngine:
         if self.health is not None:
             await self.health.stop()
         await self.store.close()
+        if self.work_store is not None:
+            await self.work_store.close()
 
     async def ready(self) -> tuple[bool, str]:
         if self.consumer is None or not self.consumer.ready.is_set():
             return False, "run-event consumer not assigned yet"
         return True, "ready"
 
-    async def emit(self, msg: Message) -> None:
-        # One append at a time per run: concurrent calls (and the per-second stats) of a run emit
+    async def emit(self, msg: Message, *, stream: str = "", store: EventStore | None = None,
+                   partition_key: str = "") -> None:
+        # One append at a time per stream: concurrent calls (and the per-second stats) of a run emit
         # together, and each append expects the version the previous one left.
-        stream = f"media-run-{msg.run_id}"
+        stream = stream or f"media-run-{msg.run_id}"
         async with self._emit_locks.setdefault(stream, asyncio.Lock()):
-            await self._emit(stream, msg)
+            await self._emit(stream, msg, store or self.store, partition_key)
 
-    async def _emit(self, stream: str, msg: Message) -> None:
+    async def _emit(self, stream: str, msg: Message, store: EventStore, partition_key: str) -> None:
         run_id = msg.run_id
         version = self._versions.get(stream, int(StreamState.NO_STREAM))
+        event = new_event(msg, correlation_id=run_id, source=SERVICE)
+        if partition_key:
+            event = replace(event, metadata={**event.metadata, "partition_key": partition_key})
         for attempt in range(10):
             try:
-                await self.store.append_to_stream(stream, version, [
-                    new_event(msg, correlation_id=run_id, source=SERVICE)])
+                await store.append_to_stream(stream, version, [event])
                 break
             except WrongExpectedVersion:
                 raise
@@ -127,7 +150,7 @@ class MediaEngine:
             log.error("emit_failed", run_id=run_id, type=msg.DESCRIPTOR.full_name)
             return
         self._versions[stream] = version + 1
-        self.relay.notify()
+        (self.work_relay if store is self.work_store and self.work_relay is not None else self.relay).notify()
 
     async def on_run_event(self, delivered: Delivered) -> None:
         msg = delivered.payload
@@ -146,6 +169,57 @@ class MediaEngine:
         task = asyncio.create_task(self._carry_out(msg), name=f"run:{msg.run_id}")
         self.runs[msg.run_id] = task
 
+    def _shard_count(self, req: runs_pb2.RunRequested) -> int:
+        if self.work_relay is None or self.settings.media_load_shards == 1 or not shardable(req.spec):
+            return 1
+        return self.settings.media_load_shards  # 0: one per partition, resolved in _coordinate
+
+    async def on_work_event(self, delivered: Delivered) -> None:
+        msg = delivered.payload
+        if not isinstance(msg, media_pb2.LoadShardAssigned) or not msg.shards:
+            return
+        stream = f"media-shard-{msg.run_id}-{msg.shard}"
+        if stream in self.shards:
+            return
+        if await self.store.stream_version(stream) is not None:
+            log.info("shard_already_taken", run_id=msg.run_id, shard=msg.shard)
+            return  # begun before: never twice
+        self.shards[stream] = asyncio.create_task(self._run_shard(msg, stream), name=f"shard:{stream}")
+
+    async def _run_shard(self, assign: media_pb2.LoadShardAssigned, stream: str) -> None:
+        ACTIVE_RUNS.inc()
+        log.info("shard_started", run_id=assign.run_id, shard=assign.shard, shards=assign.shards,
+                 owner=assign.owner_engine_id)
+        placer = self.placer
+
+        async def emit(m: Message) -> None:
+            await self.emit(m, stream=stream)
+
+        if self.guard is not None:
+            self.guard.run_started(assign.request)
+            placer, emit = self.guard.placer_for(placer), self.guard.emit_for(emit)
+        try:
+            summary = await execute_shard(assign, placer, emit, self.engine_id)
+            log.info("shard_finished", run_id=assign.run_id, shard=assign.shard, attempted=summary.calls_attempted)
+        finally:
+            ACTIVE_RUNS.dec()
+            if self.guard is not None and assign.run_id not in self.runs:
+                self.guard.run_ended(assign.run_id)
+            self._versions.pop(stream, None)
+            self.shards.pop(stream, None)
+
+    async def _coordinate(self, req: runs_pb2.RunRequested, shards: int, emit) -> m_pb2.RunSummary:
+        topic = self.settings.topic("media-work")
+        partitions = await self.producer.partitions_for(topic)
+        shards = shards or partitions
+
+        async def emit_work(m: Message, key: str) -> None:
+            await self.emit(m, stream=f"media-work-{req.run_id}", store=self.work_store, partition_key=key)
+
+        async with KafkaMediaReader(self.settings.kafka_bootstrap, self.settings.topic("media")) as reader:
+            return await coordinate_run(req, engine_id=self.engine_id, shards=shards, partitions=partitions,
+                                        emit=emit, emit_work=emit_work, reader=reader)
+
     async def _carry_out(self, req: runs_pb2.RunRequested) -> None:
         ACTIVE_RUNS.inc()
         log.info("run_started", run_id=req.run_id, test=req.test_name)
@@ -154,7 +228,11 @@ class MediaEngine:
             self.guard.run_started(req)
             placer, emit = self.guard.placer_for(placer), self.guard.emit_for(emit)
         try:
-            summary = await execute_run(req, placer, emit, self.engine_id, self.credentials)
+            shards = self._shard_count(req)
+            if shards != 1:
+                summary = await self._coordinate(req, shards, emit)
+            else:
+                summary = await execute_run(req, placer, emit, self.engine_id, self.credentials)
             log.info("run_finished", run_id=req.run_id, attempted=summary.calls_attempted,
                      answered=summary.calls_answered)
         finally:
@@ -183,6 +261,9 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
     producer = Producer(settings.kafka_bootstrap, client_id=SERVICE)
     relay = OutboxRelay(store, producer, settings.topic("media"), name="relay:media", source=SERVICE)
     engine = MediaEngine(settings, pool, store, producer, relay, engine_id, pool=pool)
+    engine.work_store = open_event_store(settings.eventstore_url_for(), f"{namespace}-work")
+    engine.work_relay = OutboxRelay(engine.work_store, producer, settings.topic("media-work"), name="relay:media-work",
+                                    source=SERVICE)
     engine.guard = BillingGuard(store, relay.notify, engine_id, settings.media_progress_interval_s, pool.hangup)
     pool.add_listener(engine.guard.on_call)
     engine.credentials = GrpcRunCredentials(settings.runs_grpc)

@@ -83,6 +83,8 @@ class _RunState:
     planned: int = 0
     sipp_summaries: list[m_pb2.RunSummary] = field(default_factory=list)
     sip: SipRun | None = None  # register / wait_for_calls user agents, calls through a registrar
+    shard: int = 0  # this engine's shard of a load run split over replicas (shards.py)
+    shards: int = 1
 
 
 async def _tick(state: _RunState, t0_ns: int) -> None:
@@ -107,8 +109,36 @@ async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit
                       credentials: CredentialSource | None = None) -> m_pb2.RunSummary:
     await emit(media_pb2.RunAccepted(run_id=req.run_id, engine_id=engine_id, planned_calls=planned_calls(req.spec)))
     await emit(media_pb2.RunMediaStarted(run_id=req.run_id, engine_id=engine_id))
-    drivers = {(a.load.driver or "pjsua").lower() for s in req.spec.steps for a in s.actions if a.WhichOneof("kind") == "load"}
-    state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id))
+
+    async def done(summary: m_pb2.RunSummary, error: str) -> None:
+        await emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=engine_id, summary=summary, error=error))
+
+    return await _carry_out(req, placer, emit, engine_id, done, credentials=credentials)
+
+
+async def execute_shard(assign: media_pb2.LoadShardAssigned, placer: CallPlacer, emit: Emit, engine_id: str,
+                        *, max_wait_s: float = 10.0) -> m_pb2.RunSummary:
+    """Place one shard of a sharded load run (see :mod:`shards`): from ``start_at`` (waited for at
+    most ``max_wait_s``), the calls of every load action whose index % shards == shard; the
+    measurements and seconds go out as usual, then a LoadShardFinished."""
+    delay = assign.start_at.ToNanoseconds() / 1e9 - time.time() if assign.HasField("start_at") else 0.0
+    if delay > 0:
+        await asyncio.sleep(min(delay, max_wait_s))
+
+    async def done(summary: m_pb2.RunSummary, error: str) -> None:
+        await emit(media_pb2.LoadShardFinished(run_id=assign.run_id, engine_id=engine_id, shard=assign.shard,
+                                               shards=assign.shards, summary=summary, error=error))
+
+    return await _carry_out(assign.request, placer, emit, engine_id, done, shard=assign.shard,
+                            shards=max(1, assign.shards))
+
+
+async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str,
+                     done: Callable[[m_pb2.RunSummary, str], Awaitable[None]], *, shard: int = 0,
+                     shards: int = 1, credentials: CredentialSource | None = None) -> m_pb2.RunSummary:
+    drivers = {(a.load.driver or "pjsua").lower() for s in req.spec.steps for a in s.actions
+               if a.WhichOneof("kind") == "load"}
+    state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id), shard=shard, shards=shards)
     state.sip = SipRun(req, placer, credentials)
     prefix = f"{req.run_id}:"
 
@@ -147,7 +177,7 @@ async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit
             elapsed = time.time_ns() - t0_ns
             await _emit_second(state, t0_ns + (elapsed // 1_000_000_000) * 1_000_000_000)  # the last, partial second
         s = summary()
-        await emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=engine_id, summary=s, error=error))
+        await done(s, error)
         return s
 
     try:
@@ -220,7 +250,7 @@ async def _run_action(state: _RunState, si: int, ai: int, action: spec_pb2.Actio
             await _record(state, m)
         return
     if kind == "load":
-        await _run_load(state, si, ai, action.load, placer)
+        await _run_load(state, si, ai, action.load, placer, shard=state.shard, shards=state.shards)
         return
     if kind != "call":
         return

@@ -1,6 +1,7 @@
 import datetime
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as _measurements_pb2
+from callgauge_proto.callgauge.events.v1 import runs_pb2 as _runs_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -108,3 +109,35 @@ class RunSecondStats(_message.Message):
     lost_packets: int
     driver: str
     def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., second: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., active_calls: _Optional[int] = ..., attempts: _Optional[int] = ..., answers: _Optional[int] = ..., failures: _Optional[int] = ..., calls_ended: _Optional[int] = ..., jitter_ms_mean: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., loss_pct: _Optional[float] = ..., rx_packets: _Optional[int] = ..., lost_packets: _Optional[int] = ..., driver: _Optional[str] = ...) -> None: ...
+
+class LoadShardAssigned(_message.Message):
+    __slots__ = ("run_id", "owner_engine_id", "shard", "shards", "request", "start_at")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    START_AT_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    owner_engine_id: str
+    shard: int
+    shards: int
+    request: _runs_pb2.RunRequested
+    start_at: _timestamp_pb2.Timestamp
+    def __init__(self, run_id: _Optional[str] = ..., owner_engine_id: _Optional[str] = ..., shard: _Optional[int] = ..., shards: _Optional[int] = ..., request: _Optional[_Union[_runs_pb2.RunRequested, _Mapping]] = ..., start_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class LoadShardFinished(_message.Message):
+    __slots__ = ("run_id", "engine_id", "shard", "shards", "summary", "error")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    engine_id: str
+    shard: int
+    shards: int
+    summary: _measurements_pb2.RunSummary
+    error: str
+    def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., shard: _Optional[int] = ..., shards: _Optional[int] = ..., summary: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
