@@ -199,7 +199,7 @@ class MediaEngine:
             self.guard.run_started(assign.request)
             placer, emit = self.guard.placer_for(placer), self.guard.emit_for(emit)
         try:
-            summary = await execute_shard(assign, placer, emit, self.engine_id)
+            summary = await execute_shard(assign, placer, emit, self.engine_id, self.credentials)
             log.info("shard_finished", run_id=assign.run_id, shard=assign.shard, attempted=summary.calls_attempted)
         finally:
             ACTIVE_RUNS.dec()

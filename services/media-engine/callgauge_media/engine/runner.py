@@ -117,7 +117,7 @@ async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit
 
 
 async def execute_shard(assign: media_pb2.LoadShardAssigned, placer: CallPlacer, emit: Emit, engine_id: str,
-                        *, max_wait_s: float = 10.0) -> m_pb2.RunSummary:
+                        credentials: CredentialSource | None = None, *, max_wait_s: float = 10.0) -> m_pb2.RunSummary:
     """Place one shard of a sharded load run (see :mod:`shards`): from ``start_at`` (waited for at
     most ``max_wait_s``), the calls of every load action whose index % shards == shard; the
     measurements and seconds go out as usual, then a LoadShardFinished."""
@@ -130,7 +130,7 @@ async def execute_shard(assign: media_pb2.LoadShardAssigned, placer: CallPlacer,
                                                shards=assign.shards, summary=summary, error=error))
 
     return await _carry_out(assign.request, placer, emit, engine_id, done, shard=assign.shard,
-                            shards=max(1, assign.shards))
+                            shards=max(1, assign.shards), credentials=credentials)
 
 
 async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str,
