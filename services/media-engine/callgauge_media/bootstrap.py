@@ -206,6 +206,7 @@ class MediaEngine:
             if self.guard is not None and assign.run_id not in self.runs:
                 self.guard.run_ended(assign.run_id)
             self._versions.pop(stream, None)
+            self._emit_locks.pop(stream, None)
             self.shards.pop(stream, None)
 
     async def _coordinate(self, req: runs_pb2.RunRequested, shards: int, emit) -> m_pb2.RunSummary:
@@ -216,9 +217,13 @@ class MediaEngine:
         async def emit_work(m: Message, key: str) -> None:
             await self.emit(m, stream=f"media-work-{req.run_id}", store=self.work_store, partition_key=key)
 
-        async with KafkaMediaReader(self.settings.kafka_bootstrap, self.settings.topic("media")) as reader:
-            return await coordinate_run(req, engine_id=self.engine_id, shards=shards, partitions=partitions,
-                                        emit=emit, emit_work=emit_work, reader=reader)
+        try:
+            async with KafkaMediaReader(self.settings.kafka_bootstrap, self.settings.topic("media")) as reader:
+                return await coordinate_run(req, engine_id=self.engine_id, shards=shards, partitions=partitions,
+                                            emit=emit, emit_work=emit_work, reader=reader)
+        finally:
+            self._versions.pop(f"media-work-{req.run_id}", None)
+            self._emit_locks.pop(f"media-work-{req.run_id}", None)
 
     async def _carry_out(self, req: runs_pb2.RunRequested) -> None:
         ACTIVE_RUNS.inc()
