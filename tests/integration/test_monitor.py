@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography.fernet import Fernet
 
 from callgauge_bus.codec import Delivered, decode_payload, envelope_for
 from callgauge_eventstore.factory import open_event_store
@@ -28,9 +29,13 @@ from callgauge_runs.domain import probe as P
 from callgauge_runs.domain import webhooks as W
 from callgauge_runs.domain.errors import Invalid
 from callgauge_runs.handlers.app import RunsApp, new_id
-from callgauge_runs.handlers.monitor import MonitorApp, MonitorConfig, probe_stream
+from callgauge_runs.handlers.monitor import SECRETS, MonitorApp, MonitorConfig, probe_stream
+from callgauge_runs.handlers.secrets import Secrets
 
 from test_runs_service import pg_url
+
+
+KEY = Secrets([Fernet.generate_key()])
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -56,7 +61,7 @@ class Node:
 
     def __init__(self, url: str, ns: str, cfg: MonitorConfig) -> None:
         self.store = open_event_store(url, ns)
-        self.runs = RunsApp(self.store)
+        self.runs = RunsApp(self.store, secrets=KEY)  # one key for every 'process', as in production
         self.monitor = MonitorApp(self.store, self.runs, cfg)
 
     async def start(self) -> Node:
@@ -287,6 +292,8 @@ async def test_webhook_is_signed_and_retried_after_500s_and_the_log_shows_each_a
             assert [(a.attempt, a.status_code, a.outcome) for a in d.attempts] == [
                 (1, 500, W.RETRYING), (2, 500, W.RETRYING), (3, 204, W.DELIVERED)]
             assert node.monitor.deliveries("acct", "test", test_ep.id) == []
+            rows, _ = await node.store.read_projection(SECRETS)
+            assert secret.encode() not in rows[endpoint.id] and KEY.decrypt(rows[endpoint.id].decode()) == secret
     finally:
         await node.stop()
 

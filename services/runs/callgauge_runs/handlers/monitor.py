@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from google.protobuf.message import Message
+from opentelemetry import context as otel_context
 from prometheus_client import Counter
 
 from callgauge_bus.codec import decode_payload, new_event
@@ -38,6 +39,7 @@ from callgauge_eventstore import EventStore, StreamState, WrongExpectedVersion
 from callgauge_eventstore.aggregate import load, save
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
+from callgauge_platform.telemetry import current_traceparent, tracer
 from callgauge_proto.callgauge.events.v1 import monitor_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
@@ -54,6 +56,7 @@ SECRETS = "webhook-secrets"  # projection table holding endpoint secrets (never 
 REACTOR = "monitor-reactor"  # checkpoint of the follower's reactions
 _NS = uuid.UUID("0b7e5a53-3c9e-4a57-8a3e-2f3c54d1a901")
 
+TRACER = tracer("callgauge.runs.monitor")
 SLOTS = Counter("callgauge_probe_slots_total", "probe slots, by who fired them", ["result"])
 DELIVERIES = Counter("callgauge_webhook_attempts_total", "webhook delivery attempts", ["outcome"])
 
@@ -152,8 +155,7 @@ class MonitorApp:
 
     async def start(self) -> None:
         self._http = httpx.AsyncClient(timeout=self.config.http_timeout, follow_redirects=False)
-        rows, _ = await self.store.read_projection(SECRETS)
-        self._secrets = {k: v.decode() for k, v in rows.items()}
+        await self._load_secrets()
         self._tasks.append(asyncio.create_task(self._follow(), name="monitor-follower"))
         await self.view.wait_for(await self.store.last_position(), timeout=120)
         if self.config.scheduler:
@@ -294,9 +296,17 @@ class MonitorApp:
 
     async def _fire(self, probe_id: str, now: datetime) -> None:
         state, version = await self._load_probe(probe_id)
+        if state is None or not self._scope_ok(state.account_id, state.mode, state.project_id, state.test_id)[1]:
+            return  # its project or test is gone: no slot, no run (editing the probe's test revives it)
         events = P.decide_fire_slot(state, now, new_id())
-        if not events or state is None:
+        if not events:
             return
+        with TRACER.start_as_current_span("probe.slot", context=_root(),
+                                          attributes={"callgauge.probe_id": probe_id}):  # one trace per slot
+            await self._fire_slot(state, version, events)
+
+    async def _fire_slot(self, state: P.Probe, version: int, events: list[Message]) -> None:
+        probe_id = state.id
         slot: monitor_pb2.ProbeSlotFired = events[0]  # type: ignore[assignment]
         try:
             await self._append(probe_stream(probe_id), version, events, slot.run_id, wait=False)
@@ -362,6 +372,11 @@ class MonitorApp:
             self._inflight.discard(delivery_id)
 
     async def _deliver_once(self, delivery_id: str) -> None:
+        with TRACER.start_as_current_span("webhook.deliver", context=_root(),
+                                          attributes={"callgauge.delivery_id": delivery_id}):
+            await self._deliver_attempt(delivery_id)
+
+    async def _deliver_attempt(self, delivery_id: str) -> None:
         stream = delivery_stream(delivery_id)
         state, version = await load(self.store, stream, W.evolve_delivery, decode_payload)
         events = W.decide_start_attempt(state, datetime.now(UTC), self.config.worker_id, self.config.retry)
@@ -401,6 +416,7 @@ class MonitorApp:
         body = d.body.encode()
         headers = W.signed_headers(secret, int(time.time()), body, d.event, d.id)
         headers["Callgauge-Attempt"] = str(attempt)
+        headers.update({k: v for k, v in [("traceparent", current_traceparent())] if v})
         try:
             assert self._http is not None
             resp = await self._http.post(ep.url, content=body, headers=headers)
@@ -408,10 +424,16 @@ class MonitorApp:
             return 0, f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         return resp.status_code, "" if 200 <= resp.status_code < 300 else f"HTTP {resp.status_code}"
 
+    async def _load_secrets(self) -> None:
+        """Secrets are kept encrypted with the runs service's key (CALLGAUGE_SECRETS_KEY)."""
+        rows, _ = await self.store.read_projection(SECRETS)
+        for k, v in rows.items():
+            if (plain := self.runs.secrets.decrypt(v.decode())) is not None:
+                self._secrets[k] = plain
+
     async def _secret(self, endpoint_id: str) -> str:
         if endpoint_id not in self._secrets:
-            rows, _ = await self.store.read_projection(SECRETS)
-            self._secrets.update({k: v.decode() for k, v in rows.items()})
+            await self._load_secrets()
         return self._secrets.get(endpoint_id, "")
 
     # ------------------------------------------------------------ commands: probes
@@ -435,7 +457,7 @@ class MonitorApp:
 
     async def _save_endpoint(self, endpoint_id: str, events: list[Message], secret: str) -> None:
         # The secret first: an endpoint never exists without one.
-        await self.store.commit_projection(SECRETS, 0, {endpoint_id: secret.encode()})
+        await self.store.commit_projection(SECRETS, 0, {endpoint_id: self.runs.secrets.encrypt(secret).encode()})
         self._secrets[endpoint_id] = secret
         await self._append(endpoint_stream(endpoint_id), StreamState.NO_STREAM, events, endpoint_id)
 
@@ -560,6 +582,10 @@ class MonitorApp:
                 raise Conflict(f"run {r.id} is {r.status}; compare finished runs")
         return base, run, cmp.compare(base.summary or m_pb2.RunSummary(), run.summary or m_pb2.RunSummary(),
                                       tolerances)
+
+
+def _root() -> otel_context.Context:
+    return otel_context.Context()
 
 
 def _with(cmd, **kw):
