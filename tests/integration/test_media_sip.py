@@ -279,3 +279,19 @@ async def test_a_run_naming_an_unresolved_pool_reports_it(pool: WorkerPool, kama
     assert all("was not resolved" in m.detail or "no target_pool" in m.detail for m in measured), \
         [m.detail for m in measured]
     assert not [e for e in events if isinstance(e, media_pb2.RunMediaFinished) and e.error]
+
+
+async def test_register_and_call_over_tcp(pool: WorkerPool, kamailio: Kamailio) -> None:
+    def tcp(user: str) -> SipAccount:
+        return SipAccount(username=user, domain=kamailio.domain, registrar=f"{kamailio.host}:{kamailio.port}",
+                          transport="tcp", password=USERS[user])
+
+    callee = pool.open_ua(UaJob(ua_id="bob-tcp", account=tcp("bob"), answer=True))
+    outcome = await callee.wait_registered(BOUND_S)
+    assert outcome["event"] == "registered", outcome
+    m = await asyncio.wait_for(pool.run_call(CallJob(
+        call_id="c-tcp", destination=f"sip:bob@{kamailio.domain}", duration_ms=1000, tone_hz=440,
+        account=tcp("alice"), transport="tcp")), BOUND_S)
+    report = await callee.close()
+    assert m.outcome == m_pb2.SUCCESS and m.rx_packets > 0, _explain(m)
+    assert report["answered"] == 1 and report["unregistered"], report

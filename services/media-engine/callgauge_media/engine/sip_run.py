@@ -306,7 +306,21 @@ class SipRun:
             await asyncio.wait(self._closers, timeout=WAIT_FOR_CALLS_DEFAULT_S)
             for t in self._closers:
                 t.cancel()
-        await asyncio.gather(*(s.close() for s in self.sessions), return_exceptions=True)
+        reports = await asyncio.gather(*(s.close() for s in self.sessions), return_exceptions=True)
+        for s, report in zip(self.sessions, reports):
+            lost = [e for e in s.events if e.get("event") == "lost"]
+            if lost and s.registered.done() and s.registered.result().get("event") == "registered":
+                # registered once, then a refresh failed: the user was unreachable for a while
+                e = lost[0]
+                job = CallJob(call_id=f"{s.job.ua_id}.refresh", destination=s.job.account.aor, step=s.job.step,
+                              action=s.job.action, index=s.job.index)
+                m = failed_measurement(job, f"registration of {s.job.account.aor} lost: a refresh got "
+                                       f"{e.get('code') or ''} {e.get('reason', '')}".rstrip()
+                                       + f" ({len(lost)} failed refreshes)",
+                                       outcome=m_pb2.REGISTRATION_FAILED, sip_code=int(e.get("code") or 0),
+                                       sip_reason=str(e.get("reason", "")))
+                m.role = "register"
+                await emit_call(m)
         for s in self.sessions:
             for c in s.calls:
                 if c.sip_call_id not in self._caller_call_ids:
