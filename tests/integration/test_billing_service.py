@@ -210,6 +210,16 @@ async def test_a_media_event_delivered_twice_charges_once(billing, tmp_path, bro
             return w.balance_minor == 993 and w
 
         await poll(settled, "7 billed seconds")
+        registration = media_pb2.CallMeasured(run_id=run, call=m_pb2.CallMeasurement(
+            call_id=f"{run}:0.1.0", role="register", outcome=m_pb2.SUCCESS, sip_code=200))
+        await feed.send(registration)
+        await feed.send(registration)  # another record of the same attempt (a new event id)
+
+        async def registered():
+            w = await stub.GetWallet(pb.GetWalletRequest(account_id=acc))
+            return w.balance_minor == 992 and w
+
+        await poll(registered, "one registration attempt charged")
         await feed.send_run_event(runs_pb2.RunCompleted(run_id=run))
 
         async def released():
@@ -219,10 +229,11 @@ async def test_a_media_event_delivered_twice_charges_once(billing, tmp_path, bro
         await poll(released, "the hold released")
     events = await ledger(svc.store, acc)
     charges = [e for e in events if isinstance(e, billing_pb2.UsageCharged)]
-    assert [(c.quantity, c.total_quantity) for c in charges] == [(4, 4), (3, 7)]
-    assert ledger_sum(events) == 993
+    assert [(c.kind, c.quantity, c.total_quantity) for c in charges] == [
+        ("call_seconds", 4, 4), ("call_seconds", 3, 7), ("registration", 1, 1)]
+    assert ledger_sum(events) == 992
     [settled_event] = [e for e in events if isinstance(e, billing_pb2.ReservationSettled)]
-    assert settled_event.charged_minor == 7 and settled_event.run_outcome == "COMPLETED"
+    assert settled_event.charged_minor == 8 and settled_event.run_outcome == "COMPLETED"
 
 
 async def test_test_mode_records_usage_and_charges_nothing(billing) -> None:

@@ -15,8 +15,8 @@ from prometheus_client import Counter
 from uuid6 import uuid7
 
 from callgauge_bus.codec import Delivered, decode_payload, new_event
-from callgauge_eventstore import EventStore, RecordedEvent, WrongExpectedVersion
-from callgauge_eventstore.aggregate import load, save
+from callgauge_eventstore import EventStore, RecordedEvent, StreamState, WrongExpectedVersion
+from callgauge_eventstore.aggregate import save
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
@@ -61,9 +61,23 @@ class BillingApp:
         self.payments = payments
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._runs: dict[str, tuple[str, str]] = {}  # run id -> (account, mode), from FundsReserved
+        # wallet states by stream with their version: a load reads only the events after it
+        self._states: dict[str, tuple[wallet.Wallet | None, int]] = {}
         self._indexed_to = 0
 
     # ------------------------------------------------------------ wallet writes
+
+    async def _load(self, stream: str) -> tuple[wallet.Wallet | None, int]:
+        """The wallet's state and version: the cached fold plus whatever was appended since (by this
+        or another replica)."""
+        state, version = self._states.get(stream, (None, int(StreamState.NO_STREAM)))
+        for ev in await self.store.read_stream(stream, version + 1):
+            payload = decode_payload(ev.type, ev.data)
+            if payload is not None:
+                state = wallet.evolve(state, payload, ev.recorded_at)
+            version = ev.version
+        self._states[stream] = (state, version)
+        return state, version
 
     async def execute(self, account_id: str, mode: str, decide: Callable[[wallet.Wallet], list[Message]],
                       correlation: str = "", causation: str = "", id_source: str = "") -> wallet.Wallet:
@@ -77,7 +91,7 @@ class BillingApp:
         stream = wallet_stream(account_id, mode)
         async with self._locks[stream]:
             for _attempt in range(MAX_ATTEMPTS):
-                state, version = await load(self.store, stream, wallet.evolve, decode_payload)
+                state, version = await self._load(stream)
                 opening = wallet.decide_open(state, account_id, mode, self.config.currency,
                                              self.config.welcome_credit_minor)
                 opened = wallet.fold(opening, state)
@@ -96,13 +110,18 @@ class BillingApp:
                     continue  # another replica wrote in between: decide again
                 for e in events:
                     EVENTS.labels(e.DESCRIPTOR.name).inc()
-                return wallet.fold(decided, opened)  # type: ignore[return-value]
+                after = wallet.fold(decided, opened)
+                if await self.store.stream_version(stream) == version + len(events):
+                    self._states[stream] = (after, version + len(events))
+                else:  # an idempotent repeat, or someone wrote right after: fold from the store next time
+                    self._states.pop(stream, None)
+                return after  # type: ignore[return-value]
         raise Conflict(f"wallet {stream}: gave up after {MAX_ATTEMPTS} concurrent writes")
 
     async def get_wallet(self, account_id: str, mode: str) -> tuple[wallet.Wallet, int]:
         if mode not in wallet.MODES:
             raise Invalid.one(["mode"], "live or test")
-        state, version = await load(self.store, wallet_stream(account_id, mode), wallet.evolve, decode_payload)
+        state, version = await self._load(wallet_stream(account_id, mode))
         if state is None:  # not opened yet: what opening it would show
             state = wallet.fold(wallet.decide_open(None, account_id, mode, self.config.currency,
                                                    self.config.welcome_credit_minor))
@@ -214,6 +233,11 @@ class BillingApp:
         if isinstance(msg, media_pb2.CallProgress):
             total = int(msg.up_ms // 1000)  # whole seconds so far; the final event bills the started one
             call_id = msg.call_id
+        elif isinstance(msg, media_pb2.CallMeasured) and msg.call.role == "register":
+            owner = await self.run_owner(run_id)  # one registration attempt, keyed by its measurement
+            if owner is not None and msg.call.call_id:
+                await self._meter(*owner, run_id, msg.call.call_id, "registration", 1, delivered.event_id)
+            return
         elif isinstance(msg, media_pb2.CallMeasured):
             if msg.call.duration_ms <= 0 and msg.call.outcome != m_pb2.SUCCESS:
                 return
