@@ -92,9 +92,11 @@ def build(app: FastAPI) -> dict[str, Any]:
                                    "content": _error_ref()}
             responses["default"] = {"description": "Any other error, in the error envelope", "content": _error_ref()}
             for code, resp in responses.items():
-                if code[0] in "2" or secured:
-                    resp.setdefault("headers", {}).update(_RATE_HEADERS if secured else
-                                                          {"X-Request-Id": _RATE_HEADERS["X-Request-Id"]})
+                headers = resp.setdefault("headers", {})
+                headers.update(_RATE_HEADERS if secured else {"X-Request-Id": _RATE_HEADERS["X-Request-Id"]})
+                if code in ("429", "503"):
+                    headers["Retry-After"] = {"description": "seconds to wait before retrying",
+                                              "schema": {"type": "integer"}}
             if method == "post":
                 op.setdefault("parameters", []).append(IDEMPOTENCY_PARAM)
     return doc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
 from callgauge_gateway.auth import Principal, authenticate, require_login
@@ -18,6 +18,13 @@ from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2 as pb
 router = APIRouter(prefix="/api/v1")
 Auth = Annotated[Principal, Depends(authenticate)]
 Login = Annotated[Principal, Depends(require_login)]
+CredentialsBody = Annotated[Credentials, Body(openapi_examples={
+    "user": {"summary": "email and password",
+             "value": {"email": "ops@example.com", "password": "correct horse battery staple"}}})]
+ApiKeyBody = Annotated[ApiKeyIn, Body(openapi_examples={
+    "ci": {"summary": "a test-mode key for CI", "value": {"name": "CI pipeline", "mode": "test"}},
+    "limited": {"summary": "a live key with its own limit",
+                "value": {"name": "NOC dashboard", "mode": "live", "rateLimitPerMinute": 60}}})]
 PageNo = Annotated[int, Query(alias="page", ge=1, le=100_000)]
 PerPage = Annotated[int, Query(alias="perPage", ge=1, le=100)]
 
@@ -55,7 +62,7 @@ def _no_user(who: Principal) -> None:
 @router.post("/auth/register", status_code=201, tags=["auth"], summary="Create a user account",
              response_model=Envelope[UserOut], dependencies=[Depends(limit_anonymous)],
              responses={409: {"description": "An account with this email exists"}})
-async def register(body: Credentials, request: Request):
+async def register(body: CredentialsBody, request: Request):
     a = await _accounts(request).Register(pb.RegisterRequest(email=body.email, password=body.password), timeout=30)
     return ok(_user(a), 201)
 
@@ -63,7 +70,7 @@ async def register(body: Credentials, request: Request):
 @router.post("/auth/login", tags=["auth"], summary="Log in: a 1-hour access token and a refresh token",
              response_model=Envelope[TokensOut], dependencies=[Depends(limit_anonymous)],
              responses={401: {"description": "Wrong email or password (one answer for both)"}})
-async def login(body: Credentials, request: Request):
+async def login(body: CredentialsBody, request: Request):
     t = await _accounts(request).Login(pb.LoginRequest(email=body.email, password=body.password), timeout=30)
     return ok(_tokens(t))
 
@@ -113,7 +120,7 @@ async def delete_me(request: Request, who: Login):
 
 @router.post("/api-keys", status_code=201, tags=["api-keys"], summary="Create an API key (shown once)",
              response_model=Envelope[CreatedApiKeyOut])
-async def create_key(body: ApiKeyIn, request: Request, who: Login):
+async def create_key(body: ApiKeyBody, request: Request, who: Login):
     created = await _accounts(request).CreateApiKey(pb.CreateApiKeyRequest(
         account_id=who.account_id, name=body.name, mode=body.mode,
         rate_limit_per_minute=body.rateLimitPerMinute or 0), timeout=10)
