@@ -69,3 +69,18 @@ def test_openapi_document(client) -> None:
                 assert any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])), path
     assert doc["paths"]["/api/v1/users/me"]["get"]["security"] == [{"bearer": []}]
     assert "security" not in doc["paths"]["/api/v1/auth/login"]["post"]
+
+
+def test_accounts_service_down_is_a_503_envelope(tmp_path) -> None:
+    from callgauge_platform.stack import free_port
+
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    app = create_app(Settings(data_dir=tmp_path, accounts_grpc=dead, runs_grpc=dead))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/api/v1/projects", headers={"Authorization": "Bearer cgk_live_" + "x" * 43})
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "UNAVAILABLE" and r.headers["Retry-After"] == "1"
+        r = client.post("/api/v1/auth/login", json={"email": "a@example.com", "password": "whatever it is"})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "UNAVAILABLE"
+        r = client.get("/readyz")
+        assert r.status_code == 503
