@@ -295,3 +295,20 @@ async def test_register_and_call_over_tcp(pool: WorkerPool, kamailio: Kamailio) 
     report = await callee.close()
     assert m.outcome == m_pb2.SUCCESS and m.rx_packets > 0, _explain(m)
     assert report["answered"] == 1 and report["unregistered"], report
+
+
+async def test_caller_and_callee_in_one_worker_keep_their_codecs(kamailio: Kamailio) -> None:
+    """pjsua's codec priorities are global to the process: the caller's single-codec offer must not
+    leave the callee (same Endpoint) unable to answer."""
+    async with WorkerPool(workers=1, rtp_port_base=47400, rtp_ports_per_worker=100, bind_host=HOST) as one:
+        callee = one.open_ua(UaJob(ua_id="bob-1w", account=account(kamailio, "bob"), answer=True, codec="PCMU"))
+        assert (await callee.wait_registered(BOUND_S))["event"] == "registered"
+        results = []
+        for codec in ("G722", "PCMA", "PCMU"):
+            results.append(await asyncio.wait_for(one.run_call(CallJob(
+                call_id=f"c-1w-{codec}", destination=f"sip:bob@{kamailio.domain}", duration_ms=800, tone_hz=440,
+                codec=codec, account=account(kamailio, "alice"))), BOUND_S))
+        await callee.close()
+    for codec, m in zip(("G722", "PCMA", "PCMU"), results):
+        assert m.outcome == m_pb2.SUCCESS and m.codec == codec and m.rx_packets > 0, _explain(m)
+    assert [c.codec for c in callee.calls] == ["G722", "PCMA", "PCMU"]

@@ -21,6 +21,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Protocol
 
+from opentelemetry import trace
+from prometheus_client import Counter
+
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
@@ -38,6 +41,9 @@ from callgauge_media.engine.jobs import (
 from callgauge_media.engine.measurement import failed_measurement, fill_ladder
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("callgauge.media")
+REGISTRATIONS = Counter("callgauge_media_registrations_total",
+                        "user agents started by register / wait_for_calls, by outcome", ["outcome"])
 
 REGISTER_TIMEOUT_S = 40.0  # > SIP timer F (32 s): a registrar that never answers gives 408 first
 JOIN_WAIT_S = 5.0  # how long a caller's measurement waits for our callee's view of the same call
@@ -190,9 +196,17 @@ class SipRun:
             m.role = "register"
             return [m]
         started = time.time()
-        sessions = [self.pool.open_ua(j) for j in jobs]
-        self.sessions.extend(sessions)
-        outcomes = await asyncio.gather(*(s.wait_registered(self.register_timeout_s) for s in sessions))
+        with _tracer.start_as_current_span(kind, kind=trace.SpanKind.CLIENT) as span:
+            span.set_attribute("callgauge.run_id", self.run_id)
+            span.set_attribute("sip.users", len(jobs))
+            span.set_attribute("sip.registrar", jobs[0].account.registrar if jobs else "")
+            sessions = [self.pool.open_ua(j) for j in jobs]
+            self.sessions.extend(sessions)
+            outcomes = await asyncio.gather(*(s.wait_registered(self.register_timeout_s) for s in sessions))
+            ok = sum(1 for o in outcomes if o.get("event") in ("registered", "ready"))
+            span.set_attribute("sip.registered", ok)
+        for o in outcomes:
+            REGISTRATIONS.labels(o.get("event", "failed")).inc()
         failures = []
         for s, o in zip(sessions, outcomes):
             if o.get("event") in ("registered", "ready"):
