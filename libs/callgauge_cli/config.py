@@ -24,6 +24,7 @@ class Config:
     url: str = ""
     api_key: str = ""
     project: str = ""
+    refresh_token: str = ""  # from `login --email`: lets `keys create` get an access token (rotates)
 
     @classmethod
     def load(cls) -> Config:
@@ -36,7 +37,7 @@ class Config:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
         if not isinstance(raw, dict):
             raise ConfigError(f"{path} is not a JSON object")
-        return cls(**{k: str(v) for k, v in raw.items() if k in ("url", "api_key", "project")})
+        return cls(**{k: str(v) for k, v in raw.items() if k in ("url", "api_key", "project", "refresh_token")})
 
     def save(self) -> Path:
         path = config_path()

@@ -123,6 +123,7 @@ def login(
 ) -> None:
     """Check the gateway and a credential, and save them for later commands."""
     base, key, cfg = resolve(url or STATE.url, api_key or STATE.api_key)
+    refresh_token = ""
     if email:
         if password is None:
             password = typer.prompt("password", hide_input=True)
@@ -130,14 +131,15 @@ def login(
             tokens = anon.login(email, password)
         with Client(base, tokens.access_token) as jwt:
             created = jwt.create_api_key(f"callgauge-cli@{socket.gethostname()}", mode)
-        key = created.key or ""
+        key, refresh_token = created.key or "", tokens.refresh_token
         if not key:
             raise fail("the gateway created a key but did not return it")
     if not key:
         raise fail("give --api-key KEY or --email EMAIL (or set CALLGAUGE_API_KEY)")
     with Client(base, key) as c:
         projects = c.list_projects(per_page=1)
-    cfg = Config(url=base, api_key=key, project=project or cfg.project)
+    cfg = Config(url=base, api_key=key, project=project or cfg.project,
+                 refresh_token=refresh_token or (cfg.refresh_token if cfg.url == base else ""))
     path = cfg.save()
     out.print(f"logged in to {base} ({projects.pagination.total} project(s) visible); saved to {path}")
 
@@ -169,8 +171,15 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @cli_errors
 def keys_create(name: str, mode: Annotated[str, typer.Option("--mode", help="live or test")] = "live",
                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Create a key; it is shown once."""
-    with client() as c:
+    """Create a key (needs the user login of `callgauge login --email`); it is shown once."""
+    base, _, cfg = resolve(STATE.url, STATE.api_key)
+    if not cfg.refresh_token or cfg.url != base:
+        raise fail("creating API keys needs a user login: run `callgauge login --email EMAIL` first")
+    with Client(base, "") as anon:
+        tokens = anon.refresh(cfg.refresh_token)
+    cfg.refresh_token = tokens.refresh_token  # refresh tokens rotate: keep the new one
+    cfg.save()
+    with Client(base, tokens.access_token) as c:
         k = c.create_api_key(name, mode)
     if as_json:
         return _print_json(k.model_dump(mode="json"))
@@ -301,10 +310,13 @@ def run(
                 _print_json(info)
             else:
                 out.print(f"run {started.test_run_id} started ({started.status})"
-                          + (f"\nreport: {started.report_url}" if started.report_url else ""))
+                          + (f"\nreport: {started.report_url}" if started.report_url else "")
+                          + (f"\npublic (kiosk) report: {started.kiosk_url}" if started.kiosk_url else ""),
+                          highlight=False)
             raise typer.Exit(EXIT_PASSED)
         err.print(f"run {started.test_run_id} of {t.name!r} started"
-                  + (f" — report: {started.report_url}" if started.report_url else ""), highlight=False)
+                  + (f" — report: {started.report_url}" if started.report_url else "")
+                  + (f" — public report: {started.kiosk_url}" if started.kiosk_url else ""), highlight=False)
         final = _follow(c, project_id, started.test_run_id, timeout)
         final.report_url = final.report_url or started.report_url
     results = _assertion_results(final, t)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from junitparser import JUnitXml
 
-from callgauge_client import Client
+from callgauge_client import Client, Unauthorized
 from callgauge_platform.stack import free_port
 
 pytestmark = pytest.mark.e2e
@@ -150,3 +150,31 @@ def test_platform_commands_still_answer(cli):
     assert r.returncode == 0 and "--destination" in r.stdout
     r = cli("events", "--help")
     assert r.returncode == 0
+
+
+def test_user_login_and_key_management(cli, stack, tmp_path):
+    """login --email creates a key for the CLI (and keeps a rotating refresh token), keys create
+    uses that login, keys list never shows a whole key, keys revoke stops one at once."""
+    url = stack.settings.gateway_url()
+    email, password = f"cli-{uuid.uuid4().hex[:8]}@example.org", "a long enough password"
+    with Client(url, "") as anon:
+        anon.register(email, password)
+    r = cli("login", "--url", url, "--email", email, "--password", password, "--mode", "test")
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["api_key"].startswith("cgk_test_") and saved["refresh_token"]
+    created = cli("keys", "create", "ci", "--mode", "live", "--json")
+    assert created.returncode == 0, created.stderr
+    key = json.loads(created.stdout)
+    assert key["key"].startswith("cgk_live_")
+    assert json.loads((tmp_path / "config.json").read_text())["refresh_token"] != saved["refresh_token"]  # rotated
+    listed = cli("keys", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    keys = json.loads(listed.stdout)
+    assert {k["name"] for k in keys} >= {"ci"} and all(k.get("key") is None for k in keys)
+    assert key["key"] not in listed.stdout
+    assert cli("keys", "revoke", key["id"]).returncode == 0
+    with Client(url, key["key"]) as revoked, pytest.raises(Unauthorized):
+        revoked.list_projects()
+    bad = cli("login", "--url", url, "--email", email, "--password", "wrong password")
+    assert bad.returncode == 2 and "401" in bad.stderr

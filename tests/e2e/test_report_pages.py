@@ -7,6 +7,7 @@ that changes state. Screenshots are kept under test-artifacts/."""
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -142,3 +143,27 @@ def test_kiosk_report_in_chromium_without_credentials(browser, sdk, stack, finis
     browser.screenshot(ARTIFACTS / "report-kiosk.png")
     sdk.revoke_kiosk(started.test_run_id)
     assert httpx.get(started.kiosk_url).status_code == 404
+
+
+def test_signed_in_report_can_stop_a_running_run(browser, sdk, stack):
+    project = sdk.create_project("Report stop")
+    test = sdk.create_test(project.id, {"name": "long call", "steps": [{"actions": [
+        {"type": "call", "dial_destination": stack.responder_uri(), "duration_ms": 60000}]}]})
+    started = sdk.start_run(project.id, test.id)
+    for _ in range(120):  # bounded: until the call is up
+        run = sdk.get_run(project.id, started.test_run_id)
+        if run.status == "RUNNING":
+            break
+        assert run.status in ("PENDING", "QUEUED"), run.result_description
+        time.sleep(0.5)
+    browser.set_header("Authorization", f"Bearer {stack.settings.api_key}")
+    page = browser.navigate(f"{stack.settings.gateway_url()}/reports/runs/{started.test_run_id}")
+    assert page.status == 200 and page.errors == []
+    assert browser.evaluate("document.querySelector('#verdict').className").endswith("running")
+    browser.evaluate("document.querySelector('#stop-form button').click(); true")
+    browser._wait_event("Page.loadEventFired")
+    run = sdk.wait_for_run(project.id, started.test_run_id, timeout=60, poll=0.5)
+    assert run.status == "CANCELLED"
+    page = browser.navigate(f"{stack.settings.gateway_url()}/reports/runs/{started.test_run_id}")
+    assert page.status == 200 and browser.evaluate("document.querySelector('#stop-form')") is None
+    browser.clear_headers()

@@ -56,3 +56,27 @@ def test_build_prefers_second_stats_and_evaluates_assertions():
     assert [c["index"] for c in ctx["failed_calls"]] == [2]
     ctx = view.build(run, None, [{"at": "2026-01-01T00:00:00Z", "activeCalls": 1}])
     assert "per-second" in ctx["series_source"] and ctx["assertions"] == []
+
+
+def test_pages_render_for_a_run_in_any_state():
+    from callgauge_gateway.reports.routes import _page
+
+    running = {"id": "r", "status": "RUNNING", "testName": "t", "calls": [], "summary": None}
+    for run, seconds in ((running, []), ({**running, "status": "PENDING", "startedAt": None}, None),
+                         ({"id": "r", "status": "COMPLETED", "passed": True, "calls": CALLS,
+                           "summary": {"callsAttempted": 3}}, [])):
+        ctx = view.build(run, [{"metric": "asr", "op": ">=", "value": 1}], seconds)
+        resp = _page("report.html", kiosk=False, can_stop=True, **ctx)
+        assert resp.status_code == 200 and b'id="verdict"' in resp.body
+        assert resp.headers["content-security-policy"].startswith("default-src 'none'")
+    assert b'http-equiv="refresh"' in _page("report.html", kiosk=True, can_stop=False,
+                                            **view.build(running, None, None)).body
+
+
+def test_big_runs_are_listed_in_part():
+    many = [_call(i, "CALL_FAILED", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", code=503)
+            for i in range(view.MAX_TABLE_CALLS + 10)]
+    ctx = view.build({"id": "r", "status": "FAILED", "calls": many, "summary": {}}, None, None)
+    assert len(ctx["calls"]) == view.MAX_TABLE_CALLS and ctx["calls_total"] == len(many)
+    assert len(ctx["failed_calls"]) == view.MAX_LADDERS and ctx["failed_total"] == len(many)
+    assert ctx["series"]["failures"] == [0, len(many)]

@@ -18,7 +18,7 @@ import grpc
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callgauge_gateway.auth import Principal, authenticate
@@ -38,7 +38,7 @@ _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=selec
 
 
 def _fmt(v, digits: int = 2, unit: str = "") -> str:
-    if v is None or v == "":
+    if v is None or v == "" or isinstance(v, Undefined):
         return "–"
     try:
         return f"{float(v):.{digits}f}{unit}"
@@ -47,7 +47,7 @@ def _fmt(v, digits: int = 2, unit: str = "") -> str:
 
 
 _env.filters["num"] = _fmt
-_env.filters["pct"] = lambda v: "–" if v is None else f"{float(v) * 100:.1f} %"
+_env.filters["pct"] = lambda v: "–" if v is None or isinstance(v, Undefined) else f"{float(v) * 100:.1f} %"
 
 
 def _page(template: str, http_status: int = 200, **ctx) -> HTMLResponse:

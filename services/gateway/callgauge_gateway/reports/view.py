@@ -13,6 +13,8 @@ from callgauge_client.assertions import evaluate_assertions
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 MAX_SERIES_SECONDS = 4 * 3600  # a report charts at most four hours, second by second
+MAX_TABLE_CALLS = 5000          # calls listed in the page's table (a load run can have many more)
+MAX_LADDERS = 50                # failed calls whose SIP ladder the page shows
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -172,8 +174,10 @@ def build(run: dict[str, Any], assertions: list[dict[str, Any]] | None,
         "summary": summary,
         "duration_s": duration_s,
         "assertions": verdicts,
-        "calls": calls,
-        "failed_calls": failed,
+        "calls": calls[:MAX_TABLE_CALLS],
+        "calls_total": len(calls),
+        "failed_calls": failed[:MAX_LADDERS],
+        "failed_total": len(failed),
         "outcomes": dict(sorted(outcomes.items())),
         "sip_codes": dict(sorted(codes.items())),
         "series": series,
