@@ -312,3 +312,35 @@ async def test_caller_and_callee_in_one_worker_keep_their_codecs(kamailio: Kamai
     for codec, m in zip(("G722", "PCMA", "PCMU"), results):
         assert m.outcome == m_pb2.SUCCESS and m.codec == codec and m.rx_packets > 0, _explain(m)
     assert [c.codec for c in callee.calls] == ["G722", "PCMA", "PCMU"]
+
+
+async def test_wait_for_calls_ends_after_its_calls_and_timeout(pool: WorkerPool, kamailio: Kamailio) -> None:
+    from callgauge_proto.callgauge.events.v1 import media_pb2
+
+    from callgauge_media.engine.runner import execute_run
+
+    events = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    req = _basic_call_run(kamailio, run_id="run-two", dtmf="", expect_dtmf="")
+    req.spec.steps[0].actions[1].wait_for_calls.max_total_calls = 2
+    req.spec.steps[1].actions[0].call.max_total_calls = 2
+    req.spec.steps[1].actions[0].call.duration_ms = 600
+    summary = await asyncio.wait_for(execute_run(req, pool, emit, "engine-test", _passwords()), 2 * BOUND_S)
+    measured = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    assert [m.role for m in measured] == ["caller", "caller"], [_explain(m) for m in measured]
+    assert all(m.outcome == m_pb2.SUCCESS for m in measured), [_explain(m) for m in measured]
+    assert summary.calls_answered == 2
+
+    # a wait_for_calls that nobody calls gives up at its timeout_ms; the run ends without calls
+    events.clear()
+    lonely = _basic_call_run(kamailio, run_id="run-lonely")
+    del lonely.spec.steps[1:]
+    del lonely.spec.steps[0].actions[0]
+    lonely.spec.steps[0].actions[0].wait_for_calls.timeout_ms = 1500
+    summary = await asyncio.wait_for(execute_run(lonely, pool, emit, "engine-test", _passwords()), 2 * BOUND_S)
+    assert summary.calls_attempted == 0
+    assert [type(e).__name__ for e in events if not isinstance(e, media_pb2.RunSecondStats)] == [
+        "RunAccepted", "RunMediaStarted", "RunMediaFinished"]

@@ -102,7 +102,7 @@ class SipRun:
         self.sessions: list = []  # UaSession, in start order
         self._matched: set[str] = set()
         self._caller_call_ids: set[str] = set()
-        self._closers: list[asyncio.Task] = []
+        self._closers: list[tuple[asyncio.Task, float | None]] = []  # (task, monotonic deadline or None)
 
     # ---------------------------------------------------------------- resolution
     async def _password(self, pool_id: str, username: str) -> str:
@@ -211,7 +211,8 @@ class SipRun:
         for s, o in zip(sessions, outcomes):
             if o.get("event") in ("registered", "ready"):
                 if kind == "wait_for_calls" and (a.max_total_calls or a.timeout_ms):
-                    self._closers.append(asyncio.create_task(self._close_when_done(s, a)))
+                    deadline = time.monotonic() + a.timeout_ms / 1000.0 if a.timeout_ms else None
+                    self._closers.append((asyncio.create_task(self._close_when_done(s, a, deadline)), deadline))
                 continue
             code = int(o.get("code") or 0)
             job = CallJob(call_id=s.job.ua_id, destination=s.job.account.aor, step=si, action=ai, index=s.job.index)
@@ -226,9 +227,11 @@ class SipRun:
             asyncio.ensure_future(s.close())  # nothing to unregister; frees the worker's account
         return failures
 
-    async def _close_when_done(self, session, a: spec_pb2.WaitForCallsAction) -> None:
-        """A wait_for_calls with max_total_calls / timeout_ms ends on its own."""
-        deadline = time.monotonic() + (a.timeout_ms / 1000.0 if a.timeout_ms else 24 * 3600.0)
+    async def _close_when_done(self, session, a: spec_pb2.WaitForCallsAction, deadline: float | None) -> None:
+        """A wait_for_calls ends on its own once it answered ``max_total_calls`` calls (they have
+        ended: a call is reported when it ends) or at ``timeout_ms``; without a timeout it lives
+        until the run ends (then :meth:`finish` gives it a bounded extra wait)."""
+        deadline = deadline if deadline is not None else time.monotonic() + 24 * 3600.0
         while not session.done.done():
             if a.max_total_calls and len(session.calls) >= a.max_total_calls:
                 break
@@ -317,8 +320,11 @@ class SipRun:
         user agent (unregister), report the calls our callees answered that no caller of this run
         placed."""
         if self._closers:
-            await asyncio.wait(self._closers, timeout=WAIT_FOR_CALLS_DEFAULT_S)
-            for t in self._closers:
+            now = time.monotonic()
+            bound = max([d - now for _, d in self._closers if d is not None]
+                        + [WAIT_FOR_CALLS_DEFAULT_S if any(d is None for _, d in self._closers) else 0.0])
+            await asyncio.wait([t for t, _ in self._closers], timeout=max(0.0, bound) + 5.0)
+            for t, _ in self._closers:
                 t.cancel()
         reports = await asyncio.gather(*(s.close() for s in self.sessions), return_exceptions=True)
         for s, report in zip(self.sessions, reports):
@@ -343,6 +349,6 @@ class SipRun:
                     await emit_call(c)
 
     async def abort(self) -> None:
-        for t in self._closers:
+        for t, _ in self._closers:
             t.cancel()
         await asyncio.gather(*(s.close(timeout=10.0) for s in self.sessions), return_exceptions=True)
