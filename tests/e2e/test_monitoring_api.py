@@ -210,3 +210,15 @@ def test_probe_input_errors_are_422_and_other_ids_404(api):
     assert api.post(f"/projects/{pid}/probes/nope/changes/ack").status_code == 404
     assert api.post("/webhooks", json={"url": "ftp://x"}).status_code == 422
     assert api.get(f"/projects/{pid}/probes").json()["meta"]["pagination"]["total"] == 0
+
+
+def test_project_counts_its_probes(api):
+    pid = api.post("/projects", json={"name": "probe count"}).json()["data"]["id"]
+    tid = api.post(f"/projects/{pid}/tests", json={"name": "t", "steps": [{"actions": [
+        {"type": "call", "dial_destination": "sip:echo@127.0.0.1:9"}]}]}).json()["data"]["id"]
+    r = api.post(f"/projects/{pid}/probes", json={"testId": tid, "name": "off", "intervalSeconds": 60,
+                                                  "enabled": False})
+    assert r.status_code == 201, r.text
+    assert api.get(f"/projects/{pid}").json()["data"]["probeCount"] == 1
+    assert api.delete(f"/projects/{pid}/probes/{r.json()['data']['id']}").status_code == 204
+    assert api.get(f"/projects/{pid}").json()["data"]["probeCount"] == 0

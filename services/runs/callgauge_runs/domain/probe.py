@@ -395,7 +395,7 @@ def decide_delete_probe(state: Probe | None, probe_id: str, account_id: str, mod
     if not visible(state, account_id, mode, project_id):
         raise NotFound("probe", probe_id)
     assert state is not None
-    return [pb.ProbeDeleted(probe_id=state.id)]
+    return [pb.ProbeDeleted(probe_id=state.id, project_id=state.project_id)]
 
 
 def decide_fire_slot(state: Probe | None, now: datetime, run_id: str) -> list[Message]:

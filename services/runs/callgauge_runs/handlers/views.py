@@ -13,7 +13,7 @@ from datetime import datetime
 from google.protobuf.message import Message
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
-from callgauge_proto.callgauge.events.v1 import runs_pb2
+from callgauge_proto.callgauge.events.v1 import monitor_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_runs.domain import model
@@ -100,6 +100,10 @@ class ReadModel:
                 self.runs[event.run_id] = model.evolve_run(self.runs[event.run_id], event, at)
                 changed.add(f"run:{event.run_id}")
             return changed
+        if isinstance(event, monitor_pb2.ProbeCreated | monitor_pb2.ProbeDeleted):
+            return self._count(event.project_id, "probe_count", 1 if isinstance(event, monitor_pb2.ProbeCreated) else -1)
+        if event.DESCRIPTOR.file is monitor_pb2.DESCRIPTOR:
+            return set()  # other probe and webhook facts: the monitor's own view (handlers/monitor.py)
         if (run_id := getattr(event, "run_id", None)) and run_id in self.runs:
             run = model.evolve_run(self.runs[run_id], event, at)
             # Headers only: the per-call detail is read from the run's stream.

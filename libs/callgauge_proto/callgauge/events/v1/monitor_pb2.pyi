@@ -82,10 +82,12 @@ class ProbeUpdated(_message.Message):
     def __init__(self, probe_id: _Optional[str] = ..., test_id: _Optional[str] = ..., name: _Optional[str] = ..., interval_seconds: _Optional[int] = ..., thresholds: _Optional[_Union[ProbeThresholds, _Mapping]] = ..., webhook_url: _Optional[str] = ..., enabled: _Optional[bool] = ..., next_due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., webhook_endpoint_id: _Optional[str] = ...) -> None: ...
 
 class ProbeDeleted(_message.Message):
-    __slots__ = ("probe_id",)
+    __slots__ = ("probe_id", "project_id")
     PROBE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     probe_id: str
-    def __init__(self, probe_id: _Optional[str] = ...) -> None: ...
+    project_id: str
+    def __init__(self, probe_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
 
 class ProbeSlotFired(_message.Message):
     __slots__ = ("probe_id", "slot", "due_at", "fired_at", "run_id", "skipped_slots", "next_due_at")
