@@ -39,6 +39,10 @@ class Endpoints:
     def login(self, email: str, password: str) -> Tokens:
         return self._call(Call("POST", "/auth/login", {"email": email, "password": password}, model=Tokens))
 
+    def logout(self) -> None:
+        """End the session of the access token in use."""
+        return self._call(Call("POST", "/auth/logout"))
+
     def refresh(self, refresh_token: str) -> Tokens:
         return self._call(Call("POST", "/auth/refresh", {"refreshToken": refresh_token}, model=Tokens))
 
@@ -187,24 +191,23 @@ class Endpoints:
     def revoke_kiosk(self, run_id: str) -> None:
         return self._call(Call("DELETE", f"/runs/{run_id}/kiosk"))
 
-    def compare_runs(self, project_id: str, base_run_id: str, run_id: str) -> dict[str, Any]:
-        return self._call(Call("POST", f"/projects/{project_id}/test-runs/compare",
-                               {"baseRunId": base_run_id, "runId": run_id}))
-
     # ------------------------------------------------------------------ billing
     def wallet(self) -> Wallet:
         return self._call(Call("GET", "/billing/wallet", model=Wallet))
 
-    def top_up(self, amount: int, currency: str | None = None, idempotency_key: str | None = None) -> TopUp:
-        """amount in minor units (cents)."""
-        body: dict[str, Any] = {"amount": amount}
+    def top_up(self, amount_minor: int, currency: str | None = None, idempotency_key: str | None = None) -> Wallet:
+        """Add money (integer minor units, e.g. cents); answers the wallet after it."""
+        body: dict[str, Any] = {"amount_minor": amount_minor}
         if currency:
             body["currency"] = currency
-        return self._call(Call("POST", "/billing/top-ups", body, model=TopUp, idempotency_key=idempotency_key))
+        return self._call(Call("POST", "/billing/top-ups", body, model=Wallet, idempotency_key=idempotency_key))
 
-    def set_auto_top_up(self, threshold: int, amount: int, enabled: bool = True) -> Any:
-        return self._call(Call("PUT", "/billing/auto-top-up",
-                               {"threshold": threshold, "amount": amount, "enabled": enabled}))
+    def set_auto_top_up(self, threshold_minor: int, amount_minor: int, enabled: bool = True,
+                        currency: str | None = None) -> Wallet:
+        body: dict[str, Any] = {"enabled": enabled, "threshold_minor": threshold_minor, "amount_minor": amount_minor}
+        if currency:
+            body["currency"] = currency
+        return self._call(Call("PUT", "/billing/auto-top-up", body, model=Wallet))
 
     def usage(self, since: str | None = None, until: str | None = None, group_by: str | None = None) -> Any:
         return self._call(Call("GET", "/billing/usage", params={"from": since, "to": until, "groupBy": group_by}))
@@ -212,9 +215,18 @@ class Endpoints:
     def billing_history(self, page: int = 1, per_page: int = 25) -> Page[Any]:
         return self._call(Call("GET", "/billing/history", params=_paging(page, per_page), paged=True))
 
-    # ------------------------------------------------------------------ probes
-    def create_probe(self, project_id: str, probe: dict[str, Any]) -> Probe:
-        return self._call(Call("POST", f"/projects/{project_id}/probes", probe, model=Probe))
+    # ------------------------------------------------------------------ probes, webhooks, comparison
+    def create_probe(self, project_id: str, test_id: str, name: str, interval_seconds: int, *,
+                     thresholds: dict[str, Any] | None = None, webhook_url: str | None = None,
+                     enabled: bool = True) -> Probe:
+        """thresholds: {"mos": {"warning": 4.0, "critical": 3.0}, "jitter_ms": {...}, ...}"""
+        body: dict[str, Any] = {"testId": test_id, "name": name, "intervalSeconds": interval_seconds,
+                                "enabled": enabled}
+        if thresholds is not None:
+            body["thresholds"] = thresholds
+        if webhook_url:
+            body["webhookUrl"] = webhook_url
+        return self._call(Call("POST", f"/projects/{project_id}/probes", body, model=Probe))
 
     def list_probes(self, project_id: str, page: int = 1, per_page: int = 100) -> Page[Probe]:
         return self._call(Call("GET", f"/projects/{project_id}/probes", params=_paging(page, per_page),
@@ -224,10 +236,41 @@ class Endpoints:
         return self._call(Call("GET", f"/projects/{project_id}/probes/{probe_id}", model=Probe))
 
     def update_probe(self, project_id: str, probe_id: str, **fields: Any) -> Probe:
+        """fields in the API's spelling (camelCase or snake_case), e.g. enabled=False, intervalSeconds=300."""
         return self._call(Call("PATCH", f"/projects/{project_id}/probes/{probe_id}", fields, model=Probe))
 
     def delete_probe(self, project_id: str, probe_id: str) -> None:
         return self._call(Call("DELETE", f"/projects/{project_id}/probes/{probe_id}"))
 
+    def probe_history(self, project_id: str, probe_id: str) -> Any:
+        return self._call(Call("GET", f"/projects/{project_id}/probes/{probe_id}/history"))
+
     def probe_changes(self, project_id: str, probe_id: str) -> Any:
+        """State changes not acknowledged yet."""
         return self._call(Call("GET", f"/projects/{project_id}/probes/{probe_id}/changes"))
+
+    def ack_probe_changes(self, project_id: str, probe_id: str, up_to_seq: int = 0) -> Any:
+        return self._call(Call("POST", f"/projects/{project_id}/probes/{probe_id}/changes/ack",
+                               {"upToSeq": up_to_seq}))
+
+    def create_webhook(self, url: str, events: list[str] | None = None, description: str = "") -> Any:
+        body: dict[str, Any] = {"url": url, "description": description}
+        if events:
+            body["events"] = events
+        return self._call(Call("POST", "/webhooks", body))
+
+    def list_webhooks(self) -> Any:
+        return self._call(Call("GET", "/webhooks"))
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        return self._call(Call("DELETE", f"/webhooks/{webhook_id}"))
+
+    def webhook_deliveries(self, webhook_id: str) -> Any:
+        return self._call(Call("GET", f"/webhooks/{webhook_id}/deliveries"))
+
+    def compare_runs(self, project_id: str, base_run_id: str, run_id: str,
+                     tolerances: dict[str, float] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"baseRunId": base_run_id, "runId": run_id}
+        if tolerances:
+            body["tolerances"] = tolerances
+        return self._call(Call("POST", f"/projects/{project_id}/test-runs/compare", body))

@@ -199,15 +199,18 @@ class RunStatus(Model):
 
 
 class Wallet(Model):
-    balance: int = 0  # minor units
+    """Money in integer minor units (cents)."""
+
+    balance_minor: int = 0
+    reserved_minor: int = 0
+    available_minor: int = 0
     currency: str = ""
+    mode: str = ""
+    auto_top_up: dict[str, Any] | None = None
+    exhausted: bool = False
 
 
-class TopUp(Model):
-    id: str = ""
-    amount: int = 0
-    currency: str = ""
-    status: str = ""
+TopUp = Wallet  # a top-up answers the wallet after it
 
 
 class Probe(Model):
@@ -216,8 +219,15 @@ class Probe(Model):
     name: str = ""
     test_id: str = ""
     interval_seconds: int = 0
+    thresholds: dict[str, Any] | None = None
+    webhook_url: str = ""
+    webhook_secret: str = ""  # only in the answer that created the webhook endpoint
     enabled: bool = True
-    state: str = ""
+    state: str = ""  # HEALTHY | DEGRADED | UNHEALTHY | UNKNOWN
+    state_reasons: list[str] = Field(default_factory=list)
+    last_run_id: str = ""
+    unacknowledged_changes: int = 0
+    uptime: list[dict[str, Any]] = Field(default_factory=list)
 
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
