@@ -88,7 +88,7 @@ def test_a_broker_restarted_empty_mid_run_loses_nothing(tmp_path):
 
         types = asyncio.run(media_types_by_run(s.kafka_bootstrap, s.topic("media"), {before, during}))
         full = {"RunAccepted", "RunMediaStarted", "CallMeasured", "RunMediaFinished"}
-        assert types[before] == full and types[during] == full, types
+        assert full <= types[before] and full <= types[during], types  # plus metering and per-second stats
         media_log = (s.data_dir / "logs" / "media-engine.log").read_text()
         started = [line for line in media_log.splitlines() if '"run_started"' in line and before in line]
         assert len(started) == 1, started  # the re-published RunRequested of the old run was not run again
