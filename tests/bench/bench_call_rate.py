@@ -1,14 +1,19 @@
-"""Call attempts per second, signalling only: the pjsua2 engine vs raw SIPp, same SIPp uas.
+"""Call attempts per second, signalling only: the pjsua2 engine, the SIPp driver and raw SIPp,
+against the same SIPp uas.
 
-    .venv/bin/python -m tests.bench.bench_call_rate [--calls 2000] [--workers 32] [--sipp-rate 3000]
+    .venv/bin/python -m tests.bench.bench_call_rate [--calls 2000] [--workers 32] [--cps 600]
+        [--sipp-rate 3000]
 
-(a) Callgauge: a WorkerPool of --workers pjsua2 processes (4 calls each) is given --calls jobs at
-    once (the pool queues them FIFO and keeps every slot busy); each call hangs up as soon as it is
-    answered (duration 0; SDP and RTP sockets are still set up, no talk time).
-(b) raw SIPp: ``sipp -sn uac -d 0 -r RATE -rp 1000 -l LIMIT -m CALLS`` (LIMIT = the pool's
-    concurrency, workers * 4).
-Both against one ``sipp -sn uas`` on 127.0.0.1. Printed: attempts, successes, failures, elapsed,
-attempts/s. Bounded by --calls and by a timeout; no assertions on time.
+(a) Callgauge pjsua2: a ``load`` action (the engine's runner, ``execute_run``) of --calls attempts
+    offered at --cps, ``max_concurrency`` = workers * 4, talk time 1 ms (hang-up at the answer; SDP
+    and RTP sockets are still set up), on a WorkerPool of --workers pjsua2 processes.
+(b) Callgauge SIPp driver: a ``load`` action with ``driver: sipp`` (generated scenario, rate
+    steered over SIPp's control port, statistics files parsed into events) of --calls attempts at
+    --sipp-rate, talk time 1 ms, ``max_concurrency`` = workers * 4.
+(c) raw SIPp: ``sipp -sn uac -d 0 -r RATE -rp 1000 -l LIMIT -m CALLS`` (LIMIT = workers * 4).
+All against one ``sipp -sn uas`` on 127.0.0.1. Printed: attempts, successes, failures, elapsed
+(each side's whole run, process start included), attempts/s. Bounded by --calls and by a timeout;
+no assertions on time.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob
 from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.engine.runner import execute_run
 
 from tests.bench._support import (
     HOST, CpuSampler, SippUas, free_udp_port, quiet_children, require_sipp, run_sipp_client, table,
@@ -34,20 +41,34 @@ POOL_RTP_BASE = 40000
 RTP_PORTS_PER_WORKER = 40
 
 
-async def callgauge_rate(uas: SippUas, calls: int, workers: int, timeout_s: float) -> dict:
+def _load_run(run_id: str, load: spec_pb2.LoadAction) -> runs_pb2.RunRequested:
+    return runs_pb2.RunRequested(run_id=run_id, spec=spec_pb2.TestSpec(
+        steps=[spec_pb2.Step(actions=[spec_pb2.Action(load=load)])]))
+
+
+async def _execute(req: runs_pb2.RunRequested, placer, timeout_s: float) -> tuple[list, m_pb2.RunSummary, float, float]:
+    calls: list = []
+
+    async def emit(msg) -> None:
+        if isinstance(msg, media_pb2.CallMeasured):
+            calls.append(msg.call)
+
+    machine = CpuSampler()
+    machine.start()
+    t0 = time.monotonic()
+    summary = await asyncio.wait_for(execute_run(req, placer, emit, "bench"), timeout_s)
+    return calls, summary, time.monotonic() - t0, machine.stop()
+
+
+async def callgauge_rate(uas: SippUas, calls: int, workers: int, cps: float, timeout_s: float) -> dict:
     pool = WorkerPool(workers, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=RTP_PORTS_PER_WORKER,
                       bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * workers, stop_timeout_s=20)
     with quiet_children():
         await pool.start()
     try:
-        machine = CpuSampler()
-        machine.start()
-        t0 = time.monotonic()
-        jobs = [pool.run_call(CallJob(call_id=f"rate-{i}", destination=uas.uri, duration_ms=0, codec="PCMU",
-                                      setup_timeout_ms=10_000)) for i in range(calls)]
-        ms = await asyncio.wait_for(asyncio.gather(*jobs), timeout_s)
-        elapsed = time.monotonic() - t0
-        busy = machine.stop()
+        load = spec_pb2.LoadAction(dial_destination=uas.uri, cps=cps, max_total_calls=calls,
+                                   max_concurrency=workers * 4, duration_ms=1, codec="PCMU", setup_timeout_ms=10_000)
+        ms, summary, elapsed, busy = await _execute(_load_run("bench-rate", load), pool, timeout_s)
     finally:
         await asyncio.wait_for(pool.stop(), 120)
     ok = sum(1 for m in ms if m.outcome == m_pb2.SUCCESS)
@@ -56,16 +77,24 @@ async def callgauge_rate(uas: SippUas, calls: int, workers: int, timeout_s: floa
         if m.outcome != m_pb2.SUCCESS:
             key = f"{m_pb2.CallOutcome.Name(m.outcome)} {m.sip_code}"
             fails[key] = fails.get(key, 0) + 1
-    setup = sorted(m.setup_time_ms for m in ms if m.outcome == m_pb2.SUCCESS)
-    return {"attempts": calls, "ok": ok, "failed": calls - ok, "elapsed": elapsed, "busy": busy, "fails": fails,
-            "setup_p50": setup[len(setup) // 2] if setup else 0.0}
+    return {"attempts": len(ms), "ok": ok, "failed": len(ms) - ok, "elapsed": elapsed, "busy": busy,
+            "fails": fails, "setup_p50": summary.setup_p50_ms, "planned": summary.calls_planned}
+
+
+async def sipp_driver_rate(uas: SippUas, calls: int, rate: float, limit: int, timeout_s: float) -> dict:
+    load = spec_pb2.LoadAction(dial_destination=uas.uri, cps=rate, max_total_calls=calls, max_concurrency=limit,
+                               duration_ms=1, setup_timeout_ms=10_000, driver="sipp")
+    _, s, elapsed, busy = await _execute(_load_run("bench-sipp-driver", load), None, timeout_s)
+    return {"attempts": s.calls_attempted, "ok": s.calls_answered, "failed": s.calls_failed, "elapsed": elapsed,
+            "busy": busy, "setup_p50": s.setup_p50_ms}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=2000, help="calls per side (bound)")
     ap.add_argument("--workers", type=int, default=32, help="pjsua2 worker processes (4 calls each)")
-    ap.add_argument("--sipp-rate", type=float, default=3000.0, help="raw SIPp target calls/s (-r)")
+    ap.add_argument("--cps", type=float, default=600.0, help="rate offered to the pjsua2 engine's load action")
+    ap.add_argument("--sipp-rate", type=float, default=3000.0, help="SIPp target calls/s (-r), driver and raw")
     ap.add_argument("--timeout-s", type=float, default=300.0, help="bound on each side's run")
     a = ap.parse_args(argv)
     require_sipp()
@@ -76,10 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         uas = SippUas(work, rtp_echo=False).start()
         try:
-            cg = asyncio.run(callgauge_rate(uas, a.calls, a.workers, a.timeout_s))
-            print(f"callgauge: {cg['ok']}/{cg['attempts']} ok in {cg['elapsed']:.1f} s = "
-                  f"{cg['attempts'] / cg['elapsed']:.0f} attempts/s, machine CPU {cg['busy']:.0f} %"
+            cg = asyncio.run(callgauge_rate(uas, a.calls, a.workers, a.cps, a.timeout_s))
+            print(f"callgauge pjsua2: {cg['ok']}/{cg['attempts']} ok (planned {cg['planned']}) in {cg['elapsed']:.1f} s"
+                  f" = {cg['attempts'] / cg['elapsed']:.0f} attempts/s, machine CPU {cg['busy']:.0f} %"
                   + (f", failures {cg['fails']}" if cg["fails"] else ""), flush=True)
+            drv = asyncio.run(sipp_driver_rate(uas, a.calls, a.sipp_rate, limit, a.timeout_s))
+            print(f"callgauge sipp driver: {drv['ok']}/{drv['attempts']} ok in {drv['elapsed']:.1f} s = "
+                  f"{drv['attempts'] / drv['elapsed']:.0f} attempts/s, machine CPU {drv['busy']:.0f} %", flush=True)
             machine = CpuSampler()
             machine.start()
             sp = run_sipp_client(["-sn", "uac", f"{HOST}:{uas.port}", "-s", "service", "-i", HOST,
@@ -87,22 +119,26 @@ def main(argv: list[str] | None = None) -> int:
                                   "-l", str(limit), "-m", str(a.calls), "-recv_timeout", "10000"],
                                  work, "uac-rate", timeout_s=a.timeout_s, sample_every_s=0.1)
             sp_busy = machine.stop()
-            print(f"sipp:      {sp.successful}/{sp.outgoing} ok, {sp.failed} failed in {sp.elapsed_s:.1f} s = "
+            print(f"raw sipp: {sp.successful}/{sp.outgoing} ok, {sp.failed} failed in {sp.elapsed_s:.1f} s = "
                   f"{a.calls / sp.elapsed_s:.0f} attempts/s, machine CPU {sp_busy:.0f} % (rc {sp.returncode})",
                   flush=True)
         finally:
             uas.stop()
     cg_rate = cg["attempts"] / cg["elapsed"]
-    sp_rate = a.calls / sp.elapsed_s
+    drv_rate = drv["attempts"] / drv["elapsed"]
+    sp_rate = sp.outgoing / sp.elapsed_s
     print()
     print(table([
-        ["Callgauge pjsua2 pool", cg["attempts"], cg["ok"], cg["failed"], f"{cg['elapsed']:.1f}", f"{cg_rate:.0f}",
-         f"{cg['busy']:.0f}"],
+        [f"Callgauge pjsua2 load (offered {a.cps:g}/s)", cg["attempts"], cg["ok"], cg["failed"],
+         f"{cg['elapsed']:.1f}", f"{cg_rate:.0f}", f"{cg['busy']:.0f}"],
+        [f"Callgauge SIPp driver (-r {a.sipp_rate:g})", drv["attempts"], drv["ok"], drv["failed"],
+         f"{drv['elapsed']:.1f}", f"{drv_rate:.0f}", f"{drv['busy']:.0f}"],
         [f"raw SIPp uac (-r {a.sipp_rate:g})", sp.outgoing, sp.successful, sp.failed, f"{sp.elapsed_s:.1f}",
          f"{sp_rate:.0f}", f"{sp_busy:.0f}"],
     ], ["engine", "attempts", "ok", "failed", "elapsed s", "attempts/s", "machine CPU %"]))
-    print(f"\nratio Callgauge / SIPp = {cg_rate / sp_rate:.2f}; Callgauge setup p50 {cg['setup_p50']:.1f} ms. "
-          "SIPp elapsed includes its process start and its last call's end (it exits after -m calls).")
+    print(f"\nSIPp driver / raw SIPp = {drv_rate / sp_rate:.2f}; pjsua2 / raw SIPp = {cg_rate / sp_rate:.2f}; "
+          f"setup p50 pjsua2 {cg['setup_p50']:.1f} ms, SIPp driver {drv['setup_p50']:.1f} ms. Elapsed includes each "
+          "side's start (pool already up for pjsua2; SIPp process start for both SIPp rows) and its last call's end.")
     return 0
 
 

@@ -5,8 +5,9 @@
 
 Per concurrency level (ascending, each bounded by --max):
   (a) Callgauge: a WorkerPool of ceil(level/4) pjsua2 worker processes (4 calls each,
-      PJSUA_MAX_CALLS) places ``level`` PCMU calls with a 440 Hz tone, started staggered at
-      --cps calls/s, each held --hold-s after the answer, against ``sipp -sn uas -rtp_echo``.
+      PJSUA_MAX_CALLS) carries out a ``load`` action (the engine's runner): ``level`` PCMU calls
+      with a 440 Hz tone, started at --cps calls/s, each held --hold-s after the answer, against
+      ``sipp -sn uas -rtp_echo``.
       Every call is measured (loss, MOS). Reported: attempted/answered, mean/max loss, min/mean
       MOS, machine CPU (/proc/stat, all cores) and worker CPU while all calls are up, RSS per call
       (sum of worker VmRSS / answered calls).
@@ -32,10 +33,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob
 from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.engine.runner import execute_run
 
 from tests.bench._support import (
     HOST, CpuSampler, quiet_children, SippStats, SippUas, free_udp_port, parse_levels, pcap_uac_scenario, proc_cpu_seconds,
@@ -84,13 +87,18 @@ async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path) 
         pids = [p for p in pool.worker_pids() if p]
         ramp_s = level / cps
 
-        async def one(i: int) -> m_pb2.CallMeasurement:
-            await asyncio.sleep(i / cps)
-            return await pool.run_call(CallJob(call_id=f"bench-{level}-{i}", destination=uas.uri,
-                                               duration_ms=int(hold_s * 1000), tone_hz=440, codec="PCMU",
-                                               setup_timeout_ms=15_000))
+        # the engine's own load action: `level` attempts at `cps`, each held `hold_s`
+        load = spec_pb2.LoadAction(dial_destination=uas.uri, cps=cps, max_total_calls=level, max_concurrency=level,
+                                   duration_ms=int(hold_s * 1000), tone_hz=440, codec="PCMU", setup_timeout_ms=15_000)
+        req = runs_pb2.RunRequested(run_id=f"bench-{level}", spec=spec_pb2.TestSpec(
+            steps=[spec_pb2.Step(actions=[spec_pb2.Action(load=load)])]))
+        ms: list[m_pb2.CallMeasurement] = []
 
-        calls = asyncio.gather(*(one(i) for i in range(level)))
+        async def emit(msg) -> None:
+            if isinstance(msg, media_pb2.CallMeasured):
+                ms.append(msg.call)
+
+        calls = asyncio.ensure_future(execute_run(req, pool, emit, "bench"))
         # all calls are up between the last start (+ setup) and the first hang-up
         w0, w1 = ramp_s + 1.0, max(ramp_s + 2.0, hold_s - 1.0)
         await asyncio.sleep(w0)
@@ -102,7 +110,7 @@ async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path) 
         r.busy_pct = machine.stop()
         r.worker_cpu_pct = 100.0 * (proc_cpu_seconds(pids) - c0) / (time.monotonic() - t0)
         r.rss_kib = rss_kib(pids)
-        ms = await asyncio.wait_for(calls, ramp_s + hold_s + 60)
+        await asyncio.wait_for(calls, ramp_s + hold_s + 60)
     finally:
         await asyncio.wait_for(pool.stop(), 120)
         uas.stop()

@@ -164,6 +164,10 @@ class _GuardedPlacer:
     def __getattr__(self, name: str):  # add_listener, remove_listener, ...
         return getattr(self._placer, name)
 
+    def halted(self, run_id: str) -> bool:
+        """The run was stopped or its balance ran out: a load action schedules no more attempts."""
+        return run_id in self._guard.exhausted or run_id in self._guard.stopped
+
     async def place(self, call_id: str, action: spec_pb2.CallAction) -> m_pb2.CallMeasurement:
         run_id = call_id.rpartition(":")[0]
         if run_id in self._guard.exhausted:

@@ -267,8 +267,9 @@ async def _run_action(state: _RunState, si: int, ai: int, action: spec_pb2.Actio
 
 async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadAction, placer: CallPlacer,
                     *, shard: int = 0, shards: int = 1) -> None:
-    """Start the planned attempts on time; hold an attempt back while ``max_concurrency`` calls are
-    up; drop the attempts that could not start before the window closed. With ``shards`` > 1 this
+    """Start the planned attempts on time; hold an attempt back while ``max_concurrency`` calls (or
+    as many as the placer can carry, its ``capacity``) are up; drop the attempts that could not
+    start before the window closed. With ``shards`` > 1 this
     engine places only the attempts ``index % shards == shard`` (the others are another replica's)."""
     if (load.driver or "pjsua").lower() == "sipp":
         from callgauge_media.engine.sipp_driver import run_sipp_load
@@ -281,6 +282,11 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
     cap = max(0, shape.max_concurrency)
     if cap and shards > 1:
         cap = max(1, cap // shards + (1 if shard < cap % shards else 0))
+    # never more than the engine can place at once: an attempt beyond it would only wait in the
+    # pool's queue (an INVITE sent late); held back here, it is dropped when the window closes
+    capacity = getattr(placer, "capacity", 0)
+    if isinstance(capacity, int) and capacity > 0:
+        cap = min(cap, capacity) if cap else capacity
     gate = asyncio.Semaphore(cap) if cap else None
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -297,10 +303,14 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
                 gate.release()
 
     try:
+        halted = getattr(placer, "halted", None)
         for pos, c in enumerate(mine):
             delay = t0 + c.at_s - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if halted is not None and halted(state.run_id):
+                log.info("load_halted", run_id=state.run_id, step=si, action=ai, not_attempted=len(mine) - pos)
+                break
             if gate is not None:
                 try:
                     await asyncio.wait_for(gate.acquire(), max(0.0, end - loop.time()))
