@@ -27,7 +27,7 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_runs.domain import model
 from callgauge_runs.domain import probe as P
 from callgauge_runs.domain import webhooks as W
-from callgauge_runs.domain.errors import Invalid
+from callgauge_runs.domain.errors import Invalid, NotFound
 from callgauge_runs.handlers.app import RunsApp, new_id
 from callgauge_runs.handlers.monitor import SECRETS, MonitorApp, MonitorConfig, probe_stream
 from callgauge_runs.handlers.secrets import Secrets
@@ -339,3 +339,26 @@ async def test_private_receivers_are_refused_without_the_setting(tmp_path):
     finally:
         await node.stop()
 
+
+
+async def test_test_mode_probe_changes_state_but_never_notifies(tmp_path):
+    node = await Node(f"sqlite:///{tmp_path}/", "runs", config(scheduler=False)).start()
+    try:
+        with Receiver(fail=0) as rx:
+            pid, tid = await project_and_test(node.runs, mode="test")
+            t0 = datetime.now(UTC) - timedelta(hours=1)
+            answer = await node.monitor.create_probe(P.CreateProbe(new_id(), pid, "acct", "test", tid, "p", 60, t0,
+                                                                   webhook_url=rx.url))
+            assert answer.webhook_secret and answer.probe.mode == "test"
+            with pytest.raises(NotFound):
+                node.monitor.get_probe("acct", "live", pid, answer.probe.id)  # invisible to live keys
+            await node.monitor.schedule_once(t0 + timedelta(minutes=1, seconds=30))
+            run_id, _ = node.monitor.view.last_fired[answer.probe.id]
+            assert (await node.runs.get_run("acct", pid, run_id, "test")).mode == "test"
+            await finish(node.runs, run_id, calls_answered=0, asr=0.0)
+            await until(lambda: node.monitor.view.probes[answer.probe.id].state == P.UNHEALTHY, "UNHEALTHY")
+            await node.monitor.view.wait_for(await node.store.last_position())
+            await node.monitor.dispatch_once(datetime.now(UTC) + timedelta(days=1))
+            assert node.monitor.view.deliveries == {} and rx.requests == []
+    finally:
+        await node.stop()
