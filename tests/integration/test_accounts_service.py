@@ -162,6 +162,17 @@ async def test_register_login_keys_refresh_and_restart(service) -> None:
         again = await stub.Register(pb.RegisterRequest(email="noc@example.com", password=PASSWORD))
         assert again.id != acc.id
 
+        # health, readiness and metrics on the service's HTTP port
+        import httpx
+
+        base = f"http://127.0.0.1:{service.settings.accounts_http_port}"
+        async with httpx.AsyncClient(timeout=5) as http:
+            assert (await http.get(f"{base}/healthz")).status_code == 200
+            assert (await http.get(f"{base}/readyz")).status_code == 200
+            metrics = (await http.get(f"{base}/metrics")).text
+        assert 'callgauge_accounts_logins_total{result="rejected"}' in metrics
+        assert 'callgauge_accounts_authentications_total{kind="api_key",result="ok"}' in metrics
+
         # nothing secret is stored in clear
         events = await service.svc.store.read_all(0, limit=10_000)
         blob = b"".join(e.data for e in events)
