@@ -39,7 +39,7 @@ def _run(load):
 
 
 def test_attempts_beyond_the_engines_capacity_are_dropped_when_the_window_closes():
-    placer = FakePlacer(capacity=2, hold_s=0.5)
+    placer = FakePlacer(capacity=2, hold_s=1.5)  # calls outlast the 0.1 s window by far
     events, req, emit = _run(spec_pb2.LoadAction(dial_destination="sip:a@127.0.0.1", cps=100, max_total_calls=10))
     s = asyncio.run(execute_run(req, placer, emit, "e"))
     assert (s.calls_planned, s.calls_attempted, placer.peak) == (10, 2, 2)
