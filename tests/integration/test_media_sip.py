@@ -344,3 +344,23 @@ async def test_wait_for_calls_ends_after_its_calls_and_timeout(pool: WorkerPool,
     assert summary.calls_attempted == 0
     assert [type(e).__name__ for e in events if not isinstance(e, media_pb2.RunSecondStats)] == [
         "RunAccepted", "RunMediaStarted", "RunMediaFinished"]
+
+
+async def test_more_sip_users_than_pjsua_accounts_fail_cleanly(kamailio: Kamailio) -> None:
+    """pjsua asserts (aborts the process) on a 9th account: the pool and the agent refuse first."""
+    async with WorkerPool(workers=1, rtp_port_base=47600, rtp_ports_per_worker=100, bind_host=HOST) as one:
+        pid = one.worker_pids()[0]
+        uas = [one.open_ua(UaJob(ua_id=f"many-{i}", account=account(kamailio, "carol"), register=False))
+               for i in range(8)]
+        outcomes = [await u.wait_registered(BOUND_S) for u in uas]
+        assert [o["event"] for o in outcomes] == ["ready"] * 6 + ["failed"] * 2, outcomes
+        assert "no room for another SIP user" in outcomes[-1]["reason"]
+        # one account is left for callers; more caller identities than that wait for nothing and fail
+        ms = [await asyncio.wait_for(one.run_call(CallJob(
+            call_id=f"who-{u}", destination=f"sip:nobody@{kamailio.domain}", duration_ms=200,
+            account=account(kamailio, u))), BOUND_S) for u in ("alice", "bob")]
+        assert ms[0].sip_code == 404, _explain(ms[0])  # alice's identity fits (and is dropped when idle)
+        assert ms[1].sip_code == 404, _explain(ms[1])  # bob's replaces it
+        for u in uas:
+            await u.close()
+        assert one.worker_pids()[0] == pid and one.restarts == 0

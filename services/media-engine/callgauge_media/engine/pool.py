@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 CallListener = Callable[[str, str, tuple], None]
 
 _MIN_PORTS_PER_CALL = 2  # RTP + RTCP
+# user agents (register / wait_for_calls users) per worker: pjsua allows 8 accounts per process,
+# one is the worker's own, one is kept for the identities of calls placed through a registrar
+MAX_UAS_PER_WORKER = 6
 # A SIP keep-alive (RFC 5626 double CRLF) sent to a worker's UDP SIP port after each message on its
 # pipe: pjsip ignores it, but it wakes libHandleEvents at once, so a worker can wait long (cheap
 # when idle) and still pick a job up within a millisecond.
@@ -555,8 +558,14 @@ class WorkerPool:
         if self._stopping:
             return
         while self._pending_uas:
-            ready = [w for w in self._workers if w.ready and w.alive]
+            up = [w for w in self._workers if w.ready and w.alive]
+            ready = [w for w in up if len(w.uas) < MAX_UAS_PER_WORKER]
             if not ready:
+                if len(up) == len(self._workers):  # every worker is up and full: no waiting helps
+                    self._pending_uas.popleft()._gone(
+                        f"no room for another SIP user: {len(self._workers)} media workers x "
+                        f"{MAX_UAS_PER_WORKER} users (raise CALLGAUGE_MEDIA_WORKERS)")
+                    continue
                 break
             w = min(ready, key=lambda x: (len(x.uas), len(x.inflight), x.index))
             session = self._pending_uas.popleft()

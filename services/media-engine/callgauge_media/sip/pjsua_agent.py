@@ -55,6 +55,9 @@ from callgauge_media.engine.measurement import (
 log = logging.getLogger(__name__)
 
 MAX_CALLS = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
+# PJSUA_MAX_ACC of the wheel: a 9th account is an assert() in pjsua_acc_add that aborts the
+# process, so the agent counts its accounts (the local one, UA jobs, cached caller identities)
+MAX_ACCOUNTS = 8
 HANGUP_GRACE_S = 5.0  # after our hang-up, report anyway if pjsua has not disconnected by then
 SLOT_WAIT_S = 40.0  # how long a job may wait for pjsua to free a call slot (> SIP timer F, 32 s)
 PJ_ETOOMANY = 70010
@@ -501,6 +504,10 @@ class CallerAgent:
         if a.transport == "tcp" and not self._endpoint.ensure_tcp():
             self._ua_failed(ua, 0, "no TCP transport in this media worker", done=True)
             return
+        if not self._make_account_room():
+            self._ua_failed(ua, 0, f"this media worker has no room for another SIP user (pjsua allows "
+                                   f"{MAX_ACCOUNTS} accounts per process)", done=True)
+            return
         try:
             acfg = self._endpoint.account_config(a, register=job.register, regexpire=job.regexpire)
             acc = _UaAccount(self, ua)
@@ -658,14 +665,43 @@ class CallerAgent:
         call.answer(op)
         run.answer_due = now + max(0, job.answer_delay_ms) / 1000.0
 
+    @staticmethod
+    def _account_key(a: SipAccount) -> tuple:
+        return (a.username, a.domain, a.registrar, a.transport, a.auth_username, a.password)
+
+    def _accounts_used(self) -> int:
+        return 1 + sum(1 for ua in self._uas.values() if ua.account is not None) + len(self._caller_accounts)
+
+    def _make_account_room(self) -> bool:
+        """True when one more pjsua account may be created; drops idle cached caller accounts
+        (no live call uses them) to make room."""
+        if self._accounts_used() < MAX_ACCOUNTS:
+            return True
+        busy = {self._account_key(r.job.account) for r in (*self._runs.values(), *self._lingering)
+                if r.job.account is not None and r.ua is None}
+        for key in list(self._caller_accounts):
+            if key in busy:
+                continue
+            acc = self._caller_accounts.pop(key)
+            try:
+                acc.shutdown()
+            except Exception:  # noqa: BLE001
+                log.exception("caller account shutdown")
+            if self._accounts_used() < MAX_ACCOUNTS:
+                return True
+        return False
+
     def _caller_account(self, a: SipAccount) -> pj.Account:
         """A non-registering account per caller identity (digest credentials, outbound proxy),
-        created on first use and kept until shutdown."""
-        key = (a.username, a.domain, a.registrar, a.transport, a.auth_username, a.password)
+        created on first use and cached (idle ones are dropped when pjsua's account table is full)."""
+        key = self._account_key(a)
         acc = self._caller_accounts.get(key)
         if acc is None:
             if a.transport == "tcp" and not self._endpoint.ensure_tcp():
                 raise RuntimeError("no TCP transport in this media worker")
+            if not self._make_account_room():
+                raise RuntimeError(f"this media worker has no room for another SIP identity (pjsua allows "
+                                   f"{MAX_ACCOUNTS} accounts per process, all in use)")
             acc = pj.Account()
             acc.create(self._endpoint.account_config(a, register=False), False)
             self._caller_accounts[key] = acc
