@@ -396,3 +396,23 @@ async def test_billing_killed_mid_call_and_restarted_charges_exactly_the_billed_
         await store.close()
     assert sum(c.quantity for c in charges) == billed and charges[-1].total_quantity == billed
     assert sum(c.amount_minor for c in charges) == billed * 7
+
+
+async def test_a_start_while_billing_is_down_is_unavailable_and_starts_nothing(tmp_path, broker, topic_prefix):
+    from callgauge_runs.bootstrap import bootstrap as runs_bootstrap
+
+    settings = make_settings(tmp_path, broker, topic_prefix)  # nothing listens on billing_grpc
+    runs_svc = runs_bootstrap(settings)
+    await runs_svc.start()
+    try:
+        async with grpc.aio.insecure_channel(settings.runs_grpc) as rc:
+            runs = rpb_grpc.RunsServiceStub(rc)
+            p = await runs.CreateProject(rpb.CreateProjectRequest(account_id="acc", name="P"))
+            t = await runs.CreateTest(rpb.CreateTestRequest(account_id="acc", project_id=p.id, name="T",
+                                                            spec=call_spec(5000)))
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await runs.StartRun(rpb.StartRunRequest(account_id="acc", project_id=p.id, test_id=t.id))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "billing" in err.value.details()
+            assert (await runs.ListRuns(rpb.ListRunsRequest(account_id="acc", project_id=p.id))).total == 0
+    finally:
+        await runs_svc.stop()

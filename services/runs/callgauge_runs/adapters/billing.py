@@ -25,6 +25,10 @@ class InsufficientBalance(DomainError):
         self.metadata = metadata
 
 
+class BillingUnavailable(DomainError):
+    """Billing did not answer: the run is not started (crosses gRPC as UNAVAILABLE, REST 503)."""
+
+
 class BillingPort(Protocol):
     async def reserve(self, account_id: str, mode: str, run_id: str, project_id: str, test_id: str,
                       spec: spec_pb2.TestSpec) -> None:
@@ -68,6 +72,8 @@ class GrpcBilling:
             md = tuple((k, v) for k, v in (exc.trailing_metadata() or ()) if k.startswith("callgauge-error"))
             if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and md:
                 raise InsufficientBalance(exc.details() or "insufficient balance", md) from None
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise BillingUnavailable("the billing service is unavailable; retry shortly") from None
             raise
 
     async def release(self, account_id, mode, run_id) -> None:

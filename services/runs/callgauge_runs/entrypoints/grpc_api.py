@@ -15,7 +15,7 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
-from callgauge_runs.adapters.billing import InsufficientBalance
+from callgauge_runs.adapters.billing import BillingUnavailable, InsufficientBalance
 from callgauge_runs.domain import model
 from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
 from callgauge_runs.handlers.app import RunsApp, new_id
@@ -267,6 +267,8 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
                 kiosk_token_sha256=hashlib.sha256(token.encode()).hexdigest() if token else ""))
         except InsufficientBalance as exc:  # billing's 402, passed on as it came
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc), trailing_metadata=exc.metadata)
+        except BillingUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         out = self._run(run)
         out.kiosk_token = token
         return out

@@ -239,7 +239,10 @@ class RunsApp:
             await self._append(run_stream(cmd.run_id), version, events, cmd.run_id)
         except BaseException:
             if self.billing is not None:
-                await asyncio.shield(self.billing.release(cmd.account_id, cmd.mode, cmd.run_id))
+                try:
+                    await asyncio.shield(self.billing.release(cmd.account_id, cmd.mode, cmd.run_id))
+                except Exception as exc:  # the start's own error is the one to report
+                    log.warning("reservation_not_released", run_id=cmd.run_id, error=repr(exc))
             raise
         RUN_TRANSITIONS.labels("PENDING").inc()
         return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id, cmd.mode)
