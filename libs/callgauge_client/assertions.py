@@ -35,13 +35,20 @@ class AssertionResult:
         return f"{self.name}: measured {self.actual:.4g} — {'held' if self.passed else 'FAILED'}"
 
 
+def _metric(summary: Mapping[str, Any], metric: str) -> Any:
+    if metric == "acd_s":  # the summary keeps ACD in ms
+        ms = _metric(summary, "acd_ms")
+        return None if ms is None else float(ms) / 1000.0
+    return summary.get(metric, summary.get(to_camel(metric)))
+
+
 def evaluate_assertions(assertions: list[Mapping[str, Any]] | None,
                         summary: Mapping[str, Any] | None) -> list[AssertionResult]:
     summary = summary or {}
     out = []
     for a in assertions or DEFAULT_ASSERTIONS:
         metric, op, expected = str(a.get("metric", "")), str(a.get("op", "")), float(a.get("value", 0))
-        raw = summary.get(metric, summary.get(to_camel(metric)))
+        raw = _metric(summary, metric)
         attempted = summary.get("callsAttempted", summary.get("calls_attempted", 0)) or 0
         if raw is None or not attempted or op not in _OPS:
             out.append(AssertionResult(metric, op, expected, None, False))

@@ -91,6 +91,8 @@ def test_assertion_verdicts_from_summary():
     assert [(r.name, r.passed) for r in res] == [("asr >= 1", False), ("mos_min >= 4", True),
                                                  ("setup_p95_ms < 100", False)]
     assert res[0].actual == 0.75
+    acd = evaluate_assertions([{"metric": "acd_s", "op": ">=", "value": 2}], {"callsAttempted": 1, "acdMs": 2500})
+    assert acd[0].actual == 2.5 and acd[0].passed
     # no calls measured: nothing held; no assertions: the service's default (every call answered)
     assert evaluate_assertions([{"metric": "asr", "op": ">=", "value": 0}], {"callsAttempted": 0})[0].passed is False
     assert evaluate_assertions([], summary)[0].name == "asr >= 1"
