@@ -108,3 +108,20 @@ def test_rate_steps_place_the_planned_calls():
         assert placed == pytest.approx(len(shape.attempt_times()))
         assert steps[-1] == (shape.window_s, 0.0)
         assert all(a[1] != b[1] for a, b in zip(steps, steps[1:]))
+
+
+def test_the_driver_sends_to_the_registrar_of_a_target_pool_and_refuses_credentials():
+    import asyncio
+    from types import SimpleNamespace
+
+    from callgauge_media.engine.sipp_driver import _target, run_sipp_load
+
+    state = SimpleNamespace(sip=SimpleNamespace(targets={"reg": spec_pb2.ResolvedTarget(id="reg", host="10.0.0.5",
+                                                                                          port=5080)}))
+    t = _target(state, spec_pb2.LoadAction(dial_destination="bob", target_pool="reg"))
+    assert (t.user, t.host, t.port) == ("bob", "10.0.0.5", 5080)
+    assert _target(state, spec_pb2.LoadAction(dial_destination="sip:x@1.2.3.4:7000")).remote == "1.2.3.4:7000"
+    with pytest.raises(ValueError, match="was not resolved"):
+        _target(state, spec_pb2.LoadAction(dial_destination="bob", target_pool="other"))
+    with pytest.raises(ValueError, match="does not authenticate"):
+        asyncio.run(run_sipp_load(state, 0, 0, spec_pb2.LoadAction(dial_destination="bob", credential_pool="p")))

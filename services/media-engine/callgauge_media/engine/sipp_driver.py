@@ -32,6 +32,7 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_media.engine.load_shape import MAX_DURATION_MS, LoadShape
 from callgauge_media.engine.sipp_scenario import (
     SippSeconds,
+    Target,
     parse_answer_counts,
     parse_destination,
     parse_error_codes,
@@ -73,11 +74,28 @@ def _longest_call_s(load: spec_pb2.LoadAction) -> float:
     return (min(longest, MAX_DURATION_MS) + (load.setup_timeout_ms or 32_000)) / 1000.0
 
 
+def _target(state: _RunState, load: spec_pb2.LoadAction) -> Target:
+    """Where SIPp sends the INVITEs: the destination URI, or with a ``target_pool`` the registrar's
+    host and port (the destination is then a user or number there)."""
+    if not load.target_pool:
+        return parse_destination(load.dial_destination)
+    sip = getattr(state, "sip", None)
+    t = sip.targets.get(load.target_pool) if sip is not None else None
+    if t is None:
+        raise ValueError(f"target_pool {load.target_pool!r} was not resolved for this run")
+    dest = load.dial_destination.strip()
+    user = dest if "@" not in dest and ":" not in dest else parse_destination(dest).user
+    return Target(user=user or "service", host=t.host, port=t.port or 5060)
+
+
 async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadAction, *,
                         pcap: bool | None = None, sipp: str = "sipp") -> None:
+    if load.credential_pool:
+        raise ValueError("the sipp driver does not authenticate (no credential_pool); use driver pjsua for "
+                         "calls with digest auth")
+    target = _target(state, load)
     if shutil.which(sipp) is None:
         raise RuntimeError("the sipp driver needs SIPp (Debian package sip-tester)")
-    target = parse_destination(load.dial_destination)
     shape = LoadShape.from_action(load)
     planned = len(shape.attempt_times())
     state.planned += planned
