@@ -55,9 +55,11 @@ app = typer.Typer(name="callgauge", no_args_is_help=True, add_completion=False, 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: list, create, revoke")
 projects_app = typer.Typer(no_args_is_help=True, help="projects: list, create, show")
 tests_app = typer.Typer(no_args_is_help=True, help="tests as files: apply, list")
+runs_app = typer.Typer(no_args_is_help=True, help="runs: list, status, stop")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projects_app, name="projects")
 app.add_typer(tests_app, name="tests")
+app.add_typer(runs_app, name="runs")
 
 
 class State:
@@ -264,6 +266,51 @@ def tests_list(project: Annotated[str | None, typer.Option("--project")] = None,
     for t in tests:
         table.add_row(t.id, t.name, str(len(t.steps)), str(len(t.assertions)))
     out.print(table)
+
+
+# ------------------------------------------------------------------------ runs
+
+@runs_app.command("list")
+@cli_errors
+def runs_list(project: Annotated[str | None, typer.Option("--project")] = None,
+              status: Annotated[str | None, typer.Option("--status", help="e.g. FAILED")] = None,
+              limit: Annotated[int, typer.Option("--limit", min=1, max=100)] = 20,
+              as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A project's latest runs, newest first."""
+    with client() as c:
+        proj = _find_project(c, project or _default_project())
+        runs = c.list_runs(proj.id, status=status.upper() if status else None, per_page=limit).items
+    if as_json:
+        return _print_json([{k: v for k, v in r.model_dump(mode="json").items() if k != "calls"} for r in runs])
+    table = Table("id", "test", "status", "passed", "started", "result")
+    for r in runs:
+        table.add_row(r.id, r.test_name, r.status, "yes" if r.passed else "no", _ts(r.started_at),
+                      r.result_description[:80])
+    out.print(table)
+
+
+@runs_app.command("status")
+@cli_errors
+def runs_status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A run's status; exit 0 when it passed, 1 when it failed, 0 while it runs."""
+    with client() as c:
+        st = c.run_status(run_id)
+    if as_json:
+        _print_json(st.model_dump(mode="json"))
+    else:
+        out.print(f"run {run_id} ({st.test_name}): {st.state or st.status} — {st.status}"
+                  + (f"\n  {st.result_description}" if st.result_description else "")
+                  + (f"\nreport: {st.report_url}" if st.report_url else ""), highlight=False)
+    raise typer.Exit(EXIT_FAILED if st.is_failed else EXIT_PASSED)
+
+
+@runs_app.command("stop")
+@cli_errors
+def runs_stop(run_id: str) -> None:
+    """Stop a run: its calls are hung up and it ends CANCELLED."""
+    with client() as c:
+        c.stop_run(run_id)
+    out.print(f"stopping run {run_id}")
 
 
 # ------------------------------------------------------------------------ run

@@ -104,6 +104,11 @@ def test_run_that_fails_exits_1_and_junit_names_the_failed_call(logged_in, sdk, 
     r = logged_in("run", test.name, "--project", project.slug, "--junit", str(junit_path))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAILED" in r.stdout
+    listed = logged_in("runs", "list", "--project", project.id, "--status", "failed", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (listed_run,) = json.loads(listed.stdout)
+    status = logged_in("runs", "status", listed_run["id"])
+    assert status.returncode == 1 and "failed" in status.stdout
     (suite,) = list(JUnitXml.fromfile(str(junit_path)))
     cases = {c.name: c for c in suite}
     assert not cases["asr >= 1"].is_passed
