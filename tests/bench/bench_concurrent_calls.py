@@ -74,11 +74,12 @@ class CgLevel:
                 and self.mos_min >= MIN_MOS)
 
 
-async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path) -> CgLevel:
+async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, drain_rx: bool = True) -> CgLevel:
     r = CgLevel(level=level, workers=math.ceil(level / 4), attempted=level)
     uas = SippUas(workdir / f"cg-{level}", rtp_echo=True).start()
     pool = WorkerPool(r.workers, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=RTP_PORTS_PER_WORKER,
-                      bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * r.workers, stop_timeout_s=20)
+                      bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * r.workers, stop_timeout_s=20,
+                      drain_rx=drain_rx)
     try:
         t = time.monotonic()
         with quiet_children():
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold-s", type=float, default=15.0, help="talk time of each call")
     ap.add_argument("--cps", type=float, default=40.0, help="staggered start: calls started per second")
     ap.add_argument("--only", choices=("callgauge", "sipp"), help="run one side only")
+    ap.add_argument("--no-drain", action="store_true",
+                    help="also run Callgauge with received audio not connected to the null playback device")
     a = ap.parse_args(argv)
     require_sipp()
     levels = parse_levels(a.levels, a.max)
@@ -165,10 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     cg: dict[int, CgLevel] = {}
     sp: dict[int, SippStats] = {}
     cg_on, sp_on = a.only != "sipp", a.only != "callgauge"
+    nd: dict[int, CgLevel] = {}
+    nd_on = cg_on and a.no_drain
     with tempfile.TemporaryDirectory(prefix="callgauge-bench-") as tmp:
         work = Path(tmp)
         for level in levels:
-            if not (cg_on or sp_on):
+            if not (cg_on or sp_on or nd_on):
                 break
             if cg_on:
                 r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work))
@@ -179,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
                       f"RSS {r.rss_kib / max(1, r.answered) / 1024:.1f} MiB/call (pool start {r.start_s:.1f} s)"
                       + (f" failures {r.failures}" if r.failures else ""), flush=True)
                 cg_on = r.clean
+            if nd_on:
+                r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work, drain_rx=False))
+                nd[level] = r
+                print(f"cg-nodrain {level:3d}: answered {r.answered}/{r.attempted} loss mean {r.loss_mean:.2f} % "
+                      f"max {r.loss_max:.2f} % MOS min {r.mos_min:.2f} mean {r.mos_mean:.2f} "
+                      f"machine CPU {r.busy_pct or 0:.0f} % workers {r.worker_cpu_pct or 0:.0f} % of a core"
+                      + (f" failures {r.failures}" if r.failures else ""), flush=True)
+                nd_on = r.clean
             if sp_on:
                 s = sipp_level(level, a.hold_s, a.cps, work)
                 sp[level] = s
@@ -217,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"max clean concurrency: Callgauge {cg_clean}{'+' if cg_more else ''} (every call measured), "
           f"SIPp {sp_clean}{'+' if sp_more else ''} (calls completed, audio not measured)")
+    if nd:
+        nd_clean = max((lv for lv, c in nd.items() if c.clean), default=0)
+        print(f"max clean concurrency, Callgauge without draining the received audio: {nd_clean}"
+              f"{'+' if nd_clean == max(nd) and nd_clean else ''}")
     if cg_clean and sp_clean:
         print(f"ratio Callgauge / SIPp = {cg_clean / sp_clean:.2f}"
               + (" (a '+' side was never pushed past clean: the ratio is bounded by --max)" if cg_more or sp_more else ""))

@@ -145,6 +145,7 @@ class WorkerPool:
         *,
         calls_per_worker: int = MAX_CALLS_PER_WORKER,
         log_level: int = 1,
+        drain_rx: bool = True,
         start_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
@@ -174,6 +175,7 @@ class WorkerPool:
                     rtp_port_range=rtp_ports_per_worker,
                     max_calls=calls_per_worker,
                     log_level=log_level,
+                    drain_rx=drain_rx,
                 ),
             )
             for i in range(workers)

@@ -47,6 +47,7 @@ class WorkerConfig:
     rtp_port_range: int
     max_calls: int = MAX_CALLS_PER_WORKER
     log_level: int = 1  # pjsua console log level
+    drain_rx: bool = True  # EndpointOptions.drain_rx
     poll_ms: int = 500  # longest wait in libHandleEvents; the pool also wakes it per job (doorbell)
 
 
@@ -87,6 +88,7 @@ def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> Non
             rtp_port_range=cfg.rtp_port_range,
             max_calls=cfg.max_calls,
             log_level=cfg.log_level,
+            drain_rx=cfg.drain_rx,
             tcp=False,  # a TCP listener only when a job asks for TCP
         ),
         on_result=lambda token, m: send(("result", token, m.SerializeToString())),

@@ -101,6 +101,9 @@ class EndpointOptions:
     log_level: int = 1  # pjsua console log level (0..6); >= 4 also logs SIP messages
     tcp: bool = True  # listen on TCP at start (same port as UDP when possible); else on first use
     low_cpu: bool = True  # 8 kHz bridge, no echo canceller, linear resampling (DESIGN.md)
+    # connect each call's received audio to the null playback device, so the bridge drains (and
+    # decodes) its jitter buffer like a phone; off: RTP and RTCP statistics still flow, less CPU
+    drain_rx: bool = True
     user_agent: str = "Callgauge media-engine"
     contact_user: str = "callgauge"
 
@@ -882,7 +885,8 @@ class CallerAgent:
                 aud.startTransmit(aud)
                 return
             run.source.startTransmit(aud)
-            aud.startTransmit(self._playback)  # so the jitter buffer is drained like a real phone
+            if self._opts.drain_rx:
+                aud.startTransmit(self._playback)  # so the jitter buffer is drained like a real phone
             return
 
     def sample_stats(self) -> list[tuple[int, int, int, float]]:
