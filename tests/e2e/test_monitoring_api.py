@@ -143,7 +143,7 @@ def test_probe_follows_an_impairment_and_notifies_signed_webhooks(stack, api):
                         "a notification per state change", timeout=60)
         assert {n["type"] for n in sent} == {"probe.state_changed"}
         seqs = [n["data"]["seq"] for n in sent]
-        assert seqs[0] == seqs[1] == 1 and sorted(set(seqs)) == [c["seq"] for c in changes]
+        assert seqs[0] == 1 and seqs.count(1) == 2 and sorted(set(seqs)) == [c["seq"] for c in changes]
         deliveries = api.get(f"/webhooks/{probe['webhookEndpointId']}/deliveries").json()["data"]
         first = next(d for d in deliveries if json.loads(d["body"])["data"]["seq"] == 1)
         assert [(a["statusCode"], a["outcome"]) for a in first["attempts"]] == [(500, "RETRYING"), (200, "DELIVERED")]
