@@ -14,7 +14,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from callgauge_media.impair import ImpairmentConfig, UdpImpairmentRelay
 from callgauge_runs.domain import webhooks as W
 
@@ -27,7 +26,7 @@ class Receiver:
         rx = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 rx.requests.append(({k: v for k, v in self.headers.items()}, body))
                 self.send_response(500 if len(rx.requests) <= fail else 200)

@@ -17,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from cryptography.fernet import Fernet
-
 from callgauge_bus.codec import Delivered, decode_payload, envelope_for
 from callgauge_eventstore.factory import open_event_store
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
@@ -31,9 +29,8 @@ from callgauge_runs.domain.errors import Invalid, NotFound
 from callgauge_runs.handlers.app import RunsApp, new_id
 from callgauge_runs.handlers.monitor import SECRETS, MonitorApp, MonitorConfig, probe_stream
 from callgauge_runs.handlers.secrets import Secrets
-
+from cryptography.fernet import Fernet
 from test_runs_service import pg_url
-
 
 KEY = Secrets([Fernet.generate_key()])
 
@@ -237,7 +234,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.requests.append(({k: v for k, v in self.headers.items()}, body, time.time()))
                 self.send_response(500 if len(receiver.requests) <= fail else 204)

@@ -8,7 +8,6 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_runs.domain import compare as C
 from callgauge_runs.domain import webhooks as W

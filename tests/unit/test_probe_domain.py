@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from callgauge_proto.callgauge.events.v1 import monitor_pb2 as pb
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_runs.domain import probe as P

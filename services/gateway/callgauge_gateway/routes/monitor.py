@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from callgauge_proto.callgauge.events.v1 import monitor_pb2 as ev_pb
+from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2 as pb
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from callgauge_gateway.envelope import ok, page, to_json
 from callgauge_gateway.routes._common import Auth, BodyLocRoute, Page
-from callgauge_proto.callgauge.events.v1 import monitor_pb2 as ev_pb
-from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2 as pb
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"], route_class=BodyLocRoute)
 

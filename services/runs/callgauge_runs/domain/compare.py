@@ -7,6 +7,7 @@ in the metric's own unit (absolute, not relative): e.g. with the default 0.1 for
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
@@ -43,7 +44,7 @@ def validate_tolerances(tolerances: dict[str, float], v: ValidationCollector) ->
     for k, t in tolerances.items():
         if k not in METRICS:
             v.add(["tolerances", k], f"unknown metric {k!r}; one of {', '.join(METRICS)}")
-        elif not 0 <= t <= 1e9 or t != t:
+        elif math.isnan(t) or not 0 <= t <= 1e9:
             v.add(["tolerances", k], "a tolerance is a number >= 0 in the metric's unit")
 
 

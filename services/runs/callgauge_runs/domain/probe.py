@@ -22,11 +22,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from callgauge_proto.callgauge.events.v1 import monitor_pb2 as pb
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
 
@@ -442,8 +441,25 @@ def decide_acknowledge(state: Probe | None, probe_id: str, account_id: str, mode
 
 
 __all__ = [
-    "CreateProbe", "DEGRADED", "HEALTHY", "Probe", "ProbeRules", "RunOutcome", "UNHEALTHY", "UNKNOWN",
-    "UpdateProbe", "decide_acknowledge", "decide_create_probe", "decide_delete_probe", "decide_fire_slot",
-    "decide_record_run", "decide_update_probe", "default_thresholds", "evolve_probe", "health", "judge",
-    "jitter", "uptime_by_day",
+    "DEGRADED",
+    "HEALTHY",
+    "UNHEALTHY",
+    "UNKNOWN",
+    "CreateProbe",
+    "Probe",
+    "ProbeRules",
+    "RunOutcome",
+    "UpdateProbe",
+    "decide_acknowledge",
+    "decide_create_probe",
+    "decide_delete_probe",
+    "decide_fire_slot",
+    "decide_record_run",
+    "decide_update_probe",
+    "default_thresholds",
+    "evolve_probe",
+    "health",
+    "jitter",
+    "judge",
+    "uptime_by_day",
 ]

@@ -26,9 +26,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from google.protobuf.message import Message
-
 from callgauge_proto.callgauge.events.v1 import monitor_pb2 as pb
+from google.protobuf.message import Message
 
 from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
 from callgauge_runs.domain.probe import dt_of, ts

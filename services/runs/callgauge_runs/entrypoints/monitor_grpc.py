@@ -87,7 +87,7 @@ class MonitorServicer(pb_grpc.MonitorServiceServicer):
     @grpc_errors(_map)
     async def UpdateProbe(self, request: pb.UpdateProbeRequest, context) -> pb.Probe:
         account, mode = _scope(request.scope)
-        opt = lambda name: getattr(request, name) if request.HasField(name) else None  # noqa: E731
+        opt = lambda name: getattr(request, name) if request.HasField(name) else None
         return self._answer(await self.app.update_probe(P.UpdateProbe(
             probe_id=request.probe_id, project_id=request.project_id, account_id=account, mode=mode,
             now=datetime.now(UTC), test_id=opt("test_id"), name=opt("name"),

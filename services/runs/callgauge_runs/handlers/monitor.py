@@ -30,10 +30,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
-from google.protobuf.message import Message
-from opentelemetry import context as otel_context
-from prometheus_client import Counter
-
 from callgauge_bus.codec import decode_payload, new_event
 from callgauge_eventstore import EventStore, StreamState, WrongExpectedVersion
 from callgauge_eventstore.aggregate import load, save
@@ -42,6 +38,9 @@ from callgauge_platform.logs import get_logger
 from callgauge_platform.telemetry import current_traceparent, tracer
 from callgauge_proto.callgauge.events.v1 import monitor_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+from google.protobuf.message import Message
+from opentelemetry import context as otel_context
+from prometheus_client import Counter
 
 from callgauge_runs.domain import compare as cmp
 from callgauge_runs.domain import model
