@@ -1,0 +1,78 @@
+"""The media-engine side of billing: on BalanceExhausted the account's live calls are hung up,
+no further call of its runs is placed, and the run's RunMediaFinished says why; the runs service
+turns that into FAILED "balance exhausted"."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callgauge_bus.codec import Delivered, envelope_for
+from callgauge_media.engine.metering import BillingGuard
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+from callgauge_runs.domain import model
+
+
+class SlowPlacer:
+    """Holds each call until it is hung up."""
+
+    def __init__(self) -> None:
+        self.hung_up: list[str] = []
+        self.placed: list[str] = []
+        self._ends: dict[str, asyncio.Event] = {}
+
+    def hangup(self, call_id: str, reason: str) -> bool:
+        self.hung_up.append(call_id)
+        self._ends[call_id].set()
+        return True
+
+    async def place(self, call_id: str, action) -> m_pb2.CallMeasurement:
+        self.placed.append(call_id)
+        self._ends[call_id] = asyncio.Event()
+        await self._ends[call_id].wait()
+        return m_pb2.CallMeasurement(call_id=call_id, outcome=m_pb2.SUCCESS, duration_ms=1234)
+
+
+def delivered(msg) -> Delivered:
+    return Delivered(envelope_for(msg, "wallet-acc", 0, "r", "", "billing"), msg)
+
+
+async def test_exhaustion_hangs_up_the_accounts_live_calls_and_places_no_more() -> None:
+    placer = SlowPlacer()
+    guard = BillingGuard(store=None, notify=lambda: None, engine_id="e1", hangup=placer.hangup)  # type: ignore[arg-type]
+    guard.run_started(runs_pb2.RunRequested(run_id="r1", account_id="acc", mode="live"))
+    guard.run_started(runs_pb2.RunRequested(run_id="r2", account_id="other", mode="live"))
+    guard.run_started(runs_pb2.RunRequested(run_id="r3", account_id="acc", mode="test"))
+    p = guard.placer_for(placer)
+    calls = [asyncio.create_task(p.place(f"{r}:0.0.0", spec_pb2.CallAction())) for r in ("r1", "r2", "r3")]
+    await asyncio.sleep(0.01)
+
+    await guard.on_billing_event(delivered(billing_pb2.BalanceExhausted(account_id="acc", run_id="r1", mode="live")))
+
+    assert placer.hung_up == ["r1:0.0.0"]  # not the other account's, not the test-mode run's
+    assert (await calls[0]).duration_ms == 1234  # a hung-up call still reports its measurement
+    later = await p.place("r1:0.0.1", spec_pb2.CallAction(dial_destination="sip:x@127.0.0.1"))
+    assert later.outcome != m_pb2.SUCCESS and "balance exhausted" in later.detail
+    assert "r1:0.0.1" not in placer.placed
+
+    sent = []
+
+    async def emit(msg) -> None:
+        sent.append(msg)
+
+    await guard.emit_for(emit)(media_pb2.RunMediaFinished(run_id="r1"))
+    await guard.emit_for(emit)(media_pb2.RunMediaFinished(run_id="r2"))
+    assert [m.ended_by for m in sent] == ["balance_exhausted", ""]
+    for t in calls[1:]:
+        t.cancel()
+    await asyncio.gather(*calls[1:], return_exceptions=True)
+
+
+def test_a_run_ended_by_exhaustion_fails_with_balance_exhausted() -> None:
+    run = model.evolve_run(None, runs_pb2.RunRequested(run_id="r1", account_id="acc", mode="live"))
+    run = model.evolve_run(run, runs_pb2.RunStarted(run_id="r1"))
+    summary = m_pb2.RunSummary(calls_attempted=1, calls_answered=1, asr=1.0)
+    [e] = model.decide_media_event(run, media_pb2.RunMediaFinished(run_id="r1", summary=summary,
+                                                                  ended_by="balance_exhausted"))
+    assert isinstance(e, runs_pb2.RunFailed) and e.result_description == "balance exhausted"
