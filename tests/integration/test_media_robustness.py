@@ -192,6 +192,25 @@ async def test_junk_sent_to_the_workers_sip_port_is_ignored(pool: WorkerPool) ->
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for j in junk * 5:
             s.sendto(j, (host, int(port)))
+    # a well-formed INVITE nobody asked for: refused, with a final response
+    sdp = _sdp(9)
+    invite = (f"INVITE sip:stranger@{host}:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:{{p}};rport;branch=z9hG4bKx1\r\n"
+              f"Max-Forwards: 70\r\nFrom: <sip:x@{HOST}>;tag=1\r\nTo: <sip:stranger@{host}>\r\n"
+              f"Call-ID: unsolicited@x\r\nCSeq: 1 INVITE\r\nContact: <sip:x@{HOST}:{{p}}>\r\n"
+              f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        s.settimeout(5)
+        s.sendto(invite.replace("{p}", str(s.getsockname()[1])).encode(), (host, int(port)))
+        codes = []
+        for _ in range(5):
+            try:
+                codes.append(int(s.recv(65535).split(b" ", 2)[1]))
+            except (OSError, ValueError):
+                break
+            if codes[-1] >= 200:
+                break
+    assert codes and codes[-1] >= 400, codes
     with RawSipPeer("no_rtp") as peer:  # still places and measures calls
         m = await _call(pool, peer.uri, duration_ms=500)
     assert m.sip_code == 200, _explain(m)
