@@ -416,3 +416,27 @@ async def test_a_start_while_billing_is_down_is_unavailable_and_starts_nothing(t
             assert (await runs.ListRuns(rpb.ListRunsRequest(account_id="acc", project_id=p.id))).total == 0
     finally:
         await runs_svc.stop()
+
+
+async def test_a_probe_run_is_charged_the_probe_price_once(billing) -> None:
+    settings, svc, stub = billing
+    acc, run = f"acc-{uuid.uuid4().hex[:6]}", str(uuid.uuid4())
+    await stub.Reserve(pb.ReserveRequest(account_id=acc, run_id=run, spec=call_spec(1000)))
+    requested = runs_pb2.RunRequested(run_id=run, account_id=acc, mode="live", metadata={"probe_id": "p1"})
+    async with MediaFeed(settings) as feed:
+        await feed.send_run_event(requested)
+        await feed.send_run_event(requested)  # a second record of it (another event id)
+        await feed.send_run_event(runs_pb2.RunRequested(run_id=str(uuid.uuid4()), account_id=acc))  # not a probe
+
+        async def charged():
+            return [e for e in await ledger(svc.store, acc) if isinstance(e, billing_pb2.UsageCharged)]
+
+        [c] = await poll(charged, "the probe run charged")
+        await feed.send_run_event(runs_pb2.RunCompleted(run_id=run))
+
+        async def settled():
+            return any(isinstance(e, billing_pb2.ReservationSettled) for e in await ledger(svc.store, acc))
+
+        await poll(settled, "the run settled")
+    assert (c.kind, c.quantity, c.amount_minor) == ("probe_run", 1, settings.billing_price_probe_run_minor)
+    assert len(await charged()) == 1

@@ -223,6 +223,11 @@ class BillingApp:
         run_id = getattr(msg, "run_id", "")
         if not run_id:
             return
+        if isinstance(msg, runs_pb2.RunRequested):
+            if "probe_id" in msg.metadata:  # a scheduled probe's run: the per-probe-run price, once per run
+                await self._meter(msg.account_id, msg.mode or "live", run_id, run_id, "probe_run", 1,
+                                  delivered.event_id)
+            return
         if isinstance(msg, runs_pb2.RunCompleted | runs_pb2.RunFailed | runs_pb2.RunCancelled):
             owner = await self.run_owner(run_id)
             if owner is None:
