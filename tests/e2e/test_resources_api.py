@@ -50,8 +50,15 @@ def test_project_crud_with_slug_and_counts(api):
     listing = api.get("/projects", params={"perPage": 100}).json()
     assert p["id"] in [x["id"] for x in listing["data"]]
 
+    t = data(api.post(f"/projects/{p['id']}/tests", json={"name": "t", "steps": [{"actions": [
+        {"type": "call", "dial_destination": "sip:nobody@127.0.0.1:9", "setup_timeout_ms": 100}]}]}), 201)
+    run_id = data(api.post(f"/projects/{p['id']}/tests/{t['id']}/run"), 201)["testRunId"]
     assert api.delete(f"/projects/{p['id']}").status_code == 204
     assert error(api.get(f"/projects/{p['id']}"), 404)["code"] == "NOT_FOUND"
+    # its tests and runs went with it
+    assert api.get(f"/projects/{p['id']}/tests/{t['id']}").status_code == 404
+    assert api.get(f"/runs/{run_id}/status").status_code == 404
+    assert api.post("/tests/run", data={"test.id": t["id"]}).status_code == 404
     assert api.delete(f"/projects/{p['id']}").status_code == 404
     assert error(api.patch(f"/projects/{p['id']}", json={"name": "y"}), 404)["code"] == "NOT_FOUND"
     # the slug is free again

@@ -105,6 +105,8 @@ def _start_request(pairs: list[tuple[str, Any]], who, by_name: bool) -> pb.Start
         else:
             bad(key, "unknown field: expected step.N.M.<attribute>, report.mode, tags or metadata"
                      + (", test.name, test.id or project.id" if by_name else ""), "extra_forbidden")
+    if len(req.overrides) > 500:
+        bad("step", f"at most 500 overrides ({len(req.overrides)} sent)")
     if by_name and not (req.test_name or req.test_id):
         bad("test.name", "name the test: test.name or test.id", "missing")
     if errors:

@@ -354,7 +354,8 @@ class RunsApp:
 
     async def get_run(self, account_id: str, project_id: str, run_id: str, mode: str = "live") -> model.Run:
         run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
-        if not model.owned(run, account_id, mode) or (project_id and run.project_id != project_id):
+        if (not model.owned(run, account_id, mode) or (project_id and run.project_id != project_id)
+                or run.project_id not in self.view.projects):  # a deleted project takes its runs along
             raise NotFound("run", run_id)
         return run
 
