@@ -212,7 +212,7 @@ async def test_probe_health_follows_its_runs_and_changes_can_be_acknowledged(tmp
             await until(lambda r=run_id: node.monitor.view.probes[probe.id].last_run_id == r, f"run {i} judged")
             states.append(node.monitor.view.probes[probe.id].state)
         assert states == ["HEALTHY", "DEGRADED", "UNHEALTHY", "HEALTHY"]
-        p = node.monitor.get_probe("acct", "live", pid, probe.id)
+        p = await node.monitor.get_probe("acct", "live", pid, probe.id)
         assert [(c.from_state, c.to_state) for c in p.unacknowledged] == [
             ("UNKNOWN", "HEALTHY"), ("HEALTHY", "DEGRADED"), ("DEGRADED", "UNHEALTHY"), ("UNHEALTHY", "HEALTHY")]
         p = await node.monitor.acknowledge(probe.id, "acct", "live", pid, 0)
@@ -351,7 +351,7 @@ async def test_test_mode_probe_changes_state_but_never_notifies(tmp_path):
                                                                    webhook_url=rx.url))
             assert answer.webhook_secret and answer.probe.mode == "test"
             with pytest.raises(NotFound):
-                node.monitor.get_probe("acct", "live", pid, answer.probe.id)  # invisible to live keys
+                await node.monitor.get_probe("acct", "live", pid, answer.probe.id)  # invisible to live keys
             await node.monitor.schedule_once(t0 + timedelta(minutes=1, seconds=30))
             run_id, _ = node.monitor.view.last_fired[answer.probe.id]
             assert (await node.runs.get_run("acct", pid, run_id, "test")).mode == "test"

@@ -82,7 +82,7 @@ class MonitorServicer(pb_grpc.MonitorServiceServicer):
 
     @grpc_errors(_map)
     async def GetProbe(self, request: pb.GetProbeRequest, context) -> pb.Probe:
-        return probe_pb(self.app.get_probe(*_scope(request.scope), request.project_id, request.probe_id))
+        return probe_pb(await self.app.get_probe(*_scope(request.scope), request.project_id, request.probe_id))
 
     @grpc_errors(_map)
     async def UpdateProbe(self, request: pb.UpdateProbeRequest, context) -> pb.Probe:
@@ -102,13 +102,13 @@ class MonitorServicer(pb_grpc.MonitorServiceServicer):
 
     @grpc_errors(_map)
     async def GetProbeHistory(self, request: pb.GetProbeRequest, context) -> pb.ProbeHistory:
-        p = self.app.get_probe(*_scope(request.scope), request.project_id, request.probe_id)
+        p = await self.app.get_probe(*_scope(request.scope), request.project_id, request.probe_id)
         return pb.ProbeHistory(changes=[_change_pb(c, p.acked_seq) for c in reversed(p.changes)],
                                uptime=_uptime(p, 90))
 
     @grpc_errors(_map)
     async def GetProbeChanges(self, request: pb.GetProbeRequest, context) -> pb.ProbeChanges:
-        p = self.app.get_probe(*_scope(request.scope), request.project_id, request.probe_id)
+        p = await self.app.get_probe(*_scope(request.scope), request.project_id, request.probe_id)
         return pb.ProbeChanges(changes=[_change_pb(c, p.acked_seq) for c in p.unacknowledged])
 
     @grpc_errors(_map)

@@ -460,8 +460,18 @@ class MonitorApp:
         self._secrets[endpoint_id] = secret
         await self._append(endpoint_stream(endpoint_id), StreamState.NO_STREAM, events, endpoint_id)
 
+    async def _scope_caught_up(self, account_id: str, mode: str, project_id: str,
+                               test_id: str | None) -> tuple[bool, bool]:
+        """_scope_ok, after catching up with the store when it says no: another replica may have
+        created the project or test a moment ago."""
+        found = self._scope_ok(account_id, mode, project_id, test_id)
+        if all(found):
+            return found
+        await self.runs.view.wait_for(await self.store.last_position())
+        return self._scope_ok(account_id, mode, project_id, test_id)
+
     async def create_probe(self, cmd: P.CreateProbe) -> ProbeAnswer:
-        project_ok, test_ok = self._scope_ok(cmd.account_id, cmd.mode, cmd.project_id, cmd.test_id)
+        project_ok, test_ok = await self._scope_caught_up(cmd.account_id, cmd.mode, cmd.project_id, cmd.test_id)
         state, version = await self._load_probe(cmd.probe_id)
         endpoint_id = new_id() if cmd.webhook_url else ""
         cmd = _with(cmd, webhook_endpoint_id=endpoint_id)
@@ -479,7 +489,7 @@ class MonitorApp:
         state, version = await self._load_probe(cmd.probe_id)
         test_ok = True
         if cmd.test_id is not None:
-            test_ok = self._scope_ok(cmd.account_id, cmd.mode, cmd.project_id, cmd.test_id)[1]
+            test_ok = (await self._scope_caught_up(cmd.account_id, cmd.mode, cmd.project_id, cmd.test_id))[1]
         new_url = cmd.webhook_url is not None and state is not None and cmd.webhook_url != state.webhook_url
         endpoint_id = (new_id() if cmd.webhook_url else "") if new_url else None
         cmd = _with(cmd, webhook_endpoint_id=endpoint_id)
@@ -512,7 +522,7 @@ class MonitorApp:
                 break
             except WrongExpectedVersion:
                 continue
-        return self.get_probe(account_id, mode, project_id, probe_id)
+        return await self.get_probe(account_id, mode, project_id, probe_id)
 
     async def _drop_endpoint(self, endpoint_id: str) -> None:
         ep, version = await load(self.store, endpoint_stream(endpoint_id), W.evolve_endpoint, decode_payload)
@@ -522,8 +532,11 @@ class MonitorApp:
 
     # ------------------------------------------------------------ queries: probes
 
-    def get_probe(self, account_id: str, mode: str, project_id: str, probe_id: str) -> P.Probe:
+    async def get_probe(self, account_id: str, mode: str, project_id: str, probe_id: str) -> P.Probe:
         p = self.view.probes.get(probe_id)
+        if p is None:  # created through another replica a moment ago?
+            await self.view.wait_for(await self.store.last_position())
+            p = self.view.probes.get(probe_id)
         if not P.visible(p, account_id, mode, project_id):
             raise NotFound("probe", probe_id)
         return p  # type: ignore[return-value]
