@@ -176,6 +176,10 @@ class Endpoints:
     def get_run(self, project_id: str, run_id: str) -> Run:
         return self._call(Call("GET", f"/projects/{project_id}/test-runs/{run_id}", model=Run))
 
+    def run_seconds(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The run's statistics second by second (one entry per media engine and second)."""
+        return self._call(Call("GET", f"/projects/{project_id}/test-runs/{run_id}/seconds"))
+
     def run_status(self, run_id: str) -> RunStatus:
         return self._call(Call("GET", f"/runs/{run_id}/status", model=RunStatus))
 

@@ -58,6 +58,15 @@ def browser():
         yield b
 
 
+def test_per_second_statistics_over_rest(sdk, finished_run):
+    project, _, run = finished_run
+    seconds = sdk.run_seconds(project.id, run.id)
+    assert seconds and {"at", "activeCalls", "attempts", "answers", "failures", "jitterMsMean", "lossPct"} <= set(
+        seconds[0])
+    assert sum(s["attempts"] for s in seconds) == len(run.calls)
+    assert [s["at"] for s in seconds] == sorted(s["at"] for s in seconds)
+
+
 def test_report_refuses_without_credentials_over_plain_http(stack, finished_run):
     _, _, run = finished_run
     url = f"{stack.settings.gateway_url()}/reports/runs/{run.id}"

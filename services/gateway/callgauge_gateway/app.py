@@ -21,6 +21,7 @@ from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
 from callgauge_gateway.reports import create_reports_app
 from callgauge_gateway.routes import billing, identity, monitor, pools, projects, runs
+from callgauge_gateway.routes import run_seconds as run_seconds_routes
 from callgauge_platform.grpcutil import make_channel
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as accounts_grpc
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing.router)
     app.include_router(pools.router)
     app.include_router(runs.router)
+    app.include_router(run_seconds_routes.router)
     app.include_router(monitor.router)
     install_openapi(app)
     app.middleware("http")(idempotency.idempotency_middleware)
