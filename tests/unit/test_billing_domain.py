@@ -116,6 +116,8 @@ def test_a_charge_never_overdraws_and_exhaustion_is_announced_once() -> None:
     assert state.balance_minor == 0 and state.exhausted
     [c2] = wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 17, 1))
     assert (c2.amount_minor, c2.uncollected_minor) == (0, 2)
+    c3, x3 = wallet.decide_meter(state, wallet.Meter("r2", "c9", "call_seconds", 1, 1))  # another run, later
+    assert c3.amount_minor == 0 and isinstance(x3, ev.BalanceExhausted) and x3.run_id == "r2"
 
 
 def test_a_credit_ends_exhaustion() -> None:

@@ -67,6 +67,7 @@ class Wallet:
     auto_top_up: AutoTopUp = AutoTopUp()
     auto_declined: bool = False  # a declined auto top-up is not retried before the next credit/setting
     exhausted: bool = False
+    exhausted_runs: frozenset[str] = frozenset()  # runs told to stop since the balance hit zero
 
     @property
     def reserved_minor(self) -> int:
@@ -144,7 +145,7 @@ def evolve(state: Wallet | None, event: Message, at: datetime | None = None) -> 
     if isinstance(event, billing_pb2.WalletCredited):
         top_ups = state.top_ups | {event.top_up_id} if event.top_up_id else state.top_ups
         return replace(state, balance_minor=state.balance_minor + event.amount_minor, top_ups=top_ups,
-                       exhausted=False, auto_declined=False)
+                       exhausted=False, exhausted_runs=frozenset(), auto_declined=False)
     if isinstance(event, billing_pb2.FundsReserved):
         holds = {**state.holds, event.run_id: Hold(event.run_id, event.amount_minor, 0, event.project_id,
                                                    event.test_id)}
@@ -162,7 +163,7 @@ def evolve(state: Wallet | None, event: Message, at: datetime | None = None) -> 
             holds[event.run_id] = replace(h, charged=h.charged + event.amount_minor)
         return replace(state, balance_minor=state.balance_minor - event.amount_minor, units=units, holds=holds)
     if isinstance(event, billing_pb2.BalanceExhausted):
-        return replace(state, exhausted=True)
+        return replace(state, exhausted=True, exhausted_runs=state.exhausted_runs | {event.run_id})
     if isinstance(event, billing_pb2.AutoTopUpConfigured):
         return replace(state, auto_top_up=AutoTopUp(event.enabled, event.threshold_minor, event.amount_minor),
                        auto_declined=False)
@@ -252,7 +253,8 @@ def decide_release(state: Wallet, cmd: Release) -> list[Message]:
 
 def decide_meter(state: Wallet, cmd: Meter) -> list[Message]:
     """Charge the growth of a metered quantity. Never overdraws: what the balance cannot cover is
-    recorded as uncollected, and the first charge that empties the wallet emits BalanceExhausted."""
+    recorded as uncollected, and the charge that empties the wallet emits BalanceExhausted (again for
+    each other run that charges an empty wallet)."""
     if cmd.kind not in KINDS:
         raise Invalid.one(["kind"], f"unknown kind {cmd.kind!r}; one of {', '.join(KINDS)}")
     if cmd.total < 0 or cmd.unit_price_minor < 0:
@@ -274,7 +276,8 @@ def decide_meter(state: Wallet, cmd: Meter) -> list[Message]:
         total_quantity=cmd.total, unit_price_minor=price, amount_minor=taken, uncollected_minor=uncollected,
         currency=state.currency, balance_after_minor=state.balance_minor - taken, project_id=project_id,
         test_id=test_id, mode=state.mode, source_event_id=cmd.source_event_id)]
-    if due > 0 and state.balance_minor - taken <= 0 and not state.exhausted:
+    if due > 0 and state.balance_minor - taken <= 0 and cmd.run_id not in state.exhausted_runs:
+        # once per run until the next credit: a run that began after the wallet emptied is stopped too
         events.append(billing_pb2.BalanceExhausted(account_id=state.account_id, run_id=cmd.run_id,
                                                    currency=state.currency, uncollected_minor=uncollected,
                                                    mode=state.mode))
