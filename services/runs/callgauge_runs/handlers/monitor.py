@@ -192,14 +192,25 @@ class MonitorApp:
                 pass
 
     async def _follow(self) -> None:
+        """Follow the log for good: a store error restarts the subscription where the view is."""
+        while True:
+            try:
+                await self._follow_from(self.view.position)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("monitor_follower_failed", position=self.view.position)
+                await asyncio.sleep(1.0)
+
+    async def _follow_from(self, position: int) -> None:
         checkpoint = await self.store.get_checkpoint(REACTOR)
-        async for ev in self.store.subscribe_all(0):
+        async for ev in self.store.subscribe_all(position):
             payload = decode_payload(ev.type, ev.data)
             if payload is not None:
                 self.view.apply(payload, ev.recorded_at)
-                if ev.position > checkpoint and await self._react(ev, payload):
-                    await self.store.set_checkpoint(REACTOR, ev.position)
-            await self.view.advanced_to(ev.position)
+            await self.view.advanced_to(ev.position)  # applied once, even if what follows fails
+            if payload is not None and ev.position > checkpoint and await self._react(ev, payload):
+                await self.store.set_checkpoint(REACTOR, ev.position)
 
     # ------------------------------------------------------------ appends
 
