@@ -54,6 +54,8 @@ def test_build_prefers_second_stats_and_evaluates_assertions():
     assert [a.passed for a in ctx["assertions"]] == [False]
     assert ctx["sip_codes"] == {"200": 2, "486": 1} and ctx["outcomes"] == {"CALL_FAILED": 1, "SUCCESS": 2}
     assert [c["index"] for c in ctx["failed_calls"]] == [2]
+    shuffled = view.build({**run, "calls": [CALLS[2], CALLS[0], CALLS[1]]}, None, None)
+    assert [c["index"] for c in shuffled["calls"]] == [0, 1, 2]  # listed in call order, not in end order
     ctx = view.build(run, None, [{"at": "2026-01-01T00:00:00Z", "activeCalls": 1}])
     assert "per-second" in ctx["series_source"] and ctx["assertions"] == []
 

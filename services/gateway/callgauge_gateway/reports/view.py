@@ -149,7 +149,8 @@ def build(run: dict[str, Any], assertions: list[dict[str, Any]] | None,
           seconds: list[dict[str, Any]] | None) -> dict[str, Any]:
     """The template's context: summary figures, assertion verdicts, series, SIP-code histogram,
     calls and the ladders of failed calls."""
-    calls = list(run.get("calls") or [])
+    calls = sorted(run.get("calls") or [], key=lambda c: (_num(c.get("step")), _num(c.get("action")),
+                                                          _num(c.get("index"))))
     summary = run.get("summary") or {}
     series = series_from_seconds(seconds or [], calls) if seconds else None
     source = "from the media engine's per-second statistics"
