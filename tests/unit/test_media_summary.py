@@ -41,3 +41,20 @@ def test_summary_mos_p5_setup_percentiles_and_load_fields():
     assert (s.calls_planned, s.peak_concurrency, s.driver) == (50, 7, "pjsua")
     assert dict(s.engines) == {"a": 20, "b": 21}
     assert dict(s.sip_codes) == {200: 40, 503: 1} and s.acd_ms == 2000
+
+
+def test_merge_counts_adds_a_sipp_summary_to_the_measured_calls():
+    from callgauge_media.engine.summary import merge_counts
+
+    base = summarize([m_pb2.CallMeasurement(outcome=m_pb2.SUCCESS, sip_code=200, mos=4.4, setup_time_ms=5)],
+                     calls_planned=1, peak_concurrency=1, driver="pjsua")
+    sipp = m_pb2.RunSummary(calls_attempted=9, calls_answered=8, calls_failed=1, calls_planned=10, peak_concurrency=4,
+                            driver="sipp", setup_p50_ms=3, sip_codes={200: 8, 486: 1},
+                            outcomes={"SUCCESS": 8, "CALL_FAILED": 1})
+    s = merge_counts(base, sipp)
+    assert (s.calls_attempted, s.calls_answered, s.calls_failed, s.calls_planned) == (10, 9, 1, 11)
+    assert s.asr == pytest.approx(0.9) and s.peak_concurrency == 4 and s.driver == "pjsua+sipp"
+    assert dict(s.sip_codes) == {200: 9, 486: 1} and dict(s.outcomes) == {"SUCCESS": 9, "CALL_FAILED": 1}
+    assert s.mos_mean == pytest.approx(4.4) and s.setup_p50_ms == 5  # quality from the measured side
+    only = merge_counts(summarize([]), sipp)
+    assert only.setup_p50_ms == 3 and only.calls_attempted == 9 and only.driver == "sipp"
