@@ -77,6 +77,7 @@ def test_a_call_is_hung_up_when_the_balance_runs_out_and_the_run_fails(poor_stac
         charges = [e for e in history if e["type"] == "charge"]
         assert sum(-e["amountMinor"] for e in charges) == WELCOME  # never more than there was
         lag_s = (_at(call["endedAt"]) - _at(exhausted["at"])).total_seconds()
+        print(f"call ended {lag_s:.3f} s after BalanceExhausted; talk time {call['durationMs']:.0f} ms")
         assert lag_s <= 2.0, f"the call ended {lag_s:.2f} s after BalanceExhausted"
 
         again = api.post(f"/projects/{pid}/tests/{tid}/run")
