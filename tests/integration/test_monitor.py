@@ -219,6 +219,15 @@ async def test_probe_health_follows_its_runs_and_changes_can_be_acknowledged(tmp
         assert p.unacknowledged == () and len(p.changes) == 4
         [day] = P.uptime_by_day(p.results)
         assert (day.runs, day.up_runs) == (4, 3)
+
+        # A slot whose run never reports (no media-engine here): after max(3 intervals, 300 s) UNKNOWN.
+        late = t0 + timedelta(minutes=5, seconds=30)
+        await node.monitor.schedule_once(late)
+        lost, _ = node.monitor.view.last_fired[probe.id]
+        await node.monitor.schedule_once(late + timedelta(seconds=301))
+        await until(lambda: node.monitor.view.probes[probe.id].state == P.UNKNOWN, "UNKNOWN without a result")
+        p = await node.monitor.get_probe("acct", "live", pid, probe.id)
+        assert p.unacknowledged[-1].run_id == lost and p.unacknowledged[-1].to_state == P.UNKNOWN
     finally:
         await node.stop()
 

@@ -234,3 +234,24 @@ def test_uptime_per_day_counts_runs_that_were_not_unhealthy():
     days = P.uptime_by_day(results)
     assert [(d.day, d.runs, d.up_runs, d.uptime_pct) for d in days] == [
         ("2026-11-25", 4, 3, 75.0), ("2026-11-26", 1, 0, 0.0)]
+
+
+def test_a_slot_without_a_result_in_time_makes_the_probe_unknown_and_a_late_result_is_ignored():
+    rules = P.ProbeRules(min_result_timeout_seconds=300)
+    state = created()
+    due = state.next_due_at
+    state, _ = fire(state, due, "r1")
+    state, _ = record(state, "r1", good(), due + timedelta(seconds=5))
+    state, _ = fire(state, due + timedelta(seconds=60), "r2")
+    assert P.decide_expire_runs(state, due + timedelta(seconds=60 + 299), rules) == []
+    events = P.decide_expire_runs(state, due + timedelta(seconds=60 + 300), rules)
+    assert [type(e).__name__ for e in events] == ["ProbeRunRecorded", "ProbeStateChanged"]
+    assert events[0].level == P.UNKNOWN and events[0].reasons == ["no result 300 s after the slot fired"]
+    state = fold(events, state)
+    assert (state.state, state.pending_runs, state.changes[-1].to_state) == (P.UNKNOWN, (), P.UNKNOWN)
+    assert P.decide_record_run(state, P.RunOutcome("r2", "COMPLETED", good(), due + timedelta(hours=1))) == []
+    assert [(d.runs, d.up_runs) for d in P.uptime_by_day(state.results)] == [(1, 1)]  # UNKNOWN not counted
+    state, _ = fire(state, due + timedelta(minutes=30), "r3")
+    state, events = record(state, "r3", good(), due + timedelta(minutes=30, seconds=5))
+    assert (events[-1].from_state, events[-1].to_state) == (P.UNKNOWN, P.HEALTHY)
+    assert P.ProbeRules().result_timeout(3600) == timedelta(hours=3)

@@ -62,6 +62,10 @@ class ProbeRules:
     min_interval_seconds: int = 10
     max_interval_seconds: int = 7 * 24 * 3600
     keep_results: int = 2000  # judged runs kept in the state for uptime (older ones drop out)
+    min_result_timeout_seconds: int = 300  # a slot without a result after max(3 intervals, this): UNKNOWN
+
+    def result_timeout(self, interval_seconds: int) -> timedelta:
+        return timedelta(seconds=max(3 * interval_seconds, self.min_result_timeout_seconds))
 
 
 # ---------------------------------------------------------------- commands
@@ -148,7 +152,7 @@ class Probe:
     next_due_at: datetime
     deleted: bool = False
     last_slot: int = 0
-    pending_runs: tuple[str, ...] = ()  # fired, not judged yet
+    pending: tuple[tuple[str, datetime], ...] = ()  # (run id, fired at) of runs fired, not judged yet
     slot_runs: tuple[tuple[int, str], ...] = ()  # (slot, run_id) of the last slots fired
     results: tuple[Judged, ...] = ()
     changes: tuple[StateChange, ...] = ()
@@ -160,6 +164,10 @@ class Probe:
     @property
     def last_run_id(self) -> str:
         return self.results[-1].run_id if self.results else ""
+
+    @property
+    def pending_runs(self) -> tuple[str, ...]:
+        return tuple(r for r, _ in self.pending)
 
     @property
     def unacknowledged(self) -> tuple[StateChange, ...]:
@@ -237,9 +245,10 @@ class UptimeDay:
 
 
 def uptime_by_day(results: tuple[Judged, ...]) -> list[UptimeDay]:
-    """Per UTC day, the share of judged runs that were not UNHEALTHY, oldest day first."""
+    """Per UTC day, the share of judged runs that were not UNHEALTHY, oldest day first (slots
+    without a result, level UNKNOWN, are not counted)."""
     days: OrderedDict[str, list[int]] = OrderedDict()
-    for r in sorted(results, key=lambda r: r.finished_at):
+    for r in sorted((r for r in results if r.level != UNKNOWN), key=lambda r: r.finished_at):
         d = days.setdefault(r.finished_at.astimezone(UTC).date().isoformat(), [0, 0])
         d[0] += 1
         d[1] += r.level != UNHEALTHY
@@ -270,13 +279,13 @@ def evolve_probe(state: Probe | None, event: Message, at: datetime | None = None
         return replace(state, deleted=True, enabled=False)
     if isinstance(event, pb.ProbeSlotFired):
         return replace(state, last_slot=event.slot, next_due_at=dt_of(event.next_due_at),
-                       pending_runs=(*state.pending_runs, event.run_id)[-50:],
+                       pending=(*state.pending, (event.run_id, dt_of(event.fired_at)))[-50:],
                        slot_runs=(*state.slot_runs, (event.slot, event.run_id))[-200:])
     if isinstance(event, pb.ProbeRunRecorded):
         judged = Judged(event.run_id, event.level, tuple(event.reasons), dt_of(event.finished_at))
         results = (*state.results, judged)[-ProbeRules.keep_results:] if event.level else state.results
         new_state, reasons = health(results)
-        return replace(state, results=results, pending_runs=tuple(r for r in state.pending_runs if r != event.run_id),
+        return replace(state, results=results, pending=tuple(p for p in state.pending if p[0] != event.run_id),
                        state=new_state, state_reasons=reasons)
     if isinstance(event, pb.ProbeStateChanged):
         change = StateChange(event.seq, event.from_state, event.to_state, event.run_id, tuple(event.reasons),
@@ -427,6 +436,29 @@ def decide_record_run(state: Probe | None, outcome: RunOutcome) -> list[Message]
     return out
 
 
+def decide_expire_runs(state: Probe | None, now: datetime, rules: ProbeRules = ProbeRules()) -> list[Message]:
+    """Slots whose run gave no result in time (the engine is down, the run hangs): each is recorded
+    with level UNKNOWN, and the probe's state becomes UNKNOWN — a probe that cannot measure says so.
+    A result arriving later is ignored."""
+    if state is None or state.deleted:
+        return []
+    timeout = rules.result_timeout(state.interval_seconds)
+    out: list[Message] = []
+    current, seq = state.state, state.changes[-1].seq if state.changes else 0
+    for run_id, fired_at in state.pending:
+        if now - fired_at < timeout:
+            continue
+        reason = f"no result {int(timeout.total_seconds())} s after the slot fired"
+        out.append(pb.ProbeRunRecorded(probe_id=state.id, run_id=run_id, run_status="NO_RESULT", level=UNKNOWN,
+                                       reasons=[reason], finished_at=ts(now)))
+        if current != UNKNOWN:
+            seq += 1
+            out.append(pb.ProbeStateChanged(probe_id=state.id, seq=seq, from_state=current, to_state=UNKNOWN,
+                                            run_id=run_id, reasons=[reason], changed_at=ts(now)))
+            current = UNKNOWN
+    return out
+
+
 def decide_acknowledge(state: Probe | None, probe_id: str, account_id: str, mode: str, project_id: str,
                        up_to_seq: int = 0) -> list[Message]:
     """Acknowledge the changes up to `up_to_seq` (0: all recorded so far); nothing new: no event."""
@@ -453,6 +485,7 @@ __all__ = [
     "decide_acknowledge",
     "decide_create_probe",
     "decide_delete_probe",
+    "decide_expire_runs",
     "decide_fire_slot",
     "decide_record_run",
     "decide_update_probe",

@@ -23,6 +23,7 @@ Three background tasks:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -303,6 +304,9 @@ class MonitorApp:
             if p.enabled and now >= p.next_due_at:
                 await self._fire(p.id, now)
             await self._repair(p.id, now)
+            timeout = self.config.rules.result_timeout(p.interval_seconds)
+            if any(now - fired_at >= timeout for _run, fired_at in p.pending):
+                await self._expire(p.id, now)
 
     async def _fire(self, probe_id: str, now: datetime) -> None:
         state, version = await self._load_probe(probe_id)
@@ -327,6 +331,13 @@ class MonitorApp:
         if slot.skipped_slots:
             log.warning("probe_slots_skipped", probe_id=probe_id, skipped=slot.skipped_slots, slot=slot.slot)
         await self._start_run(state, slot.run_id, slot.slot)
+
+    async def _expire(self, probe_id: str, now: datetime) -> None:
+        state, version = await self._load_probe(probe_id)
+        events = P.decide_expire_runs(state, now, self.config.rules)
+        if events:
+            with contextlib.suppress(WrongExpectedVersion):  # another scheduler did it
+                await self._append(probe_stream(probe_id), version, events, probe_id, wait=False)
 
     async def _repair(self, probe_id: str, now: datetime) -> None:
         """A slot recorded but its run never started (its scheduler died in between): start it."""
