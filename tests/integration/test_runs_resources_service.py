@@ -211,3 +211,21 @@ async def test_kiosk_links_stop_and_the_read_model_survive_a_restart(service):
     assert creds.passwords[f"{pool.id}/1001"] == PASSWORD
     listed = await stub.ListRuns(pb.ListRunsRequest(account_id="acc", project_id=project.id, status="CANCELLED"))
     assert [r.id for r in listed.runs] == [kiosk.id]
+
+
+async def test_racing_creates_of_one_slug_make_one_project(service):
+    _, start = service
+    stub = await start()
+    codes = await asyncio.gather(*(code_of(stub.CreateProject(pb.CreateProjectRequest(
+        account_id="acc", name=f"P{i}", slug="shared"))) for i in range(5)))
+    assert codes.count(grpc.StatusCode.OK) == 1 and set(codes) == {grpc.StatusCode.OK, grpc.StatusCode.ABORTED}
+    listed = await stub.ListProjects(pb.ListProjectsRequest(account_id="acc"))
+    assert [p.slug for p in listed.projects] == ["shared"]
+    # renamed away, the slug is free again; taken by a rename it is not
+    [p] = listed.projects
+    await stub.UpdateProject(pb.UpdateProjectRequest(account_id="acc", project_id=p.id, slug="moved"))
+    other = await stub.CreateProject(pb.CreateProjectRequest(account_id="acc", name="Q", slug="shared"))
+    assert await code_of(stub.UpdateProject(pb.UpdateProjectRequest(account_id="acc", project_id=other.id,
+                                                                    slug="moved"))) == grpc.StatusCode.ABORTED
+    await stub.DeleteProject(pb.GetProjectRequest(account_id="acc", project_id=p.id))
+    await stub.UpdateProject(pb.UpdateProjectRequest(account_id="acc", project_id=other.id, slug="moved"))

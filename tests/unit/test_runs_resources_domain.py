@@ -310,3 +310,14 @@ def test_stop_a_running_run_waits_for_the_engine_then_cancels():
     assert isinstance(end, runs_pb2.RunCancelled) and "3 call(s)" in end.result_description
     with pytest.raises(NotFound):
         model.decide_stop_run(fold(model.evolve_run, events), model.StopRun("run1", "a1", "test"))
+
+
+def test_a_slug_is_claimed_once_and_released_by_its_holder_only():
+    [claim] = model.decide_claim_slug(None, "p1", "pbx")
+    holder = fold(model.evolve_slug, [claim])
+    assert holder == "p1" and model.decide_claim_slug(holder, "p1", "pbx") == []
+    with pytest.raises(Conflict):
+        model.decide_claim_slug(holder, "p2", "pbx")
+    assert model.decide_release_slug(holder, "p2", "pbx") == []
+    [release] = model.decide_release_slug(holder, "p1", "pbx")
+    assert fold(model.evolve_slug, [claim, release]) is None

@@ -442,6 +442,27 @@ def decide_delete_project(state: Project | None, cmd: DeleteProject) -> list[Mes
     return [runs_pb2.ProjectDeleted(project_id=state.id)]
 
 
+def evolve_slug(state: str | None, event: Message, at: datetime | None = None) -> str | None:
+    """The state of a slug claim stream: the id of the project holding the slug, or None."""
+    if isinstance(event, runs_pb2.ProjectSlugClaimed):
+        return event.project_id
+    if isinstance(event, runs_pb2.ProjectSlugReleased) and state == event.project_id:
+        return None
+    return state
+
+
+def decide_claim_slug(holder: str | None, project_id: str, slug: str) -> list[Message]:
+    if holder == project_id:
+        return []
+    if holder is not None:
+        raise Conflict(f"another project already has the slug {slug!r}")
+    return [runs_pb2.ProjectSlugClaimed(project_id=project_id, slug=slug)]
+
+
+def decide_release_slug(holder: str | None, project_id: str, slug: str) -> list[Message]:
+    return [runs_pb2.ProjectSlugReleased(project_id=project_id, slug=slug)] if holder == project_id else []
+
+
 # ---------------------------------------------------------------- decide: tests
 
 

@@ -124,22 +124,53 @@ class RunsApp:
 
     # projects
 
+    async def _slug(self, decide, account_id: str, mode: str, slug: str, project_id: str) -> None:
+        key = hashlib.sha256(f"{account_id}\x00{mode}\x00{slug}".encode()).hexdigest()
+        await self._decide(f"slug-{key}", model.evolve_slug, decide, project_id, slug, correlation=project_id)
+
     async def create_project(self, cmd: model.CreateProject) -> ProjectView:
+        """Decide, claim the slug (its own stream: a race loses with a conflict), then append."""
         if not cmd.slug:  # a derived slug is made unique (pbx, pbx-2, …); a chosen one must be free
             cmd = replace(cmd, slug=self.view.free_slug(cmd.account_id, cmd.mode, model.slugify(cmd.name.strip())))
         taken = self.view.slug_taken(cmd.account_id, cmd.mode, cmd.slug)
-        await self._decide(project_stream(cmd.project_id), model.evolve_project, model.decide_create_project,
-                           cmd, taken)
+        stream = project_stream(cmd.project_id)
+        state, version = await load(self.store, stream, model.evolve_project, decode_payload)
+        events = model.decide_create_project(state, cmd, taken)
+        await self._slug(model.decide_claim_slug, cmd.account_id, cmd.mode, cmd.slug, cmd.project_id)
+        try:
+            await self._append(stream, version, events, cmd.project_id)
+        except BaseException:
+            await asyncio.shield(self._slug(model.decide_release_slug, cmd.account_id, cmd.mode, cmd.slug,
+                                            cmd.project_id))
+            raise
         return self.view.projects[cmd.project_id]
 
     async def update_project(self, cmd: model.UpdateProject) -> ProjectView:
         taken = cmd.slug is not None and self.view.slug_taken(cmd.account_id, cmd.mode, cmd.slug, but=cmd.project_id)
-        await self._decide(project_stream(cmd.project_id), model.evolve_project, model.decide_update_project,
-                           cmd, taken)
+        stream = project_stream(cmd.project_id)
+        state, version = await load(self.store, stream, model.evolve_project, decode_payload)
+        events = model.decide_update_project(state, cmd, taken)
+        old, new = state.slug, events[0].slug if events else state.slug
+        if new != old:
+            await self._slug(model.decide_claim_slug, cmd.account_id, cmd.mode, new, cmd.project_id)
+        try:
+            if events:
+                await self._append(stream, version, events, cmd.project_id)
+        except BaseException:
+            if new != old:
+                await asyncio.shield(self._slug(model.decide_release_slug, cmd.account_id, cmd.mode, new,
+                                                cmd.project_id))
+            raise
+        if new != old:
+            await self._slug(model.decide_release_slug, cmd.account_id, cmd.mode, old, cmd.project_id)
         return self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
 
     async def delete_project(self, cmd: model.DeleteProject) -> None:
-        await self._decide(project_stream(cmd.project_id), model.evolve_project, model.decide_delete_project, cmd)
+        stream = project_stream(cmd.project_id)
+        state, version = await load(self.store, stream, model.evolve_project, decode_payload)
+        events = model.decide_delete_project(state, cmd)
+        await self._append(stream, version, events, cmd.project_id)
+        await self._slug(model.decide_release_slug, cmd.account_id, cmd.mode, state.slug, cmd.project_id)
 
     # tests
 

@@ -56,6 +56,22 @@ class ProjectDeleted(_message.Message):
     project_id: str
     def __init__(self, project_id: _Optional[str] = ...) -> None: ...
 
+class ProjectSlugClaimed(_message.Message):
+    __slots__ = ("project_id", "slug")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    slug: str
+    def __init__(self, project_id: _Optional[str] = ..., slug: _Optional[str] = ...) -> None: ...
+
+class ProjectSlugReleased(_message.Message):
+    __slots__ = ("project_id", "slug")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    SLUG_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    slug: str
+    def __init__(self, project_id: _Optional[str] = ..., slug: _Optional[str] = ...) -> None: ...
+
 class TestCreated(_message.Message):
     __slots__ = ("test_id", "project_id", "account_id", "name", "spec", "metadata", "mode")
     class MetadataEntry(_message.Message):
