@@ -130,11 +130,13 @@ class MonitorServicer(pb_grpc.MonitorServiceServicer):
 
     @grpc_errors(_map)
     async def DeleteWebhook(self, request: pb.WebhookRequest, context) -> pb.DeleteProbeResponse:
+        await self.app.catch_up_on(request.webhook_id)
         await self.app.delete_webhook(*_scope(request.scope), request.webhook_id)
         return pb.DeleteProbeResponse()
 
     @grpc_errors(_map)
     async def ListWebhookDeliveries(self, request: pb.WebhookRequest, context) -> pb.WebhookDeliveries:
+        await self.app.catch_up_on(request.webhook_id)
         items = self.app.deliveries(*_scope(request.scope), request.webhook_id)
         return pb.WebhookDeliveries(deliveries=[delivery_pb(d) for d in items])
 

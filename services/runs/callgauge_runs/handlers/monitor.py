@@ -579,6 +579,11 @@ class MonitorApp:
         await self._save_endpoint(endpoint_id, ep_events, secret)
         return self.view.endpoints[endpoint_id], secret
 
+    async def catch_up_on(self, endpoint_id: str) -> None:
+        """An endpoint this replica has not seen yet may have been created through another one."""
+        if endpoint_id not in self.view.endpoints:
+            await self.view.wait_for(await self.store.last_position())
+
     def _endpoint(self, account_id: str, mode: str, endpoint_id: str) -> W.Endpoint:
         ep = self.view.endpoints.get(endpoint_id)
         if ep is None or ep.deleted or ep.account_id != account_id or ep.mode != mode:
