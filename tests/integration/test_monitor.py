@@ -371,3 +371,29 @@ async def test_test_mode_probe_changes_state_but_never_notifies(tmp_path):
             assert node.monitor.view.deliveries == {} and rx.requests == []
     finally:
         await node.stop()
+
+
+async def test_changing_a_probes_webhook_url_replaces_its_endpoint_and_secret(tmp_path):
+    node = await Node(f"sqlite:///{tmp_path}/", "runs", config(scheduler=False)).start()
+    try:
+        pid, tid = await project_and_test(node.runs)
+        first = await node.monitor.create_probe(P.CreateProbe(new_id(), pid, "acct", "live", tid, "p", 60,
+                                                              datetime.now(UTC), webhook_url="http://127.0.0.1:9/a"))
+        old_ep = first.probe.webhook_endpoint_id
+        same = await node.monitor.update_probe(P.UpdateProbe(first.probe.id, pid, "acct", "live", datetime.now(UTC),
+                                                             name="renamed"))
+        assert same.webhook_secret == "" and same.probe.webhook_endpoint_id == old_ep
+        moved = await node.monitor.update_probe(P.UpdateProbe(first.probe.id, pid, "acct", "live",
+                                                              datetime.now(UTC), webhook_url="http://127.0.0.1:9/b"))
+        assert moved.webhook_secret not in ("", first.webhook_secret)
+        assert moved.probe.webhook_endpoint_id != old_ep and node.monitor.view.endpoints[old_ep].deleted
+        ep = node.monitor.view.endpoints[moved.probe.webhook_endpoint_id]
+        assert (ep.url, ep.probe_id, ep.events) == ("http://127.0.0.1:9/b", first.probe.id, ("probe.state_changed",))
+        gone = await node.monitor.update_probe(P.UpdateProbe(first.probe.id, pid, "acct", "live", datetime.now(UTC),
+                                                             webhook_url=""))
+        assert gone.probe.webhook_url == "" and gone.probe.webhook_endpoint_id == ""
+        assert node.monitor.view.endpoints[moved.probe.webhook_endpoint_id].deleted
+        await node.monitor.delete_probe(first.probe.id, "acct", "live", pid)
+        assert node.monitor.list_probes("acct", "live", pid) == []
+    finally:
+        await node.stop()
