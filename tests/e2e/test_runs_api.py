@@ -172,6 +172,7 @@ def test_override_errors_name_the_key(stack, api):
     assert "report.mode" in details(api.post(url, json={"report.mode": "public"}))
     assert set(details(api.post(url, json={"colour": "red", "step.0.0.codec": ["a"]}))) == {"colour", "step.0.0.codec"}
     assert "test.name" in details(api.post("/tests/run", data={}))
+    assert "step.0.0.play_file" in details(api.post(url, files={"step.0.0.play_file": ("a.wav", b"RIFF")}))
     assert api.post("/tests/run", data={"test.name": "no such test"}).status_code == 404
     assert api.post(url, content=b"{", headers={"content-type": "application/json"}).status_code == 400
     assert api.post(url, content=b"x", headers={"content-type": "text/plain"}).status_code == 415

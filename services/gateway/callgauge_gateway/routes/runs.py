@@ -63,7 +63,8 @@ async def _run_body(request: Request) -> list[tuple[str, Any]]:
         return list(data.items())
     if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.form()
-        return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+        # an uploaded file is not a value: it is reported like any other wrong value
+        return [(k, v if isinstance(v, str) else b"<file>") for k, v in form.multi_items()]
     raise ApiError(415, f"Send JSON or a form, not {ctype}")
 
 
