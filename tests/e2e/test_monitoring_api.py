@@ -125,6 +125,9 @@ def test_probe_follows_an_impairment_and_notifies_signed_webhooks(stack, api):
         relay.delay(0)
         healthy = wait_for(state_is("HEALTHY"), "HEALTHY again without impairment")
         assert healthy["uptime"] and healthy["uptime"][-1]["runs"] >= 4
+        usage = api.get("/billing/usage", params={"groupBy": "test"}).json()["data"]
+        [group] = [g for g in usage["groups"] if g["key"] == tid]
+        assert group["probeRuns"] >= 4, group  # the per-probe-run price
         api.patch(probe_url, json={"enabled": False}).raise_for_status()
 
         changes = api.get(f"{probe_url}/changes").json()["data"]
