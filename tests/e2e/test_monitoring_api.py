@@ -127,7 +127,7 @@ def test_probe_follows_an_impairment_and_notifies_signed_webhooks(stack, api):
         assert healthy["uptime"] and healthy["uptime"][-1]["runs"] >= 4
         usage = api.get("/billing/usage", params={"groupBy": "test"}).json()["data"]
         [group] = [g for g in usage["groups"] if g["key"] == tid]
-        assert group["probeRuns"] >= 4, group  # the per-probe-run price
+        assert group["probeRuns"] >= 4, group  # billing charges the per-probe-run price from RunRequested
         api.patch(probe_url, json={"enabled": False}).raise_for_status()
 
         changes = api.get(f"{probe_url}/changes").json()["data"]

@@ -37,10 +37,6 @@ class BillingPort(Protocol):
     async def release(self, account_id: str, mode: str, run_id: str) -> None:
         """Give the hold back (the run was not started after all)."""
 
-    async def charge(self, account_id: str, mode: str, run_id: str, kind: str, quantity: int,
-                     charge_id: str) -> None:
-        """A one-off charge (e.g. kind probe_run per probe run); the same charge_id charges once."""
-
     async def close(self) -> None: ...
 
 
@@ -49,9 +45,6 @@ class UnmeteredBilling:
         return None
 
     async def release(self, account_id, mode, run_id) -> None:
-        return None
-
-    async def charge(self, account_id, mode, run_id, kind, quantity, charge_id) -> None:
         return None
 
     async def close(self) -> None:
@@ -86,10 +79,6 @@ class GrpcBilling:
     async def release(self, account_id, mode, run_id) -> None:
         await self._billing().Release(bpb.ReleaseRequest(account_id=account_id, mode=mode, run_id=run_id),
                                       timeout=self._timeout)
-
-    async def charge(self, account_id, mode, run_id, kind, quantity, charge_id) -> None:
-        await self._billing().Charge(bpb.ChargeRequest(account_id=account_id, mode=mode, run_id=run_id, kind=kind,
-                                                       quantity=quantity, charge_id=charge_id), timeout=self._timeout)
 
     async def close(self) -> None:
         if self._channel is not None:

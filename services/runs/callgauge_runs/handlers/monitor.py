@@ -359,9 +359,8 @@ class MonitorApp:
             await self.runs.start_run(model.StartRun(
                 run_id=run_id, project_id=probe.project_id, test_id=probe.test_id, account_id=probe.account_id,
                 metadata={"probe_id": probe.id, "probe_slot": str(slot)}, tags=("probe",), mode=probe.mode))
-            await self._charge(probe, run_id)
         except (Conflict, WrongExpectedVersion):
-            await self._charge(probe, run_id)  # started already; the charge id makes a repeat a no-op
+            pass  # started already
         except (NotFound, Invalid) as exc:  # the test was deleted or no longer valid
             self._gave_up.add(run_id)
             log.warning("probe_run_not_started", probe_id=probe.id, run_id=run_id, error=str(exc))
@@ -370,17 +369,6 @@ class MonitorApp:
             if tries >= 5:
                 self._gave_up.add(run_id)
             log.warning("probe_run_not_started", probe_id=probe.id, run_id=run_id, error=repr(exc), tries=tries)
-
-    async def _charge(self, probe: P.Probe, run_id: str) -> None:
-        """The per-probe-run price (CALLGAUGE_BILLING_PRICE_PROBE_RUN_MINOR; test mode: free), once per
-        run whoever started it. Best effort: a failure is logged, the run goes on."""
-        billing = getattr(self.runs, "billing", None)
-        if billing is None or not hasattr(billing, "charge"):
-            return
-        try:
-            await billing.charge(probe.account_id, probe.mode, run_id, "probe_run", 1, f"probe-run:{run_id}")
-        except Exception as exc:  # noqa: BLE001 - metering must not stop monitoring
-            log.warning("probe_run_not_charged", probe_id=probe.id, run_id=run_id, error=repr(exc))
 
     # ------------------------------------------------------------ dispatcher
 
