@@ -61,6 +61,7 @@ MAX_ACCOUNTS = 8
 HANGUP_GRACE_S = 5.0  # after our hang-up, report anyway if pjsua has not disconnected by then
 SLOT_WAIT_S = 40.0  # how long a job may wait for pjsua to free a call slot (> SIP timer F, 32 s)
 PJ_ETOOMANY = 70010
+PLACE_INTERVAL_S = 0.025  # at most 40 new calls per second per worker (see _place_backlog)
 TONE_VOLUME = 0  # 0 = pjmedia default tone amplitude
 DTMF_DIGIT_S = 0.3  # time one RFC 2833 digit takes to send (pjmedia: 200 ms tone + gap), with margin
 DTMF_TAIL_S = 0.7  # after the last digit, before a hang-up: the far side's end-of-event packets
@@ -732,7 +733,11 @@ class CallerAgent:
         while self._backlog and self._slots_used() < self._opts.max_calls:
             token, job, first_try = self._backlog.popleft()
             if self._place(token, job, first_try):
-                continue
+                # pace new calls: each one registers RTP/RTCP sockets in pjmedia's select ioqueue
+                # (64 handles), whose unregistered keys come back only after 500 ms; hundreds of
+                # calls per second on one worker exhaust it and pjlib asserts (abort)
+                self._slot_retry_at = time.monotonic() + PLACE_INTERVAL_S
+                return
             # pjsua frees a slot a few ms after the disconnect (when the BYE transaction ends)
             first_try = first_try if first_try is not None else now
             if now - first_try > SLOT_WAIT_S:
