@@ -209,7 +209,8 @@ class Consumer:
                 highwater = consumer.highwater(tp)
                 if highwater is None:  # nothing fetched from this partition yet
                     continue
-                position = await asyncio.wait_for(consumer.position(tp), 1)
+                async with asyncio.timeout(1):
+                    position = await consumer.position(tp)
                 key = (self._group, tp.topic, str(tp.partition))
                 CONSUMER_LAG.labels(*key).set(max(0, highwater - position))
                 labels.add(key)

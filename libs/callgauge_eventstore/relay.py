@@ -23,6 +23,7 @@ such a relay, so each re-publishes its own events."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -131,15 +132,17 @@ class OutboxRelay:
         if self._probe is None:
             probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                      request_timeout_ms=5000, metadata_max_age_ms=1000)
-            await asyncio.wait_for(probe.start(), 10)
+            async with asyncio.timeout(10):
+                await probe.start()
             self._probe = probe
         try:
-            await asyncio.wait_for(self._probe._client.force_metadata_update(), 5)
+            async with asyncio.timeout(5):
+                await self._probe._client.force_metadata_update()
             parts = self._probe.partitions_for_topic(self.topic)
             if not parts:
                 return None
-            ends = await asyncio.wait_for(
-                self._probe.end_offsets([TopicPartition(self.topic, p) for p in parts]), 5)
+            async with asyncio.timeout(5):
+                ends = await self._probe.end_offsets([TopicPartition(self.topic, p) for p in parts])
             return sum(ends.values())
         except BaseException:
             await self._close_probe()
@@ -191,10 +194,11 @@ class OutboxRelay:
                 backoff = 0.2
                 if n < self.batch_size:
                     self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-                    except TimeoutError:
-                        pass
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                    # lands as the wake-up completes (gh-86296), and stop() would wait forever
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.poll_interval):
+                            await self._wake.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker down, store busy: retry from the same checkpoint

@@ -313,8 +313,9 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
                 break
             if gate is not None:
                 try:
-                    await asyncio.wait_for(gate.acquire(), max(0.0, end - loop.time()))
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(max(0.0, end - loop.time())):
+                        await gate.acquire()
+                except TimeoutError:
                     skipped = len(mine) - pos
                     break
             tasks.append(asyncio.create_task(one(c), name=f"call:{state.run_id}:{si}.{ai}.{c.index}"))

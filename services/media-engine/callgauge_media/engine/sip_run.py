@@ -240,8 +240,9 @@ class SipRun:
                 break
             session.changed.clear()
             try:
-                await asyncio.wait_for(session.changed.wait(), min(left, 5.0))
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(min(left, 5.0)):
+                    await session.changed.wait()
+            except TimeoutError:
                 pass
         await session.close()
 
