@@ -4,6 +4,7 @@ accounts, revocation seen at once, the bootstrap key, the error envelope and X-R
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
@@ -292,3 +293,9 @@ def test_openapi_document_and_docs_page(stack) -> None:
     assert post["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorEnvelope")
     page = httpx.get(f"{base}/api/docs", timeout=10)
     assert page.status_code == 200 and "swagger" in page.text.lower()
+    # the page's scripts come from the gateway itself (no CDN: the machine may be offline)
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)
+    assert assets and all(a.startswith("/api/docs/static/") for a in assets), assets
+    for asset in assets:
+        got = httpx.get(f"{base}{asset}", timeout=10)
+        assert got.status_code == 200 and len(got.content) > 10_000, asset

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
+from fastapi_offline import FastAPIOffline
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -57,7 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await billing_channel.close()
         await channel.close()
 
-    app = FastAPI(
+    # Swagger UI served from the fastapi-offline wheel, not a CDN: the docs page works offline.
+    app = FastAPIOffline(
+        static_url="/api/docs/static",
         title="Callgauge API", version="1.0.0",
         description="Real SIP calls, real RTP, voice-quality scores. Authenticate with `Authorization: Bearer cgk_…`.",
         openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan,
