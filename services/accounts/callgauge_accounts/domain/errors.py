@@ -1,21 +1,13 @@
-"""Domain errors of the accounts service. Each maps to one gRPC status code at the entrypoint."""
+"""Domain errors of the accounts service: the shared vocabulary plus Forbidden and
+Unauthenticated. Each maps to one gRPC status code at the entrypoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from callgauge_platform.domain_errors import (Conflict, DomainError, FieldError, Invalid, NotFound,
+                                              ValidationCollector)
 
-
-class DomainError(Exception):
-    pass
-
-
-class NotFound(DomainError):
-    def __init__(self, kind: str, ident: str) -> None:
-        super().__init__(f"{kind} {ident!r} not found")
-
-
-class Conflict(DomainError):
-    pass
+__all__ = ["Conflict", "DomainError", "FieldError", "Forbidden", "Invalid", "NotFound", "Unauthenticated",
+           "ValidationCollector"]
 
 
 class Forbidden(DomainError):
@@ -28,28 +20,3 @@ class Unauthenticated(DomainError):
 
     def __init__(self, message: str = "Invalid credentials") -> None:
         super().__init__(message)
-
-
-@dataclass
-class FieldError:
-    loc: list[str | int]
-    msg: str
-    type: str = "value_error"
-
-
-class Invalid(DomainError):
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors))
-
-
-@dataclass
-class ValidationCollector:
-    errors: list[FieldError] = field(default_factory=list)
-
-    def add(self, loc: list[str | int], msg: str, type_: str = "value_error") -> None:
-        self.errors.append(FieldError(loc, msg, type_))
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise Invalid(self.errors)

@@ -1,33 +1,11 @@
-"""Domain errors of the billing service. Each maps to one gRPC status code at the entrypoint."""
+"""Domain errors of the billing service: the shared vocabulary plus InsufficientBalance. Each maps
+to one gRPC status code at the entrypoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from callgauge_platform.domain_errors import Conflict, DomainError, FieldError, Invalid, ValidationCollector
 
-
-class DomainError(Exception):
-    pass
-
-
-@dataclass
-class FieldError:
-    loc: list[str | int]
-    msg: str
-    type: str = "value_error"
-
-
-class Invalid(DomainError):
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors))
-
-    @classmethod
-    def one(cls, loc: list[str | int], msg: str) -> Invalid:
-        return cls([FieldError(loc, msg)])
-
-
-class Conflict(DomainError):
-    pass
+__all__ = ["Conflict", "DomainError", "FieldError", "InsufficientBalance", "Invalid", "ValidationCollector"]
 
 
 class InsufficientBalance(DomainError):
@@ -35,15 +13,3 @@ class InsufficientBalance(DomainError):
         self.needed, self.available, self.currency = needed, available, currency
         super().__init__(f"insufficient balance: this needs {needed} {currency} minor units, "
                          f"{max(available, 0)} are available; top up the wallet")
-
-
-@dataclass
-class ValidationCollector:
-    errors: list[FieldError] = field(default_factory=list)
-
-    def add(self, loc: list[str | int], msg: str, type_: str = "value_error") -> None:
-        self.errors.append(FieldError(loc, msg, type_))
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise Invalid(self.errors)

@@ -1,44 +1,9 @@
-"""Domain errors. Each maps to one gRPC status code at the entrypoint."""
+"""Domain errors of the runs service: the shared vocabulary. Each maps to one gRPC status code at
+the entrypoint."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from callgauge_platform.domain_errors import (Conflict, DomainError, FieldError, Invalid, NotFound,
+                                              ValidationCollector)
 
-
-class DomainError(Exception):
-    pass
-
-
-class NotFound(DomainError):
-    def __init__(self, kind: str, ident: str) -> None:
-        super().__init__(f"{kind} {ident!r} not found")
-        self.kind, self.ident = kind, ident
-
-
-@dataclass
-class FieldError:
-    loc: list[str | int]
-    msg: str
-    type: str = "value_error"
-
-
-class Invalid(DomainError):
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in errors))
-
-
-class Conflict(DomainError):
-    pass
-
-
-@dataclass
-class ValidationCollector:
-    errors: list[FieldError] = field(default_factory=list)
-
-    def add(self, loc: list[str | int], msg: str, type_: str = "value_error") -> None:
-        self.errors.append(FieldError(loc, msg, type_))
-
-    def raise_if_any(self) -> None:
-        if self.errors:
-            raise Invalid(self.errors)
+__all__ = ["Conflict", "DomainError", "FieldError", "Invalid", "NotFound", "ValidationCollector"]
