@@ -100,6 +100,9 @@ class SippStats:
     window_busy_pct: float | None = None  # machine CPU busy % (all cores) in the window
     window_proc_cpu_pct: float | None = None  # SIPp (+ extra pids) CPU, % of one core, in the window
     window_rss_kib: int = 0
+    echo_drops: int = 0  # datagrams dropped by the kernel at the far end's echo socket (set by the caller)
+    echo_packets: int = 0  # RTP packets the calls sent, estimated from calls x talk time x 50/s
+    peak_current: int = 0  # highest CurrentCall of the per-second rows: calls up at once
 
 
 def parse_stat_csv(path: Path) -> SippStats:
@@ -120,17 +123,49 @@ def parse_stat_csv(path: Path) -> SippStats:
         except ValueError:
             return 0
 
+    cur = col.get("CurrentCall")
+    for row in rows[1:]:
+        try:
+            st.peak_current = max(st.peak_current, int(row[cur])) if cur is not None and cur < len(row) else 0
+        except ValueError:
+            pass
     st.outgoing = get("OutgoingCall(C)")
     st.successful = get("SuccessfulCall(C)")
     st.failed = get("FailedCall(C)")
     return st
 
 
+def udp_drops() -> dict[int, int]:
+    """Datagrams the kernel dropped per local UDP port (``drops`` of /proc/net/udp: the socket's
+    receive buffer was full because its owner did not read in time), summed over sockets."""
+    out: dict[int, int] = {}
+    try:
+        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    except OSError:
+        return out
+    for line in lines:
+        f = line.split()
+        if len(f) < 13:
+            continue
+        try:
+            port = int(f[1].rsplit(":", 1)[1], 16)
+            out[port] = out.get(port, 0) + int(f[-1])
+        except ValueError:
+            continue
+    return out
+
+
+def drops_between(before: dict[int, int], after: dict[int, int], ports: range | list[int]) -> int:
+    return sum(max(0, after.get(p, 0) - before.get(p, 0)) for p in ports)
+
+
 class SippUas:
     """``sipp -sn uas [-rtp_echo]`` on 127.0.0.1, answering any number of calls until stopped."""
 
-    def __init__(self, workdir: Path, rtp_echo: bool = True, media_port: int | None = None) -> None:
+    def __init__(self, workdir: Path, rtp_echo: bool = True, media_port: int | None = None,
+                 realtime: bool = False) -> None:
         self.workdir = workdir
+        self.realtime = realtime  # run under SCHED_RR (root only; otherwise ignored)
         self.rtp_echo = rtp_echo
         self.port = free_udp_port()
         self.media_port = media_port or free_udp_port()
@@ -144,6 +179,10 @@ class SippUas:
                "-nostdin", "-timeout", "1800", "-max_socket", "10000"]
         if self.rtp_echo:
             cmd.insert(3, "-rtp_echo")
+        if self.realtime and os.geteuid() == 0 and shutil.which("chrt"):
+            # the far end must not be what limits the load generator being measured: SCHED_RR for
+            # every SIPp thread (it blocks on its sockets, so it cannot starve the machine)
+            cmd = ["chrt", "-r", "10", *cmd]
         self.err = open(self.workdir / f"uas-{self.port}.err", "w")
         self.proc = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.err)

@@ -6,17 +6,20 @@
 Per concurrency level (ascending, each bounded by --max):
   (a) Callgauge: a WorkerPool of ceil(level/4) pjsua2 worker processes (4 calls each,
       PJSUA_MAX_CALLS) carries out a ``load`` action (the engine's runner): ``level`` PCMU calls
-      with a 440 Hz tone, started at --cps calls/s, each held --hold-s after the answer, against
+      with a 440 Hz tone, started at --cps calls/s, each talking level/cps + --hold-s seconds (so
+      all ``level`` calls are up together for --hold-s once the last one started), against
       ``sipp -sn uas -rtp_echo``.
       Every call is measured (loss, MOS). Reported: attempted/answered, mean/max loss, min/mean
       MOS, machine CPU (/proc/stat, all cores) and worker CPU while all calls are up, RSS per call
       (sum of worker VmRSS / answered calls).
-  (b) SIPp alone: Debian's ``uac_pcap`` scenario (G.711 A-law pcap replayed for --hold-s) at the
-      same level and start rate, against a second ``sipp -sn uas -rtp_echo``. Reported: what SIPp
-      reports (calls successful/failed), machine CPU and SIPp CPU, RSS per call. SIPp does not
+  (b) SIPp alone: Debian's ``uac_pcap`` scenario (G.711 A-law pcap replayed for the same talk
+      time) at the same level and start rate, against a second ``sipp -sn uas -rtp_echo``. Reported: what SIPp
+      reports (calls successful/failed, the highest CurrentCall of its per-second statistics),
+      machine CPU and SIPp CPU, RSS per call. SIPp does not
       measure the audio it gets back, so "clean" for SIPp = every call succeeded.
 
-Stepping stops for a side once it is not clean (Callgauge: a call not answered, mean loss > 1 %
+Both sides report the peak number of calls up at once (Callgauge: from the measured answer and
+hang-up times), so a level that was never reached shows. Stepping stops for a side once it is not clean (Callgauge: a call not answered, mean loss > 1 %
 or min MOS < 4.0). Everything binds to 127.0.0.1; every wait is bounded. No assertions on time.
 """
 
@@ -42,7 +45,7 @@ from callgauge_media.engine.runner import execute_run
 
 from tests.bench._support import (
     HOST, CpuSampler, quiet_children, SippStats, SippUas, free_udp_port, parse_levels, pcap_uac_scenario, proc_cpu_seconds,
-    require_sipp, rss_kib, run_sipp_client, table,
+    require_sipp, rss_kib, run_sipp_client, table, udp_drops, drops_between,
 )
 
 POOL_RTP_BASE = 40000  # workers' RTP ranges: 40000 + i * 20 (up to 1000 workers fits below 60000)
@@ -50,6 +53,11 @@ RTP_PORTS_PER_WORKER = 20
 SIPP_UAC_MEDIA_PORT = 61000
 MAX_LOSS_PCT = 1.0
 MIN_MOS = 4.0
+# both sides' far end (one `sipp -sn uas -rtp_echo`, one socket echoing every call's RTP) runs
+# under SCHED_RR when the bench runs as root: otherwise, on a saturated machine, it is the echo
+# whose socket overflows (see the "kernel drops" figures), and the bench measures SIPp's echo, not
+# the load generator; --echo-normal turns it off
+ECHO_RT = True
 
 
 @dataclass
@@ -65,18 +73,21 @@ class CgLevel:
     busy_pct: float | None = None
     worker_cpu_pct: float | None = None  # sum over workers, % of one core
     rss_kib: int = 0
+    peak: int = 0  # most calls up at once (answer .. hang-up), from the measurements
+    echo_drops: int = 0  # datagrams the kernel dropped at the SIPp echo's media socket
+    rx_drops: int = 0  # datagrams the kernel dropped at the workers' RTP sockets
     start_s: float = 0.0
     failures: dict | None = None
 
     @property
     def clean(self) -> bool:
-        return (self.answered == self.attempted > 0 and self.loss_mean <= MAX_LOSS_PCT
+        return (self.answered == self.attempted > 0 and self.peak == self.level and self.loss_mean <= MAX_LOSS_PCT
                 and self.mos_min >= MIN_MOS)
 
 
 async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, drain_rx: bool = True) -> CgLevel:
     r = CgLevel(level=level, workers=math.ceil(level / 4), attempted=level)
-    uas = SippUas(workdir / f"cg-{level}", rtp_echo=True).start()
+    uas = SippUas(workdir / f"cg-{level}", rtp_echo=True, realtime=ECHO_RT).start()
     pool = WorkerPool(r.workers, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=RTP_PORTS_PER_WORKER,
                       bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * r.workers, stop_timeout_s=20,
                       drain_rx=drain_rx)
@@ -88,9 +99,10 @@ async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, 
         pids = [p for p in pool.worker_pids() if p]
         ramp_s = level / cps
 
-        # the engine's own load action: `level` attempts at `cps`, each held `hold_s`
+        # the engine's own load action: `level` attempts at `cps`, each talking until every call has
+        # been up together for `hold_s`
         load = spec_pb2.LoadAction(dial_destination=uas.uri, cps=cps, max_total_calls=level, max_concurrency=level,
-                                   duration_ms=int(hold_s * 1000), tone_hz=440, codec="PCMU", setup_timeout_ms=15_000)
+                                   duration_ms=int((ramp_s + hold_s) * 1000), tone_hz=440, codec="PCMU", setup_timeout_ms=15_000)
         req = runs_pb2.RunRequested(run_id=f"bench-{level}", spec=spec_pb2.TestSpec(
             steps=[spec_pb2.Step(actions=[spec_pb2.Action(load=load)])]))
         ms: list[m_pb2.CallMeasurement] = []
@@ -99,9 +111,10 @@ async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, 
             if isinstance(msg, media_pb2.CallMeasured):
                 ms.append(msg.call)
 
+        d0 = udp_drops()
         calls = asyncio.ensure_future(execute_run(req, pool, emit, "bench"))
         # all calls are up between the last start (+ setup) and the first hang-up
-        w0, w1 = ramp_s + 1.0, max(ramp_s + 2.0, hold_s - 1.0)
+        w0, w1 = ramp_s + 1.0, ramp_s + max(2.0, hold_s - 1.0)
         await asyncio.sleep(w0)
         machine = CpuSampler()
         machine.start()
@@ -111,7 +124,10 @@ async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, 
         r.busy_pct = machine.stop()
         r.worker_cpu_pct = 100.0 * (proc_cpu_seconds(pids) - c0) / (time.monotonic() - t0)
         r.rss_kib = rss_kib(pids)
-        await asyncio.wait_for(calls, ramp_s + hold_s + 60)
+        await asyncio.wait_for(calls, 2 * ramp_s + hold_s + 60)
+        d1 = udp_drops()
+        r.echo_drops = drops_between(d0, d1, [uas.media_port])
+        r.rx_drops = drops_between(d0, d1, range(POOL_RTP_BASE, POOL_RTP_BASE + r.workers * RTP_PORTS_PER_WORKER))
     finally:
         await asyncio.wait_for(pool.stop(), 120)
         uas.stop()
@@ -123,6 +139,7 @@ async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, 
             key = f"{m_pb2.CallOutcome.Name(m.outcome)} {m.sip_code} {m.detail[:40]}"
             fails[key] = fails.get(key, 0) + 1
     r.failures = fails
+    r.peak = peak_concurrency(ok)
     if ok:
         r.loss_mean = statistics.fmean(m.loss_pct for m in ok)
         r.loss_max = max(m.loss_pct for m in ok)
@@ -131,34 +148,60 @@ async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, 
     return r
 
 
+def sipp_clean(s: SippStats, level: int) -> bool:
+    """SIPp's only verdict: every call completed, and all of them were up at once."""
+    return s.failed == 0 and s.successful == level and s.peak_current == level
+
+
+def peak_concurrency(ms: list[m_pb2.CallMeasurement]) -> int:
+    """Most answered calls up at the same time (answer = hang-up - duration)."""
+    edges = []
+    for m in ms:
+        end = m.ended_at.ToMilliseconds()
+        edges += [(end - int(m.duration_ms), 1), (end, -1)]
+    peak = cur = 0
+    for _, d in sorted(edges):
+        cur += d
+        peak = max(peak, cur)
+    return peak
+
+
 def sipp_level(level: int, hold_s: float, cps: float, workdir: Path) -> SippStats:
     d = workdir / f"sipp-{level}"
     d.mkdir(parents=True, exist_ok=True)
     scen = d / "uac_pcap_hold.xml"
-    scen.write_text(pcap_uac_scenario(int(hold_s * 1000)))
-    uas = SippUas(d, rtp_echo=True).start()
     ramp_s = level / cps
+    scen.write_text(pcap_uac_scenario(int((ramp_s + hold_s) * 1000)))
+    uas = SippUas(d, rtp_echo=True, realtime=ECHO_RT).start()
     try:
-        return run_sipp_client(
+        d0 = udp_drops()
+        st = run_sipp_client(
             ["-sf", str(scen), f"{HOST}:{uas.port}", "-s", "service", "-i", HOST, "-p", str(free_udp_port()),
              "-mp", str(SIPP_UAC_MEDIA_PORT), "-r", f"{cps:g}", "-l", str(level), "-m", str(level),
              "-recv_timeout", "30000"],
-            d, "uac", timeout_s=ramp_s + hold_s + 60, window=(ramp_s + 1.0, max(ramp_s + 2.0, hold_s - 1.0)),
+            d, "uac", timeout_s=2 * ramp_s + hold_s + 60, window=(ramp_s + 1.0, ramp_s + max(2.0, hold_s - 1.0)),
             extra_pids=(uas.pid,))
+        st.echo_drops = drops_between(d0, udp_drops(), [uas.media_port])
+        st.echo_packets = int(st.successful * (ramp_s + hold_s) * 50)  # G.711 at 20 ms: 50 packets/s/call
+        return st
     finally:
         uas.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
+    global ECHO_RT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", default="40,80,160,240,320,400,500")
     ap.add_argument("--max", type=int, default=320, help="highest concurrency tried (bound)")
     ap.add_argument("--hold-s", type=float, default=15.0, help="talk time of each call")
     ap.add_argument("--cps", type=float, default=40.0, help="staggered start: calls started per second")
+    ap.add_argument("--echo-normal", action="store_true",
+                    help="run the SIPp echo far end at normal priority (default: SCHED_RR when root)")
     ap.add_argument("--only", choices=("callgauge", "sipp"), help="run one side only")
     ap.add_argument("--no-drain", action="store_true",
                     help="also run Callgauge with received audio not connected to the null playback device")
     a = ap.parse_args(argv)
+    ECHO_RT = not a.echo_normal
     require_sipp()
     levels = parse_levels(a.levels, a.max)
     if not levels:
@@ -178,27 +221,30 @@ def main(argv: list[str] | None = None) -> int:
             if cg_on:
                 r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work))
                 cg[level] = r
-                print(f"callgauge {level:4d}: answered {r.answered}/{r.attempted} loss mean {r.loss_mean:.2f} % "
+                print(f"callgauge {level:4d}: answered {r.answered}/{r.attempted} peak up {r.peak} loss mean {r.loss_mean:.2f} % "
                       f"max {r.loss_max:.2f} % MOS min {r.mos_min:.2f} mean {r.mos_mean:.2f} "
                       f"machine CPU {r.busy_pct or 0:.0f} % workers {r.worker_cpu_pct or 0:.0f} % of a core "
+                      f"kernel drops: SIPp echo {r.echo_drops} workers {r.rx_drops} "
                       f"RSS {r.rss_kib / max(1, r.answered) / 1024:.1f} MiB/call (pool start {r.start_s:.1f} s)"
                       + (f" failures {r.failures}" if r.failures else ""), flush=True)
                 cg_on = r.clean
             if nd_on:
                 r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work, drain_rx=False))
                 nd[level] = r
-                print(f"cg-nodrain {level:3d}: answered {r.answered}/{r.attempted} loss mean {r.loss_mean:.2f} % "
+                print(f"cg-nodrain {level:3d}: answered {r.answered}/{r.attempted} peak up {r.peak} loss mean {r.loss_mean:.2f} % "
                       f"max {r.loss_max:.2f} % MOS min {r.mos_min:.2f} mean {r.mos_mean:.2f} "
-                      f"machine CPU {r.busy_pct or 0:.0f} % workers {r.worker_cpu_pct or 0:.0f} % of a core"
+                      f"machine CPU {r.busy_pct or 0:.0f} % workers {r.worker_cpu_pct or 0:.0f} % of a core "
+                      f"kernel drops: SIPp echo {r.echo_drops} workers {r.rx_drops}"
                       + (f" failures {r.failures}" if r.failures else ""), flush=True)
                 nd_on = r.clean
             if sp_on:
                 s = sipp_level(level, a.hold_s, a.cps, work)
                 sp[level] = s
-                print(f"sipp      {level:4d}: successful {s.successful} failed {s.failed} of {s.outgoing} "
+                print(f"sipp      {level:4d}: successful {s.successful} failed {s.failed} of {s.outgoing} peak up {s.peak_current} "
+                      f"echo dropped {s.echo_drops} of ~{s.echo_packets} ({100 * s.echo_drops / max(1, s.echo_packets):.2f} %) "
                       f"machine CPU {s.window_busy_pct or 0:.0f} % sipp {s.window_proc_cpu_pct or 0:.0f} % of a core "
                       f"RSS {s.window_rss_kib / max(1, level) / 1024:.2f} MiB/call (rc {s.returncode})", flush=True)
-                sp_on = s.failed == 0 and s.successful == level
+                sp_on = sipp_clean(s, level)
     rows = []
     for level in levels:
         if level not in cg and level not in sp:
@@ -207,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([
             level,
             f"{c.answered}/{c.attempted}" if c else "-",
+            c.peak if c else "-",
             f"{c.loss_mean:.2f}/{c.loss_max:.2f}" if c else "-",
             f"{c.mos_min:.2f}/{c.mos_mean:.2f}" if c else "-",
             f"{c.busy_pct:.0f}" if c and c.busy_pct is not None else "-",
@@ -214,17 +261,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{c.rss_kib / max(1, c.answered) / 1024:.1f}" if c else "-",
             ("yes" if c.clean else "NO") if c else "-",
             f"{s.successful}/{s.failed}" if s else "-",
+            s.peak_current if s else "-",
             f"{s.window_busy_pct:.0f}" if s and s.window_busy_pct is not None else "-",
             f"{s.window_proc_cpu_pct / level:.2f}" if s and s.window_proc_cpu_pct is not None else "-",
             f"{s.window_rss_kib / level / 1024:.2f}" if s else "-",
-            ("yes" if s.failed == 0 and s.successful == level else "NO") if s else "-",
+            ("yes" if sipp_clean(s, level) else "NO") if s else "-",
         ])
     print()
-    print(table(rows, ["calls", "CG ans/att", "CG loss% mean/max", "CG MOS min/mean", "CG machCPU%",
-                       "CG %core/call", "CG MiB/call", "CG clean", "SIPp ok/fail", "SIPp machCPU%",
+    print(table(rows, ["calls", "CG ans/att", "CG peak up", "CG loss% mean/max", "CG MOS min/mean", "CG machCPU%",
+                       "CG %core/call", "CG MiB/call", "CG clean", "SIPp ok/fail", "SIPp peak up", "SIPp machCPU%",
                        "SIPp %core/call", "SIPp MiB/call", "SIPp clean"]))
     cg_clean = max((lv for lv, c in cg.items() if c.clean), default=0)
-    sp_clean = max((lv for lv, s in sp.items() if s.failed == 0 and s.successful == lv), default=0)
+    sp_clean = max((lv for lv, s in sp.items() if sipp_clean(s, lv)), default=0)
     cg_more = cg_clean == max(cg, default=0) and cg_clean > 0
     sp_more = sp_clean == max(sp, default=0) and sp_clean > 0
     print()
