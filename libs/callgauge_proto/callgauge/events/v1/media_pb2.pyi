@@ -38,6 +38,16 @@ class CallMeasured(_message.Message):
     call: _measurements_pb2.CallMeasurement
     def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., call: _Optional[_Union[_measurements_pb2.CallMeasurement, _Mapping]] = ...) -> None: ...
 
+class RegistrationMeasured(_message.Message):
+    __slots__ = ("run_id", "engine_id", "registration")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    engine_id: str
+    registration: _measurements_pb2.RegistrationMeasurement
+    def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., registration: _Optional[_Union[_measurements_pb2.RegistrationMeasurement, _Mapping]] = ...) -> None: ...
+
 class RunMediaFinished(_message.Message):
     __slots__ = ("run_id", "engine_id", "summary", "error", "ended_by")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

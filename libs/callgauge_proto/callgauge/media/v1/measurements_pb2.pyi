@@ -105,8 +105,64 @@ class SipMessage(_message.Message):
     truncated: bool
     def __init__(self, at_ms: _Optional[float] = ..., direction: _Optional[str] = ..., summary: _Optional[str] = ..., peer: _Optional[str] = ..., text: _Optional[str] = ..., truncated: _Optional[bool] = ...) -> None: ...
 
+class RegistrationMeasurement(_message.Message):
+    __slots__ = ("registration_id", "step", "action", "index", "kind", "user", "registrar", "transport", "outcome", "sip_code", "sip_reason", "register_time_ms", "expires_requested", "expires", "refreshes", "refresh_failures", "unregistered", "unregister_code", "unregister_reason", "kept", "sip_call_id", "sip_ladder", "started_at", "ended_at", "detail", "calls_answered")
+    REGISTRATION_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    REGISTRAR_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SIP_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIP_REASON_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_REQUESTED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_FIELD_NUMBER: _ClassVar[int]
+    REFRESHES_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    UNREGISTERED_FIELD_NUMBER: _ClassVar[int]
+    UNREGISTER_CODE_FIELD_NUMBER: _ClassVar[int]
+    UNREGISTER_REASON_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    SIP_CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    SIP_LADDER_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CALLS_ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    registration_id: str
+    step: int
+    action: int
+    index: int
+    kind: str
+    user: str
+    registrar: str
+    transport: str
+    outcome: CallOutcome
+    sip_code: int
+    sip_reason: str
+    register_time_ms: float
+    expires_requested: int
+    expires: int
+    refreshes: int
+    refresh_failures: int
+    unregistered: bool
+    unregister_code: int
+    unregister_reason: str
+    kept: bool
+    sip_call_id: str
+    sip_ladder: _containers.RepeatedCompositeFieldContainer[SipMessage]
+    started_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    detail: str
+    calls_answered: int
+    def __init__(self, registration_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., kind: _Optional[str] = ..., user: _Optional[str] = ..., registrar: _Optional[str] = ..., transport: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., register_time_ms: _Optional[float] = ..., expires_requested: _Optional[int] = ..., expires: _Optional[int] = ..., refreshes: _Optional[int] = ..., refresh_failures: _Optional[int] = ..., unregistered: _Optional[bool] = ..., unregister_code: _Optional[int] = ..., unregister_reason: _Optional[str] = ..., kept: _Optional[bool] = ..., sip_call_id: _Optional[str] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., calls_answered: _Optional[int] = ...) -> None: ...
+
 class RunSummary(_message.Message):
-    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "calls_planned", "peak_concurrency", "driver", "engines")
+    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "calls_planned", "peak_concurrency", "driver", "engines", "registrations_ok", "registrations_failed", "register_p50_ms", "register_p95_ms")
     class SipCodesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -151,6 +207,10 @@ class RunSummary(_message.Message):
     PEAK_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DRIVER_FIELD_NUMBER: _ClassVar[int]
     ENGINES_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATIONS_OK_FIELD_NUMBER: _ClassVar[int]
+    REGISTRATIONS_FAILED_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_P50_MS_FIELD_NUMBER: _ClassVar[int]
+    REGISTER_P95_MS_FIELD_NUMBER: _ClassVar[int]
     calls_attempted: int
     calls_answered: int
     calls_failed: int
@@ -174,4 +234,8 @@ class RunSummary(_message.Message):
     peak_concurrency: int
     driver: str
     engines: _containers.ScalarMap[str, int]
-    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ..., mos_p5: _Optional[float] = ..., setup_p99_ms: _Optional[float] = ..., post_dial_delay_p95_ms: _Optional[float] = ..., calls_planned: _Optional[int] = ..., peak_concurrency: _Optional[int] = ..., driver: _Optional[str] = ..., engines: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    registrations_ok: int
+    registrations_failed: int
+    register_p50_ms: float
+    register_p95_ms: float
+    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ..., mos_p5: _Optional[float] = ..., setup_p99_ms: _Optional[float] = ..., post_dial_delay_p95_ms: _Optional[float] = ..., calls_planned: _Optional[int] = ..., peak_concurrency: _Optional[int] = ..., driver: _Optional[str] = ..., engines: _Optional[_Mapping[str, int]] = ..., registrations_ok: _Optional[int] = ..., registrations_failed: _Optional[int] = ..., register_p50_ms: _Optional[float] = ..., register_p95_ms: _Optional[float] = ...) -> None: ...
