@@ -7,7 +7,11 @@ Real pjsua2 worker processes, real Kamailio, loopback only; every wait bounded."
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
 import shutil
+import socket
+import uuid
 from pathlib import Path
 
 import pytest
@@ -24,7 +28,8 @@ pytestmark = pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/
 
 HOST = "127.0.0.1"
 BOUND_S = 45.0
-USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret", "dave": "dave-secret",
+         "erin": "erin-secret"}
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +55,44 @@ async def pool() -> WorkerPool:
 def account(k: Kamailio, user: str, password: str | None = None, auth_user: str = "") -> SipAccount:
     return SipAccount(username=user, domain=k.domain, registrar=f"{k.host}:{k.port}", auth_username=auth_user,
                       password=USERS.get(user, "") if password is None else password)
+
+
+def registrar(k: Kamailio, user: str, headers: str = "") -> str:
+    """A REGISTER for ``user`` straight to Kamailio over UDP (digest answered here); its final
+    response. Without a Contact header the 200 lists the user's bindings (RFC 3261 10.2.3): what
+    Kamailio's location table holds, whoever registered them."""
+    d = k.domain
+    ruri = f"sip:{d}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        s.settimeout(5)
+        call_id, port, auth = uuid.uuid4().hex, s.getsockname()[1], ""
+        for cseq in (1, 2):
+            s.sendto((f"REGISTER {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:{port};rport;branch=z9hG4bK{uuid.uuid4().hex}\r\n"
+                      f"Max-Forwards: 70\r\nFrom: <sip:{user}@{d}>;tag={call_id[:8]}\r\nTo: <sip:{user}@{d}>\r\n"
+                      f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n{headers}{auth}Content-Length: 0\r\n\r\n").encode(),
+                     (k.host, k.port))
+            for _ in range(5):  # bounded: skip provisional responses
+                resp = s.recv(65535).decode()
+                if not resp.startswith("SIP/2.0 1"):
+                    break
+            if not resp.startswith("SIP/2.0 401"):
+                return resp
+            ch = re.search(r"WWW-Authenticate: (.*)\r\n", resp).group(1)
+            realm, nonce = re.search(r'realm="([^"]+)"', ch).group(1), re.search(r'nonce="([^"]+)"', ch).group(1)
+            ha1 = hashlib.md5(f"{user}:{realm}:{USERS[user]}".encode()).hexdigest()
+            ha2 = hashlib.md5(f"REGISTER:{ruri}".encode()).hexdigest()
+            digest = hashlib.md5(f"{ha1}:{nonce}:00000001:0a4f113b:auth:{ha2}".encode()).hexdigest()
+            auth = (f'Authorization: Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{ruri}", '
+                    f'response="{digest}", algorithm=MD5, qop=auth, nc=00000001, cnonce="0a4f113b"\r\n')
+        return resp
+
+
+def bindings(k: Kamailio, user: str) -> list[str]:
+    """The Contact bindings Kamailio holds for ``user`` (with their remaining ``expires``)."""
+    resp = registrar(k, user)
+    assert resp.startswith("SIP/2.0 200"), resp
+    return re.findall(r"^(?:Contact|m): (.*)\r$", resp, flags=re.M)
 
 
 def _explain(m: m_pb2.CallMeasurement) -> str:
@@ -80,6 +123,34 @@ async def test_registration_failures_carry_the_sip_code(pool: WorkerPool, kamail
     assert any(str(code) in e[2] for e in outcome["ladder"]), outcome
     report = await ua.close()
     assert report["registrations"] == 0 and not report["unregistered"], report
+
+
+async def test_keep_registered_leaves_the_binding_and_the_default_removes_it(pool: WorkerPool,
+                                                                             kamailio: Kamailio) -> None:
+    kept = pool.open_ua(UaJob(ua_id="dave-keep", account=account(kamailio, "dave"), regexpire=60, unregister=False))
+    gone = pool.open_ua(UaJob(ua_id="erin-unreg", account=account(kamailio, "erin"), regexpire=60))
+    try:
+        assert (await kept.wait_registered(BOUND_S))["event"] == "registered"
+        assert (await gone.wait_registered(BOUND_S))["event"] == "registered"
+        assert len(bindings(kamailio, "dave")) == 1 and len(bindings(kamailio, "erin")) == 1
+        kept_report, gone_report = await kept.close(), await gone.close()
+        assert not kept_report["unregistered"] and kept_report["kept"], kept_report
+        assert "binding kept until it expires" in kept_report["unregister_reason"], kept_report
+        assert kept_report["unregister_code"] == 0, kept_report
+        assert gone_report["unregistered"] and gone_report["unregister_code"] == 200 and not gone_report["kept"]
+        # what Kamailio holds now: dave's contact (renewed by the last refresh), no binding for erin
+        [contact] = bindings(kamailio, "dave")
+        assert 0 < int(re.search(r"expires=(\d+)", contact).group(1)) <= 60, contact
+        assert bindings(kamailio, "erin") == []
+        # a call reaches dave's contact (whatever answers there), erin is not found
+        to_dave, to_erin = [await asyncio.wait_for(pool.run_call(CallJob(
+            call_id=f"after-{u}", destination=f"sip:{u}@{kamailio.domain}", duration_ms=300,
+            account=account(kamailio, "alice"))), BOUND_S) for u in ("dave", "erin")]
+        assert to_erin.sip_code == 404, _explain(to_erin)
+        assert to_dave.sip_code != 404 and to_dave.sip_code, _explain(to_dave)
+    finally:
+        registrar(kamailio, "dave", "Contact: *\r\nExpires: 0\r\n")  # leave the shared Kamailio clean
+    assert bindings(kamailio, "dave") == []
 
 
 async def test_registration_is_refreshed_before_it_expires(pool: WorkerPool, kamailio: Kamailio) -> None:
@@ -192,6 +263,24 @@ async def test_basic_call_run_register_wait_for_calls_call_with_dtmf(pool: Worke
     assert summary.calls_attempted == 1 and summary.calls_answered == 1
     finished = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)]
     assert len(finished) == 1 and not finished[0].error
+    # one RegistrationMeasured per user agent, when it ended (before the run's end)
+    regs = {e.registration.kind: e.registration for e in events if isinstance(e, media_pb2.RegistrationMeasured)}
+    assert sorted(regs) == ["register", "wait_for_calls"], regs
+    names = [type(e).__name__ for e in events]
+    assert names.index("RegistrationMeasured") < names.index("RunMediaFinished")
+    for kind, user, expires in (("register", "alice", 60), ("wait_for_calls", "bob", 3600)):
+        r = regs[kind]
+        assert r.outcome == m_pb2.SUCCESS and (r.sip_code, r.sip_reason) == (200, "OK"), r
+        assert r.user == f"sip:{user}@{kamailio.domain}" and r.registrar == f"sip:{kamailio.host}:{kamailio.port}"
+        assert r.registration_id == f"run-basic:0.{0 if kind == 'register' else 1}.0" and r.index == 0
+        assert 0 < r.register_time_ms < 40_000, r  # includes the 401 challenge round trip
+        assert r.expires_requested == expires and r.expires == expires, r
+        assert r.unregistered and r.unregister_code == 200 and not r.kept, r
+        assert r.sip_call_id and not r.sip_ladder and r.refresh_failures == 0, r
+        assert r.ended_at.ToNanoseconds() >= r.started_at.ToNanoseconds() > 0
+    assert regs["wait_for_calls"].calls_answered == 1
+    assert summary.registrations_ok == 2 and summary.registrations_failed == 0
+    assert 0 < summary.register_p50_ms <= summary.register_p95_ms
     # the run unregistered bob: Kamailio no longer knows where he is
     after = await asyncio.wait_for(pool.run_call(CallJob(
         call_id="after", destination=f"sip:bob@{kamailio.domain}", duration_ms=300,
@@ -244,6 +333,48 @@ async def test_a_caller_with_a_wrong_password_fails_to_register_and_to_call(pool
     assert call.outcome == m_pb2.CALL_FAILED and call.sip_code == 407, _explain(call)
     assert call.sip_ladder, _explain(call)
     assert summary.calls_attempted == 2 and summary.calls_answered == 0
+    regs = {e.registration.kind: e.registration for e in events if isinstance(e, media_pb2.RegistrationMeasured)}
+    bad = regs["register"]  # the same failure, as the registration's own event
+    assert bad.outcome == m_pb2.REGISTRATION_FAILED and (bad.sip_code, bad.sip_reason) == (401, "Unauthorized"), bad
+    assert bad.registration_id == reg.call_id and bad.user == f"sip:alice@{kamailio.domain}"
+    assert bad.register_time_ms == 0 and bad.expires == 0 and not bad.unregistered and not bad.kept
+    assert bad.sip_ladder and bad.sip_ladder[-1].summary.startswith("401") and bad.sip_call_id, bad
+    assert "failed: 401" in bad.detail
+    assert regs["wait_for_calls"].outcome == m_pb2.SUCCESS
+    assert (summary.registrations_ok, summary.registrations_failed) == (1, 1)
+
+
+async def test_a_run_with_keep_registered_leaves_its_users_registered(pool: WorkerPool, kamailio: Kamailio) -> None:
+    from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec
+    from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
+
+    from callgauge_media.engine.runner import execute_run
+    from callgauge_media.engine.sip_run import StaticCredentials
+
+    events = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    s = spec.TestSpec()
+    s.steps.add().actions.add().register.CopyFrom(spec.RegisterAction(
+        target_pool="reg", credential_pool="users", regexpire=120, keep_registered=True))
+    req = runs_pb2.RunRequested(
+        run_id="run-keep", spec=s,
+        targets=[spec.ResolvedTarget(id="reg", host=kamailio.host, port=kamailio.port, transport="udp",
+                                     domain=kamailio.domain)],
+        pools=[spec.ResolvedPool(id="users", credentials=[spec.ResolvedCredential(username="dave")])])
+    try:
+        summary = await asyncio.wait_for(execute_run(req, pool, emit, "engine-test", StaticCredentials(
+            {"users/dave": USERS["dave"]})), 2 * BOUND_S)
+        [r] = [e.registration for e in events if isinstance(e, media_pb2.RegistrationMeasured)]
+        assert r.outcome == m_pb2.SUCCESS and r.kept and not r.unregistered and r.unregister_code == 0, r
+        assert r.expires_requested == 120 and "binding kept until it expires" in r.detail, r
+        assert summary.registrations_ok == 1 and summary.calls_attempted == 0
+        [contact] = bindings(kamailio, "dave")  # the run is over, dave is still registered
+        assert 0 < int(re.search(r"expires=(\d+)", contact).group(1)) <= 120, contact
+    finally:
+        registrar(kamailio, "dave", "Contact: *\r\nExpires: 0\r\n")
 
 
 async def test_the_callee_hangs_up_when_hangup_by_callee(pool: WorkerPool, kamailio: Kamailio) -> None:
@@ -343,7 +474,9 @@ async def test_wait_for_calls_ends_after_its_calls_and_timeout(pool: WorkerPool,
     summary = await asyncio.wait_for(execute_run(lonely, pool, emit, "engine-test", _passwords()), 2 * BOUND_S)
     assert summary.calls_attempted == 0
     assert [type(e).__name__ for e in events if not isinstance(e, media_pb2.RunSecondStats)] == [
-        "RunAccepted", "RunMediaStarted", "RunMediaFinished"]
+        "RunAccepted", "RunMediaStarted", "RegistrationMeasured", "RunMediaFinished"]
+    [r] = [e.registration for e in events if isinstance(e, media_pb2.RegistrationMeasured)]
+    assert r.kind == "wait_for_calls" and r.outcome == m_pb2.SUCCESS and r.calls_answered == 0 and r.unregistered
 
 
 async def test_more_sip_users_than_pjsua_accounts_fail_cleanly(kamailio: Kamailio) -> None:

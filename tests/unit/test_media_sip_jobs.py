@@ -122,3 +122,5 @@ def test_an_engine_without_user_agents_reports_register_actions_as_failed() -> N
     run = SipRun(_req(), object(), StaticCredentials({}))
     [m] = asyncio.run(run.start_ua_action(0, 0, _req().spec.steps[0].actions[0]))
     assert m.outcome == m_pb2.REGISTRATION_FAILED and m.role == "register" and "cannot run" in m.detail
+    [r] = run.registrations  # and the action's registration, for the registration's own event
+    assert r.outcome == m_pb2.REGISTRATION_FAILED and r.registration_id == m.call_id and "cannot run" in r.detail

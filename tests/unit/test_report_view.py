@@ -73,6 +73,11 @@ def test_pages_render_for_a_run_in_any_state():
         assert resp.headers["content-security-policy"].startswith("default-src 'none'")
     assert b'http-equiv="refresh"' in _page("report.html", kiosk=True, can_stop=False,
                                             **view.build(running, None, None)).body
+    assert b'id="fig-registrations"' not in resp.body  # a run without registrations does not show them
+    registered = {"id": "r", "status": "COMPLETED", "passed": True, "calls": [], "summary": {
+        "registrationsOk": 2, "registrationsFailed": 1, "registerP50Ms": 4.5, "registerP95Ms": 9.5}}
+    body = _page("report.html", kiosk=False, can_stop=False, **view.build(registered, None, None)).body.decode()
+    assert "2 ok / 1 failed" in body and "4.5 ms / 9.5 ms" in body, body
 
 
 def test_big_runs_are_listed_in_part():

@@ -28,11 +28,12 @@ Codecs the E-model has no planning values for (speex, iLBC, L16) get no R/MOS (0
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob
+from callgauge_media.engine.jobs import CallJob, UaJob
 
 PLAYOUT_ALLOWANCE_MS = 40.0
 _FRAME_MS = {"ilbc": 30.0}
@@ -127,6 +128,19 @@ def fill_ladder(m: m_pb2.CallMeasurement, entries: list[tuple]) -> None:
     for at_ms, direction, summary, peer, text, truncated in entries[:LADDER_MAX_MESSAGES]:
         m.sip_ladder.add(at_ms=at_ms, direction=direction, summary=summary, peer=peer, text=text,
                          truncated=truncated)
+
+
+def sip_header(text: str, name: str, compact: str = "") -> str:
+    """The value of the first ``name`` header (or its compact form) of a SIP message, "" if none."""
+    names = {name.lower()} | ({compact.lower()} if compact else set())
+    for line in (text or "").split("\n")[1:]:
+        line = line.rstrip("\r")
+        if not line:
+            break  # end of the headers
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in names:
+            return value.strip()
+    return ""
 
 
 def _ts(msg, wall: float | None) -> None:
@@ -263,3 +277,68 @@ def _score(m: m_pb2.CallMeasurement, codec: str, notes: list[str]) -> None:
         m.mos = emodel.mos_from_r(r, wideband=emodel.is_wideband(codec))
     except ValueError as exc:
         notes.append(f"no MOS: {exc}")
+
+
+def registration_measurement(job: UaJob, *, registration_id: str, kind: str, outcome: Mapping,
+                             report: Mapping, lost: Sequence[Mapping] = ()) -> m_pb2.RegistrationMeasurement:
+    """How one user agent's registration went, from what its worker reported: ``outcome`` (the
+    first "registered" / "failed" event), ``report`` (its ua_done report, or ``{"error": ...}``
+    when the worker went away) and ``lost`` (the "lost" events: refreshes that failed).
+
+    SUCCESS: registered and never lost; REGISTRATION_FAILED: the first REGISTER failed (``sip_code``
+    is its final code) or a refresh did (the first failing refresh's code). The ladder (the
+    registrar's responses, the last ones) is kept only when the outcome is not SUCCESS."""
+    a = job.account
+    r = m_pb2.RegistrationMeasurement(
+        registration_id=registration_id, step=job.step, action=job.action, index=job.index, kind=kind,
+        user=a.aor, registrar=a.registrar_uri, transport=a.transport, expires_requested=max(0, int(job.regexpire)),
+        sip_call_id=str(report.get("sip_call_id") or ""), calls_answered=int(report.get("answered") or 0),
+    )
+    registered = outcome.get("event") == "registered"
+    registrations = int(report.get("registrations") or (1 if registered else 0))
+    r.register_time_ms = float(report.get("register_time_ms") or 0.0) if registered else 0.0
+    r.expires = int(report.get("expires") or outcome.get("expires") or 0) if registered else 0
+    r.refreshes = max(0, registrations - 1)
+    r.refresh_failures = int(report.get("refresh_failures") or len(lost))
+    r.unregistered = bool(report.get("unregistered"))
+    r.unregister_code = int(report.get("unregister_code") or 0)
+    r.unregister_reason = str(report.get("unregister_reason") or "")
+    r.kept = bool(report.get("kept"))
+    where = f"{a.aor} at {a.registrar_uri}"
+    notes = []
+    if not registered:
+        r.outcome = m_pb2.REGISTRATION_FAILED
+        r.sip_code = int(outcome.get("code") or 0)
+        r.sip_reason = str(outcome.get("reason") or "")
+        notes.append(f"{kind} of {where} failed: {r.sip_code or ''} {r.sip_reason}".replace("  ", " ").strip())
+    elif lost:
+        r.outcome = m_pb2.REGISTRATION_FAILED
+        r.sip_code = int(lost[0].get("code") or 0)
+        r.sip_reason = str(lost[0].get("reason") or "")
+        notes.append(f"registration of {where} lost: a refresh got {r.sip_code or ''} {r.sip_reason}".rstrip()
+                     + f" ({len(lost)} failed refreshes)")
+    else:
+        r.outcome = m_pb2.SUCCESS
+        r.sip_code = int(report.get("code") or outcome.get("code") or 0)
+        r.sip_reason = str(report.get("reason") or outcome.get("reason") or "")
+    if registered:
+        if r.kept:
+            notes.append("not unregistered: binding kept until it expires")
+        elif r.unregistered:
+            notes.append(f"unregistered ({r.unregister_code} {r.unregister_reason})".replace(" )", ")"))
+        elif r.unregister_reason and not lost:
+            notes.append(f"not unregistered: {r.unregister_reason}")
+    if report.get("error"):
+        notes.append(str(report["error"]))
+    r.detail = "; ".join(notes)
+    if r.outcome != m_pb2.SUCCESS:
+        ladder = list(outcome.get("ladder") or []) if not registered else []
+        ladder = ladder or list(report.get("ladder") or [])
+        for at_ms, direction, summary, peer, text, truncated in ladder[-LADDER_MAX_MESSAGES:]:
+            r.sip_ladder.add(at_ms=at_ms, direction=direction, summary=summary, peer=peer, text=text,
+                             truncated=truncated)
+    now = time.time()
+    started = report.get("started_wall")
+    _ts(r.started_at, float(started) if started else None)
+    _ts(r.ended_at, float(report.get("ended_wall") or now))
+    return r

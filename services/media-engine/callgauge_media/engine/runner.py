@@ -26,7 +26,7 @@ from callgauge_media.engine.load_shape import LoadShape, PlannedCall, plan, seed
 from callgauge_media.engine.second_stats import SecondStats
 from callgauge_media.engine.measurement import failed_measurement
 from callgauge_media.engine.sip_run import CredentialSource, SipRun
-from callgauge_media.engine.summary import merge_counts, summarize
+from callgauge_media.engine.summary import add_registrations, merge_counts, summarize
 
 Emit = Callable[[Message], Awaitable[None]]
 _tracer = trace.get_tracer("callgauge.media")
@@ -83,6 +83,7 @@ class _RunState:
     planned: int = 0
     sipp_summaries: list[m_pb2.RunSummary] = field(default_factory=list)
     sip: SipRun | None = None  # register / wait_for_calls user agents, calls through a registrar
+    registrations: list[m_pb2.RegistrationMeasurement] = field(default_factory=list)
     shard: int = 0  # this engine's shard of a load run split over replicas (shards.py)
     shards: int = 1
 
@@ -139,7 +140,7 @@ async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit,
     drivers = {(a.load.driver or "pjsua").lower() for s in req.spec.steps for a in s.actions
                if a.WhichOneof("kind") == "load"}
     state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id), shard=shard, shards=shards)
-    state.sip = SipRun(req, placer, credentials)
+    state.sip = SipRun(req, placer, credentials, on_registration=lambda r: _record_registration(state, r))
     prefix = f"{req.run_id}:"
 
     def on_call(call_id: str, kind: str, data: tuple) -> None:
@@ -167,6 +168,7 @@ async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit,
         for extra in state.sipp_summaries:
             s.calls_planned -= extra.calls_planned  # counted in state.planned already
             s = merge_counts(s, extra)
+        add_registrations(s, state.registrations)
         return s
 
     async def finish(error: str = "") -> m_pb2.RunSummary:
@@ -241,6 +243,13 @@ async def _record(state: _RunState, m: m_pb2.CallMeasurement) -> None:
     observe_call(m)
     state.calls.append(m)
     await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
+
+
+async def _record_registration(state: _RunState, r: m_pb2.RegistrationMeasurement) -> None:
+    """A user agent of a register / wait_for_calls action ended: how its registration went."""
+    state.registrations.append(r)
+    await state.emit(media_pb2.RegistrationMeasured(run_id=state.run_id, engine_id=state.engine_id,
+                                                    registration=r))
 
 
 async def _run_action(state: _RunState, si: int, ai: int, action: spec_pb2.Action, placer: CallPlacer) -> None:

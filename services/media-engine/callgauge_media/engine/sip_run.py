@@ -10,6 +10,12 @@ A caller's measurement is joined with what our own callee saw on the same SIP ca
 the digits the callee received (``dtmf_received``, ``dtmf_ok``). A call whose DTMF did not arrive
 as sent is CALL_FAILED. Calls our callees answered that no caller of this run placed (e.g. from an
 external system) are reported on their own (``role`` = ``callee``) when the run ends.
+
+Every user agent of a register / wait_for_calls action reports one RegistrationMeasurement when it
+ends (``on_registration``): a user that could not register right after its failure, a wait_for_calls
+that ended on its own then, every other one when the run ends. A user that could not register (or
+lost its registration at a refresh) is, in addition, a REGISTRATION_FAILED CallMeasurement with
+``role`` = ``register`` (what the run's outcome counts and assertions judge).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from opentelemetry import trace
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import runs_pb2
@@ -38,12 +44,16 @@ from callgauge_media.engine.jobs import (
     clean_dtmf,
     dial_uri,
 )
-from callgauge_media.engine.measurement import failed_measurement, fill_ladder
+from callgauge_media.engine.measurement import failed_measurement, fill_ladder, registration_measurement
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("callgauge.media")
 REGISTRATIONS = Counter("callgauge_media_registrations_total",
                         "user agents started by register / wait_for_calls, by outcome", ["outcome"])
+REGISTER_TIME = Histogram("callgauge_media_register_seconds",
+                          "first REGISTER sent -> first 2xx (digest challenge included), users that registered",
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+OnRegistration = Callable[[m_pb2.RegistrationMeasurement], Awaitable[None]]
 
 REGISTER_TIMEOUT_S = 40.0  # > SIP timer F (32 s): a registrar that never answers gives 408 first
 JOIN_WAIT_S = 5.0  # how long a caller's measurement waits for our callee's view of the same call
@@ -79,8 +89,13 @@ def _ms(action, name: str) -> int:
 
 class SipRun:
     def __init__(self, req: runs_pb2.RunRequested, pool: object, credentials: CredentialSource | None = None,
-                 *, register_timeout_s: float = REGISTER_TIMEOUT_S, join_wait_s: float = JOIN_WAIT_S) -> None:
+                 *, register_timeout_s: float = REGISTER_TIMEOUT_S, join_wait_s: float = JOIN_WAIT_S,
+                 on_registration: OnRegistration | None = None) -> None:
         self.run_id = req.run_id
+        self.on_registration = on_registration
+        self.registrations: list[m_pb2.RegistrationMeasurement] = []
+        self._kinds: dict[int, str] = {}  # session token -> register | wait_for_calls
+        self._reg_reported: set[int] = set()  # session tokens whose RegistrationMeasurement went out
         self.pool = pool
         self.credentials = credentials or StaticCredentials()
         self.targets = {t.id: t for t in req.targets}
@@ -194,6 +209,9 @@ class SipRun:
             job = CallJob(call_id=f"{base}.0", destination=a.target_pool or "", step=si, action=ai)
             m = failed_measurement(job, f"{kind}: {exc}", outcome=m_pb2.REGISTRATION_FAILED)
             m.role = "register"
+            await self._emit_registration(m_pb2.RegistrationMeasurement(
+                registration_id=job.call_id, step=si, action=ai, kind=kind, outcome=m_pb2.REGISTRATION_FAILED,
+                detail=m.detail, started_at=m.started_at, ended_at=m.ended_at))
             return [m]
         started = time.time()
         with _tracer.start_as_current_span(kind, kind=trace.SpanKind.CLIENT) as span:
@@ -202,12 +220,15 @@ class SipRun:
             span.set_attribute("sip.registrar", jobs[0].account.registrar if jobs else "")
             sessions = [self.pool.open_ua(j) for j in jobs]
             self.sessions.extend(sessions)
+            for s in sessions:
+                self._kinds[s.token] = kind
             outcomes = await asyncio.gather(*(s.wait_registered(self.register_timeout_s) for s in sessions))
             ok = sum(1 for o in outcomes if o.get("event") in ("registered", "ready"))
             span.set_attribute("sip.registered", ok)
         for o in outcomes:
             REGISTRATIONS.labels(o.get("event", "failed")).inc()
         failures = []
+        failed = []
         for s, o in zip(sessions, outcomes):
             if o.get("event") in ("registered", "ready"):
                 if kind == "wait_for_calls" and (a.max_total_calls or a.timeout_ms):
@@ -224,8 +245,44 @@ class SipRun:
             m.role = "register"
             fill_ladder(m, list(o.get("ladder") or []))
             failures.append(m)
-            asyncio.ensure_future(s.close())  # nothing to unregister; frees the worker's account
+            failed.append(s)
+        # nothing to unregister: closing frees the worker's account at once
+        await asyncio.gather(*(self._end(s) for s in failed))
         return failures
+
+    async def _end(self, session, timeout: float = 20.0) -> dict:
+        """Close the user agent (hang up, unregister or keep the binding) and report its registration."""
+        report = await session.close(timeout=timeout)
+        await asyncio.shield(self._report_registration(session, report))  # a cancelled waiter still reports
+        return report
+
+    async def _report_registration(self, session, report: dict) -> None:
+        """The session's RegistrationMeasurement, once (user agents that register only)."""
+        if session.token in self._reg_reported or not session.job.register:
+            return
+        self._reg_reported.add(session.token)
+        if session.registered.done():
+            outcome = session.registered.result()
+        else:
+            outcome = {"event": "failed", "code": 0, "reason": "no registration outcome"}
+        lost = [e for e in session.events if e.get("event") == "lost"]
+        try:
+            r = registration_measurement(session.job, registration_id=session.job.ua_id,
+                                         kind=self._kinds.get(session.token, "register"), outcome=outcome,
+                                         report=report or {}, lost=lost)
+        except Exception as exc:  # noqa: BLE001 - a report of an odd shape must not end the run
+            log.exception("registration measurement of %s", session.job.ua_id)
+            r = m_pb2.RegistrationMeasurement(registration_id=session.job.ua_id, step=session.job.step,
+                                              action=session.job.action, index=session.job.index,
+                                              outcome=m_pb2.REGISTRATION_FAILED, detail=f"engine error: {exc}")
+        if r.outcome == m_pb2.SUCCESS:
+            REGISTER_TIME.observe(r.register_time_ms / 1000.0)
+        await self._emit_registration(r)
+
+    async def _emit_registration(self, r: m_pb2.RegistrationMeasurement) -> None:
+        self.registrations.append(r)
+        if self.on_registration is not None:
+            await self.on_registration(r)
 
     async def _close_when_done(self, session, a: spec_pb2.WaitForCallsAction, deadline: float | None) -> None:
         """A wait_for_calls ends on its own once it answered ``max_total_calls`` calls (they have
@@ -244,7 +301,7 @@ class SipRun:
                     await session.changed.wait()
             except TimeoutError:
                 pass
-        await session.close()
+        await self._end(session)
 
     # ---------------------------------------------------------------- call
     async def call_job(self, call_id: str, si: int, ai: int, index: int, call: spec_pb2.CallAction) -> CallJob:
@@ -329,6 +386,8 @@ class SipRun:
                 t.cancel()
         reports = await asyncio.gather(*(s.close() for s in self.sessions), return_exceptions=True)
         for s, report in zip(self.sessions, reports):
+            if isinstance(report, BaseException):
+                report = {"error": f"closing the user agent failed: {report!r}"}
             lost = [e for e in s.events if e.get("event") == "lost"]
             if lost and s.registered.done() and s.registered.result().get("event") == "registered":
                 # registered once, then a refresh failed: the user was unreachable for a while
@@ -342,6 +401,7 @@ class SipRun:
                                        sip_reason=str(e.get("reason", "")))
                 m.role = "register"
                 await emit_call(m)
+            await self._report_registration(s, report)
         for s in self.sessions:
             for c in s.calls:
                 if c.sip_call_id not in self._caller_call_ids:
@@ -352,4 +412,9 @@ class SipRun:
     async def abort(self) -> None:
         for t, _ in self._closers:
             t.cancel()
-        await asyncio.gather(*(s.close(timeout=10.0) for s in self.sessions), return_exceptions=True)
+        reports = await asyncio.gather(*(s.close(timeout=10.0) for s in self.sessions), return_exceptions=True)
+        for s, report in zip(self.sessions, reports):
+            try:  # best effort: the run is going down
+                await self._report_registration(s, report if isinstance(report, dict) else {"error": repr(report)})
+            except Exception:  # noqa: BLE001
+                log.exception("registration of %s not reported", s.job.ua_id)

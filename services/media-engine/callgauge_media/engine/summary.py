@@ -1,4 +1,4 @@
-"""Aggregates over a run's call measurements (pure)."""
+"""Aggregates over a run's call and registration measurements (pure)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,19 @@ def summarize(calls: Sequence[m_pb2.CallMeasurement], *, calls_planned: int = 0,
     return s
 
 
+def add_registrations(s: m_pb2.RunSummary, registrations: Sequence[m_pb2.RegistrationMeasurement]) -> m_pb2.RunSummary:
+    """``s`` with the registration figures of ``registrations`` (set in place, returned): users
+    registered / failed (a registration lost at a refresh counts as failed), register time p50/p95
+    of those that registered (nearest rank)."""
+    ok = [r for r in registrations if r.outcome == m_pb2.SUCCESS]
+    s.registrations_ok = len(ok)
+    s.registrations_failed = len(registrations) - len(ok)
+    times = [r.register_time_ms for r in ok]
+    s.register_p50_ms = percentile(times, 50)
+    s.register_p95_ms = percentile(times, 95)
+    return s
+
+
 def merge_counts(base: m_pb2.RunSummary, other: m_pb2.RunSummary) -> m_pb2.RunSummary:
     """``base`` plus the counts of ``other`` (e.g. a SIPp-driven action's summary, which has no
     per-call quality): attempts, answers, failures, SIP codes and outcomes add up, ASR is
@@ -77,6 +90,12 @@ def merge_counts(base: m_pb2.RunSummary, other: m_pb2.RunSummary) -> m_pb2.RunSu
     out.calls_failed = base.calls_failed + other.calls_failed
     out.calls_planned = base.calls_planned + other.calls_planned
     out.peak_concurrency = max(base.peak_concurrency, other.peak_concurrency)
+    out.registrations_ok = base.registrations_ok + other.registrations_ok
+    out.registrations_failed = base.registrations_failed + other.registrations_failed
+    if base.registrations_ok == 0 and other.registrations_ok:  # percentiles do not add up: keep the side that has them
+        out.register_p50_ms, out.register_p95_ms = other.register_p50_ms, other.register_p95_ms
+    elif base.registrations_ok:
+        out.register_p50_ms, out.register_p95_ms = base.register_p50_ms, base.register_p95_ms
     out.asr = out.calls_answered / out.calls_attempted if out.calls_attempted else 0.0
     drivers = sorted({d for s in (base, other) for d in s.driver.split("+") if d})
     out.driver = "+".join(drivers)

@@ -50,6 +50,7 @@ from callgauge_media.engine.measurement import (
     failed_measurement,
     fill_ladder,
     ladder_entry,
+    sip_header,
 )
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,12 @@ MAX_ACCOUNTS = 8
 HANGUP_GRACE_S = 5.0  # after our hang-up, report anyway if pjsua has not disconnected by then
 SLOT_WAIT_S = 40.0  # how long a job may wait for pjsua to free a call slot (> SIP timer F, 32 s)
 PJ_ETOOMANY = 70010
+PJSIP_EBUSY = 171001  # pjsip_regc_send: "regc has another transaction pending"
 PLACE_INTERVAL_S = 0.025  # at most 40 new calls per second per worker (see _place_backlog)
 TONE_VOLUME = 0  # 0 = pjmedia default tone amplitude
 DTMF_DIGIT_S = 0.3  # time one RFC 2833 digit takes to send (pjmedia: 200 ms tone + gap), with margin
 DTMF_TAIL_S = 0.7  # after the last digit, before a hang-up: the far side's end-of-event packets
+UA_LADDER_MAX = 10  # responses to a UA's REGISTERs kept for its measurement
 UNREGISTER_WAIT_S = 5.0  # how long closing a UA waits for the answer to its un-REGISTER
 CALLEE_SETUP_S = 40.0  # an incoming call not confirmed (ACK) this long after answering is dropped
 FOREVER_MS = 24 * 3600 * 1000
@@ -352,7 +355,10 @@ class _Ua:
         self.token = token
         self.job = job
         self.account: _UaAccount | None = None
-        self.t0 = time.monotonic()
+        self.t0 = time.monotonic()  # the first REGISTER goes out inside Account.create, right after
+        self.started_wall = time.time()
+        self.t_registered: float | None = None  # first 2xx to a REGISTER (after any digest challenge)
+        self.sip_call_id = ""
         self.reg_reported = False
         self.registered = False
         self.registrations = 0  # successful REGISTER transactions (the first and every refresh)
@@ -363,8 +369,10 @@ class _Ua:
         self.closing = False
         self.close_at = 0.0
         self.unreg_sent = False
+        self.unreg_busy = False  # the un-REGISTER met a pending refresh (PJSIP_EBUSY): try again
         self.unreg_code: int | None = None
         self.unreg_reason = ""
+        self.kept = False  # keep_registered: a last refresh went out and the account went without un-REGISTER
         self.answered = 0
         self.rejected = 0
         self.seq = 0
@@ -377,6 +385,11 @@ class _Ua:
             "code": self.last_code, "reason": self.last_reason,
             "unregistered": self.unreg_code is not None and 200 <= self.unreg_code < 300,
             "unregister_code": self.unreg_code or 0, "unregister_reason": self.unreg_reason,
+            "kept": self.kept,
+            "register_time_ms": (round((self.t_registered - self.t0) * 1000.0, 3)
+                                 if self.t_registered is not None else 0.0),
+            "sip_call_id": self.sip_call_id, "started_wall": self.started_wall, "ended_wall": time.time(),
+            "ladder": list(self.ladder),
             "answered": self.answered, "rejected": self.rejected,
         }
 
@@ -521,7 +534,8 @@ class CallerAgent:
                 self._answer_codec = pick_codec_id(self._endpoint.codec_ids, job.codec) if job.codec else None
                 self._endpoint.open_codecs(self._answer_codec)
             ua.t0 = time.monotonic()
-            acc.create(acfg, True)  # onRegState may already fire in here
+            ua.started_wall = time.time()
+            acc.create(acfg, True)  # sends the first REGISTER; onRegState may already fire in here
         except Exception as exc:  # noqa: BLE001
             self._uas.pop(token, None)
             ua.account = None
@@ -532,7 +546,8 @@ class CallerAgent:
             self._emit("ua_event", token, {"event": "ready", "code": 0, "reason": "not registering"})
 
     def close_ua(self, token: int, reason: str = "the action ended") -> None:
-        """Hang up the UA's calls, unregister (unless the job says not to); ("ua_done", ...) follows."""
+        """Hang up the UA's calls, unregister (or, for a job with ``unregister`` false, keep the
+        binding: see :meth:`_shutdown_keeping_binding`); ("ua_done", ...) follows."""
         ua = self._uas.get(token)
         if ua is None or ua.closing:
             return
@@ -542,16 +557,26 @@ class CallerAgent:
             if run.ua is ua and run.hangup_at is None and not run.disconnected:
                 self._hangup(run, reason)
         if ua.registered and ua.job.unregister and ua.account is not None:
-            try:
-                ua.account.setRegistration(False)
-                ua.unreg_sent = True
-            except pj.Error as exc:
-                ua.unreg_reason = f"un-REGISTER not sent: {_error_text(exc)}"
+            self._unregister(ua)
         self._try_close(ua, time.monotonic())
 
+    def _unregister(self, ua: _Ua) -> None:
+        """Send the un-REGISTER; when a refresh is in flight (PJSIP_EBUSY) :meth:`_try_close` tries
+        again, since deleting the account then would leave the binding in place."""
+        try:
+            ua.account.setRegistration(False)
+            ua.unreg_sent = True
+            ua.unreg_reason = ""
+        except pj.Error as exc:
+            ua.unreg_busy = int(getattr(exc, "status", 0) or 0) == PJSIP_EBUSY
+            ua.unreg_reason = f"un-REGISTER not sent: {_error_text(exc)}"
+
     def _try_close(self, ua: _Ua, now: float) -> None:
+        if ua.unreg_busy and not ua.unreg_sent and ua.account is not None and now - ua.close_at < UNREGISTER_WAIT_S:
+            ua.unreg_busy = False
+            self._unregister(ua)
         calls_left = any(r.ua is ua for r in self._runs.values()) or any(r.ua is ua for r in self._lingering)
-        waiting_unreg = ua.unreg_sent and ua.unreg_code is None and now - ua.close_at < UNREGISTER_WAIT_S
+        waiting_unreg = ((ua.unreg_sent and ua.unreg_code is None) or ua.unreg_busy) and now - ua.close_at < UNREGISTER_WAIT_S
         if (calls_left or waiting_unreg) and now - ua.close_at < UNREGISTER_WAIT_S + HANGUP_GRACE_S:
             return
         self._uas.pop(ua.token, None)
@@ -559,13 +584,44 @@ class CallerAgent:
             ua.unreg_reason = ua.unreg_reason or f"no answer to the un-REGISTER within {UNREGISTER_WAIT_S:.0f} s"
         acc, ua.account = ua.account, None
         if acc is not None:
-            try:
-                acc.shutdown()
-            except Exception:  # noqa: BLE001
-                log.exception("UA account shutdown")
+            if ua.registered and not ua.job.unregister and not ua.unreg_sent:
+                self._shutdown_keeping_binding(ua, acc)
+            else:
+                try:
+                    acc.shutdown()
+                except Exception:  # noqa: BLE001
+                    log.exception("UA account shutdown")
         if not self._answering():
             self._answer_codec = None
         self._emit("ua_done", ua.token, ua.report())
+
+    def _shutdown_keeping_binding(self, ua: _Ua, acc: pj.Account) -> None:
+        """Delete the account without un-REGISTERing (``keep_registered``).
+
+        pjsua_acc_del always tries an un-REGISTER, but pjsip_regc sends nothing while another
+        REGISTER transaction of the same client is pending (PJSIP_EBUSY), and pjsua_acc_del then
+        destroys the client anyway. So: a last refresh (``setRegistration(True)``), and the account
+        deleted in the same turn, before any answer can arrive. The refresh renews the binding for
+        ``regexpire`` seconds; its answer is not seen (the client's callback is gone); the registrar
+        drops the binding when it expires. Checked against Kamailio in
+        tests/integration/test_media_sip.py."""
+        note, status = "", 0
+        try:
+            acc.setRegistration(True)
+        except pj.Error as exc:
+            # EBUSY: a refresh is in flight already, which blocks the un-REGISTER just the same
+            note, status = _error_text(exc), int(getattr(exc, "status", 0) or 0)
+        busy = not note or status == PJSIP_EBUSY
+        try:
+            acc.shutdown()
+        except Exception:  # noqa: BLE001
+            log.exception("UA account shutdown")
+        if busy:
+            ua.kept = True
+            ua.unreg_reason = (f"binding kept until it expires (a last refresh asked for {ua.job.regexpire} s; "
+                               f"no un-REGISTER sent)")
+        else:
+            ua.unreg_reason = f"refresh not sent ({note}): pjsua sent its un-REGISTER on delete, answer not seen"
 
     def _answering(self) -> bool:
         return any(ua.job.answer and not ua.closing for ua in self._uas.values())
@@ -583,16 +639,24 @@ class CallerAgent:
         code, reason, expires = int(prm.code), str(prm.reason), int(prm.expiration)
         try:
             text = prm.rdata.wholeMsg
-            if text and len(ua.ladder) < 10:
+            if text:  # the registrar's last responses (pjsip answers 401/407 challenges unseen)
                 ua.ladder.append(ladder_entry((time.monotonic() - ua.t0) * 1000.0, "in", text,
                                               str(prm.rdata.srcAddress)))
+                del ua.ladder[:-UA_LADDER_MAX]
         except Exception:  # noqa: BLE001 - the ladder is a nicety
             pass
-        if ua.closing:
+        if not ua.sip_call_id:
+            try:
+                ua.sip_call_id = sip_header(prm.rdata.wholeMsg, "Call-ID", "i")
+            except Exception:  # noqa: BLE001
+                pass
+        if ua.closing and ua.unreg_sent:  # the answer to our un-REGISTER
             ua.unreg_code, ua.unreg_reason = code, reason
             ua.registered = False
             return
         if 200 <= code < 300 and expires > 0:
+            if ua.t_registered is None:
+                ua.t_registered = time.monotonic()
             ua.registrations += 1
             ua.expires = expires
             ua.last_code, ua.last_reason = code, reason
