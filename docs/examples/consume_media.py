@@ -45,6 +45,11 @@ def render(delivered, as_json: bool) -> str:
         return (f"{env.occurred_at.ToJsonString()} run={msg.run_id} CallMeasured {c.call_id} "
                 f"outcome={c.outcome} sip={c.sip_code} setup_ms={c.setup_time_ms:.1f} "
                 f"loss%={c.loss_pct:.2f} jitter_ms={c.jitter_ms:.2f} mos={c.mos:.2f}")
+    if short == "RegistrationMeasured":
+        r = msg.registration
+        return (f"{env.occurred_at.ToJsonString()} run={msg.run_id} RegistrationMeasured {r.registration_id} "
+                f"user={r.user} outcome={r.outcome} sip={r.sip_code} register_ms={r.register_time_ms:.1f} "
+                f"expires={r.expires} unregistered={r.unregistered} kept={r.kept}")
     return f"{env.occurred_at.ToJsonString()} run={getattr(msg, 'run_id', '')} {short}"
 
 
