@@ -344,6 +344,40 @@ async def test_a_caller_with_a_wrong_password_fails_to_register_and_to_call(pool
     assert (summary.registrations_ok, summary.registrations_failed) == (1, 1)
 
 
+@pytest.mark.parametrize(("user", "password", "code"), [("alice", "wrong", 401), ("mallory", "x", 403)])
+async def test_a_refused_registration_is_measured(pool: WorkerPool, kamailio: Kamailio, user: str, password: str,
+                                                  code: int) -> None:
+    from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec
+    from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
+
+    from callgauge_media.engine.runner import execute_run
+    from callgauge_media.engine.sip_run import StaticCredentials
+
+    events = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    s = spec.TestSpec()
+    s.steps.add().actions.add().register.CopyFrom(spec.RegisterAction(target_pool="reg", credential_pool="users"))
+    req = runs_pb2.RunRequested(
+        run_id=f"run-refused-{code}", spec=s,
+        targets=[spec.ResolvedTarget(id="reg", host=kamailio.host, port=kamailio.port, transport="udp",
+                                     domain=kamailio.domain)],
+        pools=[spec.ResolvedPool(id="users", credentials=[spec.ResolvedCredential(username=user)])])
+    summary = await asyncio.wait_for(execute_run(req, pool, emit, "engine-test", StaticCredentials(
+        {f"users/{user}": password})), 2 * BOUND_S)
+    [m] = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    [r] = [e.registration for e in events if isinstance(e, media_pb2.RegistrationMeasured)]
+    assert m.role == "register" and m.outcome == m_pb2.REGISTRATION_FAILED and m.sip_code == code, _explain(m)
+    assert r.registration_id == m.call_id and r.kind == "register" and r.user == f"sip:{user}@{kamailio.domain}"
+    assert r.outcome == m_pb2.REGISTRATION_FAILED and r.sip_code == code and r.sip_reason, r
+    assert r.register_time_ms == 0 and r.expires == 0 and r.expires_requested == 3600, r
+    assert not r.unregistered and not r.kept and r.unregister_code == 0, r
+    assert r.sip_call_id and r.sip_ladder[-1].summary.startswith(str(code)), r
+    assert (summary.registrations_ok, summary.registrations_failed, summary.register_p95_ms) == (0, 1, 0)
+
+
 async def test_a_run_with_keep_registered_leaves_its_users_registered(pool: WorkerPool, kamailio: Kamailio) -> None:
     from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec
     from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
