@@ -220,6 +220,18 @@ async def test_a_media_event_delivered_twice_charges_once(billing, tmp_path, bro
             return w.balance_minor == 992 and w
 
         await poll(registered, "one registration attempt charged")
+        # the RegistrationMeasured of that same user agent is the same attempt; a user that
+        # registered fine is an attempt too (it has no CallMeasured)
+        await feed.send(media_pb2.RegistrationMeasured(run_id=run, registration=m_pb2.RegistrationMeasurement(
+            registration_id=f"{run}:0.1.0", outcome=m_pb2.REGISTRATION_FAILED, sip_code=401)))
+        await feed.send(media_pb2.RegistrationMeasured(run_id=run, registration=m_pb2.RegistrationMeasurement(
+            registration_id=f"{run}:0.1.1", outcome=m_pb2.SUCCESS, sip_code=200)))
+
+        async def registered_ok():
+            w = await stub.GetWallet(pb.GetWalletRequest(account_id=acc))
+            return w.balance_minor == 991 and w
+
+        await poll(registered_ok, "the successful registration charged, the failed one not twice")
         await feed.send_run_event(runs_pb2.RunCompleted(run_id=run))
 
         async def released():
@@ -230,10 +242,10 @@ async def test_a_media_event_delivered_twice_charges_once(billing, tmp_path, bro
     events = await ledger(svc.store, acc)
     charges = [e for e in events if isinstance(e, billing_pb2.UsageCharged)]
     assert [(c.kind, c.quantity, c.total_quantity) for c in charges] == [
-        ("call_seconds", 4, 4), ("call_seconds", 3, 7), ("registration", 1, 1)]
-    assert ledger_sum(events) == 992
+        ("call_seconds", 4, 4), ("call_seconds", 3, 7), ("registration", 1, 1), ("registration", 1, 1)]
+    assert ledger_sum(events) == 991
     [settled_event] = [e for e in events if isinstance(e, billing_pb2.ReservationSettled)]
-    assert settled_event.charged_minor == 8 and settled_event.run_outcome == "COMPLETED"
+    assert settled_event.charged_minor == 9 and settled_event.run_outcome == "COMPLETED"
 
 
 async def test_test_mode_records_usage_and_charges_nothing(billing) -> None:
