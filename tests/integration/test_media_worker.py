@@ -393,3 +393,30 @@ async def test_stop_reports_live_and_queued_calls(start_responder) -> None:
 async def test_responder_exits_zero_on_sigterm(start_responder) -> None:
     r = start_responder()
     assert stop_process(r.proc, timeout=10) == 0
+
+
+async def test_a_worker_that_dies_before_it_is_ready_is_started_again(start_responder) -> None:
+    """One worker of a starting pool dies before its first "ready" (here: SIGKILL while it still
+    imports pjsua2): start() starts it again instead of failing the whole pool."""
+    r = start_responder()
+    pool = WorkerPool(workers=2, rtp_port_base=POOL_RTP_BASE + 600, rtp_ports_per_worker=100)
+    starting = asyncio.create_task(pool.start())
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # the spawned interpreter needs far longer than this loop to import pjsua2
+            pid = pool.worker_pids()[0]
+            if pid:
+                break
+            if starting.done() or time.monotonic() >= deadline:
+                pytest.fail(f"worker 0 never got a pid before the pool was ready: {pool.worker_info()}")
+            await asyncio.sleep(0.005)
+        assert not pool.worker_info()[0]["ready"]
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.wait_for(starting, 90)
+        assert all(i["ready"] for i in pool.worker_info())
+        assert pool.worker_pids()[0] not in (None, pid)
+        assert pool.restarts == 1
+        m = await _call(pool, CallJob(call_id="after-early-death", destination=r.uri, duration_ms=500))
+        assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    finally:
+        await asyncio.wait_for(pool.stop(), 60)

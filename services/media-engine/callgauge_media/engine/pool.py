@@ -40,6 +40,7 @@ _MIN_PORTS_PER_CALL = 2  # RTP + RTCP
 # user agents (register / wait_for_calls users) per worker: pjsua allows 8 accounts per process,
 # one is the worker's own, one is kept for the identities of calls placed through a registrar
 MAX_UAS_PER_WORKER = 6
+START_ATTEMPTS = 3  # a worker that dies before its first "ready" is started again this often
 # A SIP keep-alive (RFC 5626 double CRLF) sent to a worker's UDP SIP port after each message on its
 # pipe: pjsip ignores it, but it wakes libHandleEvents at once, so a worker can wait long (cheap
 # when idle) and still pick a job up within a millisecond.
@@ -240,12 +241,33 @@ class WorkerPool:
         self._doorbell.setblocking(False)
         try:
             waiters = [await self._spawn(w) for w in self._workers]
-            await asyncio.wait_for(asyncio.gather(*waiters), self.start_timeout_s)
+            await asyncio.wait_for(asyncio.gather(*(self._until_ready(w, f) for w, f in zip(self._workers, waiters))),
+                                   self.start_timeout_s)
         except BaseException as exc:
             await self.stop()
             if isinstance(exc, asyncio.TimeoutError):
                 raise RuntimeError(f"media workers not ready within {self.start_timeout_s} s") from exc
             raise
+
+    async def _until_ready(self, w: _Worker, waiter: asyncio.Future) -> None:
+        """Wait for ``w``'s first start; a worker that dies before it is ready (a port taken at
+        that instant, a machine too busy) is started again, up to START_ATTEMPTS times, so one
+        unlucky process does not fail a pool of hundreds."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                await waiter
+                return
+            except RuntimeError as exc:
+                if attempt == START_ATTEMPTS or not self._running or self._stopping:
+                    raise
+                log.warning("media worker %s did not start (%s): attempt %s of %s", w.index, exc, attempt + 1,
+                            START_ATTEMPTS)
+            if w.restart_task is not None:
+                w.restart_task.cancel()  # this loop starts it again, not the crash-restart path
+            if w.process is not None:
+                await asyncio.get_running_loop().run_in_executor(None, w.process.join, 5.0)
+            self.restarts += 1
+            waiter = await self._spawn(w)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Graceful: queued calls are reported not placed; workers hang up live calls, report them,
