@@ -8,8 +8,9 @@ against the same SIPp uas.
     offered at --cps, ``max_concurrency`` = workers * 4, talk time 1 ms (hang-up at the answer; SDP
     and RTP sockets are still set up), on a WorkerPool of --workers pjsua2 processes.
 (b) Callgauge SIPp driver: a ``load`` action with ``driver: sipp`` (generated scenario, rate
-    steered over SIPp's control port, statistics files parsed into events) of --calls attempts at
-    --sipp-rate, talk time 1 ms, ``max_concurrency`` = workers * 4.
+    steered over SIPp's control port, statistics files parsed into events, SIPp's per-message log
+    followed into one CallMeasured per call) of --calls attempts at --sipp-rate, talk time 1 ms,
+    ``max_concurrency`` = workers * 4.
 (c) raw SIPp: ``sipp -sn uac -d 0 -r RATE -rp 1000 -l LIMIT -m CALLS`` (LIMIT = workers * 4).
 All against one ``sipp -sn uas`` on 127.0.0.1. Printed: attempts, successes, failures, elapsed
 (each side's whole run, process start included), attempts/s. Bounded by --calls and by a timeout;
@@ -84,9 +85,10 @@ async def callgauge_rate(uas: SippUas, calls: int, workers: int, cps: float, tim
 async def sipp_driver_rate(uas: SippUas, calls: int, rate: float, limit: int, timeout_s: float) -> dict:
     load = spec_pb2.LoadAction(dial_destination=uas.uri, cps=rate, max_total_calls=calls, max_concurrency=limit,
                                duration_ms=1, setup_timeout_ms=10_000, driver="sipp")
-    _, s, elapsed, busy = await _execute(_load_run("bench-sipp-driver", load), None, timeout_s)
+    ms, s, elapsed, busy = await _execute(_load_run("bench-sipp-driver", load), None, timeout_s)
     return {"attempts": s.calls_attempted, "ok": s.calls_answered, "failed": s.calls_failed, "elapsed": elapsed,
-            "busy": busy, "setup_p50": s.setup_p50_ms}
+            "busy": busy, "setup_p50": s.setup_p50_ms, "measured": len(ms),
+            "measured_ok": sum(1 for m in ms if m.outcome == m_pb2.SUCCESS)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                   + (f", failures {cg['fails']}" if cg["fails"] else ""), flush=True)
             drv = asyncio.run(sipp_driver_rate(uas, a.calls, a.sipp_rate, limit, a.timeout_s))
             print(f"callgauge sipp driver: {drv['ok']}/{drv['attempts']} ok in {drv['elapsed']:.1f} s = "
-                  f"{drv['attempts'] / drv['elapsed']:.0f} attempts/s, machine CPU {drv['busy']:.0f} %", flush=True)
+                  f"{drv['attempts'] / drv['elapsed']:.0f} attempts/s, machine CPU {drv['busy']:.0f} %, "
+                  f"{drv['measured']} CallMeasured ({drv['measured_ok']} SUCCESS)", flush=True)
             machine = CpuSampler()
             machine.start()
             sp = run_sipp_client(["-sn", "uac", f"{HOST}:{uas.port}", "-s", "service", "-i", HOST,

@@ -3,8 +3,12 @@ both against the stack's built-in responder (a few calls, a few seconds)."""
 
 from __future__ import annotations
 
+import math
 import shutil
+import time
+import uuid
 
+import httpx
 import pytest
 
 from tests.e2e.test_walking_skeleton import data, run_to_end
@@ -42,4 +46,49 @@ def test_a_sipp_driven_load_run_completes_with_sipps_figures(api, stack):
     assert run["status"] == "COMPLETED", run["resultDescription"]
     s = run["summary"]
     assert s["driver"] == "sipp" and s["callsAttempted"] == 3 and s["callsAnswered"] == 3
-    assert run["calls"] == []  # SIPp measures no call's audio: the run has figures, not calls
+    # each SIPp call is a call of the run (signalling figures; SIPp measures no audio)
+    assert sorted(c["index"] for c in run["calls"]) == [0, 1, 2]
+    assert all(c["outcome"] == "SUCCESS" and c["sipCallId"] and not c.get("mos") for c in run["calls"]), run["calls"]
+
+
+def _live_client(stack) -> httpx.Client:
+    """A new account (its own wallet, the welcome credit only) and a live API key for it."""
+    with httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1", timeout=30) as anon:
+        email, password = f"u{uuid.uuid4().hex[:12]}@example.com", "correct horse battery"
+        data(anon.post("/auth/register", json={"email": email, "password": password}), 201)
+        tokens = data(anon.post("/auth/login", json={"email": email, "password": password}))
+        key = data(anon.post("/api-keys", json={"name": "sipp billing", "mode": "live"},
+                             headers={"Authorization": f"Bearer {tokens['accessToken']}"}), 201)
+    token = key.get("key") or key.get("token") or key.get("apiKey")
+    return httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1",
+                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (Debian sip-tester) is not installed")
+def test_a_sipp_driven_load_run_is_billed_by_its_answered_call_seconds(stack):
+    with _live_client(stack) as api:
+        before = data(api.get("/billing/wallet"))
+        project, test = _load_test(api, "sipp billed", {
+            "dial_destination": stack.responder_uri(), "cps": 3, "max_total_calls": 3, "duration_ms": 2300,
+            "driver": "sipp"}, [{"metric": "asr", "op": ">=", "value": 1}])
+        run, _ = run_to_end(api, project, test)
+        assert run["status"] == "COMPLETED", run["resultDescription"]
+        calls = run["calls"]
+        assert len(calls) == 3 and all(c["outcome"] == "SUCCESS" for c in calls), calls
+        billed = sum(math.ceil(c["durationMs"] / 1000 - 1e-9) for c in calls)  # every started second
+        assert billed >= 9  # 3 calls of at least 2.3 s
+
+        def charges() -> list[dict]:
+            entries = data(api.get("/billing/history", params={"perPage": 100}))
+            return [e for e in entries if e["type"] == "charge" and e.get("runId") == run["testRunId"]]
+
+        deadline = time.monotonic() + 30  # bounds the poll: the last CallMeasured is metered after the run ends
+        while sum(e["quantity"] for e in charges()) < billed and time.monotonic() < deadline:
+            time.sleep(0.2)
+        found = charges()
+        assert sum(e["quantity"] for e in found) == billed, found
+        assert {e["callId"] for e in found} == {c["callId"] for c in calls}, found
+        price = stack.settings.billing_price_call_second_minor
+        after = data(api.get("/billing/wallet"))
+        assert after["balanceMinor"] == before["balanceMinor"] - billed * price, (before, after)
+        assert after["reservedMinor"] == 0

@@ -152,7 +152,14 @@ async def test_sipp_driver_against_a_sipp_uas_follows_the_shape_and_reports_seco
     s = finished[0].summary
     assert (s.driver, s.calls_planned, s.calls_attempted, s.calls_answered, s.asr) == ("sipp", 12, 12, 12, 1.0), s
     assert dict(s.sip_codes) == {200: 12} and s.setup_p95_ms >= 0 and s.acd_ms > 0
-    assert not [e for e in events if isinstance(e, media_pb2.CallMeasured)]
+    # every SIPp call is a CallMeasured of its own, from SIPp's per-message log
+    calls = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    assert sorted(c.index for c in calls) == list(range(12)), _explain(calls)
+    assert len({c.call_id for c in calls}) == 12 and len({c.sip_call_id for c in calls}) == 12
+    assert all(c.call_id == f"run-sipp-1:0.0.{c.index}" for c in calls)
+    assert all(c.outcome == m_pb2.SUCCESS and c.sip_code == 200 for c in calls), _explain(calls)
+    assert all(c.duration_ms >= 300 and c.setup_time_ms > 0 for c in calls), _explain(calls)
+    assert all(c.mos == 0 and c.rx_packets == 0 and "RTP is not measured" in c.detail for c in calls)
     assert seconds and all(x.driver == "sipp" for x in seconds)
     assert sum(x.attempts for x in seconds) == 12 and sum(x.answers for x in seconds) == 12
     assert sum(x.calls_ended for x in seconds) == 12 and seconds[-1].active_calls == 0
@@ -168,3 +175,123 @@ async def test_sipp_driver_against_our_responder_counts_busy_calls(responder):
     assert s.calls_attempted == 6 and s.calls_answered == 4 and s.calls_failed == 2, s
     assert dict(s.sip_codes) == {200: 4, 486: 2}
     assert sum(x.failures for x in events if isinstance(x, media_pb2.RunSecondStats)) == 2
+    calls = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    assert sorted((c.outcome, c.sip_code) for c in calls) == [(m_pb2.SUCCESS, 200)] * 4 + [(m_pb2.CALL_FAILED, 486)] * 2
+    busy = [c for c in calls if c.sip_code == 486]
+    assert all(c.sip_reason and c.sip_ladder and c.duration_ms == 0 for c in busy), _explain(busy)
+
+
+async def test_sipp_calls_are_metered_like_the_pools(sipp_uas, tmp_path):
+    """The billing guard hears a SIPp call's answer and, while it is up, its progress: the
+    CallAnswered and CallProgress it appends (a real SQLite event store) are what billing meters."""
+    from callgauge_bus.codec import decode_payload
+    from callgauge_eventstore.sqlite import SqliteEventStore
+
+    from callgauge_media.engine.metering import BillingGuard
+
+    store = SqliteEventStore(tmp_path / "media.db", namespace="media")
+    await store.open()
+    try:
+        guard = BillingGuard(store, lambda: None, "engine-a", interval_s=0.5)
+        req = _run("run-sipp-3", spec_pb2.LoadAction(dial_destination=sipp_uas, cps=2, max_total_calls=2,
+                                                     duration_ms=2200, driver="sipp"))
+        guard.run_started(req)
+        events = await _execute(req, guard.placer_for(None))
+        await guard.drain()
+        calls = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+        assert len(calls) == 2 and all(c.outcome == m_pb2.SUCCESS for c in calls), _explain(calls)
+        for c in calls:
+            sent = [decode_payload(e.type, e.data) for e in await store.read_stream(f"media-call-{c.call_id}")]
+            kinds = [type(m).__name__ for m in sent]
+            assert kinds[0] == "CallAnswered" and kinds.count("CallAnswered") == 1, kinds
+            progress = [m.up_ms for m in sent if isinstance(m, media_pb2.CallProgress)]
+            assert progress and progress == sorted(progress), kinds
+            # never more than the call's own talk time: the final CallMeasured bills the rest
+            assert progress[-1] <= c.duration_ms, (progress, c.duration_ms)
+        assert not guard.up  # every call reported its end
+    finally:
+        await store.close()
+
+
+# ------------------------------------------------------------------ SIPp through Kamailio, digest auth
+KAMAILIO_USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+
+
+@pytest.fixture(scope="module")
+def kamailio(tmp_path_factory):
+    from callgauge_platform.kamailio import Kamailio, kamailio_binary
+
+    try:
+        kamailio_binary()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(str(exc))
+    if shutil.which("sipp") is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    k = Kamailio.on_free_port(tmp_path_factory.mktemp("kamailio"), KAMAILIO_USERS)
+    k.start()
+    try:
+        yield k
+    finally:
+        k.stop()
+
+
+def _auth_run(k, run_id: str, callers: list[str]) -> runs_pb2.RunRequested:
+    """bob waits for calls (a pjsua2 user agent registered at Kamailio); SIPp calls him through
+    Kamailio as the users of the ``callers`` pool, 3 calls of 0.6 s."""
+    spec = spec_pb2.TestSpec()
+    spec.steps.add().actions.add().wait_for_calls.CopyFrom(spec_pb2.WaitForCallsAction(
+        target_pool="reg", credential_pool="callees"))
+    spec.steps.add().actions.add().load.CopyFrom(spec_pb2.LoadAction(
+        dial_destination="bob", target_pool="reg", credential_pool="callers", cps=3, max_total_calls=3,
+        duration_ms=600, driver="sipp", setup_timeout_ms=8000))
+    return runs_pb2.RunRequested(
+        run_id=run_id, spec=spec,
+        targets=[spec_pb2.ResolvedTarget(id="reg", host=k.host, port=k.port, transport="udp", domain=k.domain)],
+        pools=[spec_pb2.ResolvedPool(id="callers", credentials=[spec_pb2.ResolvedCredential(username=u)
+                                                               for u in callers]),
+               spec_pb2.ResolvedPool(id="callees", credentials=[spec_pb2.ResolvedCredential(username="bob")])])
+
+
+async def _execute_auth(req, pool, passwords: dict[str, str]) -> tuple[list, m_pb2.RunSummary, list]:
+    from callgauge_media.engine.sip_run import StaticCredentials
+
+    events: list = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+
+    await asyncio.wait_for(execute_run(req, pool, emit, "engine-a", StaticCredentials(passwords)), 2 * RUN_BOUND_S)
+    [finished] = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)]
+    assert not finished.error, finished.error
+    return events, finished.summary, [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+
+
+async def test_sipp_calls_through_kamailio_answer_its_challenge_with_the_pools_passwords(pool, kamailio):
+    req = _auth_run(kamailio, "run-sipp-auth-1", ["alice", "carol"])
+    events, s, calls = await _execute_auth(req, pool, {"callers/alice": "alice-secret", "callers/carol": "carol-secret",
+                                                       "callees/bob": "bob-secret"})
+    assert (s.driver, s.calls_attempted, s.calls_answered, dict(s.sip_codes)) == ("sipp", 3, 3, {200: 3}), s
+    # the SIPp calls only: bob's view of them is not reported as calls of their own
+    assert sorted(c.index for c in calls) == [0, 1, 2] and {c.role for c in calls} == {"caller"}, _explain(calls)
+    assert all(c.outcome == m_pb2.SUCCESS and c.duration_ms >= 600 for c in calls), _explain(calls)
+    assert all(c.destination == f"sip:bob@{kamailio.domain}" for c in calls)
+
+
+async def test_sipp_calls_with_a_wrong_password_or_an_unknown_user_fail_with_the_proxys_code(pool, kamailio):
+    # users in turn: alice (right password), carol (wrong password: challenged again), alice
+    req = _auth_run(kamailio, "run-sipp-auth-2", ["alice", "carol"])
+    events, s, calls = await _execute_auth(req, pool, {"callers/alice": "alice-secret", "callers/carol": "nope",
+                                                       "callees/bob": "bob-secret"})
+    assert (s.calls_attempted, s.calls_answered, s.calls_failed) == (3, 2, 1), s
+    assert dict(s.sip_codes) == {200: 2, 407: 1}, s
+    by_index = {c.index: c for c in calls}
+    assert sorted(by_index) == [0, 1, 2], _explain(calls)
+    assert by_index[0].outcome == by_index[2].outcome == m_pb2.SUCCESS, _explain(calls)
+    assert (by_index[1].outcome, by_index[1].sip_code) == (m_pb2.CALL_FAILED, 407), _explain(calls)
+    assert "refused" in by_index[1].detail and by_index[1].sip_ladder
+
+    # a user Kamailio does not know: 403 at once
+    req = _auth_run(kamailio, "run-sipp-auth-3", ["mallory"])
+    events, s, calls = await _execute_auth(req, pool, {"callers/mallory": "whatever", "callees/bob": "bob-secret"})
+    assert (s.calls_attempted, s.calls_answered, dict(s.sip_codes)) == (3, 0, {403: 3}), s
+    assert sorted((c.outcome, c.sip_code) for c in calls) == [(m_pb2.CALL_FAILED, 403)] * 3, _explain(calls)

@@ -76,3 +76,32 @@ def test_a_run_ended_by_exhaustion_fails_with_balance_exhausted() -> None:
     [e] = model.decide_media_event(run, media_pb2.RunMediaFinished(run_id="r1", summary=summary,
                                                                   ended_by="balance_exhausted"))
     assert isinstance(e, runs_pb2.RunFailed) and e.result_description == "balance exhausted"
+
+
+class Appended:
+    """The guard's event store: what it appended, per stream."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list] = {}
+
+    async def append_to_stream(self, stream, expected, events) -> None:
+        self.streams.setdefault(stream, []).extend(events)
+
+
+async def test_calls_of_the_sipp_driver_are_metered_through_the_runs_placer() -> None:
+    from callgauge_bus.codec import decode_payload
+
+    store = Appended()
+    guard = BillingGuard(store=store, notify=lambda: None, engine_id="e1", interval_s=0.05)  # type: ignore[arg-type]
+    guard.run_started(runs_pb2.RunRequested(run_id="r1", account_id="acc", mode="live"))
+    p = guard.placer_for(None)  # a SIPp-only run: no pool behind the placer
+    p.tell("r1:0.0.7", "answered", ())
+    p.tell("r1:0.0.7", "answered", ())  # once only
+    await asyncio.sleep(0.06)
+    p.tell("r1:0.0.7", "progress", ())
+    p.tell("r1:0.0.7", "ended", ())
+    p.tell("r1:0.0.7", "progress", ())  # after its end: nothing
+    await guard.drain()
+    sent = [decode_payload(e.type, e.data) for e in store.streams["media-call-r1:0.0.7"]]
+    assert [type(m).__name__ for m in sent] == ["CallAnswered", "CallProgress"]
+    assert sent[1].up_ms >= 50 and sent[1].call_id == "r1:0.0.7" and "r1:0.0.7" not in guard.up

@@ -7,9 +7,13 @@ import pytest
 
 from callgauge_media.engine.load_shape import LoadShape
 from callgauge_media.engine.sipp_scenario import (
+    SIPP_CALL_DETAIL,
+    SippCalls,
     SippSeconds,
     StatRow,
+    injection_file,
     parse_answer_counts,
+    parse_counts,
     parse_destination,
     parse_error_codes,
     parse_rtt_ms,
@@ -19,6 +23,7 @@ from callgauge_media.engine.sipp_scenario import (
     uac_scenario,
 )
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 STAT_HEAD = ("StartTime;LastResetTime;CurrentTime;ElapsedTime(P);ElapsedTime(C);TargetRate;CallRate(P);CallRate(C);"
              "IncomingCall(P);IncomingCall(C);OutgoingCall(P);OutgoingCall(C);TotalCallCreated;CurrentCall;"
@@ -110,7 +115,7 @@ def test_rate_steps_place_the_planned_calls():
         assert all(a[1] != b[1] for a, b in zip(steps, steps[1:]))
 
 
-def test_the_driver_sends_to_the_registrar_of_a_target_pool_and_refuses_credentials():
+def test_the_driver_sends_to_the_registrar_of_a_target_pool():
     import asyncio
     from types import SimpleNamespace
 
@@ -123,5 +128,186 @@ def test_the_driver_sends_to_the_registrar_of_a_target_pool_and_refuses_credenti
     assert _target(state, spec_pb2.LoadAction(dial_destination="sip:x@1.2.3.4:7000")).remote == "1.2.3.4:7000"
     with pytest.raises(ValueError, match="was not resolved"):
         _target(state, spec_pb2.LoadAction(dial_destination="bob", target_pool="other"))
-    with pytest.raises(ValueError, match="does not authenticate"):
-        asyncio.run(run_sipp_load(state, 0, 0, spec_pb2.LoadAction(dial_destination="bob", credential_pool="p")))
+    with pytest.raises(ValueError, match="needs a target_pool"):
+        asyncio.run(run_sipp_load(state, 0, 0, spec_pb2.LoadAction(dial_destination="sip:bob@10.0.0.1",
+                                                                   credential_pool="p")))
+
+
+# ----------------------------------------------------------------------------- digest auth
+def test_the_authenticating_scenario_answers_a_challenge_with_the_injected_credentials():
+    load = spec_pb2.LoadAction(duration_ms=1000)
+    xml = uac_scenario(load, parse_destination("sip:bob@127.0.0.1:5060"), auth=True)
+    root = ET.fromstring(xml.split("\n", 1)[1])
+    recvs = [(c.get("response"), c.get("auth"), c.get("next"), c.get("optional")) for c in root if c.tag == "recv"]
+    assert ("401", "true", "challenged", "true") in recvs and ("407", "true", "challenged", "true") in recvs
+    # refusals of the authenticated INVITE are ACKed by the scenario, which then ends
+    assert ("403", None, "refused", "true") in recvs and ("407", None, "refused", "true") in recvs
+    assert [c.get("id") for c in root if c.tag == "label"] == ["challenged", "refused", "answered", "done"]
+    assert [c.get("next") for c in root if c.tag == "nop"] == ["done"]
+    assert xml.count("      [field1]\n") == 1  # the injected [authentication] keyword, in the second INVITE
+    assert "From: callgauge <sip:[field0]@[field2]>" in xml and "To: <sip:bob@[field2]>" in xml
+    assert xml.count("CSeq: 1 INVITE") == 1 and xml.count("CSeq: 2 INVITE") == 1
+    assert "CSeq: 1 ACK" in xml and "CSeq: 2 ACK" in xml
+    # the dialog follows the proxy's Record-Route: ACK and BYE to the Contact, through [routes]
+    assert "ACK [next_url] SIP/2.0" in xml and "BYE [next_url] SIP/2.0" in xml and xml.count("[routes]") == 2
+    plain = uac_scenario(load, parse_destination("sip:bob@127.0.0.1:5060"))
+    assert "[authentication" not in plain and "[field" not in plain and 'rrs="true"' in plain
+    assert 'label id="done"' not in plain
+
+
+def test_the_injection_file_carries_each_user_and_refuses_what_sipp_cannot_read():
+    text = injection_file([("alice", "alice", "s3;cret ]pw", "example.com"), ("bob", "bob-auth", "", "10.0.0.1")])
+    hex_pw = "s3;cret ]pw".encode().hex()
+    assert text == ("SEQUENTIAL\n"
+                    f"alice;[authentication username=0x{'alice'.encode().hex()} password=0x{hex_pw}];example.com;\n"
+                    f"bob;[authentication username=0x{'bob-auth'.encode().hex()}];10.0.0.1;\n")
+    with pytest.raises(ValueError, match="contains ';'"):
+        injection_file([("alice", "alice", "x", "example.com;x")])
+    with pytest.raises(ValueError, match="line break"):
+        injection_file([("alice\n", "alice", "x", "example.com")])
+    with pytest.raises(ValueError, match="cannot be used"):
+        injection_file([("al ice", "alice", "x", "example.com")])
+    with pytest.raises(ValueError, match="too long"):
+        injection_file([("alice", "alice", "x" * 200, "example.com")])
+    with pytest.raises(ValueError, match="no calling users"):
+        injection_file([])
+
+
+def test_the_command_line_injects_users_and_logs_every_message():
+    cmd = " ".join(sipp_command(spec_pb2.LoadAction(), parse_destination("sip:a@127.0.0.1:5070"), scenario="s.xml",
+                                local_ip="127.0.0.1", sip_port=1, media_port=2, control_port=3, initial_rate=1,
+                                max_calls=4, timeout_s=60, users_file="users.csv"))
+    assert "-inf users.csv" in cmd and "-trace_shortmsg -shortmessage_file calls.log" in cmd
+    assert "-cid_str %u-%p@%s" in cmd and "-ap" not in cmd and "-au" not in cmd  # no password in argv
+
+
+def test_counts_of_an_authenticating_scenario_add_both_invites_answers_and_find_its_refusals(tmp_path):
+    (tmp_path / "counts.csv").write_text(
+        "CurrentTime;ElapsedTime;0_INVITE_Sent;4_407_Recv;6_200_Recv;8_ACK_Sent;9_INVITE_Sent;12_180_Recv;"
+        "13_403_Recv;14_407_Recv;15_200_Recv;19_BYE_Sent;20_200_Recv;\n"
+        "t;e;0;0;0;0;0;0;0;0;0;0;0;\nt;e;5;5;1;4;4;3;1;1;2;2;2;\n")
+    [first, last] = parse_counts(tmp_path / "counts.csv")
+    assert (first.answers, last.answers) == (0, 3) and not first.refusals
+    assert last.refusals == Counter({403: 1, 407: 1})  # not the first INVITE's challenge, not the 180
+    assert parse_answer_counts(tmp_path / "counts.csv") == [0, 3]
+    sec = SippSeconds("r", "e")
+    row = StatRow(outgoing_p=5, current=0, successful_p=5, total_created=5, successful_c=5)
+    assert sec.next(row, 3, 0, 2).failures == 2  # SIPp counted the refused calls successful
+    s = sipp_summary([row], 3, [], Counter(), calls_planned=5, peak=2, refusals=last.refusals, acd_ms=640.0)
+    assert dict(s.sip_codes) == {200: 3, 403: 1, 407: 1} and s.calls_failed == 2 and s.acd_ms == 640.0
+
+
+# ----------------------------------------------------------------------------- per call
+T0 = 1764133200.0
+
+
+def _msg(dt: float, direction: str, call: int, cseq: str, first: str) -> str:
+    t = T0 + dt
+    return f"2025-11-26\t05:00:00.000000\t{t:.6f}\t{direction}\t{call}-4242@127.0.0.1\tCSeq:{cseq}\t{first}"
+
+
+def _calls(**kw) -> SippCalls:
+    return SippCalls("run-1:0.1.", step=0, action=1, destination="sip:bob@example.com", **kw)
+
+
+def test_an_answered_call_is_reported_at_its_answer_and_measured_at_its_bye():
+    calls = _calls()
+    facts = calls.feed([
+        _msg(0.000, "S", 1, " 1 INVITE", "INVITE sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.002, "R", 1, " 1 INVITE", "SIP/2.0 100 Trying"),
+        _msg(0.010, "R", 1, " 1 INVITE", "SIP/2.0 180 Ringing"),
+        _msg(0.050, "R", 1, " 1 INVITE", "SIP/2.0 200 OK"),
+    ])
+    assert facts == [("answered", "run-1:0.1.0", None)] and list(calls.up) == ["1-4242@127.0.0.1"]
+    facts = calls.feed([_msg(0.051, "S", 1, " 1 ACK", "ACK sip:bob@127.0.0.1:5060 SIP/2.0"),
+                        _msg(2.551, "S", 1, " 3 BYE", "BYE sip:bob@127.0.0.1:5060 SIP/2.0"),
+                        _msg(2.553, "R", 1, " 3 BYE", "SIP/2.0 200 OK"),
+                        _msg(2.600, "S", 1, " 3 BYE", "BYE sip:bob@127.0.0.1:5060 SIP/2.0")])  # a late retransmission
+    [(kind, call_id, m)] = facts
+    assert (kind, call_id, m.call_id, m.index, m.step, m.action) == ("ended", "run-1:0.1.0", "run-1:0.1.0", 0, 0, 1)
+    assert m.outcome == m_pb2.SUCCESS and (m.sip_code, m.sip_reason) == (200, "OK")
+    assert m.setup_time_ms == pytest.approx(50.0) and m.post_dial_delay_ms == pytest.approx(10.0)
+    assert m.duration_ms == pytest.approx(2501.0) and m.sip_call_id == "1-4242@127.0.0.1"
+    assert m.destination == "sip:bob@example.com" and m.role == "caller" and m.mos == 0 and m.rx_packets == 0
+    assert m.detail == SIPP_CALL_DETAIL and not m.sip_ladder
+    assert m.started_at.ToNanoseconds() == int(T0 * 1e9) and not calls.up and not calls.pending
+
+
+def test_a_challenge_answered_with_credentials_is_not_a_failure_but_a_second_one_is():
+    calls = _calls(auth=True)
+    facts = calls.feed([
+        _msg(0.000, "S", 1, " 1 INVITE", "INVITE sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.001, "R", 1, " 1 INVITE", "SIP/2.0 407 Proxy Authentication Required"),
+        _msg(0.002, "S", 1, " 1 ACK", "ACK sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.003, "S", 1, " 2 INVITE", "INVITE sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.020, "R", 1, " 2 INVITE", "SIP/2.0 200 OK"),
+        _msg(0.000, "S", 2, " 1 INVITE", "INVITE sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.001, "R", 2, " 1 INVITE", "SIP/2.0 407 Proxy Authentication Required"),
+        _msg(0.002, "S", 2, " 1 ACK", "ACK sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.003, "S", 2, " 2 INVITE", "INVITE sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.004, "R", 2, " 2 INVITE", "SIP/2.0 407 Proxy Authentication Required"),
+        _msg(0.005, "S", 2, " 2 ACK", "ACK sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.000, "S", 3, " 1 INVITE", "INVITE sip:bob@127.0.0.1:5060 SIP/2.0"),
+        _msg(0.001, "R", 3, " 1 INVITE", "SIP/2.0 403 Forbidden"),
+    ])
+    assert [(k, c) for k, c, _ in facts] == [("answered", "run-1:0.1.0"), ("ended", "run-1:0.1.1"),
+                                             ("ended", "run-1:0.1.2")]
+    wrong, unknown = facts[1][2], facts[2][2]
+    assert (wrong.outcome, wrong.sip_code, wrong.sip_reason) == (m_pb2.CALL_FAILED, 407,
+                                                                 "Proxy Authentication Required")
+    assert "refused" in wrong.detail and SIPP_CALL_DETAIL in wrong.detail
+    assert [(e.direction, e.summary) for e in wrong.sip_ladder] == [
+        ("out", "INVITE sip:bob@127.0.0.1:5060"), ("in", "407 Proxy Authentication Required"),
+        ("out", "ACK sip:bob@127.0.0.1:5060"), ("out", "INVITE sip:bob@127.0.0.1:5060"),
+        ("in", "407 Proxy Authentication Required")]
+    assert (unknown.outcome, unknown.sip_code, unknown.index) == (m_pb2.CALL_FAILED, 403, 2)
+    assert list(calls.up) == ["1-4242@127.0.0.1"] and not calls.pending
+    # without credentials a challenge is the call's final answer
+    [(_, _, m)] = _calls().feed([_msg(0, "S", 7, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),
+                                 _msg(0.1, "R", 7, " 1 INVITE", "SIP/2.0 401 Unauthorized")])
+    assert (m.sip_code, m.index) == (401, 6)
+
+
+def test_busy_timeouts_far_end_hangups_and_calls_left_at_the_end():
+    calls = _calls(setup_timeout_s=5.0)
+    facts = calls.feed([
+        _msg(0.0, "S", 1, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),
+        _msg(0.1, "R", 1, " 1 INVITE", "SIP/2.0 486 Busy Here"),
+        _msg(0.2, "R", 1, " 1 INVITE", "SIP/2.0 486 Busy Here"),  # retransmitted: the call ended already
+        _msg(1.0, "S", 2, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),  # never answered
+        _msg(2.0, "S", 2, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),  # a retransmission is not a new call
+        _msg(3.0, "S", 3, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),
+        _msg(3.1, "R", 3, " 1 INVITE", "SIP/2.0 200 OK"),
+        _msg(4.0, "R", 3, " 2 BYE", "BYE sip:callgauge@127.0.0.1:5061 SIP/2.0"),  # the far end hangs up
+        _msg(5.0, "S", 4, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),
+        _msg(5.1, "R", 4, " 1 INVITE", "SIP/2.0 180 Ringing"),
+        _msg(9.0, "S", 4, " 1 CANCEL", "CANCEL sip:b@h SIP/2.0"),  # SIPp gave up (recv timeout)
+        _msg(9.5, "S", 5, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),
+        _msg(9.6, "R", 5, " 1 INVITE", "SIP/2.0 200 OK"),
+        _msg(9.9, "S", 6, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),
+    ])
+    ended = {c: m for k, c, m in facts if k == "ended"}
+    busy, hungup, cancelled = ended["run-1:0.1.0"], ended["run-1:0.1.2"], ended["run-1:0.1.3"]
+    assert (busy.outcome, busy.sip_code, busy.sip_reason) == (m_pb2.CALL_FAILED, 486, "Busy Here")
+    assert hungup.outcome == m_pb2.SUCCESS and hungup.duration_ms == pytest.approx(900.0)
+    assert hungup.detail.startswith("far end hung up after 900 ms")
+    assert (cancelled.outcome, cancelled.sip_code) == (m_pb2.TIMEOUT, 408)
+    assert cancelled.post_dial_delay_ms == pytest.approx(100.0)
+    assert set(ended) == {"run-1:0.1.0", "run-1:0.1.2", "run-1:0.1.3"}
+    # call 2: no message for 5 s after its INVITE (retransmitted at 2 s)
+    [(kind, cid, m)] = calls.expire(T0 + 7.5)
+    assert (kind, cid, m.outcome, m.sip_code, m.sip_reason) == ("ended", "run-1:0.1.1", m_pb2.TIMEOUT, 408,
+                                                                 "Setup Timeout")
+    assert [e.summary for e in m.sip_ladder] == ["INVITE sip:b@h", "INVITE sip:b@h"]
+    assert calls.expire(T0 + 7.5) == []
+    left = {c: m for _, c, m in calls.flush(T0 + 10.6)}
+    assert left["run-1:0.1.4"].outcome == m_pb2.SUCCESS and left["run-1:0.1.4"].duration_ms == pytest.approx(1000.0)
+    assert left["run-1:0.1.5"].outcome == m_pb2.TIMEOUT and "SIPp ended" in left["run-1:0.1.5"].detail
+    assert not calls.up and not calls.pending and calls.ended == 6
+
+
+def test_unreadable_lines_are_skipped():
+    calls = _calls()
+    bad_time = "2025-11-26\t05:00:00\tnot-a-time\tS\t1-1@h\tCSeq: 1 INVITE\tINVITE x SIP/2.0"
+    assert calls.feed(["", "garbage", "a\tb\tc", bad_time]) == []
+    assert not calls.pending

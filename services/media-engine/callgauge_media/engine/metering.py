@@ -1,9 +1,11 @@
 """What the media-engine does for billing.
 
 - Metering: `CallAnswered` when a call is answered and `CallProgress` about every
-  `interval_s` while it is up (driven by the worker pool's answered/progress reports), so billing
-  charges per second while calls last. They go through the engine's outbox like every media event,
-  on a stream per call (`media-call-<call_id>`), keyed by the run id on Kafka.
+  `interval_s` while it is up (driven by the worker pool's answered/progress reports, and for
+  SIPp-driven load by the driver's reports through the run's placer, `tell`), so billing
+  charges per second while calls last; each call's final `CallMeasured` bills its last second.
+  They go through the engine's outbox like every media event, on a stream per call
+  (`media-call-<call_id>`), keyed by the run id on Kafka.
 - Exhaustion: on billing's `BalanceExhausted` every replica (each its own consumer group) hangs up
   the account's live calls at once, places none of that run's remaining calls, and marks the run's
   `RunMediaFinished` with `ended_by = "balance_exhausted"`.
@@ -57,16 +59,20 @@ class BillingGuard:
     exhausted: set[str] = field(default_factory=set)  # run ids cut short
     stopped: set[str] = field(default_factory=set)  # run ids a user stopped (RunStopRequested)
     _tasks: set[asyncio.Task] = field(default_factory=set)
+    _swept: float = 0.0
 
     # ---------------------------------------------------------------- metering
 
     def on_call(self, call_id: str, kind: str, data: tuple) -> None:
-        """The pool's call listener (on the event loop)."""
+        """The pool's call listener (on the event loop), and what the SIPp driver reports of its
+        calls (``tell`` of the run's placer): ``answered``, ``progress``, ``ended``."""
         run_id = call_id.rpartition(":")[0]
         if not run_id:
             return
         now = asyncio.get_running_loop().time()
-        if kind == "answered" and call_id not in self.up:
+        if kind == "ended":
+            self.up.pop(call_id, None)  # its CallMeasured carries the final duration
+        elif kind == "answered" and call_id not in self.up:
             self.up[call_id] = _Up(run_id, now, now, now)
             ts = media_pb2.CallAnswered(run_id=run_id, engine_id=self.engine_id, call_id=call_id)
             ts.answered_at.GetCurrentTime()
@@ -78,8 +84,10 @@ class BillingGuard:
                 u.last_tick = now
                 self._emit(call_id, media_pb2.CallProgress(run_id=run_id, engine_id=self.engine_id, call_id=call_id,
                                                            up_ms=int((now - u.answered_at) * 1000)))
-        for cid in [c for c, u in self.up.items() if now - u.last_seen > _STALE_S]:
-            self.up.pop(cid, None)
+        if now - self._swept >= 1.0:  # at most once a second: thousands of calls may be up
+            self._swept = now
+            for cid in [c for c, u in self.up.items() if now - u.last_seen > _STALE_S]:
+                self.up.pop(cid, None)
 
     def _emit(self, call_id: str, msg: Message) -> None:
         task = asyncio.get_running_loop().create_task(self._append(call_id, msg))
@@ -163,6 +171,11 @@ class _GuardedPlacer:
 
     def __getattr__(self, name: str):  # add_listener, remove_listener, ...
         return getattr(self._placer, name)
+
+    def tell(self, call_id: str, kind: str, data: tuple = ()) -> None:
+        """What happens to a call the SIPp driver placed (``answered``, ``progress`` about once a
+        second while it is up, ``ended``): metered like the pool's calls."""
+        self._guard.on_call(call_id, kind, data)
 
     def halted(self, run_id: str) -> bool:
         """The run was stopped or its balance ran out: a load action schedules no more attempts."""

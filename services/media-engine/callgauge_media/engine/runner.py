@@ -283,7 +283,7 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
     if (load.driver or "pjsua").lower() == "sipp":
         from callgauge_media.engine.sipp_driver import run_sipp_load
 
-        await run_sipp_load(state, si, ai, load)
+        await run_sipp_load(state, si, ai, load, placer=placer)
         return
     shape, calls = plan(load, seed_for(state.run_id, si, ai))
     mine = [c for c in calls if c.index % shards == shard]

@@ -109,6 +109,9 @@ class SipRun:
                 if a is not None and getattr(a, "credential_pool", "") and getattr(a, "target_pool", ""):
                     self._pool_targets.setdefault(a.credential_pool, a.target_pool)
         self.pools = {p.id: p for p in req.pools}
+        # our own callees may answer calls another driver (SIPp) places: those are not "calls
+        # from elsewhere" (see caller_call)
+        self.expects_callees = any(a.WhichOneof("kind") == "wait_for_calls" for s in req.spec.steps for a in s.actions)
         self.register_timeout_s = register_timeout_s
         self.join_wait_s = join_wait_s
         self._passwords: dict[str, str] | None = None
@@ -321,6 +324,12 @@ class SipRun:
                              transport=transport)
         return replace(job, destination=dial_uri(call.dial_destination, acc.domain), account=acc,
                        transport=acc.transport)
+
+    def caller_call(self, sip_call_id: str) -> None:
+        """A call of this run placed by another driver (SIPp): our callees' view of it is not
+        reported as a call of its own when the run ends."""
+        if sip_call_id:
+            self._caller_call_ids.add(sip_call_id)
 
     async def joined(self, m: m_pb2.CallMeasurement) -> m_pb2.CallMeasurement:
         """The caller's measurement with our callee's view of the same call (DTMF check); the SIP

@@ -9,31 +9,49 @@ at the plan's attempts, ``-l`` is ``max_concurrency``. At the end of the window 
 (SIPp stops starting calls and lets the running ones end), and the process is bounded by the
 longest call plus a grace period, then terminated.
 
-Per-call measurements are not available from SIPp (no RTP measured): the run gets per-second
-statistics and a summary (attempts, answers, ASR, setup percentiles from ``-trace_rtt``, SIP codes
-from ``-trace_error_codes``) but no CallMeasured events.
+Per call: SIPp logs every message it sends or receives (``-trace_shortmsg``, one flushed line
+each); the driver follows that file while SIPp runs (every ``FOLLOW_S``, the part already read is
+given back to the file system) and :class:`SippCalls` turns it into each call's answer and end.
+An answered call is reported to the run's placer (``tell``: the billing guard's CallAnswered and a
+CallProgress tick while it is up, as for pjsua2 calls) and every call ends with a CallMeasured:
+setup time, post-dial delay, final SIP code and reason, outcome, talk time (answer -> BYE),
+Call-ID; no RTP is measured (MOS, loss, jitter stay 0). The run's per-second statistics and
+summary still come from SIPp's own statistics files.
+
+Digest auth: with a ``credential_pool`` the users and their passwords (the run's credential
+source, as for the pjsua driver) go into an injection file (``-inf``, mode 0600 in the private
+work directory, never on the command line) and the scenario answers a 401/407 with SIPp's
+``[authentication]``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import errno
 import os
 import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callgauge_platform.logs import get_logger
 from callgauge_platform.stack import free_port, udp_port_taken
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.load_shape import MAX_DURATION_MS, LoadShape
 from callgauge_media.engine.sipp_scenario import (
+    CALLS_LOG,
+    SippCalls,
     SippSeconds,
     Target,
-    parse_answer_counts,
+    injection_file,
+    parse_counts,
     parse_destination,
     parse_error_codes,
     parse_rtt_ms,
@@ -51,6 +69,10 @@ GRACE_S = 10.0
 READY_WAIT_S = 5.0
 CATCH_UP_S = 1.0
 STOP_WAIT_S = 5.0
+FOLLOW_S = 0.2  # how often the per-call log is read
+PROGRESS_S = 1.0  # how often the calls that are up are reported to the billing guard
+READ_MAX = 4 << 20  # bytes of the per-call log read at once
+PUNCH_EVERY = 16 << 20  # give the read part of the per-call log back to the file system this often
 
 
 def _local_ip_for(host: str) -> str:
@@ -88,12 +110,81 @@ def _target(state: _RunState, load: spec_pb2.LoadAction) -> Target:
     return Target(user=user or "service", host=t.host, port=t.port or 5060)
 
 
+async def _users(state: _RunState, load: spec_pb2.LoadAction) -> list[tuple[str, str, str, str]]:
+    """The calling users of a ``credential_pool``, with their passwords (the run's credential
+    source): (user, auth user, password, domain)."""
+    if not load.target_pool:
+        raise ValueError("credential_pool needs a target_pool (the registrar that checks the credentials)")
+    sip = getattr(state, "sip", None)
+    if sip is None:
+        raise ValueError(f"credential_pool {load.credential_pool!r} was not resolved for this run")
+    accounts = await sip.accounts(load.target_pool, load.credential_pool, transport=load.transport)
+    return [(a.username, a.auth_username or a.username, a.password, a.domain) for a in accounts]
+
+
+class _Follower:
+    """Reads the lines SIPp appends to a file, from where it stopped; bounded reads; the part
+    already read is punched out of the file (``fallocate``), so a long run does not fill the disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+        self.offset = 0
+        self.punched = 0
+        self.tail = b""
+        self._punch = _punch_hole()
+
+    def read(self, limit: int = READ_MAX) -> tuple[list[str], bool]:
+        """(complete new lines, more to read)."""
+        if self.fd is None:
+            try:  # read-write: punching holes needs a writable descriptor
+                self.fd = os.open(self.path, os.O_RDWR)
+            except PermissionError:
+                self.fd, self._punch = os.open(self.path, os.O_RDONLY), None
+            except OSError:
+                return [], False
+        data = os.pread(self.fd, limit, self.offset)
+        if not data:
+            return [], False
+        self.offset += len(data)
+        data = self.tail + data
+        cut = data.rfind(b"\n") + 1
+        self.tail = data[cut:]
+        if self._punch is not None and self.offset - self.punched >= PUNCH_EVERY:
+            upto = (self.offset - len(self.tail)) & ~0xFFFF
+            if upto > self.punched and not self._punch(self.fd, self.punched, upto - self.punched):
+                self._punch = None  # not supported by this file system: the file keeps growing
+            self.punched = max(self.punched, upto)
+        return data[:cut].decode("utf-8", "replace").splitlines(), len(data) - len(self.tail) >= limit
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _punch_hole() -> Callable[[int, int, int], bool] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fallocate = libc.fallocate
+    except (OSError, AttributeError):
+        return None
+    fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_longlong, ctypes.c_longlong]
+
+    def punch(fd: int, offset: int, length: int) -> bool:
+        # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: SIPp keeps writing at its own offset
+        if fallocate(fd, 0x02 | 0x01, offset, length) == 0:
+            return True
+        log.info("sipp_log_not_trimmed", error=errno.errorcode.get(ctypes.get_errno(), "?"))
+        return False
+
+    return punch
+
+
 async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadAction, *,
-                        pcap: bool | None = None, sipp: str = "sipp") -> None:
-    if load.credential_pool:
-        raise ValueError("the sipp driver does not authenticate (no credential_pool); use driver pjsua for "
-                         "calls with digest auth")
+                        pcap: bool | None = None, sipp: str = "sipp", placer: object = None) -> None:
     target = _target(state, load)
+    users = await _users(state, load) if load.credential_pool else []
     if shutil.which(sipp) is None:
         raise RuntimeError("the sipp driver needs SIPp (Debian package sip-tester)")
     shape = LoadShape.from_action(load)
@@ -105,7 +196,11 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
     with_pcap = bool(load.tone_hz) if pcap is None else pcap
     workdir = Path(tempfile.mkdtemp(prefix="callgauge-sipp-"))
     try:
-        (workdir / "scenario.xml").write_text(uac_scenario(load, target, with_pcap=with_pcap))
+        (workdir / "scenario.xml").write_text(uac_scenario(load, target, with_pcap=with_pcap, auth=bool(users)))
+        if users:
+            fd = os.open(workdir / "users.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(injection_file(users))
         local_ip = _local_ip_for(target.host)
         control_port = free_port(local_ip if local_ip != "0.0.0.0" else "127.0.0.1", socket.SOCK_DGRAM)
         bound = shape.window_s + CATCH_UP_S + _longest_call_s(load) + GRACE_S
@@ -113,14 +208,20 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
                            sip_port=free_port(local_ip, socket.SOCK_DGRAM) if local_ip != "0.0.0.0" else 0,
                            media_port=free_port(local_ip, socket.SOCK_DGRAM) if local_ip != "0.0.0.0" else 0,
                            control_port=control_port, initial_rate=steps[0][1], max_calls=planned,
-                           timeout_s=int(bound) + 1)
+                           timeout_s=int(bound) + 1, users_file="users.csv" if users else "")
         cmd[0] = sipp
         with open(workdir / "sipp.out", "wb") as out, open(workdir / "sipp.err", "wb") as err:
             proc = await asyncio.create_subprocess_exec(*cmd, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
                                                         stdout=out, stderr=err)
         log.info("sipp_started", run_id=state.run_id, pid=proc.pid, planned=planned, target=target.remote)
         try:
-            await _drive(state, proc, workdir, steps, shape, bound, control_port, local_ip)
+            domain = users[0][3] if users else target.remote
+            calls = SippCalls(f"{state.run_id}:{si}.{ai}.", step=si, action=ai,
+                              destination=f"sip:{target.user}@{domain}", auth=bool(users),
+                              setup_timeout_s=max(1000, load.setup_timeout_ms or 32_000) / 1000.0 + 1.0)
+            note = state.sip.password_note() if users and getattr(state, "sip", None) is not None else ""
+            await _drive(state, proc, workdir, steps, shape, bound, control_port, local_ip, calls,
+                         placer=placer, note=note)
         finally:
             if proc.returncode is None:
                 proc.terminate()
@@ -138,7 +239,7 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
 
 async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Path,
                  steps: list[tuple[float, float]], shape: LoadShape, bound: float, control_port: int,
-                 local_ip: str) -> None:
+                 local_ip: str, calls: SippCalls, *, placer: object = None, note: str = "") -> None:
     loop = asyncio.get_running_loop()
     # the shape's clock starts when SIPp is up (its control port bound), not when it was spawned
     ready_by = loop.time() + READY_WAIT_S
@@ -165,8 +266,9 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
     async def emit_rows(final: bool) -> None:
         nonlocal rows_seen
         rows = parse_stat_rows(workdir / "stat.csv")
-        counts = parse_answer_counts(next(iter(workdir.glob("scenario_*_counts.csv")), workdir / "none"))
-        answers_total = counts[-1] if counts else None
+        counts = parse_counts(next(iter(workdir.glob("scenario_*_counts.csv")), workdir / "none"))
+        answers_total = counts[-1].answers if counts else None
+        refusals_total = sum(counts[-1].refusals.values()) if counts else 0
         new = rows[rows_seen:]
         if not new:
             return
@@ -177,13 +279,70 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
             merged.failed_p = sum(r.failed_p for r in new)
             new = [merged]
         for r in new:
-            await state.emit(seconds.next(r, answers_total, t0_ns + seconds.second * 1_000_000_000))
+            await state.emit(seconds.next(r, answers_total, t0_ns + seconds.second * 1_000_000_000,
+                                          refusals_total))
         rows_seen = len(rows)
 
+    follower = _Follower(workdir / CALLS_LOG)
+    tell = getattr(placer, "tell", None)  # the billing guard (CallAnswered, CallProgress)
+    halted = getattr(placer, "halted", None)
+    sip = getattr(state, "sip", None)
+    known_callers = sip.caller_call if sip is not None and getattr(sip, "expects_callees", False) else None
+    from callgauge_media.engine.runner import CALLS, SETUP_TIME
+
+    async def per_call(final: bool = False) -> bool:
+        """Read the per-call log; report answers and ends. True when more is waiting."""
+        lines, more = follower.read()
+        facts = calls.feed(lines)
+        if final:
+            while more:
+                lines, more = follower.read()
+                facts += calls.feed(lines)
+            facts += calls.flush(time.time())
+        elif not more:  # caught up with SIPp: a call without a message for so long has none coming
+            facts += calls.expire(time.time())
+        for kind, call_id, m in facts:
+            if kind == "answered":
+                if tell is not None:
+                    tell(call_id, "answered", ())
+                continue
+            if tell is not None:
+                tell(call_id, "ended", ())
+            if known_callers is not None:
+                known_callers(m.sip_call_id)
+            if note and m.outcome != m_pb2.SUCCESS and m.sip_code in (401, 403, 407):
+                m.detail = f"{m.detail}; {note}"
+            CALLS.labels(m_pb2.CallOutcome.Name(m.outcome)).inc()
+            if m.outcome == m_pb2.SUCCESS:
+                SETUP_TIME.observe(m.setup_time_ms / 1000)
+            await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
+        return more
+
+    sipp_done = asyncio.Event()
+
+    async def follow() -> None:
+        """Its own task: a slow emit (the outbox) never holds back the rate steps."""
+        while not sipp_done.is_set():
+            if await per_call():
+                await asyncio.sleep(0)
+                continue
+            try:
+                async with asyncio.timeout(FOLLOW_S):
+                    await sipp_done.wait()
+            except TimeoutError:
+                pass
+
+    follower_task = asyncio.create_task(follow(), name=f"sipp-calls:{state.run_id}")
     try:
         next_read = t0 + 1.0
+        next_progress = t0 + PROGRESS_S
         while proc.returncode is None:
             now = loop.time() - t0
+            if not quit_sent and halted is not None and halted(state.run_id):
+                send(b"q")  # stopped, or the balance ran out: no new calls (running ones end as planned)
+                quit_sent = True
+                pending.clear()
+                log.info("sipp_halted", run_id=state.run_id)
             while pending and now >= pending[0][0]:
                 at, rate = pending.pop(0)
                 if rate > 0:
@@ -202,7 +361,12 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
             if loop.time() >= next_read:
                 next_read += 1.0
                 await emit_rows(final=False)
-            waits = [next_read - loop.time()] + ([t0 + pending[0][0] - loop.time()] if pending else [])
+            if tell is not None and loop.time() >= next_progress:
+                next_progress = loop.time() + PROGRESS_S
+                for call_id in [calls.call_id(c) for c in calls.up.values()]:
+                    tell(call_id, "progress", ())
+            waits = [next_read - loop.time()] + ([t0 + pending[0][0] - loop.time()] if pending else []) + (
+                [next_progress - loop.time()] if tell is not None else [])
             try:
                 await asyncio.wait_for(proc.wait(), max(0.01, min(waits)))
             except asyncio.TimeoutError:
@@ -215,14 +379,24 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
                 proc.kill()
                 await proc.wait()
         await emit_rows(final=True)
+        sipp_done.set()
+        await follower_task
+        await per_call(final=True)
     finally:
+        sipp_done.set()
+        if not follower_task.done():
+            follower_task.cancel()
+            await asyncio.gather(follower_task, return_exceptions=True)
         ctl.close()
+        follower.close()
     rows = parse_stat_rows(workdir / "stat.csv")
-    counts = parse_answer_counts(next(iter(workdir.glob("scenario_*_counts.csv")), workdir / "none"))
+    counts = parse_counts(next(iter(workdir.glob("scenario_*_counts.csv")), workdir / "none"))
     rtt = parse_rtt_ms(next(iter(workdir.glob("scenario_*_rtt.csv")), workdir / "none"))
     codes = parse_error_codes(next(iter(workdir.glob("scenario_*_error_codes.csv")), workdir / "none"))
-    summary = sipp_summary(rows, counts[-1] if counts else None, rtt, codes,
-                           calls_planned=len(shape.attempt_times()), peak=seconds.peak)
+    answered = counts[-1].answers if counts else None
+    summary = sipp_summary(rows, answered, rtt, codes, calls_planned=len(shape.attempt_times()),
+                           peak=seconds.peak, refusals=counts[-1].refusals if counts else None,
+                           acd_ms=calls.talk_ms / calls.talked if calls.talked and calls.talked == answered else None)
     state.sipp_summaries.append(summary)
     log.info("sipp_finished", run_id=state.run_id, returncode=proc.returncode, attempted=summary.calls_attempted,
-             answered=summary.calls_answered, pid=os.getpid())
+             answered=summary.calls_answered, calls_measured=calls.ended, pid=os.getpid())

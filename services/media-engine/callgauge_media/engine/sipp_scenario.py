@@ -6,11 +6,14 @@ Files SIPp writes (all in the driver's work directory):
 * ``-trace_stat -stf stat.csv -fd 1``: one row per second, ``;``-separated; ``(P)`` columns count
   the period (the last second), ``(C)`` ones the whole run. We use ``OutgoingCall``,
   ``CurrentCall``, ``SuccessfulCall``, ``FailedCall`` and ``CallLength``.
-* ``-trace_counts``: per scenario step, cumulative message counts, same frequency; the 200 to the
-  INVITE (step 3 here) is the number of calls answered so far.
+* ``-trace_counts``: per scenario step, cumulative message counts, same frequency; the 200s to
+  the INVITE (one step, two when the calls authenticate) are the number of calls answered so far.
 * ``-trace_rtt -rtt_freq 1``: every response-time sample (INVITE sent -> 200 OK, ``rtd``), one row
   per answered call: the setup times.
 * ``-trace_error_codes``: the SIP codes of unexpected responses (486, 503, ...), one per line.
+* ``-trace_shortmsg -shortmessage_file calls.log``: one line per SIP message sent or received
+  (time, direction, Call-ID, CSeq, first line), written as it happens: :class:`SippCalls` turns
+  it into each call's answer and end (CallAnswered / CallProgress for billing, CallMeasured).
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ from callgauge_media.engine.summary import percentile
 PCAP_DIR = Path("/usr/share/sip-tester")  # Debian's sip-tester ships g711a.pcap here
 PCAP = PCAP_DIR / "g711a.pcap"
 ANSWER_STEP = "200"  # the response whose count is "answered"
+CALLS_LOG = "calls.log"  # -trace_shortmsg: every message of every call, one line each
+# final answers to the authenticated INVITE that the scenario ACKs itself (others: SIPp's abort)
+REFUSALS = (400, 401, 402, 403, 404, 405, 406, 407, 408, 410, 413, 414, 415, 416, 420, 421, 423, 428, 429,
+            433, 480, 481, 482, 483, 484, 485, 486, 487, 488, 489, 491, 493, 494, 500, 501, 502, 503, 504,
+            505, 513, 580, 600, 603, 604, 606, 607, 608)
 
 _URI = re.compile(r"^(?:sips?:)?(?:(?P<user>[^@;>]+)@)?(?P<host>\[[^\]]+\]|[^:;>]+)(?::(?P<port>\d{1,5}))?")
 
@@ -81,25 +89,18 @@ def _media(with_pcap: bool) -> str:
     return f'  <nop><action><exec play_pcap_audio="{PCAP}"/></action></nop>\n'
 
 
-def uac_scenario(load: spec_pb2.LoadAction, target: Target, *, with_pcap: bool = False) -> str:
-    """A UAC scenario: INVITE (PCMU/PCMA offer), optional 100/180/183, 200 (the setup time is
-    ``rtd`` 1), ACK, optional G.711 pcap playback, a pause of the talk time (SIPp's own fixed,
-    uniform or exponential distribution), BYE, 200."""
-    codec_pt, codec = (8, "PCMA") if with_pcap or (load.codec or "").upper() == "PCMA" else (0, "PCMU")
-    ruri = f"sip:{target.user}@{target.remote}"
-    common = f"""      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: callgauge <sip:callgauge@[local_ip]:[local_port]>;tag=[pid]CG[call_number]
-      To: <{ruri}>"""
-    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="callgauge load">
-  <send retrans="500" start_rtd="1">
+def _invite(ruri: str, from_uri: str, to_uri: str, contact_user: str, cseq: int, codec_pt: int, codec: str,
+            auth: str = "") -> str:
+    return f"""  <send retrans="500"{' start_rtd="1"' if cseq == 1 else ''}>
     <![CDATA[
       INVITE {ruri} SIP/2.0
-{common}
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: callgauge <{from_uri}>;tag=[pid]CG[call_number]
+      To: <{to_uri}>
       Call-ID: [call_id]
-      CSeq: 1 INVITE
-      Contact: sip:callgauge@[local_ip]:[local_port]
-      Max-Forwards: 70
+      CSeq: {cseq} INVITE
+      Contact: <sip:{contact_user}@[local_ip]:[local_port];transport=[transport]>
+{auth}      Max-Forwards: 70
       Subject: Callgauge load
       Content-Type: application/sdp
       Content-Length: [len]
@@ -114,17 +115,88 @@ def uac_scenario(load: spec_pb2.LoadAction, target: Target, *, with_pcap: bool =
 
     ]]>
   </send>
-  <recv response="100" optional="true"/>
+"""
+
+
+def uac_scenario(load: spec_pb2.LoadAction, target: Target, *, with_pcap: bool = False, auth: bool = False) -> str:
+    """A UAC scenario: INVITE (PCMU/PCMA offer), optional 100/180/183, 200 (the setup time is
+    ``rtd`` 1; the route set of its Record-Route is kept), ACK, optional G.711 pcap playback, a
+    pause of the talk time (SIPp's own fixed, uniform or exponential distribution), BYE, 200.
+
+    With ``auth`` the calls are made as the users of the injection file (:func:`injection_file`):
+    From ``[field0]@[field2]`` (user at its domain, the digest realm Kamailio challenges with), To
+    the destination user at that domain; a 401/407 to the INVITE is ACKed and the INVITE sent
+    again (CSeq 2) with SIPp's ``[authentication]`` credentials (``[field1]``). A final answer
+    >= 300 to the first INVITE other than a challenge is SIPp's unexpected message (ACKed, the
+    call failed, its code in ``-trace_error_codes``). One of :data:`REFUSALS` to the second (a
+    wrong password is a second challenge) is ACKed by the scenario, which then ends (SIPp's own
+    abort would send a BYE after the challenge's ACK, and its ``stop_call`` does not stop a call
+    from a ``nop`` or ``send``): SIPp counts such a call successful, :func:`parse_counts` finds it
+    in the refusal steps' columns and the driver counts it failed with its code."""
+    codec_pt, codec = (8, "PCMA") if with_pcap or (load.codec or "").upper() == "PCMA" else (0, "PCMU")
+    ruri = f"sip:{target.user}@{target.remote}"
+    if not auth:
+        from_uri, to_uri, contact_user = "sip:callgauge@[local_ip]:[local_port]", ruri, "callgauge"
+    else:
+        from_uri, to_uri, contact_user = "sip:[field0]@[field2]", f"sip:{target.user}@[field2]", "[field0]"
+    progress = """  <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="{ANSWER_STEP}" rtd="1" crlf="true"/>
+"""
+    parts = [_invite(ruri, from_uri, to_uri, contact_user, 1, codec_pt, codec), progress]
+    if not auth:
+        parts.append(f'  <recv response="{ANSWER_STEP}" rtd="1" rrs="true"/>\n')
+    else:
+        parts.append(f"""  <recv response="401" optional="true" auth="true" next="challenged"/>
+  <recv response="407" optional="true" auth="true" next="challenged"/>
+  <recv response="{ANSWER_STEP}" rtd="1" rrs="true" next="answered"/>
+  <label id="challenged"/>
   <send>
     <![CDATA[
       ACK {ruri} SIP/2.0
-{common}[peer_tag_param]
+      [last_Via:]
+      [last_From:]
+      [last_To:]
       Call-ID: [call_id]
       CSeq: 1 ACK
-      Contact: sip:callgauge@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+""")
+        parts.append(_invite(ruri, from_uri, to_uri, contact_user, 2, codec_pt, codec, "      [field1]\n"))
+        parts.append(progress)
+        parts.append("".join(f'  <recv response="{code}" optional="true" next="refused"/>\n'
+                             for code in REFUSALS))
+        parts.append(f"""  <recv response="{ANSWER_STEP}" rtd="1" rrs="true" next="answered"/>
+  <label id="refused"/>
+  <send>
+    <![CDATA[
+      ACK {ruri} SIP/2.0
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop next="done"/>
+  <label id="answered"/>
+""")
+    in_dialog = f"""      From: callgauge <{from_uri}>;tag=[pid]CG[call_number]
+      To: <{to_uri}>[peer_tag_param]
+      Call-ID: [call_id]"""
+    parts.append(f"""  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+{in_dialog}
+      CSeq: [last_cseq_number] ACK
       Max-Forwards: 70
       Content-Length: 0
 
@@ -132,28 +204,64 @@ def uac_scenario(load: spec_pb2.LoadAction, target: Target, *, with_pcap: bool =
   </send>
 {_media(with_pcap)}{_pause(load)}  <send retrans="500">
     <![CDATA[
-      BYE {ruri} SIP/2.0
-{common}[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Contact: sip:callgauge@[local_ip]:[local_port]
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+{in_dialog}
+      CSeq: 3 BYE
       Max-Forwards: 70
       Content-Length: 0
 
     ]]>
   </send>
   <recv response="200" crlf="true"/>
-  <ResponseTimeRepartition value="10, 20, 30, 40, 50, 100, 150, 200"/>
+{'  <label id="done"/>' + chr(10) if auth else ''}  <ResponseTimeRepartition value="10, 20, 30, 40, 50, 100, 150, 200"/>
   <CallLengthRepartition value="10, 50, 100, 500, 1000, 5000, 10000"/>
-</scenario>
+""")
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="callgauge load">
+{"".join(parts)}</scenario>
 """
+
+
+_INF_BAD = re.compile(r"[;\r\n\0\[\]]")
+
+
+def injection_file(users: Sequence[tuple[str, str, str, str]]) -> str:
+    """SIPp's ``-inf`` file of the calling users: ``SEQUENTIAL`` (call *n* takes line *n* mod the
+    number of users, like the pjsua driver's ``accounts[index % len]``), then per user
+    ``user;[authentication username=0x.. password=0x..];domain;``: SIPp reads an
+    ``[authentication]`` keyword injected from a file when it builds the message (a keyword inside
+    the scenario's ``[authentication]`` is not expanded), and hex-encoded values carry any
+    character. Kept out of the command line, where every local user could read the passwords.
+    ValueError for a user or domain SIPp's format cannot carry."""
+    if not users:
+        raise ValueError("no calling users for the SIPp scenario")
+    lines = ["SEQUENTIAL"]
+    for user, auth_user, password, domain in users:
+        for what, value in (("username", user), ("domain", domain)):
+            if _INF_BAD.search(value or ""):
+                raise ValueError(f"the {what} of SIP user {user!r} contains ';', '[', ']' or a line break, which "
+                                 "SIPp's injection file cannot carry; use driver pjsua for this credential pool")
+        if not re.fullmatch(r"[A-Za-z0-9\-_.!~*'()&=+$,?/%]+", user or ""):
+            raise ValueError(f"SIP username {user!r} cannot be used in a SIPp scenario")
+        if not re.fullmatch(r"[A-Za-z0-9\-_.:\[\]]+", domain or ""):
+            raise ValueError(f"SIP domain {domain!r} cannot be used in a SIPp scenario")
+        hex_user, hex_password = (auth_user or user).encode().hex(), (password or "").encode().hex()
+        if len(hex_user) > 250 or len(hex_password) > 250:
+            raise ValueError(f"the credentials of SIP user {user!r} are too long for SIPp (at most 125 bytes each)")
+        auth = f"[authentication username=0x{hex_user}" + (f" password=0x{hex_password}]" if password else "]")
+        lines.append(f"{user};{auth};{domain};")
+    return "\n".join(lines) + "\n"
 
 
 def sipp_command(load: spec_pb2.LoadAction, target: Target, *, scenario: str, local_ip: str, sip_port: int,
                  media_port: int, control_port: int, initial_rate: float, max_calls: int,
-                 timeout_s: int) -> list[str]:
+                 timeout_s: int, users_file: str = "", calls_log: str = CALLS_LOG) -> list[str]:
     """The command line. The rate starts at ``initial_rate`` and is then steered over the control
-    port (``cset rate N``) to follow the shape; ``-m`` stops it after ``max_calls`` calls."""
+    port (``cset rate N``) to follow the shape; ``-m`` stops it after ``max_calls`` calls. Every
+    message of every call goes to ``calls_log`` (``-trace_shortmsg``), which the driver follows
+    while SIPp runs (:class:`SippCalls`); Call-IDs are ``<call number>-<pid>@<local ip>``."""
     transport = "t1" if (load.transport or "udp").lower() == "tcp" else "u1"
     cmd = ["sipp", target.remote, "-sf", scenario, "-i", local_ip, "-p", str(sip_port), "-mp", str(media_port),
            "-cp", str(control_port), "-t", transport,
@@ -161,7 +269,10 @@ def sipp_command(load: spec_pb2.LoadAction, target: Target, *, scenario: str, lo
            "-nostdin", "-timeout", f"{timeout_s}s", "-timeout_error",
            "-trace_stat", "-stf", "stat.csv", "-fd", "1",
            "-trace_counts", "-trace_rtt", "-rtt_freq", "1", "-trace_error_codes",
+           "-trace_shortmsg", "-shortmessage_file", calls_log, "-cid_str", "%u-%p@%s",
            "-max_socket", "10000", "-recv_timeout", str(max(1000, load.setup_timeout_ms or 32_000)) + "ms"]
+    if users_file:
+        cmd += ["-inf", users_file]
     if load.max_concurrency:
         cmd += ["-l", str(load.max_concurrency)]
     return cmd
@@ -229,17 +340,45 @@ def parse_stat_rows(path: Path) -> list[StatRow]:
     return out
 
 
-def parse_answer_counts(path: Path) -> list[int]:
-    """Cumulative number of 200 responses to the INVITE, one per ``-trace_counts`` row."""
+@dataclass(slots=True)
+class CountRow:
+    answers: int = 0  # 200s to an INVITE so far
+    refusals: Counter = field(default_factory=Counter)  # final answers to the authenticated INVITE so far
+
+
+def parse_counts(path: Path) -> list[CountRow]:
+    """One row per ``-trace_counts`` row (cumulative): the 200s to the INVITEs (every
+    ``<step>_200_Recv`` column but the last, the BYE's: one, or two when the scenario
+    authenticates) and the refusals of the authenticated INVITE (``<step>_<code>_Recv`` >= 300
+    after the second ``INVITE_Sent`` column)."""
     rows = _rows(path)
     if len(rows) < 2:
         return []
     head = [h.strip() for h in rows[0]]
-    # columns: Time;Elapsed;<step>_<msg>_Sent|Recv|Retrans|...; the first "..._200_Recv" is the INVITE's
-    idx = next((i for i, h in enumerate(head) if h.endswith(f"_{ANSWER_STEP}_Recv")), None)
-    if idx is None:
+    ok = [i for i, h in enumerate(head) if h.endswith(f"_{ANSWER_STEP}_Recv")][:-1]
+    if not ok:
         return []
-    return [_int(r[idx]) if idx < len(r) else 0 for r in rows[1:]]
+    invites = [i for i, h in enumerate(head) if h.endswith("_INVITE_Sent")]
+    refused: list[tuple[int, int]] = []
+    if len(invites) > 1:
+        for i, h in enumerate(head[invites[1]:], start=invites[1]):
+            parts = h.split("_")
+            if len(parts) == 3 and parts[2] == "Recv" and parts[1].isdigit() and int(parts[1]) >= 300:
+                refused.append((i, int(parts[1])))
+    out = []
+    for r in rows[1:]:
+        row = CountRow(answers=sum(_int(r[i]) for i in ok if i < len(r)))
+        for i, code in refused:
+            n = _int(r[i]) if i < len(r) else 0
+            if n:
+                row.refusals[code] += n
+        out.append(row)
+    return out
+
+
+def parse_answer_counts(path: Path) -> list[int]:
+    """Cumulative number of 200 responses to the INVITEs, one per ``-trace_counts`` row."""
+    return [r.answers for r in parse_counts(path)]
 
 
 def parse_rtt_ms(path: Path) -> list[float]:
@@ -276,19 +415,25 @@ class SippSeconds:
     engine_id: str
     second: int = 0
     _answers_seen: int = 0
+    _refusals_seen: int = 0
     emitted_rows: int = 0
     peak: int = 0
     history: list[media_pb2.RunSecondStats] = field(default_factory=list)
 
-    def next(self, row: StatRow, answers_total: int | None, at_ns: int) -> media_pb2.RunSecondStats:
+    def next(self, row: StatRow, answers_total: int | None, at_ns: int,
+             refusals_total: int = 0) -> media_pb2.RunSecondStats:
+        """``refusals_total``: the calls so far that SIPp counted successful although the
+        authenticated INVITE was refused (:func:`parse_counts`): failures here."""
         answers = 0
         if answers_total is not None:
             answers = max(0, answers_total - self._answers_seen)
             self._answers_seen = max(self._answers_seen, answers_total)
+        refused = max(0, refusals_total - self._refusals_seen)
+        self._refusals_seen = max(self._refusals_seen, refusals_total)
         self.peak = max(self.peak, row.current)
         s = media_pb2.RunSecondStats(
             run_id=self.run_id, engine_id=self.engine_id, second=self.second, active_calls=row.current,
-            attempts=row.outgoing_p, answers=answers, failures=row.failed_p,
+            attempts=row.outgoing_p, answers=answers, failures=row.failed_p + refused,
             calls_ended=row.successful_p + row.failed_p, driver="sipp")
         s.at.FromNanoseconds(at_ns)
         self.second += 1
@@ -298,10 +443,14 @@ class SippSeconds:
 
 
 def sipp_summary(rows: Sequence[StatRow], answered_total: int | None, setups_ms: Iterable[float],
-                 error_codes: Counter, *, calls_planned: int, peak: int) -> m_pb2.RunSummary:
+                 error_codes: Counter, *, calls_planned: int, peak: int,
+                 refusals: Counter | None = None, acd_ms: float | None = None) -> m_pb2.RunSummary:
     """A RunSummary from what SIPp counted. No RTP is measured: MOS, loss and jitter stay 0.
-    ``acd_ms`` is the mean call length minus the median setup time (SIPp's CallLength runs from
-    the INVITE to the end of the scenario)."""
+    ``refusals`` (:func:`parse_counts`) add to the codes of SIPp's unexpected answers. ``acd_ms``:
+    the mean talk time of the answered calls when the per-call log measured it, else SIPp's mean
+    call length minus the median setup time (its CallLength runs from the INVITE to the end of
+    the scenario)."""
+    error_codes = Counter(error_codes) + Counter(refusals or {})
     last = rows[-1] if rows else StatRow()
     attempted = max(last.total_created, last.successful_c + last.failed_c)
     answered = answered_total if answered_total is not None else last.successful_c
@@ -314,7 +463,9 @@ def sipp_summary(rows: Sequence[StatRow], answered_total: int | None, setups_ms:
         s.setup_p50_ms = percentile(setups, 50)
         s.setup_p95_ms = percentile(setups, 95)
         s.setup_p99_ms = percentile(setups, 99)
-    if answered and last.call_length_c_ms:
+    if answered and acd_ms is not None:
+        s.acd_ms = acd_ms
+    elif answered and last.call_length_c_ms:
         s.acd_ms = max(0.0, last.call_length_c_ms - s.setup_p50_ms)
     if answered:
         s.sip_codes[200] = answered
@@ -332,3 +483,179 @@ def sipp_summary(rows: Sequence[StatRow], answered_total: int | None, setups_ms:
             s.sip_codes[0] = s.sip_codes[0] + (failed - known)  # no final answer SIPp could name (timeouts)
         s.outcomes["CALL_FAILED"] = failed
     return s
+
+
+# ----------------------------------------------------------------------------- per call
+SIPP_CALL_DETAIL = "RTP is not measured by the SIPp driver"
+_LADDER_MAX = 12  # messages kept per call for a failed call's ladder (first lines only)
+
+
+@dataclass(slots=True)
+class _Call:
+    number: int
+    sip_call_id: str
+    started: float  # epoch seconds: the first INVITE sent
+    last: float = 0.0  # the call's latest message
+    first_response: float | None = None  # first 18x or final answer
+    answered: float | None = None
+    answer_code: int = 0
+    answer_reason: str = ""
+    ladder: list[tuple[float, str, str]] = field(default_factory=list)
+
+
+def _parse_line(line: str) -> tuple[float, str, str, int, str, str] | None:
+    """One ``-trace_shortmsg`` line: ``<date>\\t<time>\\t<epoch.us>\\t<S|R>\\t<Call-ID>\\tCSeq:<n method>\\t
+    <first line>`` -> (epoch, direction, Call-ID, CSeq number, CSeq method, first line)."""
+    parts = line.rstrip("\r\n").split("\t")
+    try:
+        i = next(k for k in (3, 1, 2, 4) if k < len(parts) and parts[k] in ("S", "R"))
+    except StopIteration:
+        return None
+    if len(parts) < i + 4:
+        return None
+    try:
+        at = float(parts[i - 1])
+    except ValueError:
+        return None
+    cseq = parts[i + 2]
+    cseq = cseq[5:] if cseq[:5].lower() == "cseq:" else cseq
+    num, _, method = cseq.strip().partition(" ")
+    return at, parts[i], parts[i + 1], _int(num), method.strip().upper(), "\t".join(parts[i + 3:]).strip()
+
+
+class SippCalls:
+    """Follows SIPp's per-message log (``-trace_shortmsg``) and turns it into per-call facts,
+    with a bounded memory: a call is kept from its first INVITE until it ends.
+
+    :meth:`feed` takes new lines and returns ``("answered", call_id, None)`` at a call's 200 OK
+    and ``("ended", call_id, measurement)`` when it ends: at our BYE (SUCCESS; ``duration_ms`` =
+    answer -> BYE), at the far end's BYE, at a final answer >= 300 (not the challenge the scenario
+    answers with credentials: a 401/407 to CSeq 1 when ``auth``), or at a CANCEL (SIPp gave up on
+    a call that had a provisional answer: TIMEOUT). :meth:`expire` ends the calls still without a
+    final answer ``setup_timeout_s`` after their INVITE (TIMEOUT, 408 "Setup Timeout", as the
+    pjsua driver reports them); :meth:`flush` ends every call left when SIPp is gone. Call *n*
+    (SIPp's call number, from the Call-ID ``n-pid@ip``) is ``<prefix><n-1>``."""
+
+    def __init__(self, prefix: str, *, step: int, action: int, destination: str, auth: bool = False,
+                 setup_timeout_s: float = 32.0) -> None:
+        self.prefix = prefix
+        self.step, self.action, self.destination = step, action, destination
+        self.auth = auth
+        self.setup_timeout_s = setup_timeout_s
+        self.pending: dict[str, _Call] = {}  # INVITE sent, no answer yet (in start order)
+        self.up: dict[str, _Call] = {}  # answered, not ended
+        self.ended = 0
+        self.talk_ms = 0.0  # sum of the answered calls' talk times
+        self.talked = 0  # answered calls ended
+        self.last_at = 0.0  # the newest timestamp seen
+
+    def call_id(self, c: _Call) -> str:
+        return f"{self.prefix}{max(0, c.number - 1)}"
+
+    def feed(self, lines: Iterable[str]) -> list[tuple[str, str, m_pb2.CallMeasurement | None]]:
+        out: list[tuple[str, str, m_pb2.CallMeasurement | None]] = []
+        for line in lines:
+            p = _parse_line(line)
+            if p is None:
+                continue
+            at, direction, sip_call_id, cseq, method, first = p
+            self.last_at = max(self.last_at, at)
+            c = self.pending.get(sip_call_id) or self.up.get(sip_call_id)
+            if c is None:
+                if direction == "S" and method == "INVITE" and first.startswith("INVITE "):
+                    number = _int(sip_call_id.split("-", 1)[0])
+                    c = _Call(number, sip_call_id, at, at)
+                    c.ladder.append((at, "out", first))
+                    self.pending[sip_call_id] = c
+                continue
+            c.last = at
+            if len(c.ladder) < _LADDER_MAX:
+                c.ladder.append((at, "out" if direction == "S" else "in", first))
+            if direction == "R" and first.startswith("SIP/2.0 "):
+                code_text, _, reason = first[8:].partition(" ")
+                code = _int(code_text)
+                if method != "INVITE" or code < 100:
+                    continue
+                if code >= 180 and c.first_response is None:
+                    c.first_response = at
+                if code < 200 or c.answered is not None:
+                    continue
+                if code < 300:
+                    c.answered, c.answer_code, c.answer_reason = at, code, reason.strip()
+                    del self.pending[sip_call_id]
+                    self.up[sip_call_id] = c
+                    out.append(("answered", self.call_id(c), None))
+                elif not (self.auth and code in (401, 407) and cseq == 1):
+                    out.append(("ended", self.call_id(c), self._end(c, at, code=code, reason=reason.strip())))
+            elif direction == "S" and method == "BYE" and c.answered is not None:
+                out.append(("ended", self.call_id(c), self._end(c, at)))
+            elif direction == "R" and method == "BYE" and first.startswith("BYE ") and c.answered is not None:
+                out.append(("ended", self.call_id(c), self._end(c, at, note="far end hung up")))
+            elif direction == "S" and method == "CANCEL" and c.answered is None:
+                out.append(("ended", self.call_id(c), self._end(c, at, timeout=True)))
+        return out
+
+    def expire(self, now: float) -> list[tuple[str, str, m_pb2.CallMeasurement]]:
+        """End the unanswered calls that saw no message for the setup timeout (SIPp's
+        ``-recv_timeout`` dropped them without one). Call it with the log read to its end."""
+        limit = now - self.setup_timeout_s
+        gone = []
+        for c in self.pending.values():  # in start order: none after the first recent start
+            if c.started > limit:
+                break
+            if c.last <= limit:
+                gone.append(c)
+        return [("ended", self.call_id(c), self._end(c, now, timeout=True)) for c in gone]
+
+    def flush(self, now: float,
+              why: str = "SIPp ended before the call did") -> list[tuple[str, str, m_pb2.CallMeasurement]]:
+        """End every call still known (SIPp is gone): unanswered ones as TIMEOUT, answered ones
+        as up until ``now``."""
+        out = []
+        for c in list(self.pending.values()) + list(self.up.values()):
+            if c.answered is None:
+                out.append(("ended", self.call_id(c), self._end(c, now, timeout=True, note=why)))
+            else:
+                out.append(("ended", self.call_id(c), self._end(c, max(now, c.answered), note=why)))
+        return out
+
+    def _end(self, c: _Call, at: float, *, code: int = 0, reason: str = "", timeout: bool = False,
+             note: str = "") -> m_pb2.CallMeasurement:
+        self.pending.pop(c.sip_call_id, None)
+        self.up.pop(c.sip_call_id, None)
+        self.ended += 1
+        m = m_pb2.CallMeasurement(call_id=self.call_id(c), step=self.step, action=self.action,
+                                  index=max(0, c.number - 1), destination=self.destination,
+                                  sip_call_id=c.sip_call_id, role="caller")
+        m.started_at.FromNanoseconds(int(c.started * 1e9))
+        m.ended_at.FromNanoseconds(int(max(at, c.started) * 1e9))
+        if c.first_response is not None:
+            m.post_dial_delay_ms = max(0.0, (c.first_response - c.started) * 1000.0)
+        notes = []
+        if c.answered is not None:
+            m.outcome = m_pb2.SUCCESS
+            m.sip_code, m.sip_reason = c.answer_code, c.answer_reason or "OK"
+            m.setup_time_ms = max(0.0, (c.answered - c.started) * 1000.0)
+            m.duration_ms = max(0.0, (at - c.answered) * 1000.0)
+            self.talk_ms += m.duration_ms
+            self.talked += 1
+            if note:
+                notes.append(f"{note} after {m.duration_ms:.0f} ms")
+        elif timeout:
+            m.outcome = m_pb2.TIMEOUT
+            m.sip_code, m.sip_reason = 408, "Setup Timeout"
+            notes.append(note or f"no final answer within {self.setup_timeout_s * 1000:.0f} ms")
+        else:
+            m.sip_code, m.sip_reason = code, reason
+            m.outcome = (m_pb2.TIMEOUT if code == 408 else
+                         m_pb2.NEGOTIATION_FAILED if code in (488, 606) else m_pb2.CALL_FAILED)
+            if self.auth and code in (401, 407):
+                notes.append("the credentials were refused (challenged again)")
+        notes.append(SIPP_CALL_DETAIL)
+        m.detail = "; ".join(notes)
+        if m.outcome != m_pb2.SUCCESS:
+            for t, direction, first in c.ladder:
+                summary = first[8:] if first.startswith("SIP/2.0 ") else first.removesuffix(" SIP/2.0")
+                m.sip_ladder.add(at_ms=round(max(0.0, (t - c.started) * 1000.0), 3), direction=direction,
+                                 summary=summary[:200])
+        return m
