@@ -394,9 +394,11 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
     rtt = parse_rtt_ms(next(iter(workdir.glob("scenario_*_rtt.csv")), workdir / "none"))
     codes = parse_error_codes(next(iter(workdir.glob("scenario_*_error_codes.csv")), workdir / "none"))
     answered = counts[-1].answers if counts else None
-    summary = sipp_summary(rows, answered, rtt, codes, calls_planned=len(shape.attempt_times()),
-                           peak=seconds.peak, refusals=counts[-1].refusals if counts else None,
-                           acd_ms=calls.talk_ms / calls.talked if calls.talked and calls.talked == answered else None)
+    every_call = bool(calls.talked) and calls.talked == answered  # the per-call log saw every answered call
+    summary = sipp_summary(rows, answered, calls.setups_ms if every_call else rtt, codes,
+                           calls_planned=len(shape.attempt_times()), peak=seconds.peak,
+                           refusals=counts[-1].refusals if counts else None,
+                           acd_ms=calls.talk_ms / calls.talked if every_call else None)
     state.sipp_summaries.append(summary)
     log.info("sipp_finished", run_id=state.run_id, returncode=proc.returncode, attempted=summary.calls_attempted,
              answered=summary.calls_answered, calls_measured=calls.ended, pid=os.getpid())

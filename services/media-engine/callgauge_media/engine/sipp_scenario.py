@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -547,6 +548,7 @@ class SippCalls:
         self.ended = 0
         self.talk_ms = 0.0  # sum of the answered calls' talk times
         self.talked = 0  # answered calls ended
+        self.setups_ms = array("d")  # their setup times (microsecond resolution; SIPp's rtd has ms)
         self.last_at = 0.0  # the newest timestamp seen
 
     def call_id(self, c: _Call) -> str:
@@ -639,6 +641,7 @@ class SippCalls:
             m.duration_ms = max(0.0, (at - c.answered) * 1000.0)
             self.talk_ms += m.duration_ms
             self.talked += 1
+            self.setups_ms.append(m.setup_time_ms)
             if note:
                 notes.append(f"{note} after {m.duration_ms:.0f} ms")
         elif timeout:
