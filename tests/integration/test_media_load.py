@@ -213,6 +213,34 @@ async def test_sipp_calls_are_metered_like_the_pools(sipp_uas, tmp_path):
         await store.close()
 
 
+async def test_a_stopped_run_stops_sipp_from_starting_calls(sipp_uas, tmp_path):
+    from callgauge_eventstore.sqlite import SqliteEventStore
+
+    from callgauge_media.engine.metering import BillingGuard
+
+    store = SqliteEventStore(tmp_path / "media.db", namespace="media")
+    guard = BillingGuard(store, lambda: None, "engine-a")
+    req = _run("run-sipp-4", spec_pb2.LoadAction(dial_destination=sipp_uas, cps=1, max_total_calls=10,
+                                                 duration_ms=200, driver="sipp"))
+    guard.run_started(req)
+    events: list = []
+
+    async def emit(msg) -> None:
+        events.append(msg)
+        if isinstance(msg, media_pb2.CallMeasured):
+            guard.stop_run(req.run_id)  # a user stops the run once its first call ended
+
+    try:
+        await asyncio.wait_for(execute_run(req, guard.placer_for(None), emit, "engine-a"), RUN_BOUND_S)
+        await guard.drain()
+    finally:
+        await store.close()
+    s = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)][0].summary
+    calls = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
+    assert s.calls_planned == 10 and 1 <= s.calls_attempted < 10, s
+    assert len(calls) == s.calls_attempted and all(c.outcome == m_pb2.SUCCESS for c in calls), _explain(calls)
+
+
 # ------------------------------------------------------------------ SIPp through Kamailio, digest auth
 KAMAILIO_USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
 

@@ -311,3 +311,32 @@ def test_unreadable_lines_are_skipped():
     bad_time = "2025-11-26\t05:00:00\tnot-a-time\tS\t1-1@h\tCSeq: 1 INVITE\tINVITE x SIP/2.0"
     assert calls.feed(["", "garbage", "a\tb\tc", bad_time]) == []
     assert not calls.pending
+
+
+def test_the_follower_reads_whole_lines_as_they_come_and_gives_the_read_part_back(tmp_path, monkeypatch):
+    from callgauge_media.engine import sipp_driver
+
+    monkeypatch.setattr(sipp_driver, "PUNCH_EVERY", 64 * 1024)
+    path = tmp_path / "calls.log"
+    f = sipp_driver._Follower(path)
+    assert f.read() == ([], False)  # SIPp has not created it yet
+    lines = [f"line {i:06d} " + "x" * 90 for i in range(5000)]
+    with open(path, "w") as out:
+        out.write("\n".join(lines[:2500]) + "\n" + lines[2500][:40])  # the last line is still being written
+        out.flush()
+        got, more = [], True
+        while more:
+            chunk, more = f.read(limit=50_000)
+            got += chunk
+        assert got == lines[:2500]
+        out.write(lines[2500][40:] + "\n" + "\n".join(lines[2501:]) + "\n")
+        out.flush()
+        while True:
+            chunk, more = f.read(limit=50_000)
+            got += chunk
+            if not more:
+                break
+    assert got == lines
+    if f._punch is not None:  # this file system can punch holes: the part read no longer takes space
+        assert path.stat().st_blocks * 512 < path.stat().st_size / 2
+    f.close()

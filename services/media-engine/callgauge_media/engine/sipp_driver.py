@@ -143,11 +143,11 @@ class _Follower:
                 self.fd, self._punch = os.open(self.path, os.O_RDONLY), None
             except OSError:
                 return [], False
-        data = os.pread(self.fd, limit, self.offset)
-        if not data:
+        chunk = os.pread(self.fd, limit, self.offset)
+        if not chunk:
             return [], False
-        self.offset += len(data)
-        data = self.tail + data
+        self.offset += len(chunk)
+        data = self.tail + chunk
         cut = data.rfind(b"\n") + 1
         self.tail = data[cut:]
         if self._punch is not None and self.offset - self.punched >= PUNCH_EVERY:
@@ -155,7 +155,7 @@ class _Follower:
             if upto > self.punched and not self._punch(self.fd, self.punched, upto - self.punched):
                 self._punch = None  # not supported by this file system: the file keeps growing
             self.punched = max(self.punched, upto)
-        return data[:cut].decode("utf-8", "replace").splitlines(), len(data) - len(self.tail) >= limit
+        return data[:cut].decode("utf-8", "replace").splitlines(), len(chunk) >= limit
 
     def close(self) -> None:
         if self.fd is not None:
