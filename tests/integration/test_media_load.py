@@ -317,9 +317,12 @@ async def test_sipp_calls_with_a_wrong_password_or_an_unknown_user_fail_with_the
     assert by_index[0].outcome == by_index[2].outcome == m_pb2.SUCCESS, _explain(calls)
     assert (by_index[1].outcome, by_index[1].sip_code) == (m_pb2.CALL_FAILED, 407), _explain(calls)
     assert "refused" in by_index[1].detail and by_index[1].sip_ladder
+    seconds = [e for e in events if isinstance(e, media_pb2.RunSecondStats)]
+    assert sum(x.failures for x in seconds) == 1 and sum(x.answers for x in seconds) == 2
 
     # a user Kamailio does not know: 403 at once
     req = _auth_run(kamailio, "run-sipp-auth-3", ["mallory"])
     events, s, calls = await _execute_auth(req, pool, {"callers/mallory": "whatever", "callees/bob": "bob-secret"})
     assert (s.calls_attempted, s.calls_answered, dict(s.sip_codes)) == (3, 0, {403: 3}), s
     assert sorted((c.outcome, c.sip_code) for c in calls) == [(m_pb2.CALL_FAILED, 403)] * 3, _explain(calls)
+    assert sum(x.failures for x in events if isinstance(x, media_pb2.RunSecondStats)) == 3
