@@ -16,12 +16,14 @@ An answered call is reported to the run's placer (``tell``: the billing guard's 
 CallProgress tick while it is up, as for pjsua2 calls) and every call ends with a CallMeasured:
 setup time, post-dial delay, final SIP code and reason, outcome, talk time (answer -> BYE),
 Call-ID; no RTP is measured (MOS, loss, jitter stay 0). The run's per-second statistics and
-summary still come from SIPp's own statistics files.
+summary come from SIPp's own statistics files (setup percentiles and ACD from the per-call log
+when it saw every answered call). The per-call work runs in its own task, so a slow outbox never
+delays the rate steps; the CallMeasured of a load's calls are not kept in the run's memory.
 
 Digest auth: with a ``credential_pool`` the users and their passwords (the run's credential
 source, as for the pjsua driver) go into an injection file (``-inf``, mode 0600 in the private
 work directory, never on the command line) and the scenario answers a 401/407 with SIPp's
-``[authentication]``.
+``[authentication]`` (see :func:`sipp_scenario.uac_scenario` for how refusals are counted).
 """
 
 from __future__ import annotations
