@@ -2,7 +2,7 @@
 against the same SIPp uas.
 
     .venv/bin/python -m tests.bench.bench_call_rate [--calls 2000] [--workers 32] [--cps 600]
-        [--sipp-rate 3000]
+        [--sipp-rate 3000] [--only sipp]
 
 (a) Callgauge pjsua2: a ``load`` action (the engine's runner, ``execute_run``) of --calls attempts
     offered at --cps, ``max_concurrency`` = workers * 4, talk time 1 ms (hang-up at the answer; SDP
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cps", type=float, default=600.0, help="rate offered to the pjsua2 engine's load action")
     ap.add_argument("--sipp-rate", type=float, default=3000.0, help="SIPp target calls/s (-r), driver and raw")
     ap.add_argument("--timeout-s", type=float, default=300.0, help="bound on each side's run")
+    ap.add_argument("--only", choices=("sipp",), help="sipp: the SIPp driver and raw SIPp only (no pjsua2 pool)")
     a = ap.parse_args(argv)
     require_sipp()
     limit = a.workers * 4
@@ -107,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         uas = SippUas(work, rtp_echo=False).start()
         try:
-            cg = asyncio.run(callgauge_rate(uas, a.calls, a.workers, a.cps, a.timeout_s))
-            print(f"callgauge pjsua2: {cg['ok']}/{cg['attempts']} ok (planned {cg['planned']}) in {cg['elapsed']:.1f} s"
-                  f" = {cg['attempts'] / cg['elapsed']:.0f} attempts/s, machine CPU {cg['busy']:.0f} %"
-                  + (f", failures {cg['fails']}" if cg["fails"] else ""), flush=True)
+            cg = None
+            if a.only != "sipp":
+                cg = asyncio.run(callgauge_rate(uas, a.calls, a.workers, a.cps, a.timeout_s))
+                print(f"callgauge pjsua2: {cg['ok']}/{cg['attempts']} ok (planned {cg['planned']}) in "
+                      f"{cg['elapsed']:.1f} s = {cg['attempts'] / cg['elapsed']:.0f} attempts/s, machine CPU "
+                      f"{cg['busy']:.0f} %" + (f", failures {cg['fails']}" if cg["fails"] else ""), flush=True)
             drv = asyncio.run(sipp_driver_rate(uas, a.calls, a.sipp_rate, limit, a.timeout_s))
             print(f"callgauge sipp driver: {drv['ok']}/{drv['attempts']} ok in {drv['elapsed']:.1f} s = "
                   f"{drv['attempts'] / drv['elapsed']:.0f} attempts/s, machine CPU {drv['busy']:.0f} %, "
@@ -127,21 +130,25 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         finally:
             uas.stop()
-    cg_rate = cg["attempts"] / cg["elapsed"]
     drv_rate = drv["attempts"] / drv["elapsed"]
     sp_rate = sp.outgoing / sp.elapsed_s
+    rows = []
+    if cg is not None:
+        cg_rate = cg["attempts"] / cg["elapsed"]
+        rows.append([f"Callgauge pjsua2 load (offered {a.cps:g}/s)", cg["attempts"], cg["ok"], cg["failed"],
+                     f"{cg['elapsed']:.1f}", f"{cg_rate:.0f}", f"{cg['busy']:.0f}"])
     print()
     print(table([
-        [f"Callgauge pjsua2 load (offered {a.cps:g}/s)", cg["attempts"], cg["ok"], cg["failed"],
-         f"{cg['elapsed']:.1f}", f"{cg_rate:.0f}", f"{cg['busy']:.0f}"],
+        *rows,
         [f"Callgauge SIPp driver (-r {a.sipp_rate:g})", drv["attempts"], drv["ok"], drv["failed"],
          f"{drv['elapsed']:.1f}", f"{drv_rate:.0f}", f"{drv['busy']:.0f}"],
         [f"raw SIPp uac (-r {a.sipp_rate:g})", sp.outgoing, sp.successful, sp.failed, f"{sp.elapsed_s:.1f}",
          f"{sp_rate:.0f}", f"{sp_busy:.0f}"],
     ], ["engine", "attempts", "ok", "failed", "elapsed s", "attempts/s", "machine CPU %"]))
-    print(f"\nSIPp driver / raw SIPp = {drv_rate / sp_rate:.2f}; pjsua2 / raw SIPp = {cg_rate / sp_rate:.2f}; "
-          f"setup p50 pjsua2 {cg['setup_p50']:.1f} ms, SIPp driver {drv['setup_p50']:.1f} ms. Elapsed includes each "
-          "side's start (pool already up for pjsua2; SIPp process start for both SIPp rows) and its last call's end.")
+    pj = f"pjsua2 / raw SIPp = {cg_rate / sp_rate:.2f}; setup p50 pjsua2 {cg['setup_p50']:.1f} ms, " if cg else ""
+    print(f"\nSIPp driver / raw SIPp = {drv_rate / sp_rate:.2f}; {pj}setup p50 SIPp driver {drv['setup_p50']:.2f} ms. "
+          "Elapsed includes each side's start (pool already up for pjsua2; SIPp process start for both SIPp rows) "
+          "and its last call's end.")
     return 0
 
 
