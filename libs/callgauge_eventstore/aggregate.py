@@ -3,6 +3,7 @@ version as the optimistic-concurrency check."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -14,16 +15,61 @@ Decode = Callable[[str, bytes], Any]
 Evolve = Callable[[S | None, Any, datetime | None], S | None]
 
 
-async def load(store: EventStore, stream: str, evolve: Evolve, decode: Decode) -> tuple[S | None, int]:
+class StateCache:
+    """Folded states of recently loaded streams (an in-memory snapshot per stream), so that loading
+    a long stream again reads only the events appended since: a run that records thousands of calls
+    is otherwise re-read and re-folded from its first event for every one of them.
+
+    Only for deciders whose ``evolve`` returns new values and never mutates the state it is given
+    (frozen dataclasses): a cached state is shared by every later load. What is cached was folded
+    from committed events only, so it is never ahead of the store; events appended by anyone else
+    are read on the next load. Bounded: the least recently used streams are forgotten."""
+
+    def __init__(self, max_streams: int = 1024) -> None:
+        self.max_streams = max_streams
+        self._states: OrderedDict[tuple[str, Evolve], tuple[object, int]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, stream: str, evolve: Evolve) -> tuple[object, int] | None:
+        hit = self._states.get((stream, evolve))
+        if hit is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._states.move_to_end((stream, evolve))
+        return hit
+
+    def put(self, stream: str, evolve: Evolve, state: object, version: int) -> None:
+        key = (stream, evolve)
+        old = self._states.get(key)
+        if old is not None and old[1] > version:
+            return  # a concurrent load got further
+        self._states[key] = (state, version)
+        self._states.move_to_end(key)
+        while len(self._states) > self.max_streams:
+            self._states.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+async def load(store: EventStore, stream: str, evolve: Evolve, decode: Decode,
+               cache: StateCache | None = None) -> tuple[S | None, int]:
     """(state, version): the folded state of a stream and the version of its last event
-    (StreamState.NO_STREAM when it has none). Events of unknown types are skipped."""
+    (StreamState.NO_STREAM when it has none). Events of unknown types are skipped. With a
+    ``cache``, only the events after the cached version are read and folded."""
     state: S | None = None
     version = int(StreamState.NO_STREAM)
-    for ev in await store.read_stream(stream):
+    if cache is not None and (hit := cache.get(stream, evolve)) is not None:
+        state, version = hit  # type: ignore[assignment]
+    for ev in await store.read_stream(stream, from_version=version + 1):
         payload = decode(ev.type, ev.data)
         if payload is not None:
             state = evolve(state, payload, ev.recorded_at)
         version = ev.version
+    if cache is not None and version >= 0:
+        cache.put(stream, evolve, state, version)
     return state, version
 
 

@@ -511,3 +511,38 @@ async def test_concurrent_writers_with_a_tailing_reader(backend: Backend) -> Non
     # read_all afterwards agrees with what the reader saw live, event for event
     after = [e for e in await read_everything(reader, page=100) if e.position > start]
     assert [(e.position, e.id) for e in after] == [(e.position, e.id) for e in seen]
+
+
+async def test_load_with_a_state_cache_folds_only_what_was_appended_since(store: EventStore) -> None:
+    """aggregate.load with a StateCache: the second load reads the events after the cached version
+    only (whoever appended them) and ends in the same state and version as a load from scratch."""
+    from callgauge_eventstore.aggregate import StateCache, load
+
+    reads: list[int] = []
+
+    class Counting:  # the store, counting the events each read_stream returns
+        async def read_stream(self, stream: str, from_version: int = 0, limit: int | None = None):
+            out = await store.read_stream(stream, from_version, limit)
+            reads.append(len(out))
+            return out
+
+    def evolve(state: int | None, payload: int, at: datetime | None) -> int:
+        return (state or 0) + payload
+
+    def decode(type_: str, data: bytes) -> int:
+        return int(data)
+
+    s = new_stream("agg")
+    cache = StateCache(max_streams=2)
+    assert await bounded(load(Counting(), s, evolve, decode, cache)) == (None, StreamState.NO_STREAM)
+    await bounded(store.append_to_stream(s, StreamState.NO_STREAM, [ev(data=b"1"), ev(data=b"2"), ev(data=b"3")]))
+    assert await bounded(load(Counting(), s, evolve, decode, cache)) == (6, 2)
+    await bounded(store.append_to_stream(s, 2, [ev(data=b"4"), ev(data=b"5")]))  # another writer
+    assert await bounded(load(Counting(), s, evolve, decode, cache)) == (15, 4)
+    assert reads == [0, 3, 2]
+    assert await bounded(load(store, s, evolve, decode)) == (15, 4)  # from scratch: the same
+    assert await bounded(load(Counting(), s, evolve, decode, cache)) == (15, 4) and reads[-1] == 0
+    for other in (new_stream("agg"), new_stream("agg")):  # bounded: the least recently used goes
+        await bounded(store.append_to_stream(other, StreamState.NO_STREAM, [ev(data=b"7")]))
+        await bounded(load(store, other, evolve, decode, cache))
+    assert len(cache) == 2 and cache.get(s, evolve) is None

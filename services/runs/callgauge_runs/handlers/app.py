@@ -16,7 +16,7 @@ from uuid6 import uuid7
 
 from callgauge_bus.codec import Delivered, decode_payload, new_event
 from callgauge_eventstore import EventStore, WrongExpectedVersion
-from callgauge_eventstore.aggregate import load, save
+from callgauge_eventstore.aggregate import StateCache, load, save
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.events.v1 import media_pb2
@@ -73,6 +73,8 @@ class RunsApp:
         self.billing = billing  # None: runs are not metered (tests, tools)
         self.secrets = secrets or Secrets([Fernet.generate_key()])
         self.view = ReadModel()
+        # run streams grow by one CallRecorded per call: each media event folds only what is new
+        self.run_cache = StateCache()
         self._projector: asyncio.Task | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -113,7 +115,8 @@ class RunsApp:
     async def _decide(self, stream: str, evolve, decide, *context, correlation: str = "") -> None:
         """Load a stream's state, decide on it (with any context the decider takes after the
         state), append at the loaded version."""
-        state, version = await load(self.store, stream, evolve, decode_payload)
+        cache = self.run_cache if evolve is model.evolve_run else None
+        state, version = await load(self.store, stream, evolve, decode_payload, cache)
         events = decide(state, *context)
         if events:
             await self._append(stream, version, events, correlation or stream.partition("-")[2])
@@ -261,7 +264,7 @@ class RunsApp:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
         test, _ = await load(self.store, test_stream(cmd.test_id), model.evolve_test, decode_payload)
         resources = self.view.resources_of(cmd.project_id)
-        state, version = await load(self.store, run_stream(cmd.run_id), model.evolve_run, decode_payload)
+        state, version = await load(self.store, run_stream(cmd.run_id), model.evolve_run, decode_payload, self.run_cache)
         events = model.decide_start_run(test, state, cmd, resources)
         if self.billing is not None:  # hold the run's maximum cost first; not payable -> not started
             await self.billing.reserve(cmd.account_id, cmd.mode, cmd.run_id, cmd.project_id, cmd.test_id,
@@ -299,7 +302,7 @@ class RunsApp:
         ):
             return
         for _attempt in range(5):
-            state, version = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
+            state, version = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload, self.run_cache)
             if state is None:
                 log.warning("media_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
                 return
@@ -384,7 +387,7 @@ class RunsApp:
         return p
 
     async def get_run(self, account_id: str, project_id: str, run_id: str, mode: str = "live") -> model.Run:
-        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
+        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload, self.run_cache)
         if (not model.owned(run, account_id, mode) or (project_id and run.project_id != project_id)
                 or run.project_id not in self.view.projects):  # a deleted project takes its runs along
             raise NotFound("run", run_id)
@@ -406,14 +409,14 @@ class RunsApp:
         run_id = self.view.kiosk.get(hashlib.sha256(token.encode()).hexdigest()) if token else None
         if run_id is None:
             raise NotFound("kiosk link", "…")  # never echo a token
-        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
+        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload, self.run_cache)
         if run is None:
             raise NotFound("kiosk link", "…")
         return run
 
     async def run_credentials(self, run_id: str) -> dict[str, str]:
         """`<pool id>/<username>` -> password for the credential pools the run uses."""
-        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
+        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload, self.run_cache)
         if run is None:
             raise NotFound("run", run_id)
         out: dict[str, str] = {}
