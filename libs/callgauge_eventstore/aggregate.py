@@ -50,6 +50,9 @@ class StateCache:
         while len(self._states) > self.max_streams:
             self._states.popitem(last=False)
 
+    def forget(self, stream: str, evolve: Evolve) -> None:
+        self._states.pop((stream, evolve), None)
+
     def __len__(self) -> int:
         return len(self._states)
 

@@ -15,8 +15,8 @@ from prometheus_client import Counter
 from uuid6 import uuid7
 
 from callgauge_bus.codec import Delivered, decode_payload, new_event
-from callgauge_eventstore import EventStore, RecordedEvent, StreamState, WrongExpectedVersion
-from callgauge_eventstore.aggregate import save
+from callgauge_eventstore import EventStore, RecordedEvent, WrongExpectedVersion
+from callgauge_eventstore.aggregate import StateCache, load, save
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
@@ -62,7 +62,7 @@ class BillingApp:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._runs: dict[str, tuple[str, str]] = {}  # run id -> (account, mode), from FundsReserved
         # wallet states by stream with their version: a load reads only the events after it
-        self._states: dict[str, tuple[wallet.Wallet | None, int]] = {}
+        self._states = StateCache(max_streams=4096)  # wallets' folded states
         self._indexed_to = 0
 
     # ------------------------------------------------------------ wallet writes
@@ -70,14 +70,7 @@ class BillingApp:
     async def _load(self, stream: str) -> tuple[wallet.Wallet | None, int]:
         """The wallet's state and version: the cached fold plus whatever was appended since (by this
         or another replica)."""
-        state, version = self._states.get(stream, (None, int(StreamState.NO_STREAM)))
-        for ev in await self.store.read_stream(stream, version + 1):
-            payload = decode_payload(ev.type, ev.data)
-            if payload is not None:
-                state = wallet.evolve(state, payload, ev.recorded_at)
-            version = ev.version
-        self._states[stream] = (state, version)
-        return state, version
+        return await load(self.store, stream, wallet.evolve, decode_payload, self._states)
 
     async def execute(self, account_id: str, mode: str, decide: Callable[[wallet.Wallet], list[Message]],
                       correlation: str = "", causation: str = "", id_source: str = "") -> wallet.Wallet:
@@ -112,9 +105,9 @@ class BillingApp:
                     EVENTS.labels(e.DESCRIPTOR.name).inc()
                 after = wallet.fold(decided, opened)
                 if await self.store.stream_version(stream) == version + len(events):
-                    self._states[stream] = (after, version + len(events))
+                    self._states.put(stream, wallet.evolve, after, version + len(events))
                 else:  # an idempotent repeat, or someone wrote right after: fold from the store next time
-                    self._states.pop(stream, None)
+                    self._states.forget(stream, wallet.evolve)
                 return after  # type: ignore[return-value]
         raise Conflict(f"wallet {stream}: gave up after {MAX_ATTEMPTS} concurrent writes")
 
