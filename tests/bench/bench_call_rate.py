@@ -2,11 +2,13 @@
 against the same SIPp uas.
 
     .venv/bin/python -m tests.bench.bench_call_rate [--calls 2000] [--workers 32] [--cps 600]
-        [--sipp-rate 3000] [--only sipp]
+        [--sipp-rate 3000] [--only sipp] [--no-sip-log]
 
 (a) Callgauge pjsua2: a ``load`` action (the engine's runner, ``execute_run``) of --calls attempts
     offered at --cps, ``max_concurrency`` = workers * 4, talk time 1 ms (hang-up at the answer; SDP
-    and RTP sockets are still set up), on a WorkerPool of --workers pjsua2 processes.
+    and RTP sockets are still set up), on a WorkerPool of --workers pjsua2 processes (--no-sip-log:
+    the workers' SIP message log off, to see what complete SIP ladders cost; the workers' CPU per call
+    is printed).
 (b) Callgauge SIPp driver: a ``load`` action with ``driver: sipp`` (generated scenario, rate
     steered over SIPp's control port, statistics files parsed into events, SIPp's per-message log
     followed into one CallMeasured per call) of --calls attempts at --sipp-rate, talk time 1 ms,
@@ -35,7 +37,8 @@ from callgauge_media.engine.pool import WorkerPool
 from callgauge_media.engine.runner import execute_run
 
 from tests.bench._support import (
-    HOST, CpuSampler, SippUas, free_udp_port, quiet_children, require_sipp, run_sipp_client, table,
+    HOST, CpuSampler, SippUas, free_udp_port, proc_cpu_seconds, quiet_children, require_sipp, run_sipp_client,
+    table,
 )
 
 POOL_RTP_BASE = 40000
@@ -61,15 +64,19 @@ async def _execute(req: runs_pb2.RunRequested, placer, timeout_s: float) -> tupl
     return calls, summary, time.monotonic() - t0, machine.stop()
 
 
-async def callgauge_rate(uas: SippUas, calls: int, workers: int, cps: float, timeout_s: float) -> dict:
+async def callgauge_rate(uas: SippUas, calls: int, workers: int, cps: float, timeout_s: float,
+                         sip_message_log: bool = True) -> dict:
     pool = WorkerPool(workers, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=RTP_PORTS_PER_WORKER,
-                      bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * workers, stop_timeout_s=20)
+                      bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * workers, stop_timeout_s=20,
+                      sip_message_log=sip_message_log)
     with quiet_children():
         await pool.start()
     try:
         load = spec_pb2.LoadAction(dial_destination=uas.uri, cps=cps, max_total_calls=calls,
                                    max_concurrency=workers * 4, duration_ms=1, codec="PCMU", setup_timeout_ms=10_000)
+        cpu0 = proc_cpu_seconds(pool.worker_pids())
         ms, summary, elapsed, busy = await _execute(_load_run("bench-rate", load), pool, timeout_s)
+        worker_cpu_s = proc_cpu_seconds(pool.worker_pids()) - cpu0
     finally:
         await asyncio.wait_for(pool.stop(), 120)
     ok = sum(1 for m in ms if m.outcome == m_pb2.SUCCESS)
@@ -79,7 +86,8 @@ async def callgauge_rate(uas: SippUas, calls: int, workers: int, cps: float, tim
             key = f"{m_pb2.CallOutcome.Name(m.outcome)} {m.sip_code}"
             fails[key] = fails.get(key, 0) + 1
     return {"attempts": len(ms), "ok": ok, "failed": len(ms) - ok, "elapsed": elapsed, "busy": busy,
-            "fails": fails, "setup_p50": summary.setup_p50_ms, "planned": summary.calls_planned}
+            "fails": fails, "setup_p50": summary.setup_p50_ms, "planned": summary.calls_planned,
+            "worker_cpu_ms": 1000.0 * worker_cpu_s / max(1, len(ms))}
 
 
 async def sipp_driver_rate(uas: SippUas, calls: int, rate: float, limit: int, timeout_s: float) -> dict:
@@ -99,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sipp-rate", type=float, default=3000.0, help="SIPp target calls/s (-r), driver and raw")
     ap.add_argument("--timeout-s", type=float, default=300.0, help="bound on each side's run")
     ap.add_argument("--only", choices=("sipp",), help="sipp: the SIPp driver and raw SIPp only (no pjsua2 pool)")
+    ap.add_argument("--no-sip-log", action="store_true",
+                    help="pjsua2 workers without the SIP message log (ladders from pjsua2 callbacks only)")
     a = ap.parse_args(argv)
     require_sipp()
     limit = a.workers * 4
@@ -110,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cg = None
             if a.only != "sipp":
-                cg = asyncio.run(callgauge_rate(uas, a.calls, a.workers, a.cps, a.timeout_s))
+                cg = asyncio.run(callgauge_rate(uas, a.calls, a.workers, a.cps, a.timeout_s,
+                                                sip_message_log=not a.no_sip_log))
                 print(f"callgauge pjsua2: {cg['ok']}/{cg['attempts']} ok (planned {cg['planned']}) in "
                       f"{cg['elapsed']:.1f} s = {cg['attempts'] / cg['elapsed']:.0f} attempts/s, machine CPU "
-                      f"{cg['busy']:.0f} %" + (f", failures {cg['fails']}" if cg["fails"] else ""), flush=True)
+                      f"{cg['busy']:.0f} %, worker CPU {cg['worker_cpu_ms']:.2f} ms per call"
+                      + (f", failures {cg['fails']}" if cg["fails"] else ""), flush=True)
             drv = asyncio.run(sipp_driver_rate(uas, a.calls, a.sipp_rate, limit, a.timeout_s))
             print(f"callgauge sipp driver: {drv['ok']}/{drv['attempts']} ok in {drv['elapsed']:.1f} s = "
                   f"{drv['attempts'] / drv['elapsed']:.0f} attempts/s, machine CPU {drv['busy']:.0f} %, "
@@ -135,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     if cg is not None:
         cg_rate = cg["attempts"] / cg["elapsed"]
-        rows.append([f"Callgauge pjsua2 load (offered {a.cps:g}/s)", cg["attempts"], cg["ok"], cg["failed"],
+        rows.append([f"Callgauge pjsua2 load (offered {a.cps:g}/s{', no SIP log' if a.no_sip_log else ''})",
+                     cg["attempts"], cg["ok"], cg["failed"],
                      f"{cg['elapsed']:.1f}", f"{cg_rate:.0f}", f"{cg['busy']:.0f}"])
     print()
     print(table([

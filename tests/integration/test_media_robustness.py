@@ -41,7 +41,8 @@ class RawSipPeer:
     """Answers INVITEs as ``mode`` says; 200 to BYE/CANCEL; never sends RTP.
 
     modes: no_rtp (valid answer, silent), inactive (a=inactive), bad_sdp (unparseable body),
-    no_to_tag (a 2xx that cannot form a dialog), bad_status (a status line that is not SIP)."""
+    no_to_tag (a 2xx that cannot form a dialog), bad_status (a status line that is not SIP),
+    silent (answers nothing at all)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -93,6 +94,8 @@ class RawSipPeer:
                 continue
             self.received.append(req.split("\r\n", 1)[0])
             method = req.split(" ", 1)[0]
+            if self.mode == "silent":
+                continue
             try:
                 if method == "INVITE":
                     self._reply(req, addr, "100 Trying", tag=False)
@@ -173,6 +176,17 @@ async def test_a_status_line_that_is_not_sip_ends_in_a_timeout(pool: WorkerPool)
     assert m.outcome == m_pb2.TIMEOUT and m.sip_code == 408, _explain(m)
     assert "no final answer" in m.detail and m.sip_ladder, _explain(m)
     _same_worker(pool, pid)
+
+
+async def test_a_far_end_that_never_answers_shows_the_retransmissions(pool: WorkerPool) -> None:
+    with RawSipPeer("silent") as peer:
+        m = await _call(pool, peer.uri, setup_timeout_ms=2000)
+        seen = sum(1 for line in peer.received if line.startswith("INVITE "))
+    assert m.outcome == m_pb2.TIMEOUT, _explain(m)
+    # the ladder has every INVITE that went out (pjsip retransmits over UDP: T1 = 500 ms, doubling)
+    invites = [e for e in m.sip_ladder if e.summary.startswith("INVITE")]
+    assert len(invites) >= 2 and all(e.direction == "out" and e.text == invites[0].text for e in invites), _explain(m)
+    assert len(invites) <= seen, (seen, _explain(m))
 
 
 async def test_a_2xx_without_to_tag_is_tolerated_and_measured(pool: WorkerPool) -> None:

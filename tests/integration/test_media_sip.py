@@ -100,6 +100,28 @@ def _explain(m: m_pb2.CallMeasurement) -> str:
     return f"{m_pb2.CallOutcome.Name(m.outcome)} {m.sip_code} {m.sip_reason!r} detail={m.detail!r}\n{ladder}"
 
 
+def _steps(entries) -> list[tuple[str, str]]:
+    """(direction, first word of the summary: method or code) of a ladder, provisional 100s left out."""
+    out = []
+    for e in entries:
+        direction, summary = (e.direction, e.summary) if hasattr(e, "summary") else (e[1], e[2])
+        if not summary.startswith("100 "):
+            out.append((direction, summary.split(" ", 1)[0]))
+    return out
+
+
+def _header(text: str, name: str) -> str:
+    for line in text.split("\r\n"):
+        if line.lower().startswith(name.lower() + ":"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def _param(header: str, name: str) -> str:
+    m = re.search(rf'{name}="?([^",]+)"?', header)
+    return m.group(1) if m else ""
+
+
 async def test_register_then_unregister(pool: WorkerPool, kamailio: Kamailio) -> None:
     ua = pool.open_ua(UaJob(ua_id="reg-1", account=account(kamailio, "alice"), regexpire=60))
     outcome = await ua.wait_registered(BOUND_S)
@@ -120,7 +142,17 @@ async def test_registration_failures_carry_the_sip_code(pool: WorkerPool, kamail
     ua = pool.open_ua(UaJob(ua_id=f"bad-{user}", account=account(kamailio, user, password, auth_user)))
     outcome = await ua.wait_registered(BOUND_S)
     assert outcome["event"] == "failed" and outcome["code"] == code, outcome
-    assert any(str(code) in e[2] for e in outcome["ladder"]), outcome
+    # the whole exchange, the challenge pjsip answers itself included
+    ladder = outcome["ladder"]
+    assert _steps(ladder) == [("out", "REGISTER"), ("in", "401"), ("out", "REGISTER"), ("in", str(code))], ladder
+    challenge = _header(ladder[1][4], "WWW-Authenticate")
+    assert challenge.startswith("Digest") and _param(challenge, "realm") == kamailio.domain, ladder[1][4]
+    assert _param(challenge, "nonce"), challenge
+    answer = _header(ladder[2][4], "Authorization")
+    assert answer.startswith("Digest") and _param(answer, "nonce") == _param(challenge, "nonce"), ladder[2][4]
+    assert _param(answer, "username") == (auth_user or user), answer
+    assert not _header(ladder[0][4], "Authorization")
+    assert all(e[3] == f"{kamailio.host}:{kamailio.port}" for e in ladder), ladder
     report = await ua.close()
     assert report["registrations"] == 0 and not report["unregistered"], report
 
@@ -197,9 +229,11 @@ async def test_call_to_an_unregistered_user_is_404_with_a_ladder(pool: WorkerPoo
     assert m.outcome == m_pb2.CALL_FAILED and m.sip_code == 404, _explain(m)
     summaries = [e.summary for e in m.sip_ladder]
     assert summaries[0].startswith("INVITE sip:carol@"), _explain(m)
-    # pjsip answers the 407 itself: the ladder shows the INVITE again, with credentials
-    assert "Proxy-Authorization: Digest" in m.sip_ladder[1].text, _explain(m)
-    assert summaries[-1].startswith("404"), _explain(m)
+    # the 407 challenge pjsip answers itself is in the ladder, then the INVITE with credentials
+    assert _steps(m.sip_ladder) == [("out", "INVITE"), ("in", "407"), ("out", "ACK"), ("out", "INVITE"),
+                                    ("in", "404"), ("out", "ACK")], _explain(m)
+    invites = [e for e in m.sip_ladder if e.summary.startswith("INVITE")]
+    assert "Proxy-Authorization: Digest" in invites[1].text and "Proxy-Authorization" not in invites[0].text
     assert all(e.text and len(e.text) <= 2000 for e in m.sip_ladder)
 
 
@@ -208,7 +242,18 @@ async def test_call_with_a_wrong_password_is_refused(pool: WorkerPool, kamailio:
         call_id="c-auth", destination=f"sip:bob@{kamailio.domain}", duration_ms=500,
         account=account(kamailio, "alice", "nope"))), BOUND_S)
     assert m.outcome == m_pb2.CALL_FAILED and m.sip_code == 407, _explain(m)
-    assert m.sip_ladder, _explain(m)
+    # INVITE, the challenge (realm, nonce), the INVITE with credentials answering it, the final 407
+    ladder = [e for e in m.sip_ladder if not e.summary.startswith("100 ")]
+    assert _steps(ladder) == [("out", "INVITE"), ("in", "407"), ("out", "ACK"), ("out", "INVITE"),
+                              ("in", "407"), ("out", "ACK")], _explain(m)
+    challenge = _header(ladder[1].text, "Proxy-Authenticate")
+    assert challenge.startswith("Digest") and _param(challenge, "realm") == kamailio.domain, ladder[1].text
+    answer = _header(ladder[3].text, "Proxy-Authorization")
+    assert answer.startswith("Digest") and _param(answer, "username") == "alice", ladder[3].text
+    assert _param(answer, "nonce") == _param(challenge, "nonce") and _param(answer, "realm") == kamailio.domain
+    assert not _header(ladder[0].text, "Proxy-Authorization")
+    assert [e.peer for e in ladder] == [f"{kamailio.host}:{kamailio.port}"] * 6, _explain(m)
+    assert ladder[0].at_ms <= ladder[1].at_ms <= ladder[3].at_ms <= ladder[4].at_ms
 
 
 # ------------------------------------------------------------------ a whole run, engine level
@@ -477,6 +522,32 @@ async def test_caller_and_callee_in_one_worker_keep_their_codecs(kamailio: Kamai
     for codec, m in zip(("G722", "PCMA", "PCMU"), results):
         assert m.outcome == m_pb2.SUCCESS and m.codec == codec and m.rx_packets > 0, _explain(m)
     assert [c.codec for c in callee.calls] == ["G722", "PCMA", "PCMU"]
+
+
+async def test_caller_and_callee_in_one_worker_each_get_their_side_of_the_ladder(kamailio: Kamailio) -> None:
+    """Both ends of a call in one process share its Call-ID and pjsip logs every message twice (sent
+    by one side, received by the other): each measurement's ladder is its own side's."""
+    async with WorkerPool(workers=1, rtp_port_base=47600, rtp_ports_per_worker=100, bind_host=HOST) as one:
+        callee = one.open_ua(UaJob(ua_id="bob-side", account=account(kamailio, "bob"), answer=True,
+                                   expect_dtmf="9"))
+        assert (await callee.wait_registered(BOUND_S))["event"] == "registered"
+        m = await asyncio.wait_for(one.run_call(CallJob(
+            call_id="c-side", destination=f"sip:bob@{kamailio.domain}", duration_ms=300, tone_hz=440,
+            account=account(kamailio, "alice"), dtmf="1", dtmf_delay_ms=100)), BOUND_S)
+        for _ in range(50):
+            if callee.calls:
+                break
+            await asyncio.sleep(0.1)
+        await callee.close()
+    assert m.outcome == m_pb2.SUCCESS and m.sip_ladder, _explain(m)  # a DTMF call keeps it for the check
+    c = callee.calls[0]
+    assert c.outcome == m_pb2.CALL_FAILED and c.sip_call_id == m.sip_call_id, _explain(c)  # wrong digit
+    caller_steps, callee_steps = _steps(m.sip_ladder), _steps(c.sip_ladder)
+    assert caller_steps[:4] == [("out", "INVITE"), ("in", "407"), ("out", "ACK"), ("out", "INVITE")], _explain(m)
+    assert ("in", "200") in caller_steps and ("in", "INVITE") not in caller_steps, _explain(m)
+    assert callee_steps[0] == ("in", "INVITE") and ("out", "200") in callee_steps, _explain(c)
+    assert ("out", "INVITE") not in callee_steps and ("in", "407") not in callee_steps, _explain(c)
+    assert ("in", "BYE") in callee_steps and ("out", "BYE") in caller_steps, (_explain(m), _explain(c))
 
 
 async def test_wait_for_calls_ends_after_its_calls_and_timeout(pool: WorkerPool, kamailio: Kamailio) -> None:

@@ -47,6 +47,7 @@ CRASHED_DETAIL = "media worker crashed"
 
 LADDER_MAX_MESSAGES = 30
 LADDER_MAX_CHARS = 2000
+LADDER_TAIL = 10  # a ladder cut to LADDER_MAX_MESSAGES keeps the first ones and this many last ones
 
 
 def packetization_ms(codec: str) -> float:
@@ -121,6 +122,12 @@ def add_ladder(raw: RawCall, entry: tuple) -> None:
         raw.ladder.append(entry)
     else:
         raw.ladder_dropped += 1
+
+
+def keeps_ladder(outcome: int, raw: RawCall) -> bool:
+    """Whether a call's measurement carries its SIP ladder: failures, and DTMF calls until the
+    far side's check (the engine drops it when they succeed)."""
+    return outcome != m_pb2.SUCCESS or bool(raw.job.dtmf or raw.expect_dtmf)
 
 
 def fill_ladder(m: m_pb2.CallMeasurement, entries: list[tuple]) -> None:
@@ -260,8 +267,8 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
             notes.append(f"DTMF: expected {raw.expect_dtmf!r}, received {raw.dtmf_received!r}")
             if m.outcome == m_pb2.SUCCESS:
                 m.outcome = m_pb2.CALL_FAILED
-    if m.outcome != m_pb2.SUCCESS or raw.job.dtmf or raw.expect_dtmf:
-        fill_ladder(m, raw.ladder)  # kept for failures (DTMF calls: until the far side's check)
+    if keeps_ladder(m.outcome, raw):
+        fill_ladder(m, raw.ladder)  # without the message log: what pjsua's callbacks showed
         if raw.ladder_dropped:
             notes.append(f"SIP ladder: {raw.ladder_dropped} later messages not kept")
     m.detail = "; ".join(notes)

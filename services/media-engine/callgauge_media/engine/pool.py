@@ -147,6 +147,7 @@ class WorkerPool:
         calls_per_worker: int = MAX_CALLS_PER_WORKER,
         log_level: int = 1,
         drain_rx: bool = True,
+        sip_message_log: bool = True,
         start_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
@@ -177,6 +178,7 @@ class WorkerPool:
                     max_calls=calls_per_worker,
                     log_level=log_level,
                     drain_rx=drain_rx,
+                    sip_message_log=sip_message_log,
                 ),
             )
             for i in range(workers)

@@ -44,7 +44,12 @@ from callgauge_media.engine.jobs import (
     clean_dtmf,
     dial_uri,
 )
-from callgauge_media.engine.measurement import failed_measurement, fill_ladder, registration_measurement
+from callgauge_media.engine.measurement import (
+    LADDER_TAIL,
+    failed_measurement,
+    fill_ladder,
+    registration_measurement,
+)
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("callgauge.media")
@@ -85,6 +90,16 @@ class UaHost(Protocol):
 
 def _ms(action, name: str) -> int:
     return int(getattr(action, name, 0) or 0)
+
+
+def _fill_reg_ladder(m: m_pb2.CallMeasurement, event: dict) -> None:
+    """A registration's SIP ladder (from the worker's "failed" or "lost" event) into ``m``."""
+    fill_ladder(m, list(event.get("ladder") or []))
+    m.sip_call_id = str(event.get("call_id") or "")
+    left_out = int(event.get("ladder_left_out") or 0)
+    if left_out:
+        note = f"SIP ladder: {left_out} messages before the last {LADDER_TAIL} not kept"
+        m.detail = "; ".join(x for x in (m.detail, note) if x)
 
 
 class SipRun:
@@ -246,7 +261,7 @@ class SipRun:
                                    outcome=m_pb2.REGISTRATION_FAILED, sip_code=code,
                                    sip_reason=str(o.get("reason", "")), started_wall=started)
             m.role = "register"
-            fill_ladder(m, list(o.get("ladder") or []))
+            _fill_reg_ladder(m, o)
             failures.append(m)
             failed.append(s)
         # nothing to unregister: closing frees the worker's account at once
@@ -409,6 +424,7 @@ class SipRun:
                                        outcome=m_pb2.REGISTRATION_FAILED, sip_code=int(e.get("code") or 0),
                                        sip_reason=str(e.get("reason", "")))
                 m.role = "register"
+                _fill_reg_ladder(m, e)
                 await emit_call(m)
             await self._report_registration(s, report)
         for s in self.sessions:

@@ -48,6 +48,7 @@ class WorkerConfig:
     max_calls: int = MAX_CALLS_PER_WORKER
     log_level: int = 1  # pjsua console log level
     drain_rx: bool = True  # EndpointOptions.drain_rx
+    sip_message_log: bool = True  # EndpointOptions.sip_message_log (ladders with every SIP message)
     poll_ms: int = 500  # longest wait in libHandleEvents; the pool also wakes it per job (doorbell)
 
 
@@ -89,6 +90,7 @@ def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> Non
             max_calls=cfg.max_calls,
             log_level=cfg.log_level,
             drain_rx=cfg.drain_rx,
+            sip_message_log=cfg.sip_message_log,
             tcp=False,  # a TCP listener only when a job asks for TCP
         ),
         on_result=lambda token, m: send(("result", token, m.SerializeToString())),

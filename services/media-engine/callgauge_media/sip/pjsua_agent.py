@@ -43,15 +43,18 @@ from callgauge_media.engine.jobs import (
     sip_user,
 )
 from callgauge_media.engine.measurement import (
+    LADDER_TAIL,
     RawCall,
     StreamSnapshot,
     add_ladder,
     build_measurement,
     failed_measurement,
     fill_ladder,
+    keeps_ladder,
     ladder_entry,
     sip_header,
 )
+from callgauge_media.sip.message_log import MessageLog, call_id_of
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ UA_LADDER_MAX = 10  # responses to a UA's REGISTERs kept for its measurement
 UNREGISTER_WAIT_S = 5.0  # how long closing a UA waits for the answer to its un-REGISTER
 CALLEE_SETUP_S = 40.0  # an incoming call not confirmed (ACK) this long after answering is dropped
 FOREVER_MS = 24 * 3600 * 1000
+MSG_LOG_LEVEL = 4  # pjsua logs every SIP message at this level (msgLogging)
+PJ_LOG_HAS_SENDER = 64  # pj_log decoration: only the sender (file name), padded; no time, no indent
 
 
 def redirect_native_stdout() -> TextIO:
@@ -110,6 +115,39 @@ class EndpointOptions:
     drain_rx: bool = True
     user_agent: str = "Callgauge media-engine"
     contact_user: str = "callgauge"
+    # SIP ladders from pjsip's message log (every message on the wire: the 401/407 challenges pjsip
+    # answers itself and retransmissions too); off: only what pjsua2's callbacks show
+    sip_message_log: bool = True
+
+
+class _LogWriter(pj.LogWriter):
+    """pjsua's log, in Python: SIP messages go to a :class:`MessageLog`, entries up to
+    ``echo_level`` to stderr (what pjsua's console output did). pjsua2 calls :meth:`write` in the
+    thread that polls (``mainThreadOnly``: entries logged by media threads are queued and written
+    from ``libHandleEvents``); the wheel's SWIG directors take the GIL themselves. Never raises:
+    an exception escaping a director aborts the process."""
+
+    def __init__(self, messages: MessageLog | None, echo_level: int) -> None:
+        super().__init__()
+        self.messages = messages
+        self.echo_level = echo_level
+        self.entries = 0
+        self.errors = 0
+
+    def write(self, entry: pj.LogEntry) -> None:
+        try:
+            self.entries += 1
+            level = entry.level
+            text = None
+            if level <= MSG_LOG_LEVEL and self.messages is not None:
+                text = entry.msg
+                self.messages.feed(text)
+            if level <= self.echo_level:
+                if text is None:
+                    text = entry.msg
+                sys.stderr.write(f"{time.strftime('%H:%M:%S')} pjsua[{level}] {text}\n")
+        except BaseException:  # noqa: BLE001 - see the class docstring
+            self.errors += 1
 
 
 class _Endpoint:
@@ -125,6 +163,8 @@ class _Endpoint:
         self._default_prio: dict[str, int] = {}
         self._codec_selected: str | None = None
         self._account_cls = account_cls
+        self.messages: MessageLog | None = None  # SIP messages by Call-ID (opts.sip_message_log)
+        self._writer: _LogWriter | None = None
 
     def start(self) -> None:
         o = self.opts
@@ -140,7 +180,18 @@ class _Endpoint:
         lc = cfg.logConfig
         lc.level = o.log_level
         lc.consoleLevel = o.log_level
-        lc.msgLogging = o.log_level >= 4
+        lc.msgLogging = o.log_level >= MSG_LOG_LEVEL
+        if o.sip_message_log:
+            # pjlib formats entries up to lc.level only (the filter is in C); pjsua hands entries up
+            # to consoleLevel to the writer, which files the SIP messages and echoes the rest
+            self.messages = MessageLog()
+            lc.level = lc.consoleLevel = max(MSG_LOG_LEVEL, o.log_level)
+            lc.msgLogging = True
+            lc.decor = PJ_LOG_HAS_SENDER
+            writer = _LogWriter(self.messages, o.log_level)
+            writer.__disown__()  # the Endpoint deletes its writer in libDestroy (and drops our ref)
+            self._writer = writer
+            lc.writer = writer
         med = cfg.medConfig
         if o.low_cpu:
             med.clockRate = 8000
@@ -274,6 +325,7 @@ class _Endpoint:
         except Exception:  # noqa: BLE001
             log.exception("libDestroy")
         self.ep = None
+        self._writer = None  # deleted by libDestroy: never touch it again
 
 
 # --------------------------------------------------------------------------------------- caller
@@ -376,7 +428,8 @@ class _Ua:
         self.answered = 0
         self.rejected = 0
         self.seq = 0
-        self.ladder: list[tuple] = []
+        self.ladder: list[tuple] = []  # without the message log: the responses onRegState showed
+        self.reg_held = False  # sip_call_id is held in the message log (until the UA ends)
 
     def report(self) -> dict:
         return {
@@ -462,6 +515,7 @@ class CallerAgent:
         self._playback: pj.AudioMedia | None = None
         self._capture: pj.AudioMedia | None = None
         self._started = False
+        self._creating: _Ua | None = None  # the UA whose account is being created (its REGISTER goes out)
 
     # ---- lifecycle
     def start(self) -> str:
@@ -476,6 +530,11 @@ class CallerAgent:
     @property
     def codec_ids(self) -> list[str]:
         return list(self._endpoint.codec_ids)
+
+    @property
+    def messages(self) -> MessageLog | None:
+        """pjsip's SIP messages by Call-ID (None when ``sip_message_log`` is off)."""
+        return self._endpoint.messages
 
     @property
     def load(self) -> int:
@@ -535,9 +594,19 @@ class CallerAgent:
                 self._endpoint.open_codecs(self._answer_codec)
             ua.t0 = time.monotonic()
             ua.started_wall = time.time()
-            acc.create(acfg, True)  # sends the first REGISTER; onRegState may already fire in here
+            msgs = self._endpoint.messages
+            if msgs is not None:
+                msgs.last_register = ""
+            self._creating = ua
+            try:
+                acc.create(acfg, True)  # sends the first REGISTER; onRegState may already fire in here
+            finally:
+                self._creating = None
+            if msgs is not None and job.register and msgs.last_register:
+                self._hold_registration(ua, msgs.last_register)
         except Exception as exc:  # noqa: BLE001
             self._uas.pop(token, None)
+            self._release_registration(ua)
             ua.account = None
             self._ua_failed(ua, 0, f"account not created: {_error_text(exc)}", done=True)
             return
@@ -593,7 +662,11 @@ class CallerAgent:
                     log.exception("UA account shutdown")
         if not self._answering():
             self._answer_codec = None
-        self._emit("ua_done", ua.token, ua.report())
+        report = ua.report()
+        if self._endpoint.messages is not None and (ua.refresh_failures or not ua.registrations):
+            report["ladder"] = self._reg_ladder(ua)[0]  # for its RegistrationMeasurement: it failed
+        self._release_registration(ua)
+        self._emit("ua_done", ua.token, report)
 
     def _shutdown_keeping_binding(self, ua: _Ua, acc: pj.Account) -> None:
         """Delete the account without un-REGISTERing (``keep_registered``).
@@ -626,23 +699,58 @@ class CallerAgent:
     def _answering(self) -> bool:
         return any(ua.job.answer and not ua.closing for ua in self._uas.values())
 
+    def _hold_registration(self, ua: _Ua, call_id: str) -> None:
+        msgs = self._endpoint.messages
+        if msgs is not None and call_id and not ua.reg_held:
+            ua.sip_call_id = ua.sip_call_id or call_id
+            ua.reg_held = True
+            msgs.hold(call_id)
+
+    def _release_registration(self, ua: _Ua) -> None:
+        msgs = self._endpoint.messages
+        if msgs is not None and ua.reg_held:
+            msgs.release(ua.sip_call_id)
+        ua.reg_held = False
+
+    def _reg_ladder(self, ua: _Ua) -> tuple[list[tuple], int]:
+        """The registration's SIP messages so far (REGISTER, challenge, REGISTER with credentials,
+        the answer; refreshes), or what onRegState showed when the message log is off."""
+        msgs = self._endpoint.messages
+        if msgs is None:
+            return list(ua.ladder), 0
+        try:
+            return msgs.ladder(ua.sip_call_id, t0=ua.t0) if ua.reg_held else ([], 0)
+        except Exception:  # noqa: BLE001 - the ladder is a nicety
+            log.exception("registration ladder")
+            return [], 0
+
     def _ua_failed(self, ua: _Ua, code: int, reason: str, *, done: bool = False) -> None:
         ua.last_code, ua.last_reason = code, reason
         if not ua.reg_reported:
             ua.reg_reported = True
+            ladder, left_out = self._reg_ladder(ua)
             self._emit("ua_event", ua.token, {"event": "failed", "code": code, "reason": reason,
-                                               "ladder": list(ua.ladder)})
+                                               "ladder": ladder, "ladder_left_out": left_out,
+                                               "call_id": ua.sip_call_id})
         if done:
             self._emit("ua_done", ua.token, ua.report())
 
     def _on_reg_state(self, ua: _Ua, prm: pj.OnRegStateParam) -> None:
         code, reason, expires = int(prm.code), str(prm.reason), int(prm.expiration)
         try:
+            msgs = self._endpoint.messages
+            if msgs is not None and not ua.reg_held:
+                if self._creating is ua and msgs.last_register:  # failed at once, inside acc.create
+                    self._hold_registration(ua, msgs.last_register)
             text = prm.rdata.wholeMsg
-            if text:  # the registrar's last responses (pjsip answers 401/407 challenges unseen)
-                ua.ladder.append(ladder_entry((time.monotonic() - ua.t0) * 1000.0, "in", text,
-                                              str(prm.rdata.srcAddress)))
-                del ua.ladder[:-UA_LADDER_MAX]
+            if text:
+                if msgs is not None:
+                    if not ua.reg_held:  # the REGISTER went out after acc.create returned
+                        self._hold_registration(ua, call_id_of(text))
+                else:  # the registrar's last responses (pjsip answers 401/407 challenges unseen)
+                    ua.ladder.append(ladder_entry((time.monotonic() - ua.t0) * 1000.0, "in", text,
+                                                  str(prm.rdata.srcAddress)))
+                    del ua.ladder[:-UA_LADDER_MAX]
         except Exception:  # noqa: BLE001 - the ladder is a nicety
             pass
         if not ua.sip_call_id:
@@ -672,7 +780,10 @@ class CallerAgent:
             ua.refresh_failures += 1
             ua.registered = False
             ua.last_code, ua.last_reason = code, reason
-            self._emit("ua_event", ua.token, {"event": "lost", "code": code, "reason": reason})
+            ladder, left_out = self._reg_ladder(ua) if ua.refresh_failures == 1 else ([], 0)
+            self._emit("ua_event", ua.token, {"event": "lost", "code": code, "reason": reason,
+                                               "ladder": ladder, "ladder_left_out": left_out,
+                                               "call_id": ua.sip_call_id})
         else:
             self._ua_failed(ua, code, reason)
 
@@ -703,10 +814,12 @@ class CallerAgent:
         raw.expect_dtmf = job.expect_dtmf
         raw.started_wall = time.time()
         raw.t_invite = now
-        try:
-            add_ladder(raw, ladder_entry(0.0, "in", prm.rdata.wholeMsg, str(prm.rdata.srcAddress)))
-        except Exception:  # noqa: BLE001
-            pass
+        msgs = self._endpoint.messages
+        if msgs is None:
+            try:
+                add_ladder(raw, ladder_entry(0.0, "in", prm.rdata.wholeMsg, str(prm.rdata.srcAddress)))
+            except Exception:  # noqa: BLE001
+                pass
         call = _CallerCall(ua.account, self, run, prm.callId)
         run.call = call
         try:
@@ -716,6 +829,8 @@ class CallerAgent:
         except pj.Error:
             pass
         busy = ua.closing or not job.answer or (job.max_calls and ua.answered >= job.max_calls)
+        if msgs is not None and not busy:
+            msgs.hold(raw.sip_call_id)  # released in _finish
         if busy:
             ua.rejected += 1
             op = pj.CallOpParam()
@@ -855,6 +970,8 @@ class CallerAgent:
                 run.raw.sip_call_id = call.getInfo().callIdString
             except pj.Error:
                 pass
+            if ep.messages is not None:
+                ep.messages.hold(run.raw.sip_call_id)  # released in _finish
         except Exception as exc:  # noqa: BLE001
             self._runs.pop(token, None)
             started = run.raw.started_wall
@@ -1146,8 +1263,8 @@ class CallerAgent:
         """Record the SIP messages pjsua shows us: requests we send (transaction state events) and
         the responses that change the call's state (18x, 2xx, the final error). Not shown by pjsua:
         retransmissions and the 401/407 challenges pjsip answers itself (the repeated request with
-        credentials is shown)."""
-        if e.type != pj.PJSIP_EVENT_TSX_STATE:
+        credentials is shown). Not used with the message log, which has every message."""
+        if e.type != pj.PJSIP_EVENT_TSX_STATE or self._endpoint.messages is not None:
             return
         ts = e.body.tsxState
         if ts.type == pj.PJSIP_EVENT_RX_MSG:
@@ -1177,6 +1294,7 @@ class CallerAgent:
         except Exception as exc:  # noqa: BLE001
             m = failed_measurement(run.job, f"engine error building the measurement: {_error_text(exc)}",
                                    started_wall=run.raw.started_wall)
+        self._attach_ladder(run, m)
         if run.disconnected:
             self._drop_media(run)
             run.call = None
@@ -1186,6 +1304,24 @@ class CallerAgent:
             self._emit("ua_call", run.ua.token, m)
         else:
             self._deliver(run.token, m)
+
+    def _attach_ladder(self, run: _CallRun, m: m_pb2.CallMeasurement) -> None:
+        """With the message log: the call's SIP messages go into the measurement when it keeps a
+        ladder (failures; DTMF calls until the far side's check), and the Call-ID is let go."""
+        msgs = self._endpoint.messages
+        raw = run.raw
+        if msgs is None or not raw.sip_call_id:
+            return
+        try:
+            keep = keeps_ladder(m.outcome, raw)
+            entries, left_out = msgs.release(raw.sip_call_id, t0=raw.t_invite, keep=keep, side=raw.role)
+            if keep:
+                fill_ladder(m, entries)
+                if left_out:
+                    note = f"SIP ladder: {left_out} messages before the last {LADDER_TAIL} not kept"
+                    m.detail = "; ".join(x for x in (m.detail, note) if x)
+        except Exception as exc:  # noqa: BLE001 - the ladder is a nicety
+            m.detail = "; ".join(x for x in (m.detail, f"SIP ladder: {_error_text(exc)}") if x)
 
     def _drop_media(self, run: _CallRun) -> None:
         src, aud = run.source, run.aud
@@ -1306,6 +1442,7 @@ class ResponderAgent:
     ) -> None:
         if not (code == 200 or 300 <= code <= 699):
             raise ValueError(f"final code must be 200 or 300..699, got {code}")
+        opts = replace(opts, sip_message_log=False)  # no ladders here
         self._opts = opts
         self._delay_s = max(0, answer_delay_ms) / 1000.0
         self._code = code
