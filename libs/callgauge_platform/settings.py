@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     media_workers: int = Field(2, ge=1, le=256)
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
     media_engine_id: str = ""
+    media_sip_message_log: bool = Field(True, description="SIP ladders of failed calls and registrations from "
+                                        "pjsip's message log (every message, 401/407 challenges included; "
+                                        "~0.2 ms of worker CPU per call); false: what pjsua2's callbacks show")
     media_load_shards: int = Field(1, ge=0, le=64, description="split a load run over the replicas: 1 = no, "
                                    "N = N shards, 0 = one per partition of the media-work topic")
     responder_host: str = "127.0.0.1"

@@ -258,7 +258,8 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
 
     settings = settings or Settings()
     engine_id = settings.media_engine_id or f"{socket.gethostname()}-{os.getpid()}"
-    pool = WorkerPool(workers=settings.media_workers, rtp_port_base=settings.media_rtp_port_base)
+    pool = WorkerPool(workers=settings.media_workers, rtp_port_base=settings.media_rtp_port_base,
+                      sip_message_log=settings.media_sip_message_log)
     # One outbox per engine identity: replicas that share a data dir or database need distinct
     # CALLGAUGE_MEDIA_ENGINE_ID values.
     namespace = f"media-{_slug(settings.media_engine_id)}" if settings.media_engine_id else SERVICE
