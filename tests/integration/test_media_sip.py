@@ -373,10 +373,13 @@ async def test_a_caller_with_a_wrong_password_fails_to_register_and_to_call(pool
     by_role = {m.role: m for m in measured}
     reg = by_role["register"]
     assert reg.outcome == m_pb2.REGISTRATION_FAILED and reg.sip_code == 401, _explain(reg)
-    assert reg.sip_ladder and reg.sip_ladder[-1].summary.startswith("401"), _explain(reg)
+    assert _steps(reg.sip_ladder) == [("out", "REGISTER"), ("in", "401"), ("out", "REGISTER"), ("in", "401")], \
+        _explain(reg)
+    assert reg.sip_call_id and all(_header(e.text, "Call-ID") == reg.sip_call_id for e in reg.sip_ladder)
     call = by_role["caller"]
     assert call.outcome == m_pb2.CALL_FAILED and call.sip_code == 407, _explain(call)
-    assert call.sip_ladder, _explain(call)
+    assert _steps(call.sip_ladder)[:4] == [("out", "INVITE"), ("in", "407"), ("out", "ACK"), ("out", "INVITE")], \
+        _explain(call)
     assert summary.calls_attempted == 2 and summary.calls_answered == 0
     regs = {e.registration.kind: e.registration for e in events if isinstance(e, media_pb2.RegistrationMeasured)}
     bad = regs["register"]  # the same failure, as the registration's own event
@@ -454,6 +457,25 @@ async def test_a_run_with_keep_registered_leaves_its_users_registered(pool: Work
         assert 0 < int(re.search(r"expires=(\d+)", contact).group(1)) <= 120, contact
     finally:
         registrar(kamailio, "dave", "Contact: *\r\nExpires: 0\r\n")
+
+
+async def test_without_the_message_log_ladders_hold_what_pjsua2_shows(kamailio: Kamailio) -> None:
+    """sip_message_log off (CALLGAUGE_MEDIA_SIP_MESSAGE_LOG=false): pjsua2's callbacks only, the
+    challenge pjsip answered itself is missing; the ladder is still there."""
+    async with WorkerPool(workers=1, rtp_port_base=47800, rtp_ports_per_worker=100, bind_host=HOST,
+                          sip_message_log=False) as one:
+        ua = one.open_ua(UaJob(ua_id="bad-nolog", account=account(kamailio, "alice", "wrong")))
+        outcome = await ua.wait_registered(BOUND_S)
+        await ua.close()
+        m = await asyncio.wait_for(one.run_call(CallJob(
+            call_id="c-nolog", destination=f"sip:bob@{kamailio.domain}", duration_ms=500,
+            account=account(kamailio, "alice", "nope"))), BOUND_S)
+    assert outcome["event"] == "failed" and outcome["code"] == 401, outcome
+    assert outcome["ladder"] and outcome["ladder"][-1][2].startswith("401"), outcome
+    assert m.outcome == m_pb2.CALL_FAILED and m.sip_code == 407, _explain(m)
+    summaries = [e.summary for e in m.sip_ladder]
+    assert summaries[0].startswith("INVITE") and summaries[-1].startswith("407"), _explain(m)
+    assert "Proxy-Authorization: Digest" in m.sip_ladder[1].text, _explain(m)
 
 
 async def test_the_callee_hangs_up_when_hangup_by_callee(pool: WorkerPool, kamailio: Kamailio) -> None:
