@@ -423,6 +423,9 @@ async def test_a_refused_registration_is_measured(pool: WorkerPool, kamailio: Ka
     assert r.register_time_ms == 0 and r.expires == 0 and r.expires_requested == 3600, r
     assert not r.unregistered and not r.kept and r.unregister_code == 0, r
     assert r.sip_call_id and r.sip_ladder[-1].summary.startswith(str(code)), r
+    # the challenge pjsip answered itself, and the REGISTER that answered it
+    assert _steps(r.sip_ladder) == [("out", "REGISTER"), ("in", "401"), ("out", "REGISTER"), ("in", str(code))], r
+    assert all(_header(e.text, "Call-ID") == r.sip_call_id for e in r.sip_ladder), r
     assert (summary.registrations_ok, summary.registrations_failed, summary.register_p95_ms) == (0, 1, 0)
 
 

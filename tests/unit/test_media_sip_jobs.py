@@ -124,3 +124,13 @@ def test_an_engine_without_user_agents_reports_register_actions_as_failed() -> N
     assert m.outcome == m_pb2.REGISTRATION_FAILED and m.role == "register" and "cannot run" in m.detail
     [r] = run.registrations  # and the action's registration, for the registration's own event
     assert r.outcome == m_pb2.REGISTRATION_FAILED and r.registration_id == m.call_id and "cannot run" in r.detail
+
+
+def test_a_registration_ladder_from_the_worker_event() -> None:
+    from callgauge_media.engine.sip_run import _fill_reg_ladder
+
+    m = m_pb2.CallMeasurement(detail="register failed")
+    _fill_reg_ladder(m, {"event": "lost", "call_id": "reg-1", "ladder_left_out": 3,
+                         "ladder": [ladder_entry(1.0, "out", "REGISTER sip:pbx.lan SIP/2.0\r\n")]})
+    assert m.sip_call_id == "reg-1" and [e.summary for e in m.sip_ladder] == ["REGISTER sip:pbx.lan"]
+    assert m.detail == "register failed; SIP ladder: 3 messages before the last 10 not kept"
