@@ -146,6 +146,10 @@ class _LogWriter(pj.LogWriter):
                 if text is None:
                     text = entry.msg
                 sys.stderr.write(f"{time.strftime('%H:%M:%S')} pjsua[{level}] {text}\n")
+            elif level <= 1:
+                text = entry.msg if text is None else text
+                if "queue full" in text:  # pjsua2 dropped callbacks posted from media threads
+                    log.warning("pjsua2: %s", text.strip())
         except BaseException:  # noqa: BLE001 - see the class docstring
             self.errors += 1
 
