@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     media_engine_id: str = ""
     media_sip_message_log: bool = Field(True, description="SIP ladders of failed calls and registrations from "
                                         "pjsip's message log (every message, 401/407 challenges included; "
-                                        "0.3-0.6 ms of worker CPU per call); false: what pjsua2's callbacks show")
+                                        "~0.35 ms of worker CPU per call); false: what pjsua2's callbacks show")
     media_load_shards: int = Field(1, ge=0, le=64, description="split a load run over the replicas: 1 = no, "
                                    "N = N shards, 0 = one per partition of the media-work topic")
     responder_host: str = "127.0.0.1"
