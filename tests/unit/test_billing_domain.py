@@ -97,6 +97,17 @@ def test_metering_charges_only_the_growth_of_a_call() -> None:
     assert wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 3, 2)) == []  # late, smaller
 
 
+def test_metered_units_are_kept_per_run() -> None:
+    """What each call was billed is remembered per run (a charge copies only its run's map); a
+    repeat is a no-op in its own run and does not touch another run's calls."""
+    state = given(credited(1000), reserved("r1", 100), reserved("r2", 100),
+                  charged("r1", "c1", 4, 8), charged("r2", "c9", 1, 2), charged("r1", "c1", 5, 2))
+    assert state.units == {"r1": {"call_seconds:c1": 5}, "r2": {"call_seconds:c9": 1}}
+    assert wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 5, 2)) == []
+    [c] = wallet.decide_meter(state, wallet.Meter("r2", "c9", "call_seconds", 3, 2))
+    assert (c.quantity, c.amount_minor) == (2, 4)
+
+
 def test_charges_count_against_the_run_hold_and_settlement_releases_the_rest() -> None:
     state = given(credited(1000), reserved("r1", 100), charged("r1", "c1", 30, 30))
     assert (state.balance_minor, state.reserved_minor, state.available_minor) == (970, 70, 900)

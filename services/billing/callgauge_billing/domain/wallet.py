@@ -62,7 +62,9 @@ class Wallet:
     balance_minor: int = 0
     holds: Mapping[str, Hold] = field(default_factory=dict)  # open reservations by run id
     runs: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (project, test), kept
-    units: Mapping[str, int] = field(default_factory=dict)  # metered unit key -> units billed so far
+    # run id -> metered unit key -> units billed so far. Per run, so that a charge copies only its
+    # run's map (a flat map of every call the wallet ever paid for grew with each charge)
+    units: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     top_ups: frozenset[str] = frozenset()  # top-up ids credited (idempotency)
     auto_top_up: AutoTopUp = AutoTopUp()
     auto_declined: bool = False  # a declined auto top-up is not retried before the next credit/setting
@@ -156,7 +158,8 @@ def evolve(state: Wallet | None, event: Message, at: datetime | None = None) -> 
         holds.pop(event.run_id, None)
         return replace(state, holds=holds)
     if isinstance(event, billing_pb2.UsageCharged):
-        units = {**state.units, _unit_key(event.kind, event.call_id): event.total_quantity}
+        run_units = {**state.units.get(event.run_id, {}), _unit_key(event.kind, event.call_id): event.total_quantity}
+        units = {**state.units, event.run_id: run_units}
         holds = dict(state.holds)
         h = holds.get(event.run_id)
         if h is not None:
@@ -260,8 +263,9 @@ def decide_meter(state: Wallet, cmd: Meter) -> list[Message]:
     if cmd.total < 0 or cmd.unit_price_minor < 0:
         raise Invalid.one(["quantity"], "must not be negative")
     key = _unit_key(cmd.kind, cmd.key)
-    before = state.units.get(key, 0)
-    if cmd.kind != "call_seconds" and key in state.units:
+    run_units = state.units.get(cmd.run_id, {})
+    before = run_units.get(key, 0)
+    if cmd.kind != "call_seconds" and key in run_units:
         return []  # a one-off charge seen before
     growth = cmd.total - before if cmd.kind == "call_seconds" else cmd.total
     if growth <= 0:
