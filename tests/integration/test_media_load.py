@@ -166,6 +166,25 @@ async def test_sipp_driver_against_a_sipp_uas_follows_the_shape_and_reports_seco
     assert [x.second for x in seconds] == list(range(len(seconds)))
 
 
+async def test_a_failing_per_call_report_does_not_end_a_sipp_run(sipp_uas):
+    """The per-call log is extra data: when reporting a call fails (here: every CallMeasured emit
+    raises, as an outbox that is down would), the driver logs it, stops following, and the run
+    still ends with SIPp's own statistics."""
+    events: list = []
+
+    async def emit(msg) -> None:
+        if isinstance(msg, media_pb2.CallMeasured):
+            raise RuntimeError("outbox unavailable")
+        events.append(msg)
+
+    load = spec_pb2.LoadAction(dial_destination=sipp_uas, cps=4, max_total_calls=4, duration_ms=300, driver="sipp")
+    await asyncio.wait_for(execute_run(_run("run-sipp-emit-fails", load), None, emit, "engine-a"), RUN_BOUND_S)
+    finished = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)]
+    assert len(finished) == 1 and not finished[0].error, finished
+    s = finished[0].summary
+    assert (s.calls_attempted, s.calls_answered) == (4, 4), s
+
+
 async def test_sipp_driver_against_our_responder_counts_busy_calls(responder):
     # the responder answers 4 calls at once and 486 beyond; SIPp keeps up to 6 calls of 1.5 s up
     load = spec_pb2.LoadAction(dial_destination=responder, cps=6, hold_s=1, duration_ms=1500, driver="sipp",

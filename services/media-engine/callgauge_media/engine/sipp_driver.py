@@ -321,11 +321,20 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
         return more
 
     sipp_done = asyncio.Event()
+    follow_failed = asyncio.Event()
 
     async def follow() -> None:
-        """Its own task: a slow emit (the outbox) never holds back the rate steps."""
+        """Its own task: a slow emit (the outbox) never holds back the rate steps. If reading or
+        reporting fails, it logs and stops (the run keeps SIPp's own statistics); the main loop then
+        stops the progress ticks, so calls whose end it can no longer see are not billed on."""
         while not sipp_done.is_set():
-            if await per_call():
+            try:
+                more = await per_call()
+            except Exception:  # noqa: BLE001 - the per-call log is extra data: never the run's end
+                log.exception("sipp_call_log_failed", run_id=state.run_id)
+                follow_failed.set()
+                return
+            if more:
                 await asyncio.sleep(0)
                 continue
             try:
@@ -363,7 +372,7 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
             if loop.time() >= next_read:
                 next_read += 1.0
                 await emit_rows(final=False)
-            if tell is not None and loop.time() >= next_progress:
+            if tell is not None and loop.time() >= next_progress and not follow_failed.is_set():
                 next_progress = loop.time() + PROGRESS_S
                 for call_id in [calls.call_id(c) for c in calls.up.values()]:
                     tell(call_id, "progress", ())
@@ -383,7 +392,11 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
         await emit_rows(final=True)
         sipp_done.set()
         await follower_task
-        await per_call(final=True)
+        if not follow_failed.is_set():
+            try:
+                await per_call(final=True)
+            except Exception:  # noqa: BLE001
+                log.exception("sipp_call_log_failed", run_id=state.run_id)
     finally:
         sipp_done.set()
         if not follower_task.done():
