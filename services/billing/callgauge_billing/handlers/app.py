@@ -232,17 +232,14 @@ class BillingApp:
             total = int(msg.up_ms // 1000)  # whole seconds so far; the final event bills the started one
             call_id = msg.call_id
         elif isinstance(msg, media_pb2.RegistrationMeasured):
-            # one registration attempt per user agent, whatever its outcome (the failed ones also
-            # arrive as a role=register CallMeasured with the same id: the key bills them once)
+            # one registration attempt per user agent, whatever its outcome (the role=register
+            # CallMeasured of a failed or lost registration is the same attempt: not billed again)
             owner = await self.run_owner(run_id)
             if owner is not None and msg.registration.registration_id:
                 await self._meter(*owner, run_id, msg.registration.registration_id, "registration", 1,
                                   delivered.event_id)
             return
         elif isinstance(msg, media_pb2.CallMeasured) and msg.call.role == "register":
-            owner = await self.run_owner(run_id)  # a failed registration (or one lost at a refresh)
-            if owner is not None and msg.call.call_id:
-                await self._meter(*owner, run_id, msg.call.call_id, "registration", 1, delivered.event_id)
             return
         elif isinstance(msg, media_pb2.CallMeasured):
             if msg.call.duration_ms <= 0 and msg.call.outcome != m_pb2.SUCCESS:
