@@ -25,9 +25,15 @@ class StateCache:
     from committed events only, so it is never ahead of the store; events appended by anyone else
     are read on the next load. Bounded: the least recently used streams are forgotten."""
 
-    def __init__(self, max_streams: int = 1024) -> None:
+    def __init__(self, max_streams: int = 1024, max_weight: int | None = None,
+                 weight: Callable[[object], int] | None = None) -> None:
+        """At most ``max_streams`` states and, with ``weight`` (a state's size, e.g. its number of
+        calls), at most ``max_weight`` in all (the most recently used state is always kept)."""
         self.max_streams = max_streams
-        self._states: OrderedDict[tuple[str, Evolve], tuple[object, int]] = OrderedDict()
+        self.max_weight = max_weight
+        self._weight = weight
+        self._states: OrderedDict[tuple[str, Evolve], tuple[object, int, int]] = OrderedDict()
+        self.total_weight = 0
         self.hits = 0
         self.misses = 0
 
@@ -38,20 +44,27 @@ class StateCache:
             return None
         self.hits += 1
         self._states.move_to_end((stream, evolve))
-        return hit
+        return hit[0], hit[1]
 
     def put(self, stream: str, evolve: Evolve, state: object, version: int) -> None:
         key = (stream, evolve)
         old = self._states.get(key)
         if old is not None and old[1] > version:
             return  # a concurrent load got further
-        self._states[key] = (state, version)
+        w = self._weight(state) if self._weight is not None else 1
+        self.total_weight += w - (old[2] if old is not None else 0)
+        self._states[key] = (state, version, w)
         self._states.move_to_end(key)
-        while len(self._states) > self.max_streams:
-            self._states.popitem(last=False)
+        while len(self._states) > 1 and (
+                len(self._states) > self.max_streams
+                or (self.max_weight is not None and self.total_weight > self.max_weight)):
+            _, (_, _, gone) = self._states.popitem(last=False)
+            self.total_weight -= gone
 
     def forget(self, stream: str, evolve: Evolve) -> None:
-        self._states.pop((stream, evolve), None)
+        gone = self._states.pop((stream, evolve), None)
+        if gone is not None:
+            self.total_weight -= gone[2]
 
     def __len__(self) -> int:
         return len(self._states)

@@ -546,3 +546,11 @@ async def test_load_with_a_state_cache_folds_only_what_was_appended_since(store:
         await bounded(store.append_to_stream(other, StreamState.NO_STREAM, [ev(data=b"7")]))
         await bounded(load(store, other, evolve, decode, cache))
     assert len(cache) == 2 and cache.get(s, evolve) is None
+    # bounded by weight too: the heaviest states go first, the latest one always stays
+    heavy = StateCache(max_streams=10, max_weight=20, weight=lambda state: state)
+    await bounded(load(store, s, evolve, decode, heavy))  # weight 15
+    assert len(heavy) == 1 and heavy.total_weight == 15
+    await bounded(load(store, other, evolve, decode, heavy))  # weight 7: 22 > 20, the oldest goes
+    assert len(heavy) == 1 and heavy.total_weight == 7 and heavy.get(s, evolve) is None
+    heavy.forget(other, evolve)
+    assert len(heavy) == 0 and heavy.total_weight == 0

@@ -35,6 +35,7 @@ EVENTS_APPENDED = Counter("callgauge_runs_events_appended_total",
                           ["type"])
 VIEWS = "runs-views"  # the read model's name in the store
 _NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")
+RUN_CACHE_MAX_CALLS = 200_000  # call measurements held by cached run states (~1-2 KB each)
 
 
 def project_stream(pid: str) -> str:
@@ -73,8 +74,10 @@ class RunsApp:
         self.billing = billing  # None: runs are not metered (tests, tools)
         self.secrets = secrets or Secrets([Fernet.generate_key()])
         self.view = ReadModel()
-        # run streams grow by one CallRecorded per call: each media event folds only what is new
-        self.run_cache = StateCache()
+        # run streams grow by one CallRecorded per call: each media event folds only what is new.
+        # Bounded by the calls the cached runs hold (a run keeps every measurement, ladders too)
+        self.run_cache = StateCache(max_streams=1024, max_weight=RUN_CACHE_MAX_CALLS,
+                                    weight=lambda run: 1 + len(run.calls))
         self._projector: asyncio.Task | None = None
 
     # ------------------------------------------------------------ lifecycle
