@@ -95,3 +95,18 @@ def test_summary_registration_figures_and_merge() -> None:
     assert (merged.registrations_ok, merged.registrations_failed, merged.register_p50_ms) == (4, 3, 20)
     other_side = merge_counts(m_pb2.RunSummary(calls_attempted=1), s)
     assert (other_side.registrations_ok, other_side.register_p95_ms) == (4, 40)
+
+
+def test_a_ladder_entry_hides_the_digest_response_and_keeps_what_a_person_checks() -> None:
+    invite = ('INVITE sip:bob@example.com SIP/2.0\r\n'
+              'Proxy-Authorization: Digest username="alice", realm="example.com", nonce="n1", '
+              'uri="sip:bob@example.com", response="0123456789abcdef0123456789abcdef", algorithm=MD5, '
+              'cnonce="c0ffee", qop=auth, nc=00000001\r\nCall-ID: x1\r\n\r\n')
+    text = ladder_entry(1.0, "out", invite)[4]
+    assert "0123456789abcdef" not in text and "c0ffee" not in text
+    assert 'response="<redacted>"' in text and 'cnonce="<redacted>"' in text
+    assert all(p in text for p in ('username="alice"', 'realm="example.com"', 'nonce="n1"', "Call-ID: x1"))
+    register = 'REGISTER sip:example.com SIP/2.0\r\nauthorization: Digest username="a", response=ffff\r\n\r\n'
+    assert ladder_entry(0.0, "out", register)[4].endswith('response="<redacted>"\r\n\r\n')
+    challenge = 'SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm="x", nonce="n"\r\n\r\n'
+    assert ladder_entry(0.0, "in", challenge)[4] == challenge

@@ -27,6 +27,8 @@ Codecs the E-model has no planning values for (speex, iLBC, L16) get no R/MOS (0
 
 from __future__ import annotations
 
+import re
+
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,9 +107,23 @@ class RawCall:
     ladder_dropped: int = 0
 
 
+_AUTH_LINE = re.compile(r"(?im)^(?:proxy-)?authorization[ \t]*:.*$")
+_DIGEST_SECRET = re.compile(r'(?i)\b(response|cnonce)[ \t]*=[ \t]*(?:"[^"\r\n]*"|[^,\s]*)')
+
+
+def redact_credentials(text: str) -> str:
+    """The message with the ``response`` and ``cnonce`` of its (Proxy-)Authorization headers
+    replaced: with the nonce they would allow an offline guess of the SIP password. Username,
+    realm, nonce, uri and algorithm stay (what a person checks when a challenge is not met)."""
+    if "uthorization" not in text:
+        return text
+    return _AUTH_LINE.sub(lambda line: _DIGEST_SECRET.sub(r'\1="<redacted>"', line.group(0)), text)
+
+
 def ladder_entry(at_ms: float, direction: str, text: str, peer: str = "") -> tuple:
-    """(at_ms, direction, summary, peer, text, truncated): one SIP message, cut to a bounded size."""
-    text = text or ""
+    """(at_ms, direction, summary, peer, text, truncated): one SIP message, cut to a bounded size,
+    digest responses redacted."""
+    text = redact_credentials(text or "")
     summary = text.split("\r\n", 1)[0].split("\n", 1)[0].strip()
     if summary.startswith("SIP/2.0 "):
         summary = summary[len("SIP/2.0 "):]
