@@ -125,8 +125,10 @@ def parse_stat_csv(path: Path) -> SippStats:
 
     cur = col.get("CurrentCall")
     for row in rows[1:]:
+        if cur is None or cur >= len(row):
+            continue  # a short (partly written) row
         try:
-            st.peak_current = max(st.peak_current, int(row[cur])) if cur is not None and cur < len(row) else 0
+            st.peak_current = max(st.peak_current, int(row[cur]))
         except ValueError:
             pass
     st.outgoing = get("OutgoingCall(C)")
