@@ -84,21 +84,22 @@ def test_a_call_is_hung_up_when_the_balance_runs_out_and_the_run_fails(poor_stac
         assert again.status_code == 402 and again.json()["error"]["code"] == "INSUFFICIENT_BALANCE"
 
 
-def new_test_key(stack: Stack) -> str:
-    """A new user's cgk_test_ key (register, log in, create the key)."""
+def new_api_key(stack: Stack, mode: str = "test") -> str:
+    """A new user's API key of ``mode`` (register, log in, create the key): a fresh account with its
+    own wallet (the welcome credit only)."""
     with httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1", timeout=30) as anon:
         email, password = f"u{uuid.uuid4().hex[:12]}@example.com", "correct horse battery"
         data(anon.post("/auth/register", json={"email": email, "password": password}), 201)
         tokens = data(anon.post("/auth/login", json={"email": email, "password": password}))
-        key = data(anon.post("/api-keys", json={"name": "test key", "mode": "test"},
+        key = data(anon.post("/api-keys", json={"name": f"{mode} key", "mode": mode},
                              headers={"Authorization": f"Bearer {tokens['accessToken']}"}), 201)
     token = key.get("key") or key.get("token") or key.get("apiKey")
-    assert token and token.startswith("cgk_test_"), key
+    assert token and token.startswith(f"cgk_{mode}_"), key
     return token
 
 
 def test_a_test_key_run_is_metered_at_zero_with_mode_test(poor_stack) -> None:
-    with client(poor_stack, new_test_key(poor_stack)) as api:
+    with client(poor_stack, new_api_key(poor_stack)) as api:
         p = data(api.post("/projects", json={"name": "test mode"}), 201)
         t = data(api.post(f"/projects/{p['id']}/tests", json={"name": "short", "steps": [{"actions": [{
             "type": "call", "dial_destination": poor_stack.responder_uri(), "duration_ms": 5000}]}]}), 201)

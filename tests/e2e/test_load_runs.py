@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 import shutil
 import time
-import uuid
 
-import httpx
 import pytest
 
+from tests.e2e.test_billing_metering import client, new_api_key
 from tests.e2e.test_walking_skeleton import data, run_to_end
 
 pytestmark = pytest.mark.e2e
@@ -51,22 +50,9 @@ def test_a_sipp_driven_load_run_completes_with_sipps_figures(api, stack):
     assert all(c["outcome"] == "SUCCESS" and c["sipCallId"] and not c.get("mos") for c in run["calls"]), run["calls"]
 
 
-def _live_client(stack) -> httpx.Client:
-    """A new account (its own wallet, the welcome credit only) and a live API key for it."""
-    with httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1", timeout=30) as anon:
-        email, password = f"u{uuid.uuid4().hex[:12]}@example.com", "correct horse battery"
-        data(anon.post("/auth/register", json={"email": email, "password": password}), 201)
-        tokens = data(anon.post("/auth/login", json={"email": email, "password": password}))
-        key = data(anon.post("/api-keys", json={"name": "sipp billing", "mode": "live"},
-                             headers={"Authorization": f"Bearer {tokens['accessToken']}"}), 201)
-    token = key.get("key") or key.get("token") or key.get("apiKey")
-    return httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1",
-                        headers={"Authorization": f"Bearer {token}"}, timeout=30)
-
-
 @pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (Debian sip-tester) is not installed")
 def test_a_sipp_driven_load_run_is_billed_by_its_answered_call_seconds(stack):
-    with _live_client(stack) as api:
+    with client(stack, new_api_key(stack, "live")) as api:
         before = data(api.get("/billing/wallet"))
         project, test = _load_test(api, "sipp billed", {
             "dial_destination": stack.responder_uri(), "cps": 3, "max_total_calls": 3, "duration_ms": 2300,
