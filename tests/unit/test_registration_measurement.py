@@ -6,8 +6,9 @@ from __future__ import annotations
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.jobs import SipAccount, UaJob
-from callgauge_media.engine.measurement import ladder_entry, registration_measurement, sip_header
+from callgauge_media.engine.measurement import ladder_entry, registration_measurement
 from callgauge_media.engine.summary import add_registrations, merge_counts
+from callgauge_media.sip.message_log import call_id_of
 
 ALICE = SipAccount(username="alice", domain="example.com", registrar="10.0.0.1:5060", password="pw")
 JOB = UaJob(ua_id="run-1:0.1.2", account=ALICE, regexpire=600, step=0, action=1, index=2)
@@ -16,11 +17,11 @@ OK_200 = ("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070\r\nCall-ID: abc-123
           "Contact: <sip:alice@127.0.0.1:5070>;expires=600\r\n\r\n")
 
 
-def test_sip_header_reads_full_and_compact_names_in_the_headers_only() -> None:
-    assert sip_header(OK_200, "Call-ID", "i") == "abc-123@host"
-    assert sip_header("SIP/2.0 401 Unauthorized\r\ni:  short-form \r\n\r\n", "Call-ID", "i") == "short-form"
-    assert sip_header("SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\r\n\r\nCall-ID: in-the-body", "Call-ID", "i") == ""
-    assert sip_header("", "Call-ID") == ""
+def test_the_call_id_is_read_by_full_and_compact_name_in_the_headers_only() -> None:
+    assert call_id_of(OK_200) == "abc-123@host"
+    assert call_id_of("SIP/2.0 401 Unauthorized\r\ni:  short-form \r\n\r\n") == "short-form"
+    assert call_id_of("SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\r\n\r\nCall-ID: in-the-body") == ""
+    assert call_id_of("") == ""
 
 
 def test_a_registration_that_held_until_the_end() -> None:

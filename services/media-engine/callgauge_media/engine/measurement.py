@@ -153,19 +153,6 @@ def fill_ladder(m: m_pb2.CallMeasurement, entries: list[tuple]) -> None:
                          truncated=truncated)
 
 
-def sip_header(text: str, name: str, compact: str = "") -> str:
-    """The value of the first ``name`` header (or its compact form) of a SIP message, "" if none."""
-    names = {name.lower()} | ({compact.lower()} if compact else set())
-    for line in (text or "").split("\n")[1:]:
-        line = line.rstrip("\r")
-        if not line:
-            break  # end of the headers
-        key, sep, value = line.partition(":")
-        if sep and key.strip().lower() in names:
-            return value.strip()
-    return ""
-
-
 def _ts(msg, wall: float | None) -> None:
     if wall is not None:
         msg.FromNanoseconds(int(wall * 1e9))

@@ -70,12 +70,17 @@ def sip_text(entry_text: str) -> str | None:
 
 
 def call_id_of(msg: str) -> str:
-    """The Call-ID header's value of a SIP message text ('' when it has none)."""
-    i = msg.find("\nCall-ID: ")
+    """The Call-ID header's value (full or compact name) of a SIP message text, looked for in its
+    headers only ('' when it has none)."""
+    end = msg.find("\r\n\r\n")
+    if end < 0:
+        end = msg.find("\n\n")
+    head = msg if end < 0 else msg[: end + 1]
+    i = head.find("\nCall-ID: ")
     if i >= 0:
-        j = msg.find("\r", i + 10)
-        return msg[i + 10: j if j >= 0 else None].strip()
-    m = _CALL_ID.search(msg)
+        j = head.find("\r", i + 10)
+        return head[i + 10: j if j >= 0 else None].strip()
+    m = _CALL_ID.search(head)
     return m.group(1) if m else ""
 
 

@@ -52,7 +52,6 @@ from callgauge_media.engine.measurement import (
     fill_ladder,
     keeps_ladder,
     ladder_entry,
-    sip_header,
 )
 from callgauge_media.sip.message_log import MessageLog, call_id_of
 
@@ -759,7 +758,7 @@ class CallerAgent:
             pass
         if not ua.sip_call_id:
             try:
-                ua.sip_call_id = sip_header(prm.rdata.wholeMsg, "Call-ID", "i")
+                ua.sip_call_id = call_id_of(prm.rdata.wholeMsg or "")
             except Exception:  # noqa: BLE001
                 pass
         if ua.closing and ua.unreg_sent:  # the answer to our un-REGISTER
