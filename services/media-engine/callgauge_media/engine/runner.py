@@ -83,7 +83,6 @@ class _RunState:
     planned: int = 0
     sipp_summaries: list[m_pb2.RunSummary] = field(default_factory=list)
     sip: SipRun | None = None  # register / wait_for_calls user agents, calls through a registrar
-    registrations: list[m_pb2.RegistrationMeasurement] = field(default_factory=list)
     shard: int = 0  # this engine's shard of a load run split over replicas (shards.py)
     shards: int = 1
 
@@ -168,7 +167,8 @@ async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit,
         for extra in state.sipp_summaries:
             s.calls_planned -= extra.calls_planned  # counted in state.planned already
             s = merge_counts(s, extra)
-        add_registrations(s, state.registrations)
+        if state.sip is not None:
+            add_registrations(s, state.sip.registrations)
         return s
 
     async def finish(error: str = "") -> m_pb2.RunSummary:
@@ -246,8 +246,8 @@ async def _record(state: _RunState, m: m_pb2.CallMeasurement) -> None:
 
 
 async def _record_registration(state: _RunState, r: m_pb2.RegistrationMeasurement) -> None:
-    """A user agent of a register / wait_for_calls action ended: how its registration went."""
-    state.registrations.append(r)
+    """A user agent of a register / wait_for_calls action ended: how its registration went (the
+    SipRun keeps the list the summary is made from)."""
     await state.emit(media_pb2.RegistrationMeasured(run_id=state.run_id, engine_id=state.engine_id,
                                                     registration=r))
 

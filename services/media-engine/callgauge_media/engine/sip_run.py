@@ -108,7 +108,7 @@ class SipRun:
                  on_registration: OnRegistration | None = None) -> None:
         self.run_id = req.run_id
         self.on_registration = on_registration
-        self.registrations: list[m_pb2.RegistrationMeasurement] = []
+        self.registrations: list[m_pb2.RegistrationMeasurement] = []  # every one emitted (the run summary)
         self._kinds: dict[int, str] = {}  # session token -> register | wait_for_calls
         self._reg_reported: set[int] = set()  # session tokens whose RegistrationMeasurement went out
         self.pool = pool
