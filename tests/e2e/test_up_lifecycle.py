@@ -20,7 +20,7 @@ from callgauge_bus.codec import decode_payload
 from callgauge_eventstore.aggregate import load
 from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.stack import Stack
-from callgauge_runs.domain import model
+from callgauge_runs.domain import run as run_model
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +104,7 @@ def test_sigterm_drains_a_run_in_flight_and_stops_every_process(tmp_path):
     async def final_state():
         store = open_event_store(f"sqlite:///{s.data_dir}/", "runs")
         try:
-            run, _ = await load(store, f"run-{run_id}", model.evolve_run, decode_payload)
+            run, _ = await load(store, f"run-{run_id}", run_model.evolve_run, decode_payload)
         finally:
             await store.close()
         return run

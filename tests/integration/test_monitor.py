@@ -22,7 +22,7 @@ from callgauge_eventstore.factory import open_event_store
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, monitor_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
-from callgauge_runs.domain import model
+from callgauge_runs.domain import project as project_model, run as run_model, test as test_model
 from callgauge_runs.domain import probe as P
 from callgauge_runs.domain import webhooks as W
 from callgauge_runs.domain.errors import Invalid, NotFound
@@ -74,10 +74,10 @@ class Node:
 
 async def project_and_test(runs: RunsApp, account: str = "acct", mode: str = "live") -> tuple[str, str]:
     pid, tid = new_id(), new_id()
-    await runs.create_project(model.CreateProject(pid, account, "PBX", mode=mode))
+    await runs.create_project(project_model.CreateProject(pid, account, "PBX", mode=mode))
     spec = spec_pb2.TestSpec()
     spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="sip:echo@127.0.0.1:5070"))
-    await runs.create_test(model.CreateTest(tid, pid, account, "echo", spec, mode=mode))
+    await runs.create_test(test_model.CreateTest(tid, pid, account, "echo", spec, mode=mode))
     return pid, tid
 
 
@@ -273,9 +273,9 @@ async def test_webhook_is_signed_and_retried_after_500s_and_the_log_shows_each_a
             endpoint, secret = await node.monitor.create_webhook("acct", "live", rx.url, ("run.finished",), "ci")
             test_ep, _ = await node.monitor.create_webhook("acct", "test", rx.url, W.EVENTS, "test mode")
             pid, tid = await project_and_test(node.runs)
-            run = await node.runs.start_run(model.StartRun(new_id(), pid, tid, "acct"))
+            run = await node.runs.start_run(run_model.StartRun(new_id(), pid, tid, "acct"))
             test_pid, test_tid = await project_and_test(node.runs, mode="test")
-            test_run = await node.runs.start_run(model.StartRun(new_id(), test_pid, test_tid, "acct", mode="test"))
+            test_run = await node.runs.start_run(run_model.StartRun(new_id(), test_pid, test_tid, "acct", mode="test"))
             await finish(node.runs, test_run.id)
             await finish(node.runs, run.id)
             await until(lambda: any(d.status == W.DELIVERED for d in node.monitor.deliveries("acct", "live",
@@ -314,7 +314,7 @@ async def test_retry_schedule_survives_a_restart(tmp_path):
         try:
             endpoint, secret = await node.monitor.create_webhook("acct", "live", rx.url, ("run.finished",), "")
             pid, tid = await project_and_test(node.runs)
-            run = await node.runs.start_run(model.StartRun(new_id(), pid, tid, "acct"))
+            run = await node.runs.start_run(run_model.StartRun(new_id(), pid, tid, "acct"))
             await finish(node.runs, run.id)
             await until(lambda: len(rx.requests) == 1, "the first attempt")
             await until(lambda: node.monitor.deliveries("acct", "live", endpoint.id)[0].attempts,

@@ -13,7 +13,7 @@ from callgauge_bus.codec import Delivered
 from callgauge_eventstore.factory import open_event_store
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import envelope_pb2, media_pb2
-from callgauge_runs.domain import model
+from callgauge_runs.domain import project as project_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import NotFound
 from callgauge_runs.handlers.app import RunsApp, new_id
 
@@ -34,11 +34,11 @@ async def app(tmp_path):
 
 async def _a_run(app: RunsApp) -> str:
     pid, tid, rid = new_id(), new_id(), new_id()
-    await app.create_project(model.CreateProject(project_id=pid, account_id="acct", name="P"))
+    await app.create_project(project_model.CreateProject(project_id=pid, account_id="acct", name="P"))
     spec = spec_pb2.TestSpec()
     spec.steps.add().actions.add().call.dial_destination = "sip:echo@127.0.0.1:5070"
-    await app.create_test(model.CreateTest(test_id=tid, project_id=pid, account_id="acct", name="t", spec=spec))
-    await app.start_run(model.StartRun(run_id=rid, project_id=pid, test_id=tid, account_id="acct"))
+    await app.create_test(test_model.CreateTest(test_id=tid, project_id=pid, account_id="acct", name="t", spec=spec))
+    await app.start_run(run_model.StartRun(run_id=rid, project_id=pid, test_id=tid, account_id="acct"))
     return rid
 
 

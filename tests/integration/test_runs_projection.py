@@ -11,7 +11,7 @@ import pytest
 
 from callgauge_eventstore.factory import open_event_store
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
-from callgauge_runs.domain import model
+from callgauge_runs.domain import project as project_model, run as run_model, test as test_model
 from callgauge_runs.handlers.app import VIEWS, RunsApp, new_id
 from callgauge_runs.handlers.replay import replay
 
@@ -24,11 +24,11 @@ def spec():
 
 async def populate(app: RunsApp):
     pid, tid = new_id(), new_id()
-    await app.create_project(model.CreateProject(pid, "acc", "P", metadata={"team": "noc"}))
-    await app.create_test(model.CreateTest(tid, pid, "acc", "T", spec()))
+    await app.create_project(project_model.CreateProject(pid, "acc", "P", metadata={"team": "noc"}))
+    await app.create_test(test_model.CreateTest(tid, pid, "acc", "T", spec()))
     run_ids = [new_id() for _ in range(3)]
     for rid in run_ids:
-        await app.start_run(model.StartRun(rid, pid, tid, "acc", tags=("ci",)))
+        await app.start_run(run_model.StartRun(rid, pid, tid, "acc", tags=("ci",)))
     return pid, tid, run_ids
 
 

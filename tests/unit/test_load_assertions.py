@@ -4,7 +4,7 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_runs.domain import spec as specs
 from callgauge_runs.domain.errors import ValidationCollector
-from callgauge_runs.domain.model import evaluate
+from callgauge_runs.domain.run import evaluate
 
 
 def _spec(*assertions):

@@ -11,7 +11,7 @@ from callgauge_media.engine.metering import BillingGuard
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
-from callgauge_runs.domain import model
+from callgauge_runs.domain import run as run_model
 
 
 class SlowPlacer:
@@ -70,10 +70,10 @@ async def test_exhaustion_hangs_up_the_accounts_live_calls_and_places_no_more() 
 
 
 def test_a_run_ended_by_exhaustion_fails_with_balance_exhausted() -> None:
-    run = model.evolve_run(None, runs_pb2.RunRequested(run_id="r1", account_id="acc", mode="live"))
-    run = model.evolve_run(run, runs_pb2.RunStarted(run_id="r1"))
+    run = run_model.evolve_run(None, runs_pb2.RunRequested(run_id="r1", account_id="acc", mode="live"))
+    run = run_model.evolve_run(run, runs_pb2.RunStarted(run_id="r1"))
     summary = m_pb2.RunSummary(calls_attempted=1, calls_answered=1, asr=1.0)
-    [e] = model.decide_media_event(run, media_pb2.RunMediaFinished(run_id="r1", summary=summary,
+    [e] = run_model.decide_media_event(run, media_pb2.RunMediaFinished(run_id="r1", summary=summary,
                                                                   ended_by="balance_exhausted"))
     assert isinstance(e, runs_pb2.RunFailed) and e.result_description == "balance exhausted"
 

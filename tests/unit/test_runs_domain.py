@@ -7,7 +7,7 @@ import pytest
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
-from callgauge_runs.domain import model
+from callgauge_runs.domain import project as project_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import Conflict, Invalid, NotFound
 
 
@@ -28,42 +28,42 @@ PROJECT = runs_pb2.ProjectCreated(project_id="p1", account_id="a1", name="PBX", 
 
 
 def test_create_project_derives_slug():
-    events = model.decide_create_project(None, model.CreateProject("p1", "a1", "  Production PBX "))
+    events = project_model.decide_create_project(None, project_model.CreateProject("p1", "a1", "  Production PBX "))
     assert events == [runs_pb2.ProjectCreated(project_id="p1", account_id="a1", name="Production PBX",
                                               slug="production-pbx", mode="live")]
 
 
 def test_create_project_twice_conflicts():
     with pytest.raises(Conflict):
-        model.decide_create_project(fold(model.evolve_project, [PROJECT]), model.CreateProject("p1", "a1", "x"))
+        project_model.decide_create_project(fold(project_model.evolve_project, [PROJECT]), project_model.CreateProject("p1", "a1", "x"))
 
 
 def test_create_project_without_name_names_the_field():
     with pytest.raises(Invalid) as err:
-        model.decide_create_project(None, model.CreateProject("p1", "a1", " "))
+        project_model.decide_create_project(None, project_model.CreateProject("p1", "a1", " "))
     assert [e.loc for e in err.value.errors] == [["name"]]
 
 
 def test_create_test_fills_defaults_and_default_assertion():
-    project = fold(model.evolve_project, [PROJECT])
-    [event] = model.decide_create_test(project, None, model.CreateTest("t1", "p1", "a1", "echo", call_spec()))
+    project = fold(project_model.evolve_project, [PROJECT])
+    [event] = test_model.decide_create_test(project, None, test_model.CreateTest("t1", "p1", "a1", "echo", call_spec()))
     call = event.spec.steps[0].actions[0].call
     assert (call.duration_ms, call.codec, call.max_total_calls, call.setup_timeout_ms) == (5000, "PCMU", 1, 10000)
     assert [(a.metric, a.op, a.value) for a in event.spec.assertions] == [("asr", ">=", 1.0)]
 
 
 def test_create_test_in_another_accounts_project_is_not_found():
-    project = fold(model.evolve_project, [PROJECT])
+    project = fold(project_model.evolve_project, [PROJECT])
     with pytest.raises(NotFound):
-        model.decide_create_test(project, None, model.CreateTest("t1", "p1", "other", "echo", call_spec()))
+        test_model.decide_create_test(project, None, test_model.CreateTest("t1", "p1", "other", "echo", call_spec()))
 
 
 def test_create_test_reports_every_bad_attribute_with_its_location():
-    project = fold(model.evolve_project, [PROJECT])
+    project = fold(project_model.evolve_project, [PROJECT])
     spec = call_spec("http://x", codec="MP3", max_total_calls=2, concurrency=5)
     spec.steps.add()
     with pytest.raises(Invalid) as err:
-        model.decide_create_test(project, None, model.CreateTest("t1", "p1", "a1", "echo", spec))
+        test_model.decide_create_test(project, None, test_model.CreateTest("t1", "p1", "a1", "echo", spec))
     locs = {tuple(e.loc) for e in err.value.errors}
     assert ("steps", 0, "actions", 0, "dial_destination") in locs
     assert ("steps", 0, "actions", 0, "codec") in locs
@@ -75,26 +75,26 @@ TEST = runs_pb2.TestCreated(test_id="t1", project_id="p1", account_id="a1", name
 
 
 def requested(run_id="r1"):
-    test = fold(model.evolve_test, [TEST])
-    return model.decide_start_run(test, None, model.StartRun(run_id, "p1", "t1", "a1", tags=("ci",)))
+    test = fold(test_model.evolve_test, [TEST])
+    return run_model.decide_start_run(test, None, run_model.StartRun(run_id, "p1", "t1", "a1", tags=("ci",)))
 
 
 def test_start_run_snapshots_the_test():
     [event] = requested()
     assert event.test_name == "echo" and event.spec == TEST.spec and list(event.tags) == ["ci"]
-    run = fold(model.evolve_run, [event])
+    run = fold(run_model.evolve_run, [event])
     assert run.status == "PENDING" and run.planned_calls == 2
 
 
 def test_start_run_of_unknown_test_is_not_found():
     with pytest.raises(NotFound):
-        model.decide_start_run(None, None, model.StartRun("r1", "p1", "t1", "a1"))
+        run_model.decide_start_run(None, None, run_model.StartRun("r1", "p1", "t1", "a1"))
 
 
 def test_start_run_with_test_in_other_project_is_not_found():
-    test = fold(model.evolve_test, [TEST])
+    test = fold(test_model.evolve_test, [TEST])
     with pytest.raises(NotFound):
-        model.decide_start_run(test, None, model.StartRun("r1", "p2", "t1", "a1"))
+        run_model.decide_start_run(test, None, run_model.StartRun("r1", "p2", "t1", "a1"))
 
 
 def measured(index, outcome=m_pb2.SUCCESS, code=200):
@@ -104,8 +104,8 @@ def measured(index, outcome=m_pb2.SUCCESS, code=200):
 
 def advance(events, media_events):
     for me in media_events:
-        run = fold(model.evolve_run, events)
-        events = [*events, *model.decide_media_event(run, me)]
+        run = fold(run_model.evolve_run, events)
+        events = [*events, *run_model.decide_media_event(run, me)]
     return events
 
 
@@ -119,7 +119,7 @@ def test_media_events_move_the_run_to_completed():
     ])
     assert [type(e).__name__ for e in events] == [
         "RunRequested", "RunQueued", "RunStarted", "CallRecorded", "CallRecorded", "RunCompleted"]
-    run = fold(model.evolve_run, events)
+    run = fold(run_model.evolve_run, events)
     assert run.status == "COMPLETED" and run.passed and len(run.calls) == 2
 
 
@@ -140,14 +140,14 @@ def test_failed_calls_fail_the_run_with_outcome_and_code():
         measured(0), measured(1, m_pb2.TIMEOUT, 408),
         media_pb2.RunMediaFinished(run_id="r1", summary=summary),
     ])
-    run = fold(model.evolve_run, events)
+    run = fold(run_model.evolve_run, events)
     assert run.status == "FAILED" and not run.passed
     assert "asr 0.5" in run.result_description and "TIMEOUT 408" in run.result_description
 
 
 def test_engine_error_fails_the_run():
     events = advance(requested(), [media_pb2.RunMediaFinished(run_id="r1", error="boom")])
-    run = fold(model.evolve_run, events)
+    run = fold(run_model.evolve_run, events)
     assert run.status == "FAILED" and "boom" in run.result_description
 
 
@@ -157,4 +157,4 @@ def test_events_after_the_end_are_ignored():
 
 
 def test_no_calls_attempted_never_passes():
-    assert model.evaluate(call_spec(), m_pb2.RunSummary(), ()) == (False, "no call was attempted")
+    assert run_model.evaluate(call_spec(), m_pb2.RunSummary(), ()) == (False, "no call was attempted")

@@ -8,7 +8,7 @@ import pytest
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
-from callgauge_runs.domain import model
+from callgauge_runs.domain import project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import Conflict, Invalid, NotFound
 
 
@@ -33,11 +33,11 @@ POOL = runs_pb2.CredentialPoolCreated(pool_id="c1", project_id="p1", account_id=
 
 
 def project(*more):
-    return fold(model.evolve_project, [PROJECT, *more])
+    return fold(project_model.evolve_project, [PROJECT, *more])
 
 
 def resources():
-    return model.Resources({"r1": fold(model.evolve_registrar, [REGISTRAR])}, {"c1": fold(model.evolve_pool, [POOL])})
+    return resource_model.Resources({"r1": fold(resource_model.evolve_registrar, [REGISTRAR])}, {"c1": fold(resource_model.evolve_pool, [POOL])})
 
 
 # ---------------------------------------------------------------- projects
@@ -45,48 +45,48 @@ def resources():
 
 def test_events_without_mode_read_as_live():
     old = runs_pb2.ProjectCreated(project_id="p0", account_id="a1", name="old", slug="old")
-    assert fold(model.evolve_project, [old]).mode == "live"
+    assert fold(project_model.evolve_project, [old]).mode == "live"
 
 
 def test_update_project_changes_only_what_is_given():
-    [event] = model.decide_update_project(project(), model.UpdateProject("p1", "a1", "live", name="PBX 2"))
+    [event] = project_model.decide_update_project(project(), project_model.UpdateProject("p1", "a1", "live", name="PBX 2"))
     assert event == runs_pb2.ProjectUpdated(project_id="p1", name="PBX 2", slug="pbx")
     assert project(event).name == "PBX 2"
 
 
 def test_update_project_to_the_same_values_decides_nothing():
-    assert model.decide_update_project(project(), model.UpdateProject("p1", "a1", "live", name="PBX")) == []
+    assert project_model.decide_update_project(project(), project_model.UpdateProject("p1", "a1", "live", name="PBX")) == []
 
 
 def test_a_taken_slug_conflicts_on_create_and_update():
     with pytest.raises(Conflict):
-        model.decide_create_project(None, model.CreateProject("p3", "a1", "x", slug="pbx"), slug_taken=True)
+        project_model.decide_create_project(None, project_model.CreateProject("p3", "a1", "x", slug="pbx"), slug_taken=True)
     with pytest.raises(Conflict):
-        model.decide_update_project(project(), model.UpdateProject("p1", "a1", "live", slug="other"), slug_taken=True)
+        project_model.decide_update_project(project(), project_model.UpdateProject("p1", "a1", "live", slug="other"), slug_taken=True)
 
 
 def test_a_bad_slug_and_empty_name_name_their_fields():
     with pytest.raises(Invalid) as err:
-        model.decide_update_project(project(), model.UpdateProject("p1", "a1", "live", name=" ", slug="Bad Slug"))
+        project_model.decide_update_project(project(), project_model.UpdateProject("p1", "a1", "live", name=" ", slug="Bad Slug"))
     assert locs(err) == [["name"], ["slug"]]
 
 
 @pytest.mark.parametrize("account, mode", [("other", "live"), ("a1", "test")])
 def test_another_account_or_mode_does_not_find_the_project(account, mode):
     with pytest.raises(NotFound):
-        model.decide_update_project(project(), model.UpdateProject("p1", account, mode, name="x"))
+        project_model.decide_update_project(project(), project_model.UpdateProject("p1", account, mode, name="x"))
     with pytest.raises(NotFound):
-        model.decide_delete_project(project(), model.DeleteProject("p1", account, mode))
+        project_model.decide_delete_project(project(), project_model.DeleteProject("p1", account, mode))
 
 
 def test_a_deleted_project_is_gone():
-    [event] = model.decide_delete_project(project(), model.DeleteProject("p1", "a1", "live"))
+    [event] = project_model.decide_delete_project(project(), project_model.DeleteProject("p1", "a1", "live"))
     gone = project(event)
     assert gone.deleted
     with pytest.raises(NotFound):
-        model.decide_delete_project(gone, model.DeleteProject("p1", "a1", "live"))
+        project_model.decide_delete_project(gone, project_model.DeleteProject("p1", "a1", "live"))
     with pytest.raises(NotFound):
-        model.decide_create_test(gone, None, model.CreateTest("t1", "p1", "a1", "x", call_spec()))
+        test_model.decide_create_test(gone, None, test_model.CreateTest("t1", "p1", "a1", "x", call_spec()))
 
 
 # ---------------------------------------------------------------- tests
@@ -110,19 +110,19 @@ def basic_call_spec() -> spec_pb2.TestSpec:
 
 
 def test_create_test_in_a_test_mode_project_needs_a_test_mode_command():
-    p = fold(model.evolve_project, [TEST_MODE_PROJECT])
+    p = fold(project_model.evolve_project, [TEST_MODE_PROJECT])
     with pytest.raises(NotFound):
-        model.decide_create_test(p, None, model.CreateTest("t1", "p2", "a1", "x", call_spec()))
-    [event] = model.decide_create_test(p, None, model.CreateTest("t1", "p2", "a1", "x", call_spec(), mode="test"))
+        test_model.decide_create_test(p, None, test_model.CreateTest("t1", "p2", "a1", "x", call_spec()))
+    [event] = test_model.decide_create_test(p, None, test_model.CreateTest("t1", "p2", "a1", "x", call_spec(), mode="test"))
     assert event.mode == "test"
 
 
 def test_pools_the_test_names_must_exist_in_the_project():
     with pytest.raises(Invalid) as err:
-        model.decide_create_test(project(), None, model.CreateTest("t1", "p1", "a1", "x", basic_call_spec()))
+        test_model.decide_create_test(project(), None, test_model.CreateTest("t1", "p1", "a1", "x", basic_call_spec()))
     assert locs(err) == [["steps", 0, "actions", 0, "target_pool"], ["steps", 0, "actions", 0, "credential_pool"],
                          ["steps", 0, "actions", 1, "credential_pool"], ["steps", 1, "actions", 0, "target_pool"]]
-    [event] = model.decide_create_test(project(), None, model.CreateTest("t1", "p1", "a1", "x", basic_call_spec()),
+    [event] = test_model.decide_create_test(project(), None, test_model.CreateTest("t1", "p1", "a1", "x", basic_call_spec()),
                                        resources())
     assert event.spec.steps[0].actions[0].register.regexpire == 3600  # default filled in
 
@@ -136,7 +136,7 @@ def test_every_action_type_is_validated_at_its_location():
     s.actions.add().load.CopyFrom(spec_pb2.LoadAction(dial_destination="1234", cps=0, driver="kamikaze"))
     s.actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="sip:a@h", dtmf="12E"))
     with pytest.raises(Invalid) as err:
-        model.decide_create_test(project(), None, model.CreateTest("t1", "p1", "a1", "x", spec), resources())
+        test_model.decide_create_test(project(), None, test_model.CreateTest("t1", "p1", "a1", "x", spec), resources())
     assert sorted(map(tuple, locs(err))) == sorted([
         ("steps", 0, "actions", 0, "transport"), ("steps", 0, "actions", 0, "regexpire"),
         ("steps", 0, "actions", 0, "target_pool"), ("steps", 0, "actions", 0, "credential_pool"),
@@ -151,78 +151,78 @@ TEST = runs_pb2.TestCreated(test_id="t1", project_id="p1", account_id="a1", name
 
 
 def test_patch_replaces_only_the_given_parts():
-    test = fold(model.evolve_test, [TEST])
-    [event] = model.decide_update_test(test, model.UpdateTest("t1", "p1", "a1", "live", name="renamed"), resources())
+    test = fold(test_model.evolve_test, [TEST])
+    [event] = test_model.decide_update_test(test, test_model.UpdateTest("t1", "p1", "a1", "live", name="renamed"), resources())
     assert event.name == "renamed" and event.spec.steps[1].actions[0].call.dial_destination == "1001"
     asserts = spec_pb2.TestSpec(assertions=[spec_pb2.Assertion(metric="mos_min", op=">=", value=4)])
-    [event] = model.decide_update_test(test, model.UpdateTest("t1", "p1", "a1", "live", assertions=asserts),
+    [event] = test_model.decide_update_test(test, test_model.UpdateTest("t1", "p1", "a1", "live", assertions=asserts),
                                        resources())
     assert [a.metric for a in event.spec.assertions] == ["mos_min"] and len(event.spec.steps) == 2
 
 
 def test_update_test_validates_like_create():
-    test = fold(model.evolve_test, [TEST])
+    test = fold(test_model.evolve_test, [TEST])
     with pytest.raises(Invalid) as err:
-        model.decide_update_test(test, model.UpdateTest("t1", "p1", "a1", "live", steps=call_spec(codec="MP3")),
+        test_model.decide_update_test(test, test_model.UpdateTest("t1", "p1", "a1", "live", steps=call_spec(codec="MP3")),
                                  resources())
     assert locs(err) == [["steps", 0, "actions", 0, "codec"]]
 
 
 def test_delete_test_then_it_is_not_found():
-    test = fold(model.evolve_test, [TEST])
-    [event] = model.decide_delete_test(test, model.DeleteTest("t1", "p1", "a1", "live"))
+    test = fold(test_model.evolve_test, [TEST])
+    [event] = test_model.decide_delete_test(test, test_model.DeleteTest("t1", "p1", "a1", "live"))
     assert event == runs_pb2.TestDeleted(test_id="t1", project_id="p1")
     with pytest.raises(NotFound):
-        model.decide_update_test(fold(model.evolve_test, [TEST, event]),
-                                 model.UpdateTest("t1", "p1", "a1", "live", name="x"))
+        test_model.decide_update_test(fold(test_model.evolve_test, [TEST, event]),
+                                 test_model.UpdateTest("t1", "p1", "a1", "live", name="x"))
     with pytest.raises(NotFound):
-        model.decide_delete_test(test, model.DeleteTest("t1", "p9", "a1", "live"))
+        test_model.decide_delete_test(test, test_model.DeleteTest("t1", "p9", "a1", "live"))
 
 
 # ---------------------------------------------------------------- registrars and pools
 
 
 def test_create_registrar_defaults_port_transport_and_domain():
-    [event] = model.decide_create_registrar(project(), None, model.CreateRegistrar(
-        "r2", "p1", "a1", "live", model.RegistrarFields(name="lab", host="sip.example")))
+    [event] = resource_model.decide_create_registrar(project(), None, resource_model.CreateRegistrar(
+        "r2", "p1", "a1", "live", resource_model.RegistrarFields(name="lab", host="sip.example")))
     assert (event.port, event.transport, event.domain) == (5060, "udp", "sip.example")
 
 
 def test_registrar_input_errors_name_the_field():
     with pytest.raises(Invalid) as err:
-        model.decide_create_registrar(project(), None, model.CreateRegistrar(
-            "r2", "p1", "a1", "live", model.RegistrarFields(name="", host="a b", port=70000, transport="sctp")))
+        resource_model.decide_create_registrar(project(), None, resource_model.CreateRegistrar(
+            "r2", "p1", "a1", "live", resource_model.RegistrarFields(name="", host="a b", port=70000, transport="sctp")))
     assert locs(err) == [["name"], ["host"], ["port"], ["transport"]]
 
 
 def test_update_and_delete_registrar():
-    reg = fold(model.evolve_registrar, [REGISTRAR])
-    [event] = model.decide_update_registrar(reg, model.UpdateRegistrar("r1", "p1", "a1", "live",
-                                                                       model.RegistrarFields(port=5080)))
+    reg = fold(resource_model.evolve_registrar, [REGISTRAR])
+    [event] = resource_model.decide_update_registrar(reg, resource_model.UpdateRegistrar("r1", "p1", "a1", "live",
+                                                                       resource_model.RegistrarFields(port=5080)))
     assert (event.port, event.host, event.domain) == (5080, "127.0.0.1", "127.0.0.1")
     with pytest.raises(Conflict):
-        model.decide_delete_registrar(reg, model.DeleteResource("r1", "p1", "a1", "live"), used_by=("basic",))
-    assert model.decide_delete_registrar(reg, model.DeleteResource("r1", "p1", "a1", "live")) == [
+        resource_model.decide_delete_registrar(reg, resource_model.DeleteResource("r1", "p1", "a1", "live"), used_by=("basic",))
+    assert resource_model.decide_delete_registrar(reg, resource_model.DeleteResource("r1", "p1", "a1", "live")) == [
         runs_pb2.RegistrarDeleted(registrar_id="r1", project_id="p1")]
     with pytest.raises(NotFound):
-        model.decide_update_registrar(reg, model.UpdateRegistrar("r1", "p1", "a1", "test", model.RegistrarFields()))
+        resource_model.decide_update_registrar(reg, resource_model.UpdateRegistrar("r1", "p1", "a1", "test", resource_model.RegistrarFields()))
 
 
 def test_pool_keeps_ciphertext_only_and_a_password_is_required():
-    [event] = model.decide_create_pool(project(), None, model.CreateCredentialPool(
-        "c2", "p1", "a1", "live", "users", (model.Credential("1001", password_ciphertext="gAAAA-x"),)))
+    [event] = resource_model.decide_create_pool(project(), None, resource_model.CreateCredentialPool(
+        "c2", "p1", "a1", "live", "users", (resource_model.Credential("1001", password_ciphertext="gAAAA-x"),)))
     assert event.credentials[0].password_ciphertext == b"gAAAA-x"
     with pytest.raises(Invalid) as err:
-        model.decide_create_pool(project(), None, model.CreateCredentialPool(
-            "c2", "p1", "a1", "live", "users", (model.Credential("1001"), model.Credential("bad user", "", "", "x"))))
+        resource_model.decide_create_pool(project(), None, resource_model.CreateCredentialPool(
+            "c2", "p1", "a1", "live", "users", (resource_model.Credential("1001"), resource_model.Credential("bad user", "", "", "x"))))
     assert locs(err) == [["credentials", 0, "password"], ["credentials", 1, "username"]]
 
 
 def test_pool_update_without_password_keeps_the_stored_one():
-    pool = fold(model.evolve_pool, [POOL])
-    [event] = model.decide_update_pool(pool, model.UpdateCredentialPool(
-        "c1", "p1", "a1", "live", credentials=(model.Credential("1001", domain="lab"),
-                                               model.Credential("1002", password_ciphertext="gAAAA-1002"))))
+    pool = fold(resource_model.evolve_pool, [POOL])
+    [event] = resource_model.decide_update_pool(pool, resource_model.UpdateCredentialPool(
+        "c1", "p1", "a1", "live", credentials=(resource_model.Credential("1001", domain="lab"),
+                                               resource_model.Credential("1002", password_ciphertext="gAAAA-1002"))))
     assert [(c.username, c.domain, c.password_ciphertext) for c in event.credentials] == [
         ("1001", "lab", b"gAAAA-1001"), ("1002", "", b"gAAAA-1002")]
 
@@ -231,8 +231,8 @@ def test_pool_update_without_password_keeps_the_stored_one():
 
 
 def start(overrides=None, **kw):
-    test = fold(model.evolve_test, [TEST])
-    return model.decide_start_run(test, None, model.StartRun("run1", "p1", "t1", "a1", overrides=overrides or {},
+    test = fold(test_model.evolve_test, [TEST])
+    return run_model.decide_start_run(test, None, run_model.StartRun("run1", "p1", "t1", "a1", overrides=overrides or {},
                                                              **kw), resources())
 
 
@@ -242,7 +242,7 @@ def test_start_run_resolves_pools_into_targets_and_usernames():
     assert [(p.id, [(c.username, c.auth_username) for c in p.credentials]) for p in event.pools] == [
         ("c1", [("1001", "1001")])]
     assert b"gAAAA" not in event.SerializeToString()  # no ciphertext, no password on Kafka
-    assert fold(model.evolve_run, [event]).credential_pools == ("c1",)
+    assert fold(run_model.evolve_run, [event]).credential_pools == ("c1",)
 
 
 def test_overrides_are_coerced_by_the_attribute_type():
@@ -279,45 +279,45 @@ def test_override_values_are_validated_like_the_test_at_the_key():
 def test_a_kiosk_link_is_kept_as_its_hash_and_revocable():
     events = start(kiosk_token_sha256="ab" * 32)
     assert [type(e).__name__ for e in events] == ["RunRequested", "RunKioskLinkCreated"]
-    run = fold(model.evolve_run, events)
+    run = fold(run_model.evolve_run, events)
     assert run.kiosk_hashes == ("ab" * 32,)
-    [revoked] = model.decide_revoke_kiosk(run, model.RevokeKioskLinks("run1", "a1", "live"))
-    assert fold(model.evolve_run, [*events, revoked]).kiosk_hashes == ()
+    [revoked] = run_model.decide_revoke_kiosk(run, run_model.RevokeKioskLinks("run1", "a1", "live"))
+    assert fold(run_model.evolve_run, [*events, revoked]).kiosk_hashes == ()
     with pytest.raises(NotFound):
-        model.decide_revoke_kiosk(run, model.RevokeKioskLinks("run1", "a2", "live"))
+        run_model.decide_revoke_kiosk(run, run_model.RevokeKioskLinks("run1", "a2", "live"))
 
 
 def test_stop_a_pending_run_cancels_at_once():
     events = start()
-    stop = model.decide_stop_run(fold(model.evolve_run, events), model.StopRun("run1", "a1", "live"))
+    stop = run_model.decide_stop_run(fold(run_model.evolve_run, events), run_model.StopRun("run1", "a1", "live"))
     assert [type(e).__name__ for e in stop] == ["RunStopRequested", "RunCancelled"]
-    run = fold(model.evolve_run, [*events, *stop])
+    run = fold(run_model.evolve_run, [*events, *stop])
     assert run.status == "CANCELLED" and run.finished and not run.passed
     with pytest.raises(Conflict):
-        model.decide_stop_run(run, model.StopRun("run1", "a1", "live"))
+        run_model.decide_stop_run(run, run_model.StopRun("run1", "a1", "live"))
 
 
 def test_stop_a_running_run_waits_for_the_engine_then_cancels():
     events = start()
     events.append(runs_pb2.RunStarted(run_id="run1", engine_id="e"))
-    [stop] = model.decide_stop_run(fold(model.evolve_run, events), model.StopRun("run1", "a1", "live"))
+    [stop] = run_model.decide_stop_run(fold(run_model.evolve_run, events), run_model.StopRun("run1", "a1", "live"))
     events.append(stop)
-    assert fold(model.evolve_run, events).status == "STOPPING"
-    assert model.decide_stop_run(fold(model.evolve_run, events), model.StopRun("run1", "a1", "live")) == []
+    assert fold(run_model.evolve_run, events).status == "STOPPING"
+    assert run_model.decide_stop_run(fold(run_model.evolve_run, events), run_model.StopRun("run1", "a1", "live")) == []
     summary = m_pb2.RunSummary(calls_attempted=3, calls_answered=3, asr=1.0)
-    [end] = model.decide_media_event(fold(model.evolve_run, events),
+    [end] = run_model.decide_media_event(fold(run_model.evolve_run, events),
                                      media_pb2.RunMediaFinished(run_id="run1", summary=summary))
     assert isinstance(end, runs_pb2.RunCancelled) and "3 call(s)" in end.result_description
     with pytest.raises(NotFound):
-        model.decide_stop_run(fold(model.evolve_run, events), model.StopRun("run1", "a1", "test"))
+        run_model.decide_stop_run(fold(run_model.evolve_run, events), run_model.StopRun("run1", "a1", "test"))
 
 
 def test_a_slug_is_claimed_once_and_released_by_its_holder_only():
-    [claim] = model.decide_claim_slug(None, "p1", "pbx")
-    holder = fold(model.evolve_slug, [claim])
-    assert holder == "p1" and model.decide_claim_slug(holder, "p1", "pbx") == []
+    [claim] = project_model.decide_claim_slug(None, "p1", "pbx")
+    holder = fold(project_model.evolve_slug, [claim])
+    assert holder == "p1" and project_model.decide_claim_slug(holder, "p1", "pbx") == []
     with pytest.raises(Conflict):
-        model.decide_claim_slug(holder, "p2", "pbx")
-    assert model.decide_release_slug(holder, "p2", "pbx") == []
-    [release] = model.decide_release_slug(holder, "p1", "pbx")
-    assert fold(model.evolve_slug, [claim, release]) is None
+        project_model.decide_claim_slug(holder, "p2", "pbx")
+    assert project_model.decide_release_slug(holder, "p2", "pbx") == []
+    [release] = project_model.decide_release_slug(holder, "p1", "pbx")
+    assert fold(project_model.evolve_slug, [claim, release]) is None

@@ -16,7 +16,7 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
 from callgauge_runs.adapters.billing import BillingUnavailable, InsufficientBalance
-from callgauge_runs.domain import model
+from callgauge_runs.domain import project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
 from callgauge_runs.handlers.app import RunsApp, new_id
 from callgauge_runs.handlers.views import ProjectView
@@ -57,23 +57,23 @@ def project_pb(pv: ProjectView) -> pb.Project:
                       created_at=_ts(p.created_at))
 
 
-def test_pb(t: model.Test) -> pb.Test:
+def test_pb(t: test_model.Test) -> pb.Test:
     return pb.Test(id=t.id, project_id=t.project_id, name=t.name, spec=t.spec, metadata=t.metadata,
                    created_at=_ts(t.created_at))
 
 
-def registrar_pb(r: model.Registrar) -> pb.Registrar:
+def registrar_pb(r: resource_model.Registrar) -> pb.Registrar:
     return pb.Registrar(id=r.id, project_id=r.project_id, name=r.name, host=r.host, port=r.port,
                         transport=r.transport, domain=r.domain, created_at=_ts(r.created_at))
 
 
-def pool_pb(p: model.CredentialPool) -> pb.CredentialPool:
+def pool_pb(p: resource_model.CredentialPool) -> pb.CredentialPool:
     return pb.CredentialPool(id=p.id, project_id=p.project_id, name=p.name, created_at=_ts(p.created_at), credentials=[
         pb.Credential(username=c.username, auth_username=c.auth_username, domain=c.domain,
                       has_password=bool(c.password_ciphertext)) for c in p.credentials])
 
 
-def run_pb(r: model.Run, project_name: str = "") -> pb.Run:
+def run_pb(r: run_model.Run, project_name: str = "") -> pb.Run:
     return pb.Run(
         id=r.id, project_id=r.project_id, test_id=r.test_id, test_name=r.test_name,
         status=pb.RunStatus.Value(r.status), created_at=_ts(r.created_at), started_at=_ts(r.started_at),
@@ -93,8 +93,8 @@ def _dt(ts: Timestamp, present: bool) -> datetime | None:
     return ts.ToDatetime(tzinfo=UTC) if present else None
 
 
-def _registrar_fields(r: pb.RegistrarRequest) -> model.RegistrarFields:
-    return model.RegistrarFields(
+def _registrar_fields(r: pb.RegistrarRequest) -> resource_model.RegistrarFields:
+    return resource_model.RegistrarFields(
         name=r.name if r.HasField("name") else None, host=r.host if r.HasField("host") else None,
         port=r.port if r.HasField("port") else None, transport=r.transport if r.HasField("transport") else None,
         domain=r.domain if r.HasField("domain") else None)
@@ -104,14 +104,14 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
     def __init__(self, app: RunsApp) -> None:
         self.app = app
 
-    def _run(self, r: model.Run) -> pb.Run:
+    def _run(self, r: run_model.Run) -> pb.Run:
         return run_pb(r, self.app.project_name(r.project_id))
 
     # projects
 
     @grpc_errors(_map)
     async def CreateProject(self, request: pb.CreateProjectRequest, context) -> pb.Project:
-        pv = await self.app.create_project(model.CreateProject(
+        pv = await self.app.create_project(project_model.CreateProject(
             project_id=new_id(), account_id=request.account_id, name=request.name, slug=request.slug,
             metadata=dict(request.metadata), mode=_mode(request.mode)))
         return project_pb(pv)
@@ -128,7 +128,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def UpdateProject(self, request: pb.UpdateProjectRequest, context) -> pb.Project:
-        pv = await self.app.update_project(model.UpdateProject(
+        pv = await self.app.update_project(project_model.UpdateProject(
             project_id=request.project_id, account_id=request.account_id, mode=_mode(request.mode),
             name=request.name if request.HasField("name") else None,
             slug=request.slug if request.HasField("slug") else None,
@@ -137,14 +137,14 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def DeleteProject(self, request: pb.GetProjectRequest, context) -> pb.Empty:
-        await self.app.delete_project(model.DeleteProject(request.project_id, request.account_id, _mode(request.mode)))
+        await self.app.delete_project(project_model.DeleteProject(request.project_id, request.account_id, _mode(request.mode)))
         return pb.Empty()
 
     # tests
 
     @grpc_errors(_map)
     async def CreateTest(self, request: pb.CreateTestRequest, context) -> pb.Test:
-        t = await self.app.create_test(model.CreateTest(
+        t = await self.app.create_test(test_model.CreateTest(
             test_id=new_id(), project_id=request.project_id, account_id=request.account_id, name=request.name,
             spec=request.spec, metadata=dict(request.metadata), mode=_mode(request.mode)))
         return test_pb(t)
@@ -161,7 +161,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def UpdateTest(self, request: pb.UpdateTestRequest, context) -> pb.Test:
-        t = await self.app.update_test(model.UpdateTest(
+        t = await self.app.update_test(test_model.UpdateTest(
             test_id=request.test_id, project_id=request.project_id, account_id=request.account_id,
             mode=_mode(request.mode), name=request.name if request.HasField("name") else None,
             steps=request.spec if request.set_steps else None,
@@ -171,7 +171,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def DeleteTest(self, request: pb.GetTestRequest, context) -> pb.Empty:
-        await self.app.delete_test(model.DeleteTest(request.test_id, request.project_id, request.account_id,
+        await self.app.delete_test(test_model.DeleteTest(request.test_id, request.project_id, request.account_id,
                                                     _mode(request.mode)))
         return pb.Empty()
 
@@ -179,7 +179,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def CreateRegistrar(self, request: pb.RegistrarRequest, context) -> pb.Registrar:
-        r = await self.app.create_registrar(model.CreateRegistrar(
+        r = await self.app.create_registrar(resource_model.CreateRegistrar(
             new_id(), request.project_id, request.account_id, _mode(request.mode), _registrar_fields(request)))
         return registrar_pb(r)
 
@@ -196,27 +196,27 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def UpdateRegistrar(self, request: pb.RegistrarRequest, context) -> pb.Registrar:
-        r = await self.app.update_registrar(model.UpdateRegistrar(
+        r = await self.app.update_registrar(resource_model.UpdateRegistrar(
             request.registrar_id, request.project_id, request.account_id, _mode(request.mode),
             _registrar_fields(request)))
         return registrar_pb(r)
 
     @grpc_errors(_map)
     async def DeleteRegistrar(self, request: pb.GetResourceRequest, context) -> pb.Empty:
-        await self.app.delete_registrar(model.DeleteResource(request.id, request.project_id, request.account_id,
+        await self.app.delete_registrar(resource_model.DeleteResource(request.id, request.project_id, request.account_id,
                                                              _mode(request.mode)))
         return pb.Empty()
 
     # credential pools
 
-    def _creds(self, request: pb.CredentialPoolRequest) -> tuple[model.Credential, ...]:
+    def _creds(self, request: pb.CredentialPoolRequest) -> tuple[resource_model.Credential, ...]:
         return self.app.encrypt_credentials([
             (c.username, c.auth_username, c.domain, c.password if c.HasField("password") else None)
             for c in request.credentials])
 
     @grpc_errors(_map)
     async def CreateCredentialPool(self, request: pb.CredentialPoolRequest, context) -> pb.CredentialPool:
-        p = await self.app.create_pool(model.CreateCredentialPool(
+        p = await self.app.create_pool(resource_model.CreateCredentialPool(
             new_id(), request.project_id, request.account_id, _mode(request.mode), request.name,
             self._creds(request)))
         return pool_pb(p)
@@ -233,7 +233,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def UpdateCredentialPool(self, request: pb.CredentialPoolRequest, context) -> pb.CredentialPool:
-        p = await self.app.update_pool(model.UpdateCredentialPool(
+        p = await self.app.update_pool(resource_model.UpdateCredentialPool(
             request.pool_id, request.project_id, request.account_id, _mode(request.mode),
             name=request.name if request.HasField("name") else None,
             credentials=self._creds(request) if request.set_credentials else None))
@@ -241,7 +241,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def DeleteCredentialPool(self, request: pb.GetResourceRequest, context) -> pb.Empty:
-        await self.app.delete_pool(model.DeleteResource(request.id, request.project_id, request.account_id,
+        await self.app.delete_pool(resource_model.DeleteResource(request.id, request.project_id, request.account_id,
                                                         _mode(request.mode)))
         return pb.Empty()
 
@@ -260,7 +260,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             project_id = self.app.project_of_test(request.account_id, mode, test_id)
         token = secrets.token_urlsafe(32) if request.report_mode == "kiosk" else ""
         try:
-            run = await self.app.start_run(model.StartRun(
+            run = await self.app.start_run(run_model.StartRun(
                 run_id=new_id(), project_id=project_id, test_id=test_id, account_id=request.account_id,
                 metadata=dict(request.metadata), tags=tuple(request.tags), mode=mode,
                 overrides=dict(request.overrides),
@@ -290,12 +290,12 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     @grpc_errors(_map)
     async def StopRun(self, request: pb.GetRunRequest, context) -> pb.Run:
-        return self._run(await self.app.stop_run(model.StopRun(request.run_id, request.account_id,
+        return self._run(await self.app.stop_run(run_model.StopRun(request.run_id, request.account_id,
                                                                _mode(request.mode))))
 
     @grpc_errors(_map)
     async def RevokeKioskLinks(self, request: pb.GetRunRequest, context) -> pb.Run:
-        return self._run(await self.app.revoke_kiosk(model.RevokeKioskLinks(request.run_id, request.account_id,
+        return self._run(await self.app.revoke_kiosk(run_model.RevokeKioskLinks(request.run_id, request.account_id,
                                                                             _mode(request.mode))))
 
     @grpc_errors(_map)

@@ -22,7 +22,7 @@ from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.events.v1 import media_pb2
 
 from callgauge_runs.adapters.billing import BillingPort
-from callgauge_runs.domain import model
+from callgauge_runs.domain import common, project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import FieldError, Invalid, NotFound
 from callgauge_runs.handlers.secrets import Secrets
 from callgauge_runs.handlers.views import ProjectView, ReadModel
@@ -118,133 +118,133 @@ class RunsApp:
     async def _decide(self, stream: str, evolve, decide, *context, correlation: str = "") -> None:
         """Load a stream's state, decide on it (with any context the decider takes after the
         state), append at the loaded version."""
-        cache = self.run_cache if evolve is model.evolve_run else None
+        cache = self.run_cache if evolve is run_model.evolve_run else None
         state, version = await load(self.store, stream, evolve, decode_payload, cache)
         events = decide(state, *context)
         if events:
             await self._append(stream, version, events, correlation or stream.partition("-")[2])
 
-    async def _project_of(self, project_id: str) -> model.Project | None:
-        project, _ = await load(self.store, project_stream(project_id), model.evolve_project, decode_payload)
+    async def _project_of(self, project_id: str) -> project_model.Project | None:
+        project, _ = await load(self.store, project_stream(project_id), project_model.evolve_project, decode_payload)
         return project
 
     # projects
 
     async def _slug(self, decide, account_id: str, mode: str, slug: str, project_id: str) -> None:
         key = hashlib.sha256(f"{account_id}\x00{mode}\x00{slug}".encode()).hexdigest()
-        await self._decide(f"slug-{key}", model.evolve_slug, decide, project_id, slug, correlation=project_id)
+        await self._decide(f"slug-{key}", project_model.evolve_slug, decide, project_id, slug, correlation=project_id)
 
-    async def create_project(self, cmd: model.CreateProject) -> ProjectView:
+    async def create_project(self, cmd: project_model.CreateProject) -> ProjectView:
         """Decide, claim the slug (its own stream: a race loses with a conflict), then append."""
         if not cmd.slug:  # a derived slug is made unique (pbx, pbx-2, …); a chosen one must be free
-            cmd = replace(cmd, slug=self.view.free_slug(cmd.account_id, cmd.mode, model.slugify(cmd.name.strip())))
+            cmd = replace(cmd, slug=self.view.free_slug(cmd.account_id, cmd.mode, project_model.slugify(cmd.name.strip())))
         taken = self.view.slug_taken(cmd.account_id, cmd.mode, cmd.slug)
         stream = project_stream(cmd.project_id)
-        state, version = await load(self.store, stream, model.evolve_project, decode_payload)
-        events = model.decide_create_project(state, cmd, taken)
-        await self._slug(model.decide_claim_slug, cmd.account_id, cmd.mode, cmd.slug, cmd.project_id)
+        state, version = await load(self.store, stream, project_model.evolve_project, decode_payload)
+        events = project_model.decide_create_project(state, cmd, taken)
+        await self._slug(project_model.decide_claim_slug, cmd.account_id, cmd.mode, cmd.slug, cmd.project_id)
         try:
             await self._append(stream, version, events, cmd.project_id)
         except BaseException:
-            await asyncio.shield(self._slug(model.decide_release_slug, cmd.account_id, cmd.mode, cmd.slug,
+            await asyncio.shield(self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, cmd.slug,
                                             cmd.project_id))
             raise
         return self.view.projects[cmd.project_id]
 
-    async def update_project(self, cmd: model.UpdateProject) -> ProjectView:
+    async def update_project(self, cmd: project_model.UpdateProject) -> ProjectView:
         taken = cmd.slug is not None and self.view.slug_taken(cmd.account_id, cmd.mode, cmd.slug, but=cmd.project_id)
         stream = project_stream(cmd.project_id)
-        state, version = await load(self.store, stream, model.evolve_project, decode_payload)
-        events = model.decide_update_project(state, cmd, taken)
+        state, version = await load(self.store, stream, project_model.evolve_project, decode_payload)
+        events = project_model.decide_update_project(state, cmd, taken)
         old, new = state.slug, events[0].slug if events else state.slug
         if new != old:
-            await self._slug(model.decide_claim_slug, cmd.account_id, cmd.mode, new, cmd.project_id)
+            await self._slug(project_model.decide_claim_slug, cmd.account_id, cmd.mode, new, cmd.project_id)
         try:
             if events:
                 await self._append(stream, version, events, cmd.project_id)
         except BaseException:
             if new != old:
-                await asyncio.shield(self._slug(model.decide_release_slug, cmd.account_id, cmd.mode, new,
+                await asyncio.shield(self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, new,
                                                 cmd.project_id))
             raise
         if new != old:
-            await self._slug(model.decide_release_slug, cmd.account_id, cmd.mode, old, cmd.project_id)
+            await self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, old, cmd.project_id)
         return self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
 
-    async def delete_project(self, cmd: model.DeleteProject) -> None:
+    async def delete_project(self, cmd: project_model.DeleteProject) -> None:
         stream = project_stream(cmd.project_id)
-        state, version = await load(self.store, stream, model.evolve_project, decode_payload)
-        events = model.decide_delete_project(state, cmd)
+        state, version = await load(self.store, stream, project_model.evolve_project, decode_payload)
+        events = project_model.decide_delete_project(state, cmd)
         await self._append(stream, version, events, cmd.project_id)
-        await self._slug(model.decide_release_slug, cmd.account_id, cmd.mode, state.slug, cmd.project_id)
+        await self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, state.slug, cmd.project_id)
 
     # tests
 
-    async def create_test(self, cmd: model.CreateTest) -> model.Test:
+    async def create_test(self, cmd: test_model.CreateTest) -> test_model.Test:
         project = await self._project_of(cmd.project_id)
         resources = self.view.resources_of(cmd.project_id)
-        await self._decide(test_stream(cmd.test_id), model.evolve_test,
-                           lambda state, c: model.decide_create_test(project, state, c, resources), cmd,
+        await self._decide(test_stream(cmd.test_id), test_model.evolve_test,
+                           lambda state, c: test_model.decide_create_test(project, state, c, resources), cmd,
                            correlation=cmd.project_id)
         return self.view.tests[cmd.test_id]
 
-    async def update_test(self, cmd: model.UpdateTest) -> model.Test:
+    async def update_test(self, cmd: test_model.UpdateTest) -> test_model.Test:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
-        await self._decide(test_stream(cmd.test_id), model.evolve_test, model.decide_update_test, cmd,
+        await self._decide(test_stream(cmd.test_id), test_model.evolve_test, test_model.decide_update_test, cmd,
                            self.view.resources_of(cmd.project_id), correlation=cmd.project_id)
         return self.get_test(cmd.account_id, cmd.project_id, cmd.test_id, cmd.mode)
 
-    async def delete_test(self, cmd: model.DeleteTest) -> None:
+    async def delete_test(self, cmd: test_model.DeleteTest) -> None:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
-        await self._decide(test_stream(cmd.test_id), model.evolve_test, model.decide_delete_test, cmd,
+        await self._decide(test_stream(cmd.test_id), test_model.evolve_test, test_model.decide_delete_test, cmd,
                            correlation=cmd.project_id)
 
     # registrars and credential pools
 
-    async def create_registrar(self, cmd: model.CreateRegistrar) -> model.Registrar:
+    async def create_registrar(self, cmd: resource_model.CreateRegistrar) -> resource_model.Registrar:
         project = await self._project_of(cmd.project_id)
-        await self._decide(registrar_stream(cmd.registrar_id), model.evolve_registrar,
-                           lambda state, c: model.decide_create_registrar(project, state, c), cmd,
+        await self._decide(registrar_stream(cmd.registrar_id), resource_model.evolve_registrar,
+                           lambda state, c: resource_model.decide_create_registrar(project, state, c), cmd,
                            correlation=cmd.project_id)
         return self.view.registrars[cmd.registrar_id]
 
-    async def update_registrar(self, cmd: model.UpdateRegistrar) -> model.Registrar:
+    async def update_registrar(self, cmd: resource_model.UpdateRegistrar) -> resource_model.Registrar:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
-        await self._decide(registrar_stream(cmd.registrar_id), model.evolve_registrar, model.decide_update_registrar,
+        await self._decide(registrar_stream(cmd.registrar_id), resource_model.evolve_registrar, resource_model.decide_update_registrar,
                            cmd, correlation=cmd.project_id)
         return self.get_registrar(cmd.account_id, cmd.mode, cmd.project_id, cmd.registrar_id)
 
-    async def delete_registrar(self, cmd: model.DeleteResource) -> None:
+    async def delete_registrar(self, cmd: resource_model.DeleteResource) -> None:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
-        await self._decide(registrar_stream(cmd.resource_id), model.evolve_registrar, model.decide_delete_registrar,
+        await self._decide(registrar_stream(cmd.resource_id), resource_model.evolve_registrar, resource_model.decide_delete_registrar,
                            cmd, self.view.tests_using(cmd.project_id, cmd.resource_id), correlation=cmd.project_id)
 
-    def encrypt_credentials(self, creds: list[tuple[str, str, str, str | None]]) -> tuple[model.Credential, ...]:
+    def encrypt_credentials(self, creds: list[tuple[str, str, str, str | None]]) -> tuple[resource_model.Credential, ...]:
         """(username, auth_username, domain, password or None) -> credentials with the password
         encrypted ("" when none was given: the decider keeps a stored one or reports it missing)."""
-        return tuple(model.Credential(u, a, d, self.secrets.encrypt(pw) if pw else "") for u, a, d, pw in creds)
+        return tuple(resource_model.Credential(u, a, d, self.secrets.encrypt(pw) if pw else "") for u, a, d, pw in creds)
 
-    async def create_pool(self, cmd: model.CreateCredentialPool) -> model.CredentialPool:
+    async def create_pool(self, cmd: resource_model.CreateCredentialPool) -> resource_model.CredentialPool:
         project = await self._project_of(cmd.project_id)
-        await self._decide(pool_stream(cmd.pool_id), model.evolve_pool,
-                           lambda state, c: model.decide_create_pool(project, state, c), cmd,
+        await self._decide(pool_stream(cmd.pool_id), resource_model.evolve_pool,
+                           lambda state, c: resource_model.decide_create_pool(project, state, c), cmd,
                            correlation=cmd.project_id)
         return self.view.pools[cmd.pool_id]
 
-    async def update_pool(self, cmd: model.UpdateCredentialPool) -> model.CredentialPool:
+    async def update_pool(self, cmd: resource_model.UpdateCredentialPool) -> resource_model.CredentialPool:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
-        await self._decide(pool_stream(cmd.pool_id), model.evolve_pool, model.decide_update_pool, cmd,
+        await self._decide(pool_stream(cmd.pool_id), resource_model.evolve_pool, resource_model.decide_update_pool, cmd,
                            correlation=cmd.project_id)
         return self.get_pool(cmd.account_id, cmd.mode, cmd.project_id, cmd.pool_id)
 
-    async def delete_pool(self, cmd: model.DeleteResource) -> None:
+    async def delete_pool(self, cmd: resource_model.DeleteResource) -> None:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
-        await self._decide(pool_stream(cmd.resource_id), model.evolve_pool, model.decide_delete_pool,
+        await self._decide(pool_stream(cmd.resource_id), resource_model.evolve_pool, resource_model.decide_delete_pool,
                            cmd, self.view.tests_using(cmd.project_id, cmd.resource_id), correlation=cmd.project_id)
 
     # runs
 
-    def find_test(self, account_id: str, mode: str, project_id: str, name: str) -> model.Test:
+    def find_test(self, account_id: str, mode: str, project_id: str, name: str) -> test_model.Test:
         """The caller's test named `name` (in one project, or in any of the caller's projects)."""
         projects = {p.project.id for p in self.view.projects_of(account_id, mode)}
         found = [t for t in self.view.tests.values() if t.name == name and t.project_id in projects
@@ -258,17 +258,17 @@ class RunsApp:
 
     def project_of_test(self, account_id: str, mode: str, test_id: str) -> str:
         t = self.view.tests.get(test_id)
-        if t is None or not model.owned(t, account_id, mode) or t.project_id not in self.view.projects:
+        if t is None or not common.owned(t, account_id, mode) or t.project_id not in self.view.projects:
             raise NotFound("test", test_id)
         return t.project_id
 
-    async def start_run(self, cmd: model.StartRun) -> model.Run:
+    async def start_run(self, cmd: run_model.StartRun) -> run_model.Run:
         """Snapshot the test (overrides applied, pools resolved) as RunRequested."""
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
-        test, _ = await load(self.store, test_stream(cmd.test_id), model.evolve_test, decode_payload)
+        test, _ = await load(self.store, test_stream(cmd.test_id), test_model.evolve_test, decode_payload)
         resources = self.view.resources_of(cmd.project_id)
-        state, version = await load(self.store, run_stream(cmd.run_id), model.evolve_run, decode_payload, self.run_cache)
-        events = model.decide_start_run(test, state, cmd, resources)
+        state, version = await load(self.store, run_stream(cmd.run_id), run_model.evolve_run, decode_payload, self.run_cache)
+        events = run_model.decide_start_run(test, state, cmd, resources)
         if self.billing is not None:  # hold the run's maximum cost first; not payable -> not started
             await self.billing.reserve(cmd.account_id, cmd.mode, cmd.run_id, cmd.project_id, cmd.test_id,
                                        events[0].spec)
@@ -284,12 +284,12 @@ class RunsApp:
         RUN_TRANSITIONS.labels("PENDING").inc()
         return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id, cmd.mode)
 
-    async def stop_run(self, cmd: model.StopRun) -> model.Run:
-        await self._decide(run_stream(cmd.run_id), model.evolve_run, model.decide_stop_run, cmd)
+    async def stop_run(self, cmd: run_model.StopRun) -> run_model.Run:
+        await self._decide(run_stream(cmd.run_id), run_model.evolve_run, run_model.decide_stop_run, cmd)
         return await self.get_run(cmd.account_id, "", cmd.run_id, cmd.mode)
 
-    async def revoke_kiosk(self, cmd: model.RevokeKioskLinks) -> model.Run:
-        await self._decide(run_stream(cmd.run_id), model.evolve_run, model.decide_revoke_kiosk, cmd)
+    async def revoke_kiosk(self, cmd: run_model.RevokeKioskLinks) -> run_model.Run:
+        await self._decide(run_stream(cmd.run_id), run_model.evolve_run, run_model.decide_revoke_kiosk, cmd)
         return await self.get_run(cmd.account_id, "", cmd.run_id, cmd.mode)
 
     async def on_media_event(self, delivered: Delivered) -> None:
@@ -305,11 +305,11 @@ class RunsApp:
         ):
             return
         for _attempt in range(5):
-            state, version = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload, self.run_cache)
+            state, version = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
             if state is None:
                 log.warning("media_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
                 return
-            events = model.decide_media_event(state, msg)
+            events = run_model.decide_media_event(state, msg)
             if not events:
                 return
             ids = [uuid.uuid5(_NS, f"{delivered.event_id}:{i}") for i in range(len(events))]
@@ -352,52 +352,52 @@ class RunsApp:
 
     def get_project(self, account_id: str, project_id: str, mode: str = "live") -> ProjectView:
         pv = self.view.projects.get(project_id)
-        if pv is None or not model.owned(pv.project, account_id, mode):
+        if pv is None or not common.owned(pv.project, account_id, mode):
             raise NotFound("project", project_id)
         return pv
 
-    def list_tests(self, account_id: str, mode: str, project_id: str) -> list[model.Test]:
+    def list_tests(self, account_id: str, mode: str, project_id: str) -> list[test_model.Test]:
         self.get_project(account_id, project_id, mode)
         return self.view.tests_of(project_id)
 
-    def get_test(self, account_id: str, project_id: str, test_id: str, mode: str = "live") -> model.Test:
+    def get_test(self, account_id: str, project_id: str, test_id: str, mode: str = "live") -> test_model.Test:
         self.get_project(account_id, project_id, mode)
         t = self.view.tests.get(test_id)
-        if t is None or not model.owned(t, account_id, mode) or t.project_id != project_id:
+        if t is None or not common.owned(t, account_id, mode) or t.project_id != project_id:
             raise NotFound("test", test_id)
         return t
 
-    def list_registrars(self, account_id: str, mode: str, project_id: str) -> list[model.Registrar]:
+    def list_registrars(self, account_id: str, mode: str, project_id: str) -> list[resource_model.Registrar]:
         self.get_project(account_id, project_id, mode)
         return self.view.registrars_of(project_id)
 
-    def get_registrar(self, account_id: str, mode: str, project_id: str, rid: str) -> model.Registrar:
+    def get_registrar(self, account_id: str, mode: str, project_id: str, rid: str) -> resource_model.Registrar:
         self.get_project(account_id, project_id, mode)
         r = self.view.registrars.get(rid)
-        if r is None or not model.owned(r, account_id, mode) or r.project_id != project_id:
+        if r is None or not common.owned(r, account_id, mode) or r.project_id != project_id:
             raise NotFound("registrar", rid)
         return r
 
-    def list_pools(self, account_id: str, mode: str, project_id: str) -> list[model.CredentialPool]:
+    def list_pools(self, account_id: str, mode: str, project_id: str) -> list[resource_model.CredentialPool]:
         self.get_project(account_id, project_id, mode)
         return self.view.pools_of(project_id)
 
-    def get_pool(self, account_id: str, mode: str, project_id: str, pid: str) -> model.CredentialPool:
+    def get_pool(self, account_id: str, mode: str, project_id: str, pid: str) -> resource_model.CredentialPool:
         self.get_project(account_id, project_id, mode)
         p = self.view.pools.get(pid)
-        if p is None or not model.owned(p, account_id, mode) or p.project_id != project_id:
+        if p is None or not common.owned(p, account_id, mode) or p.project_id != project_id:
             raise NotFound("credential pool", pid)
         return p
 
-    async def get_run(self, account_id: str, project_id: str, run_id: str, mode: str = "live") -> model.Run:
-        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload, self.run_cache)
-        if (not model.owned(run, account_id, mode) or (project_id and run.project_id != project_id)
+    async def get_run(self, account_id: str, project_id: str, run_id: str, mode: str = "live") -> run_model.Run:
+        run, _ = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
+        if (not common.owned(run, account_id, mode) or (project_id and run.project_id != project_id)
                 or run.project_id not in self.view.projects):  # a deleted project takes its runs along
             raise NotFound("run", run_id)
         return run
 
     def list_runs(self, account_id: str, project_id: str, mode: str = "live", test_id: str = "", status: str = "",
-                  created_from: datetime | None = None, created_to: datetime | None = None) -> list[model.Run]:
+                  created_from: datetime | None = None, created_to: datetime | None = None) -> list[run_model.Run]:
         self.get_project(account_id, project_id, mode)
         return [r for r in self.view.runs_of(account_id, project_id, mode)
                 if (not test_id or r.test_id == test_id) and (not status or r.status == status)
@@ -408,23 +408,23 @@ class RunsApp:
         pv = self.view.projects.get(project_id)
         return pv.project.name if pv else ""
 
-    async def run_by_kiosk_token(self, token: str) -> model.Run:
+    async def run_by_kiosk_token(self, token: str) -> run_model.Run:
         run_id = self.view.kiosk.get(hashlib.sha256(token.encode()).hexdigest()) if token else None
         if run_id is None:
             raise NotFound("kiosk link", "…")  # never echo a token
-        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload, self.run_cache)
+        run, _ = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
         if run is None:
             raise NotFound("kiosk link", "…")
         return run
 
     async def run_credentials(self, run_id: str) -> dict[str, str]:
         """`<pool id>/<username>` -> password for the credential pools the run uses."""
-        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload, self.run_cache)
+        run, _ = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
         if run is None:
             raise NotFound("run", run_id)
         out: dict[str, str] = {}
         for pool_id in run.credential_pools:
-            pool, _ = await load(self.store, pool_stream(pool_id), model.evolve_pool, decode_payload)
+            pool, _ = await load(self.store, pool_stream(pool_id), resource_model.evolve_pool, decode_payload)
             if pool is None or pool.deleted:
                 continue
             for c in pool.credentials:

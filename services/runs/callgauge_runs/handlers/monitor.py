@@ -44,7 +44,7 @@ from opentelemetry import context as otel_context
 from prometheus_client import Counter
 
 from callgauge_runs.domain import compare as cmp
-from callgauge_runs.domain import model
+from callgauge_runs.domain import run as run_model
 from callgauge_runs.domain import probe as P
 from callgauge_runs.domain import webhooks as W
 from callgauge_runs.domain.errors import Conflict, Invalid, NotFound, ValidationCollector
@@ -248,7 +248,7 @@ class MonitorApp:
         return True
 
     async def _on_run_finished(self, event_id: str, run_id: str, at: datetime) -> None:
-        run, _ = await load(self.store, run_stream(run_id), model.evolve_run, decode_payload)
+        run, _ = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload)
         if run is None:
             return
         probe_id = self.view.run_probe.get(run_id) or run.metadata.get("probe_id", "")
@@ -356,7 +356,7 @@ class MonitorApp:
 
     async def _start_run(self, probe: P.Probe, run_id: str, slot: int) -> None:
         try:
-            await self.runs.start_run(model.StartRun(
+            await self.runs.start_run(run_model.StartRun(
                 run_id=run_id, project_id=probe.project_id, test_id=probe.test_id, account_id=probe.account_id,
                 metadata={"probe_id": probe.id, "probe_slot": str(slot)}, tags=("probe",), mode=probe.mode))
         except (Conflict, WrongExpectedVersion):
@@ -606,7 +606,7 @@ class MonitorApp:
     # ------------------------------------------------------------ compare
 
     async def compare(self, account_id: str, mode: str, project_id: str, base_run_id: str, run_id: str,
-                      tolerances: dict[str, float]) -> tuple[model.Run, model.Run, list[cmp.MetricDelta]]:
+                      tolerances: dict[str, float]) -> tuple[run_model.Run, run_model.Run, list[cmp.MetricDelta]]:
         v = ValidationCollector()
         cmp.validate_tolerances(tolerances, v)
         if not base_run_id:
@@ -635,7 +635,7 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
 
 
-def run_json(run: model.Run) -> dict:
+def run_json(run: run_model.Run) -> dict:
     s = run.summary or m_pb2.RunSummary()
     return {"testRunId": run.id, "projectId": run.project_id, "testId": run.test_id, "testName": run.test_name,
             "status": run.status, "passed": run.passed, "resultDescription": run.result_description,

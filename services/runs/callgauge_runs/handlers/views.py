@@ -16,13 +16,13 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import monitor_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_runs.domain import model
+from callgauge_runs.domain import common, project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain import spec as specs
 
 
 @dataclass
 class ProjectView:
-    project: model.Project
+    project: project_model.Project
     test_count: int = 0
     probe_count: int = 0
     registrar_count: int = 0
@@ -31,10 +31,10 @@ class ProjectView:
 @dataclass
 class ReadModel:
     projects: dict[str, ProjectView] = field(default_factory=dict)
-    tests: dict[str, model.Test] = field(default_factory=dict)
-    runs: dict[str, model.Run] = field(default_factory=dict)
-    registrars: dict[str, model.Registrar] = field(default_factory=dict)
-    pools: dict[str, model.CredentialPool] = field(default_factory=dict)
+    tests: dict[str, test_model.Test] = field(default_factory=dict)
+    runs: dict[str, run_model.Run] = field(default_factory=dict)
+    registrars: dict[str, resource_model.Registrar] = field(default_factory=dict)
+    pools: dict[str, resource_model.CredentialPool] = field(default_factory=dict)
     kiosk: dict[str, str] = field(default_factory=dict)  # token sha256 -> run id
     position: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -51,33 +51,33 @@ class ReadModel:
         if isinstance(event, runs_pb2.ProjectCreated | runs_pb2.ProjectUpdated | runs_pb2.ProjectDeleted):
             pid = event.project_id
             if isinstance(event, runs_pb2.ProjectCreated):
-                self.projects[pid] = ProjectView(model.evolve_project(None, event, at))
+                self.projects[pid] = ProjectView(project_model.evolve_project(None, event, at))
             elif isinstance(event, runs_pb2.ProjectDeleted):
                 self.projects.pop(pid, None)
             elif (pv := self.projects.get(pid)) is not None:
-                pv.project = model.evolve_project(pv.project, event, at)
+                pv.project = project_model.evolve_project(pv.project, event, at)
             return {f"project:{pid}"}
         if isinstance(event, runs_pb2.TestCreated | runs_pb2.TestUpdated | runs_pb2.TestDeleted):
             tid = event.test_id
             if isinstance(event, runs_pb2.TestCreated):
-                self.tests[tid] = model.evolve_test(None, event, at)
+                self.tests[tid] = test_model.evolve_test(None, event, at)
                 return {f"test:{tid}"} | self._count(event.project_id, "test_count", 1)
             if isinstance(event, runs_pb2.TestDeleted):
                 gone = self.tests.pop(tid, None)
                 return {f"test:{tid}"} | (self._count(gone.project_id, "test_count", -1) if gone else set())
             if tid in self.tests:
-                self.tests[tid] = model.evolve_test(self.tests[tid], event, at)
+                self.tests[tid] = test_model.evolve_test(self.tests[tid], event, at)
             return {f"test:{tid}"}
         if isinstance(event, runs_pb2.RegistrarCreated | runs_pb2.RegistrarUpdated | runs_pb2.RegistrarDeleted):
             rid = event.registrar_id
             if isinstance(event, runs_pb2.RegistrarCreated):
-                self.registrars[rid] = model.evolve_registrar(None, event, at)
+                self.registrars[rid] = resource_model.evolve_registrar(None, event, at)
                 return {f"registrar:{rid}"} | self._count(event.project_id, "registrar_count", 1)
             if isinstance(event, runs_pb2.RegistrarDeleted):
                 gone = self.registrars.pop(rid, None)
                 return {f"registrar:{rid}"} | (self._count(gone.project_id, "registrar_count", -1) if gone else set())
             if rid in self.registrars:
-                self.registrars[rid] = model.evolve_registrar(self.registrars[rid], event, at)
+                self.registrars[rid] = resource_model.evolve_registrar(self.registrars[rid], event, at)
             return {f"registrar:{rid}"}
         if isinstance(event, runs_pb2.CredentialPoolCreated | runs_pb2.CredentialPoolUpdated
                       | runs_pb2.CredentialPoolDeleted):
@@ -85,10 +85,10 @@ class ReadModel:
             if isinstance(event, runs_pb2.CredentialPoolDeleted):
                 self.pools.pop(pid, None)
             else:
-                self.pools[pid] = model.evolve_pool(self.pools.get(pid), event, at)
+                self.pools[pid] = resource_model.evolve_pool(self.pools.get(pid), event, at)
             return {f"pool:{pid}"}
         if isinstance(event, runs_pb2.RunRequested):
-            self.runs[event.run_id] = model.evolve_run(None, event, at)
+            self.runs[event.run_id] = run_model.evolve_run(None, event, at)
             return {f"run:{event.run_id}"}
         if isinstance(event, runs_pb2.RunKioskLinkCreated | runs_pb2.RunKioskLinkRevoked):
             if isinstance(event, runs_pb2.RunKioskLinkCreated):
@@ -97,7 +97,7 @@ class ReadModel:
                 self.kiosk.pop(event.token_sha256, None)
             changed = {f"kiosk:{event.token_sha256}"}
             if event.run_id in self.runs:
-                self.runs[event.run_id] = model.evolve_run(self.runs[event.run_id], event, at)
+                self.runs[event.run_id] = run_model.evolve_run(self.runs[event.run_id], event, at)
                 changed.add(f"run:{event.run_id}")
             return changed
         if isinstance(event, monitor_pb2.ProbeCreated | monitor_pb2.ProbeDeleted):
@@ -105,7 +105,7 @@ class ReadModel:
         if event.DESCRIPTOR.file is monitor_pb2.DESCRIPTOR:
             return set()  # other probe and webhook facts: the monitor's own view (handlers/monitor.py)
         if (run_id := getattr(event, "run_id", None)) and run_id in self.runs:
-            run = model.evolve_run(self.runs[run_id], event, at)
+            run = run_model.evolve_run(self.runs[run_id], event, at)
             # Headers only: the per-call detail is read from the run's stream.
             self.runs[run_id] = replace(run, calls=())
             return {f"run:{run_id}"}
@@ -145,15 +145,15 @@ class ReadModel:
             value = json.loads(raw)
             if kind == "project":
                 counts = {k: value.pop(k) for k in ("test_count", "probe_count", "registrar_count")}
-                self.projects[ident] = ProjectView(_decode(model.Project, value), **counts)
+                self.projects[ident] = ProjectView(_decode(project_model.Project, value), **counts)
             elif kind == "test":
-                self.tests[ident] = _decode(model.Test, value)
+                self.tests[ident] = _decode(test_model.Test, value)
             elif kind == "run":
-                self.runs[ident] = _decode(model.Run, value)
+                self.runs[ident] = _decode(run_model.Run, value)
             elif kind == "registrar":
-                self.registrars[ident] = _decode(model.Registrar, value)
+                self.registrars[ident] = _decode(resource_model.Registrar, value)
             elif kind == "pool":
-                self.pools[ident] = _decode(model.CredentialPool, value)
+                self.pools[ident] = _decode(resource_model.CredentialPool, value)
             elif kind == "kiosk":
                 self.kiosk[ident] = value["run_id"]
         self.position = position
@@ -169,7 +169,7 @@ class ReadModel:
             await asyncio.wait_for(self._changed.wait_for(lambda: self.position >= position), timeout)
 
     def projects_of(self, account_id: str, mode: str = "live") -> list[ProjectView]:
-        return sorted((p for p in self.projects.values() if model.owned(p.project, account_id, mode)),
+        return sorted((p for p in self.projects.values() if common.owned(p.project, account_id, mode)),
                       key=lambda p: p.project.id)
 
     def slug_taken(self, account_id: str, mode: str, slug: str, but: str = "") -> bool:
@@ -184,17 +184,17 @@ class ReadModel:
             n += 1
         return f"{base[:58]}-{n}"
 
-    def tests_of(self, project_id: str) -> list[model.Test]:
+    def tests_of(self, project_id: str) -> list[test_model.Test]:
         return sorted((t for t in self.tests.values() if t.project_id == project_id), key=lambda t: t.id)
 
-    def registrars_of(self, project_id: str) -> list[model.Registrar]:
+    def registrars_of(self, project_id: str) -> list[resource_model.Registrar]:
         return sorted((r for r in self.registrars.values() if r.project_id == project_id), key=lambda r: r.id)
 
-    def pools_of(self, project_id: str) -> list[model.CredentialPool]:
+    def pools_of(self, project_id: str) -> list[resource_model.CredentialPool]:
         return sorted((p for p in self.pools.values() if p.project_id == project_id), key=lambda p: p.id)
 
-    def resources_of(self, project_id: str) -> model.Resources:
-        return model.Resources({r.id: r for r in self.registrars_of(project_id)},
+    def resources_of(self, project_id: str) -> resource_model.Resources:
+        return resource_model.Resources({r.id: r for r in self.registrars_of(project_id)},
                                {p.id: p for p in self.pools_of(project_id)})
 
     def tests_using(self, project_id: str, resource_id: str) -> tuple[str, ...]:
@@ -206,8 +206,8 @@ class ReadModel:
                 out.append(t.name)
         return tuple(out)
 
-    def runs_of(self, account_id: str, project_id: str, mode: str = "live") -> list[model.Run]:
-        return sorted((r for r in self.runs.values() if model.owned(r, account_id, mode) and r.project_id == project_id),
+    def runs_of(self, account_id: str, project_id: str, mode: str = "live") -> list[run_model.Run]:
+        return sorted((r for r in self.runs.values() if common.owned(r, account_id, mode) and r.project_id == project_id),
                       key=lambda r: r.id, reverse=True)
 
 
@@ -247,7 +247,7 @@ def _decode(cls, value: dict):
         elif f.name in _TIME_FIELDS and v is not None:
             v = datetime.fromisoformat(v)
         elif f.name == "credentials":
-            v = tuple(model.Credential(**c) for c in v)
+            v = tuple(resource_model.Credential(**c) for c in v)
         elif isinstance(v, list):
             v = tuple(v)
         kwargs[f.name] = v

@@ -1,0 +1,251 @@
+"""The Run aggregate: a snapshot of a test with its overrides applied, its lifecycle as the media
+engine reports it, and its verdict. Deciders; pure: no I/O, no clock except what the caller passes in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from google.protobuf.message import Message
+
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+from callgauge_runs.domain import overrides as overrides_mod
+from callgauge_runs.domain import spec as specs
+from callgauge_runs.domain.common import check_mode, owned, validate_metadata
+from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
+from callgauge_runs.domain.resources import Resources
+from callgauge_runs.domain.test import Test
+
+
+@dataclass(frozen=True)
+class StartRun:
+    run_id: str
+    project_id: str
+    test_id: str
+    account_id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    mode: str = "live"
+    overrides: dict[str, str] = field(default_factory=dict)
+    kiosk_token_sha256: str = ""    # mint a kiosk link with this token hash
+
+
+@dataclass(frozen=True)
+class StopRun:
+    run_id: str
+    account_id: str
+    mode: str
+    reason: str = "stopped on request"
+
+
+@dataclass(frozen=True)
+class RevokeKioskLinks:
+    run_id: str
+    account_id: str
+    mode: str
+
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    project_id: str
+    test_id: str
+    account_id: str
+    test_name: str
+    spec: spec_pb2.TestSpec
+    metadata: dict[str, str]
+    tags: tuple[str, ...]
+    mode: str
+    status: str = "PENDING"
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    planned_calls: int = 0
+    calls: tuple[m_pb2.CallMeasurement, ...] = ()
+    summary: m_pb2.RunSummary | None = None
+    passed: bool = False
+    result_description: str = ""
+    stop_requested: bool = False
+    kiosk_hashes: tuple[str, ...] = ()
+    credential_pools: tuple[str, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+
+def evolve_run(state: Run | None, event: Message, at: datetime | None = None) -> Run | None:
+    if isinstance(event, runs_pb2.RunRequested):
+        return Run(
+            id=event.run_id, project_id=event.project_id, test_id=event.test_id, account_id=event.account_id,
+            test_name=event.test_name, spec=event.spec, metadata=dict(event.metadata), tags=tuple(event.tags),
+            mode=event.mode or "live", created_at=at, planned_calls=specs.planned_calls(event.spec),
+            credential_pools=tuple(p.id for p in event.pools),
+        )
+    if state is None:
+        return None
+    if isinstance(event, runs_pb2.RunQueued):
+        return replace(state, status="QUEUED", planned_calls=event.planned_calls or state.planned_calls)
+    if isinstance(event, runs_pb2.RunStarted):
+        return replace(state, status="RUNNING", started_at=at)
+    if isinstance(event, runs_pb2.CallRecorded):
+        return replace(state, calls=(*state.calls, event.call))
+    if isinstance(event, runs_pb2.RunStopRequested):
+        return replace(state, status="STOPPING", stop_requested=True)
+    if isinstance(event, runs_pb2.RunCompleted):
+        return replace(state, status="COMPLETED", stopped_at=at, summary=event.summary, passed=event.passed,
+                       result_description=event.result_description)
+    if isinstance(event, runs_pb2.RunFailed):
+        return replace(state, status="FAILED", stopped_at=at, summary=event.summary, passed=False,
+                       result_description=event.result_description)
+    if isinstance(event, runs_pb2.RunCancelled):
+        return replace(state, status="CANCELLED", stopped_at=at, summary=event.summary, passed=False,
+                       result_description=event.result_description)
+    if isinstance(event, runs_pb2.RunKioskLinkCreated):
+        return replace(state, kiosk_hashes=(*state.kiosk_hashes, event.token_sha256))
+    if isinstance(event, runs_pb2.RunKioskLinkRevoked):
+        return replace(state, kiosk_hashes=tuple(h for h in state.kiosk_hashes if h != event.token_sha256))
+    return state
+
+
+def _resolve(spec: spec_pb2.TestSpec, resources: Resources) -> tuple[list, list]:
+    target_ids, pool_ids = specs.pool_refs(spec)
+    targets = []
+    for rid in target_ids:
+        r = resources.registrars[rid]
+        targets.append(spec_pb2.ResolvedTarget(id=r.id, host=r.host, port=r.port, transport=r.transport,
+                                               domain=r.domain))
+    pools = []
+    for pid in pool_ids:
+        pool = resources.pools[pid]
+        pools.append(spec_pb2.ResolvedPool(id=pool.id, credentials=[
+            spec_pb2.ResolvedCredential(username=c.username, auth_username=c.auth_username or c.username,
+                                        domain=c.domain) for c in pool.credentials]))
+    return targets, pools
+
+
+def decide_start_run(test: Test | None, state: Run | None, cmd: StartRun,
+                     resources: Resources | None = None) -> list[Message]:
+    """Snapshot the test with the overrides applied, resolve the pools it names (usernames only)."""
+    if not owned(test, cmd.account_id, cmd.mode) or test.project_id != cmd.project_id:
+        raise NotFound("test", cmd.test_id)
+    if state is not None:
+        raise Conflict(f"run {cmd.run_id} exists")
+    resources = resources or Resources()
+    v = ValidationCollector()
+    validate_metadata(cmd.metadata, v)
+    check_mode(cmd.mode, v)
+    if len(cmd.tags) > 20 or any(not t or len(t) > 64 for t in cmd.tags):
+        v.add(["tags"], "at most 20 tags of 1 to 64 characters")
+    spec, where = overrides_mod.apply_overrides(test.spec, cmd.overrides, v)
+    if not v.errors:
+        checked = ValidationCollector()
+        specs.validate(spec, checked, [], resources.registrars.keys(), resources.pools.keys())
+        for e in checked.errors:
+            key = where.get(tuple(e.loc))
+            v.add([key] if key else e.loc, e.msg, e.type)
+    v.raise_if_any()
+    targets, pools = _resolve(spec, resources)
+    events: list[Message] = [runs_pb2.RunRequested(
+        run_id=cmd.run_id, project_id=cmd.project_id, test_id=cmd.test_id, account_id=cmd.account_id,
+        test_name=test.name, spec=spec, metadata=cmd.metadata, tags=list(cmd.tags), mode=cmd.mode,
+        targets=targets, pools=pools)]
+    if cmd.kiosk_token_sha256:
+        events.append(runs_pb2.RunKioskLinkCreated(run_id=cmd.run_id, token_sha256=cmd.kiosk_token_sha256))
+    return events
+
+
+def decide_stop_run(state: Run | None, cmd: StopRun) -> list[Message]:
+    """A run not yet taken by an engine ends at once; one in flight goes STOPPING until the engine
+    reports its end. Stopping a stopping run changes nothing; a finished one cannot be stopped."""
+    if not owned(state, cmd.account_id, cmd.mode):
+        raise NotFound("run", cmd.run_id)
+    if state.finished:
+        raise Conflict(f"run {state.id} already ended ({state.status})")
+    if state.stop_requested:
+        return []
+    events: list[Message] = [runs_pb2.RunStopRequested(run_id=state.id, reason=cmd.reason)]
+    if state.status == "PENDING":
+        events.append(runs_pb2.RunCancelled(run_id=state.id, summary=m_pb2.RunSummary(),
+                                            result_description=f"cancelled before it started: {cmd.reason}"))
+    return events
+
+
+def decide_revoke_kiosk(state: Run | None, cmd: RevokeKioskLinks) -> list[Message]:
+    if not owned(state, cmd.account_id, cmd.mode):
+        raise NotFound("run", cmd.run_id)
+    return [runs_pb2.RunKioskLinkRevoked(run_id=state.id, token_sha256=h) for h in state.kiosk_hashes]
+
+
+def decide_media_event(state: Run | None, event: Message) -> list[Message]:
+    """React to what the media-engine reports about a run. Repeats and late arrivals decide nothing."""
+    if state is None or state.finished:
+        return []
+    if isinstance(event, media_pb2.RunAccepted):
+        if state.status == "PENDING":
+            return [runs_pb2.RunQueued(run_id=state.id, engine_id=event.engine_id, planned_calls=event.planned_calls)]
+        return []
+    if isinstance(event, media_pb2.RunMediaStarted):
+        out: list[Message] = []
+        if state.status == "PENDING":
+            out.append(runs_pb2.RunQueued(run_id=state.id, engine_id=event.engine_id))
+        if state.status in ("PENDING", "QUEUED"):
+            out.append(runs_pb2.RunStarted(run_id=state.id, engine_id=event.engine_id))
+        return out
+    if isinstance(event, media_pb2.CallMeasured):
+        if any(c.call_id == event.call.call_id for c in state.calls):
+            return []
+        return [runs_pb2.CallRecorded(run_id=state.id, call=event.call)]
+    if isinstance(event, media_pb2.RunMediaFinished):
+        if event.ended_by == "balance_exhausted":
+            return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary, result_description="balance exhausted")]
+        if state.stop_requested:
+            return [runs_pb2.RunCancelled(run_id=state.id, summary=event.summary,
+                                          result_description=f"stopped on request after "
+                                                             f"{event.summary.calls_attempted} call(s)")]
+        if event.error:
+            return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary,
+                                       result_description=f"media engine: {event.error}")]
+        passed, description = evaluate(state.spec, event.summary, state.calls)
+        if passed:
+            return [runs_pb2.RunCompleted(run_id=state.id, summary=event.summary, passed=True,
+                                          result_description=description)]
+        return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary, result_description=description)]
+    return []
+
+
+def metric_value(summary: m_pb2.RunSummary, metric: str) -> float:
+    if metric == "acd_s":
+        return summary.acd_ms / 1000.0
+    return float(getattr(summary, metric))
+
+
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+        "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+
+
+def evaluate(spec: spec_pb2.TestSpec, summary: m_pb2.RunSummary,
+             calls: tuple[m_pb2.CallMeasurement, ...]) -> tuple[bool, str]:
+    """(passed, description): a run passes when every assertion holds; the description names each
+    failed assertion and the first failed calls' outcomes with their SIP codes."""
+    if summary.calls_attempted == 0:
+        return False, "no call was attempted"
+    failures = []
+    for a in spec.assertions or specs.DEFAULT_ASSERTIONS:
+        value = metric_value(summary, a.metric)
+        if not _OPS[a.op](value, a.value):
+            failures.append(f"{a.metric} {value:g} (expected {a.op} {a.value:g})")
+    if not failures:
+        return True, f"{summary.calls_answered}/{summary.calls_attempted} calls answered, all assertions held"
+    bad = [c for c in calls if c.outcome != m_pb2.SUCCESS][:3]
+    why = "; ".join(
+        f"call {c.index}: {m_pb2.CallOutcome.Name(c.outcome)} {c.sip_code or ''} {c.sip_reason or c.detail}".strip()
+        for c in bad
+    )
+    return False, "assertion failed: " + ", ".join(failures) + (f" — {why}" if why else "")
