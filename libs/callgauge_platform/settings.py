@@ -43,6 +43,9 @@ class Settings(BaseSettings):
                                        description="requests a minute per API key (or user) unless the key sets its own")
     redis_url: str = Field("", description="redis://… shared by gateway processes for rate limits and "
                            "idempotency keys; empty = memory (limits) and a SQLite file under data_dir (idempotency)")
+    gateway_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
+                                        description="largest request body the gateway reads (413 above)")
+    gateway_max_json_depth: int = Field(32, ge=2, le=500, description="deepest JSON nesting accepted (422 above)")
     idempotency_ttl_seconds: int = Field(86400, ge=60, le=7 * 86400)
     secrets_key: str = Field(
         "", description="Fernet key(s), comma-separated, encrypting SIP passwords in the runs store; "

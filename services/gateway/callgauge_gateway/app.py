@@ -17,6 +17,7 @@ from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from callgauge_gateway import errors, idempotency
+from callgauge_gateway.bodylimit import BodyLimitMiddleware
 from callgauge_gateway.envelope import error, request_id_var
 from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
@@ -77,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(monitor.router)
     install_openapi(app)
     app.middleware("http")(idempotency.idempotency_middleware)
+    # outside idempotency (which reads the body), inside the request context (request id, metrics)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway_max_body_bytes,
+                       max_json_depth=settings.gateway_max_json_depth)
     tracer = trace.get_tracer("callgauge.gateway")
 
     @app.middleware("http")
