@@ -7,6 +7,7 @@ from callgauge_eventstore.port import (
     EventStoreError,
     NewEvent,
     RecordedEvent,
+    StoreUnavailable,
     StreamState,
     WrongExpectedVersion,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "EventStoreError",
     "NewEvent",
     "RecordedEvent",
+    "StoreUnavailable",
     "StreamState",
     "WrongExpectedVersion",
     "open_event_store",

@@ -48,6 +48,11 @@ class EventStoreError(Exception):
     pass
 
 
+class StoreUnavailable(EventStoreError):
+    """The store cannot take the request now (disk full, I/O error, server down); a retry later may
+    succeed. Services answer it with gRPC UNAVAILABLE (HTTP 503), never INTERNAL."""
+
+
 class WrongExpectedVersion(EventStoreError):
     def __init__(self, stream: str, expected: int, actual: int | None) -> None:
         self.stream, self.expected, self.actual = stream, expected, actual

@@ -45,7 +45,7 @@ from callgauge_eventstore._common import (
     idempotent_position,
     poll_all,
 )
-from callgauge_eventstore.port import EventStoreError, NewEvent, RecordedEvent
+from callgauge_eventstore.port import EventStoreError, NewEvent, RecordedEvent, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -183,7 +183,7 @@ class SqliteEventStore(AsyncContextStore):
                         )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
         except BaseException:
             conn.close()
@@ -199,7 +199,12 @@ class SqliteEventStore(AsyncContextStore):
         def job() -> T:
             if self._conn is None:
                 raise StoreClosed(f"{self!r} is closed")
-            return fn(self._conn)
+            try:
+                return fn(self._conn)
+            except sqlite3.OperationalError as e:
+                if _unavailable(e):
+                    raise StoreUnavailable(f"{self._path}: {e}") from e
+                raise
 
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, job)
@@ -250,7 +255,7 @@ class SqliteEventStore(AsyncContextStore):
                 conn.execute("COMMIT")
                 return position
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
         position = await self._run(append)
@@ -339,7 +344,7 @@ class SqliteEventStore(AsyncContextStore):
                     (_projection_cp(name), int(position)))
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
 
         await self._run(commit)
@@ -398,3 +403,24 @@ class SqliteEventStore(AsyncContextStore):
             lambda conn: conn.execute("SELECT position FROM checkpoints WHERE name = ?", (name,)).fetchone()
         )
         return 0 if row is None else row[0]
+
+
+# SQLite's own words for a store that cannot write now: no space, an I/O error, a read-only file or
+# directory. Any of them is temporary from the caller's side (StoreUnavailable), unlike a bad query.
+_UNAVAILABLE = ("disk is full", "disk i/o error", "readonly", "unable to open")
+
+
+def _unavailable(e: sqlite3.OperationalError) -> bool:
+    return any(word in str(e).lower() for word in _UNAVAILABLE)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the transaction the failure left, if any. After SQLITE_FULL or an I/O error SQLite
+    has often rolled it back already; a second ROLLBACK would then raise "cannot rollback - no
+    transaction is active" and hide the real cause, so it is only issued while one is open, and a
+    failure of the rollback itself never replaces the error being raised."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass

@@ -3,6 +3,7 @@ errors as JSON in the trailing metadata key `callgauge-field-errors`."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,36 @@ from callgauge_platform.logs import get_logger
 
 log = get_logger(__name__)
 FIELD_ERRORS_KEY = "callgauge-field-errors"
+ERROR_CODE_KEY = "callgauge-error-code"
+STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+
+
+def store_unavailable(exc: BaseException) -> str | None:
+    """Why the service's store cannot take a request now (disk full, I/O error, database down), or
+    None when `exc` is something else. Such a failure is temporary for the caller: UNAVAILABLE."""
+    from callgauge_eventstore.port import StoreUnavailable
+
+    for e in _chain(exc):
+        if isinstance(e, StoreUnavailable):
+            return str(e)
+        mod = type(e).__module__
+        if mod.startswith("asyncpg") and (
+            type(e).__name__ in ("ConnectionDoesNotExistError", "CannotConnectNowError", "DiskFullError",
+                                 "InsufficientResourcesError", "OutOfMemoryError", "TooManyConnectionsError",
+                                 "AdminShutdownError", "InterfaceError")
+            or "Connection" in type(e).__name__):
+            return f"PostgreSQL: {e}"
+        if isinstance(e, (ConnectionRefusedError, ConnectionResetError)) or (
+                isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO)):
+            return f"store: {e}"
+    return None
+
+
+def _chain(exc: BaseException):
+    seen = 0
+    while exc is not None and seen < 8:
+        yield exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
 
 
 def grpc_errors(mapping: Callable[[Exception], tuple[grpc.StatusCode, str, list[dict]] | None]):
@@ -28,6 +59,11 @@ def grpc_errors(mapping: Callable[[Exception], tuple[grpc.StatusCode, str, list[
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
+                cause = store_unavailable(exc)
+                if cause is not None:  # the real cause in the log, a clear 503 for the client
+                    log.error("store_unavailable", method=fn.__name__, cause=cause)
+                    await context.abort(grpc.StatusCode.UNAVAILABLE, _unavailable_message(cause),
+                                        trailing_metadata=((ERROR_CODE_KEY, STORE_UNAVAILABLE),))
                 mapped = mapping(exc)
                 if mapped is None:
                     log.exception("rpc_failed", method=fn.__name__)
@@ -39,6 +75,13 @@ def grpc_errors(mapping: Callable[[Exception], tuple[grpc.StatusCode, str, list[
         return wrapper
 
     return deco
+
+
+def _unavailable_message(cause: str) -> str:
+    low = cause.lower()
+    if "full" in low or "no space" in low:
+        return "the service's event store cannot write: its disk is full"
+    return "the service's event store is unavailable"
 
 
 def field_errors_from(exc: grpc.aio.AioRpcError) -> list[dict]:

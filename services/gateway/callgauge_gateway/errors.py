@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callgauge_gateway.envelope import error
-from callgauge_platform.errors import field_errors_from
+from callgauge_platform.errors import ERROR_CODE_KEY, STORE_UNAVAILABLE, field_errors_from
 from callgauge_platform.logs import get_logger
 
 log = get_logger(__name__)
@@ -65,6 +65,11 @@ def api_error_from_grpc(exc: grpc.aio.AioRpcError) -> ApiError:
         log.error("upstream_error", code=str(exc.code()), details=exc.details())
         return ApiError(500, "Internal error; the request id identifies it in our logs")
     if status == 503:
+        md = dict(exc.trailing_metadata() or ())
+        if md.get(ERROR_CODE_KEY) == STORE_UNAVAILABLE:  # the service's own words: disk full, store down
+            log.warning("upstream_store_unavailable", details=exc.details())
+            return ApiError(503, f"Temporarily unavailable: {exc.details()}; retry shortly",
+                            code="STORE_UNAVAILABLE", headers={"Retry-After": "5"})
         return ApiError(503, "A backend service is unavailable; retry shortly", headers={"Retry-After": "1"})
     if status == 504:
         return ApiError(504, "A backend service did not answer in time; retry shortly")
