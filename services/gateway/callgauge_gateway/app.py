@@ -22,7 +22,7 @@ from callgauge_gateway.envelope import error, request_id_var
 from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
 from callgauge_gateway.reports import create_reports_app
-from callgauge_gateway.routes import billing, identity, monitor, pools, projects, runs
+from callgauge_gateway.routes import billing, identity, index, monitor, pools, projects, runs
 from callgauge_gateway.routes import run_seconds as run_seconds_routes
 from callgauge_platform.grpcutil import make_channel
 from callgauge_platform.settings import Settings
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    app.include_router(index.router)
     app.include_router(identity.router)
     app.include_router(projects.router)
     app.mount("/reports", create_reports_app(app))  # HTML run reports (signed in, kiosk)

@@ -1,9 +1,25 @@
 """Every error leaves the gateway in the envelope with the right status code; gRPC status codes
-from the services are translated; nothing unexpected leaks a stack trace."""
+from the services are translated HERE, in one place (`api_error_from_grpc`, used by the API, the
+auth and idempotency layers and the report pages); nothing unexpected leaks a stack trace.
+
+What a client sees of a gRPC error:
+- the message a service chose (`context.abort(code, message)` in its servicer) for the codes our
+  services use on purpose: NOT_FOUND 404, INVALID_ARGUMENT 422 (with field errors), ABORTED /
+  ALREADY_EXISTS / FAILED_PRECONDITION 409, PERMISSION_DENIED 403, UNAUTHENTICATED 401;
+- never text that gRPC itself wrote ("Stream removed", "Received message larger than max (…)",
+  "Socket closed", "failed to connect to all addresses", …): that is logged with the request id
+  and the client gets a fixed message of ours;
+- RESOURCE_EXHAUSTED is not a rate limit unless the service says so (trailing metadata
+  `callgauge-error-code: RATE_LIMITED` → 429). gRPC raises it for its message-size limits: an
+  answer larger than the gateway may receive is **500 RESPONSE_TOO_LARGE** (the request was
+  fine; the server could not carry the answer — a person narrows the request or pages it), a
+  request larger than the service may receive is **413 PAYLOAD_TOO_LARGE**; any other exhaustion
+  (a server out of capacity) is 503 with Retry-After."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import grpc
 from fastapi import FastAPI, Request
@@ -32,7 +48,6 @@ _GRPC_STATUS = {
     grpc.StatusCode.FAILED_PRECONDITION: 409,
     grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
     grpc.StatusCode.UNAVAILABLE: 503,
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
 }
@@ -55,8 +70,41 @@ def insufficient_balance(exc: grpc.aio.AioRpcError) -> dict | None:
             "currency": details.get("currency")}
 
 
+# Text gRPC's runtime writes (never a service's own message): it must not reach a client.
+_GRPC_INTERNAL_TEXT = re.compile(
+    r"stream removed|message larger than max|socket closed|failed to connect|connection reset|"
+    r"rst_stream|goaway|end of tcp stream|exception calling application|exception deserializing|"
+    r"deadline exceeded|too_many_pings|keepalive|http2|handshake|unexpected eof|connect failed|"
+    r"channel (?:is )?closed|errno|ipv[46]:|dns resolution", re.IGNORECASE)
+_SIZE_LIMIT = re.compile(r"(sent|received) message larger than max", re.IGNORECASE)
+TOO_LARGE_MESSAGE = ("The answer is too large to send in one response. Ask for less: page through a "
+                     "run's calls with GET /api/v1/projects/{projectId}/test-runs/{runId}/calls "
+                     "(or export them as …/calls.csv / …/calls.parquet)")
+
+
+def _service_code(exc: grpc.aio.AioRpcError) -> str:
+    return str(dict(exc.trailing_metadata() or ()).get("callgauge-error-code", ""))
+
+
+def _resource_exhausted(exc: grpc.aio.AioRpcError) -> ApiError:
+    details = exc.details() or ""
+    if _service_code(exc) == "RATE_LIMITED":
+        return ApiError(429, "Rate limit exceeded; retry later", headers={"Retry-After": "1"})
+    size = _SIZE_LIMIT.search(details)
+    log.error("upstream_resource_exhausted", details=details, size_limit=bool(size))
+    if size is not None and size.group(1).lower() == "sent":
+        return ApiError(413, "The request is too large for the service behind the gateway; send less "
+                             "(fewer items or a smaller body)")
+    if size is not None:
+        return ApiError(500, TOO_LARGE_MESSAGE, code="RESPONSE_TOO_LARGE")
+    return ApiError(503, "A backend service is out of capacity; retry shortly", headers={"Retry-After": "1"})
+
+
 def api_error_from_grpc(exc: grpc.aio.AioRpcError) -> ApiError:
-    """A service's gRPC status as the HTTP error the client sees."""
+    """A service's gRPC status as the HTTP error the client sees (the one mapping: see the module
+    docstring)."""
+    if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return _resource_exhausted(exc)
     status = _GRPC_STATUS.get(exc.code(), 500)
     insufficient = insufficient_balance(exc)
     if insufficient is not None:
@@ -64,6 +112,8 @@ def api_error_from_grpc(exc: grpc.aio.AioRpcError) -> ApiError:
     if status == 500:
         log.error("upstream_error", code=str(exc.code()), details=exc.details())
         return ApiError(500, "Internal error; the request id identifies it in our logs")
+    if status in (503, 504):
+        log.warning("upstream_unavailable", code=str(exc.code()), details=exc.details())
     if status == 503:
         md = dict(exc.trailing_metadata() or ())
         if md.get(ERROR_CODE_KEY) == STORE_UNAVAILABLE:  # the service's own words: disk full, store down
@@ -75,7 +125,15 @@ def api_error_from_grpc(exc: grpc.aio.AioRpcError) -> ApiError:
         return ApiError(504, "A backend service did not answer in time; retry shortly")
     if status == 422:
         return ApiError(422, "The request is not valid: see details", field_errors_from(exc))
-    return ApiError(status, exc.details() or "request failed")
+    details = exc.details() or ""
+    if _GRPC_INTERNAL_TEXT.search(details):  # gRPC's words under a code our services also use
+        log.error("upstream_error", code=str(exc.code()), details=details)
+        return ApiError(status, _FIXED.get(status, "request failed"))
+    return ApiError(status, details or _FIXED.get(status, "request failed"))
+
+
+_FIXED = {404: "Not found", 409: "The request conflicts with the current state; reload and retry",
+          403: "Not allowed", 401: "Not authenticated"}
 
 
 def render(exc: ApiError):

@@ -41,7 +41,8 @@ _ERRORS = {
     "415": "Unsupported media type",
     "422": "Validation error: `details` lists each bad field with `loc`, `msg`, `type`",
     "429": "Rate limit reached: see Retry-After",
-    "500": "Internal error (never with a stack trace)",
+    "500": "Internal error (never with a stack trace); code RESPONSE_TOO_LARGE when the answer would exceed "
+           "the services' message size: ask for less (a smaller page)",
     "503": "A backend service is unavailable: retry",
     "504": "A backend service did not answer in time",
 }

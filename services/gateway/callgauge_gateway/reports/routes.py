@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callgauge_gateway.auth import Principal, authenticate
 from callgauge_gateway.envelope import to_json
-from callgauge_gateway.errors import ApiError
+from callgauge_gateway.errors import ApiError, api_error_from_grpc
 from callgauge_gateway.reports import view
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
@@ -156,8 +156,9 @@ def create_reports_app(parent: FastAPI) -> FastAPI:
             return _message(404, "No such report", "This run does not exist, or the link was revoked.")
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return _message(503, "Try again shortly", "A backend service is not answering right now.")
-        log.error("report_upstream_error", code=str(exc.code()), details=exc.details())
-        return _message(500, "Something went wrong", "The request id in the response headers identifies it.")
+        err = api_error_from_grpc(exc)  # the gateway's one mapping (logs what gRPC said)
+        return _message(err.status, "Cannot show this report" if err.status < 500 else "Something went wrong",
+                        err.message)
 
     @sub.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException):

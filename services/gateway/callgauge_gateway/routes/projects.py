@@ -19,7 +19,7 @@ def _project(p: pb.Project) -> dict:
     return d
 
 
-def _test(t: pb.Test) -> dict:
+def test_json(t: pb.Test) -> dict:
     d = to_json(t)
     d["steps"], d["assertions"] = spec_json(t.spec).values()
     d.pop("spec")
@@ -72,7 +72,7 @@ async def create_test(project_id: str, body: TestIn, request: Request, who: Auth
     t = await runs_stub(request).CreateTest(pb.CreateTestRequest(
         account_id=who.account_id, mode=who.mode, project_id=project_id, name=body.name, spec=body.spec(),
         metadata=body.metadata))
-    return ok(_test(t), 201)
+    return ok(test_json(t), 201)
 
 
 @router.get("/projects/{project_id}/tests", summary="List a project's tests")
@@ -80,14 +80,14 @@ async def list_tests(project_id: str, request: Request, who: Auth, paging: Page)
     resp = await runs_stub(request).ListTests(pb.ListTestsRequest(
         account_id=who.account_id, mode=who.mode, project_id=project_id, page=paging.page,
         per_page=paging.per_page))
-    return page([_test(t) for t in resp.tests], paging.page, paging.per_page, resp.total)
+    return page([test_json(t) for t in resp.tests], paging.page, paging.per_page, resp.total)
 
 
 @router.get("/projects/{project_id}/tests/{test_id}", summary="Get a test")
 async def get_test(project_id: str, test_id: str, request: Request, who: Auth):
     t = await runs_stub(request).GetTest(pb.GetTestRequest(account_id=who.account_id, mode=who.mode,
                                                            project_id=project_id, test_id=test_id))
-    return ok(_test(t))
+    return ok(test_json(t))
 
 
 @router.put("/projects/{project_id}/tests/{test_id}", summary="Replace a test")
@@ -95,7 +95,7 @@ async def replace_test(project_id: str, test_id: str, body: TestIn, request: Req
     t = await runs_stub(request).UpdateTest(pb.UpdateTestRequest(
         account_id=who.account_id, mode=who.mode, project_id=project_id, test_id=test_id, name=body.name,
         set_steps=True, set_assertions=True, spec=body.spec(), set_metadata=True, metadata=body.metadata))
-    return ok(_test(t))
+    return ok(test_json(t))
 
 
 @router.patch("/projects/{project_id}/tests/{test_id}", summary="Change some of a test's fields")
@@ -108,7 +108,7 @@ async def update_test(project_id: str, test_id: str, body: TestPatch, request: R
     if body.metadata is not None:
         req.set_metadata = True
         req.metadata.update(body.metadata)
-    return ok(_test(await runs_stub(request).UpdateTest(req)))
+    return ok(test_json(await runs_stub(request).UpdateTest(req)))
 
 
 @router.delete("/projects/{project_id}/tests/{test_id}", status_code=204, summary="Delete a test")

@@ -357,6 +357,13 @@ class RunsApp:
         return pv
 
     def list_tests(self, account_id: str, mode: str, project_id: str) -> list[test_model.Test]:
+        """A project's tests; with no project, every test of the account and mode (GET /api/v1/tests),
+        by project then test id."""
+        if not project_id:
+            projects = {p.project.id for p in self.view.projects_of(account_id, mode)}
+            return sorted((t for t in self.view.tests.values()
+                           if t.project_id in projects and common.owned(t, account_id, mode)),
+                          key=lambda t: (t.project_id, t.id))
         self.get_project(account_id, project_id, mode)
         return self.view.tests_of(project_id)
 
