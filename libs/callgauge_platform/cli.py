@@ -45,10 +45,9 @@ def cmd_up(args: argparse.Namespace) -> int:
           "Ctrl-C stops everything.", flush=True)
     try:
         while not stop.wait(0.5):
-            for child in stack.children:
-                if child.proc.poll() is not None:
-                    _say(f"{child.name} exited with {child.proc.returncode}; stopping (see {child.log_path})")
-                    return 1
+            if (gave_up := stack.supervise(_say)) is not None:  # restarts a crashed child with backoff
+                _say(gave_up)
+                return 1
     finally:
         _say("stopping")
         stack.stop()

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callgauge_platform.stack import _with_pdeathsig, free_port, stop_process, udp_port_taken
+from callgauge_platform.stack import with_pdeathsig, free_port, stop_process, udp_port_taken
 
 SUBSCRIBER_TABLE_VERSION = 7  # Kamailio 5.x `subscriber` schema version
 _CONFIG_ENV = "CALLGAUGE_KAMAILIO_CFG"
@@ -147,7 +147,7 @@ class Kamailio:
         argv = command(self.config, self.work_dir, self.host, self.port, db_dir=db,
                        min_expires=self.min_expires, log_level=self.log_level)
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(_with_pdeathsig(argv), stdin=subprocess.DEVNULL, stdout=log,
+            self.proc = subprocess.Popen(with_pdeathsig(argv), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.work_dir)
         deadline = time.monotonic() + timeout
         while not self._answers():

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     media_workers: int = Field(2, ge=1, le=256)
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
     media_engine_id: str = ""
+    media_drain_timeout_s: float = Field(30.0, ge=0, le=3600,
+                                         description="on SIGTERM the media-engine lets runs in flight finish this "
+                                         "long; `callgauge up` waits this + 15 s before it would SIGKILL it")
     media_sip_message_log: bool = Field(True, description="SIP ladders of failed calls and registrations from "
                                         "pjsip's message log (every message, 401/407 challenges included; "
                                         "~0.35 ms of worker CPU per call); false: what pjsua2's callbacks show")

@@ -1,7 +1,11 @@
 """`callgauge up`: the whole platform on one machine as child processes — the Tansu broker, the
 accounts, runs, billing, media-engine and gateway services and the built-in SIP responder — each started in
-order and awaited until ready, all stopped (SIGTERM, then SIGKILL) in reverse order. Every child
-gets PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no process behind."""
+order and awaited until ready. Stopped in dependency order (STOP_ORDER: the gateway first, so no new
+run arrives; the media-engine next, draining its runs while runs, billing and the broker still take
+their events; the broker last), each given longer than its own drain before a SIGKILL. A child that
+crashes is restarted with backoff (`supervise`, like systemd Restart=on-failure); after
+RESTART_BURST crashes within RESTART_WINDOW_S the supervisor gives up loudly. Every child gets
+PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no process behind."""
 
 from __future__ import annotations
 
@@ -27,8 +31,17 @@ from callgauge_platform.settings import Settings
 _SETPRIV = shutil.which("setpriv")
 
 
-def _with_pdeathsig(argv: list[str]) -> list[str]:
+def with_pdeathsig(argv: list[str]) -> list[str]:
+    """argv run so that the process gets SIGKILL when its parent dies (setpriv execs it)."""
     return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else argv
+
+
+STOP_ORDER = ("gateway", "media-engine", "responder", "billing", "runs", "accounts", "tansu")
+STOP_TIMEOUT_S = 20.0  # every child but the media-engine drains within a few seconds
+STOP_MARGIN_S = 15.0  # the media-engine: its drain + this (publishing, pool shut-down)
+RESTART_BURST = 5  # crashes of one child within RESTART_WINDOW_S before the supervisor gives up
+RESTART_WINDOW_S = 120.0
+RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
@@ -67,6 +80,10 @@ class Child:
     name: str
     proc: subprocess.Popen
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    stop_timeout: float = STOP_TIMEOUT_S
+    crashes: list[float] = field(default_factory=list)  # monotonic times of the recent crashes
+    restart_at: float | None = None  # when a crashed child is due to be started again
 
 
 @dataclass
@@ -126,13 +143,46 @@ class Stack:
         logs = self.settings.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
-        out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen(_with_pdeathsig(argv), env=self.env(), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=os.getcwd())
-        out.close()
-        child = Child(name, proc, log_path)
+        child = Child(name, self._popen(argv, log_path), log_path, argv, self._stop_timeout(name))
         self.children.append(child)
         return child
+
+    def _popen(self, argv: list[str], log_path: Path) -> subprocess.Popen:
+        out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+        try:
+            return subprocess.Popen(with_pdeathsig(argv), env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=os.getcwd())
+        finally:
+            out.close()
+
+    def _stop_timeout(self, name: str) -> float:
+        if name == "media-engine":
+            return self.settings.media_drain_timeout_s + STOP_MARGIN_S
+        return STOP_TIMEOUT_S
+
+    def supervise(self, say=lambda msg: None, now=time.monotonic) -> str | None:
+        """One supervision pass (call it every fraction of a second): a child that exited is
+        logged and started again after a growing delay; a child that crashed RESTART_BURST times
+        within RESTART_WINDOW_S is given up on. Returns why the supervisor gives up, else None."""
+        t = now()
+        for child in self.children:
+            if child.restart_at is not None:
+                if t >= child.restart_at:
+                    child.restart_at = None
+                    child.proc = self._popen(child.argv, child.log_path)
+                    say(f"{child.name} restarted (pid {child.proc.pid}, restart {len(child.crashes)})")
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            child.crashes = [c for c in child.crashes if t - c < RESTART_WINDOW_S] + [t]
+            if len(child.crashes) >= RESTART_BURST:
+                return (f"{child.name} crashed {len(child.crashes)} times within {RESTART_WINDOW_S:.0f} s "
+                        f"(last exit {code}); giving up (see {child.log_path}):\n" + _tail(child.log_path))
+            delay = RESTART_BACKOFF_S[min(len(child.crashes), len(RESTART_BACKOFF_S)) - 1]
+            child.restart_at = t + delay
+            say(f"{child.name} exited with {code}; restarting it in {delay:.0f} s (see {child.log_path})")
+        return None
 
     def _wait(self, child: Child, probe, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -175,10 +225,12 @@ class Stack:
             self.stop()
             raise
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM in reverse order of start, wait, SIGKILL whatever is left."""
-        for child in reversed(self.children):
-            self.exit_codes[child.name] = stop_process(child.proc, timeout)
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM one child at a time in STOP_ORDER (a child not named there first), each given
+        its stop timeout (longer than its drain) before a SIGKILL."""
+        rank = {name: i for i, name in enumerate(STOP_ORDER)}
+        for child in sorted(reversed(self.children), key=lambda c: rank.get(c.name, -1)):
+            self.exit_codes[child.name] = stop_process(child.proc, child.stop_timeout if timeout is None else timeout)
         self.children.clear()
 
     def unclean_exits(self) -> dict[str, int]:

@@ -28,6 +28,7 @@ from callgauge_media.credentials import GrpcRunCredentials
 from callgauge_media.engine.runner import CallPlacer, execute_run, execute_shard
 from callgauge_media.engine.shards import KafkaMediaReader, coordinate_run, shardable
 from callgauge_media.engine.sip_run import CredentialSource
+from callgauge_media.engine.sipp_driver import remove_orphaned_workdirs
 
 SERVICE = "media-engine"
 log = get_logger(SERVICE)
@@ -64,6 +65,8 @@ class MediaEngine:
     _emit_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def start(self) -> None:
+        if removed := remove_orphaned_workdirs():
+            log.warning("orphaned_sipp_workdirs_removed", dirs=removed)
         await ensure_topics(self.settings.kafka_bootstrap,
                             [self.settings.topic(a) for a in ("runs", "billing", "media", "media-work")])
         if self.pool is not None:
@@ -87,9 +90,11 @@ class MediaEngine:
         if self.health is not None:
             await self.health.start()
 
-    async def stop(self, drain_timeout: float = 30.0) -> None:
-        """Stop taking runs, let the ones in flight finish (bounded), publish what they reported,
-        then close everything."""
+    async def stop(self, drain_timeout: float | None = None) -> None:
+        """Stop taking runs, let the ones in flight finish (bounded by CALLGAUGE_MEDIA_DRAIN_TIMEOUT_S),
+        publish what they reported, then close everything."""
+        if drain_timeout is None:
+            drain_timeout = self.settings.media_drain_timeout_s
         if self.consumer is not None:
             await self.consumer.stop()
         if self.work_consumer is not None:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callgauge_platform.logs import get_logger
-from callgauge_platform.stack import free_port, udp_port_taken
+from callgauge_platform.stack import free_port, udp_port_taken, with_pdeathsig
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
@@ -183,6 +183,33 @@ def _punch_hole() -> Callable[[int, int, int], bool] | None:
     return punch
 
 
+WORKDIR_PREFIX = "callgauge-sipp-"  # + the engine's pid + "-": private dirs (scenario, credentials, logs)
+
+
+def remove_orphaned_workdirs(tmp: str | None = None) -> list[str]:
+    """Delete the SIPp work dirs left by engines that are gone (SIGKILLed mid-run): they may hold a
+    credential pool's users. A dir whose engine pid is alive (another engine on this host) is kept.
+    Returns the dirs removed."""
+    removed = []
+    for d in Path(tmp or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        pid = d.name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        if not d.is_dir() or (pid.isdigit() and _alive(int(pid))):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(str(d))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadAction, *,
                         pcap: bool | None = None, sipp: str = "sipp", placer: object = None) -> None:
     target = _target(state, load)
@@ -196,7 +223,7 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
         return
     steps = shape.rate_steps()
     with_pcap = bool(load.tone_hz) if pcap is None else pcap
-    workdir = Path(tempfile.mkdtemp(prefix="callgauge-sipp-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-"))
     try:
         (workdir / "scenario.xml").write_text(uac_scenario(load, target, with_pcap=with_pcap, auth=bool(users)))
         if users:
@@ -213,7 +240,8 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
                            timeout_s=int(bound) + 1, users_file="users.csv" if users else "")
         cmd[0] = sipp
         with open(workdir / "sipp.out", "wb") as out, open(workdir / "sipp.err", "wb") as err:
-            proc = await asyncio.create_subprocess_exec(*cmd, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
+            # SIGKILLed with its engine (PR_SET_PDEATHSIG): an orphaned SIPp would go on calling
+            proc = await asyncio.create_subprocess_exec(*with_pdeathsig(cmd), cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
                                                         stdout=out, stderr=err)
         log.info("sipp_started", run_id=state.run_id, pid=proc.pid, planned=planned, target=target.remote)
         try:
