@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(python3 python3-venv sip-tester kamailio iproute2 util-linux ca-certificates chromium)
+# build-essential … pkg-config: pjsua2 is built from source (scripts/build_pjsua2.sh).
+APT_PACKAGES=(python3 python3-venv sip-tester kamailio iproute2 util-linux ca-certificates chromium
+  build-essential swig python3-dev libssl-dev libopus-dev uuid-dev pkg-config)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -45,4 +47,7 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/python -m pip check >/dev/null
   touch "$stamp"
 fi
+# pjsua2 (the media engine's SIP/RTP stack) from the pjproject source in third_party/, built once
+# per machine and cached (see scripts/build_pjsua2.sh); later installs copy the cached binding.
+bash scripts/build_pjsua2.sh "$PWD/.venv/bin/python"
 echo "install.sh: ready (.venv/bin/callgauge)" >&2
