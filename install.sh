@@ -49,5 +49,10 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
 fi
 # pjsua2 (the media engine's SIP/RTP stack) from the pjproject source in third_party/, built once
 # per machine and cached (see scripts/build_pjsua2.sh); later installs copy the cached binding.
+# A venv made before the from-source build may still hold the PyPI wheel, whose files have the same names.
+if .venv/bin/python -m pip show -q pjsua2-python >/dev/null 2>&1; then
+  .venv/bin/python -m pip uninstall -q -y pjsua2-python
+  rm -f .venv/lib/python3.11/site-packages/pjsua2.callgauge-build
+fi
 bash scripts/build_pjsua2.sh "$PWD/.venv/bin/python"
 echo "install.sh: ready (.venv/bin/callgauge)" >&2
