@@ -33,6 +33,7 @@ CONSUMER_LAG = Gauge("callgauge_bus_consumer_lag", "records not yet consumed: hi
                      ["group", "topic", "partition"])
 
 Handler = Callable[[Delivered], Awaitable[None]]
+BatchHandler = Callable[[list[Delivered]], Awaitable[None]]
 
 
 async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int = 3, timeout: float = 30) -> None:
@@ -116,9 +117,16 @@ class Consumer:
         max_attempts: int = 5,
         session_timeout_ms: int = 6000,
         rebalance_timeout_ms: int = 500,
+        batch_handler: BatchHandler | None = None,
+        max_records: int = 500,
     ) -> None:
+        """`batch_handler`: called with every new event of a fetch at once (in order per
+        partition) instead of `handler` one at a time; a batch that keeps failing is handed to
+        `handler` event by event, so one bad event does not hold up the others."""
         self._bootstrap, self._topics, self._group = bootstrap, list(topics), group_id
         self._handler = handler
+        self._batch_handler = batch_handler
+        self._max_records = max_records
         self._from_beginning = from_beginning
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._dedupe_size = dedupe_size
@@ -165,19 +173,57 @@ class Consumer:
             self._seen.popitem(last=False)
         return True
 
-    async def _handle(self, topic: str, value: bytes | None) -> None:
+    def _decode(self, topic: str, value: bytes | None) -> Delivered | None:
+        """The event of a record; None (counted) for a bad record, an unknown type, a duplicate."""
         try:
             delivered = decode_record(value)
         except BadRecord as exc:
             CONSUMED.labels(topic, "bad_record").inc()
             log.warning("bad_record_skipped", topic=topic, error=str(exc))
-            return
+            return None
         if delivered.payload is None:
             CONSUMED.labels(topic, "unknown_type").inc()
-            return
+            return None
         if delivered.event_id in self._seen:
             CONSUMED.labels(topic, "duplicate").inc()
+            return None
+        return delivered
+
+    async def _handle_batch(self, batch: list[tuple[str, Delivered]]) -> None:
+        assert self._batch_handler is not None
+        fresh: list[tuple[str, Delivered]] = []
+        for topic, d in batch:  # the same event twice in one fetch: once
+            if self._remember(d.event_id):
+                fresh.append((topic, d))
+            else:
+                CONSUMED.labels(topic, "duplicate").inc()
+        if not fresh:
             return
+        tracer = trace.get_tracer("callgauge.bus")
+        for attempt in range(1, 3):
+            try:
+                with tracer.start_as_current_span(f"consume batch of {len(fresh)}", kind=trace.SpanKind.CONSUMER):
+                    await self._batch_handler([d for _, d in fresh])
+                for topic, _ in fresh:
+                    CONSUMED.labels(topic, "ok").inc()
+                return
+            except asyncio.CancelledError:
+                for _, d in fresh:
+                    self._seen.pop(d.event_id, None)
+                raise
+            except Exception:
+                log.exception("batch_handler_failed", size=len(fresh), attempt=attempt)
+                await asyncio.sleep(0.2 * attempt)
+        for topic, d in fresh:  # one by one: the events that can be handled are
+            self._seen.pop(d.event_id, None)
+            await self._handle_delivered(topic, d)
+
+    async def _handle(self, topic: str, value: bytes | None) -> None:
+        delivered = self._decode(topic, value)
+        if delivered is not None:
+            await self._handle_delivered(topic, delivered)
+
+    async def _handle_delivered(self, topic: str, delivered: Delivered) -> None:
         parent = context_from_traceparent(delivered.envelope.traceparent)
         tracer = trace.get_tracer("callgauge.bus")
         for attempt in range(1, self._max_attempts + 1):
@@ -225,11 +271,17 @@ class Consumer:
         consumer = self._consumer
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=200)
+                batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 self.ready.set()
-                for tp, records in batches.items():
-                    for rec in records:
-                        await self._handle(tp.topic, rec.value)
+                if self._batch_handler is not None:
+                    decoded = [(tp.topic, d) for tp, records in batches.items() for rec in records
+                               if (d := self._decode(tp.topic, rec.value)) is not None]
+                    if decoded:
+                        await self._handle_batch(decoded)
+                else:
+                    for tp, records in batches.items():
+                        for rec in records:
+                            await self._handle(tp.topic, rec.value)
                 if batches:
                     await consumer.commit()
                 await self._update_lag(consumer)

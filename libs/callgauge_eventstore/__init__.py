@@ -2,6 +2,9 @@
 
 from callgauge_eventstore.factory import AdapterNotBuilt, open_event_store
 from callgauge_eventstore.port import (
+    CALL_SORTS,
+    CallQuery,
+    CallRow,
     DuplicateEventId,
     EventStore,
     EventStoreError,
@@ -13,6 +16,9 @@ from callgauge_eventstore.port import (
 )
 
 __all__ = [
+    "CALL_SORTS",
+    "CallQuery",
+    "CallRow",
     "AdapterNotBuilt",
     "DuplicateEventId",
     "EventStore",

@@ -9,6 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from callgauge_eventstore.port import (
+    UNMEASURED,
+    CallQuery,
+    CallRow,
     DuplicateEventId,
     EventStoreError,
     NewEvent,
@@ -163,3 +166,64 @@ async def poll_all(
             yield ev
         if len(batch) < batch_size:
             await wait_for_news(waiter, poll_interval)
+
+
+# -- the calls projection (SQL adapters) -----------------------------------------------------
+
+CALLS_TABLE = "run_calls"
+_SORT_COLUMN = {"index": "idx", "setup_ms": "setup_key", "mos": "mos_key"}
+
+
+def calls_ddl(blob: str, table: str = CALLS_TABLE) -> list[str]:
+    """The calls projection: one row per (run, call), keyed for each sort order."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} (run_id TEXT NOT NULL, call_id TEXT NOT NULL, idx BIGINT NOT NULL, "
+        f"outcome TEXT NOT NULL, sip_code INTEGER NOT NULL, setup_key DOUBLE PRECISION NOT NULL, "
+        f"mos_key DOUBLE PRECISION NOT NULL, data {blob} NOT NULL, PRIMARY KEY (run_id, call_id))",
+        *(f"CREATE INDEX IF NOT EXISTS {CALLS_TABLE}_{col} "
+          f"ON {table} (run_id, {col}, idx, call_id)" for col in ("idx", "setup_key", "mos_key")),
+    ]
+
+
+def call_values(row: CallRow) -> tuple:
+    return (row.run_id, row.call_id, int(row.index), row.outcome, int(row.sip_code),
+            UNMEASURED if row.setup_ms is None else float(row.setup_ms),
+            UNMEASURED if row.mos is None else float(row.mos), bytes(row.data))
+
+
+def calls_insert_sql(table: str = CALLS_TABLE, mark: str = "?") -> str:
+    return (f"INSERT INTO {table} (run_id, call_id, idx, outcome, sip_code, setup_key, mos_key, data) "
+            f"VALUES ({', '.join([mark] * 8)}) ON CONFLICT (run_id, call_id) DO NOTHING")
+
+
+def calls_query_sql(q: CallQuery, table: str = CALLS_TABLE, mark: str = "?",
+                    count: bool = False) -> tuple[str, list]:
+    """The SQL of a page (or of its count) and its parameters; `mark` is the adapter's placeholder."""
+    desc = q.sort.startswith("-")
+    col = _SORT_COLUMN[q.sort.lstrip("-")]
+    where, params = ["run_id = " + mark], [q.run_id]
+    if q.outcomes:
+        where.append(f"outcome IN ({', '.join([mark] * len(q.outcomes))})")
+        params.extend(q.outcomes)
+    if q.sip_codes:
+        where.append(f"sip_code IN ({', '.join([mark] * len(q.sip_codes))})")
+        params.extend(int(c) for c in q.sip_codes)
+    if q.mos_min is not None or q.mos_max is not None:
+        where.append(f"mos_key < {mark}")
+        params.append(UNMEASURED)
+    if q.mos_min is not None:
+        where.append(f"mos_key >= {mark}")
+        params.append(float(q.mos_min))
+    if q.mos_max is not None:
+        where.append(f"mos_key <= {mark}")
+        params.append(float(q.mos_max))
+    if count:
+        return f"SELECT COUNT(*) FROM {table} WHERE " + " AND ".join(where), params
+    if q.after is not None:
+        where.append(f"({col}, idx, call_id) {'<' if desc else '>'} ({mark}, {mark}, {mark})")
+        key, idx, call_id = q.after
+        params.extend([int(key) if col == "idx" else float(key), int(idx), str(call_id)])
+    order = " DESC" if desc else ""
+    sql = (f"SELECT {col}, idx, call_id, data FROM {table} WHERE " + " AND ".join(where)
+           + f" ORDER BY {col}{order}, idx{order}, call_id{order} LIMIT {int(q.limit)}")
+    return sql, params

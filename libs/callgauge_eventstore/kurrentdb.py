@@ -57,6 +57,7 @@ import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 from datetime import UTC, datetime
 from kurrentdbclient import AsyncKurrentDBClient
 from kurrentdbclient import NewEvent as KNewEvent
@@ -374,6 +375,21 @@ class KurrentDBEventStore(AsyncContextStore):
         deletes: Sequence[str] = (),
         replace: bool = False,
     ) -> None:
+        raise NotImplementedError(
+            "read models live in SQLite or PostgreSQL; the KurrentDB adapter keeps events only"
+        )
+
+    async def commit_calls(self, name: str, position: int, rows: Sequence[Any]) -> None:
+        raise NotImplementedError(
+            "read models live in SQLite or PostgreSQL; the KurrentDB adapter keeps events only"
+        )
+
+    async def read_calls(self, query: Any) -> list[Any]:
+        raise NotImplementedError(
+            "read models live in SQLite or PostgreSQL; the KurrentDB adapter keeps events only"
+        )
+
+    async def count_calls(self, query: Any) -> int:
         raise NotImplementedError(
             "read models live in SQLite or PostgreSQL; the KurrentDB adapter keeps events only"
         )

@@ -64,6 +64,41 @@ class DuplicateEventId(EventStoreError):
     """An event id that is already recorded, appended in a way that is not an idempotent repeat."""
 
 
+UNMEASURED = 1e18  # the sort key of a call without that measurement: it sorts as the largest
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One call of a run in the calls projection: the columns a page is filtered and sorted on,
+    and the measurement itself (serialized). `setup_ms`/`mos` are None when not measured."""
+    run_id: str
+    call_id: str
+    index: int
+    outcome: str
+    sip_code: int
+    setup_ms: float | None
+    mos: float | None
+    data: bytes
+
+
+CALL_SORTS = ("index", "setup_ms", "mos")
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    """A page of a run's calls. `sort`: one of CALL_SORTS, "-" in front for descending; `after`:
+    the (sort key, index, call id) of the previous page's last call (keyset: a page never moves
+    when calls are added)."""
+    run_id: str
+    outcomes: tuple[str, ...] = ()
+    sip_codes: tuple[int, ...] = ()
+    mos_min: float | None = None
+    mos_max: float | None = None
+    sort: str = "index"
+    after: tuple[float, int, str] | None = None
+    limit: int = 100
+
+
 @runtime_checkable
 class EventStore(Protocol):
     async def append_to_stream(
@@ -107,5 +142,16 @@ class EventStore(Protocol):
         """Change a read model's rows and move its tracking record to `position` in ONE transaction,
         so after a crash the rows and the checkpoint always agree. `replace` drops every other row
         first (a rebuild)."""
+
+    async def commit_calls(self, name: str, position: int, rows: Sequence[CallRow]) -> None:
+        """Add calls to the calls projection (a call already there, by (run id, call id), is kept
+        as it is) and move the tracking record `name` to `position`, in ONE transaction: a failed
+        batch changes nothing."""
+
+    async def read_calls(self, query: CallQuery) -> list[tuple[tuple[float, int, str], bytes]]:
+        """One page: (keyset key, serialized measurement) per call, in the query's order."""
+
+    async def count_calls(self, query: CallQuery) -> int:
+        """How many calls of the run match the query's filters (its cursor and limit ignored)."""
 
     async def close(self) -> None: ...

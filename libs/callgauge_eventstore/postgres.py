@@ -55,13 +55,18 @@ from callgauge_eventstore._common import (
     AsyncContextStore,
     Notifier,
     StoreClosed,
+    CALLS_TABLE,
+    call_values,
+    calls_ddl,
+    calls_insert_sql,
+    calls_query_sql,
     check_append_args,
     check_namespace,
     check_version,
     idempotent_position,
     poll_all,
 )
-from callgauge_eventstore.port import NewEvent, RecordedEvent
+from callgauge_eventstore.port import CallQuery, CallRow, NewEvent, RecordedEvent
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +176,10 @@ class PostgresEventStore(AsyncContextStore):
                 "value BYTEA NOT NULL, PRIMARY KEY (projection, key))"
             ).format(s),
         ]
+        calls = f'"{self._schema}".{CALLS_TABLE}'
+        self._calls_table = calls
+        self._ddl.extend(sql.SQL(statement) for statement in calls_ddl("BYTEA", calls))  # type: ignore[arg-type]
+        self._q_calls_insert = sql.SQL(calls_insert_sql(calls, "%s"))  # type: ignore[arg-type]
         self._q_proj_rows = sql.SQL("SELECT key, value FROM {}.projection_rows WHERE projection = %s").format(s)
         self._q_proj_clear = sql.SQL("DELETE FROM {}.projection_rows WHERE projection = %s").format(s)
         self._q_proj_delete = sql.SQL("DELETE FROM {}.projection_rows WHERE projection = %s AND key = %s").format(s)
@@ -216,9 +225,9 @@ class PostgresEventStore(AsyncContextStore):
                     # CREATE privilege on the database even when the schema is already there.
                     cur = await conn.execute(
                         "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
-                        " AND to_regclass(%s) IS NOT NULL",
+                        " AND to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
                         (f'"{self._schema}".events', f'"{self._schema}".checkpoints',
-                         f'"{self._schema}".projection_rows'),
+                         f'"{self._schema}".projection_rows', self._calls_table),
                     )
                     if not (await cur.fetchone())[0]:  # type: ignore[index]
                         async with conn.transaction():
@@ -339,6 +348,23 @@ class PostgresEventStore(AsyncContextStore):
                     await cur.executemany(self._q_proj_upsert,
                                           [(name, str(k), bytes(v)) for k, v in upserts.items()])
                 await cur.execute(self._q_set_cp, (f"projection:{name}", int(position)))
+
+    async def commit_calls(self, name: str, position: int, rows: Sequence[CallRow]) -> None:
+        pool = await self._get_pool()
+        async with pool.connection() as conn, conn.transaction():
+            async with conn.cursor() as cur:
+                if rows:
+                    await cur.executemany(self._q_calls_insert, [call_values(r) for r in rows])
+                await cur.execute(self._q_set_cp, (name, int(position)))
+
+    async def read_calls(self, query: CallQuery) -> list[tuple[tuple[float, int, str], bytes]]:
+        statement, params = calls_query_sql(query, self._calls_table, "%s")
+        rows = await self._fetchall(sql.SQL(statement), params)  # type: ignore[arg-type]
+        return [((key, idx, call_id), bytes(data)) for key, idx, call_id, data in rows]
+
+    async def count_calls(self, query: CallQuery) -> int:
+        statement, params = calls_query_sql(query, self._calls_table, "%s", count=True)
+        return (await self._fetchall(sql.SQL(statement), params))[0][0]  # type: ignore[arg-type]
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -38,6 +38,10 @@ from callgauge_eventstore._common import (
     AsyncContextStore,
     Notifier,
     StoreClosed,
+    call_values,
+    calls_ddl,
+    calls_insert_sql,
+    calls_query_sql,
     check_append_args,
     check_namespace,
     check_version,
@@ -45,7 +49,14 @@ from callgauge_eventstore._common import (
     idempotent_position,
     poll_all,
 )
-from callgauge_eventstore.port import EventStoreError, NewEvent, RecordedEvent, StoreUnavailable
+from callgauge_eventstore.port import (
+    CallQuery,
+    CallRow,
+    EventStoreError,
+    NewEvent,
+    RecordedEvent,
+    StoreUnavailable,
+)
 
 T = TypeVar("T")
 
@@ -170,6 +181,8 @@ class SqliteEventStore(AsyncContextStore):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                for statement in calls_ddl("BLOB"):
+                    conn.execute(statement)
                 if self._namespace is not None:
                     row = conn.execute("SELECT value FROM store_info WHERE key = 'namespace'").fetchone()
                     if row is None:
@@ -348,6 +361,33 @@ class SqliteEventStore(AsyncContextStore):
                 raise
 
         await self._run(commit)
+
+    async def commit_calls(self, name: str, position: int, rows: Sequence[CallRow]) -> None:
+        values = [call_values(r) for r in rows]
+
+        def commit(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(calls_insert_sql(), values)
+                conn.execute(
+                    "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    (name, int(position)))
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+
+        await self._run(commit)
+
+    async def read_calls(self, query: CallQuery) -> list[tuple[tuple[float, int, str], bytes]]:
+        statement, params = calls_query_sql(query)
+        rows = await self._run(lambda conn: conn.execute(statement, params).fetchall())
+        return [((key, idx, call_id), bytes(data)) for key, idx, call_id, data in rows]
+
+    async def count_calls(self, query: CallQuery) -> int:
+        statement, params = calls_query_sql(query, count=True)
+        return await self._run(lambda conn: conn.execute(statement, params).fetchone()[0])
 
     # -- reads ----------------------------------------------------------------------------
 

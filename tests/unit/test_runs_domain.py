@@ -120,13 +120,32 @@ def test_media_events_move_the_run_to_completed():
     assert [type(e).__name__ for e in events] == [
         "RunRequested", "RunQueued", "RunStarted", "CallRecorded", "CallRecorded", "RunCompleted"]
     run = fold(run_model.evolve_run, events)
-    assert run.status == "COMPLETED" and run.passed and len(run.calls) == 2
+    assert run.status == "COMPLETED" and run.passed and run.stats.count == 2
+    assert run.stats.summary().calls_answered == 2 and run.first_failed == ()
 
 
-def test_redelivered_media_events_decide_nothing():
+def test_redelivered_media_events_decide_nothing_new():
     first = advance(requested(), [media_pb2.RunAccepted(run_id="r1"), measured(0)])
-    again = advance(first, [media_pb2.RunAccepted(run_id="r1"), measured(0)])
-    assert again == first
+    assert advance(first, [media_pb2.RunAccepted(run_id="r1")]) == first
+    # a redelivered call decides the same CallRecorded: the handler appends it under the id derived
+    # from the media event's id, which the store keeps once (no scan of the run's calls here)
+    assert advance(first, [measured(0)])[len(first):] == [runs_pb2.CallRecorded(run_id="r1", call=measured(0).call)]
+
+
+def test_a_run_keeps_counts_and_the_first_failed_calls_not_its_calls():
+    ladder = [m_pb2.SipMessage(summary="INVITE sip:x", text="INVITE sip:x SIP/2.0")]
+    calls = [measured(i, m_pb2.CALL_FAILED if i % 2 else m_pb2.SUCCESS, 486 if i % 2 else 200) for i in range(1000)]
+    for c in calls:
+        c.call.sip_ladder.extend(ladder)
+    run = fold(run_model.evolve_run, advance(requested(), calls))
+    assert run.stats.count == 1000
+    assert [c.index for c in run.first_failed] == [1, 3, 5]
+    assert all(not c.sip_ladder for c in run.first_failed)
+    summary = run.stats.summary()
+    assert (summary.calls_attempted, summary.calls_answered, summary.calls_failed) == (1000, 500, 500)
+    assert dict(summary.sip_codes) == {200: 500, 486: 500}
+    assert dict(summary.outcomes) == {"SUCCESS": 500, "CALL_FAILED": 500}
+    assert summary.mos_min == pytest.approx(4.4) and summary.mos_p5 == pytest.approx(4.4, rel=0.01)
 
 
 def test_started_without_accepted_still_queues_first():

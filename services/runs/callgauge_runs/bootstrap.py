@@ -76,7 +76,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
                   load_secrets(settings.secrets_key, settings.data_dir))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
-    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"), app.on_media_event)
+    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"),
+                        app.on_media_event, batch_handler=app.on_media_batch)
     servicer = RunsServicer(app)
     monitor = MonitorApp(store, app, monitor_config(settings))
     monitor_servicer = MonitorServicer(monitor)

@@ -14,6 +14,7 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_runs.domain import overrides as overrides_mod
 from callgauge_runs.domain import spec as specs
+from callgauge_runs.domain.callstats import CallStats
 from callgauge_runs.domain.common import check_mode, owned, validate_metadata
 from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
 from callgauge_runs.domain.resources import Resources
@@ -49,6 +50,7 @@ class RevokeKioskLinks:
 
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+FIRST_FAILED = 3  # failed calls a run keeps to name in its result description
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class Run:
     started_at: datetime | None = None
     stopped_at: datetime | None = None
     planned_calls: int = 0
-    calls: tuple[m_pb2.CallMeasurement, ...] = ()
+    stats: CallStats = field(default_factory=CallStats)  # counters and sketches of the recorded calls
+    first_failed: tuple[m_pb2.CallMeasurement, ...] = ()  # at most FIRST_FAILED, without SIP ladders
     summary: m_pb2.RunSummary | None = None
     passed: bool = False
     result_description: str = ""
@@ -95,7 +98,13 @@ def evolve_run(state: Run | None, event: Message, at: datetime | None = None) ->
     if isinstance(event, runs_pb2.RunStarted):
         return replace(state, status="RUNNING", started_at=at)
     if isinstance(event, runs_pb2.CallRecorded):
-        return replace(state, calls=(*state.calls, event.call))
+        first_failed = state.first_failed
+        if event.call.outcome != m_pb2.SUCCESS and len(first_failed) < FIRST_FAILED:
+            call = m_pb2.CallMeasurement()
+            call.CopyFrom(event.call)
+            call.ClearField("sip_ladder")
+            first_failed = (*first_failed, call)
+        return replace(state, stats=state.stats.add(event.call), first_failed=first_failed)
     if isinstance(event, runs_pb2.RunStopRequested):
         return replace(state, status="STOPPING", stop_requested=True)
     if isinstance(event, runs_pb2.RunCompleted):
@@ -199,8 +208,7 @@ def decide_media_event(state: Run | None, event: Message) -> list[Message]:
             out.append(runs_pb2.RunStarted(run_id=state.id, engine_id=event.engine_id))
         return out
     if isinstance(event, media_pb2.CallMeasured):
-        if any(c.call_id == event.call.call_id for c in state.calls):
-            return []
+        # a redelivered CallMeasured decides the same event id again: the store keeps it once
         return [runs_pb2.CallRecorded(run_id=state.id, call=event.call)]
     if isinstance(event, media_pb2.RunMediaFinished):
         if event.ended_by == "balance_exhausted":
@@ -212,7 +220,7 @@ def decide_media_event(state: Run | None, event: Message) -> list[Message]:
         if event.error:
             return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary,
                                        result_description=f"media engine: {event.error}")]
-        passed, description = evaluate(state.spec, event.summary, state.calls)
+        passed, description = evaluate(state.spec, event.summary, state.first_failed)
         if passed:
             return [runs_pb2.RunCompleted(run_id=state.id, summary=event.summary, passed=True,
                                           result_description=description)]

@@ -18,6 +18,7 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from callgauge_runs.adapters.billing import BillingUnavailable, InsufficientBalance
 from callgauge_runs.domain import project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
+from callgauge_runs.handlers import calls as calls_page
 from callgauge_runs.handlers.app import RunsApp, new_id
 from callgauge_runs.handlers.views import ProjectView
 
@@ -73,15 +74,22 @@ def pool_pb(p: resource_model.CredentialPool) -> pb.CredentialPool:
                       has_password=bool(c.password_ciphertext)) for c in p.credentials])
 
 
-def run_pb(r: run_model.Run, project_name: str = "") -> pb.Run:
-    return pb.Run(
+def run_pb(r: run_model.Run, project_name: str = "", figures: bool = True) -> pb.Run:
+    """`figures`: the run was folded from its stream (GetRun and commands), so its recorded-call
+    figures are known; a header of ListRuns has none."""
+    out = pb.Run(
         id=r.id, project_id=r.project_id, test_id=r.test_id, test_name=r.test_name,
         status=pb.RunStatus.Value(r.status), created_at=_ts(r.created_at), started_at=_ts(r.started_at),
-        stopped_at=_ts(r.stopped_at), summary=r.summary, calls=list(r.calls), passed=r.passed,
+        stopped_at=_ts(r.stopped_at), summary=r.summary, passed=r.passed,
         result_description=r.result_description, metadata=r.metadata, tags=list(r.tags),
         planned_calls=r.planned_calls, project_name=project_name, account_id=r.account_id, mode=r.mode,
         stop_requested=r.stop_requested, kiosk_links=len(r.kiosk_hashes),
     )
+    if figures:
+        out.calls_recorded = r.stats.count
+        out.first_failed_calls.extend(r.first_failed)
+        out.recorded.CopyFrom(r.stats.summary())
+    return out
 
 
 def _page(items: list, page: int, per_page: int) -> list:
@@ -104,8 +112,8 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
     def __init__(self, app: RunsApp) -> None:
         self.app = app
 
-    def _run(self, r: run_model.Run) -> pb.Run:
-        return run_pb(r, self.app.project_name(r.project_id))
+    def _run(self, r: run_model.Run, figures: bool = True) -> pb.Run:
+        return run_pb(r, self.app.project_name(r.project_id), figures)
 
     # projects
 
@@ -285,8 +293,18 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
         items = self.app.list_runs(request.account_id, request.project_id, _mode(request.mode), request.test_id,
                                    request.status, _dt(request.created_from, request.HasField("created_from")),
                                    _dt(request.created_to, request.HasField("created_to")))
-        return pb.ListRunsResponse(runs=[self._run(r) for r in _page(items, request.page, request.per_page)],
-                                   total=len(items))
+        return pb.ListRunsResponse(runs=[self._run(r, figures=False)
+                                         for r in _page(items, request.page, request.per_page)], total=len(items))
+
+    @grpc_errors(_map)
+    async def ListRunCalls(self, request: pb.ListRunCallsRequest, context) -> pb.ListRunCallsResponse:
+        page = await self.app.list_run_calls(request.account_id, request.project_id, request.run_id,
+                                             _mode(request.mode), calls_page.PageRequest(
+            page_size=request.page_size, page_token=request.page_token, outcomes=tuple(request.outcomes),
+            sip_codes=tuple(request.sip_codes), sort=request.sort,
+            mos_min=request.mos_min if request.HasField("mos_min") else None,
+            mos_max=request.mos_max if request.HasField("mos_max") else None))
+        return pb.ListRunCallsResponse(calls=page.calls, next_page_token=page.next_page_token, total=page.total)
 
     @grpc_errors(_map)
     async def StopRun(self, request: pb.GetRunRequest, context) -> pb.Run:

@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from uuid6 import uuid7
 
 from callgauge_bus.codec import Delivered, decode_payload, new_event
-from callgauge_eventstore import EventStore, WrongExpectedVersion
+from callgauge_eventstore import DuplicateEventId, EventStore, WrongExpectedVersion
 from callgauge_eventstore.aggregate import StateCache, load, save
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
@@ -24,6 +24,7 @@ from callgauge_proto.callgauge.events.v1 import media_pb2
 from callgauge_runs.adapters.billing import BillingPort
 from callgauge_runs.domain import common, project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import FieldError, Invalid, NotFound
+from callgauge_runs.handlers import calls as calls_page
 from callgauge_runs.handlers.secrets import Secrets
 from callgauge_runs.handlers.views import ProjectView, ReadModel
 
@@ -34,8 +35,10 @@ EVENTS_APPENDED = Counter("callgauge_runs_events_appended_total",
                           "events appended to the runs event store (idempotent re-appends included)",
                           ["type"])
 VIEWS = "runs-views"  # the read model's name in the store
+CALLS = "projection:runs-calls"  # the calls projection's tracking record
+CALLS_BATCH = 1000  # events read (and calls written, in one transaction) per step of the calls projector
+VIEWS_IDLE_COMMIT = 500  # events that change no row before the read model's checkpoint is written anyway
 _NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")
-RUN_CACHE_MAX_CALLS = 200_000  # call measurements held by cached run states (~1-2 KB each)
 
 
 def project_stream(pid: str) -> str:
@@ -74,19 +77,22 @@ class RunsApp:
         self.billing = billing  # None: runs are not metered (tests, tools)
         self.secrets = secrets or Secrets([Fernet.generate_key()])
         self.view = ReadModel()
-        # run streams grow by one CallRecorded per call: each media event folds only what is new.
-        # Bounded by the calls the cached runs hold (a run keeps every measurement, ladders too)
-        self.run_cache = StateCache(max_streams=1024, max_weight=RUN_CACHE_MAX_CALLS,
-                                    weight=lambda run: 1 + len(run.calls))
+        # run streams grow by one CallRecorded per call: each load folds only what is new. A run
+        # state is small whatever its size (counters and sketches, not calls)
+        self.run_cache = StateCache(max_streams=1024)
         self._projector: asyncio.Task | None = None
+        self._calls_projector: asyncio.Task | None = None
+        self.calls_position = 0  # the store position the calls projection reflects
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         self._projector = asyncio.create_task(self._project(), name="runs-projector")
+        self._calls_projector = asyncio.create_task(self._project_calls(), name="runs-calls-projector")
         await self.view.wait_for(await self.store.last_position(), timeout=120)
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._calls_projector)
         await cancel_and_wait(self._projector)
 
     async def _project(self) -> None:
@@ -96,19 +102,43 @@ class RunsApp:
         rows, position = await self.store.read_projection(VIEWS)
         self.view.load_rows(rows, position)
         await self.view.advanced_to(position)
+        committed = position
         async for ev in self.store.subscribe_all(position):
             payload = decode_payload(ev.type, ev.data)
             changed = self.view.apply(payload, ev.recorded_at) if payload is not None else set()
-            rows = {k: self.view.row(k) for k in changed}
-            await self.store.commit_projection(VIEWS, ev.position, {k: v for k, v in rows.items() if v is not None},
-                                               [k for k, v in rows.items() if v is None])
+            # an event that changes no row (a call) moves the checkpoint only now and then: replaying
+            # those few after a restart changes nothing either
+            if changed or ev.position - committed >= VIEWS_IDLE_COMMIT:
+                rows = {k: self.view.row(k) for k in changed}
+                await self.store.commit_projection(VIEWS, ev.position,
+                                                   {k: v for k, v in rows.items() if v is not None},
+                                                   [k for k, v in rows.items() if v is None])
+                committed = ev.position
             await self.view.advanced_to(ev.position)
+
+    async def _project_calls(self) -> None:
+        """Keep the calls projection: every CallRecorded of the log becomes a row of its run, written
+        a batch at a time in the same transaction as the projection's tracking record (a call
+        already there is kept: idempotent by (run id, call id))."""
+        position = await self.store.get_checkpoint(CALLS)
+        self.calls_position = position
+        while True:
+            events = await self.store.read_all(position, limit=CALLS_BATCH)
+            if not events:
+                await asyncio.sleep(0.05)
+                continue
+            rows = [calls_page.row_of(ev.data) for ev in events if ev.type == calls_page.CALL_RECORDED]
+            position = events[-1].position
+            await self.store.commit_calls(CALLS, position, rows)
+            self.calls_position = position
 
     # ------------------------------------------------------------ commands
 
     async def _append(self, stream: str, version: int, events: list[Message], correlation: str,
-                      causation: str = "", ids: list[uuid.UUID] | None = None) -> int:
-        new = [new_event(e, correlation, causation, ids[i] if ids else None, SOURCE) for i, e in enumerate(events)]
+                      causation: str | list[str] = "", ids: list[uuid.UUID] | None = None) -> int:
+        """`causation`: one id for all the events, or one per event."""
+        causes = causation if isinstance(causation, list) else [causation] * len(events)
+        new = [new_event(e, correlation, causes[i], ids[i] if ids else None, SOURCE) for i, e in enumerate(events)]
         position = await save(self.store, stream, version, new)
         for e in events:
             EVENTS_APPENDED.labels(e.DESCRIPTOR.name).inc()
@@ -292,6 +322,54 @@ class RunsApp:
         await self._decide(run_stream(cmd.run_id), run_model.evolve_run, run_model.decide_revoke_kiosk, cmd)
         return await self.get_run(cmd.account_id, "", cmd.run_id, cmd.mode)
 
+    async def on_media_batch(self, batch: list[Delivered]) -> None:
+        """A batch of media events as the consumer fetched it (in order per partition, so per run).
+        Consecutive calls of one run are decided on one load and appended in one write; anything
+        else goes through on_media_event in its place."""
+        calls: list[Delivered] = []
+        for delivered in batch:
+            msg = delivered.payload
+            if isinstance(msg, media_pb2.CallMeasured) and msg.run_id:
+                if calls and calls[-1].payload.run_id != msg.run_id:  # type: ignore[union-attr]
+                    await self._record_calls(calls)
+                    calls = []
+                calls.append(delivered)
+                continue
+            if calls:
+                await self._record_calls(calls)
+                calls = []
+            await self.on_media_event(delivered)
+        if calls:
+            await self._record_calls(calls)
+
+    async def _record_calls(self, batch: list[Delivered]) -> None:
+        """Calls of one run: each CallRecorded gets an id derived from its media event's id, so a
+        redelivery is a repeat the store keeps once. A batch mixing new and already recorded calls
+        (a redelivery that overlaps) is appended call by call."""
+        run_id = batch[0].payload.run_id  # type: ignore[union-attr]
+        for _attempt in range(5):
+            state, version = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload,
+                                        self.run_cache)
+            if state is None:
+                log.warning("media_event_for_unknown_run", run_id=run_id, type="CallMeasured", count=len(batch))
+                return
+            decided = [(d, e) for d in batch for e in run_model.decide_media_event(state, d.payload)]
+            if not decided:
+                return
+            events = [e for _, e in decided]
+            ids = [uuid.uuid5(_NS, f"{d.event_id}:0") for d, _ in decided]
+            try:
+                await self._append(run_stream(run_id), version, events, run_id, [d.event_id for d, _ in decided], ids)
+            except WrongExpectedVersion:
+                continue
+            except DuplicateEventId:
+                for d in batch:
+                    await self.on_media_event(d)
+                return
+            RUN_TRANSITIONS.labels("CallRecorded").inc(len(events))
+            return
+        raise RuntimeError(f"run {run_id}: gave up after repeated version conflicts")
+
     async def on_media_event(self, delivered: Delivered) -> None:
         """Move a run along as the media-engine reports. Idempotent: the events decided from a
         media event get ids derived from its id, so a redelivery re-appends the same ids (a no-op)."""
@@ -410,6 +488,15 @@ class RunsApp:
                 if (not test_id or r.test_id == test_id) and (not status or r.status == status)
                 and (created_from is None or (r.created_at is not None and r.created_at >= created_from))
                 and (created_to is None or (r.created_at is not None and r.created_at < created_to))]
+
+    async def list_run_calls(self, account_id: str, project_id: str, run_id: str, mode: str,
+                             request: calls_page.PageRequest) -> calls_page.Page:
+        """A page of a run's calls from the calls projection (what is recorded now)."""
+        run = self.view.runs.get(run_id)
+        if (not common.owned(run, account_id, mode) or (project_id and run.project_id != project_id)
+                or run.project_id not in self.view.projects):
+            raise NotFound("run", run_id)
+        return await calls_page.read_page(self.store, run_id, request)
 
     def project_name(self, project_id: str) -> str:
         pv = self.view.projects.get(project_id)

@@ -7,7 +7,7 @@ import asyncio
 import base64
 import dataclasses
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from google.protobuf.message import Message
@@ -104,10 +104,10 @@ class ReadModel:
             return self._count(event.project_id, "probe_count", 1 if isinstance(event, monitor_pb2.ProbeCreated) else -1)
         if event.DESCRIPTOR.file is monitor_pb2.DESCRIPTOR:
             return set()  # other probe and webhook facts: the monitor's own view (handlers/monitor.py)
+        if isinstance(event, runs_pb2.CallRecorded):
+            return set()  # headers only: a run's calls are in the calls projection, its figures in its stream
         if (run_id := getattr(event, "run_id", None)) and run_id in self.runs:
-            run = run_model.evolve_run(self.runs[run_id], event, at)
-            # Headers only: the per-call detail is read from the run's stream.
-            self.runs[run_id] = replace(run, calls=())
+            self.runs[run_id] = run_model.evolve_run(self.runs[run_id], event, at)
             return {f"run:{run_id}"}
         return set()
 
@@ -214,6 +214,7 @@ class ReadModel:
 # Protobuf fields of the view entries, by field name: stored as base64 of their wire form.
 _PROTO_FIELDS = {"spec": spec_pb2.TestSpec, "summary": m_pb2.RunSummary}
 _TIME_FIELDS = {"created_at", "started_at", "stopped_at"}
+_NOT_KEPT = {"stats", "first_failed"}  # a run header has no call figures: get_run folds the stream
 
 
 def _encode(obj) -> dict:
@@ -224,8 +225,8 @@ def _encode(obj) -> dict:
             v = None if v is None else base64.b64encode(v.SerializeToString(deterministic=True)).decode()
         elif f.name in _TIME_FIELDS:
             v = v.isoformat() if v is not None else None
-        elif f.name == "calls":
-            v = []  # not kept in the read model
+        elif f.name in _NOT_KEPT:
+            continue
         elif f.name == "credentials":
             v = [dataclasses.asdict(c) for c in v]
         elif isinstance(v, tuple):

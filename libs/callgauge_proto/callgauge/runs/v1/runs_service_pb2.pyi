@@ -89,7 +89,7 @@ class Test(_message.Message):
     def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "project_id", "test_id", "test_name", "status", "created_at", "started_at", "stopped_at", "summary", "calls", "passed", "result_description", "metadata", "tags", "planned_calls", "kiosk_token", "project_name", "account_id", "mode", "stop_requested", "kiosk_links")
+    __slots__ = ("id", "project_id", "test_id", "test_name", "status", "created_at", "started_at", "stopped_at", "summary", "passed", "result_description", "metadata", "tags", "planned_calls", "kiosk_token", "project_name", "account_id", "mode", "stop_requested", "kiosk_links", "calls_recorded", "first_failed_calls", "recorded")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -106,7 +106,6 @@ class Run(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     STOPPED_AT_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
-    CALLS_FIELD_NUMBER: _ClassVar[int]
     PASSED_FIELD_NUMBER: _ClassVar[int]
     RESULT_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +117,9 @@ class Run(_message.Message):
     MODE_FIELD_NUMBER: _ClassVar[int]
     STOP_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     KIOSK_LINKS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_RECORDED_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FAILED_CALLS_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     test_id: str
@@ -127,7 +129,6 @@ class Run(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     stopped_at: _timestamp_pb2.Timestamp
     summary: _measurements_pb2.RunSummary
-    calls: _containers.RepeatedCompositeFieldContainer[_measurements_pb2.CallMeasurement]
     passed: bool
     result_description: str
     metadata: _containers.ScalarMap[str, str]
@@ -139,7 +140,46 @@ class Run(_message.Message):
     mode: str
     stop_requested: bool
     kiosk_links: int
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., test_name: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ..., calls: _Optional[_Iterable[_Union[_measurements_pb2.CallMeasurement, _Mapping]]] = ..., passed: _Optional[bool] = ..., result_description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ..., planned_calls: _Optional[int] = ..., kiosk_token: _Optional[str] = ..., project_name: _Optional[str] = ..., account_id: _Optional[str] = ..., mode: _Optional[str] = ..., stop_requested: _Optional[bool] = ..., kiosk_links: _Optional[int] = ...) -> None: ...
+    calls_recorded: int
+    first_failed_calls: _containers.RepeatedCompositeFieldContainer[_measurements_pb2.CallMeasurement]
+    recorded: _measurements_pb2.RunSummary
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., test_name: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stopped_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ..., passed: _Optional[bool] = ..., result_description: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ..., planned_calls: _Optional[int] = ..., kiosk_token: _Optional[str] = ..., project_name: _Optional[str] = ..., account_id: _Optional[str] = ..., mode: _Optional[str] = ..., stop_requested: _Optional[bool] = ..., kiosk_links: _Optional[int] = ..., calls_recorded: _Optional[int] = ..., first_failed_calls: _Optional[_Iterable[_Union[_measurements_pb2.CallMeasurement, _Mapping]]] = ..., recorded: _Optional[_Union[_measurements_pb2.RunSummary, _Mapping]] = ...) -> None: ...
+
+class ListRunCallsRequest(_message.Message):
+    __slots__ = ("account_id", "project_id", "run_id", "mode", "page_size", "page_token", "outcomes", "sip_codes", "mos_min", "mos_max", "sort")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    SIP_CODES_FIELD_NUMBER: _ClassVar[int]
+    MOS_MIN_FIELD_NUMBER: _ClassVar[int]
+    MOS_MAX_FIELD_NUMBER: _ClassVar[int]
+    SORT_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    project_id: str
+    run_id: str
+    mode: str
+    page_size: int
+    page_token: str
+    outcomes: _containers.RepeatedScalarFieldContainer[str]
+    sip_codes: _containers.RepeatedScalarFieldContainer[int]
+    mos_min: float
+    mos_max: float
+    sort: str
+    def __init__(self, account_id: _Optional[str] = ..., project_id: _Optional[str] = ..., run_id: _Optional[str] = ..., mode: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., outcomes: _Optional[_Iterable[str]] = ..., sip_codes: _Optional[_Iterable[int]] = ..., mos_min: _Optional[float] = ..., mos_max: _Optional[float] = ..., sort: _Optional[str] = ...) -> None: ...
+
+class ListRunCallsResponse(_message.Message):
+    __slots__ = ("calls", "next_page_token", "total")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[_measurements_pb2.CallMeasurement]
+    next_page_token: str
+    total: int
+    def __init__(self, calls: _Optional[_Iterable[_Union[_measurements_pb2.CallMeasurement, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
 
 class CreateProjectRequest(_message.Message):
     __slots__ = ("account_id", "name", "slug", "metadata", "mode")

@@ -155,6 +155,11 @@ class RunsServiceStub:
                 request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.SerializeToString,
                 response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
+        self.ListRunCalls = channel.unary_unary(
+                '/callgauge.runs.v1.RunsService/ListRunCalls',
+                request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunCallsRequest.SerializeToString,
+                response_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunCallsResponse.FromString,
+                _registered_method=True)
         self.StopRun = channel.unary_unary(
                 '/callgauge.runs.v1.RunsService/StopRun',
                 request_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.SerializeToString,
@@ -328,6 +333,13 @@ class RunsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRunCalls(self, request, context):
+        """A run's calls, a page at a time (the calls are never carried by Run).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def StopRun(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -479,6 +491,11 @@ def add_RunsServiceServicer_to_server(servicer, server):
                     servicer.ListRuns,
                     request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.FromString,
                     response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'ListRunCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRunCalls,
+                    request_deserializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunCallsRequest.FromString,
+                    response_serializer=callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunCallsResponse.SerializeToString,
             ),
             'StopRun': grpc.unary_unary_rpc_method_handler(
                     servicer.StopRun,
@@ -1132,6 +1149,33 @@ class RunsService:
             '/callgauge.runs.v1.RunsService/ListRuns',
             callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.SerializeToString,
             callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRunCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.runs.v1.RunsService/ListRunCalls',
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunCallsRequest.SerializeToString,
+            callgauge_dot_runs_dot_v1_dot_runs__service__pb2.ListRunCallsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,147 @@
+"""The figures of a run's recorded calls, kept at a constant cost per call: counters and mergeable
+quantile sketches (DDSketch) instead of the calls themselves (those live in the calls projection).
+
+Persistent: `add` never changes the value it is called on (a run state may be shared by a cache and
+by concurrent loads). The calls since the last fold are kept as a few numbers each; every FOLD calls
+they are folded into a copy of the sketches, so a call costs O(1) amortised whatever the run's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from ddsketch import DDSketch
+
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+ACCURACY = 0.005   # relative accuracy of every quantile the sketches answer
+FOLD = 256         # calls kept as numbers before they are folded into the sketches
+SKETCHED = ("setup_ms", "post_dial_delay_ms", "mos", "jitter_ms", "loss_pct")
+
+
+def new_sketch() -> DDSketch:
+    return DDSketch(relative_accuracy=ACCURACY)
+
+
+def merged(*sketches: DDSketch) -> DDSketch:
+    """A new sketch holding every value of `sketches` (they are left as they are)."""
+    out = new_sketch()
+    for s in sketches:
+        out.merge(s)
+    return out
+
+
+def quantile(sketch: DDSketch, q: float) -> float | None:
+    """The value at quantile q (0..1), within ACCURACY of the exact one; None without values."""
+    return sketch.get_quantile_value(q)
+
+
+class _Call(NamedTuple):
+    outcome: str
+    sip_code: int
+    answered: bool
+    duration_ms: float
+    rx_packets: int
+    tx_packets: int
+    setup_ms: float
+    post_dial_delay_ms: float
+    mos: float
+    jitter_ms: float
+    loss_pct: float
+
+
+def _numbers(call: m_pb2.CallMeasurement) -> _Call:
+    return _Call(m_pb2.CallOutcome.Name(call.outcome), call.sip_code, call.outcome == m_pb2.SUCCESS,
+                 call.duration_ms, call.rx_packets, call.tx_packets, call.setup_time_ms, call.post_dial_delay_ms,
+                 call.mos, call.jitter_ms, call.loss_pct)
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """Never changed once built (`plus` makes a new one)."""
+    count: int = 0
+    answered: int = 0
+    rx_packets: int = 0
+    tx_packets: int = 0
+    duration_sum: float = 0.0
+    mos_sum: float = 0.0
+    mos_min: float | None = None
+    jitter_sum: float = 0.0
+    jitter_max: float = 0.0
+    loss_max: float = 0.0
+    sip_codes: Mapping[int, int] = field(default_factory=dict)
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+    sketches: Mapping[str, DDSketch] = field(default_factory=lambda: {m: new_sketch() for m in SKETCHED})
+
+    def plus(self, calls: Sequence[_Call]) -> _Folded:
+        sketches = {m: merged(s) for m, s in self.sketches.items()}
+        sip_codes, outcomes = dict(self.sip_codes), dict(self.outcomes)
+        answered, rx, tx, duration, mos_sum, mos_min = (self.answered, self.rx_packets, self.tx_packets,
+                                                        self.duration_sum, self.mos_sum, self.mos_min)
+        jitter_sum, jitter_max, loss_max = self.jitter_sum, self.jitter_max, self.loss_max
+        for c in calls:
+            sip_codes[c.sip_code] = sip_codes.get(c.sip_code, 0) + 1
+            outcomes[c.outcome] = outcomes.get(c.outcome, 0) + 1
+            rx += c.rx_packets
+            tx += c.tx_packets
+            if not c.answered:  # the quality figures are those of answered calls (as the engine's)
+                continue
+            answered += 1
+            duration += c.duration_ms
+            mos_sum += c.mos
+            mos_min = c.mos if mos_min is None else min(mos_min, c.mos)
+            jitter_sum += c.jitter_ms
+            jitter_max = max(jitter_max, c.jitter_ms)
+            loss_max = max(loss_max, c.loss_pct)
+            for m in SKETCHED:
+                sketches[m].add(max(0.0, getattr(c, m)))
+        return _Folded(self.count + len(calls), answered, rx, tx, duration, mos_sum, mos_min, jitter_sum, jitter_max,
+                       loss_max, sip_codes, outcomes, sketches)
+
+
+@dataclass(frozen=True)
+class CallStats:
+    folded: _Folded = field(default_factory=_Folded)
+    recent: tuple[_Call, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return self.folded.count + len(self.recent)
+
+    def add(self, call: m_pb2.CallMeasurement) -> CallStats:
+        recent = (*self.recent, _numbers(call))
+        if len(recent) < FOLD:
+            return CallStats(self.folded, recent)
+        return CallStats(self.folded.plus(recent), ())
+
+    def settled(self) -> _Folded:
+        return self.folded.plus(self.recent) if self.recent else self.folded
+
+    def summary(self) -> m_pb2.RunSummary:
+        """The recorded calls' figures, shaped as the engine's RunSummary (percentiles from the
+        sketches; a figure without a value stays unset)."""
+        f = self.settled()
+        s = m_pb2.RunSummary(calls_attempted=f.count, calls_answered=f.answered, calls_failed=f.count - f.answered,
+                             rx_packets=f.rx_packets, tx_packets=f.tx_packets)
+        for code, n in f.sip_codes.items():
+            s.sip_codes[code] = n
+        for outcome, n in f.outcomes.items():
+            s.outcomes[outcome] = n
+        if f.count:
+            s.asr = f.answered / f.count
+        if f.answered:
+            sk = f.sketches
+            s.acd_ms = f.duration_sum / f.answered
+            s.mos_mean = f.mos_sum / f.answered
+            s.mos_min = f.mos_min or 0.0
+            s.mos_p5 = quantile(sk["mos"], 0.05) or 0.0
+            s.setup_p50_ms = quantile(sk["setup_ms"], 0.50) or 0.0
+            s.setup_p95_ms = quantile(sk["setup_ms"], 0.95) or 0.0
+            s.setup_p99_ms = quantile(sk["setup_ms"], 0.99) or 0.0
+            s.post_dial_delay_p95_ms = quantile(sk["post_dial_delay_ms"], 0.95) or 0.0
+            s.loss_pct_max = f.loss_max
+            s.jitter_ms_max = f.jitter_max
+            s.jitter_ms_mean = f.jitter_sum / f.answered
+        return s
