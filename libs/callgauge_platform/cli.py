@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from callgauge_platform.settings import Settings
+from callgauge_platform.destinations import LOOPBACK_CIDRS
 from callgauge_platform.stack import Stack, StackError
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
@@ -30,7 +31,11 @@ def _say(msg: str) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    stack = Stack(Settings(data_dir=Path(args.data_dir)))
+    settings = Settings(data_dir=Path(args.data_dir))
+    if "CALLGAUGE_DIAL_ALLOW_CIDRS" not in os.environ:
+        # the embedded one-machine stack calls its own responder on loopback (denied by default)
+        settings.dial_allow_cidrs = LOOPBACK_CIDRS
+    stack = Stack(settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from callgauge_platform.destinations import DEFAULT_ALLOW_PORTS, DEFAULT_DENY_CIDRS, DEFAULT_DENY_HOSTS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CALLGAUGE_", extra="ignore")
@@ -63,6 +65,14 @@ class Settings(BaseSettings):
                                         "~0.35 ms of worker CPU per call); false: what pjsua2's callbacks show")
     media_load_shards: int = Field(1, ge=0, le=64, description="split a load run over the replicas: 1 = no, "
                                    "N = N shards, 0 = one per partition of the media-work topic")
+    # SIP/RTP destinations (dial destinations, registrars): see callgauge_platform/destinations.py
+    dial_allow_cidrs: str = Field("", description="comma-separated networks always allowed as SIP destinations "
+                                  "(e.g. 127.0.0.0/8 for the embedded demo); they win over the deny-list")
+    dial_deny_cidrs: str = Field(DEFAULT_DENY_CIDRS, description="networks refused as SIP destinations: loopback, "
+                                 "link-local, multicast and cloud metadata by default")
+    dial_deny_hosts: str = Field(DEFAULT_DENY_HOSTS, description="host names refused as SIP destinations")
+    dial_allow_ports: str = Field(DEFAULT_ALLOW_PORTS, description="destination ports allowed (ranges a-b)")
+    dial_deny_ports: str = Field("", description="destination ports refused (ranges a-b)")
     responder_host: str = "127.0.0.1"
     responder_port: int = 5070
     responder_rtp_port: int = 30000

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from callgauge_platform.broker import tansu_command
+from callgauge_platform.destinations import LOOPBACK_CIDRS
 from callgauge_platform.settings import Settings
 
 # Every child runs under util-linux's `setpriv --pdeathsig KILL`, which sets PR_SET_PDEATHSIG
@@ -100,6 +101,8 @@ class Stack:
         stacks poll their API hard (tests, the demo), so their default rate limit is high unless
         `rate_limit_per_minute` is given; keys with their own limit keep it."""
         overrides.setdefault("rate_limit_per_minute", 1_000_000)
+        # tests and the demo call the built-in responder and SIPp on loopback, denied by default
+        overrides.setdefault("dial_allow_cidrs", LOOPBACK_CIDRS)
         s = Settings(
             data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
             runs_grpc=f"127.0.0.1:{free_port()}", billing_grpc=f"127.0.0.1:{free_port()}",

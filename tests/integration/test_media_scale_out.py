@@ -52,7 +52,7 @@ def _settings(broker, prefix: str, tmp_path: Path, name: str, rtp_base: int) -> 
     return Settings(data_dir=tmp_path / name, kafka_bootstrap=broker.bootstrap, kafka_topic_prefix=prefix,
                     media_engine_id=name, media_workers=1, media_rtp_port_base=rtp_base,
                     media_http_port=free_port(HOST, __import__("socket").SOCK_STREAM), media_load_shards=0,
-                    bind_host=HOST)
+                    bind_host=HOST, dial_allow_cidrs="127.0.0.0/8")
 
 
 async def _wait_for_split_assignment(engines, partitions: int = 3) -> None:

@@ -36,7 +36,9 @@ sys.exit(run_service("runs", lambda settings: bootstrap(settings, billing=Unmete
 
 def _spawn(tmp_path: Path, name: str, env: dict[str, str]) -> tuple[subprocess.Popen, str, int]:
     grpc_addr, http_port = f"127.0.0.1:{free_port()}", free_port()
-    env = {**env, "CALLGAUGE_RUNS_GRPC": grpc_addr, "CALLGAUGE_RUNS_HTTP_PORT": str(http_port)}
+    env = {**env, "CALLGAUGE_RUNS_GRPC": grpc_addr, "CALLGAUGE_RUNS_HTTP_PORT": str(http_port),
+           # its probes dial loopback port 9 (denied by default): allowed explicitly
+           "CALLGAUGE_DIAL_ALLOW_CIDRS": "127.0.0.0/8", "CALLGAUGE_DIAL_ALLOW_PORTS": "1-65535"}
     log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()

@@ -17,6 +17,7 @@ from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore, StreamState, WrongExpectedVersion
 from callgauge_eventstore.factory import open_event_store
 from callgauge_eventstore.relay import OutboxRelay
+from callgauge_platform.destinations import DialPolicy, SipHost, sip_target, sip_uri_problem
 from callgauge_platform.health import HealthServer
 from callgauge_platform.logs import get_logger
 from callgauge_platform.settings import Settings
@@ -56,6 +57,7 @@ class MediaEngine:
     guard: BillingGuard | None = None  # metering events and hang-up on BalanceExhausted
     billing_consumer: Consumer | None = None
     credentials: CredentialSource | None = None  # passwords of the runs' credential pools
+    dial: DialPolicy | None = None  # the operator's SIP destination policy (None: unchecked)
     # scale-out (engine/shards.py): load shards offered to the group through callgauge.media-work.v1
     work_store: EventStore | None = None
     work_relay: OutboxRelay | None = None
@@ -238,6 +240,14 @@ class MediaEngine:
             self.guard.run_started(req)
             placer, emit = self.guard.placer_for(placer), self.guard.emit_for(emit)
         try:
+            refusal = await dial_refusal(self.dial, req)
+            if refusal:  # checked at StartRun too; a name may resolve elsewhere now, or the policy changed
+                log.warning("run_refused_destination", run_id=req.run_id, reason=refusal)
+                await emit(media_pb2.RunAccepted(run_id=req.run_id, engine_id=self.engine_id))
+                await emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=self.engine_id,
+                                                      summary=m_pb2.RunSummary(),
+                                                      error=f"destination not allowed: {refusal}"))
+                return
             shards = self._shard_count(req)
             if shards != 1:
                 summary = await self._coordinate(req, shards, emit)
@@ -252,6 +262,28 @@ class MediaEngine:
             self._versions.pop(f"media-run-{req.run_id}", None)
             self._emit_locks.pop(f"media-run-{req.run_id}", None)
             self.runs.pop(req.run_id, None)
+
+
+async def dial_refusal(dial: DialPolicy | None, req: runs_pb2.RunRequested) -> str | None:
+    """Why the run may not dial what it names (every address its names resolve to now), or None."""
+    if dial is None:
+        return None
+    hosts: list[SipHost] = []
+    for step in req.spec.steps:
+        for action in step.actions:
+            kind = action.WhichOneof("kind")
+            if kind not in ("call", "load"):
+                continue
+            dest = getattr(action, kind).dial_destination.strip()
+            problem = sip_uri_problem(dest)
+            if problem:
+                return f"{dest!r}: {problem}"
+            uri = dest if re.match(r"^<?sips?:", dest, re.IGNORECASE) else ("sip:" + dest if "@" in dest else "")
+            target = sip_target(uri)
+            if target is not None:
+                hosts.append(target)
+    hosts += [SipHost(t.host, t.port or 5060) for t in req.targets]
+    return await dial.first_refusal(hosts)
 
 
 def _slug(text: str) -> str:
@@ -278,5 +310,6 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
     engine.guard = BillingGuard(store, relay.notify, engine_id, settings.media_progress_interval_s, pool.hangup)
     pool.add_listener(engine.guard.on_call)
     engine.credentials = GrpcRunCredentials(settings.runs_grpc)
+    engine.dial = DialPolicy.from_settings(settings)
     engine.health = HealthServer(settings.bind_host, settings.media_http_port, engine.ready)
     return engine

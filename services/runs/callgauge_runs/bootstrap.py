@@ -8,6 +8,7 @@ from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore
 from callgauge_eventstore.factory import open_event_store
 from callgauge_eventstore.relay import OutboxRelay
+from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.health import HealthServer
 from callgauge_platform.settings import Settings
@@ -73,7 +74,7 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     settings = settings or Settings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
     app = RunsApp(store, billing or GrpcBilling(settings.billing_grpc),
-                  load_secrets(settings.secrets_key, settings.data_dir))
+                  load_secrets(settings.secrets_key, settings.data_dir), DialPolicy.from_settings(settings))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"),

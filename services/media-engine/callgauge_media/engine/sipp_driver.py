@@ -231,7 +231,7 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
             with os.fdopen(fd, "w") as f:
                 f.write(injection_file(users))
         local_ip = _local_ip_for(target.host)
-        control_port = free_port(local_ip if local_ip != "0.0.0.0" else "127.0.0.1", socket.SOCK_DGRAM)
+        control_port = free_port("127.0.0.1", socket.SOCK_DGRAM)  # SIPp binds it to loopback (-ci)
         bound = shape.window_s + CATCH_UP_S + _longest_call_s(load) + GRACE_S
         cmd = sipp_command(load, target, scenario="scenario.xml", local_ip=local_ip,
                            sip_port=free_port(local_ip, socket.SOCK_DGRAM) if local_ip != "0.0.0.0" else 0,
@@ -281,7 +281,7 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
     t0 = loop.time()
     t0_ns = time.time_ns()
     ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    ctl_addr = ("127.0.0.1" if local_ip == "0.0.0.0" else local_ip, control_port)
+    ctl_addr = ("127.0.0.1", control_port)
     seconds = SippSeconds(state.run_id, state.engine_id)
     pending = list(steps[1:])
     quit_sent = False

@@ -263,9 +263,12 @@ def sipp_command(load: spec_pb2.LoadAction, target: Target, *, scenario: str, lo
     port (``cset rate N``) to follow the shape; ``-m`` stops it after ``max_calls`` calls. Every
     message of every call goes to ``calls_log`` (``-trace_shortmsg``), which the driver follows
     while SIPp runs (:class:`SippCalls`); Call-IDs are ``<call number>-<pid>@<local ip>``."""
+    if target.remote.startswith("-") or target.host.startswith("-") or local_ip.startswith("-"):
+        raise ValueError(f"{target.host!r} cannot be a SIPp destination (it would be read as an option)")
     transport = "t1" if (load.transport or "udp").lower() == "tcp" else "u1"
+    # the control port (rate steering, quit) listens on loopback only: nobody else may steer SIPp
     cmd = ["sipp", target.remote, "-sf", scenario, "-i", local_ip, "-p", str(sip_port), "-mp", str(media_port),
-           "-cp", str(control_port), "-t", transport,
+           "-cp", str(control_port), "-ci", "127.0.0.1", "-t", transport,
            "-r", f"{max(0.0, initial_rate):g}", "-rp", "1000", "-m", str(max_calls),
            "-nostdin", "-timeout", f"{timeout_s}s", "-timeout_error",
            "-trace_stat", "-stf", "stat.csv", "-fd", "1",

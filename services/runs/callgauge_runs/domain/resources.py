@@ -11,6 +11,8 @@ from google.protobuf.message import Message
 
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 
+from callgauge_platform.destinations import DialPolicy
+
 from callgauge_runs.domain import spec as specs
 from callgauge_runs.domain.common import owned
 from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
@@ -156,7 +158,7 @@ _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9\-.]{0,252}))$")
 
 
 def _validate_registrar(name: str, host: str, port: int, transport: str, domain: str,
-                        v: ValidationCollector) -> None:
+                        v: ValidationCollector, dial: DialPolicy | None = None) -> None:
     if not name.strip():
         v.add(["name"], "a registrar needs a name", "missing")
     elif len(name) > 200:
@@ -167,13 +169,19 @@ def _validate_registrar(name: str, host: str, port: int, transport: str, domain:
         v.add(["host"], f"{host!r} is not a host name or IP address")
     if not 1 <= port <= 65535:
         v.add(["port"], "a port between 1 and 65535")
+    elif dial is not None and host and _HOST.match(host):
+        refusal = dial.static_refusal(host.strip("[]"), port)
+        if refusal:
+            v.add(["port" if refusal.startswith("port") else "host"],
+                  f"{host}:{port} is not an allowed destination: {refusal}", "destination_denied")
     if transport not in specs.TRANSPORTS:
         v.add(["transport"], "udp or tcp")
     if domain and not _HOST.match(domain):
         v.add(["domain"], f"{domain!r} is not a SIP domain")
 
 
-def decide_create_registrar(project: Project | None, state: Registrar | None, cmd: CreateRegistrar) -> list[Message]:
+def decide_create_registrar(project: Project | None, state: Registrar | None, cmd: CreateRegistrar,
+                            dial: DialPolicy | None = None) -> list[Message]:
     if not owned(project, cmd.account_id, cmd.mode):
         raise NotFound("project", cmd.project_id)
     if state is not None:
@@ -182,7 +190,7 @@ def decide_create_registrar(project: Project | None, state: Registrar | None, cm
     name, host, port = (f.name or "").strip(), (f.host or "").strip(), 5060 if f.port is None else f.port
     transport, domain = f.transport or "udp", (f.domain or "").strip()
     v = ValidationCollector()
-    _validate_registrar(name, host, port, transport, domain, v)
+    _validate_registrar(name, host, port, transport, domain, v, dial)
     v.raise_if_any()
     return [runs_pb2.RegistrarCreated(registrar_id=cmd.registrar_id, project_id=cmd.project_id,
                                       account_id=cmd.account_id, mode=cmd.mode, name=name, host=host, port=port,
@@ -195,7 +203,7 @@ def _registrar_in(state: Registrar | None, rid: str, project_id: str, account_id
     return state
 
 
-def decide_update_registrar(state: Registrar | None, cmd: UpdateRegistrar) -> list[Message]:
+def decide_update_registrar(state: Registrar | None, cmd: UpdateRegistrar, dial: DialPolicy | None = None) -> list[Message]:
     r = _registrar_in(state, cmd.registrar_id, cmd.project_id, cmd.account_id, cmd.mode)
     f = cmd.fields
     name = r.name if f.name is None else f.name.strip()
@@ -204,7 +212,7 @@ def decide_update_registrar(state: Registrar | None, cmd: UpdateRegistrar) -> li
     transport = r.transport if f.transport is None else f.transport
     domain = r.domain if f.domain is None else f.domain.strip()
     v = ValidationCollector()
-    _validate_registrar(name, host, port, transport, domain, v)
+    _validate_registrar(name, host, port, transport, domain, v, dial)
     v.raise_if_any()
     if (name, host, port, transport, domain) == (r.name, r.host, r.port, r.transport, r.domain):
         return []

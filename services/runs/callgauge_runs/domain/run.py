@@ -12,6 +12,8 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
+from callgauge_platform.destinations import DialPolicy
+
 from callgauge_runs.domain import overrides as overrides_mod
 from callgauge_runs.domain import spec as specs
 from callgauge_runs.domain.callstats import CallStats
@@ -140,8 +142,10 @@ def _resolve(spec: spec_pb2.TestSpec, resources: Resources) -> tuple[list, list]
 
 
 def decide_start_run(test: Test | None, state: Run | None, cmd: StartRun,
-                     resources: Resources | None = None) -> list[Message]:
-    """Snapshot the test with the overrides applied, resolve the pools it names (usernames only)."""
+                     resources: Resources | None = None, dial: DialPolicy | None = None) -> list[Message]:
+    """Snapshot the test with the overrides applied, resolve the pools it names (usernames only).
+    `dial`: the operator's destination policy, checked again now (it may have changed since the test
+    was saved, and overrides may name other destinations)."""
     if not owned(test, cmd.account_id, cmd.mode) or test.project_id != cmd.project_id:
         raise NotFound("test", cmd.test_id)
     if state is not None:
@@ -155,12 +159,19 @@ def decide_start_run(test: Test | None, state: Run | None, cmd: StartRun,
     spec, where = overrides_mod.apply_overrides(test.spec, cmd.overrides, v)
     if not v.errors:
         checked = ValidationCollector()
-        specs.validate(spec, checked, [], resources.registrars.keys(), resources.pools.keys())
+        specs.validate(spec, checked, [], resources.registrars.keys(), resources.pools.keys(), dial)
         for e in checked.errors:
             key = where.get(tuple(e.loc))
             v.add([key] if key else e.loc, e.msg, e.type)
     v.raise_if_any()
     targets, pools = _resolve(spec, resources)
+    if dial is not None:
+        for t in targets:
+            refusal = dial.static_refusal(t.host, t.port or 5060)
+            if refusal:
+                v.add(["registrars", t.id, "host"], f"registrar {t.host}:{t.port} is not an allowed destination: "
+                      f"{refusal}", "destination_denied")
+        v.raise_if_any()
     events: list[Message] = [runs_pb2.RunRequested(
         run_id=cmd.run_id, project_id=cmd.project_id, test_id=cmd.test_id, account_id=cmd.account_id,
         test_name=test.name, spec=spec, metadata=cmd.metadata, tags=list(cmd.tags), mode=cmd.mode,

@@ -8,6 +8,8 @@ from collections.abc import Collection
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
+from callgauge_platform.destinations import DialPolicy, sip_target, sip_uri_problem
+
 from callgauge_runs.domain.errors import ValidationCollector
 
 CODECS = ("PCMU", "PCMA", "G722", "GSM", "speex", "iLBC")
@@ -53,9 +55,12 @@ def with_defaults(spec: spec_pb2.TestSpec) -> spec_pb2.TestSpec:
 
 
 def validate(spec: spec_pb2.TestSpec, v: ValidationCollector, root: list[str | int],
-             registrars: Collection[str] | None = None, pools: Collection[str] | None = None) -> None:
+             registrars: Collection[str] | None = None, pools: Collection[str] | None = None,
+             dial: DialPolicy | None = None) -> None:
     """Collect every error with its location. With `registrars`/`pools` (the ids the test's project
-    owns), the actions' target_pool/credential_pool must name one of them."""
+    owns), the actions' target_pool/credential_pool must name one of them. With `dial` (the
+    operator's destination policy), a dial destination's address literal, name and port must be
+    allowed (names are resolved and checked again by the media engine)."""
     if not spec.steps:
         v.add([*root, "steps"], "a test needs at least one step", "missing")
     for si, step in enumerate(spec.steps):
@@ -71,6 +76,8 @@ def validate(spec: spec_pb2.TestSpec, v: ValidationCollector, root: list[str | i
             {"call": _validate_call, "register": _validate_register, "wait_for_calls": _validate_wait,
              "load": _validate_load}[kind](body, v, loc)
             _validate_pools(kind, body, v, loc, registrars, pools)
+            if dial is not None and kind in ("call", "load"):
+                check_dial(body.dial_destination, dial, v, [*loc, "dial_destination"])
     for i, a in enumerate(spec.assertions):
         loc = [*root, "assertions", i]
         if a.metric not in METRICS:
@@ -95,10 +102,21 @@ def _check_destination(dest: str, via_pool: bool, v: ValidationCollector, loc: l
     if not dest:
         if required:
             v.add([*loc, "dial_destination"], "a call needs a destination SIP URI", "missing")
+    elif problem := sip_uri_problem(dest):
+        v.add([*loc, "dial_destination"], f"{dest!r}: {problem}")
     elif not _SIP_URI.match(dest) and not (via_pool and _DIAL_USER.match(dest)):
         hint = "a SIP URI like sip:user@host:5060" + (" or a user/number" if via_pool else
                                                        " (a bare user/number needs a target_pool)")
         v.add([*loc, "dial_destination"], f"{dest!r} is not {hint}")
+
+
+def check_dial(dest: str, dial: DialPolicy, v: ValidationCollector, loc: list) -> None:
+    """A SIP URI's host and port against the operator's policy (a bare user goes to the registrar,
+    which is checked on its own)."""
+    target = sip_target(dest)
+    refusal = dial.static_refusal(target.host, target.port) if target is not None else None
+    if refusal:
+        v.add(loc, f"{dest!r} is not an allowed destination: {refusal}", "destination_denied")
 
 
 def _common(body, v: ValidationCollector, loc: list) -> None:

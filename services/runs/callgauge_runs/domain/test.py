@@ -11,6 +11,8 @@ from google.protobuf.message import Message
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 
+from callgauge_platform.destinations import DialPolicy
+
 from callgauge_runs.domain import spec as specs
 from callgauge_runs.domain.common import owned, validate_metadata
 from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
@@ -80,25 +82,26 @@ def evolve_test(state: Test | None, event: Message, at: datetime | None = None) 
 
 
 def _validate_test(name: str, spec: spec_pb2.TestSpec, metadata: dict[str, str], resources: Resources | None,
-                   v: ValidationCollector) -> None:
+                   v: ValidationCollector, dial: DialPolicy | None = None) -> None:
     resources = resources or Resources()
     if not name:
         v.add(["name"], "a test needs a name", "missing")
     elif len(name) > 200:
         v.add(["name"], "at most 200 characters")
-    specs.validate(spec, v, [], resources.registrars.keys(), resources.pools.keys())
+    specs.validate(spec, v, [], resources.registrars.keys(), resources.pools.keys(), dial)
     validate_metadata(metadata, v)
 
 
 def decide_create_test(project: Project | None, state: Test | None, cmd: CreateTest,
-                       resources: Resources | None = None) -> list[Message]:
-    """`resources`: the registrars and credential pools of the project the spec may name."""
+                       resources: Resources | None = None, dial: DialPolicy | None = None) -> list[Message]:
+    """`resources`: the registrars and credential pools of the project the spec may name; `dial`:
+    the operator's destination policy."""
     if not owned(project, cmd.account_id, cmd.mode):
         raise NotFound("project", cmd.project_id)
     if state is not None:
         raise Conflict(f"test {cmd.test_id} exists")
     v = ValidationCollector()
-    _validate_test(cmd.name.strip(), cmd.spec, cmd.metadata, resources, v)
+    _validate_test(cmd.name.strip(), cmd.spec, cmd.metadata, resources, v, dial)
     v.raise_if_any()
     return [runs_pb2.TestCreated(test_id=cmd.test_id, project_id=cmd.project_id, account_id=cmd.account_id,
                                  name=cmd.name.strip(), spec=specs.with_defaults(cmd.spec), metadata=cmd.metadata,
@@ -111,7 +114,8 @@ def _test_in(state: Test | None, test_id: str, project_id: str, account_id: str,
     return state
 
 
-def decide_update_test(state: Test | None, cmd: UpdateTest, resources: Resources | None = None) -> list[Message]:
+def decide_update_test(state: Test | None, cmd: UpdateTest, resources: Resources | None = None,
+                       dial: DialPolicy | None = None) -> list[Message]:
     test = _test_in(state, cmd.test_id, cmd.project_id, cmd.account_id, cmd.mode)
     name = test.name if cmd.name is None else cmd.name.strip()
     spec = spec_pb2.TestSpec()
@@ -122,7 +126,7 @@ def decide_update_test(state: Test | None, cmd: UpdateTest, resources: Resources
         spec.assertions.extend(test.spec.assertions)
     metadata = test.metadata if cmd.metadata is None else cmd.metadata
     v = ValidationCollector()
-    _validate_test(name, spec, metadata, resources, v)
+    _validate_test(name, spec, metadata, resources, v, dial)
     v.raise_if_any()
     spec = specs.with_defaults(spec)
     if (name, spec, metadata) == (test.name, test.spec, test.metadata):

@@ -18,6 +18,7 @@ from callgauge_bus.codec import Delivered, decode_payload, new_event
 from callgauge_eventstore import DuplicateEventId, EventStore, WrongExpectedVersion
 from callgauge_eventstore.aggregate import StateCache, load, save
 from callgauge_platform.aio import cancel_and_wait
+from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.events.v1 import media_pb2
 
@@ -70,10 +71,13 @@ def new_id() -> str:
 
 
 class RunsApp:
-    def __init__(self, store: EventStore, billing: BillingPort | None = None, secrets: Secrets | None = None) -> None:
+    def __init__(self, store: EventStore, billing: BillingPort | None = None, secrets: Secrets | None = None,
+                 dial: DialPolicy | None = None) -> None:
         """`secrets`: the key that encrypts SIP passwords (bootstrap passes the configured one;
-        without it a throwaway key is made, fit for tests only)."""
+        without it a throwaway key is made, fit for tests only). `dial`: the operator's SIP
+        destination policy (bootstrap passes the configured one; None: destinations unchecked)."""
         self.store = store
+        self.dial = dial
         self.billing = billing  # None: runs are not metered (tests, tools)
         self.secrets = secrets or Secrets([Fernet.generate_key()])
         self.view = ReadModel()
@@ -214,14 +218,14 @@ class RunsApp:
         project = await self._project_of(cmd.project_id)
         resources = self.view.resources_of(cmd.project_id)
         await self._decide(test_stream(cmd.test_id), test_model.evolve_test,
-                           lambda state, c: test_model.decide_create_test(project, state, c, resources), cmd,
+                           lambda state, c: test_model.decide_create_test(project, state, c, resources, self.dial), cmd,
                            correlation=cmd.project_id)
         return self.view.tests[cmd.test_id]
 
     async def update_test(self, cmd: test_model.UpdateTest) -> test_model.Test:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
         await self._decide(test_stream(cmd.test_id), test_model.evolve_test, test_model.decide_update_test, cmd,
-                           self.view.resources_of(cmd.project_id), correlation=cmd.project_id)
+                           self.view.resources_of(cmd.project_id), self.dial, correlation=cmd.project_id)
         return self.get_test(cmd.account_id, cmd.project_id, cmd.test_id, cmd.mode)
 
     async def delete_test(self, cmd: test_model.DeleteTest) -> None:
@@ -234,14 +238,14 @@ class RunsApp:
     async def create_registrar(self, cmd: resource_model.CreateRegistrar) -> resource_model.Registrar:
         project = await self._project_of(cmd.project_id)
         await self._decide(registrar_stream(cmd.registrar_id), resource_model.evolve_registrar,
-                           lambda state, c: resource_model.decide_create_registrar(project, state, c), cmd,
+                           lambda state, c: resource_model.decide_create_registrar(project, state, c, self.dial), cmd,
                            correlation=cmd.project_id)
         return self.view.registrars[cmd.registrar_id]
 
     async def update_registrar(self, cmd: resource_model.UpdateRegistrar) -> resource_model.Registrar:
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
         await self._decide(registrar_stream(cmd.registrar_id), resource_model.evolve_registrar, resource_model.decide_update_registrar,
-                           cmd, correlation=cmd.project_id)
+                           cmd, self.dial, correlation=cmd.project_id)
         return self.get_registrar(cmd.account_id, cmd.mode, cmd.project_id, cmd.registrar_id)
 
     async def delete_registrar(self, cmd: resource_model.DeleteResource) -> None:
@@ -298,7 +302,7 @@ class RunsApp:
         test, _ = await load(self.store, test_stream(cmd.test_id), test_model.evolve_test, decode_payload)
         resources = self.view.resources_of(cmd.project_id)
         state, version = await load(self.store, run_stream(cmd.run_id), run_model.evolve_run, decode_payload, self.run_cache)
-        events = run_model.decide_start_run(test, state, cmd, resources)
+        events = run_model.decide_start_run(test, state, cmd, resources, self.dial)
         if self.billing is not None:  # hold the run's maximum cost first; not payable -> not started
             await self.billing.reserve(cmd.account_id, cmd.mode, cmd.run_id, cmd.project_id, cmd.test_id,
                                        events[0].spec)
