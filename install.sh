@@ -6,7 +6,8 @@ cd "$(dirname "$0")"
 
 # build-essential … pkg-config: pjsua2 is built from source (scripts/build_pjsua2.sh).
 APT_PACKAGES=(python3 python3-venv sip-tester kamailio iproute2 util-linux ca-certificates chromium
-  build-essential swig python3-dev libssl-dev libopus-dev uuid-dev pkg-config)
+  build-essential swig python3-dev libssl-dev libopus-dev uuid-dev pkg-config
+  espeak-ng)  # espeak-ng: the reference speech prompts (callgauge_media.audio.prompts)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

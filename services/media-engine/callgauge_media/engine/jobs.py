@@ -75,6 +75,9 @@ class UaJob:
     step: int = 0
     action: int = 0
     index: int = 0
+    play_file: str = ""  # a 16-bit PCM mono WAV at the bridge's rate, played in place of the tone
+    play_loop: bool = True
+    record_dir: str = ""  # record what each answered call receives into <record_dir>/<ua_id>.in<N>.wav
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,9 @@ class CallJob:
     account: SipAccount | None = None  # call as this user through its registrar (digest auth)
     dtmf: str = ""  # RFC 2833 digits to send after the answer
     dtmf_delay_ms: int = 0
+    play_file: str = ""  # a 16-bit PCM mono WAV at the bridge's rate, played in place of the tone
+    play_loop: bool = True  # False: play it once, then silence
+    record_path: str = ""  # record what this side receives (WAV at the bridge's rate)
 
     @classmethod
     def from_action(

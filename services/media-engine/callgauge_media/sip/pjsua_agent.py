@@ -454,7 +454,7 @@ class _CallRun:
     __slots__ = (
         "token", "job", "raw", "call", "source", "tone", "aud", "aud_port", "media_idx",
         "disconnected", "hangup_at", "reported", "error", "setup_deadline", "stats_final",
-        "ua", "answer_due", "dtmf_done",
+        "ua", "answer_due", "dtmf_done", "player", "recorder",
     )
 
     def __init__(self, token: int, job: CallJob, ua: _Ua | None = None) -> None:
@@ -467,6 +467,8 @@ class _CallRun:
         self.call: _CallerCall | None = None
         self.source: pj.AudioMedia | None = None  # what we send: tone generator or null capture
         self.tone: pj.ToneGenerator | None = None
+        self.player: pj.AudioMediaPlayer | None = None  # job.play_file, in place of the tone
+        self.recorder: pj.AudioMediaRecorder | None = None  # job.record_path: what this side receives
         self.aud: pj.AudioMedia | None = None
         self.aud_port = -1
         self.media_idx: int | None = None
@@ -810,6 +812,8 @@ class CallerAgent:
             codec=job.codec, setup_timeout_ms=int(CALLEE_SETUP_S * 1000) + job.answer_delay_ms,
             from_user=job.account.username, transport=job.account.transport,
             step=job.step, action=job.action, index=job.index,
+            play_file=job.play_file, play_loop=job.play_loop,
+            record_path=f"{job.record_dir}/{job.ua_id}.in{ua.seq}.wav" if job.record_dir else "",
         )
         run = _CallRun(self._callee_keys, cjob, ua)
         raw = run.raw
@@ -1052,8 +1056,11 @@ class CallerAgent:
                 return
             run.aud = aud
             run.aud_port = port
+            self._attach_audio_files(run, aud)
             if run.source is None:
-                if run.job.tone_hz > 0:
+                if run.player is not None:
+                    run.source = run.player
+                elif run.job.tone_hz > 0:
                     tone = pj.ToneGenerator()
                     tone.createToneGenerator(8000 if self._opts.low_cpu else 16000, 1)
                     desc = pj.ToneDesc()
@@ -1069,7 +1076,7 @@ class CallerAgent:
                     run.source = tone
                 elif run.ua is None:
                     run.source = self._capture  # null device capture: continuous silence
-            if run.ua is not None and run.tone is None:
+            if run.ua is not None and run.tone is None and run.player is None:
                 run.source = aud  # callee without a tone: echo what arrives
                 aud.startTransmit(aud)
                 return
@@ -1077,6 +1084,23 @@ class CallerAgent:
             if self._opts.drain_rx:
                 aud.startTransmit(self._playback)  # so the jitter buffer is drained like a real phone
             return
+
+    def _attach_audio_files(self, run: _CallRun, aud: pj.AudioMedia) -> None:
+        """The job's WAV player (made once per call) and its recorder of what arrives."""
+        job = run.job
+        try:
+            if job.play_file and run.player is None:
+                player = pj.AudioMediaPlayer()
+                player.createPlayer(job.play_file, 0 if job.play_loop else pj.PJMEDIA_FILE_NO_LOOP)
+                run.player = player
+            if job.record_path:
+                if run.recorder is None:
+                    rec = pj.AudioMediaRecorder()
+                    rec.createRecorder(job.record_path)
+                    run.recorder = rec
+                aud.startTransmit(run.recorder)
+        except pj.Error as exc:
+            run.fail(f"audio file: {_error_text(exc)}")
 
     def sample_stats(self) -> list[tuple[int, int, int, float]]:
         """``(token, rx_packets, rx_lost, jitter_ms)`` of every answered call whose audio is up
@@ -1298,6 +1322,7 @@ class CallerAgent:
             m = failed_measurement(run.job, f"engine error building the measurement: {_error_text(exc)}",
                                    started_wall=run.raw.started_wall)
         self._attach_ladder(run, m)
+        self._close_recorder(run)  # the WAV is complete before anyone hears of the call
         if run.disconnected:
             self._drop_media(run)
             run.call = None
@@ -1335,7 +1360,22 @@ class CallerAgent:
                 src.stopTransmit(aud)
             except pj.Error:
                 pass
+        self._close_recorder(run, aud)
         run.tone = None  # destroys the tone generator's conference port
+        run.player = None
+
+    @staticmethod
+    def _close_recorder(run: _CallRun, aud: pj.AudioMedia | None = None) -> None:
+        rec, aud = run.recorder, aud or run.aud
+        if rec is None:
+            return
+        run.recorder = None
+        if aud is not None and not run.disconnected:
+            try:
+                aud.stopTransmit(rec)
+            except pj.Error:
+                pass
+        del rec  # destroys the recorder: pjmedia writes the WAV header's sizes then
 
     # ---- shutdown
     def shutdown(self, reason: str = "media engine stopping", timeout_s: float = 3.0) -> None:
