@@ -90,16 +90,19 @@ class Producer:
         await self._producer.send_and_wait(topic, value=value, key=key.encode(), headers=list(headers))
         PRODUCED.labels(topic).inc()
 
-    async def send_many(self, records: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]) -> None:
-        """Send a batch; returns when every record is acknowledged, in order per partition."""
+    async def send_many(self, records: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]) -> list:
+        """Send a batch; returns when every record is acknowledged, in order per partition, with
+        the broker's acknowledgement of each (aiokafka RecordMetadata: partition, offset)."""
         assert self._producer is not None, "Producer.start() first"
         futures = [
             await self._producer.send(topic, value=value, key=key.encode(), headers=list(headers))
             for topic, key, value, headers in records
         ]
+        acks = []
         for (topic, *_), fut in zip(records, futures, strict=True):
-            await fut
+            acks.append(await fut)
             PRODUCED.labels(topic).inc()
+        return acks
 
 
 class Consumer:

@@ -4,13 +4,17 @@ so a crash re-publishes (at-least-once) and never skips; consumers dedupe on eve
 
 Broker loss. The embedded Tansu keeps topics in memory only: when it restarts, everything the
 relay had published (and every consumer group's offsets) is gone, while our checkpoint still says
-"published". So the relay, given the broker's address (`bootstrap`, taken from the producer by
-default), checks every `check_interval` seconds and right after any send error that the broker still
-holds what it published: it counts the records it has had acknowledged into its topic since it
-started or since the last loss (`published_in_epoch`) and compares that with the sum of the topic's
-end offsets over its partitions. End offsets never go down on a healthy Kafka (retention moves the
-start offset, not the end), so a missing topic or a total end offset below `published_in_epoch`
-means the broker lost data. The relay then recreates its topic (ensure_topics), sets the stored
+"published". The relay notices it two ways, both per partition of its topic:
+- an acknowledgement with an offset below one the broker acknowledged before (offsets of a healthy
+  partition only grow): the broker started over;
+- every `check_interval` seconds and right after any send error (given the broker's address,
+  `bootstrap`, taken from the producer by default), the topic is missing or a partition's end offset
+  is below the FIRST offset acknowledged in the relay's latest send to it. Not below the last one:
+  a high watermark may lag behind the acknowledgements. Tansu 0.6 answers ListOffsets(latest) with
+  the base offset of the partition's last record batch (6,000 records acknowledged at offsets
+  0-5999 gave an end offset of 5978), which is no loss, and a lagging watermark on any Kafka is
+  none either. A shortfall must also still be there `confirm_delay` seconds later.
+The relay then recreates its topic (ensure_topics), sets the stored
 checkpoint AND the in-memory position back to 0, and re-publishes the whole store; consumers drop
 the events they already handled by event id. The stored checkpoint stays honest: it always means
 "acknowledged by the broker we are talking to now", so a relay that crashes during the re-publish
@@ -46,13 +50,14 @@ RELAY_LAG = Gauge("callgauge_relay_lag_events", "store position minus published 
 
 
 class Publisher(Protocol):
-    async def send_many(self, records) -> None: ...
+    async def send_many(self, records) -> list | None:
+        """Acknowledgements with .partition and .offset (None: the publisher does not tell)."""
 
 
 class OutboxRelay:
     def __init__(self, store: EventStore, producer: Publisher, topic: str, name: str, source: str,
                  batch_size: int = 500, poll_interval: float = 0.02, *, bootstrap: str | None = None,
-                 check_interval: float = 1.5, partitions: int = 3) -> None:
+                 check_interval: float = 1.5, partitions: int = 3, confirm_delay: float = 1.0) -> None:
         self.store, self.producer, self.topic = store, producer, topic
         self.name, self.source = name, source
         self.batch_size, self.poll_interval = batch_size, poll_interval
@@ -60,6 +65,11 @@ class OutboxRelay:
         # records acknowledged into `topic` since start or since the last detected broker loss
         self.published_in_epoch = 0
         self.broker_losses = 0
+        self.confirm_delay = confirm_delay
+        # per partition, in this epoch: the highest offset acknowledged, and the lowest offset
+        # acknowledged by the latest send that reached the partition (its end offset is not below)
+        self._acked_max: dict[int, int] = {}
+        self._floor: dict[int, int] = {}
         self.bootstrap = bootstrap if bootstrap is not None else getattr(producer, "bootstrap", None)
         self.check_interval, self.partitions = check_interval, partitions
         self._task: asyncio.Task | None = None
@@ -115,7 +125,10 @@ class OutboxRelay:
                     span.set_attribute("callgauge.event_id", str(ev.id))
             finally:
                 otel_context.detach(token)
-        await self.producer.send_many([self._record(ev) for ev in batch])
+        acks = await self.producer.send_many([self._record(ev) for ev in batch])
+        if self._went_back(acks or ()):
+            await self._start_over("the broker acknowledged offsets below ones it had acknowledged before")
+            return 0
         self.published_in_epoch += len(batch)
         last = batch[-1].position
         await self.store.set_checkpoint(self.name, last)
@@ -124,8 +137,8 @@ class OutboxRelay:
         RELAY_LAG.labels(self.name).set(max(0, await self.store.last_position() - last))
         return len(batch)
 
-    async def _topic_end_total(self) -> int | None:
-        """Sum of the topic's end offsets, or None when the broker does not know the topic. The
+    async def _topic_ends(self) -> dict[int, int] | None:
+        """The end offset of each partition of the topic, or None when the broker does not know it. The
         probe (a consumer without a group) stays open between checks; a failure drops it so the
         next check connects afresh."""
         assert self.bootstrap is not None
@@ -143,7 +156,7 @@ class OutboxRelay:
                 return None
             async with asyncio.timeout(5):
                 ends = await self._probe.end_offsets([TopicPartition(self.topic, p) for p in parts])
-            return sum(ends.values())
+            return {tp.partition: end for tp, end in ends.items()}
         except BaseException:
             await self._close_probe()
             raise
@@ -156,21 +169,51 @@ class OutboxRelay:
             except Exception as exc:  # closing a broken connection may fail too
                 log.debug("relay_probe_close_failed", error=repr(exc))
 
+    def _went_back(self, acks) -> bool:
+        """Take the acknowledgements of one send in; True when a partition's offsets went back."""
+        first: dict[int, int] = {}
+        for ack in acks:
+            p, off = ack.partition, ack.offset
+            if off < self._acked_max.get(p, -1):
+                return True
+            self._acked_max[p] = off
+            first.setdefault(p, off)
+        self._floor.update(first)
+        return False
+
+    def _short(self, ends: dict[int, int] | None) -> list[str]:
+        """The partitions whose end offset is below what the broker acknowledged (none: healthy)."""
+        if ends is None:
+            return ["topic missing"]
+        return [f"partition {p}: end {ends.get(p, 0)} < {floor}" for p, floor in self._floor.items()
+                if ends.get(p, 0) < floor]
+
     async def check_broker(self) -> bool:
         """Detect a broker that lost what we published; if so, start over. True when it did."""
-        if self.bootstrap is None or self.published_in_epoch == 0:
+        if self.bootstrap is None or not self._floor:
             return False
-        total = await self._topic_end_total()
-        if total is not None and total >= self.published_in_epoch:
+        short = self._short(await self._topic_ends())
+        if not short:
             return False
+        log.info("relay_broker_behind", relay=self.name, topic=self.topic, short=short)
+        await asyncio.sleep(self.confirm_delay)  # a lagging high watermark catches up; a lost topic does not
+        short = self._short(await self._topic_ends())
+        if not short:
+            return False
+        await self._start_over("; ".join(short))
+        return True
+
+    async def _start_over(self, why: str) -> None:
         log.warning("relay_broker_lost_data", relay=self.name, topic=self.topic,
-                    published=self.published_in_epoch, end_offsets=total)
-        await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions, timeout=10)
+                    published=self.published_in_epoch, why=why)
+        if self.bootstrap is not None:
+            await ensure_topics(self.bootstrap, [self.topic], partitions=self.partitions, timeout=10)
         await self.store.set_checkpoint(self.name, 0)
         self.published_position = 0
         self.published_in_epoch = 0
+        self._acked_max.clear()
+        self._floor.clear()
         self.broker_losses += 1
-        return True
 
     async def _maybe_check(self, force: bool = False) -> None:
         loop = asyncio.get_running_loop()

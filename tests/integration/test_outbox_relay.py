@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from callgauge_bus.codec import Delivered, new_event
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
@@ -100,3 +103,50 @@ async def test_a_restarted_relay_resumes_after_its_checkpoint(tmp_path, broker, 
         await producer.stop()
     assert [d.payload.run_id for d in got] == ["a", "b"]  # b once, a not re-sent
     await store.close()
+
+
+async def test_a_full_rate_relay_reports_no_loss_and_publishes_each_event_once(tmp_path, broker, topic_prefix):
+    """Events appended as fast as the store takes them for a bounded time (CALLGAUGE_TEST_RELAY_SECONDS,
+    60 by default), the relay publishing and checking the broker every 0.3 s. Tansu's end offsets
+    stay behind the acknowledged offsets (it answers with the base offset of a partition's last
+    batch), which is not a loss: none is reported, and the broker holds each event once (the
+    acknowledged offsets of each partition run 0..n-1 and add up to the events of the store)."""
+    seconds = float(os.environ.get("CALLGAUGE_TEST_RELAY_SECONDS", "60"))
+    topic = f"{topic_prefix}callgauge.media.v1"
+    await ensure_topics(broker.bootstrap, [topic], partitions=3)
+    store = open_event_store(f"sqlite:///{tmp_path}/", "media-engine")
+    producer = Producer(broker.bootstrap)
+    await producer.start()
+    relay = OutboxRelay(store, producer, topic, "relay:full-rate", "media-engine", check_interval=0.3)
+    await relay.start()
+    appended = 0
+    try:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while loop.time() < end:
+            run = f"r{appended // 5000}"
+            await store.append_to_stream(f"media-run-{run}-{appended}", StreamState.NO_STREAM, [
+                new_event(runs_pb2.RunQueued(run_id=run, planned_calls=appended + i), correlation_id=run,
+                          source="media-engine") for i in range(100)])
+            appended += 100
+            relay.notify()
+        async with asyncio.timeout(60):
+            while relay.published_position < await store.last_position():
+                await asyncio.sleep(0.05)
+        assert not await relay.check_broker()  # one more check with everything acknowledged
+    finally:
+        await relay.stop()
+        await producer.stop()
+    probe = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+    await probe.start()
+    try:
+        parts = probe.partitions_for_topic(topic) or set()
+        ends = await probe.end_offsets([TopicPartition(topic, p) for p in parts])
+    finally:
+        await probe.stop()
+    await store.close()
+    print(f"relayed {appended} events in {seconds:.0f} s ({appended / seconds:.0f}/s); acknowledged up to "
+          f"{relay._acked_max}, end offsets {sorted((tp.partition, e) for tp, e in ends.items())}")
+    assert relay.broker_losses == 0
+    assert relay.published_in_epoch == appended
+    assert sum(last + 1 for last in relay._acked_max.values()) == appended
