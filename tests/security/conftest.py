@@ -11,10 +11,9 @@ from callgauge_platform.stack import Stack
 
 @pytest.fixture(scope="session")
 def sec_stack(tmp_path_factory):
-    # SIP destinations on loopback are allowed explicitly, as in the embedded demo (the default
-    # denies them); webhook receivers on loopback for the same reason.
-    s = Stack.on_free_ports(tmp_path_factory.mktemp("sec") / "data", rate_limit_per_minute=1_000_000,
-                            webhook_allow_private=True)
+    # SIP destinations on loopback are allowed explicitly by Stack.on_free_ports, as in the embedded
+    # demo (the default denies them); webhook receivers keep the production default (global only).
+    s = Stack.on_free_ports(tmp_path_factory.mktemp("sec") / "data", rate_limit_per_minute=1_000_000)
     s.start(timeout=90)
     yield s
     s.stop()

@@ -109,20 +109,45 @@ def schedule(policy: RetryPolicy, created_at: datetime, attempts: int) -> list[t
 _BLOCKED_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
+_NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in (
+    "100.64.0.0/10",  # shared address space (carrier-grade NAT; Alibaba's metadata 100.100.100.200)
+    "192.0.0.0/24",  # IETF protocol assignments (192.0.0.192 and others count as global in Python 3.11)
+    "198.18.0.0/15", "0.0.0.0/8", "240.0.0.0/4",
+))
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: IPv4-mapped, 6to4 (2002::/16), Teredo's client,
+    NAT64 (64:ff9b::/96)."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr.teredo is not None:
+        return addr.teredo[1]
+    if any(addr in n for n in _NAT64):
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
 def address_refused(ip: str) -> str:
-    """Why a receiver address is refused without the allow-private setting ('' when fine)."""
+    """Why a receiver address is refused without the allow-private setting ('' when fine): it must
+    be a global address (`ipaddress`'s is_global plus the ranges Python counts as global that are
+    not), and so must any IPv4 address an IPv6 one embeds."""
     try:
-        addr = ipaddress.ip_address(ip)
+        addr = ipaddress.ip_address(ip.split("%")[0])
     except ValueError:
         return ""
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv6Address) and (inner := _embedded_ipv4(addr)) is not None:
+        why = address_refused(str(inner))
+        return f"{why} (embedded in {addr})" if why else ""
     if addr.is_loopback:
         return "a loopback address"
     if addr.is_link_local:
         return "a link-local address"
-    if addr.is_private or addr.is_reserved or addr.is_multicast or addr.is_unspecified:
-        return "a private or reserved address"
+    if not addr.is_global or addr.is_multicast or any(addr in n for n in _NOT_GLOBAL if n.version == addr.version):
+        return "a private, shared or reserved (not global) address"
     return ""
 
 

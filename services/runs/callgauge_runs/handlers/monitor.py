@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from callgauge_bus.codec import decode_payload, new_event
@@ -432,15 +433,18 @@ class MonitorApp:
         secret = await self._secret(ep.id)
         if not secret:
             return 0, "no signing secret for this endpoint"
-        if not self.config.allow_private and (why := await _resolves_private(ep.url)):
+        why, address = await resolve_receiver(ep.url, self.config.allow_private)
+        if why:
             return 0, f"receiver refused: {why}"
+        url, pinned_headers, extensions = pinned_request(ep.url, address)
         body = d.body.encode()
         headers = W.signed_headers(secret, int(time.time()), body, d.event, d.id)
         headers["Callgauge-Attempt"] = str(attempt)
         headers.update({k: v for k, v in [("traceparent", current_traceparent())] if v})
         try:
             assert self._http is not None
-            resp = await self._http.post(ep.url, content=body, headers=headers)
+            resp = await self._http.post(url, content=body, headers={**headers, **pinned_headers},
+                                         extensions=extensions)
         except httpx.HTTPError as exc:
             return 0, f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         return resp.status_code, "" if 200 <= resp.status_code < 300 else f"HTTP {resp.status_code}"
@@ -647,20 +651,38 @@ def run_json(run: run_model.Run) -> dict:
                         "lossPctMax": round(s.loss_pct_max, 2)}}
 
 
-async def _resolves_private(url: str) -> str:
+async def resolve_receiver(url: str, allow_private: bool = False) -> tuple[str, str]:
+    """(why the receiver is refused or '', the address to connect to). Every address the name
+    resolves to must be global; the request then goes to the address that was checked (no second
+    resolution that DNS rebinding could answer differently)."""
     host = urlsplit(url).hostname or ""
     v = ValidationCollector()
-    W.validate_url(url, False, v, ["url"])
+    W.validate_url(url, allow_private, v, ["url"])
     if v.errors:
-        return v.errors[0].msg
+        return v.errors[0].msg, ""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as exc:
-        return f"cannot resolve {host}: {exc}"
-    for info in infos:
-        if why := W.address_refused(info[4][0]):
-            return f"{host} resolves to {why}"
-    return ""
+        return f"cannot resolve {host}: {exc}", ""
+    if not infos:
+        return f"cannot resolve {host}", ""
+    if not allow_private:
+        for info in infos:
+            if why := W.address_refused(info[4][0]):
+                return f"{host} resolves to {why}", ""
+    return "", infos[0][4][0]
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict]:
+    """The URL with the checked address in place of the name, the Host header and the TLS server
+    name (SNI and certificate check) of the original name."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    host_header = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return (urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), {"Host": host_header},
+            {"sni_hostname": host} if parts.scheme == "https" else {})
 
 
 __all__ = ["MonitorApp", "MonitorConfig", "ProbeAnswer"]
