@@ -43,7 +43,7 @@ from callgauge_client import (
 )
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-LEGACY = ("up", "demo", "service", "replay", "responder", "events")
+LEGACY = ("up", "demo", "service", "replay", "responder", "events", "service-keys")
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 out = Console()
@@ -543,7 +543,8 @@ for _name, _text in (("up", "start the platform on this machine"),
                      ("service", "run one service in the foreground"),
                      ("replay", "rebuild a service's read models from its event store"),
                      ("responder", "the built-in SIP target"),
-                     ("events", "read the Kafka event streams (tail, export)")):
+                     ("events", "read the Kafka event streams (tail, export)"),
+                     ("service-keys", "make the internal services' key pairs in a directory (compose, k8s)")):
     _legacy_help(_name, _text)
 
 

@@ -5,6 +5,7 @@
   callgauge responder   the built-in SIP target on its own
   callgauge service NAME   one service in the foreground (accounts, runs, billing, media-engine, gateway)
   callgauge events tail|export   read the Kafka event streams (see events_cli.py)
+  callgauge service-keys DIR     make the internal services' key pairs (compose, k8s)
 """
 
 from __future__ import annotations
@@ -186,6 +187,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if report.identical or not args.check else 1
 
 
+def cmd_service_keys(args: argparse.Namespace) -> int:
+    from callgauge_platform.service_auth import main as keys_main
+
+    return keys_main([args.directory])
+
+
 def cmd_responder(args: argparse.Namespace) -> int:
     from callgauge_media.responder import main as responder_main
 
@@ -215,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     resp = sub.add_parser("responder", help="the built-in SIP target (answers and echoes media)")
     resp.add_argument("rest", nargs=argparse.REMAINDER)
     resp.set_defaults(func=cmd_responder)
+    keys = sub.add_parser("service-keys", help="make the internal services' key pairs in a directory")
+    keys.add_argument("directory")
+    keys.set_defaults(func=cmd_service_keys)
     from callgauge_platform.events_cli import add_parser as add_events_parser
 
     add_events_parser(sub)  # callgauge events tail|export

@@ -12,6 +12,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
+from callgauge_platform import service_auth
 from callgauge_platform.logs import get_logger
 from callgauge_platform.telemetry import context_from_pairs, current_traceparent
 
@@ -71,13 +72,27 @@ class ClientTraceInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(client_call_details, request)
 
 
-def make_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, interceptors=[ClientTraceInterceptor()])
+def make_channel(target: str, auth: grpc.aio.ClientInterceptor | None = None) -> grpc.aio.Channel:
+    interceptors: list[grpc.aio.ClientInterceptor] = [ClientTraceInterceptor()]
+    if auth is not None:
+        interceptors.append(auth)
+    return grpc.aio.insecure_channel(target, interceptors=interceptors)
+
+
+def service_channel(settings, service: str, identity: str, target: str | None = None) -> grpc.aio.Channel:
+    """A channel to an internal service (accounts | runs | billing; at `target`, else at its address
+    in settings) whose every call carries the service token of `identity`. The one way services,
+    tools and tests reach each other."""
+    target = target or {"accounts": settings.accounts_grpc, "runs": settings.runs_grpc,
+                        "billing": settings.billing_grpc}[service]
+    return make_channel(target, service_auth.client_interceptor(settings, identity, service))
 
 
 class GrpcServer:
-    def __init__(self, addr: str, register: Iterable[Callable[[grpc.aio.Server], None]], service_names: list[str]):
-        self.server = grpc.aio.server(interceptors=[ServerTelemetryInterceptor()])
+    def __init__(self, addr: str, register: Iterable[Callable[[grpc.aio.Server], None]], service_names: list[str],
+                 auth: grpc.aio.ServerInterceptor):
+        """`auth`: the service-token check (service_auth.server_interceptor); every server has one."""
+        self.server = grpc.aio.server(interceptors=[ServerTelemetryInterceptor(), auth])
         for reg in register:
             reg(self.server)
         self.health = health.aio.HealthServicer()

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
                         "empty = generated into data_dir/runs-secrets.key",
     )
 
+    service_keys_dir: str = Field(
+        "", description="Ed25519 keys of the internal service identities (<identity>.key for the one this "
+                        "process signs as, <identity>.pub for all); empty = data_dir/service-keys, made once")
+    service_token_ttl_seconds: int = Field(300, ge=30, le=3600, description="lifetime of internal service tokens")
+
     media_workers: int = Field(2, ge=1, le=256)
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
     media_engine_id: str = ""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from callgauge_platform import service_auth
 from callgauge_platform.broker import tansu_command
 from callgauge_platform.destinations import LOOPBACK_CIDRS
 from callgauge_platform.settings import Settings
@@ -201,6 +202,9 @@ class Stack:
     def start(self, timeout: float = 60.0, progress=lambda msg: None) -> None:
         self.ensure_api_key()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        directory, may_create = service_auth.keys_dir(self.settings)
+        if may_create:  # every child signs its internal calls with its own key from here
+            service_auth.generate_keys(directory)
         py = sys.executable
         try:
             host, port = self.settings.kafka_bootstrap.rsplit(":", 1)

@@ -14,6 +14,7 @@ import pytest
 
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
+from service_clients import acl_stub
 
 pytestmark = pytest.mark.e2e
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
@@ -124,8 +125,7 @@ def test_sipfront_run_by_name_form_encoded_with_overrides_and_kiosk(stack, api):
 
     # the kiosk token resolves over gRPC (the report pages use it) until revoked
     async def by_token():
-        async with grpc.aio.insecure_channel(stack.settings.runs_grpc) as ch:
-            stub = pb_grpc.RunsServiceStub(ch)
+        async with acl_stub(stack.settings, "runs", pb_grpc.RunsServiceStub) as stub:
             try:
                 return (await stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=token))).id
             except grpc.aio.AioRpcError as exc:

@@ -15,6 +15,7 @@ from callgauge_platform.settings import Settings
 from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2 as pb
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
+from service_clients import acl_stub
 
 PASSWORD = "correct horse battery staple"
 
@@ -38,8 +39,8 @@ class Service:
     async def start(self) -> pb_grpc.AccountsServiceStub:
         self.svc = bootstrap(self.settings, store=self.store_factory())
         await self.svc.start()
-        self.channel = grpc.aio.insecure_channel(self.settings.accounts_grpc)
-        return pb_grpc.AccountsServiceStub(self.channel)
+        self.channel = acl_stub(self.settings, "accounts", pb_grpc.AccountsServiceStub)
+        return self.channel
 
     async def stop(self) -> None:
         await self.channel.close()

@@ -36,6 +36,7 @@ from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as rpb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as rpb_grpc
+from service_clients import acl_stub
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -77,9 +78,9 @@ async def billing(request, tmp_path, broker, topic_prefix):
         store = open_event_store(PG, schema)
     svc = bootstrap(settings, store=store, payments=DecliningPaymentProvider())
     await svc.start()
-    channel = grpc.aio.insecure_channel(settings.billing_grpc)
-    yield settings, svc, pb_grpc.BillingServiceStub(channel)
-    await channel.close()
+    stub = acl_stub(settings, "billing", pb_grpc.BillingServiceStub)
+    yield settings, svc, stub
+    await stub.close()
     await svc.stop()
     if request.param == "postgres":
         import psycopg
@@ -289,8 +290,7 @@ async def test_an_accepted_auto_top_up_credits_the_wallet(tmp_path, broker, topi
     svc = bootstrap(settings)  # the embedded default provider: always pays
     await svc.start()
     try:
-        async with grpc.aio.insecure_channel(settings.billing_grpc) as channel:
-            stub = pb_grpc.BillingServiceStub(channel)
+        async with acl_stub(settings, "billing", pb_grpc.BillingServiceStub) as stub:
             w = await stub.SetAutoTopUp(pb.SetAutoTopUpRequest(account_id="a", enabled=True, threshold_minor=500,
                                                                amount_minor=2000))
             assert w.balance_minor == 2100  # already below the threshold: topped up at once
@@ -309,9 +309,8 @@ async def test_n_concurrent_starts_on_a_wallet_that_pays_for_k_start_exactly_k(t
     await billing_svc.start()
     await runs_svc.start()
     try:
-        async with grpc.aio.insecure_channel(settings.runs_grpc) as rc, \
-                grpc.aio.insecure_channel(settings.billing_grpc) as bc:
-            runs, bill = rpb_grpc.RunsServiceStub(rc), pb_grpc.BillingServiceStub(bc)
+        async with acl_stub(settings, "runs", rpb_grpc.RunsServiceStub) as runs, \
+                acl_stub(settings, "billing", pb_grpc.BillingServiceStub) as bill:
             p = await runs.CreateProject(rpb.CreateProjectRequest(account_id="acc", name="P"))
             t = await runs.CreateTest(rpb.CreateTestRequest(account_id="acc", project_id=p.id, name="T",
                                                             spec=call_spec(5000)))
@@ -363,16 +362,15 @@ async def test_billing_killed_mid_call_and_restarted_charges_exactly_the_billed_
     proc = _billing_process(settings)
     try:
         await _ready(settings, proc)
-        async with grpc.aio.insecure_channel(settings.billing_grpc) as channel:
-            stub = pb_grpc.BillingServiceStub(channel)
+        async with acl_stub(settings, "billing", pb_grpc.BillingServiceStub) as stub:
             await stub.Reserve(pb.ReserveRequest(account_id="acc", run_id=run, spec=call_spec(60_000)))
         async with MediaFeed(settings) as feed:
             for up in (2000, 4000, 6000):
                 await feed.send(media_pb2.CallProgress(run_id=run, call_id=call, up_ms=up))
 
             async def six_seconds():
-                async with grpc.aio.insecure_channel(settings.billing_grpc) as ch:
-                    w = await pb_grpc.BillingServiceStub(ch).GetWallet(pb.GetWalletRequest(account_id="acc"))
+                async with acl_stub(settings, "billing", pb_grpc.BillingServiceStub) as stub:
+                    w = await stub.GetWallet(pb.GetWalletRequest(account_id="acc"))
                     return w.balance_minor == 10_000 - 6 * 7
 
             await poll(six_seconds, "6 s charged before the kill")
@@ -389,8 +387,8 @@ async def test_billing_killed_mid_call_and_restarted_charges_exactly_the_billed_
             await feed.send_run_event(runs_pb2.RunCompleted(run_id=run))
 
             async def settled():
-                async with grpc.aio.insecure_channel(settings.billing_grpc) as ch:
-                    w = await pb_grpc.BillingServiceStub(ch).GetWallet(pb.GetWalletRequest(account_id="acc"))
+                async with acl_stub(settings, "billing", pb_grpc.BillingServiceStub) as stub:
+                    w = await stub.GetWallet(pb.GetWalletRequest(account_id="acc"))
                     return w.reserved_minor == 0 and w
 
             w = await poll(settled, "the run settled after the restart", 30)
@@ -418,8 +416,7 @@ async def test_a_start_while_billing_is_down_is_unavailable_and_starts_nothing(t
     runs_svc = runs_bootstrap(settings)
     await runs_svc.start()
     try:
-        async with grpc.aio.insecure_channel(settings.runs_grpc) as rc:
-            runs = rpb_grpc.RunsServiceStub(rc)
+        async with acl_stub(settings, "runs", rpb_grpc.RunsServiceStub) as runs:
             p = await runs.CreateProject(rpb.CreateProjectRequest(account_id="acc", name="P"))
             t = await runs.CreateTest(rpb.CreateTestRequest(account_id="acc", project_id=p.id, name="T",
                                                             spec=call_spec(5000)))

@@ -24,6 +24,8 @@ from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2_grpc as mpb_gr
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from cryptography.fernet import Fernet
+from callgauge_platform.settings import Settings
+from service_clients import acl_stub
 
 CHILD = """
 import sys
@@ -72,9 +74,10 @@ async def test_two_runs_service_processes_fire_each_slot_once(tmp_path, broker, 
     try:
         _wait_ready(a, a_http, tmp_path / "a.log")
         _wait_ready(b, b_http, tmp_path / "b.log")
-        async with grpc.aio.insecure_channel(a_grpc) as ca, grpc.aio.insecure_channel(b_grpc) as cb:
-            runs_a, mon_a, mon_b = pb_grpc.RunsServiceStub(ca), mpb_grpc.MonitorServiceStub(ca), \
-                mpb_grpc.MonitorServiceStub(cb)
+        keys = Settings(data_dir=tmp_path)  # both processes sign and check with the keys made there
+        async with acl_stub(keys, "runs", pb_grpc.RunsServiceStub, a_grpc) as runs_a, \
+                acl_stub(keys, "runs", mpb_grpc.MonitorServiceStub, a_grpc) as mon_a, \
+                acl_stub(keys, "runs", mpb_grpc.MonitorServiceStub, b_grpc) as mon_b:
             project = await runs_a.CreateProject(pb.CreateProjectRequest(account_id="acct", mode="live", name="p"))
             spec = spec_pb2.TestSpec()
             spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="sip:x@127.0.0.1:9"))

@@ -21,6 +21,7 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from callgauge_runs.adapters.billing import UnmeteredBilling
 from callgauge_runs.bootstrap import bootstrap
+from service_clients import AclStub, acl_stub
 
 PASSWORD = "hunter2-Very-Secret"
 
@@ -53,7 +54,7 @@ async def service(request, tmp_path, broker, topic_prefix):
     schema = f"runs_{uuid.uuid4().hex[:8]}"
     running: list = []
 
-    async def start() -> pb_grpc.RunsServiceStub:
+    async def start() -> AclStub:
         for svc, channel in running:
             await channel.close()
             await svc.stop()
@@ -65,9 +66,9 @@ async def service(request, tmp_path, broker, topic_prefix):
             store = open_event_store(eventstore_url, schema)
         svc = bootstrap(settings, store=store, billing=UnmeteredBilling())
         await svc.start()
-        channel = grpc.aio.insecure_channel(settings.runs_grpc)
-        running.append((svc, channel))
-        return pb_grpc.RunsServiceStub(channel)
+        stub = acl_stub(settings, "runs", pb_grpc.RunsServiceStub)
+        running.append((svc, stub))
+        return stub
 
     yield settings, start
     for svc, channel in running:
@@ -207,9 +208,13 @@ async def test_kiosk_links_stop_and_the_read_model_survive_a_restart(service):
     await stub.RevokeKioskLinks(pb.GetRunRequest(account_id="acc", run_id=kiosk.id))
     assert await code_of(stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=kiosk.kiosk_token))) == \
         grpc.StatusCode.NOT_FOUND
-    # passwords still decrypt after the restart (the key lives in the data dir)
-    creds = await stub.GetRunCredentials(pb.GetRunCredentialsRequest(run_id=kiosk.id))
+    # passwords still decrypt after the restart (the key lives in the data dir), for a run in flight;
+    # the ended run's are no longer served
+    live = await stub.StartRun(pb.StartRunRequest(account_id="acc", project_id=project.id, test_id=test.id))
+    creds = await stub.GetRunCredentials(pb.GetRunCredentialsRequest(run_id=live.id))
     assert creds.passwords[f"{pool.id}/1001"] == PASSWORD
+    assert await code_of(stub.GetRunCredentials(pb.GetRunCredentialsRequest(run_id=kiosk.id))) == \
+        grpc.StatusCode.ABORTED
     listed = await stub.ListRuns(pb.ListRunsRequest(account_id="acc", project_id=project.id, status="CANCELLED"))
     assert [r.id for r in listed.runs] == [kiosk.id]
 

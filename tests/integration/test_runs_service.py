@@ -20,6 +20,7 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from callgauge_runs.adapters.billing import UnmeteredBilling
 from callgauge_runs.bootstrap import bootstrap
+from service_clients import acl_stub
 
 
 def pg_url() -> str | None:
@@ -53,9 +54,9 @@ async def runs(request, tmp_path, broker, topic_prefix):
         store = open_event_store(eventstore_url, schema)
     svc = bootstrap(settings, store=store, billing=UnmeteredBilling())
     await svc.start()
-    channel = grpc.aio.insecure_channel(settings.runs_grpc)
-    yield settings, pb_grpc.RunsServiceStub(channel)
-    await channel.close()
+    stub = acl_stub(settings, "runs", pb_grpc.RunsServiceStub)
+    yield settings, stub
+    await stub.close()
     await svc.stop()
     if request.param == "postgres":
         import psycopg

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from callgauge_eventstore import EventStore
 from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.grpcutil import GrpcServer
+from callgauge_platform.service_auth import server_interceptor
 from callgauge_platform.health import HealthServer
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
@@ -52,7 +53,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None)
     servicer = AccountsServicer(app)
     server = GrpcServer(settings.grpc_listen(settings.accounts_grpc),
                         [lambda s: pb_grpc.add_AccountsServiceServicer_to_server(servicer, s)],
-                        ["callgauge.accounts.v1.AccountsService"])
+                        ["callgauge.accounts.v1.AccountsService"],
+                        server_interceptor(settings, "accounts"))
     svc = AccountsService(settings, store, app, server, None)  # type: ignore[arg-type]
     svc.health = HealthServer(settings.bind_host, settings.accounts_http_port, svc.ready)
     return svc

@@ -9,6 +9,7 @@ from callgauge_eventstore import EventStore
 from callgauge_eventstore.factory import open_event_store
 from callgauge_eventstore.relay import OutboxRelay
 from callgauge_platform.grpcutil import GrpcServer
+from callgauge_platform.service_auth import server_interceptor
 from callgauge_platform.health import HealthServer
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_grpc
@@ -86,7 +87,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     servicer = BillingServicer(app)
     server = GrpcServer(settings.grpc_listen(settings.billing_grpc),
                         [lambda s: pb_grpc.add_BillingServiceServicer_to_server(servicer, s)],
-                        ["callgauge.billing.v1.BillingService"])
+                        ["callgauge.billing.v1.BillingService"],
+                        server_interceptor(settings, "billing"))
     svc = BillingService(settings, store, app, producer, relay, consumer, server, None)  # type: ignore[arg-type]
     svc.health = HealthServer(settings.bind_host, settings.billing_http_port, svc.ready)
     return svc

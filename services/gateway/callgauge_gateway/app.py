@@ -24,7 +24,7 @@ from callgauge_gateway.ratelimit import RateLimiter
 from callgauge_gateway.reports import create_reports_app
 from callgauge_gateway.routes import billing, identity, index, monitor, pools, projects, runs
 from callgauge_gateway.routes import run_seconds as run_seconds_routes
-from callgauge_platform.grpcutil import make_channel
+from callgauge_platform.grpcutil import service_channel
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as accounts_grpc
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as billing_grpc
@@ -41,14 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        channel = make_channel(settings.runs_grpc)
+        channel = service_channel(settings, "runs", "gateway")
         app.state.channel = channel
         app.state.runs = runs_grpc.RunsServiceStub(channel)
         app.state.monitor = monitor_grpc.MonitorServiceStub(channel)
         app.state.health = health_pb2_grpc.HealthStub(channel)
-        billing_channel = make_channel(settings.billing_grpc)
+        billing_channel = service_channel(settings, "billing", "gateway")
         app.state.billing = billing_grpc.BillingServiceStub(billing_channel)
-        accounts_channel = make_channel(settings.accounts_grpc)
+        accounts_channel = service_channel(settings, "accounts", "gateway")
         app.state.accounts = accounts_grpc.AccountsServiceStub(accounts_channel)
         app.state.accounts_health = health_pb2_grpc.HealthStub(accounts_channel)
         app.state.limiter = RateLimiter(settings)

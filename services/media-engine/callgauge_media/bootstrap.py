@@ -309,7 +309,7 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
                                     source=SERVICE)
     engine.guard = BillingGuard(store, relay.notify, engine_id, settings.media_progress_interval_s, pool.hangup)
     pool.add_listener(engine.guard.on_call)
-    engine.credentials = GrpcRunCredentials(settings.runs_grpc)
+    engine.credentials = GrpcRunCredentials(settings)
     engine.dial = DialPolicy.from_settings(settings)
     engine.health = HealthServer(settings.bind_host, settings.media_http_port, engine.ready)
     return engine

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from callgauge_platform.grpcutil import make_channel
+from callgauge_platform.grpcutil import service_channel
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as runs_grpc
 
@@ -19,15 +19,15 @@ class GrpcRunCredentials:
     """A :class:`~callgauge_media.engine.sip_run.CredentialSource` over the runs service's gRPC API;
     the channel is opened on first use (no connection at construction)."""
 
-    def __init__(self, target: str, timeout_s: float = FETCH_TIMEOUT_S) -> None:
-        self._target = target
+    def __init__(self, settings, timeout_s: float = FETCH_TIMEOUT_S) -> None:
+        self._settings = settings
         self._timeout_s = timeout_s
         self._channel = None
         self._stub = None
 
     async def run_passwords(self, run_id: str) -> Mapping[str, str]:
         if self._stub is None:
-            self._channel = make_channel(self._target)
+            self._channel = service_channel(self._settings, "runs", "media-engine")
             self._stub = runs_grpc.RunsServiceStub(self._channel)
         resp = await self._stub.GetRunCredentials(pb.GetRunCredentialsRequest(run_id=run_id), timeout=self._timeout_s)
         return dict(resp.passwords)

@@ -10,6 +10,7 @@ from callgauge_eventstore.factory import open_event_store
 from callgauge_eventstore.relay import OutboxRelay
 from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.grpcutil import GrpcServer
+from callgauge_platform.service_auth import server_interceptor
 from callgauge_platform.health import HealthServer
 from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2_grpc as monitor_grpc
@@ -73,7 +74,7 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
               billing: BillingPort | None = None) -> RunsService:
     settings = settings or Settings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
-    app = RunsApp(store, billing or GrpcBilling(settings.billing_grpc),
+    app = RunsApp(store, billing or GrpcBilling(settings),
                   load_secrets(settings.secrets_key, settings.data_dir), DialPolicy.from_settings(settings))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
@@ -85,7 +86,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     grpc_server = GrpcServer(settings.grpc_listen(settings.runs_grpc),
                              [lambda s: pb_grpc.add_RunsServiceServicer_to_server(servicer, s),
                               lambda s: monitor_grpc.add_MonitorServiceServicer_to_server(monitor_servicer, s)],
-                             ["callgauge.runs.v1.RunsService", "callgauge.runs.v1.MonitorService"])
+                             ["callgauge.runs.v1.RunsService", "callgauge.runs.v1.MonitorService"],
+                             server_interceptor(settings, "runs"))
     svc = RunsService(settings, store, app, producer, relay, consumer, grpc_server, None,  # type: ignore[arg-type]
                       monitor)
     svc.health = HealthServer(settings.bind_host, settings.runs_http_port, svc.ready)

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import grpc
 
-from callgauge_platform.grpcutil import make_channel
+from callgauge_platform.grpcutil import service_channel
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2 as bpb
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as bpb_grpc
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
@@ -52,14 +52,14 @@ class UnmeteredBilling:
 
 
 class GrpcBilling:
-    def __init__(self, target: str, timeout: float = 10.0) -> None:
-        self._target, self._timeout = target, timeout
+    def __init__(self, settings, timeout: float = 10.0) -> None:
+        self._settings, self._timeout = settings, timeout
         self._channel: grpc.aio.Channel | None = None
         self._stub: bpb_grpc.BillingServiceStub | None = None
 
     def _billing(self) -> bpb_grpc.BillingServiceStub:
         if self._stub is None:  # opened on first use, inside the running loop
-            self._channel = make_channel(self._target)
+            self._channel = service_channel(self._settings, "billing", "runs")
             self._stub = bpb_grpc.BillingServiceStub(self._channel)
         return self._stub
 

@@ -24,7 +24,7 @@ from callgauge_proto.callgauge.events.v1 import media_pb2
 
 from callgauge_runs.adapters.billing import BillingPort
 from callgauge_runs.domain import common, project as project_model, resources as resource_model, run as run_model, test as test_model
-from callgauge_runs.domain.errors import FieldError, Invalid, NotFound
+from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
 from callgauge_runs.handlers import calls as calls_page
 from callgauge_runs.handlers.secrets import Secrets
 from callgauge_runs.handlers.views import ProjectView, ReadModel
@@ -516,10 +516,13 @@ class RunsApp:
         return run
 
     async def run_credentials(self, run_id: str) -> dict[str, str]:
-        """`<pool id>/<username>` -> password for the credential pools the run uses."""
+        """`<pool id>/<username>` -> password for the credential pools the run uses, while the run is
+        in flight only (an ended run's passwords are no longer handed out)."""
         run, _ = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
         if run is None:
             raise NotFound("run", run_id)
+        if run.finished:
+            raise Conflict(f"run {run_id} has ended ({run.status}): its credentials are no longer served")
         out: dict[str, str] = {}
         for pool_id in run.credential_pools:
             pool, _ = await load(self.store, pool_stream(pool_id), resource_model.evolve_pool, decode_payload)
