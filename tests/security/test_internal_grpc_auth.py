@@ -58,7 +58,8 @@ async def services(tmp_path, broker, topic_prefix):
         data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
         kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}", runs_http_port=free_port(),
         billing_grpc=f"127.0.0.1:{free_port()}", billing_http_port=free_port(),
-        accounts_grpc=f"127.0.0.1:{free_port()}", accounts_http_port=free_port())
+        accounts_grpc=f"127.0.0.1:{free_port()}", accounts_http_port=free_port(),
+        dial_allow_cidrs="127.0.0.0/8")  # the SIP registrar below is on loopback (denied by default)
     started = [accounts_bootstrap(settings), runs_bootstrap(settings, billing=UnmeteredBilling()),
                billing_bootstrap(settings)]
     for svc in started:
