@@ -24,10 +24,12 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int
 def run_service(name: str, build: Callable[[object], object]) -> int:
     """The whole life of a service process: settings, logs, traces, start, wait for a signal,
     drain and stop. `build(settings)` returns an object with async start() and stop()."""
+    from callgauge_platform.datadir import private_process
     from callgauge_platform.logs import get_logger, setup_logging
     from callgauge_platform.settings import Settings
     from callgauge_platform.telemetry import setup_tracing
 
+    private_process()  # stores, keys and logs it writes are 0600 / 0700
     settings = Settings()
     setup_logging(name, settings.log_level, settings.log_json)
     provider = setup_tracing(name, settings.otlp_endpoint)

@@ -24,6 +24,7 @@ import httpx
 
 from callgauge_platform import service_auth
 from callgauge_platform.broker import tansu_command
+from callgauge_platform.datadir import PRIVATE_UMASK, make_private
 from callgauge_platform.destinations import LOOPBACK_CIDRS
 from callgauge_platform.settings import Settings
 
@@ -126,9 +127,9 @@ class Stack:
             key = path.read_text().strip()
         else:
             key = "cgk_live_" + secrets.token_urlsafe(32)
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(key + "\n")
-            path.chmod(0o600)
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(key + "\n")
         self.settings.api_key = key
         return key
 
@@ -145,17 +146,17 @@ class Stack:
 
     def _spawn(self, name: str, argv: list[str]) -> Child:
         logs = self.settings.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = logs / f"{name}.log"
         child = Child(name, self._popen(argv, log_path), log_path, argv, self._stop_timeout(name))
         self.children.append(child)
         return child
 
     def _popen(self, argv: list[str], log_path: Path) -> subprocess.Popen:
-        out = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-        try:
+        out = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+        try:  # children write the data dir owner-only (umask 077): stores, secrets, idempotency records
             return subprocess.Popen(with_pdeathsig(argv), env=self.env(), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, cwd=os.getcwd())
+                                    stdin=subprocess.DEVNULL, cwd=os.getcwd(), umask=PRIVATE_UMASK)
         finally:
             out.close()
 
@@ -200,8 +201,8 @@ class Stack:
         raise StackError(f"{child.name} not ready after {timeout:.0f} s; see {child.log_path}:\n" + _tail(child.log_path))
 
     def start(self, timeout: float = 60.0, progress=lambda msg: None) -> None:
+        make_private(self.settings.data_dir)  # 0700, and every file already in it 0600
         self.ensure_api_key()
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         directory, may_create = service_auth.keys_dir(self.settings)
         if may_create:  # every child signs its internal calls with its own key from here
             service_auth.generate_keys(directory)

@@ -10,6 +10,7 @@ import sys
 import uvicorn
 
 from callgauge_platform.aio import cancel_and_wait
+from callgauge_platform.datadir import private_process
 from callgauge_platform.lifecycle import run_until_signalled
 from callgauge_platform.logs import setup_logging
 from callgauge_platform.settings import Settings
@@ -25,6 +26,7 @@ class _Server(uvicorn.Server):
 
 
 def main() -> int:
+    private_process()  # the idempotency store and the secrets it writes are 0600 / 0700
     settings = Settings()
     setup_logging("gateway", settings.log_level, settings.log_json)
     provider = setup_tracing("gateway", settings.otlp_endpoint)

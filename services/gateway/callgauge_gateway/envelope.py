@@ -25,8 +25,14 @@ def meta(**extra: Any) -> dict[str, Any]:
     return {"requestId": request_id_var.get(), **extra}
 
 
-def ok(data: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse({"data": data, "meta": meta()}, status_code=status)
+# Marks an answer that carries a credential (tokens, a new API key, a signing secret): no cache keeps
+# it, and the idempotency store never does (it keeps that the request was done, not the answer).
+SECRET_HEADERS = {"Cache-Control": "no-store"}
+
+
+def ok(data: Any, status: int = 200, secret: bool = False) -> JSONResponse:
+    return JSONResponse({"data": data, "meta": meta()}, status_code=status,
+                        headers=SECRET_HEADERS if secret else None)
 
 
 def page(items: list, page_no: int, per_page: int, total: int) -> JSONResponse:

@@ -9,6 +9,12 @@
   requests never both take effect. A claim whose request died holds for LOCK_SECONDS at most.
 - Keys are scoped per principal: account and mode (`account:live`), so two accounts (or a test and
   a live key) never see each other's keys; requests without credentials share one anonymous scope.
+- Credentials are never stored. `/auth/login` and `/auth/refresh` (whose answers are tokens) are not
+  tracked at all: each request runs, so a replayed refresh meets the refresh-token reuse detection
+  (register answers the new user, no credential, and stays idempotent). An answer that
+  carries a secret (`Cache-Control: no-store`: a new API key, a webhook's signing secret) is recorded
+  as done without its body: the same key again gets 409 IDEMPOTENT_REPLAY_WITHHELD, never the secret
+  and never a second effect.
 
 Store: Redis when CALLGAUGE_REDIS_URL is set (shared by every gateway process), else a SQLite file
 under the data dir (shared by the gateway processes of one machine)."""
@@ -38,6 +44,8 @@ log = get_logger(__name__)
 HEADER = "idempotency-key"
 LOCK_SECONDS = 60
 STORED_STATUSES = (400, 404, 422)
+UNTRACKED_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh"})
+WITHHELD = "x-callgauge-withheld"  # stored instead of an answer that carried a secret
 MAX_KEY_LENGTH = 255
 _KEPT_HEADERS = ("content-type", "location")
 
@@ -164,7 +172,7 @@ def _invalid_key(msg: str) -> ApiError:
 
 async def idempotency_middleware(request: Request, call_next):
     key = request.headers.get(HEADER)
-    if request.method != "POST" or key is None:
+    if request.method != "POST" or key is None or request.url.path in UNTRACKED_PATHS:
         return await call_next(request)
     try:
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
@@ -197,6 +205,11 @@ async def idempotency_middleware(request: Request, call_next):
             return render(ApiError(409, "A request with this Idempotency-Key is still in progress; retry shortly",
                                    headers={"Retry-After": "1"}))
         headers = dict(found.headers or {})
+        if WITHHELD in headers:
+            return render(ApiError(409, f"A request with this Idempotency-Key was already done (status "
+                                   f"{found.status}); its answer carried a secret, which is shown once and not "
+                                   "kept. Use a new key for a new request.", code="IDEMPOTENT_REPLAY_WITHHELD",
+                                   headers={"Idempotent-Replayed": "true"}))
         headers["Idempotent-Replayed"] = "true"
         return Response(found.body, status_code=found.status, headers=headers)
     try:
@@ -208,8 +221,11 @@ async def idempotency_middleware(request: Request, call_next):
     body_out = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
     try:
         if 200 <= response.status_code < 300 or response.status_code in STORED_STATUSES:
-            kept = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
-            await store.complete(full_key, fingerprint, response.status_code, kept, body_out, ttl)
+            if "no-store" in response.headers.get("cache-control", ""):  # a credential: keep only that it was done
+                await store.complete(full_key, fingerprint, response.status_code, {WITHHELD: "1"}, b"", ttl)
+            else:
+                kept = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
+                await store.complete(full_key, fingerprint, response.status_code, kept, body_out, ttl)
         else:
             await store.release(full_key, fingerprint)
     except Exception as exc:  # the effect happened: answer it; the claim expires after LOCK_SECONDS

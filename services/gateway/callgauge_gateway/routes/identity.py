@@ -72,7 +72,7 @@ async def register(body: CredentialsBody, request: Request):
              responses={401: {"description": "Wrong email or password (one answer for both)"}})
 async def login(body: CredentialsBody, request: Request):
     t = await _accounts(request).Login(pb.LoginRequest(email=body.email, password=body.password), timeout=30)
-    return ok(_tokens(t))
+    return ok(_tokens(t), secret=True)
 
 
 @router.post("/auth/refresh", tags=["auth"], summary="Trade a refresh token for new tokens (it rotates: each "
@@ -80,7 +80,7 @@ async def login(body: CredentialsBody, request: Request):
              responses={401: {"description": "Unknown, expired or already used refresh token"}})
 async def refresh(body: RefreshIn, request: Request):
     t = await _accounts(request).Refresh(pb.RefreshRequest(refresh_token=body.refreshToken), timeout=30)
-    return ok(_tokens(t))
+    return ok(_tokens(t), secret=True)
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"], response_class=Response,
@@ -124,7 +124,7 @@ async def create_key(body: ApiKeyBody, request: Request, who: Login):
     created = await _accounts(request).CreateApiKey(pb.CreateApiKeyRequest(
         account_id=who.account_id, name=body.name, mode=body.mode,
         rate_limit_per_minute=body.rateLimitPerMinute or 0), timeout=10)
-    return ok({**_key(created.key), "key": created.secret}, 201)
+    return ok({**_key(created.key), "key": created.secret}, 201, secret=True)
 
 
 @router.get("/api-keys", tags=["api-keys"], summary="List API keys (never the key itself)",

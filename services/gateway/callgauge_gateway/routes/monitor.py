@@ -119,7 +119,8 @@ async def create_probe(project_id: str, body: ProbeIn, request: Request, who: Au
                                 enabled=body.enabled, has_thresholds=body.thresholds is not None)
     if body.thresholds is not None:
         req.thresholds.CopyFrom(body.thresholds.proto())
-    return ok(probe_json(await _monitor(request).CreateProbe(req)), 201)
+    p = await _monitor(request).CreateProbe(req)
+    return ok(probe_json(p), 201, secret=bool(p.webhook_secret))
 
 
 @router.get("/projects/{project_id}/probes", summary="List a project's probes with their health state")
@@ -145,7 +146,8 @@ async def update_probe(project_id: str, probe_id: str, body: ProbePatch, request
             setattr(req, name, value)
     if body.thresholds is not None:
         req.thresholds.CopyFrom(body.thresholds.proto())
-    return ok(probe_json(await _monitor(request).UpdateProbe(req)))
+    p = await _monitor(request).UpdateProbe(req)
+    return ok(probe_json(p), secret=bool(p.webhook_secret))
 
 
 @router.delete("/projects/{project_id}/probes/{probe_id}", status_code=204, summary="Delete a probe")
@@ -183,7 +185,7 @@ async def ack_changes(project_id: str, probe_id: str, request: Request, who: Aut
 async def create_webhook(body: WebhookIn, request: Request, who: Auth):
     w = await _monitor(request).CreateWebhook(pb.CreateWebhookRequest(
         scope=_scope(who), url=body.url, events=list(body.events), description=body.description))
-    return ok(to_json(w), 201)
+    return ok(to_json(w), 201, secret=True)
 
 
 @router.get("/webhooks", summary="List webhook receivers (secrets are never shown again)")
