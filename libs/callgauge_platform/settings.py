@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     media_workers: int = Field(2, ge=1, le=256)
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
     media_engine_id: str = ""
+    media_lease_renew_s: float = Field(10.0, gt=0, le=300, description="how often the media-engine renews the "
+                                       "lease of each run it carries out (RunLeaseRenewed)")
+    run_lease_s: float = Field(30.0, gt=0, le=3600, description="the runs service ends a taken run FAILED "
+                               "'media engine lost' after this long without a word from its engine")
     media_drain_timeout_s: float = Field(30.0, ge=0, le=3600,
                                          description="on SIGTERM the media-engine lets runs in flight finish this "
                                          "long; `callgauge up` waits this + 15 s before it would SIGKILL it")

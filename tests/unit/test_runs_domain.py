@@ -177,3 +177,54 @@ def test_events_after_the_end_are_ignored():
 
 def test_no_calls_attempted_never_passes():
     assert run_model.evaluate(call_spec(), m_pb2.RunSummary(), ()) == (False, "no call was attempted")
+
+
+# ---- #20: a run never ends COMPLETED on calls it did not record; a lost engine ends it
+
+def test_calls_the_engine_placed_but_not_recorded_fail_the_run_naming_how_many():
+    summary = m_pb2.RunSummary(calls_attempted=3, calls_answered=3, asr=1.0, mos_min=4.4)
+    events = advance(requested(), [measured(0), measured(1),  # the third CallMeasured was lost
+                                   media_pb2.RunMediaFinished(run_id="r1", summary=summary)])
+    run = fold(run_model.evolve_run, events)
+    assert run.status == "FAILED" and run.calls_recorded == 2
+    assert run.result_description.startswith("1 of the 3 call(s) the media engine placed were not recorded")
+
+
+def test_planned_calls_never_attempted_fail_the_run():
+    summary = m_pb2.RunSummary(calls_attempted=2, calls_answered=2, asr=1.0, mos_min=4.4, calls_planned=5)
+    events = advance(requested(), [measured(0), measured(1), media_pb2.RunMediaFinished(run_id="r1", summary=summary)])
+    run = fold(run_model.evolve_run, events)
+    assert run.status == "FAILED"
+    assert run.result_description == "3 of the 5 planned call(s) were never attempted (2 attempted)"
+
+
+def test_a_stopped_run_is_cancelled_even_with_planned_calls_left():
+    summary = m_pb2.RunSummary(calls_attempted=1, calls_answered=1, asr=1.0, calls_planned=5)
+    events = requested() + [runs_pb2.RunStopRequested(run_id="r1", reason="x")]
+    events = advance(events, [measured(0), media_pb2.RunMediaFinished(run_id="r1", summary=summary)])
+    assert fold(run_model.evolve_run, events).status == "CANCELLED"
+
+
+def test_a_lost_engine_fails_a_taken_run_keeping_its_calls():
+    events = advance(requested(), [media_pb2.RunMediaStarted(run_id="r1", engine_id="e7"), measured(0)])
+    run = fold(run_model.evolve_run, events)
+    [failed] = run_model.decide_engine_lost(run, 31)
+    run = fold(run_model.evolve_run, [*events, failed])
+    assert run.status == "FAILED" and len(run.calls) == 1
+    assert run.result_description.startswith("media engine lost: no word from engine e7 for 31 s; 1 of 2")
+    assert run.summary.calls_attempted == 1 and run.summary.calls_answered == 1
+    assert run_model.decide_engine_lost(run, 31) == []  # already over
+
+
+def test_a_lost_engine_does_not_touch_an_untaken_run():
+    assert run_model.decide_engine_lost(fold(run_model.evolve_run, requested()), 99) == []
+
+
+def test_stopping_has_a_deadline():
+    events = advance(requested(), [media_pb2.RunMediaStarted(run_id="r1", engine_id="e")])
+    run = fold(run_model.evolve_run, events)
+    assert run_model.decide_stop_deadline(run, 60) == []  # not stopping
+    events = [*events, *run_model.decide_stop_run(run, run_model.StopRun("r1", "a1", "live"))]
+    run = fold(run_model.evolve_run, events)
+    [cancelled] = run_model.decide_stop_deadline(run, 60)
+    assert isinstance(cancelled, runs_pb2.RunCancelled) and "did not confirm within 60 s" in cancelled.result_description

@@ -10,13 +10,14 @@ import socket
 from dataclasses import dataclass, field, replace
 
 from google.protobuf.message import Message
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
-from callgauge_bus.codec import Delivered, new_event
+from callgauge_bus.codec import Delivered, envelope_for, new_event
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore, StreamState, WrongExpectedVersion
 from callgauge_eventstore.factory import open_event_store
 from callgauge_eventstore.relay import OutboxRelay
+from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.destinations import DialPolicy, SipHost, sip_target, sip_uri_problem
 from callgauge_platform.health import HealthServer
 from callgauge_platform.logs import get_logger
@@ -34,6 +35,8 @@ from callgauge_media.engine.sipp_driver import remove_orphaned_workdirs
 SERVICE = "media-engine"
 log = get_logger(SERVICE)
 ACTIVE_RUNS = Gauge("callgauge_media_active_runs", "runs being carried out by this engine")
+EMIT_RETRIES = Counter("callgauge_media_emit_retries_total",
+                       "appends of a media event to the engine's outbox that failed and were retried")
 
 
 @dataclass
@@ -64,6 +67,7 @@ class MediaEngine:
     work_consumer: Consumer | None = None
     shards: dict[str, asyncio.Task] = field(default_factory=dict)
     _versions: dict[str, int] = field(default_factory=dict)
+    _lease_task: asyncio.Task | None = None
     _emit_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -89,6 +93,7 @@ class MediaEngine:
                 self.settings.group(f"callgauge-media-billing-{_slug(self.engine_id)}"),
                 self.guard.on_billing_event, from_beginning=False)
             await self.billing_consumer.start()
+        self._lease_task = asyncio.create_task(self._renew_leases(), name="run-leases")
         if self.health is not None:
             await self.health.start()
 
@@ -107,6 +112,7 @@ class MediaEngine:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await cancel_and_wait(self._lease_task)
         if self.billing_consumer is not None:
             await self.billing_consumer.stop()
         if self.guard is not None:
@@ -124,6 +130,24 @@ class MediaEngine:
         await self.store.close()
         if self.work_store is not None:
             await self.work_store.close()
+
+    async def _renew_leases(self) -> None:
+        """Every media_lease_renew_s, a RunLeaseRenewed for each run (or shard of one) this engine
+        carries out, sent straight to the media topic: the runs service ends a run whose engine
+        went silent for run_lease_s FAILED "media engine lost" (docs/reliability.md)."""
+        topic = self.settings.topic("media")
+        lease_s = int(self.settings.run_lease_s)
+        while True:
+            await asyncio.sleep(self.settings.media_lease_renew_s)
+            run_ids = {*self.runs, *(stream.removeprefix("media-shard-").rsplit("-", 1)[0] for stream in self.shards)}
+            for run_id in run_ids:
+                msg = media_pb2.RunLeaseRenewed(run_id=run_id, engine_id=self.engine_id, lease_s=lease_s)
+                env = envelope_for(msg, f"media-run-{run_id}", 0, run_id, "", SERVICE)
+                try:
+                    await self.producer.send(topic, run_id, env.SerializeToString(),
+                                             [("event_id", env.event_id.encode()), ("type", env.type.encode())])
+                except Exception as exc:  # noqa: BLE001 - the next renewal may get through
+                    log.warning("lease_not_renewed", run_id=run_id, error=repr(exc))
 
     async def ready(self) -> tuple[bool, str]:
         if self.consumer is None or not self.consumer.ready.is_set():
@@ -144,18 +168,23 @@ class MediaEngine:
         event = new_event(msg, correlation_id=run_id, source=SERVICE)
         if partition_key:
             event = replace(event, metadata={**event.metadata, "partition_key": partition_key})
-        for attempt in range(10):
+        # Never dropped: an event that cannot be appended (disk full, store busy) is retried until it
+        # is, with backoff up to 5 s, each failure logged and counted; the run waits meanwhile (its
+        # later events queue behind it on the stream lock, so the stream keeps its order). Only a
+        # stop past its drain cancels it; the run then ends by its lapsed lease (docs/reliability.md).
+        attempt = 0
+        while True:
             try:
                 await store.append_to_stream(stream, version, [event])
                 break
             except WrongExpectedVersion:
                 raise
-            except Exception as exc:  # store busy: retry (the relay publishes whatever committed)
-                log.warning("emit_retry", run_id=run_id, attempt=attempt, error=repr(exc))
-                await asyncio.sleep(min(0.1 * 2**attempt, 2))
-        else:
-            log.error("emit_failed", run_id=run_id, type=msg.DESCRIPTOR.full_name)
-            return
+            except Exception as exc:  # the relay publishes whatever committed
+                attempt += 1
+                EMIT_RETRIES.inc()
+                (log.error if attempt % 10 == 0 else log.warning)(
+                    "emit_retry", run_id=run_id, type=msg.DESCRIPTOR.name, attempt=attempt, error=repr(exc))
+                await asyncio.sleep(min(0.1 * 2**min(attempt, 6), 5))
         self._versions[stream] = version + 1
         (self.work_relay if store is self.work_store and self.work_relay is not None else self.relay).notify()
 

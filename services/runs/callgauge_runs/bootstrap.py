@@ -75,7 +75,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     settings = settings or Settings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
     app = RunsApp(store, billing or GrpcBilling(settings),
-                  load_secrets(settings.secrets_key, settings.data_dir), DialPolicy.from_settings(settings))
+                  load_secrets(settings.secrets_key, settings.data_dir), DialPolicy.from_settings(settings),
+                  lease_s=settings.run_lease_s)
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"),

@@ -35,6 +35,9 @@ SOURCE = "media-engine"
 EXHAUSTED_REASON = "balance exhausted"
 STOPPED_REASON = "run stopped on request"
 HANGUPS = Counter("callgauge_media_balance_hangups_total", "calls hung up because the balance ran out")
+METERING_LOST = Counter("callgauge_media_metering_events_lost_total",
+                        "CallAnswered/CallProgress not appended after 5 tries (the CallMeasured still bills the call)",
+                        ["type"])
 _STALE_S = 30.0  # a call without a worker report for this long is over
 
 
@@ -104,6 +107,9 @@ class BillingGuard:
             except Exception as exc:  # store busy: retry a little, metering must not end the call
                 log.warning("metering_emit_retry", call_id=call_id, attempt=attempt, error=repr(exc))
                 await asyncio.sleep(0.05 * 2**attempt)
+        # a CallProgress only bills early: the call's CallMeasured (never dropped, see MediaEngine.emit)
+        # carries its whole duration, so a lost tick delays billing, it does not lose it
+        METERING_LOST.labels(msg.DESCRIPTOR.name).inc()
         log.error("metering_event_lost", call_id=call_id, type=msg.DESCRIPTOR.name)
 
     async def drain(self) -> None:

@@ -73,6 +73,7 @@ class Run:
     planned_calls: int = 0
     stats: CallStats = field(default_factory=CallStats)  # counters and sketches of the recorded calls
     first_failed: tuple[m_pb2.CallMeasurement, ...] = ()  # at most FIRST_FAILED, without SIP ladders
+    engine_id: str = ""  # the engine that took the run (RunQueued / RunStarted)
     summary: m_pb2.RunSummary | None = None
     passed: bool = False
     result_description: str = ""
@@ -96,9 +97,10 @@ def evolve_run(state: Run | None, event: Message, at: datetime | None = None) ->
     if state is None:
         return None
     if isinstance(event, runs_pb2.RunQueued):
-        return replace(state, status="QUEUED", planned_calls=event.planned_calls or state.planned_calls)
+        return replace(state, status="QUEUED", planned_calls=event.planned_calls or state.planned_calls,
+                       engine_id=event.engine_id or state.engine_id)
     if isinstance(event, runs_pb2.RunStarted):
-        return replace(state, status="RUNNING", started_at=at)
+        return replace(state, status="RUNNING", started_at=at, engine_id=event.engine_id or state.engine_id)
     if isinstance(event, runs_pb2.CallRecorded):
         first_failed = state.first_failed
         if event.call.outcome != m_pb2.SUCCESS and len(first_failed) < FIRST_FAILED:
@@ -231,12 +233,62 @@ def decide_media_event(state: Run | None, event: Message) -> list[Message]:
         if event.error:
             return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary,
                                        result_description=f"media engine: {event.error}")]
+        if (gap := reconcile(state, event.summary)) is not None:
+            return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary, result_description=gap)]
         passed, description = evaluate(state.spec, event.summary, state.first_failed)
         if passed:
             return [runs_pb2.RunCompleted(run_id=state.id, summary=event.summary, passed=True,
                                           result_description=description)]
         return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary, result_description=description)]
     return []
+
+
+def reconcile(state: Run, summary: m_pb2.RunSummary) -> str | None:
+    """Why a run the engine reports finished cannot pass on what was recorded, or None. The engine's
+    outbox publishes a run's CallMeasured before its RunMediaFinished, on the run's partition, and
+    consumers dead-letter instead of skipping (docs/reliability.md), so a call missing here is lost,
+    not late: the run fails naming how many. Planned calls never attempted fail it too (a load
+    that could not keep up, a run cut short) — a stop or an exhausted balance is decided earlier."""
+    placed = summary.calls_attempted  # every CallMeasured the engine emitted (SIPp's per call too)
+    recorded = state.stats.count
+    if placed and recorded < placed:
+        return (f"{placed - recorded} of the {placed} call(s) the media engine placed "
+                f"were not recorded (lost on the way); {recorded} recorded")
+    if summary.calls_planned and placed < summary.calls_planned:
+        return (f"{summary.calls_planned - placed} of the {summary.calls_planned} planned call(s) were never "
+                f"attempted ({placed} attempted)")
+    return None
+
+
+def decide_engine_lost(state: Run | None, silent_s: float) -> list[Message]:
+    """The engine that took the run went silent for longer than its lease: the run ends FAILED
+    "media engine lost", keeping every call recorded so far (billing releases the rest of the hold
+    on RunFailed). Untaken (PENDING) and finished runs are not affected."""
+    if state is None or state.finished or state.status == "PENDING":
+        return []
+    summary = _recorded_summary(state)
+    engine = f" {state.engine_id}" if state.engine_id else ""
+    return [runs_pb2.RunFailed(run_id=state.id, summary=summary, result_description=(
+        f"media engine lost: no word from engine{engine} for {silent_s:.0f} s; {state.stats.count} of "
+        f"{state.planned_calls} planned call(s) recorded, the rest not placed or lost with the engine"))]
+
+
+def decide_stop_deadline(state: Run | None, waited_s: float) -> list[Message]:
+    """A STOPPING run whose engine did not confirm the stop within the deadline ends CANCELLED with
+    what was recorded: Stop always ends a run."""
+    if state is None or state.finished or not state.stop_requested:
+        return []
+    summary = _recorded_summary(state)
+    return [runs_pb2.RunCancelled(run_id=state.id, summary=summary, result_description=(
+        f"stopped on request; the media engine did not confirm within {waited_s:.0f} s, "
+        f"{state.stats.count} call(s) recorded"))]
+
+
+def _recorded_summary(state: Run) -> m_pb2.RunSummary:
+    """The run's figures from what was recorded, when its engine cannot give them."""
+    summary = state.stats.summary()
+    summary.calls_planned = state.planned_calls
+    return summary
 
 
 def metric_value(summary: m_pb2.RunSummary, metric: str) -> float:

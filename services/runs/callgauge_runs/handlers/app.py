@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -40,6 +41,9 @@ CALLS = "projection:runs-calls"  # the calls projection's tracking record
 CALLS_BATCH = 1000  # events read (and calls written, in one transaction) per step of the calls projector
 VIEWS_IDLE_COMMIT = 500  # events that change no row before the read model's checkpoint is written anyway
 _NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")
+LEASES_LAPSED = Counter("callgauge_runs_engine_leases_lapsed_total",
+                        "taken runs ended FAILED 'media engine lost' because their engine went silent")
+STOP_DEADLINE_S = 60.0  # a STOPPING run the engine does not end within this is CANCELLED here
 
 
 def project_stream(pid: str) -> str:
@@ -72,10 +76,13 @@ def new_id() -> str:
 
 class RunsApp:
     def __init__(self, store: EventStore, billing: BillingPort | None = None, secrets: Secrets | None = None,
-                 dial: DialPolicy | None = None) -> None:
+                 dial: DialPolicy | None = None, lease_s: float | None = None,
+                 stop_deadline_s: float = STOP_DEADLINE_S) -> None:
         """`secrets`: the key that encrypts SIP passwords (bootstrap passes the configured one;
         without it a throwaway key is made, fit for tests only). `dial`: the operator's SIP
-        destination policy (bootstrap passes the configured one; None: destinations unchecked)."""
+        destination policy (bootstrap passes the configured one; None: destinations unchecked).
+        `lease_s`: watch the leases of taken runs (bootstrap passes CALLGAUGE_RUN_LEASE_S; None: no
+        watcher, for tests and tools)."""
         self.store = store
         self.dial = dial
         self.billing = billing  # None: runs are not metered (tests, tools)
@@ -87,6 +94,10 @@ class RunsApp:
         self._projector: asyncio.Task | None = None
         self._calls_projector: asyncio.Task | None = None
         self.calls_position = 0  # the store position the calls projection reflects
+        self.lease_s, self.stop_deadline_s = lease_s, stop_deadline_s
+        self._heard: dict[str, float] = {}  # run id -> when its engine last said anything (monotonic)
+        self._stopping_since: dict[str, float] = {}
+        self._lease_watcher: asyncio.Task | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -94,10 +105,57 @@ class RunsApp:
         self._projector = asyncio.create_task(self._project(), name="runs-projector")
         self._calls_projector = asyncio.create_task(self._project_calls(), name="runs-calls-projector")
         await self.view.wait_for(await self.store.last_position(), timeout=120)
+        if self.lease_s is not None:
+            self._lease_watcher = asyncio.create_task(self._watch_leases(), name="run-leases")
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._lease_watcher)
         await cancel_and_wait(self._calls_projector)
         await cancel_and_wait(self._projector)
+
+    # ------------------------------------------------------------ engine leases
+
+    async def _watch_leases(self) -> None:
+        """A taken run (QUEUED, RUNNING, STOPPING) whose engine said nothing about it — no
+        RunLeaseRenewed, no other media event — for lease_s ends FAILED "media engine lost"; a
+        STOPPING run the engine does not end within stop_deadline_s ends CANCELLED. A run's clock
+        starts when this process first sees it taken, so a restart of runs never ends one early;
+        the bound after an engine dies is lease_s + one check interval (+ consumer lag)."""
+        assert self.lease_s is not None
+        every = max(0.5, min(5.0, self.lease_s / 6))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.check_leases()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # store full or down: the next round tries again
+                log.warning("lease_check_failed", error=repr(exc))
+
+    async def check_leases(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        taken = {rid: run for rid, run in self.view.runs.items() if run.status in ("QUEUED", "RUNNING", "STOPPING")}
+        for rid in [r for r in self._heard if r not in taken]:
+            self._heard.pop(rid, None)
+            self._stopping_since.pop(rid, None)
+        for rid, run in taken.items():
+            silent = now - self._heard.setdefault(rid, now)
+            if self.lease_s is not None and silent > self.lease_s:
+                log.error("media_engine_lost", run_id=rid, silent_s=round(silent, 1))
+                LEASES_LAPSED.inc()
+                await self._decide_quietly(run_stream(rid), run_model.decide_engine_lost, silent)
+                continue
+            if run.status == "STOPPING":
+                waited = now - self._stopping_since.setdefault(rid, now)
+                if waited > self.stop_deadline_s:
+                    log.error("stop_deadline_passed", run_id=rid, waited_s=round(waited, 1))
+                    await self._decide_quietly(run_stream(rid), run_model.decide_stop_deadline, waited)
+
+    async def _decide_quietly(self, stream: str, decide, *context) -> None:
+        try:
+            await self._decide(stream, run_model.evolve_run, decide, *context)
+        except WrongExpectedVersion:
+            pass  # the run moved meanwhile (its engine spoke, another replica decided): next round
 
     async def _project(self) -> None:
         """Keep the read model: load its rows, then follow the log from their tracking record. Each
@@ -351,6 +409,7 @@ class RunsApp:
         redelivery is a repeat the store keeps once. A batch mixing new and already recorded calls
         (a redelivery that overlaps) is appended call by call."""
         run_id = batch[0].payload.run_id  # type: ignore[union-attr]
+        self._heard[run_id] = time.monotonic()  # the run's engine is alive: its lease holds
         for _attempt in range(5):
             state, version = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload,
                                         self.run_cache)
@@ -379,6 +438,10 @@ class RunsApp:
         media event get ids derived from its id, so a redelivery re-appends the same ids (a no-op)."""
         msg = delivered.payload
         run_id = getattr(msg, "run_id", "")
+        if run_id:
+            self._heard[run_id] = time.monotonic()  # the run's engine is alive: its lease holds
+        if isinstance(msg, media_pb2.RunLeaseRenewed):
+            return
         if run_id and isinstance(msg, media_pb2.RunSecondStats):
             await self.record_second(msg)
             return

@@ -27,7 +27,7 @@ from callgauge_proto.callgauge.events.v1 import runs_pb2 as callgauge_dot_events
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61llgauge/events/v1/media.proto\x12\x13\x63\x61llgauge.events.v1\x1a%callgauge/media/v1/measurements.proto\x1a\x1e\x63\x61llgauge/events/v1/runs.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n\x0bRunAccepted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x15\n\rplanned_calls\x18\x03 \x01(\r\"4\n\x0fRunMediaStarted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\"d\n\x0c\x43\x61llMeasured\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x31\n\x04\x63\x61ll\x18\x03 \x01(\x0b\x32#.callgauge.media.v1.CallMeasurement\"|\n\x14RegistrationMeasured\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x41\n\x0cregistration\x18\x03 \x01(\x0b\x32+.callgauge.media.v1.RegistrationMeasurement\"\x87\x01\n\x10RunMediaFinished\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12/\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x10\n\x08\x65nded_by\x18\x05 \x01(\t\"s\n\x0c\x43\x61llAnswered\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\x12/\n\x0b\x61nswered_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x0c\x43\x61llProgress\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\x12\r\n\x05up_ms\x18\x04 \x01(\x04\"\xc6\x02\n\x0eRunSecondStats\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x0e\n\x06second\x18\x03 \x01(\r\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61\x63tive_calls\x18\x05 \x01(\r\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\r\x12\x0f\n\x07\x61nswers\x18\x07 \x01(\r\x12\x10\n\x08\x66\x61ilures\x18\x08 \x01(\r\x12\x13\n\x0b\x63\x61lls_ended\x18\t \x01(\r\x12\x16\n\x0ejitter_ms_mean\x18\n \x01(\x01\x12\x15\n\rjitter_ms_max\x18\x0b \x01(\x01\x12\x10\n\x08loss_pct\x18\x0c \x01(\x01\x12\x12\n\nrx_packets\x18\r \x01(\x04\x12\x14\n\x0clost_packets\x18\x0e \x01(\x04\x12\x0e\n\x06\x64river\x18\x0f \x01(\t\"\xbd\x01\n\x11LoadShardAssigned\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x17\n\x0fowner_engine_id\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0e\n\x06shards\x18\x04 \x01(\r\x12\x32\n\x07request\x18\x05 \x01(\x0b\x32!.callgauge.events.v1.RunRequested\x12,\n\x08start_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x95\x01\n\x11LoadShardFinished\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0e\n\x06shards\x18\x04 \x01(\r\x12/\n\x07summary\x18\x05 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\r\n\x05\x65rror\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61llgauge/events/v1/media.proto\x12\x13\x63\x61llgauge.events.v1\x1a%callgauge/media/v1/measurements.proto\x1a\x1e\x63\x61llgauge/events/v1/runs.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"G\n\x0bRunAccepted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x15\n\rplanned_calls\x18\x03 \x01(\r\"E\n\x0fRunLeaseRenewed\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x0f\n\x07lease_s\x18\x03 \x01(\r\"4\n\x0fRunMediaStarted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\"d\n\x0c\x43\x61llMeasured\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x31\n\x04\x63\x61ll\x18\x03 \x01(\x0b\x32#.callgauge.media.v1.CallMeasurement\"|\n\x14RegistrationMeasured\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x41\n\x0cregistration\x18\x03 \x01(\x0b\x32+.callgauge.media.v1.RegistrationMeasurement\"\x87\x01\n\x10RunMediaFinished\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12/\n\x07summary\x18\x03 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x10\n\x08\x65nded_by\x18\x05 \x01(\t\"s\n\x0c\x43\x61llAnswered\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\x12/\n\x0b\x61nswered_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x0c\x43\x61llProgress\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61ll_id\x18\x03 \x01(\t\x12\r\n\x05up_ms\x18\x04 \x01(\x04\"\xc6\x02\n\x0eRunSecondStats\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x0e\n\x06second\x18\x03 \x01(\r\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61\x63tive_calls\x18\x05 \x01(\r\x12\x10\n\x08\x61ttempts\x18\x06 \x01(\r\x12\x0f\n\x07\x61nswers\x18\x07 \x01(\r\x12\x10\n\x08\x66\x61ilures\x18\x08 \x01(\r\x12\x13\n\x0b\x63\x61lls_ended\x18\t \x01(\r\x12\x16\n\x0ejitter_ms_mean\x18\n \x01(\x01\x12\x15\n\rjitter_ms_max\x18\x0b \x01(\x01\x12\x10\n\x08loss_pct\x18\x0c \x01(\x01\x12\x12\n\nrx_packets\x18\r \x01(\x04\x12\x14\n\x0clost_packets\x18\x0e \x01(\x04\x12\x0e\n\x06\x64river\x18\x0f \x01(\t\"\xbd\x01\n\x11LoadShardAssigned\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x17\n\x0fowner_engine_id\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0e\n\x06shards\x18\x04 \x01(\r\x12\x32\n\x07request\x18\x05 \x01(\x0b\x32!.callgauge.events.v1.RunRequested\x12,\n\x08start_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x95\x01\n\x11LoadShardFinished\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\r\n\x05shard\x18\x03 \x01(\r\x12\x0e\n\x06shards\x18\x04 \x01(\r\x12/\n\x07summary\x18\x05 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\r\n\x05\x65rror\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,22 +36,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUNACCEPTED']._serialized_start=160
   _globals['_RUNACCEPTED']._serialized_end=231
-  _globals['_RUNMEDIASTARTED']._serialized_start=233
-  _globals['_RUNMEDIASTARTED']._serialized_end=285
-  _globals['_CALLMEASURED']._serialized_start=287
-  _globals['_CALLMEASURED']._serialized_end=387
-  _globals['_REGISTRATIONMEASURED']._serialized_start=389
-  _globals['_REGISTRATIONMEASURED']._serialized_end=513
-  _globals['_RUNMEDIAFINISHED']._serialized_start=516
-  _globals['_RUNMEDIAFINISHED']._serialized_end=651
-  _globals['_CALLANSWERED']._serialized_start=653
-  _globals['_CALLANSWERED']._serialized_end=768
-  _globals['_CALLPROGRESS']._serialized_start=770
-  _globals['_CALLPROGRESS']._serialized_end=851
-  _globals['_RUNSECONDSTATS']._serialized_start=854
-  _globals['_RUNSECONDSTATS']._serialized_end=1180
-  _globals['_LOADSHARDASSIGNED']._serialized_start=1183
-  _globals['_LOADSHARDASSIGNED']._serialized_end=1372
-  _globals['_LOADSHARDFINISHED']._serialized_start=1375
-  _globals['_LOADSHARDFINISHED']._serialized_end=1524
+  _globals['_RUNLEASERENEWED']._serialized_start=233
+  _globals['_RUNLEASERENEWED']._serialized_end=302
+  _globals['_RUNMEDIASTARTED']._serialized_start=304
+  _globals['_RUNMEDIASTARTED']._serialized_end=356
+  _globals['_CALLMEASURED']._serialized_start=358
+  _globals['_CALLMEASURED']._serialized_end=458
+  _globals['_REGISTRATIONMEASURED']._serialized_start=460
+  _globals['_REGISTRATIONMEASURED']._serialized_end=584
+  _globals['_RUNMEDIAFINISHED']._serialized_start=587
+  _globals['_RUNMEDIAFINISHED']._serialized_end=722
+  _globals['_CALLANSWERED']._serialized_start=724
+  _globals['_CALLANSWERED']._serialized_end=839
+  _globals['_CALLPROGRESS']._serialized_start=841
+  _globals['_CALLPROGRESS']._serialized_end=922
+  _globals['_RUNSECONDSTATS']._serialized_start=925
+  _globals['_RUNSECONDSTATS']._serialized_end=1251
+  _globals['_LOADSHARDASSIGNED']._serialized_start=1254
+  _globals['_LOADSHARDASSIGNED']._serialized_end=1443
+  _globals['_LOADSHARDFINISHED']._serialized_start=1446
+  _globals['_LOADSHARDFINISHED']._serialized_end=1595
 # @@protoc_insertion_point(module_scope)

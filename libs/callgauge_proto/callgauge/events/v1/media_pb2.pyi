@@ -20,6 +20,16 @@ class RunAccepted(_message.Message):
     planned_calls: int
     def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., planned_calls: _Optional[int] = ...) -> None: ...
 
+class RunLeaseRenewed(_message.Message):
+    __slots__ = ("run_id", "engine_id", "lease_s")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_S_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    engine_id: str
+    lease_s: int
+    def __init__(self, run_id: _Optional[str] = ..., engine_id: _Optional[str] = ..., lease_s: _Optional[int] = ...) -> None: ...
+
 class RunMediaStarted(_message.Message):
     __slots__ = ("run_id", "engine_id")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

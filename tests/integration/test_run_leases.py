@@ -1,0 +1,88 @@
+"""Engine leases in the runs service, with its real store and the real broker: a taken run whose
+engine keeps renewing its lease stays RUNNING; once the engine goes silent the run ends FAILED
+"media engine lost", keeping the calls recorded so far."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from callgauge_bus.codec import envelope_for
+from callgauge_bus.kafka import Producer
+from callgauge_platform.settings import Settings
+from callgauge_platform.stack import free_port
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import media_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
+from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
+from callgauge_runs.adapters.billing import UnmeteredBilling
+from callgauge_runs.bootstrap import bootstrap
+
+LEASE_S = 3.0
+
+
+@pytest.fixture
+async def runs(tmp_path, broker, topic_prefix):
+    settings = Settings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
+                        kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}",
+                        runs_http_port=free_port(), run_lease_s=LEASE_S)
+    svc = bootstrap(settings, billing=UnmeteredBilling())
+    await svc.start()
+    channel = grpc.aio.insecure_channel(settings.runs_grpc)
+    yield settings, pb_grpc.RunsServiceStub(channel)
+    await channel.close()
+    await svc.stop()
+
+
+async def status_of(stub, project_id, run_id) -> pb.Run:
+    return await stub.GetRun(pb.GetRunRequest(account_id="acc", project_id=project_id, run_id=run_id))
+
+
+async def wait_status(stub, project_id, run_id, status, limit_s=30) -> pb.Run:
+    async with asyncio.timeout(limit_s):
+        while True:
+            run = await status_of(stub, project_id, run_id)
+            if pb.RunStatus.Name(run.status) == status:
+                return run
+            await asyncio.sleep(0.1)
+
+
+async def test_a_silent_engine_loses_the_run_a_renewing_one_keeps_it(runs):
+    settings, stub = runs
+    spec = spec_pb2.TestSpec()
+    spec.steps.add().actions.add().call.CopyFrom(spec_pb2.CallAction(dial_destination="sip:echo@127.0.0.1:5070",
+                                                                      max_total_calls=3))
+    project = await stub.CreateProject(pb.CreateProjectRequest(account_id="acc", name="P"))
+    test = await stub.CreateTest(pb.CreateTestRequest(account_id="acc", project_id=project.id, name="T", spec=spec))
+    run = await stub.StartRun(pb.StartRunRequest(account_id="acc", project_id=project.id, test_id=test.id))
+    producer = Producer(settings.kafka_bootstrap)
+    await producer.start()
+
+    async def send(msg):
+        env = envelope_for(msg, f"media-run-{run.id}", 0, run.id, "", "test-engine")
+        await producer.send(settings.topic("media"), run.id, env.SerializeToString())
+
+    try:
+        await send(media_pb2.RunMediaStarted(run_id=run.id, engine_id="e1"))
+        await wait_status(stub, project.id, run.id, "RUNNING")
+        await send(media_pb2.CallMeasured(run_id=run.id, engine_id="e1", call=m_pb2.CallMeasurement(
+            call_id="c0", outcome=m_pb2.SUCCESS, sip_code=200, mos=4.4)))
+        # renewals for twice the lease: the run stays taken
+        loop = asyncio.get_running_loop()
+        until = loop.time() + 2 * LEASE_S
+        while loop.time() < until:
+            await send(media_pb2.RunLeaseRenewed(run_id=run.id, engine_id="e1", lease_s=int(LEASE_S)))
+            await asyncio.sleep(0.3)
+        still = await status_of(stub, project.id, run.id)
+        assert pb.RunStatus.Name(still.status) == "RUNNING" and len(still.calls) == 1
+        # the engine dies: no more words about the run
+        failed = await wait_status(stub, project.id, run.id, "FAILED")
+    finally:
+        await producer.stop()
+    assert failed.result_description.startswith("media engine lost: no word from engine e1 for ")
+    assert "1 of 3 planned call(s) recorded" in failed.result_description
+    assert [c.call_id for c in failed.calls] == ["c0"]
+    assert failed.summary.calls_attempted == 1
