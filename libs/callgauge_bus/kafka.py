@@ -4,7 +4,10 @@
   producer); duplicates that a retry may cause are removed by consumers, by event id;
 - the consumer commits offsets only after the handler has finished with a record
   (at-least-once), skips records it cannot decode (logged, counted, never a crash), and
-  drops redeliveries of an event id it has already handled.
+  drops redeliveries of an event id it has already handled;
+- a record whose handler still fails after its retries is parked in the service's store
+  (dead_letters.py) and retried from there with backoff; it is committed past only once parked,
+  and later records of its key queue behind it. A consumer without dead letters logs and counts it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from opentelemetry import trace
 from prometheus_client import Counter, Gauge
 
 from callgauge_bus.codec import BadRecord, Delivered, decode_record
+from callgauge_bus.dead_letters import DeadLetters
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 from callgauge_platform.telemetry import context_from_traceparent
@@ -122,6 +126,7 @@ class Consumer:
         rebalance_timeout_ms: int = 500,
         batch_handler: BatchHandler | None = None,
         max_records: int = 500,
+        dead_letters: DeadLetters | None = None,
     ) -> None:
         """`batch_handler`: called with every new event of a fetch at once (in order per
         partition) instead of `handler` one at a time; a batch that keeps failing is handed to
@@ -143,6 +148,11 @@ class Consumer:
         self._task: asyncio.Task | None = None
         self._lag_labels: set[tuple[str, str, str]] = set()
         self.ready = asyncio.Event()
+        self._dead = dead_letters
+        self._blocked: set[str] = set()  # keys with parked records: later ones queue behind them
+        self._dead_lock = asyncio.Lock()
+        self._retry_task: asyncio.Task | None = None
+        self.dead_letter_retry_s = (2.0, 60.0)  # first and longest delay between retry passes
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -157,9 +167,17 @@ class Consumer:
             max_poll_interval_ms=300000,
         )
         await self._consumer.start()
+        if self._dead is not None:
+            try:
+                self._blocked = {p.key for p in await self._dead.pending() if p.key}
+            except Exception as exc:  # store down: the retry task loads them when it can
+                log.warning("dead_letters_not_loaded", group=self._group, error=repr(exc))
+            self._retry_task = asyncio.create_task(self._retry_dead_letters(), name=f"dead-letters:{self._group}")
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self._group}")
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._retry_task)
+        self._retry_task = None
         await cancel_and_wait(self._task)
         self._task = None
         if self._consumer is not None:
@@ -192,12 +210,14 @@ class Consumer:
             return None
         return delivered
 
-    async def _handle_batch(self, batch: list[tuple[str, Delivered]]) -> None:
+    async def _handle_batch(self, batch: list[tuple[str, Delivered, str]]) -> None:
         assert self._batch_handler is not None
-        fresh: list[tuple[str, Delivered]] = []
-        for topic, d in batch:  # the same event twice in one fetch: once
-            if self._remember(d.event_id):
-                fresh.append((topic, d))
+        fresh: list[tuple[str, Delivered, str]] = []
+        for topic, d, key in batch:  # the same event twice in one fetch: once
+            if self._dead is not None and key and key in self._blocked:
+                await self._handle_delivered(topic, d, key)  # parked behind its key's parked records
+            elif self._remember(d.event_id):
+                fresh.append((topic, d, key))
             else:
                 CONSUMED.labels(topic, "duplicate").inc()
         if not fresh:
@@ -206,30 +226,50 @@ class Consumer:
         for attempt in range(1, 3):
             try:
                 with tracer.start_as_current_span(f"consume batch of {len(fresh)}", kind=trace.SpanKind.CONSUMER):
-                    await self._batch_handler([d for _, d in fresh])
-                for topic, _ in fresh:
+                    await self._batch_handler([d for _, d, _ in fresh])
+                for topic, _, _ in fresh:
                     CONSUMED.labels(topic, "ok").inc()
                 return
             except asyncio.CancelledError:
-                for _, d in fresh:
+                for _, d, _ in fresh:
                     self._seen.pop(d.event_id, None)
                 raise
             except Exception:
                 log.exception("batch_handler_failed", size=len(fresh), attempt=attempt)
                 await asyncio.sleep(0.2 * attempt)
-        for topic, d in fresh:  # one by one: the events that can be handled are
+        for topic, d, key in fresh:  # one by one: the events that can be handled are
             self._seen.pop(d.event_id, None)
-            await self._handle_delivered(topic, d)
+            await self._handle_delivered(topic, d, key)
 
-    async def _handle(self, topic: str, value: bytes | None) -> None:
+    async def _handle(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         delivered = self._decode(topic, value)
         if delivered is not None:
-            await self._handle_delivered(topic, delivered)
+            await self._handle_delivered(topic, delivered, key.decode(errors="replace") if key else "")
 
-    async def _handle_delivered(self, topic: str, delivered: Delivered) -> None:
+    async def _handle_delivered(self, topic: str, delivered: Delivered, key: str = "") -> None:
+        if self._dead is not None and key:
+            async with self._dead_lock:
+                if key in self._blocked:  # an earlier record of this key is parked: keep the order
+                    await self._park(topic, key, delivered.envelope.SerializeToString(),
+                                     "parked behind an earlier record of its key", 0)
+                    return
+        error = await self._try(topic, delivered, self._max_attempts)
+        if error is None:
+            return
+        if self._dead is None:
+            CONSUMED.labels(topic, "gave_up").inc()
+            log.error("handler_gave_up", topic=topic, type=delivered.envelope.type, event_id=delivered.event_id)
+            return
+        async with self._dead_lock:
+            await self._park(topic, key, delivered.envelope.SerializeToString(), error, self._max_attempts)
+
+    async def _try(self, topic: str, delivered: Delivered, attempts: int) -> str | None:
+        """Call the handler up to `attempts` times with backoff; None when it succeeded, else the
+        last error."""
         parent = context_from_traceparent(delivered.envelope.traceparent)
         tracer = trace.get_tracer("callgauge.bus")
-        for attempt in range(1, self._max_attempts + 1):
+        error = ""
+        for attempt in range(1, attempts + 1):
             token = otel_context.attach(parent)
             try:
                 with tracer.start_as_current_span(
@@ -238,17 +278,81 @@ class Consumer:
                     await self._handler(delivered)
                 self._remember(delivered.event_id)
                 CONSUMED.labels(topic, "ok").inc()
-                return
+                return None
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                error = repr(exc)
                 log.exception("handler_failed", topic=topic, type=delivered.envelope.type,
                               event_id=delivered.event_id, attempt=attempt)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5))
+                if attempt < attempts:
+                    await asyncio.sleep(min(0.2 * 2**attempt, 5))
             finally:
                 otel_context.detach(token)
-        CONSUMED.labels(topic, "gave_up").inc()
-        log.error("handler_gave_up", topic=topic, type=delivered.envelope.type, event_id=delivered.event_id)
+        return error
+
+    async def _park(self, topic: str, key: str, value: bytes, error: str, attempts: int) -> None:
+        """Park a record durably; until that works, retry (nothing is committed past it meanwhile)."""
+        assert self._dead is not None
+        delay = 1.0
+        while True:
+            try:
+                parked = await self._dead.park(topic, key, value, error, attempts)
+                break
+            except Exception as exc:
+                log.error("dead_letter_not_parked", group=self._group, topic=topic, key=key, error=repr(exc),
+                          retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        if key:
+            self._blocked.add(key)
+        CONSUMED.labels(topic, "dead_lettered").inc()
+        log.error("dead_lettered", group=self._group, topic=topic, key=key, parked=parked.id, error=error)
+
+    async def retry_dead_letters(self) -> int:
+        """One pass over the parked records, oldest first, one try each; a key's records stop at its
+        first failure (order kept). Returns how many are still parked."""
+        assert self._dead is not None
+        async with self._dead_lock:
+            pending = await self._dead.pending()
+            done, stuck = [], set()
+            for p in pending:
+                if p.key and p.key in stuck:
+                    continue
+                try:
+                    delivered = decode_record(p.value)
+                except BadRecord:
+                    done.append(p.id)
+                    continue
+                if delivered.payload is None or delivered.event_id in self._seen:
+                    done.append(p.id)
+                    continue
+                error = await self._try(p.topic, delivered, 1)
+                if error is None:
+                    done.append(p.id)
+                    log.info("dead_letter_handled", group=self._group, parked=p.id, key=p.key)
+                else:
+                    stuck.add(p.key)
+                    await self._dead.retried(p, error)
+            if done:
+                await self._dead.resolve(done)
+            left = [p for p in pending if p.id not in set(done)]
+            self._blocked = {p.key for p in left if p.key}
+            return len(left)
+
+    async def _retry_dead_letters(self) -> None:
+        first, longest = self.dead_letter_retry_s
+        delay = first
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                left = await self.retry_dead_letters()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is still down: try again later
+                log.warning("dead_letter_retry_failed", group=self._group, error=repr(exc))
+                left = 1
+            delay = first if left == 0 else min(delay * 2, longest)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Consumer lag per assigned partition, from the last fetch's highwater and our position."""
@@ -277,14 +381,15 @@ class Consumer:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 self.ready.set()
                 if self._batch_handler is not None:
-                    decoded = [(tp.topic, d) for tp, records in batches.items() for rec in records
+                    decoded = [(tp.topic, d, rec.key.decode(errors="replace") if rec.key else "")
+                               for tp, records in batches.items() for rec in records
                                if (d := self._decode(tp.topic, rec.value)) is not None]
                     if decoded:
                         await self._handle_batch(decoded)
                 else:
                     for tp, records in batches.items():
                         for rec in records:
-                            await self._handle(tp.topic, rec.value)
+                            await self._handle(tp.topic, rec.value, rec.key)
                 if batches:
                     await consumer.commit()
                 await self._update_lag(consumer)

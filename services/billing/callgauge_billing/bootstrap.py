@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callgauge_bus.dead_letters import DeadLetters
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore
 from callgauge_eventstore.factory import open_event_store
@@ -82,8 +83,9 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     app = BillingApp(store, config_from(settings), payments or payment_provider(settings.billing_payment_provider))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-billing"))
     relay = OutboxRelay(store, producer, settings.topic("billing"), name="relay:billing", source=SERVICE)
+    group = settings.group("callgauge-billing")
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs"), settings.topic("media")],
-                        settings.group("callgauge-billing"), app.on_event)
+                        group, app.on_event, dead_letters=DeadLetters(store, group))
     servicer = BillingServicer(app)
     server = GrpcServer(settings.grpc_listen(settings.billing_grpc),
                         [lambda s: pb_grpc.add_BillingServiceServicer_to_server(servicer, s)],

@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from prometheus_client import Counter, Gauge
 
 from callgauge_bus.codec import Delivered, envelope_for, new_event
+from callgauge_bus.dead_letters import DeadLetters
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore, StreamState, WrongExpectedVersion
 from callgauge_eventstore.factory import open_event_store
@@ -84,8 +85,9 @@ class MediaEngine:
             self.work_consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("media-work")],
                                           self.settings.group("callgauge-media-work"), self.on_work_event)
             await self.work_consumer.start()
-        self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")],
-                                 self.settings.group("callgauge-media"), self.on_run_event)
+        group = self.settings.group("callgauge-media")
+        self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")], group,
+                                 self.on_run_event, dead_letters=DeadLetters(self.store, group))
         await self.consumer.start()
         if self.guard is not None:  # every replica hears BalanceExhausted: a group of its own, from now on
             self.billing_consumer = Consumer(

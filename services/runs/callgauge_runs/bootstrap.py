@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callgauge_bus.dead_letters import DeadLetters
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore
 from callgauge_eventstore.factory import open_event_store
@@ -79,8 +80,9 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
                   lease_s=settings.run_lease_s)
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
-    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], settings.group("callgauge-runs"),
-                        app.on_media_event, batch_handler=app.on_media_batch)
+    group = settings.group("callgauge-runs")
+    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], group, app.on_media_event,
+                        batch_handler=app.on_media_batch, dead_letters=DeadLetters(store, group))
     servicer = RunsServicer(app)
     monitor = MonitorApp(store, app, monitor_config(settings))
     monitor_servicer = MonitorServicer(monitor)
