@@ -28,7 +28,7 @@ LEASE_S = 3.0
 async def runs(tmp_path, broker, topic_prefix):
     settings = Settings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
                         kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}",
-                        runs_http_port=free_port(), run_lease_s=LEASE_S)
+                        runs_http_port=free_port(), run_lease_s=LEASE_S, dial_allow_cidrs="127.0.0.0/8")
     svc = bootstrap(settings, billing=UnmeteredBilling())
     await svc.start()
     channel = grpc.aio.insecure_channel(settings.runs_grpc)
@@ -77,12 +77,12 @@ async def test_a_silent_engine_loses_the_run_a_renewing_one_keeps_it(runs):
             await send(media_pb2.RunLeaseRenewed(run_id=run.id, engine_id="e1", lease_s=int(LEASE_S)))
             await asyncio.sleep(0.3)
         still = await status_of(stub, project.id, run.id)
-        assert pb.RunStatus.Name(still.status) == "RUNNING" and len(still.calls) == 1
+        assert pb.RunStatus.Name(still.status) == "RUNNING" and still.calls_recorded == 1
         # the engine dies: no more words about the run
         failed = await wait_status(stub, project.id, run.id, "FAILED")
     finally:
         await producer.stop()
     assert failed.result_description.startswith("media engine lost: no word from engine e1 for ")
     assert "1 of 3 planned call(s) recorded" in failed.result_description
-    assert [c.call_id for c in failed.calls] == ["c0"]
+    assert failed.calls_recorded == 1
     assert failed.summary.calls_attempted == 1

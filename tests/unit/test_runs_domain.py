@@ -186,7 +186,7 @@ def test_calls_the_engine_placed_but_not_recorded_fail_the_run_naming_how_many()
     events = advance(requested(), [measured(0), measured(1),  # the third CallMeasured was lost
                                    media_pb2.RunMediaFinished(run_id="r1", summary=summary)])
     run = fold(run_model.evolve_run, events)
-    assert run.status == "FAILED" and run.calls_recorded == 2
+    assert run.status == "FAILED" and run.stats.count == 2
     assert run.result_description.startswith("1 of the 3 call(s) the media engine placed were not recorded")
 
 
@@ -210,7 +210,7 @@ def test_a_lost_engine_fails_a_taken_run_keeping_its_calls():
     run = fold(run_model.evolve_run, events)
     [failed] = run_model.decide_engine_lost(run, 31)
     run = fold(run_model.evolve_run, [*events, failed])
-    assert run.status == "FAILED" and len(run.calls) == 1
+    assert run.status == "FAILED" and run.stats.count == 1
     assert run.result_description.startswith("media engine lost: no word from engine e7 for 31 s; 1 of 2")
     assert run.summary.calls_attempted == 1 and run.summary.calls_answered == 1
     assert run_model.decide_engine_lost(run, 31) == []  # already over
