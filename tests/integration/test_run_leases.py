@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
 import pytest
 
 from callgauge_bus.codec import envelope_for
@@ -20,6 +19,7 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from callgauge_runs.adapters.billing import UnmeteredBilling
 from callgauge_runs.bootstrap import bootstrap
+from service_clients import acl_stub
 
 LEASE_S = 3.0
 
@@ -31,9 +31,9 @@ async def runs(tmp_path, broker, topic_prefix):
                         runs_http_port=free_port(), run_lease_s=LEASE_S, dial_allow_cidrs="127.0.0.0/8")
     svc = bootstrap(settings, billing=UnmeteredBilling())
     await svc.start()
-    channel = grpc.aio.insecure_channel(settings.runs_grpc)
-    yield settings, pb_grpc.RunsServiceStub(channel)
-    await channel.close()
+    stub = acl_stub(settings, "runs", pb_grpc.RunsServiceStub)
+    yield settings, stub
+    await stub.close()
     await svc.stop()
 
 
