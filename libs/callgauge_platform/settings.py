@@ -74,6 +74,11 @@ class Settings(BaseSettings):
                                         "~0.35 ms of worker CPU per call); false: what pjsua2's callbacks show")
     media_load_shards: int = Field(1, ge=0, le=64, description="split a load run over the replicas: 1 = no, "
                                    "N = N shards, 0 = one per partition of the media-work topic")
+    # per-account quotas (test mode too), checked by the runs service when a run starts
+    quota_planned_calls_per_run: int = Field(100_000, ge=1, le=1_000_000_000,
+                                             description="planned call attempts one run may hold (422 above)")
+    quota_concurrent_runs: int = Field(20, ge=1, le=100_000,
+                                       description="runs an account may have unfinished at once (429 above)")
     # SIP/RTP destinations (dial destinations, registrars): see callgauge_platform/destinations.py
     dial_allow_cidrs: str = Field("", description="comma-separated networks always allowed as SIP destinations "
                                   "(e.g. 127.0.0.0/8 for the embedded demo); they win over the deny-list")

@@ -103,6 +103,7 @@ class Stack:
         stacks poll their API hard (tests, the demo), so their default rate limit is high unless
         `rate_limit_per_minute` is given; keys with their own limit keep it."""
         overrides.setdefault("rate_limit_per_minute", 1_000_000)
+        overrides.setdefault("quota_concurrent_runs", 1000)  # test suites start many runs on one account
         # tests and the demo call the built-in responder and SIPp on loopback, denied by default
         overrides.setdefault("dial_allow_cidrs", LOOPBACK_CIDRS)
         s = Settings(

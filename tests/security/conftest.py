@@ -13,7 +13,9 @@ from callgauge_platform.stack import Stack
 def sec_stack(tmp_path_factory):
     # SIP destinations on loopback are allowed explicitly by Stack.on_free_ports, as in the embedded
     # demo (the default denies them); webhook receivers keep the production default (global only).
-    s = Stack.on_free_ports(tmp_path_factory.mktemp("sec") / "data", rate_limit_per_minute=1_000_000)
+    # Small quotas, so the quota tests reach them (only those tests start runs here).
+    s = Stack.on_free_ports(tmp_path_factory.mktemp("sec") / "data", rate_limit_per_minute=1_000_000,
+                            quota_concurrent_runs=3, quota_planned_calls_per_run=1000)
     s.start(timeout=90)
     yield s
     s.stop()

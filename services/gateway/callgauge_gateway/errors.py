@@ -90,6 +90,9 @@ def _resource_exhausted(exc: grpc.aio.AioRpcError) -> ApiError:
     details = exc.details() or ""
     if _service_code(exc) == "RATE_LIMITED":
         return ApiError(429, "Rate limit exceeded; retry later", headers={"Retry-After": "1"})
+    if _service_code(exc) == "QUOTA_EXCEEDED":  # an account quota that frees up when a run ends
+        return ApiError(429, details or "Quota exceeded", [{"loc": [], "type": "quota_exceeded", "msg": details}],
+                        code="QUOTA_EXCEEDED", headers={"Retry-After": "10"})
     size = _SIZE_LIMIT.search(details)
     log.error("upstream_resource_exhausted", details=details, size_limit=bool(size))
     if size is not None and size.group(1).lower() == "sent":

@@ -20,7 +20,7 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from callgauge_runs.adapters.billing import BillingPort, GrpcBilling
 from callgauge_runs.entrypoints.grpc_api import RunsServicer
 from callgauge_runs.entrypoints.monitor_grpc import MonitorServicer
-from callgauge_runs.handlers.app import RunsApp
+from callgauge_runs.handlers.app import Quotas, RunsApp
 from callgauge_runs.handlers.monitor import MonitorApp, monitor_config
 from callgauge_runs.handlers.secrets import load_secrets
 
@@ -77,7 +77,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
     app = RunsApp(store, billing or GrpcBilling(settings),
                   load_secrets(settings.secrets_key, settings.data_dir), DialPolicy.from_settings(settings),
-                  lease_s=settings.run_lease_s)
+                  lease_s=settings.run_lease_s,
+                  quotas=Quotas(settings.quota_planned_calls_per_run, settings.quota_concurrent_runs))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     group = settings.group("callgauge-runs")

@@ -207,5 +207,26 @@ def pool_refs(spec: spec_pb2.TestSpec) -> tuple[list[str], list[str]]:
     return targets, pools
 
 
+def planned_attempts(spec: spec_pb2.TestSpec) -> int:
+    """The call attempts a spec plans, loads included (the integral of a load's rate over its window,
+    capped by its max_total_calls), computed without listing them: what the planned-calls quota
+    judges."""
+    n = 0
+    for step in spec.steps:
+        for a in step.actions:
+            kind = a.WhichOneof("kind")
+            if kind == "call":
+                n += a.call.max_total_calls or 1
+            elif kind == "load":
+                ld = a.load
+                cps = ld.cps if ld.cps > 0 and math.isfinite(ld.cps) else 1.0
+                up, hold, down = (min(float(x), MAX_PHASE_S) for x in (ld.ramp_up_s, ld.hold_s, ld.ramp_down_s))
+                if up + hold + down == 0:
+                    hold = max(1, ld.max_total_calls) / cps
+                expected = math.ceil(cps * (up / 2 + hold + down / 2) - 1e-9)
+                n += min(expected, ld.max_total_calls) if ld.max_total_calls else expected
+    return n
+
+
 def planned_calls(spec: spec_pb2.TestSpec) -> int:
     return sum(a.call.max_total_calls or 1 for s in spec.steps for a in s.actions if a.WhichOneof("kind") == "call")

@@ -19,7 +19,7 @@ from callgauge_runs.adapters.billing import BillingUnavailable, InsufficientBala
 from callgauge_runs.domain import project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
 from callgauge_runs.handlers import calls as calls_page
-from callgauge_runs.handlers.app import RunsApp, new_id
+from callgauge_runs.handlers.app import QuotaExceeded, RunsApp, new_id
 from callgauge_runs.handlers.views import ProjectView
 
 
@@ -277,6 +277,9 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc), trailing_metadata=exc.metadata)
         except BillingUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except QuotaExceeded as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc),
+                                trailing_metadata=(("callgauge-error-code", "QUOTA_EXCEEDED"),))
         out = self._run(run)
         out.kiosk_token = token
         return out

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography.fernet import Fernet
@@ -25,6 +25,7 @@ from callgauge_proto.callgauge.events.v1 import media_pb2
 
 from callgauge_runs.adapters.billing import BillingPort
 from callgauge_runs.domain import common, project as project_model, resources as resource_model, run as run_model, test as test_model
+from callgauge_runs.domain import spec as specs
 from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
 from callgauge_runs.handlers import calls as calls_page
 from callgauge_runs.handlers.secrets import Secrets
@@ -70,6 +71,16 @@ def seconds_projection(run_id: str) -> str:
     return f"run-seconds/{run_id}"
 
 
+@dataclass(frozen=True)
+class Quotas:
+    planned_calls_per_run: int = 100_000
+    concurrent_runs: int = 20
+
+
+class QuotaExceeded(Exception):
+    """An account quota that frees up with time (429 at the gateway)."""
+
+
 def new_id() -> str:
     return str(uuid7())
 
@@ -77,7 +88,7 @@ def new_id() -> str:
 class RunsApp:
     def __init__(self, store: EventStore, billing: BillingPort | None = None, secrets: Secrets | None = None,
                  dial: DialPolicy | None = None, lease_s: float | None = None,
-                 stop_deadline_s: float = STOP_DEADLINE_S) -> None:
+                 stop_deadline_s: float = STOP_DEADLINE_S, quotas: Quotas | None = None) -> None:
         """`secrets`: the key that encrypts SIP passwords (bootstrap passes the configured one;
         without it a throwaway key is made, fit for tests only). `dial`: the operator's SIP
         destination policy (bootstrap passes the configured one; None: destinations unchecked).
@@ -85,6 +96,7 @@ class RunsApp:
         watcher, for tests and tools)."""
         self.store = store
         self.dial = dial
+        self.quotas = quotas or Quotas()
         self.billing = billing  # None: runs are not metered (tests, tools)
         self.secrets = secrets or Secrets([Fernet.generate_key()])
         self.view = ReadModel()
@@ -361,6 +373,7 @@ class RunsApp:
         resources = self.view.resources_of(cmd.project_id)
         state, version = await load(self.store, run_stream(cmd.run_id), run_model.evolve_run, decode_payload, self.run_cache)
         events = run_model.decide_start_run(test, state, cmd, resources, self.dial)
+        self._check_quotas(cmd.account_id, events[0].spec)
         if self.billing is not None:  # hold the run's maximum cost first; not payable -> not started
             await self.billing.reserve(cmd.account_id, cmd.mode, cmd.run_id, cmd.project_id, cmd.test_id,
                                        events[0].spec)
@@ -375,6 +388,20 @@ class RunsApp:
             raise
         RUN_TRANSITIONS.labels("PENDING").inc()
         return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id, cmd.mode)
+
+    def _check_quotas(self, account_id: str, spec) -> None:
+        """Per-account quotas, test mode included: planned calls per run (422), unfinished runs at
+        once (QuotaExceeded: 429). Each answer names the quota and its setting."""
+        planned = specs.planned_attempts(spec)
+        if planned > self.quotas.planned_calls_per_run:
+            raise Invalid([FieldError(["steps"], f"the run plans {planned} calls; the quota is "
+                                      f"{self.quotas.planned_calls_per_run} per run "
+                                      "(quota_planned_calls_per_run, CALLGAUGE_QUOTA_PLANNED_CALLS_PER_RUN)",
+                                      "quota_exceeded")])
+        active = sum(1 for r in self.view.runs.values() if r.account_id == account_id and not r.finished)
+        if active >= self.quotas.concurrent_runs:
+            raise QuotaExceeded(f"concurrent runs quota reached: {active} of {self.quotas.concurrent_runs} "
+                                "runs unfinished (CALLGAUGE_QUOTA_CONCURRENT_RUNS); retry when one ends")
 
     async def stop_run(self, cmd: run_model.StopRun) -> run_model.Run:
         await self._decide(run_stream(cmd.run_id), run_model.evolve_run, run_model.decide_stop_run, cmd)
