@@ -15,8 +15,10 @@ attempts). Talk times come from a seeded ``random.Random``, so the same run id g
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
@@ -122,40 +124,51 @@ class LoadShape:
         rest = max(0.0, 1 - 2 * k / (cps * down)) if down > 0 else 0.0
         return up + hold + down * (1 - math.sqrt(rest))
 
-    def attempt_times(self) -> list[float]:
-        """Start offsets (seconds from the window's start) of the planned attempts, ascending."""
+    def attempt_count(self) -> int:
+        """How many attempts the plan holds, computed without listing them."""
         n = math.ceil(self.expected_calls() - 1e-9)  # attempt k starts when the integral reaches k
-        cap = self.max_total_calls or MAX_PLANNED_CALLS
-        n = min(n, cap, MAX_PLANNED_CALLS)
-        times = []
-        for k in range(n):
-            t = self._time_of(k)
-            if t >= self.window_s:
-                break
-            times.append(t)
-        return times
+        n = min(n, self.max_total_calls or MAX_PLANNED_CALLS, MAX_PLANNED_CALLS)
+        while n > 0 and self._time_of(n - 1) >= self.window_s:  # times ascend: only the tail can fall out
+            n -= 1
+        return n
+
+    def iter_attempt_times(self) -> Iterator[float]:
+        """Start offsets (seconds from the window's start) of the planned attempts, ascending, one
+        at a time (a plan of any size costs the same memory)."""
+        for k in range(self.attempt_count()):
+            yield self._time_of(k)
+
+    def attempt_times(self) -> list[float]:
+        return list(self.iter_attempt_times())
 
 
 def durations_ms(a: spec_pb2.LoadAction, n: int, seed: int) -> list[int]:
     """Talk time of each of ``n`` calls: ``fixed`` (default) = ``duration_ms``; ``uniform`` =
     ``duration_ms ± duration_spread_ms``; ``exponential`` with mean ``duration_ms``. Clamped to
     0..MAX_DURATION_MS. ``ValueError`` for an unknown distribution."""
+    return list(itertools.islice(iter_durations_ms(a, seed), n))
+
+
+def iter_durations_ms(a: spec_pb2.LoadAction, seed: int) -> Iterator[int]:
+    """The talk times of :func:`durations_ms`, one at a time (same seed, same sequence)."""
     mean = a.duration_ms or DEFAULT_DURATION_MS
     dist = (a.duration_distribution or "fixed").strip().lower()
     if dist not in DISTRIBUTIONS:
         raise ValueError(f"unknown duration_distribution {a.duration_distribution!r}; one of {', '.join(DISTRIBUTIONS)}")
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        if dist == "fixed":
-            d = float(mean)
-        elif dist == "uniform":
-            spread = a.duration_spread_ms
-            d = rng.uniform(mean - spread, mean + spread)
-        else:
-            d = rng.expovariate(1.0 / mean)
-        out.append(int(min(MAX_DURATION_MS, max(0.0, round(d)))))
-    return out
+    spread = a.duration_spread_ms
+
+    def draws() -> Iterator[int]:  # the checks above run at the call, not at the first draw
+        rng = random.Random(seed)
+        while True:
+            if dist == "fixed":
+                d = float(mean)
+            elif dist == "uniform":
+                d = rng.uniform(mean - spread, mean + spread)
+            else:
+                d = rng.expovariate(1.0 / mean)
+            yield int(min(MAX_DURATION_MS, max(0.0, round(d))))
+
+    return draws()
 
 
 def seed_for(run_id: str, step: int, action: int) -> int:
@@ -171,8 +184,14 @@ class PlannedCall:
     duration_ms: int
 
 
-def plan(a: spec_pb2.LoadAction, seed: int) -> tuple[LoadShape, list[PlannedCall]]:
+def iter_plan(a: spec_pb2.LoadAction, seed: int) -> tuple[LoadShape, int, Iterator[PlannedCall]]:
+    """The shape, the number of planned calls and the calls one at a time (bounded memory)."""
     shape = LoadShape.from_action(a)
-    times = shape.attempt_times()
-    durs = durations_ms(a, len(times), seed)
-    return shape, [PlannedCall(i, t, d) for i, (t, d) in enumerate(zip(times, durs, strict=True))]
+    n = shape.attempt_count()
+    calls = (PlannedCall(i, t, d) for i, t, d in zip(range(n), shape.iter_attempt_times(), iter_durations_ms(a, seed)))
+    return shape, n, calls
+
+
+def plan(a: spec_pb2.LoadAction, seed: int) -> tuple[LoadShape, list[PlannedCall]]:
+    shape, _n, calls = iter_plan(a, seed)
+    return shape, list(calls)

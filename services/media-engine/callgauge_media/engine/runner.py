@@ -22,7 +22,7 @@ from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 
 from callgauge_media.engine.jobs import CallJob
-from callgauge_media.engine.load_shape import LoadShape, PlannedCall, plan, seed_for
+from callgauge_media.engine.load_shape import LoadShape, PlannedCall, iter_plan, seed_for
 from callgauge_media.engine.second_stats import SecondStats
 from callgauge_media.engine.measurement import failed_measurement
 from callgauge_media.engine.sip_run import CredentialSource, SipRun
@@ -61,7 +61,7 @@ def planned_calls(spec: spec_pb2.TestSpec) -> int:
             if kind == "call":
                 n += a.call.max_total_calls or 1
             elif kind == "load":
-                n += len(LoadShape.from_action(a.load).attempt_times())
+                n += LoadShape.from_action(a.load).attempt_count()
     return n
 
 
@@ -285,9 +285,11 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
 
         await run_sipp_load(state, si, ai, load, placer=placer)
         return
-    shape, calls = plan(load, seed_for(state.run_id, si, ai))
-    mine = [c for c in calls if c.index % shards == shard]
-    state.planned += len(mine)
+    # calls are generated as their time comes: a plan of any size holds only the calls that are up
+    shape, total, calls = iter_plan(load, seed_for(state.run_id, si, ai))
+    mine = (c for c in calls if c.index % shards == shard)
+    mine_n = len(range(shard, total, shards))
+    state.planned += mine_n
     cap = max(0, shape.max_concurrency)
     if cap and shards > 1:
         cap = max(1, cap // shards + (1 if shard < cap % shards else 0))
@@ -300,8 +302,14 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     end = t0 + shape.window_s
-    tasks: list[asyncio.Task] = []
+    tasks: set[asyncio.Task] = set()  # the calls still up, not every call started
+    failures: list[BaseException] = []
     skipped = 0
+
+    def ended(t: asyncio.Task) -> None:
+        tasks.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            failures.append(t.exception())
 
     async def one(c: PlannedCall) -> None:
         try:
@@ -318,23 +326,27 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
             if delay > 0:
                 await asyncio.sleep(delay)
             if halted is not None and halted(state.run_id):
-                log.info("load_halted", run_id=state.run_id, step=si, action=ai, not_attempted=len(mine) - pos)
+                log.info("load_halted", run_id=state.run_id, step=si, action=ai, not_attempted=mine_n - pos)
                 break
             if gate is not None:
                 try:
                     async with asyncio.timeout(max(0.0, end - loop.time())):
                         await gate.acquire()
                 except TimeoutError:
-                    skipped = len(mine) - pos
+                    skipped = mine_n - pos
                     break
-            tasks.append(asyncio.create_task(one(c), name=f"call:{state.run_id}:{si}.{ai}.{c.index}"))
+            task = asyncio.create_task(one(c), name=f"call:{state.run_id}:{si}.{ai}.{c.index}")
+            tasks.add(task)
+            task.add_done_callback(ended)
             await asyncio.sleep(0)  # let the call start now, even when the schedule is behind
         if skipped:
             log.info("load_attempts_dropped", run_id=state.run_id, step=si, action=ai, dropped=skipped,
                      reason="max_concurrency calls were up until the load window closed")
         await asyncio.gather(*tasks)
+        if failures:
+            raise failures[0]
     except BaseException:
-        for t in tasks:
+        for t in list(tasks):
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*list(tasks), return_exceptions=True)
         raise

@@ -217,7 +217,7 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
     if shutil.which(sipp) is None:
         raise RuntimeError("the sipp driver needs SIPp (Debian package sip-tester)")
     shape = LoadShape.from_action(load)
-    planned = len(shape.attempt_times())
+    planned = shape.attempt_count()
     state.planned += planned
     if planned == 0:
         return
@@ -439,7 +439,7 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
     answered = counts[-1].answers if counts else None
     every_call = bool(calls.talked) and calls.talked == answered  # the per-call log saw every answered call
     summary = sipp_summary(rows, answered, calls.setups_ms if every_call else rtt, codes,
-                           calls_planned=len(shape.attempt_times()), peak=seconds.peak,
+                           calls_planned=shape.attempt_count(), peak=seconds.peak,
                            refusals=counts[-1].refusals if counts else None,
                            acd_ms=calls.talk_ms / calls.talked if every_call else None)
     state.sipp_summaries.append(summary)
