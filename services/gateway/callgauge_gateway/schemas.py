@@ -42,7 +42,14 @@ class CallActionIn(_Strict):
     credential_pool: PoolId | None = None
     dtmf: str | None = Field(None, max_length=64, description="RFC 2833 digits sent after answer")
     dtmf_delay_ms: U32 | None = None
-    play_file: str | None = Field(None, max_length=500)
+    play_file: str | None = Field(None, max_length=130, examples=["prompt:reference"],
+                                  description="speech played instead of the tone: prompt:NAME (built-in: reference, "
+                                              "greeting, goodbye) or the name of a .wav in the media directory")
+    play_once: bool | None = Field(None, description="play the file once, then silence (default: looped)")
+    record: bool | None = Field(None, description="record what the caller receives and score it (mos_lqo)")
+    expect_audio: str | None = Field(None, max_length=130, description="prompt:NAME or a .wav the received audio "
+                                                                       "must match, else the call fails")
+    expect_audio_min: float | None = Field(None, gt=0, le=1, description="correlation to reach (default 0.6)")
 
 
 class RegisterActionIn(_Strict):
@@ -69,6 +76,9 @@ class WaitForCallsActionIn(_Strict):
     expect_dtmf: str | None = Field(None, max_length=64)
     hangup_by: Literal["caller", "callee"] | None = None
     duration_ms: U32 | None = None
+    play_file: str | None = Field(None, max_length=130, description="prompt:NAME or a .wav played to each caller "
+                                                                    "instead of the tone/echo")
+    record: bool | None = Field(None, description="record what the callee receives")
 
 
 class LoadActionIn(_Strict):

@@ -21,6 +21,7 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 
+from callgauge_media.audio.service import default_service
 from callgauge_media.engine.jobs import CallJob
 from callgauge_media.engine.load_shape import LoadShape, PlannedCall, iter_plan, seed_for
 from callgauge_media.engine.second_stats import SecondStats
@@ -228,14 +229,19 @@ async def _place_one(state: _RunState, placer: CallPlacer, call_id: str, si: int
 async def _place(placer: CallPlacer, sip: SipRun | None, call_id: str, si: int, ai: int, index: int,
                  call: spec_pb2.CallAction) -> m_pb2.CallMeasurement:
     """Through a registrar / with DTMF: a resolved job on the pool; a plain call: ``placer.place``."""
-    if sip is None or not (call.target_pool or call.credential_pool or call.dtmf) or not hasattr(placer, "run_call"):
+    audio = bool(call.play_file or call.record or call.expect_audio)
+    if sip is None or not (call.target_pool or call.credential_pool or call.dtmf or audio) \
+            or not hasattr(placer, "run_call"):
         return await placer.place(call_id, call)
     try:
         job = await sip.call_job(call_id, si, ai, index, call)
-    except ValueError as exc:  # SipRunError too: the run names something this engine cannot use
+        if audio:
+            job = await default_service().prepare(job, call, sip.run_id)
+    except (ValueError, LookupError) as exc:  # SipRunError, MediaNotFound: something this engine cannot use
         return failed_measurement(CallJob(call_id=call_id, destination=call.dial_destination, step=si,
                                           action=ai, index=index), f"not placed: {exc}")
-    return await sip.joined(await placer.run_call(job))
+    m = await sip.joined(await placer.run_call(job))
+    return await default_service().assess(m, job, call) if audio else m
 
 
 async def _record(state: _RunState, m: m_pb2.CallMeasurement) -> None:

@@ -209,6 +209,16 @@ class SipRun:
             transport = a.transport if kind == "register" else ""
             accounts = await self.accounts(a.target_pool, a.credential_pool, count=count, transport=transport)
             jobs = []
+            play, record_dir = "", ""
+            if kind == "wait_for_calls" and (a.play_file or a.record):
+                from callgauge_media.audio.service import default_service  # numpy/scipy: only when used
+
+                audio = default_service()
+                play = str(await asyncio.to_thread(audio.media, a.play_file)) if a.play_file else ""
+                if a.record:
+                    rec = audio.recording_path(self.run_id, base, "callee").parent
+                    rec.mkdir(parents=True, exist_ok=True)
+                    record_dir = str(rec)
             for i, acc in enumerate(accounts):
                 if kind == "register":
                     jobs.append(UaJob(ua_id=f"{base}.{i}", account=acc, regexpire=a.regexpire or DEFAULT_REGEXPIRE,
@@ -221,9 +231,9 @@ class SipRun:
                         ua_id=f"{base}.{i}", account=acc, answer=True, answer_delay_ms=a.answer_delay_ms,
                         tone_hz=a.tone_hz, codec=a.codec, expect_dtmf=clean_dtmf(a.expect_dtmf),
                         hangup_by=hangup_by, duration_ms=a.duration_ms, max_calls=a.max_total_calls,
-                        step=si, action=ai, index=i,
+                        step=si, action=ai, index=i, play_file=play, record_dir=record_dir,
                     ))
-        except (SipRunError, ValueError) as exc:
+        except (SipRunError, ValueError, LookupError) as exc:  # LookupError: MediaNotFound
             job = CallJob(call_id=f"{base}.0", destination=a.target_pool or "", step=si, action=ai)
             m = failed_measurement(job, f"{kind}: {exc}", outcome=m_pb2.REGISTRATION_FAILED)
             m.role = "register"

@@ -134,9 +134,23 @@ def _common(body, v: ValidationCollector, loc: list) -> None:
         v.add([*loc, "max_total_calls"], f"at most {MAX_CALLS} calls per action")
 
 
+# play_file / expect_audio: a built-in prompt or a bare .wav name in the media directory (never a path)
+_MEDIA_NAME = re.compile(r"^(prompt:[a-z0-9_-]{1,40}|[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.wav)$")
+
+
+def _check_media(body, field: str, v: ValidationCollector, loc: list) -> None:
+    value = getattr(body, field, "")
+    if value and not _MEDIA_NAME.match(value):
+        v.add([*loc, field], "prompt:NAME or the file name (no path) of a .wav in the media directory")
+
+
 def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str | int]) -> None:
     _check_destination(c.dial_destination, bool(c.target_pool), v, loc)
     _common(c, v, loc)
+    _check_media(c, "play_file", v, loc)
+    _check_media(c, "expect_audio", v, loc)
+    if not 0 <= c.expect_audio_min <= 1:
+        v.add([*loc, "expect_audio_min"], "a correlation between 0 and 1")
     if c.concurrency and c.max_total_calls and c.concurrency > c.max_total_calls:
         v.add([*loc, "concurrency"], "cannot exceed max_total_calls")
     if not _DTMF.match(c.dtmf):
@@ -157,6 +171,7 @@ def _validate_register(r: spec_pb2.RegisterAction, v: ValidationCollector, loc: 
 
 def _validate_wait(w: spec_pb2.WaitForCallsAction, v: ValidationCollector, loc: list[str | int]) -> None:
     _common(w, v, loc)
+    _check_media(w, "play_file", v, loc)
     if w.answer_delay_ms > 120_000:
         v.add([*loc, "answer_delay_ms"], "at most 120000 ms")
     if w.timeout_ms > MAX_DURATION_MS:

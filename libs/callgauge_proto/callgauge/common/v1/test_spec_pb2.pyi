@@ -49,7 +49,7 @@ class RegisterAction(_message.Message):
     def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., regexpire: _Optional[int] = ..., count: _Optional[int] = ..., transport: _Optional[str] = ..., keep_registered: _Optional[bool] = ...) -> None: ...
 
 class WaitForCallsAction(_message.Message):
-    __slots__ = ("target_pool", "credential_pool", "answer_delay_ms", "tone_hz", "codec", "max_total_calls", "timeout_ms", "expect_dtmf", "hangup_by", "duration_ms")
+    __slots__ = ("target_pool", "credential_pool", "answer_delay_ms", "tone_hz", "codec", "max_total_calls", "timeout_ms", "expect_dtmf", "hangup_by", "duration_ms", "play_file", "record")
     TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
     ANSWER_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,8 @@ class WaitForCallsAction(_message.Message):
     EXPECT_DTMF_FIELD_NUMBER: _ClassVar[int]
     HANGUP_BY_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    PLAY_FILE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
     target_pool: str
     credential_pool: str
     answer_delay_ms: int
@@ -70,10 +72,12 @@ class WaitForCallsAction(_message.Message):
     expect_dtmf: str
     hangup_by: str
     duration_ms: int
-    def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+    play_file: str
+    record: bool
+    def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., record: _Optional[bool] = ...) -> None: ...
 
 class CallAction(_message.Message):
-    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file")
+    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     TONE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +92,10 @@ class CallAction(_message.Message):
     DTMF_FIELD_NUMBER: _ClassVar[int]
     DTMF_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     PLAY_FILE_FIELD_NUMBER: _ClassVar[int]
+    PLAY_ONCE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_AUDIO_FIELD_NUMBER: _ClassVar[int]
+    EXPECT_AUDIO_MIN_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     duration_ms: int
     tone_hz: int
@@ -102,7 +110,11 @@ class CallAction(_message.Message):
     dtmf: str
     dtmf_delay_ms: int
     play_file: str
-    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ...) -> None: ...
+    play_once: bool
+    record: bool
+    expect_audio: str
+    expect_audio_min: float
+    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ...) -> None: ...
 
 class LoadAction(_message.Message):
     __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver")

@@ -26,7 +26,7 @@ NEGOTIATION_FAILED: CallOutcome
 TIMEOUT: CallOutcome
 
 class CallMeasurement(_message.Message):
-    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail", "dtmf_sent", "dtmf_received", "dtmf_ok", "sip_ladder", "sip_call_id", "role")
+    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail", "dtmf_sent", "dtmf_received", "dtmf_ok", "sip_ladder", "sip_call_id", "role", "mos_lqo", "audio_delay_ms", "audio_match", "audio_silent", "audio_clipped", "audio_one_way", "recorded_legs", "audio_score_cpu_s")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +57,14 @@ class CallMeasurement(_message.Message):
     SIP_LADDER_FIELD_NUMBER: _ClassVar[int]
     SIP_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
+    MOS_LQO_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_MATCH_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_SILENT_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_CLIPPED_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_ONE_WAY_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_LEGS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_SCORE_CPU_S_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     step: int
     action: int
@@ -87,7 +95,15 @@ class CallMeasurement(_message.Message):
     sip_ladder: _containers.RepeatedCompositeFieldContainer[SipMessage]
     sip_call_id: str
     role: str
-    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+    mos_lqo: float
+    audio_delay_ms: float
+    audio_match: float
+    audio_silent: bool
+    audio_clipped: bool
+    audio_one_way: bool
+    recorded_legs: str
+    audio_score_cpu_s: float
+    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ..., mos_lqo: _Optional[float] = ..., audio_delay_ms: _Optional[float] = ..., audio_match: _Optional[float] = ..., audio_silent: _Optional[bool] = ..., audio_clipped: _Optional[bool] = ..., audio_one_way: _Optional[bool] = ..., recorded_legs: _Optional[str] = ..., audio_score_cpu_s: _Optional[float] = ...) -> None: ...
 
 class SipMessage(_message.Message):
     __slots__ = ("at_ms", "direction", "summary", "peer", "text", "truncated")
