@@ -7,7 +7,7 @@ import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from callgauge_client import AssertionResult, Run
+from callgauge_client import AssertionResult, CallMeasurement, Run
 
 _TERMINAL_OK = "COMPLETED"
 
@@ -22,11 +22,14 @@ def call_label(c) -> str:
     return f"call {c.index} (step {c.step}, action {c.action}) to {c.destination or '?'}"
 
 
-def failed_calls(run: Run) -> list:
-    return [c for c in run.calls if c.outcome and c.outcome != "SUCCESS"]
+FAILED_OUTCOMES = ("REGISTRATION_FAILED", "CALL_FAILED", "NEGOTIATION_FAILED", "TIMEOUT")
+MAX_FAILED_CASES = 1000  # failed calls listed as test cases (a big load run can fail many more)
 
 
-def build(run: Run, assertions: list[AssertionResult]) -> ET.ElementTree:
+def build(run: Run, assertions: list[AssertionResult], failed: list[CallMeasurement] = (),
+          failed_total: int = 0) -> ET.ElementTree:
+    """`failed`: the run's failed calls to list (the first MAX_FAILED_CASES of them, from
+    GET …/calls?outcome=…); `failed_total`: how many failed in all."""
     name = run.test_name or run.test_id or "callgauge run"
     suite_cls = "callgauge." + "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
     cases: list[ET.Element] = []
@@ -36,20 +39,26 @@ def build(run: Run, assertions: list[AssertionResult]) -> ET.ElementTree:
             fail = ET.SubElement(case, "failure", message=a.message, type="AssertionFailed")
             fail.text = a.message
         cases.append(case)
-    for c in failed_calls(run):
+    for c in failed:
         case = ET.Element("testcase", classname=f"{suite_cls}.calls", name=call_label(c),
-                          time=f"{c.duration_ms / 1000:.3f}")
+                          time=f"{(c.duration_ms or 0) / 1000:.3f}")
         msg = f"{c.outcome} {c.sip_code or ''} {c.sip_reason}".strip()
         fail = ET.SubElement(case, "failure", message=msg, type=c.outcome)
         lines = [msg]
         if c.detail:
             lines.append(c.detail)
-        lines.append(f"setup {c.setup_time_ms:.1f} ms, started {c.started_at}, ended {c.ended_at}")
+        setup = "–" if c.setup_time_ms is None else f"{c.setup_time_ms:.1f} ms"
+        lines.append(f"setup {setup}, started {c.started_at}, ended {c.ended_at}")
         ladder = (c.model_extra or {}).get("sipLadder") or (c.model_extra or {}).get("sip_ladder") or []
         for m in ladder if isinstance(ladder, list) else []:
             if isinstance(m, dict):
                 lines.append(f"  {m.get('direction', '')} {m.get('summary') or m.get('firstLine') or ''}".rstrip())
         fail.text = "\n".join(lines)
+        cases.append(case)
+    if failed_total > len(failed):
+        case = ET.Element("testcase", classname=f"{suite_cls}.calls", name="more failed calls", time="0")
+        more = f"{failed_total - len(failed)} more failed calls are not listed (see the report or `callgauge runs calls`)"
+        ET.SubElement(case, "failure", message=more, type="CALL_FAILED").text = more
         cases.append(case)
     if run.status != _TERMINAL_OK and not any(case.find("failure") is not None for case in cases):
         # The run failed for a reason no assertion or call shows (engine error, cancelled): say so.
@@ -78,5 +87,6 @@ def build(run: Run, assertions: list[AssertionResult]) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def write(path: Path, run: Run, assertions: list[AssertionResult]) -> None:
-    build(run, assertions).write(path, encoding="utf-8", xml_declaration=True)
+def write(path: Path, run: Run, assertions: list[AssertionResult], failed: list[CallMeasurement] = (),
+          failed_total: int = 0) -> None:
+    build(run, assertions, failed, failed_total).write(path, encoding="utf-8", xml_declaration=True)

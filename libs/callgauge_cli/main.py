@@ -55,7 +55,7 @@ app = typer.Typer(name="callgauge", no_args_is_help=True, add_completion=False, 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: list, create, revoke")
 projects_app = typer.Typer(no_args_is_help=True, help="projects: list, create, show")
 tests_app = typer.Typer(no_args_is_help=True, help="tests as files: apply, list")
-runs_app = typer.Typer(no_args_is_help=True, help="runs: list, status, stop")
+runs_app = typer.Typer(no_args_is_help=True, help="runs: list, status, stop, calls, export")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projects_app, name="projects")
 app.add_typer(tests_app, name="tests")
@@ -313,6 +313,76 @@ def runs_stop(run_id: str) -> None:
     out.print(f"stopping run {run_id}")
 
 
+_CALL_SORTS = ("index", "-index", "setupMs", "-setupMs", "mos", "-mos")
+
+
+def _num(v: float | None, digits: int = 1) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+@runs_app.command("calls")
+@cli_errors
+def runs_calls(run_id: str,
+               outcome: Annotated[list[str] | None, typer.Option("--outcome", help="e.g. CALL_FAILED (repeatable)")]
+               = None,
+               sip_code: Annotated[list[int] | None, typer.Option("--sip-code", help="e.g. 486 (repeatable)")] = None,
+               mos_min: Annotated[float | None, typer.Option("--mos-min")] = None,
+               mos_max: Annotated[float | None, typer.Option("--mos-max")] = None,
+               sort: Annotated[str, typer.Option("--sort", help=" | ".join(_CALL_SORTS))] = "index",
+               limit: Annotated[int, typer.Option("--limit", min=1, help="calls to show at most")] = 100,
+               show_all: Annotated[bool, typer.Option("--all", help="every matching call (pages through them)")]
+               = False,
+               as_json: Annotated[bool, typer.Option("--json", help="one JSON object per call (JSON lines)")]
+               = False) -> None:
+    """A run's calls, filtered and sorted (paged from the server; --all for every one)."""
+    if sort not in _CALL_SORTS:
+        raise fail(f"--sort: one of {', '.join(_CALL_SORTS)}")
+    filters = {"outcome": [o.upper() for o in outcome or []] or None, "sip_code": sip_code or None,
+               "mos_min": mos_min, "mos_max": mos_max, "sort": sort}
+    with client() as c:
+        project_id = c.run_status(run_id).project_id
+        first = c.run_calls_page(project_id, run_id, per_page=min(limit, 1000), **filters)
+        total = first.pagination.total
+        calls = c.run_calls(project_id, run_id, **filters) if show_all else iter(first.items[:limit])
+        table = Table("#", "outcome", "SIP", "reason", "setup ms", "PDD ms", "talk s", "loss %", "jitter ms",
+                      "MOS", "detail", title=f"run {run_id}: {total} calls match")
+        shown = 0
+        for call in calls:
+            shown += 1
+            if as_json:
+                sys.stdout.write(json.dumps(call.model_dump(mode="json", by_alias=False), default=str) + "\n")
+                continue
+            table.add_row(str(call.index), call.outcome, str(call.sip_code or ""), call.sip_reason,
+                          _num(call.setup_time_ms), _num(call.post_dial_delay_ms),
+                          _num(None if call.duration_ms is None else call.duration_ms / 1000),
+                          _num(call.loss_pct, 2), _num(call.jitter_ms, 2), _num(call.mos, 2), call.detail[:60])
+    if not as_json:
+        out.print(table)
+        if shown < total:
+            err.print(f"{shown} of {total} shown (--limit N, --all, or `callgauge runs export {run_id}`)",
+                      highlight=False)
+
+
+@runs_app.command("export")
+@cli_errors
+def runs_export(run_id: str,
+                output: Annotated[Path, typer.Option("-o", "--output", help="file to write")],
+                fmt: Annotated[str, typer.Option("--format", help="csv | parquet")] = "csv",
+                outcome: Annotated[list[str] | None, typer.Option("--outcome", help="repeatable")] = None,
+                sip_code: Annotated[list[int] | None, typer.Option("--sip-code", help="repeatable")] = None,
+                mos_min: Annotated[float | None, typer.Option("--mos-min")] = None,
+                mos_max: Annotated[float | None, typer.Option("--mos-max")] = None) -> None:
+    """Download a run's calls as CSV or Parquet (streamed by the gateway, any run size)."""
+    fmt = fmt.lower()
+    if fmt not in ("csv", "parquet"):
+        raise fail("--format: csv or parquet")
+    with client() as c:
+        project_id = c.run_status(run_id).project_id
+        size = c.export_run_calls(project_id, run_id, output, fmt, outcome=[o.upper() for o in outcome or []] or None,
+                                  sip_code=sip_code or None, mos_min=mos_min, mos_max=mos_max)
+    err.print(f"{output}: {size} bytes ({fmt})", highlight=False)
+
+
 # ------------------------------------------------------------------------ run
 
 @app.command()
@@ -366,18 +436,22 @@ def run(
                   + (f" — public report: {started.kiosk_url}" if started.kiosk_url else ""), highlight=False)
         final = _follow(c, project_id, started.test_run_id, timeout)
         final.report_url = final.report_url or started.report_url
+        failed_page = c.run_calls_page(project_id, started.test_run_id, outcome=list(junit.FAILED_OUTCOMES),
+                                       per_page=junit.MAX_FAILED_CASES)
+    failed, failed_total = failed_page.items, failed_page.pagination.total
     results = _assertion_results(final, t)
     if junit_path is not None:
-        junit.write(junit_path, final, results)
+        junit.write(junit_path, final, results, failed, failed_total)
         err.print(f"JUnit report written to {junit_path}", highlight=False)
     if as_json:
         _print_json({**info, "status": final.status, "passed": final.passed,
                      "resultDescription": final.result_description, "summary": final.summary,
                      "assertions": [{"metric": a.metric, "op": a.op, "value": a.expected, "actual": a.actual,
                                      "passed": a.passed} for a in results],
-                     "calls": [c.model_dump(mode="json") for c in final.calls]})
+                     "callsRecorded": final.calls_recorded, "failedCallsTotal": failed_total,
+                     "failedCalls": [x.model_dump(mode="json") for x in failed]})
     else:
-        _print_result(final, results)
+        _print_result(final, results, failed, failed_total)
     raise typer.Exit(EXIT_PASSED if final.status == "COMPLETED" and final.passed else EXIT_FAILED)
 
 
@@ -388,13 +462,14 @@ def _follow(c: Client, project_id: str, run_id: str, timeout: float) -> Run:
         task = progress.add_task("PENDING", total=None, asr="–", mos="–")
 
         def update(r: Run) -> None:
-            done = len(r.calls)
-            answered = [x for x in r.calls if x.outcome == "SUCCESS"]
-            mos = [x.mos for x in answered if x.mos > 0]
+            # the figures of the calls recorded so far (`recorded`, live), else the engine's summary
+            s = (r.model_extra or {}).get("recorded") or r.summary or {}
+            done, answered = int(s.get("callsAttempted") or 0), int(s.get("callsAnswered") or 0)
+            mos = s.get("mosMean")
             progress.update(task, description=f"{r.status:<9}", completed=done,
                             total=max(r.planned_calls, done) or None,
-                            asr=f"{len(answered) / done:.0%}" if done else "–",
-                            mos=f"{sum(mos) / len(mos):.2f}" if mos else "–")
+                            asr=f"{answered / done:.0%}" if done else "–",
+                            mos=f"{mos:.2f}" if mos else "–")
 
         try:
             return c.wait_for_run(project_id, run_id, timeout=timeout, poll=1.0, on_update=update)
@@ -412,7 +487,7 @@ def _assertion_results(r: Run, t: Test):
     return evaluate_assertions(t.assertions, r.summary)
 
 
-def _print_result(r: Run, results) -> None:
+def _print_result(r: Run, results, bad: list, bad_total: int) -> None:
     verdict = "[bold green]PASSED[/]" if r.status == "COMPLETED" and r.passed else "[bold red]FAILED[/]"
     out.print(f"run {r.id}: {r.status} {verdict}")
     if r.result_description:
@@ -422,9 +497,10 @@ def _print_result(r: Run, results) -> None:
         table.add_row(a.name, "–" if a.actual is None else f"{a.actual:.4g}",
                       "[green]held[/]" if a.passed else "[red]failed[/]")
     out.print(table)
-    bad = junit.failed_calls(r)
     if bad:
-        calls = Table("#", "outcome", "SIP", "reason", "detail", title="failed calls")
+        title = "failed calls" + (f" (the first 50 of {bad_total}; `callgauge runs calls {r.id} --outcome …`)"
+                                  if bad_total > 50 else "")
+        calls = Table("#", "outcome", "SIP", "reason", "detail", title=title)
         for x in bad[:50]:
             calls.add_row(str(x.index), x.outcome, str(x.sip_code or ""), x.sip_reason, x.detail)
         out.print(calls)

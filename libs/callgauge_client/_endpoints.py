@@ -8,6 +8,7 @@ from typing import Any
 from callgauge_client._base import Call, run_body
 from callgauge_client.models import (
     ApiKey,
+    CallMeasurement,
     CredentialPool,
     Page,
     Probe,
@@ -26,6 +27,25 @@ from callgauge_client.models import (
 
 def _paging(page: int, per_page: int, **extra: Any) -> dict[str, Any]:
     return {"page": page, "perPage": per_page, **extra}
+
+
+def _listed(value: str | int | list | tuple | None) -> str | None:
+    if value is None or isinstance(value, str | int):
+        return None if value is None else str(value)
+    return ",".join(str(v) for v in value) or None
+
+
+def call_filters(outcome: str | list[str] | None = None, sip_code: int | list[int] | None = None,
+                 mos_min: float | None = None, mos_max: float | None = None,
+                 sort: str | None = None) -> dict[str, Any]:
+    """The query of a run's calls (and their exports): outcome(s), SIP code(s), MOS bounds, sort
+    (index, -index, setupMs, -setupMs, mos, -mos)."""
+    return {"outcome": _listed(outcome), "sipCode": _listed(sip_code), "mosMin": mos_min, "mosMax": mos_max,
+            "sort": sort}
+
+
+def calls_path(project_id: str, run_id: str, suffix: str = "") -> str:
+    return f"/projects/{project_id}/test-runs/{run_id}/calls{suffix}"
 
 
 class Endpoints:
@@ -175,6 +195,16 @@ class Endpoints:
 
     def get_run(self, project_id: str, run_id: str) -> Run:
         return self._call(Call("GET", f"/projects/{project_id}/test-runs/{run_id}", model=Run))
+
+    def run_calls_page(self, project_id: str, run_id: str, *, cursor: str | None = None, per_page: int = 100,
+                       outcome: str | list[str] | None = None, sip_code: int | list[int] | None = None,
+                       mos_min: float | None = None, mos_max: float | None = None,
+                       sort: str | None = None) -> Page[CallMeasurement]:
+        """One page of a run's calls; `page.pagination.next_cursor` is the next page's `cursor` (None
+        on the last). `run_calls(...)` iterates over every page."""
+        params = {**call_filters(outcome, sip_code, mos_min, mos_max, sort), "perPage": per_page, "cursor": cursor}
+        return self._call(Call("GET", calls_path(project_id, run_id), params=params, model=CallMeasurement,
+                               paged=True))
 
     def run_seconds(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
         """The run's statistics second by second (one entry per media engine and second)."""

@@ -6,16 +6,31 @@ subclasses carrying the envelope's code, message and details."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from callgauge_client._base import BaseClient, Call, RetryPolicy
-from callgauge_client._endpoints import Endpoints
-from callgauge_client.errors import TransportError
-from callgauge_client.models import Run
+from callgauge_client._endpoints import Endpoints, call_filters, calls_path
+from callgauge_client.errors import TransportError, error_from_response
+from callgauge_client.models import CallMeasurement, Run
+
+EXPORT_FORMATS = ("csv", "parquet")
+
+
+def _export(client: BaseClient, project_id: str, run_id: str, path: str | os.PathLike, fmt: str,
+            filters: dict[str, Any]) -> tuple[Path, Path, str, dict[str, Any]]:
+    """(the file, its .part while downloading, the URL path, the request's kwargs) of an export."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format {fmt!r}: csv or parquet")
+    target = Path(path)
+    url = calls_path(project_id, run_id, f".{fmt}")
+    params = {k: v for k, v in call_filters(**filters).items() if v is not None}
+    return target, target.with_name(target.name + ".part"), url, client._request_kwargs(Call("GET", url, params=params))
 
 
 class Client(BaseClient, Endpoints):
@@ -55,6 +70,38 @@ class Client(BaseClient, Endpoints):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run.status} after {timeout:.0f} s")
             time.sleep(poll)
+
+    def run_calls(self, project_id: str, run_id: str, *, per_page: int = 1000, **filters: Any
+                  ) -> Iterator[CallMeasurement]:
+        """Every call of a run (matching `filters`: outcome, sip_code, mos_min, mos_max, sort), page
+        after page with the keyset cursor; memory bounded by one page."""
+        cursor = None
+        while True:
+            page = self.run_calls_page(project_id, run_id, cursor=cursor, per_page=per_page, **filters)
+            yield from page.items
+            cursor = page.pagination.next_cursor
+            if not cursor:
+                return
+
+    def export_run_calls(self, project_id: str, run_id: str, path: str | os.PathLike, fmt: str = "csv",
+                         **filters: Any) -> int:
+        """Download a run's calls as CSV or Parquet into `path` (streamed; written to `path.part`,
+        renamed when complete). Returns the bytes written."""
+        target, part, url, kwargs = _export(self, project_id, run_id, path, fmt, filters)
+        size = 0
+        try:
+            with self._http.stream("GET", url, **kwargs) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise error_from_response(resp)
+                with part.open("wb") as f:
+                    for chunk in resp.iter_bytes():
+                        size += f.write(chunk)
+        except httpx.TransportError as exc:
+            part.unlink(missing_ok=True)
+            raise TransportError(f"the export from {self.base_url} broke off: {exc}", self.base_url) from exc
+        part.replace(target)
+        return size
 
     def close(self) -> None:
         self._http.close()
@@ -104,6 +151,36 @@ class AsyncClient(BaseClient, Endpoints):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run.status} after {timeout:.0f} s")
             await asyncio.sleep(poll)
+
+    async def run_calls(self, project_id: str, run_id: str, *, per_page: int = 1000,  # type: ignore[override]
+                        **filters: Any) -> AsyncIterator[CallMeasurement]:
+        """Every call of a run, page after page (`async for call in cg.run_calls(...)`)."""
+        cursor = None
+        while True:
+            page = await self.run_calls_page(project_id, run_id, cursor=cursor, per_page=per_page, **filters)
+            for call in page.items:
+                yield call
+            cursor = page.pagination.next_cursor
+            if not cursor:
+                return
+
+    async def export_run_calls(self, project_id: str, run_id: str, path: str | os.PathLike, fmt: str = "csv",
+                               **filters: Any) -> int:
+        target, part, url, kwargs = _export(self, project_id, run_id, path, fmt, filters)
+        size = 0
+        try:
+            async with self._http.stream("GET", url, **kwargs) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    raise error_from_response(resp)
+                with part.open("wb") as f:
+                    async for chunk in resp.aiter_bytes():
+                        size += f.write(chunk)
+        except httpx.TransportError as exc:
+            part.unlink(missing_ok=True)
+            raise TransportError(f"the export from {self.base_url} broke off: {exc}", self.base_url) from exc
+        part.replace(target)
+        return size
 
     async def aclose(self) -> None:
         await self._http.aclose()

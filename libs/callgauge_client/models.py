@@ -22,10 +22,13 @@ T = TypeVar("T", bound=Model)
 
 
 class Pagination(Model):
+    """Page-numbered lists fill page/total_pages; keyset lists (a run's calls) cursor/next_cursor."""
     page: int = 1
     per_page: int = 25
     total: int = 0
     total_pages: int = 0
+    cursor: str | None = None
+    next_cursor: str | None = None
 
 
 class Page(BaseModel, Generic[T]):
@@ -132,16 +135,17 @@ class CallMeasurement(Model):
     outcome: str = ""
     sip_code: int = 0
     sip_reason: str = ""
-    setup_time_ms: float = 0.0
-    post_dial_delay_ms: float = 0.0
-    duration_ms: float = 0.0
+    # None: not measured (e.g. the audio figures of a SIPp-driven call)
+    setup_time_ms: float | None = None
+    post_dial_delay_ms: float | None = None
+    duration_ms: float | None = None
     codec: str = ""
-    tx_packets: int = 0
-    rx_packets: int = 0
-    loss_pct: float = 0.0
-    jitter_ms: float = 0.0
-    rtt_ms: float = 0.0
-    mos: float = 0.0
+    tx_packets: int | None = None
+    rx_packets: int | None = None
+    loss_pct: float | None = None
+    jitter_ms: float | None = None
+    rtt_ms: float | None = None
+    mos: float | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
     detail: str = ""
@@ -156,8 +160,8 @@ class Run(Model):
     passed: bool = False
     result_description: str = ""
     summary: dict[str, Any] | None = None
-    calls: list[CallMeasurement] = Field(default_factory=list)
     planned_calls: int = 0
+    calls_recorded: int | None = None  # the calls themselves: Client.run_calls / export_run_calls
     created_at: datetime | None = None
     started_at: datetime | None = None
     stopped_at: datetime | None = None

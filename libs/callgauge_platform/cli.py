@@ -72,7 +72,8 @@ DEMO_TEST = {
 
 
 def run_demo(base_url: str, api_key: str, destination: str, timeout: float = 120.0, out=sys.stdout) -> dict:
-    """The demo as a user does it, through the REST API: project, test, run, poll. Returns the run."""
+    """The demo as a user does it, through the REST API: project, test, run, poll. Returns the run,
+    with the first page of its calls (GET …/calls) under "calls"."""
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=30) as api:
         project = _data(api.post("/projects", json={"name": f"Demo {time.strftime('%Y-%m-%d %H:%M:%S')}"}))
@@ -89,7 +90,8 @@ def run_demo(base_url: str, api_key: str, destination: str, timeout: float = 120
                 print(f"run {run_id}: {run['status']}", file=out, flush=True)
                 last = run["status"]
             if run["status"] in TERMINAL:
-                return run
+                calls = api.get(f"/projects/{project['id']}/test-runs/{run_id}/calls", params={"perPage": 100})
+                return {**run, "calls": _data(calls)}
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
             time.sleep(0.25)
@@ -115,11 +117,15 @@ def format_run(run: dict) -> str:
         f"  {'#':>3} {'outcome':<18} {'SIP':>4} {'setup ms':>9} {'PDD ms':>7} {'codec':<6} {'talk s':>6} "
         f"{'tx pkts':>8} {'rx pkts':>8} {'loss %':>6} {'jitter ms':>9} {'RTT ms':>7} {'MOS':>5}",
     ]
+    def f(v, width: int, digits: int, scale: float = 1.0) -> str:  # null (not measured) shows as –
+        return f"{'–':>{width}}" if v is None else f"{v / scale:>{width}.{digits}f}"
+
     for c in run.get("calls", []):
         lines.append(
-            f"  {c['index']:>3} {c['outcome']:<18} {c['sipCode']:>4} {c['setupTimeMs']:>9.1f} "
-            f"{c['postDialDelayMs']:>7.1f} {c['codec']:<6} {c['durationMs'] / 1000:>6.1f} {c['txPackets']:>8} "
-            f"{c['rxPackets']:>8} {c['lossPct']:>6.2f} {c['jitterMs']:>9.2f} {c['rttMs']:>7.2f} {c['mos']:>5.2f}"
+            f"  {c['index']:>3} {c['outcome']:<18} {c['sipCode']:>4} {f(c.get('setupTimeMs'), 9, 1)} "
+            f"{f(c.get('postDialDelayMs'), 7, 1)} {c['codec']:<6} {f(c.get('durationMs'), 6, 1, 1000)} "
+            f"{f(c.get('txPackets'), 8, 0)} {f(c.get('rxPackets'), 8, 0)} {f(c.get('lossPct'), 6, 2)} "
+            f"{f(c.get('jitterMs'), 9, 2)} {f(c.get('rttMs'), 7, 2)} {f(c.get('mos'), 5, 2)}"
             + (f"  {c['detail']}" if c.get("detail") else "")
         )
     return "\n".join(lines)

@@ -15,6 +15,7 @@ import pytest
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from service_clients import acl_stub
+from tests.e2e.test_walking_skeleton import calls_of
 
 pytestmark = pytest.mark.e2e
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
@@ -85,7 +86,7 @@ def test_seed_000_quick_start_literally(stack, api):
                                  headers={"Authorization": f"Bearer {key}"}).json()["data"],
                lambda r: r["status"] in TERMINAL, "the quick-start run")
     assert run["status"] == "COMPLETED", run["resultDescription"]
-    [call] = run["calls"]
+    [call] = calls_of(api, project_id, run["id"])
     assert call["outcome"] == "SUCCESS" and call["sipCode"] == 200 and call["rxPackets"] > 0
 
     # 4. Response format: the error envelope
@@ -120,7 +121,8 @@ def test_sipfront_run_by_name_form_encoded_with_overrides_and_kiosk(stack, api):
         test["id"], name, project["id"], project["name"])
     assert status["tags"] == ["ci", "nightly"] and status["started_at"] and status["stopped_at"]
     run = data(api.get(f"/projects/{project['id']}/test-runs/{started['testRunId']}"))
-    assert len(run["calls"]) == 2 and {c["destination"] for c in run["calls"]} == {stack.responder_uri("override")}
+    calls = calls_of(api, project["id"], run["id"])
+    assert len(calls) == 2 and {c["destination"] for c in calls} == {stack.responder_uri("override")}
     assert run["metadata"] == {"build": "42"} and run["kioskLinks"] == 1
 
     # the kiosk token resolves over gRPC (the report pages use it) until revoked
@@ -189,7 +191,7 @@ def test_overrides_resolve_pools_into_the_run(stack, api):
                             json={"step.0.0.target_pool": reg["id"], "step.0.0.dial_destination": "echo"}), 201)
     run = poll(lambda: data(api.get(f"/projects/{project['id']}/test-runs/{started['testRunId']}")),
                lambda r: r["status"] in TERMINAL, "a run through a registrar")
-    assert run["calls"], run
+    assert calls_of(api, project["id"], run["id"]), run
 
 
 def test_stop_hangs_up_and_cancels(stack, api):

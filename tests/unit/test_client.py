@@ -14,6 +14,7 @@ from junitparser import Failure, JUnitXml
 from callgauge_cli import junit
 from callgauge_client import (
     ApiError,
+    CallMeasurement,
     NotFound,
     RateLimited,
     RetryPolicy,
@@ -102,13 +103,15 @@ def _run(**kw) -> Run:
     base = {"id": "run-1", "testName": "Smoke call", "status": "FAILED", "passed": False,
             "resultDescription": "assertion failed: asr >= 1 (0.5)",
             "startedAt": "2026-01-01T00:00:00Z", "stoppedAt": "2026-01-01T00:00:10Z",
-            "summary": {"callsAttempted": 2, "callsAnswered": 1, "asr": 0.5, "mosMean": 4.3},
-            "calls": [{"index": 0, "outcome": "SUCCESS", "sipCode": 200, "destination": "sip:a@b", "mos": 4.3},
-                      {"index": 1, "outcome": "CALL_FAILED", "sipCode": 486, "sipReason": "Busy Here",
-                       "destination": "sip:a@b", "detail": "callee busy",
-                       "sipLadder": [{"direction": "out", "summary": "INVITE sip:a@b"},
-                                     {"direction": "in", "summary": "SIP/2.0 486 Busy Here"}]}]}
+            "summary": {"callsAttempted": 2, "callsAnswered": 1, "asr": 0.5, "mosMean": 4.3}}
     return Run.model_validate({**base, **kw})
+
+
+# the run's failed calls, as GET …/calls?outcome=… answers them (the run JSON carries no calls)
+FAILED = [CallMeasurement.model_validate({
+    "index": 1, "outcome": "CALL_FAILED", "sipCode": 486, "sipReason": "Busy Here", "destination": "sip:a@b",
+    "detail": "callee busy", "setupTimeMs": None,
+    "sipLadder": [{"direction": "out", "summary": "INVITE sip:a@b"}, {"direction": "in", "summary": "SIP/2.0 486 Busy Here"}]})]
 
 
 def test_junit_file_has_one_case_per_assertion_and_failed_call(tmp_path):
@@ -116,7 +119,7 @@ def test_junit_file_has_one_case_per_assertion_and_failed_call(tmp_path):
     results = evaluate_assertions([{"metric": "asr", "op": ">=", "value": 1.0},
                                    {"metric": "mos_mean", "op": ">=", "value": 4.0}], run.summary)
     path = tmp_path / "report.xml"
-    junit.write(path, run, results)
+    junit.write(path, run, results, FAILED, failed_total=1)
     xml = JUnitXml.fromfile(str(path))
     suites = list(xml)
     assert len(suites) == 1 and suites[0].name == "Smoke call"
@@ -130,7 +133,7 @@ def test_junit_file_has_one_case_per_assertion_and_failed_call(tmp_path):
 
 
 def test_junit_names_a_failed_run_even_without_failed_assertions(tmp_path):
-    run = _run(calls=[], summary={"callsAttempted": 0}, resultDescription="media engine: no worker")
+    run = _run(summary={"callsAttempted": 0}, resultDescription="media engine: no worker")
     path = tmp_path / "r.xml"
     junit.write(path, run, [])
     (suite,) = list(JUnitXml.fromfile(str(path)))

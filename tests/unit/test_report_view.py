@@ -46,18 +46,20 @@ def test_series_from_second_stats_merges_engines():
 
 
 def test_build_prefers_second_stats_and_evaluates_assertions():
-    run = {"id": "r", "status": "FAILED", "passed": False, "calls": CALLS,
-           "summary": {"callsAttempted": 3, "callsAnswered": 2, "asr": 2 / 3, "mosMin": 4.1},
+    run = {"id": "r", "status": "FAILED", "passed": False,
+           "summary": {"callsAttempted": 3, "callsAnswered": 2, "asr": 2 / 3, "mosMin": 4.1,
+                       "sipCodes": {"200": 2, "486": 1}, "outcomes": {"SUCCESS": 2, "CALL_FAILED": 1}},
            "startedAt": "2026-01-01T00:00:00Z", "stoppedAt": "2026-01-01T00:00:04Z"}
-    ctx = view.build(run, [{"metric": "asr", "op": ">=", "value": 1.0}], [])
+    ctx = view.build(run, [{"metric": "asr", "op": ">=", "value": 1.0}], [], failed=[CALLS[2]], failed_total=1,
+                     sample=CALLS)
     assert ctx["series_source"].startswith("derived") and ctx["duration_s"] == 4.0
     assert [a.passed for a in ctx["assertions"]] == [False]
+    # the histograms are the run's (its summary), not those of the calls the page happens to hold
     assert ctx["sip_codes"] == {"200": 2, "486": 1} and ctx["outcomes"] == {"CALL_FAILED": 1, "SUCCESS": 2}
-    assert [c["index"] for c in ctx["failed_calls"]] == [2]
-    shuffled = view.build({**run, "calls": [CALLS[2], CALLS[0], CALLS[1]]}, None, None)
-    assert [c["index"] for c in shuffled["calls"]] == [0, 1, 2]  # listed in call order, not in end order
+    assert [c["index"] for c in ctx["failed_calls"]] == [2] and ctx["failed_total"] == 1
     ctx = view.build(run, None, [{"at": "2026-01-01T00:00:00Z", "activeCalls": 1}])
     assert "per-second" in ctx["series_source"] and ctx["assertions"] == []
+    assert view.build(run, None, None)["series"] is None  # a big run (no sample) without statistics: no chart
 
 
 def test_pages_render_for_a_run_in_any_state():
@@ -80,10 +82,11 @@ def test_pages_render_for_a_run_in_any_state():
     assert "2 ok / 1 failed" in body and "4.5 ms / 9.5 ms" in body, body
 
 
-def test_big_runs_are_listed_in_part():
+def test_the_table_is_the_page_it_is_given_and_ladders_are_bounded():
     many = [_call(i, "CALL_FAILED", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", code=503)
-            for i in range(view.MAX_TABLE_CALLS + 10)]
-    ctx = view.build({"id": "r", "status": "FAILED", "calls": many, "summary": {}}, None, None)
-    assert len(ctx["calls"]) == view.MAX_TABLE_CALLS and ctx["calls_total"] == len(many)
-    assert len(ctx["failed_calls"]) == view.MAX_LADDERS and ctx["failed_total"] == len(many)
-    assert ctx["series"]["failures"] == [0, len(many)]
+            for i in range(view.MAX_LADDERS + 10)]
+    page = {"calls": many[:view.TABLE_PAGE], "total": 250_000, "nextUrl": "/reports/runs/r?cursor=abc",
+            "firstUrl": None, "outcome": "", "sort": "index"}
+    ctx = view.build({"id": "r", "status": "FAILED", "summary": {}}, None, None, page, many, 250_000)
+    assert ctx["calls"] == many[:view.TABLE_PAGE] and ctx["calls_total"] == 250_000
+    assert len(ctx["failed_calls"]) == view.MAX_LADDERS and ctx["failed_total"] == 250_000

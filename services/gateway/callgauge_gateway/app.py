@@ -22,7 +22,7 @@ from callgauge_gateway.envelope import error, request_id_var
 from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
 from callgauge_gateway.reports import create_reports_app
-from callgauge_gateway.routes import billing, identity, index, monitor, pools, projects, runs
+from callgauge_gateway.routes import billing, calls, identity, index, monitor, pools, projects, runs
 from callgauge_gateway.routes import run_seconds as run_seconds_routes
 from callgauge_platform.grpcutil import service_channel
 from callgauge_platform.settings import Settings
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing.router)
     app.include_router(pools.router)
     app.include_router(runs.router)
+    app.include_router(calls.router)
     app.include_router(run_seconds_routes.router)
     app.include_router(monitor.router)
     install_openapi(app)

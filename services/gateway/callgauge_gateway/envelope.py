@@ -41,6 +41,13 @@ def page(items: list, page_no: int, per_page: int, total: int) -> JSONResponse:
     return JSONResponse({"data": items, "meta": meta(pagination=pagination)})
 
 
+def cursor_page(items: list, per_page: int, total: int, cursor: str | None, next_cursor: str | None,
+                next_url: str | None) -> JSONResponse:
+    """A page of a keyset-paginated list: CallMeter's envelope, with the cursor in place of page numbers."""
+    pagination = {"perPage": per_page, "total": total, "cursor": cursor, "nextCursor": next_cursor}
+    return JSONResponse({"data": items, "meta": meta(pagination=pagination, links={"next": next_url})})
+
+
 def error(status: int, message: str, details: list | None = None, code: str | None = None,
           headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"error": {"code": code or ERROR_CODES.get(status, "ERROR"), "message": message, "details": details or []},
@@ -50,7 +57,8 @@ def error(status: int, message: str, details: list | None = None, code: str | No
 
 def to_json(msg: Message) -> dict[str, Any]:
     """A protobuf message as JSON with lowerCamelCase names, enums by name, timestamps as
-    RFC 3339 and 64-bit integers as numbers (protobuf's own JSON mapping makes them strings)."""
+    RFC 3339, 64-bit integers as numbers (protobuf's own JSON mapping makes them strings) and an
+    absent optional field (a value that was not measured) as null."""
     out: dict[str, Any] = {}
     for fd in msg.DESCRIPTOR.fields:
         value = getattr(msg, fd.name)
@@ -59,7 +67,7 @@ def to_json(msg: Message) -> dict[str, Any]:
             out[fd.json_name] = {str(k): _scalar(vfd, v) for k, v in value.items()}
         elif fd.is_repeated:
             out[fd.json_name] = [_scalar(fd, v) for v in value]
-        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+        elif fd.type == FieldDescriptor.TYPE_MESSAGE or fd.has_presence:  # absent (not measured): null
             out[fd.json_name] = _scalar(fd, value) if msg.HasField(fd.name) else None
         else:
             out[fd.json_name] = _scalar(fd, value)

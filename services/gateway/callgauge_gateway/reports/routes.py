@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import grpc
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
@@ -25,6 +25,7 @@ from callgauge_gateway.auth import Principal, authenticate
 from callgauge_gateway.envelope import to_json
 from callgauge_gateway.errors import ApiError, api_error_from_grpc
 from callgauge_gateway.reports import view
+from callgauge_gateway.routes.calls import FAILED_OUTCOMES, OUTCOMES, SORTS, CallFilter, call_filter, call_json
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 
@@ -121,16 +122,54 @@ async def _seconds(stub, run: pb.Run, account_id: str, mode: str) -> list[dict]:
     return [to_json(s) for s in resp.seconds]
 
 
-async def _render(request: Request, run: pb.Run, account_id: str, mode: str, kiosk: bool) -> HTMLResponse:
+async def _calls(stub, run: pb.Run, account_id: str, mode: str, filters: CallFilter, size: int,
+                 cursor: str = "") -> pb.ListRunCallsResponse:
+    return await stub.ListRunCalls(filters.request(account_id, mode or "live", run.project_id, run.id, size, cursor),
+                                   timeout=10)
+
+
+async def _render(request: Request, run: pb.Run, account_id: str, mode: str, kiosk: bool,
+                  filters: CallFilter, cursor: str) -> HTMLResponse:
+    """The report with one page of the calls table (paged on the server: the page never holds
+    a big run's calls), the first failed calls' ladders and, for a small run, every call for the
+    charts when there are no per-second statistics."""
     stub = request.app.state.runs
-    assertions, seconds = await asyncio.gather(_assertions(stub, run, account_id, mode),
-                                               _seconds(stub, run, account_id, mode))
+    recorded = run.calls_recorded if run.HasField("calls_recorded") else run.summary.calls_attempted
+    small = recorded <= view.SAMPLE_MAX
+    assertions, seconds, page, failed, sample = await asyncio.gather(
+        _assertions(stub, run, account_id, mode), _seconds(stub, run, account_id, mode),
+        _calls(stub, run, account_id, mode, filters, view.TABLE_PAGE, cursor),
+        _calls(stub, run, account_id, mode, CallFilter(outcomes=FAILED_OUTCOMES), view.MAX_LADDERS),
+        _calls(stub, run, account_id, mode, CallFilter(), view.SAMPLE_MAX) if small else asyncio.sleep(0))
     data = to_json(run)
-    for secret in ("accountId", "kioskToken"):
+    for secret in ("accountId", "kioskToken", "calls"):
         data.pop(secret, None)
-    ctx = view.build(data, assertions, seconds)
+    base = request.url.path
+
+    def link(**params) -> str:
+        query = {**filters.params(), **params}
+        return f"{base}?{urlencode({k: v for k, v in query.items() if v})}" if any(query.values()) else base
+
+    table = {
+        "calls": [call_json(c) for c in page.calls], "total": page.total,
+        "nextUrl": link(cursor=page.next_page_token) if page.next_page_token else None,
+        "firstUrl": link() if cursor else None,
+        "outcome": filters.outcomes[0] if filters.outcomes else "",
+        "sort": next(k for k, v in SORTS.items() if v == filters.sort),
+        "outcomeUrls": {o: f"{base}?{urlencode({**filters.params(), 'outcome': o})}" for o in OUTCOMES}
+                       | {"": f"{base}?{urlencode({k: v for k, v in filters.params().items() if k != 'outcome'})}"},
+        "sortUrls": {k: f"{base}?{urlencode({**filters.params(), 'sort': k})}" for k in view.TABLE_SORTS},
+    }
+    ctx = view.build(data, assertions, seconds, table, [call_json(c) for c in failed.calls], failed.total,
+                     [call_json(c) for c in sample.calls] if small and sample is not None else None)
     return _page("report.html", kiosk=kiosk, can_stop=not kiosk and not ctx["finished"]
                  and hasattr(stub, "StopRun"), **ctx)
+
+
+def _table_filter(outcome: str, sort: str) -> CallFilter:
+    """The table's outcome and sort from the page's query (checked like the API's; 422 page when bad)."""
+    return call_filter(outcome=[outcome] if outcome else None, sip_code=None, mos_min=None, mos_max=None,
+                       sort=sort or "index")
 
 
 def create_reports_app(parent: FastAPI) -> FastAPI:
@@ -171,20 +210,24 @@ def create_reports_app(parent: FastAPI) -> FastAPI:
         return _message(500, "Something went wrong", "The request id in the response headers identifies it.")
 
     @sub.get("/runs/{run_id}", response_class=HTMLResponse)
-    async def run_report(run_id: str, request: Request, who: Auth):
+    async def run_report(run_id: str, request: Request, who: Auth, outcome: str = "", sort: str = "index",
+                         cursor: Annotated[str, Query(max_length=2000)] = ""):
+        filters = _table_filter(outcome, sort)
         mode = getattr(who, "mode", "live")
         run = await request.app.state.runs.GetRun(pb.GetRunRequest(**_fields(
             pb.GetRunRequest, account_id=who.account_id, project_id="", run_id=run_id, mode=mode)), timeout=10)
-        return await _render(request, run, who.account_id, mode, kiosk=False)
+        return await _render(request, run, who.account_id, mode, False, filters, cursor)
 
     @sub.get("/kiosk/{token}", response_class=HTMLResponse)
-    async def kiosk_report(token: str, request: Request):
+    async def kiosk_report(token: str, request: Request, outcome: str = "", sort: str = "index",
+                           cursor: Annotated[str, Query(max_length=2000)] = ""):
+        filters = _table_filter(outcome, sort)
         stub = request.app.state.runs
         if not hasattr(stub, "GetRunByKioskToken") or len(token) > 200:
             return _message(404, "No such report", "This link does not exist or was revoked.")
         run = await stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=token), timeout=10)
         account = getattr(run, "account_id", "")
-        return await _render(request, run, account, getattr(run, "mode", "") or "live", kiosk=True)
+        return await _render(request, run, account, getattr(run, "mode", "") or "live", True, filters, cursor)
 
     @sub.post("/runs/{run_id}/stop")
     async def stop_run(run_id: str, request: Request, who: Auth):

@@ -1,11 +1,13 @@
-"""What a run report shows, computed from the run (as the API's JSON) and its per-second
-statistics. Pure: no I/O. The per-second series come from the media-engine's RunSecondStats when
-the runs service has them; otherwise they are derived from the per-call measurements."""
+"""What a run report shows, computed from the run (as the API's JSON, which carries no calls), its
+per-second statistics and the pages of its calls the gateway asked for (the table's page, the
+failed calls whose ladders are shown, and — for a small run only — every call). Pure: no I/O.
+The per-second series come from the media-engine's RunSecondStats when the runs service has them;
+otherwise, for a run of at most SAMPLE_MAX calls, they are derived from the per-call measurements."""
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +15,10 @@ from callgauge_client.assertions import evaluate_assertions
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 MAX_SERIES_SECONDS = 4 * 3600  # a report charts at most four hours, second by second
-MAX_TABLE_CALLS = 5000          # calls listed in the page's table (a load run can have many more)
+TABLE_PAGE = 100                # calls per page of the report's table (paged on the server)
 MAX_LADDERS = 50                # failed calls whose SIP ladder the page shows
+TABLE_SORTS = ("index", "-index", "setupMs", "-setupMs", "mos", "-mos")
+SAMPLE_MAX = 1000               # a run with at most this many calls: every call is read for the charts
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -145,28 +149,33 @@ def series_from_calls(calls: list[dict[str, Any]]) -> dict[str, list] | None:
             "lossPct": [mean(x) for x in loss], "mos": [mean(x) for x in mos]}
 
 
+def _histogram(summary: dict[str, Any], key: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in sorted((summary.get(key) or {}).items(), key=lambda kv: str(kv[0]))}
+
+
 def build(run: dict[str, Any], assertions: list[dict[str, Any]] | None,
-          seconds: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """The template's context: summary figures, assertion verdicts, series, SIP-code histogram,
-    calls and the ladders of failed calls."""
-    calls = sorted(run.get("calls") or [], key=lambda c: (_num(c.get("step")), _num(c.get("action")),
-                                                          _num(c.get("index"))))
+          seconds: list[dict[str, Any]] | None, table: dict[str, Any] | None = None,
+          failed: list[dict[str, Any]] | None = None, failed_total: int = 0,
+          sample: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The template's context: summary figures, assertion verdicts, series, SIP-code and outcome
+    histograms (from the run's summary), one page of calls (`table`: {"calls", "total", "nextUrl",
+    "firstUrl", "outcome", "sort", "sorts", "outcomes"}), the failed calls whose ladders are shown,
+    and `sample` (every call of a small run, for charts when there are no per-second statistics)."""
     summary = run.get("summary") or {}
+    counted = run.get("recorded") or summary  # the recorded calls' figures when the runs service has them
+    calls = sorted(sample or [], key=lambda c: (_num(c.get("step")), _num(c.get("action")), _num(c.get("index"))))
     series = series_from_seconds(seconds or [], calls) if seconds else None
     source = "from the media engine's per-second statistics"
     if series is None:
         series = series_from_calls(calls)
         source = "derived from the per-call measurements"
-    codes: Counter[str] = Counter()
-    for c in calls:
-        codes[str(c.get("sipCode") or 0) if c.get("sipCode") else "none"] += 1
-    if not codes and summary.get("sipCodes"):
-        codes.update({str(k): int(v) for k, v in summary["sipCodes"].items()})
-    outcomes = Counter(str(c.get("outcome") or "UNKNOWN") for c in calls)
+    codes = _histogram(counted, "sipCodes") or _histogram(summary, "sipCodes")
+    outcomes = _histogram(counted, "outcomes") or _histogram(summary, "outcomes")
     started, stopped = _ts(run.get("startedAt")), _ts(run.get("stoppedAt"))
     duration_s = (stopped - started).total_seconds() if started and stopped else None
     verdicts = evaluate_assertions(assertions, summary) if assertions is not None else []
-    failed = [c for c in calls if c.get("outcome") and c.get("outcome") != "SUCCESS"]
+    table = {"calls": [], "total": 0, "nextUrl": None, "firstUrl": None, "outcome": "", "sort": "index",
+             "outcomeUrls": {"": "?"}, "sortUrls": {k: f"?sort={k}" for k in TABLE_SORTS}, **(table or {})}
     return {
         "run": run,
         "status": run.get("status", ""),
@@ -175,16 +184,17 @@ def build(run: dict[str, Any], assertions: list[dict[str, Any]] | None,
         "summary": summary,
         "duration_s": duration_s,
         "assertions": verdicts,
-        "calls": calls[:MAX_TABLE_CALLS],
-        "calls_total": len(calls),
-        "failed_calls": failed[:MAX_LADDERS],
-        "failed_total": len(failed),
-        "outcomes": dict(sorted(outcomes.items())),
-        "sip_codes": dict(sorted(codes.items())),
+        "table": table,
+        "calls": table["calls"],
+        "calls_total": table["total"],
+        "failed_calls": (failed or [])[:MAX_LADDERS],
+        "failed_total": max(failed_total, len(failed or [])),
+        "outcomes": outcomes,
+        "sip_codes": codes,
         "series": series,
         "series_source": source,
         "chart_data": {
             "series": series,
-            "sipCodes": dict(sorted(codes.items())),
+            "sipCodes": codes,
         },
     }

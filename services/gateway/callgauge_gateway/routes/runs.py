@@ -131,7 +131,7 @@ def _started(r: pb.Run, request: Request) -> dict:
 
 def run_json(r: pb.Run, request: Request) -> dict:
     d = to_json(r)
-    for k in ("accountId", "kioskToken"):
+    for k in ("accountId", "kioskToken", "calls"):  # a run's calls are paged: GET …/test-runs/{id}/calls
         d.pop(k, None)
     d["testRunId"] = r.id
     d["reportUrl"], d["statusUrl"] = _urls(request, r.id)
@@ -159,7 +159,10 @@ async def run_by_name(request: Request, who: Auth):
     return ok(_started(await runs_stub(request).StartRun(req), request), 201)
 
 
-@router.get("/projects/{project_id}/test-runs/{run_id}", summary="Get a run with its calls")
+@router.get("/projects/{project_id}/test-runs/{run_id}",
+            summary="Get a run: its status, summary and counts (its calls: …/calls, never here)",
+            description="The run's size does not depend on its number of calls: page through them with "
+                        "`GET …/test-runs/{runId}/calls`, or export them (`…/calls.csv`, `…/calls.parquet`).")
 async def get_run(project_id: str, run_id: str, request: Request, who: Auth):
     r = await runs_stub(request).GetRun(pb.GetRunRequest(account_id=who.account_id, mode=who.mode,
                                                          project_id=project_id, run_id=run_id))

@@ -39,6 +39,7 @@ EVENTS_APPENDED = Counter("callgauge_runs_events_appended_total",
                           ["type"])
 VIEWS = "runs-views"  # the read model's name in the store
 CALLS = "projection:runs-calls"  # the calls projection's tracking record
+CALLS_CATCH_UP_S = 5.0  # how long a page of an ended run's calls waits for the calls projection
 CALLS_BATCH = 1000  # events read (and calls written, in one transaction) per step of the calls projector
 VIEWS_IDLE_COMMIT = 500  # events that change no row before the read model's checkpoint is written anyway
 _NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")
@@ -585,11 +586,15 @@ class RunsApp:
 
     async def list_run_calls(self, account_id: str, project_id: str, run_id: str, mode: str,
                              request: calls_page.PageRequest) -> calls_page.Page:
-        """A page of a run's calls from the calls projection (what is recorded now)."""
-        run = self.view.runs.get(run_id)
-        if (not common.owned(run, account_id, mode) or (project_id and run.project_id != project_id)
-                or run.project_id not in self.view.projects):
-            raise NotFound("run", run_id)
+        """A page of a run's calls from the calls projection (what is recorded now). Once the run has
+        ended, the page waits (at most CALLS_CATCH_UP_S) for the projection to reach the log's head, so
+        that a run GetRun shows as ended lists every call it recorded."""
+        run = await self.get_run(account_id, project_id, run_id, mode)  # as GetRun sees it (NotFound)
+        if run.finished:
+            head = await self.store.last_position()
+            deadline = asyncio.get_running_loop().time() + CALLS_CATCH_UP_S
+            while self.calls_position < head and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)
         return await calls_page.read_page(self.store, run_id, request)
 
     def project_name(self, project_id: str) -> str:

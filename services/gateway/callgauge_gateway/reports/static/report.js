@@ -1,5 +1,5 @@
-/* Callgauge run report: draws the charts (Chart.js, served with the page) and makes the calls
-   table sortable and filterable by outcome. No network requests, no inline code (CSP). */
+/* Callgauge run report: draws the charts (Chart.js, served with the page). The calls table is
+   paged, sorted and filtered on the server (plain links). No network requests, no inline code (CSP). */
 (function () {
   "use strict";
   var el = document.getElementById("report-data");
@@ -46,43 +46,4 @@
                                      { type: "bar", labels: codeLabels, xTitle: "SIP code" }));
   }
   window.callgaugeCharts = window.callgaugeCharts.filter(Boolean);
-
-  // ---- calls table: sort by a header click, filter by outcome
-  var table = document.getElementById("calls-table");
-  if (!table) return;
-  var tbody = table.tBodies[0];
-  var headers = table.tHead.rows[0].cells;
-  Array.prototype.forEach.call(headers, function (th, col) {
-    th.tabIndex = 0;
-    th.setAttribute("role", "button");
-    th.addEventListener("click", function () { sortBy(col, th); });
-    th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(col, th); } });
-  });
-  function sortBy(col, th) {
-    var asc = th.getAttribute("aria-sort") !== "ascending";
-    Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
-    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-    var numeric = th.getAttribute("data-type") === "num";
-    var rows = Array.prototype.slice.call(tbody.rows);
-    rows.sort(function (a, b) {
-      var x = a.cells[col].textContent.trim(), y = b.cells[col].textContent.trim();
-      var r;
-      if (numeric) {
-        var nx = parseFloat(x), ny = parseFloat(y);
-        nx = isNaN(nx) ? -Infinity : nx; ny = isNaN(ny) ? -Infinity : ny;
-        r = nx - ny;
-      } else { r = x.localeCompare(y); }
-      return asc ? r : -r;
-    });
-    rows.forEach(function (row) { tbody.appendChild(row); });
-  }
-  var filter = document.getElementById("outcome-filter");
-  if (filter) {
-    filter.addEventListener("change", function (e) {
-      var want = e.target.value;
-      Array.prototype.forEach.call(tbody.rows, function (row) {
-        row.hidden = !!want && row.getAttribute("data-outcome") !== want;
-      });
-    });
-  }
 })();

@@ -1,0 +1,317 @@
+"""The pipeline at run size (issue #14's benchmark), through the REST API of a whole stack as
+`callgauge up` starts it: one SIPp-driven `load` run at up to --rate calls/s for --calls calls
+against `sipp -sn uas` on loopback. Prints, measured in that one run:
+
+- calls recorded per second, sustained (the slope of `callsRecorded` between 10 % and 90 % of the
+  calls), and the SIPp driver's highest call rate (the most attempts in one second, from the run's
+  per-second statistics); the headline: recording rate / driver rate (>= 1.0: the pipeline is not
+  the bottleneck);
+- time from the engine's last call (the latest `endedAt`) to COMPLETED (`stoppedAt`);
+- peak RSS of the runs and billing services;
+- GET run p95 and first page of calls p95, during and after the run;
+- CSV and Parquet export of every call: time and size;
+- billing: the run's charges against the answered call-seconds, and the time from COMPLETED until
+  the wallet's reservation is released;
+- the media topic holding each CallMeasured of the run exactly once;
+- POST -> first INVITE on the wire, p50/p99, idle and during the big run (a UDP socket that
+  records when the first INVITE of each small run arrives; it never answers).
+
+Bounded: --calls, --rate, --timeout-s. Not a test: no thresholds, figures only.
+
+    .venv/bin/python -m tests.bench.bench_pipeline --calls 5000 --rate 500           # small, shared machine
+    .venv/bin/python -m tests.bench.bench_pipeline --calls 300000 --rate 1000        # the issue's size
+    .venv/bin/python -m tests.bench.bench_pipeline --eventstore-url postgresql://127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import math
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+from callgauge_bus.codec import Delivered
+from callgauge_bus.kafka import Consumer
+from callgauge_platform.stack import Stack
+from tests.bench._support import HOST, SippUas, free_udp_port, require_sipp, rss_kib, table
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))]
+
+
+def _ms(v: float | None) -> str:
+    return "–" if v is None else f"{v * 1000:.1f}"
+
+
+def _ts(s: str | None) -> float | None:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() if s else None
+
+
+class InviteSniffer:
+    """A UDP socket standing in for a SIP target that never answers: records when each run's first
+    INVITE arrives (runs are told apart by the user part, `sip:probe-<n>@…`)."""
+
+    def __init__(self) -> None:
+        self.port = free_udp_port()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((HOST, self.port))
+        self.sock.settimeout(0.2)
+        self.first: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def uri(self, tag: str) -> str:
+        return f"sip:{tag}@{HOST}:{self.port}"
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            now = time.time()
+            if data.startswith(b"INVITE sip:"):
+                tag = data[len(b"INVITE sip:"):].split(b"@", 1)[0].decode("latin-1")
+                self.first.setdefault(tag, now)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+def post_to_invite(api: httpx.Client, pid: str, tid: str, sniffer: InviteSniffer, n: int, label: str) -> list[float]:
+    """n small runs one after another: seconds from POST …/run to their first INVITE on the wire."""
+    out = []
+    for i in range(n):
+        tag = f"probe-{label}-{i}-{uuid.uuid4().hex[:6]}"
+        t0 = time.time()
+        r = api.post(f"/projects/{pid}/tests/{tid}/run", json={"step.0.0.dial_destination": sniffer.uri(tag)})
+        r.raise_for_status()
+        deadline = time.monotonic() + 15
+        while tag not in sniffer.first and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if tag in sniffer.first:
+            out.append(sniffer.first[tag] - t0)
+    return out
+
+
+async def callmeasured_counts(bootstrap: str, topic: str, run_id: str, expected: int, limit_s: float) -> dict:
+    """CallMeasured events of the run on the media topic, by call id (a new consumer group: every
+    event on the topic)."""
+    counts: dict[str, int] = {}
+
+    async def handler(d: Delivered) -> None:
+        if d.envelope.correlation_id == run_id and d.envelope.type.endswith("CallMeasured"):
+            call_id = getattr(d.payload, "call", None)
+            key = call_id.call_id if call_id is not None else d.envelope.event_id
+            counts[key] = counts.get(key, 0) + 1
+
+    consumer = Consumer(bootstrap, [topic], f"bench-{uuid.uuid4().hex[:6]}", handler)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + limit_s
+        last, still = -1, 0
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            total = sum(counts.values())
+            still = still + 1 if total == last else 0
+            last = total
+            if total >= expected and still >= 4:  # caught up and quiet for 2 s
+                break
+    finally:
+        await consumer.stop()
+    return counts
+
+
+def timed_get(api: httpx.Client, path: str, **params) -> float:
+    t0 = time.perf_counter()
+    r = api.get(path, params=params or None)
+    r.raise_for_status()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, default=5000, help="calls of the big run (bound)")
+    ap.add_argument("--rate", type=float, default=1000.0, help="calls/s asked of the SIPp driver (1..1000)")
+    ap.add_argument("--talk-ms", type=int, default=1000, help="talk time per call")
+    ap.add_argument("--probes", type=int, default=12, help="small runs for POST -> first INVITE, idle and during")
+    ap.add_argument("--timeout-s", type=float, default=900.0, help="bound on the big run")
+    ap.add_argument("--eventstore-url", default="", help="e.g. postgresql://127.0.0.1:5432/test (default: SQLite)")
+    a = ap.parse_args(argv)
+    require_sipp()
+    rate = min(max(a.rate, 1.0), 1000.0)
+    print(f"# pipeline bench, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {a.calls} SIPp-driven calls at up to "
+          f"{rate:g}/s, talk {a.talk_ms} ms, store {a.eventstore_url or 'SQLite (embedded default)'}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="callgauge-bench-pipeline-") as tmp:
+        work = Path(tmp)
+        overrides = {"eventstore_url": a.eventstore_url} if a.eventstore_url else {}
+        if a.eventstore_url:
+            overrides["kafka_topic_prefix"] = f"bench{uuid.uuid4().hex[:6]}."
+        stack = Stack.on_free_ports(work / "data", **overrides)
+        uas = SippUas(work, rtp_echo=False).start()
+        sniffer = InviteSniffer()
+        stack.start(timeout=120)
+        try:
+            return _bench(a, rate, stack, uas, sniffer)
+        finally:
+            sniffer.close()
+            uas.stop()
+            stack.stop()
+
+
+def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -> int:
+    pids = {c.name: c.proc.pid for c in stack.children}
+    api = httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1", timeout=120,
+                       headers={"Authorization": f"Bearer {stack.settings.api_key}"})
+    project = api.post("/projects", json={"name": "pipeline bench"}).json()["data"]
+    pid = project["id"]
+    big = api.post(f"/projects/{pid}/tests", json={"name": "big", "steps": [{"actions": [{
+        "type": "load", "driver": "sipp", "dial_destination": uas.uri, "cps": rate, "max_total_calls": a.calls,
+        "hold_s": int(a.calls / rate) + 30, "duration_ms": a.talk_ms, "max_concurrency": 10_000,
+        "setup_timeout_ms": 10_000}]}]}).json()["data"]
+    probe = api.post(f"/projects/{pid}/tests", json={"name": "probe", "steps": [{"actions": [{
+        "type": "call", "dial_destination": sniffer.uri("x"), "duration_ms": 100, "setup_timeout_ms": 500}]}]}
+        ).json()["data"]
+    # enough money for the run (live key: billing is part of what is measured)
+    price = stack.settings.billing_price_call_second_minor
+    need = (a.calls * math.ceil(a.talk_ms / 1000) + 100) * price * 2
+    api.post("/billing/top-ups", json={"amount_minor": need}).raise_for_status()
+    before = api.get("/billing/wallet").json()["data"]
+
+    idle = post_to_invite(api, pid, probe["id"], sniffer, a.probes, "idle")
+    print(f"POST -> first INVITE, idle: p50 {_ms(_pct(idle, 50))} ms, p99 {_ms(_pct(idle, 99))} ms "
+          f"({len(idle)}/{a.probes} seen)", flush=True)
+    time.sleep(3)  # let the probe runs end
+
+    started = api.post(f"/projects/{pid}/tests/{big['id']}/run").json()["data"]
+    run_id = started["testRunId"]
+    t_post = time.time()
+    base = f"/projects/{pid}/test-runs/{run_id}"
+    samples: list[tuple[float, int]] = []
+    get_during, page_during, rss = [], [], {"runs": 0, "billing": 0}
+    during: list[float] = []
+    probe_thread = None
+    completed_seen = None
+    deadline = time.monotonic() + a.timeout_s
+    while time.monotonic() < deadline:
+        t0 = time.perf_counter()
+        r = api.get(base)
+        get_during.append(time.perf_counter() - t0)
+        run = r.json()["data"]
+        samples.append((time.time(), int(run.get("callsRecorded") or 0)))
+        page_during.append(timed_get(api, f"{base}/calls", perPage=100))
+        for name in rss:
+            if name in pids:
+                rss[name] = max(rss[name], rss_kib([pids[name]]))
+        if probe_thread is None and samples[-1][1] > 0:
+            def probes() -> None:
+                with httpx.Client(base_url=api.base_url, headers=api.headers, timeout=60) as api2:
+                    during.extend(post_to_invite(api2, pid, probe["id"], sniffer, a.probes, "busy"))
+            probe_thread = threading.Thread(target=probes, daemon=True)
+            probe_thread.start()
+        if run["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            completed_seen = time.time()
+            break
+        time.sleep(0.25)
+    if probe_thread is not None:
+        probe_thread.join(120)
+    run = api.get(base).json()["data"]
+    summary = run.get("summary") or {}
+    print(f"run {run_id}: {run['status']} {run.get('resultDescription', '')!r}; recorded {run.get('callsRecorded')}"
+          f" of {summary.get('callsAttempted')} attempted ({a.calls} planned)", flush=True)
+
+    # after: GET run and first page of calls
+    get_after = [timed_get(api, base) for _ in range(50)]
+    page_after = [timed_get(api, f"{base}/calls", perPage=100) for _ in range(50)]
+
+    # exports
+    t0 = time.perf_counter()
+    csv_resp = api.get(f"{base}/calls.csv", timeout=600)
+    csv_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    parquet_resp = api.get(f"{base}/calls.parquet", timeout=600)
+    parquet_s = time.perf_counter() - t0
+    rows = list(csv.DictReader(io.StringIO(csv_resp.text)))
+    ended = [t for t in (_ts(row["endedAt"] or None) for row in rows) if t]
+    last_call = max(ended) if ended else None
+    stopped = _ts(run.get("stoppedAt"))
+
+    # recording rate: calls recorded per second between 10 % and 90 % of the recorded calls
+    n = samples[-1][1] if samples else 0
+    lo = next((s for s in samples if s[1] >= 0.1 * n), None)
+    hi = next((s for s in samples if s[1] >= 0.9 * n), None)
+    recording = (hi[1] - lo[1]) / (hi[0] - lo[0]) if lo and hi and hi[0] > lo[0] else None
+    seconds = api.get(f"{base}/seconds").json()["data"]
+    per_second: dict[str, int] = {}
+    for s in seconds:
+        per_second[s["at"][:19]] = per_second.get(s["at"][:19], 0) + int(s.get("attempts") or 0)
+    driver_peak = max(per_second.values()) if per_second else None
+    starts = sorted(t for t in (_ts(row["startedAt"] or None) for row in rows) if t)
+    driver_mean = (len(starts) - 1) / (starts[-1] - starts[0]) if len(starts) > 1 and starts[-1] > starts[0] else None
+
+    # billing: charges of this run against its answered call-seconds, and when it settled
+    answered_s = sum(math.ceil(float(row["durationMs"]) / 1000 - 1e-9) for row in rows
+                     if row["outcome"] == "SUCCESS" and row["durationMs"])
+    settle_deadline = time.monotonic() + 60
+    wallet = api.get("/billing/wallet").json()["data"]
+    while (wallet["reservedMinor"] or before["balanceMinor"] - wallet["balanceMinor"] < answered_s * price) \
+            and time.monotonic() < settle_deadline:
+        time.sleep(0.2)
+        wallet = api.get("/billing/wallet").json()["data"]
+    settled_after = time.time() - (stopped or completed_seen or time.time())
+    charged = before["balanceMinor"] - wallet["balanceMinor"]
+
+    # the media topic: each CallMeasured once
+    counts = asyncio.run(callmeasured_counts(stack.settings.kafka_bootstrap, stack.settings.topic("media"), run_id,
+                                             len(rows), limit_s=120))
+    dupes = sum(1 for v in counts.values() if v > 1)
+
+    print()
+    print(table([
+        ["calls planned / attempted / recorded", f"{a.calls} / {summary.get('callsAttempted')} / {len(rows)}"],
+        ["recording rate, sustained (calls/s)", f"{recording:.0f}" if recording else "–"],
+        ["SIPp driver: highest rate (attempts in 1 s) / mean", f"{driver_peak} / "
+         + (f"{driver_mean:.0f}" if driver_mean else "–")],
+        ["HEADLINE recording / driver's highest rate", f"{recording / driver_peak:.2f}" if recording and driver_peak
+         else "–"],
+        ["engine's last call -> COMPLETED (s)", f"{stopped - last_call:.1f}" if stopped and last_call else "–"],
+        ["POST -> COMPLETED (s)", f"{(stopped or completed_seen) - t_post:.1f}" if (stopped or completed_seen) else "–"],
+        ["peak RSS runs / billing (MiB)", f"{rss['runs'] / 1024:.0f} / {rss['billing'] / 1024:.0f}"],
+        ["GET run p95 during / after (ms)", f"{_ms(_pct(get_during, 95))} / {_ms(_pct(get_after, 95))}"],
+        ["first calls page p95 during / after (ms)", f"{_ms(_pct(page_during, 95))} / {_ms(_pct(page_after, 95))}"],
+        ["CSV export (s, MiB)", f"{csv_s:.1f}, {len(csv_resp.content) / 2**20:.1f}"],
+        ["Parquet export (s, MiB)", f"{parquet_s:.1f}, {len(parquet_resp.content) / 2**20:.1f}"],
+        ["billing: charged / answered call-seconds x price", f"{charged} / {answered_s * price}"],
+        ["billing settled after COMPLETED (s)", f"{settled_after:.1f}" + ("" if not wallet["reservedMinor"]
+                                                                        else " (still reserved)")],
+        ["CallMeasured on the media topic: calls / duplicated", f"{len(counts)} / {dupes}"],
+        ["POST -> first INVITE idle p50 / p99 (ms)", f"{_ms(_pct(idle, 50))} / {_ms(_pct(idle, 99))}"],
+        ["POST -> first INVITE during p50 / p99 (ms)", f"{_ms(_pct(during, 50))} / {_ms(_pct(during, 99))} "
+         f"({len(during)} runs)"],
+        ["GET run samples during the run", f"{len(get_during)} (median {_ms(statistics.median(get_during))} ms)"
+         if get_during else "0"],
+    ], ["figure", "value"]))
+    api.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
