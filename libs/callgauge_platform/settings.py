@@ -59,7 +59,11 @@ class Settings(BaseSettings):
                         "process signs as, <identity>.pub for all); empty = data_dir/service-keys, made once")
     service_token_ttl_seconds: int = Field(300, ge=30, le=3600, description="lifetime of internal service tokens")
 
-    media_workers: int = Field(2, ge=1, le=256)
+    media_max_calls: int = Field(128, ge=1, le=16384, description="concurrent calls one media-engine holds; "
+                                 "the worker pool has ceil(max_calls / calls_per_worker) processes")
+    media_calls_per_worker: int = Field(64, ge=1, le=256, description="calls one pjsua2 worker process holds "
+                                        "(at most PJSUA_MAX_CALLS = 256 of our build); default from the benchmark")
+    media_workers: int = Field(0, ge=0, le=256, description="worker processes; 0 = sized by media_max_calls")
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
     media_engine_id: str = ""
     media_lease_renew_s: float = Field(10.0, gt=0, le=300, description="how often the media-engine renews the "

@@ -20,7 +20,7 @@ from callgauge_platform.kamailio import Kamailio
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.jobs import CallJob, SipAccount, UaJob
-from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.engine.pool import MAX_UAS_PER_WORKER, WorkerPool
 
 pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
 pytestmark = pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
@@ -44,7 +44,7 @@ def kamailio(tmp_path_factory) -> Kamailio:
 
 @pytest.fixture
 async def pool() -> WorkerPool:
-    p = WorkerPool(workers=2, rtp_port_base=47000, rtp_ports_per_worker=100, bind_host=HOST)
+    p = WorkerPool(workers=2, rtp_port_base=47000, rtp_ports_per_worker=100, calls_per_worker=16, bind_host=HOST)
     await asyncio.wait_for(p.start(), 60)
     try:
         yield p
@@ -465,7 +465,8 @@ async def test_a_run_with_keep_registered_leaves_its_users_registered(pool: Work
 async def test_without_the_message_log_ladders_hold_what_pjsua2_shows(kamailio: Kamailio) -> None:
     """sip_message_log off (CALLGAUGE_MEDIA_SIP_MESSAGE_LOG=false): pjsua2's callbacks only, the
     challenge pjsip answered itself is missing; the ladder is still there."""
-    async with WorkerPool(workers=1, rtp_port_base=47800, rtp_ports_per_worker=100, bind_host=HOST,
+    async with WorkerPool(workers=1, rtp_port_base=47800, rtp_ports_per_worker=100, calls_per_worker=16,
+                          bind_host=HOST,
                           sip_message_log=False) as one:
         ua = one.open_ua(UaJob(ua_id="bad-nolog", account=account(kamailio, "alice", "wrong")))
         outcome = await ua.wait_registered(BOUND_S)
@@ -535,7 +536,8 @@ async def test_register_and_call_over_tcp(pool: WorkerPool, kamailio: Kamailio) 
 async def test_caller_and_callee_in_one_worker_keep_their_codecs(kamailio: Kamailio) -> None:
     """pjsua's codec priorities are global to the process: the caller's single-codec offer must not
     leave the callee (same Endpoint) unable to answer."""
-    async with WorkerPool(workers=1, rtp_port_base=47400, rtp_ports_per_worker=100, bind_host=HOST) as one:
+    async with WorkerPool(workers=1, rtp_port_base=47400, rtp_ports_per_worker=100, calls_per_worker=16,
+                          bind_host=HOST) as one:
         callee = one.open_ua(UaJob(ua_id="bob-1w", account=account(kamailio, "bob"), answer=True, codec="PCMU"))
         assert (await callee.wait_registered(BOUND_S))["event"] == "registered"
         results = []
@@ -552,7 +554,8 @@ async def test_caller_and_callee_in_one_worker_keep_their_codecs(kamailio: Kamai
 async def test_caller_and_callee_in_one_worker_each_get_their_side_of_the_ladder(kamailio: Kamailio) -> None:
     """Both ends of a call in one process share its Call-ID and pjsip logs every message twice (sent
     by one side, received by the other): each measurement's ladder is its own side's."""
-    async with WorkerPool(workers=1, rtp_port_base=47600, rtp_ports_per_worker=100, bind_host=HOST) as one:
+    async with WorkerPool(workers=1, rtp_port_base=47600, rtp_ports_per_worker=100, calls_per_worker=16,
+                          bind_host=HOST) as one:
         callee = one.open_ua(UaJob(ua_id="bob-side", account=account(kamailio, "bob"), answer=True,
                                    expect_dtmf="9"))
         assert (await callee.wait_registered(BOUND_S))["event"] == "registered"
@@ -610,20 +613,22 @@ async def test_wait_for_calls_ends_after_its_calls_and_timeout(pool: WorkerPool,
 
 
 async def test_more_sip_users_than_pjsua_accounts_fail_cleanly(kamailio: Kamailio) -> None:
-    """pjsua asserts (aborts the process) on a 9th account: the pool and the agent refuse first."""
-    async with WorkerPool(workers=1, rtp_port_base=47600, rtp_ports_per_worker=100, bind_host=HOST) as one:
+    """pjsua asserts (aborts the process) on one account more than PJSUA_MAX_ACC (64 in our build):
+    the pool (48 users per worker) and the agent refuse first."""
+    async with WorkerPool(workers=1, rtp_port_base=47600, rtp_ports_per_worker=100, calls_per_worker=16,
+                          bind_host=HOST) as one:
         pid = one.worker_pids()[0]
         uas = [one.open_ua(UaJob(ua_id=f"many-{i}", account=account(kamailio, "carol"), register=False))
-               for i in range(8)]
+               for i in range(MAX_UAS_PER_WORKER + 2)]
         outcomes = [await u.wait_registered(BOUND_S) for u in uas]
-        assert [o["event"] for o in outcomes] == ["ready"] * 6 + ["failed"] * 2, outcomes
+        assert [o["event"] for o in outcomes] == ["ready"] * MAX_UAS_PER_WORKER + ["failed"] * 2, outcomes
         assert "no room for another SIP user" in outcomes[-1]["reason"]
-        # one account is left for callers; more caller identities than that wait for nothing and fail
+        # 64 - 1 - 48 = 15 accounts are left for caller identities (idle ones are dropped for new ones)
         ms = [await asyncio.wait_for(one.run_call(CallJob(
             call_id=f"who-{u}", destination=f"sip:nobody@{kamailio.domain}", duration_ms=200,
             account=account(kamailio, u))), BOUND_S) for u in ("alice", "bob")]
-        assert ms[0].sip_code == 404, _explain(ms[0])  # alice's identity fits (and is dropped when idle)
-        assert ms[1].sip_code == 404, _explain(ms[1])  # bob's replaces it
+        assert ms[0].sip_code == 404, _explain(ms[0])
+        assert ms[1].sip_code == 404, _explain(ms[1])
         for u in uas:
             await u.close()
         assert one.worker_pids()[0] == pid and one.restarts == 0

@@ -179,7 +179,9 @@ def garbage_peer() -> Iterator[str]:
 
 @pytest.fixture
 async def pool() -> WorkerPool:
-    p = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=100, bind_host=HOST)
+    # 4 calls per worker: the queueing tests below fill it
+    p = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=100, calls_per_worker=4,
+                   bind_host=HOST)
     await asyncio.wait_for(p.start(), 60)
     try:
         yield p
@@ -341,7 +343,8 @@ async def test_five_concurrent_calls_queue_on_one_worker(pool: WorkerPool, start
 
 async def test_a_crashed_worker_fails_only_its_calls_and_comes_back(start_responder) -> None:
     r = start_responder()
-    async with WorkerPool(workers=2, rtp_port_base=POOL_RTP_BASE + 200, rtp_ports_per_worker=100) as pool:
+    async with WorkerPool(workers=2, rtp_port_base=POOL_RTP_BASE + 200, rtp_ports_per_worker=100,
+                          calls_per_worker=4) as pool:
         live = [asyncio.create_task(pool.run_call(CallJob(call_id=f"long-{i}", destination=r.uri,
                                                           duration_ms=4000, tone_hz=440)))
                 for i in range(2)]
@@ -367,9 +370,37 @@ async def test_a_crashed_worker_fails_only_its_calls_and_comes_back(start_respon
         assert again.outcome == m_pb2.SUCCESS, _explain(again)
 
 
+async def test_a_worker_holding_many_calls_crashes_and_each_of_its_calls_gets_an_outcome(start_responder) -> None:
+    """Workers hold many calls each (our pjsua2 build): killing one mid-run ends every call it held
+    with CALL_FAILED and a reason, and leaves the other worker's calls alone."""
+    r = start_responder("--max-calls", "64", "--rtp-port-range", "200")
+    per_worker = 12
+    async with WorkerPool(workers=2, rtp_port_base=POOL_RTP_BASE + 800, calls_per_worker=16) as pool:
+        assert pool.rtp_ports_per_worker == 64  # the range follows the calls (4 ports per call)
+        live = [asyncio.create_task(pool.run_call(CallJob(call_id=f"many-{i}", destination=r.uri,
+                                                          duration_ms=8000, tone_hz=440)))
+                for i in range(2 * per_worker)]
+        deadline = time.monotonic() + 30
+        while [i["in_flight"] for i in pool.worker_info()] != [per_worker, per_worker]:
+            if time.monotonic() >= deadline:
+                pytest.fail(f"calls not spread over the workers: {pool.worker_info()}")
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2.0)  # the calls are up and talking
+        victim = pool.worker_pids()[0]
+        os.kill(victim, signal.SIGKILL)
+        ms = await asyncio.wait_for(asyncio.gather(*live), 2 * CALL_BOUND_S)
+        crashed = [m for m in ms if m.outcome != m_pb2.SUCCESS]
+        ok = [m for m in ms if m.outcome == m_pb2.SUCCESS]
+        assert len(crashed) == per_worker, [_explain(m) for m in crashed]
+        assert all(m.outcome == m_pb2.CALL_FAILED and m.detail == "media worker crashed" for m in crashed), \
+            [_explain(m) for m in crashed]
+        assert len(ok) == per_worker and all(m.rx_packets > 0 for m in ok), [_explain(m) for m in ok]
+        assert sorted(m.call_id for m in ms) == sorted(f"many-{i}" for i in range(2 * per_worker))
+
+
 async def test_stop_reports_live_and_queued_calls(start_responder) -> None:
     r = start_responder()
-    pool = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE + 400, rtp_ports_per_worker=100)
+    pool = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE + 400, rtp_ports_per_worker=100, calls_per_worker=4)
     await asyncio.wait_for(pool.start(), 60)
     try:
         tasks = [asyncio.create_task(pool.run_call(CallJob(call_id=f"s-{i}", destination=r.uri,
@@ -399,7 +430,7 @@ async def test_a_worker_that_dies_before_it_is_ready_is_started_again(start_resp
     """One worker of a starting pool dies before its first "ready" (here: SIGKILL while it still
     imports pjsua2): start() starts it again instead of failing the whole pool."""
     r = start_responder()
-    pool = WorkerPool(workers=2, rtp_port_base=POOL_RTP_BASE + 600, rtp_ports_per_worker=100)
+    pool = WorkerPool(workers=2, rtp_port_base=POOL_RTP_BASE + 600, rtp_ports_per_worker=100, calls_per_worker=4)
     starting = asyncio.create_task(pool.start())
     try:
         deadline = time.monotonic() + 20

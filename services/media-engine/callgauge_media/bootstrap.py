@@ -326,8 +326,13 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
 
     settings = settings or Settings()
     engine_id = settings.media_engine_id or f"{socket.gethostname()}-{os.getpid()}"
-    pool = WorkerPool(workers=settings.media_workers, rtp_port_base=settings.media_rtp_port_base,
-                      sip_message_log=settings.media_sip_message_log)
+    if settings.media_workers:
+        pool = WorkerPool(workers=settings.media_workers, calls_per_worker=settings.media_calls_per_worker,
+                          rtp_port_base=settings.media_rtp_port_base, sip_message_log=settings.media_sip_message_log)
+    else:
+        pool = WorkerPool.for_calls(settings.media_max_calls, settings.media_calls_per_worker,
+                                    rtp_port_base=settings.media_rtp_port_base,
+                                    sip_message_log=settings.media_sip_message_log)
     # One outbox per engine identity: replicas that share a data dir or database need distinct
     # CALLGAUGE_MEDIA_ENGINE_ID values.
     namespace = f"media-{_slug(settings.media_engine_id)}" if settings.media_engine_id else SERVICE

@@ -5,8 +5,8 @@
 
 Sends 180 Ringing at once, then ``--code`` (200, or an error such as 486) after
 ``--answer-delay-ms``. An answered call's audio is connected to itself (echo) until the caller
-hangs up (or ``--hangup-after-ms`` passes, then the responder sends BYE). At most 4 calls at once
-(PJSUA_MAX_CALLS of the wheel); more get 486 Busy Here. Prints one line
+hangs up (or ``--hangup-after-ms`` passes, then the responder sends BYE). At most ``--max-calls``
+calls at once (default 4, up to 256: PJSUA_MAX_CALLS of our pjsua2 build); more get 486 Busy Here. Prints one line
 ``responder ready sip:responder@HOST:PORT`` on stdout when listening (pjsua's own logs go to
 stderr). SIGTERM / SIGINT: hang up, destroy, exit 0.
 """
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--answer-delay-ms", type=int, default=0, help="ringing time before the final answer")
     p.add_argument("--code", type=int, default=200, help="final answer: 200 or an error code 300..699")
     p.add_argument("--hangup-after-ms", type=int, default=0, help="send BYE this long after answering (0: never)")
-    p.add_argument("--max-calls", type=int, default=4, help="concurrent calls before 486 (at most 4)")
+    p.add_argument("--max-calls", type=int, default=4, help="concurrent calls before 486 (at most 256)")
     p.add_argument("--log-level", type=int, default=1, help="pjsua log level 0..6 (stderr)")
     return p
 
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.code == 200 or 300 <= args.code <= 699):
         print("--code must be 200 or 300..699", file=sys.stderr)
         return 2
-    if not 1 <= args.max_calls <= 4:
-        print("--max-calls must be 1..4 (PJSUA_MAX_CALLS of the pjsua2 wheel)", file=sys.stderr)
+    if not 1 <= args.max_calls <= 256:
+        print("--max-calls must be 1..256 (PJSUA_MAX_CALLS of the pjsua2 build)", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="responder %(levelname)s %(name)s: %(message)s")
 

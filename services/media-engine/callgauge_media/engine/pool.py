@@ -28,7 +28,13 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.jobs import CallJob, UaJob
 from callgauge_media.engine.measurement import CRASHED_DETAIL, failed_measurement
-from callgauge_media.engine.worker import MAX_CALLS_PER_WORKER, WorkerConfig, worker_main
+from callgauge_media.engine.worker import (
+    DEFAULT_CALLS_PER_WORKER,
+    MAX_CALLS_PER_WORKER,
+    RTP_PORTS_PER_CALL,
+    WorkerConfig,
+    worker_main,
+)
 
 __all__ = ["CallJob", "UaJob", "UaSession", "WorkerPool"]
 
@@ -37,9 +43,10 @@ log = logging.getLogger(__name__)
 CallListener = Callable[[str, str, tuple], None]
 
 _MIN_PORTS_PER_CALL = 2  # RTP + RTCP
-# user agents (register / wait_for_calls users) per worker: pjsua allows 8 accounts per process,
-# one is the worker's own, one is kept for the identities of calls placed through a registrar
-MAX_UAS_PER_WORKER = 6
+# user agents (register / wait_for_calls users) per worker: pjsua allows 64 accounts per process
+# (PJSUA_MAX_ACC of our build), one is the worker's own, 15 are kept for the identities of calls
+# placed through a registrar
+MAX_UAS_PER_WORKER = 48
 START_ATTEMPTS = 3  # a worker that dies before its first "ready" is started again this often
 # A SIP keep-alive (RFC 5626 double CRLF) sent to a worker's UDP SIP port after each message on its
 # pipe: pjsip ignores it, but it wakes libHandleEvents at once, so a worker can wait long (cheap
@@ -130,9 +137,10 @@ class _Worker:
 
 
 class WorkerPool:
-    """``workers`` pjsua2 processes, each with its own RTP port range
-    ``[rtp_port_base + i * rtp_ports_per_worker, + rtp_ports_per_worker)`` and SIP on
-    ``bind_host`` (ephemeral port).
+    """``workers`` pjsua2 processes holding ``calls_per_worker`` calls each, each with its own RTP
+    port range ``[rtp_port_base + i * rtp_ports_per_worker, + rtp_ports_per_worker)`` (by default
+    ``RTP_PORTS_PER_CALL`` ports per call) and SIP on ``bind_host`` (ephemeral port).
+    :meth:`for_calls` sizes the pool by the calls it must hold.
 
     Use ``async with WorkerPool(...) as pool`` or :meth:`start` / :meth:`stop`.
     """
@@ -141,10 +149,10 @@ class WorkerPool:
         self,
         workers: int,
         rtp_port_base: int,
-        rtp_ports_per_worker: int = 200,
+        rtp_ports_per_worker: int | None = None,
         bind_host: str = "127.0.0.1",
         *,
-        calls_per_worker: int = MAX_CALLS_PER_WORKER,
+        calls_per_worker: int = DEFAULT_CALLS_PER_WORKER,
         log_level: int = 1,
         drain_rx: bool = True,
         sip_message_log: bool = True,
@@ -155,6 +163,8 @@ class WorkerPool:
             raise ValueError("workers must be >= 1")
         if not 1 <= calls_per_worker <= MAX_CALLS_PER_WORKER:
             raise ValueError(f"calls_per_worker must be 1..{MAX_CALLS_PER_WORKER} (PJSUA_MAX_CALLS)")
+        if rtp_ports_per_worker is None:
+            rtp_ports_per_worker = RTP_PORTS_PER_CALL * calls_per_worker
         if rtp_ports_per_worker < _MIN_PORTS_PER_CALL * calls_per_worker:
             raise ValueError(f"rtp_ports_per_worker must be >= {_MIN_PORTS_PER_CALL * calls_per_worker}")
         if not (1024 <= rtp_port_base and rtp_port_base + workers * rtp_ports_per_worker <= 65536):
@@ -192,6 +202,14 @@ class WorkerPool:
         self._doorbell: socket.socket | None = None
         self._listeners: list[CallListener] = []
         self.restarts = 0
+
+    @classmethod
+    def for_calls(cls, calls: int, calls_per_worker: int = DEFAULT_CALLS_PER_WORKER, **kwargs) -> WorkerPool:
+        """A pool of enough workers for ``calls`` concurrent calls, ``calls_per_worker`` each."""
+        if calls < 1:
+            raise ValueError("calls must be >= 1")
+        calls_per_worker = min(calls_per_worker, calls)
+        return cls(-(-calls // calls_per_worker), calls_per_worker=calls_per_worker, **kwargs)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -590,7 +608,7 @@ class WorkerPool:
                 if len(up) == len(self._workers):  # every worker is up and full: no waiting helps
                     self._pending_uas.popleft()._gone(
                         f"no room for another SIP user: {len(self._workers)} media workers x "
-                        f"{MAX_UAS_PER_WORKER} users (raise CALLGAUGE_MEDIA_WORKERS)")
+                        f"{MAX_UAS_PER_WORKER} users (raise CALLGAUGE_MEDIA_MAX_CALLS or CALLGAUGE_MEDIA_WORKERS)")
                     continue
                 break
             w = min(ready, key=lambda x: (len(x.uas), len(x.inflight), x.index))

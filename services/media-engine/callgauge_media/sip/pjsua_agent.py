@@ -57,10 +57,12 @@ from callgauge_media.sip.message_log import MessageLog, call_id_of
 
 log = logging.getLogger(__name__)
 
-MAX_CALLS = 4  # PJSUA_MAX_CALLS of the pjsua2-python wheel
-# PJSUA_MAX_ACC of the wheel: a 9th account is an assert() in pjsua_acc_add that aborts the
-# process, so the agent counts its accounts (the local one, UA jobs, cached caller identities)
-MAX_ACCOUNTS = 8
+MAX_CALLS = 4  # default calls of one Endpoint (the pool sets its own; PJSUA_MAX_CALLS of our build is 256)
+# PJSUA_MAX_ACC of our build (third_party/pjproject/config_site.h): one account more is an assert()
+# in pjsua_acc_add that aborts the process, so the agent counts its accounts (the local one, UA
+# jobs, cached caller identities)
+MAX_ACCOUNTS = 64
+MAX_CONF_PORTS = 1024  # PJSUA_MAX_CONF_PORTS of our build
 HANGUP_GRACE_S = 5.0  # after our hang-up, report anyway if pjsua has not disconnected by then
 SLOT_WAIT_S = 40.0  # how long a job may wait for pjsua to free a call slot (> SIP timer F, 32 s)
 PJ_ETOOMANY = 70010
@@ -202,6 +204,9 @@ class _Endpoint:
             med.ecTailLen = 0
             med.quality = 1
         med.noVad = True  # keep RTP flowing in silence: loss and jitter need packets
+        # conference bridge slots: a call's stream, its tone or player, a recorder, + the master port;
+        # pjsua only raises maxMediaPorts to maxCalls + 2 by itself
+        med.maxMediaPorts = min(MAX_CONF_PORTS, 3 * o.max_calls + 2)
         ep.libInit(cfg)
         ep.audDevManager().setNullDev()  # its clock drives the conference bridge
 
