@@ -186,9 +186,10 @@ def test_other_narrowband_codecs():
     assert r_factor("G729", 0, 2) == pytest.approx(74.2062, abs=R_TOL)
     # Concealment is part of G.729: the plc flag changes nothing.
     assert r_factor("G729", 0, 2, plc=False) == r_factor("G729", 0, 2)
-    # GSM-EFR: Ie 5, Bpl 10 -> 88.2062 ; at 10 %, Ie,eff = 5 + 90*10/20 = 50 -> 43.2062
-    assert r_factor("GSM", 0, 0) == pytest.approx(88.2062, abs=R_TOL)
-    assert r_factor("GSM", 0, 10) == pytest.approx(43.2062, abs=R_TOL)
+    # GSM (06.10 full rate): Ie 20 (G.113 App. I GSM-FR), Bpl 10 (estimate) -> 73.2062 ;
+    # at 10 %, Ie,eff = 20 + 75*10/20 = 57.5 -> 35.7062
+    assert r_factor("GSM", 0, 0) == pytest.approx(73.2062, abs=R_TOL)
+    assert r_factor("GSM", 0, 10) == pytest.approx(35.7062, abs=R_TOL)
 
 
 # ---------------------------------------------------------------------------
@@ -351,7 +352,7 @@ def test_unsupported_codecs_raise_and_name_the_supported_ones(codec):
         ("g711a", "PCMA"),
         ("G729/8000", "G729"),
         ("G.729A", "G729"),
-        ("GSM-EFR", "GSM"),
+        ("GSM-FR", "GSM"),
         ("gsm/8000/1", "GSM"),
         ("G722/16000/1", "G722"),
         ("G.722", "G722"),

@@ -48,13 +48,15 @@ codec        G.113 entry          Ie     Bpl
 PCMU, PCMA   G.711                0      25.1 with PLC (G.711 App. I), 4.3 without
 G729         G.729A + VAD         11     19.0 (concealment is part of the codec;
                                          ``plc`` is ignored)
-GSM          GSM-EFR (06.60)      5      10 (codec concealment; ``plc`` ignored)
+GSM          GSM-FR (06.10)       20     10 ESTIMATE (codec concealment; ``plc``
+                                         ignored)
 ===========  ===================  =====  =======================================
 
-Caveat on ``GSM``: RTP payload "GSM" (RFC 3551 static PT 3, the codec in the
-pjsua2 wheel) is GSM 06.10 *full rate*, not EFR. The EFR values above are the
-ones the design names (DESIGN.md "Media engine"); G.113 lists GSM-FR separately
-(Ie 20), so scores for GSM calls are optimistic by about 15 R points.
+``GSM``: RTP payload "GSM" (RFC 3551 static PT 3, the codec pjsua2 has) is GSM
+06.10 *full rate*, so its Ie is G.113 Appendix I's GSM-FR value, 20 (before, the
+EFR value 5 was used, which scored GSM calls ~15 R points too high). G.113 gives
+no Bpl for GSM-FR; 10, the GSM-EFR value, is an ESTIMATE (both conceal lost
+frames by substitution and muting, GSM 06.11 / 06.61).
 
 Wideband model (G722) -- ITU-T G.107.1 (wideband E-model)
 ---------------------------------------------------------
@@ -147,7 +149,7 @@ CODEC_TABLE: dict[str, CodecImpairment] = {
         "PCMA", 0.0, 25.1, 4.3, False, "G.113 App. I: G.711, PLC per G.711 App. I / no PLC"
     ),
     "G729": CodecImpairment("G729", 11.0, 19.0, 19.0, False, "G.113 App. I: G.729A + VAD"),
-    "GSM": CodecImpairment("GSM", 5.0, 10.0, 10.0, False, "G.113 App. I: GSM-EFR (see GSM caveat)"),
+    "GSM": CodecImpairment("GSM", 20.0, 10.0, 10.0, False, "Ie: G.113 App. I GSM-FR; Bpl: estimate (GSM-EFR's)"),
     "G722": CodecImpairment(
         "G722",
         13.0,
@@ -172,7 +174,7 @@ _ALIASES = {
     "G729": "G729",
     "G729A": "G729",
     "GSM": "GSM",
-    "GSMEFR": "GSM",
+    "GSMFR": "GSM",
     "G722": "G722",
 }
 
