@@ -67,6 +67,7 @@ async def _execute(req: runs_pb2.RunRequested, placer, timeout_s: float) -> tupl
 async def callgauge_rate(uas: SippUas, calls: int, workers: int, cps: float, timeout_s: float,
                          sip_message_log: bool = True) -> dict:
     pool = WorkerPool(workers, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=RTP_PORTS_PER_WORKER,
+                      calls_per_worker=4,
                       bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * workers, stop_timeout_s=20,
                       sip_message_log=sip_message_log)
     with quiet_children():

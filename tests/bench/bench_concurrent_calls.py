@@ -4,8 +4,8 @@
         [--hold-s 15] [--cps 40]
 
 Per concurrency level (ascending, each bounded by --max):
-  (a) Callgauge: a WorkerPool of ceil(level/4) pjsua2 worker processes (4 calls each,
-      PJSUA_MAX_CALLS) carries out a ``load`` action (the engine's runner): ``level`` PCMU calls
+  (a) Callgauge: a WorkerPool of ceil(level / --calls-per-worker) pjsua2 worker processes
+      (default 64 calls each) carries out a ``load`` action (the engine's runner): ``level`` PCMU calls
       with a 440 Hz tone, started at --cps calls/s, each talking level/cps + --hold-s seconds (so
       all ``level`` calls are up together for --hold-s once the last one started), against
       ``sipp -sn uas -rtp_echo``.
@@ -42,6 +42,7 @@ from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.engine.worker import DEFAULT_CALLS_PER_WORKER
 from callgauge_media.engine.runner import execute_run
 
 from tests.bench._support import (
@@ -49,8 +50,7 @@ from tests.bench._support import (
     require_sipp, rss_kib, run_sipp_client, table, udp_drops, drops_between,
 )
 
-POOL_RTP_BASE = 40000  # workers' RTP ranges: 40000 + i * 20 (up to 1000 workers fits below 60000)
-RTP_PORTS_PER_WORKER = 20
+POOL_RTP_BASE = 40000  # workers' RTP ranges from here, 4 ports per call (the pool's default)
 SIPP_UAC_MEDIA_PORT = 61000
 MAX_LOSS_PCT = 1.0
 MIN_MOS = 4.0
@@ -86,10 +86,12 @@ class CgLevel:
                 and self.mos_min >= MIN_MOS)
 
 
-async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, drain_rx: bool = True) -> CgLevel:
-    r = CgLevel(level=level, workers=math.ceil(level / 4), attempted=level)
+async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, drain_rx: bool = True,
+                          calls_per_worker: int = DEFAULT_CALLS_PER_WORKER) -> CgLevel:
+    calls_per_worker = min(calls_per_worker, level)
+    r = CgLevel(level=level, workers=math.ceil(level / calls_per_worker), attempted=level)
     uas = SippUas(workdir / f"cg-{level}", rtp_echo=True, realtime=ECHO_RT).start()
-    pool = WorkerPool(r.workers, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=RTP_PORTS_PER_WORKER,
+    pool = WorkerPool(r.workers, rtp_port_base=POOL_RTP_BASE, calls_per_worker=calls_per_worker,
                       bind_host=HOST, log_level=0, start_timeout_s=60 + 2.0 * r.workers, stop_timeout_s=20,
                       drain_rx=drain_rx)
     try:
@@ -128,7 +130,7 @@ async def callgauge_level(level: int, hold_s: float, cps: float, workdir: Path, 
         await asyncio.wait_for(calls, 2 * ramp_s + hold_s + 60)
         d1 = udp_drops()
         r.echo_drops = drops_between(d0, d1, [uas.media_port])
-        r.rx_drops = drops_between(d0, d1, range(POOL_RTP_BASE, POOL_RTP_BASE + r.workers * RTP_PORTS_PER_WORKER))
+        r.rx_drops = drops_between(d0, d1, range(POOL_RTP_BASE, POOL_RTP_BASE + r.workers * pool.rtp_ports_per_worker))
     finally:
         await asyncio.wait_for(pool.stop(), 120)
         uas.stop()
@@ -201,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cps", type=float, default=40.0, help="staggered start: calls started per second")
     ap.add_argument("--echo-normal", action="store_true",
                     help="run the SIPp echo far end at normal priority (default: SCHED_RR when root)")
+    ap.add_argument("--calls-per-worker", type=int, default=DEFAULT_CALLS_PER_WORKER,
+                    help="calls per pjsua2 worker process (default: the engine's)")
     ap.add_argument("--only", choices=("callgauge", "sipp"), help="run one side only")
     ap.add_argument("--no-drain", action="store_true",
                     help="also run Callgauge with received audio not connected to the null playback device")
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (cg_on or sp_on or nd_on):
                 break
             if cg_on:
-                r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work))
+                r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work, calls_per_worker=a.calls_per_worker))
                 cg[level] = r
                 print(f"callgauge {level:4d}: answered {r.answered}/{r.attempted} peak up {r.peak} loss mean {r.loss_mean:.2f} % "
                       f"max {r.loss_max:.2f} % MOS min {r.mos_min:.2f} mean {r.mos_mean:.2f} "
@@ -233,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
                       + (f" failures {r.failures}" if r.failures else ""), flush=True)
                 cg_on = r.clean
             if nd_on:
-                r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work, drain_rx=False))
+                r = asyncio.run(callgauge_level(level, a.hold_s, a.cps, work, drain_rx=False,
+                                                calls_per_worker=a.calls_per_worker))
                 nd[level] = r
                 print(f"cg-nodrain {level:3d}: answered {r.answered}/{r.attempted} peak up {r.peak} loss mean {r.loss_mean:.2f} % "
                       f"max {r.loss_max:.2f} % MOS min {r.mos_min:.2f} mean {r.mos_mean:.2f} "
