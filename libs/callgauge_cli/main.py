@@ -43,7 +43,7 @@ from callgauge_client import (
 )
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-LEGACY = ("up", "demo", "service", "replay", "responder", "events", "service-keys")
+LEGACY = ("up", "demo", "service", "replay", "responder", "events", "service-keys", "credit")
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 out = Console()
@@ -620,7 +620,8 @@ for _name, _text in (("up", "start the platform on this machine"),
                      ("replay", "rebuild a service's read models from its event store"),
                      ("responder", "the built-in SIP target"),
                      ("events", "read the Kafka event streams (tail, export)"),
-                     ("service-keys", "make the internal services' key pairs in a directory (compose, k8s)")):
+                     ("service-keys", "make the internal services' key pairs in a directory (compose, k8s)"),
+                     ("credit", "credit a wallet as the operator (no payment)")):
     _legacy_help(_name, _text)
 
 

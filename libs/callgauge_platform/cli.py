@@ -6,6 +6,7 @@
   callgauge service NAME   one service in the foreground (accounts, runs, billing, media-engine, gateway)
   callgauge events tail|export   read the Kafka event streams (see events_cli.py)
   callgauge service-keys DIR     make the internal services' key pairs (compose, k8s)
+  callgauge credit --account ID --amount N   credit a wallet as the operator (no payment)
 """
 
 from __future__ import annotations
@@ -193,6 +194,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if report.identical or not args.check else 1
 
 
+def cmd_credit(args: argparse.Namespace) -> int:
+    """Credit a wallet as the operator (no payment): signed with the operator's service key."""
+    import asyncio
+    import uuid
+
+    import grpc
+
+    from callgauge_platform.grpcutil import service_channel
+    from callgauge_proto.callgauge.billing.v1 import billing_service_pb2 as bpb
+    from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as bpb_grpc
+
+    settings = Settings(data_dir=Path(args.data_dir)) if args.data_dir else Settings()
+
+    async def go():
+        async with service_channel(settings, "billing", "operator") as ch:
+            return await bpb_grpc.BillingServiceStub(ch).Credit(bpb.CreditRequest(
+                account_id=args.account, mode=args.mode, amount_minor=args.amount, currency=args.currency or "",
+                credit_id=args.credit_id or str(uuid.uuid4()), reason=args.reason or ""), timeout=15)
+
+    try:
+        w = asyncio.run(go())
+    except grpc.aio.AioRpcError as exc:
+        _say(f"credit refused: {exc.code().name}: {exc.details()}")
+        return 1
+    print(f"credited {args.amount} to {args.account} ({args.mode}): balance {w.balance_minor} {w.currency}")
+    return 0
+
+
 def cmd_service_keys(args: argparse.Namespace) -> int:
     from callgauge_platform.service_auth import main as keys_main
 
@@ -228,6 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     resp = sub.add_parser("responder", help="the built-in SIP target (answers and echoes media)")
     resp.add_argument("rest", nargs=argparse.REMAINDER)
     resp.set_defaults(func=cmd_responder)
+    credit = sub.add_parser("credit", help="credit a wallet as the operator (no payment)")
+    credit.add_argument("--account", required=True, help="the account id")
+    credit.add_argument("--amount", type=int, required=True, help="minor units, e.g. cents")
+    credit.add_argument("--mode", choices=["live", "test"], default="live")
+    credit.add_argument("--currency", default="")
+    credit.add_argument("--credit-id", default="", help="idempotency: the same id credits once")
+    credit.add_argument("--reason", default="")
+    credit.add_argument("--data-dir", default=None, help="as for `up` (its service keys hold the operator's)")
+    credit.set_defaults(func=cmd_credit)
     keys = sub.add_parser("service-keys", help="make the internal services' key pairs in a directory")
     keys.add_argument("directory")
     keys.set_defaults(func=cmd_service_keys)

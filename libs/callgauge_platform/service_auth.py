@@ -70,7 +70,9 @@ ACL: dict[str, dict[str, frozenset[str]]] = {
     },
     "billing": {
         **{_B + m: _GATEWAY for m in ("GetWallet", "SetAutoTopUp", "GetUsage", "ListUsage")},
-        _B + "TopUp": frozenset({"gateway", "operator"}),
+        # a user's top-up is paid through the payment provider; only the operator credits without paying
+        _B + "TopUp": _GATEWAY,
+        _B + "Credit": frozenset({"operator"}),
         # a run's money is held and given back by the runs service only
         _B + "Reserve": frozenset({"runs"}),
         _B + "Release": frozenset({"runs"}),

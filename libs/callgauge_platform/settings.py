@@ -107,7 +107,10 @@ class Settings(BaseSettings):
     billing_reservation: str = Field(
         "max_cost", description="max_cost: a run holds its maximum cost before it starts; minimum: only "
         "billing_min_balance_minor must be available (calls are cut when the balance runs out)")
-    billing_payment_provider: str = Field("local", description="auto top-ups: local (always pays) | declining")
+    billing_payment_provider: str = Field(
+        "none", description="pays top-ups and auto top-ups: none (nothing is paid, so nothing credited: the "
+        "operator credits wallets with `callgauge credit`) | local (every payment succeeds: one-user machines "
+        "and tests only, users mint money with it) | declining")
     media_progress_interval_s: float = Field(2.0, gt=0, le=60, description="CallProgress tick while a call is up")
     # probes and webhooks (runs service)
     probe_min_interval_seconds: int = Field(10, ge=1, description="shortest probe interval accepted")

@@ -106,6 +106,9 @@ class Stack:
         overrides.setdefault("quota_concurrent_runs", 1000)  # test suites start many runs on one account
         # tests and the demo call the built-in responder and SIPp on loopback, denied by default
         overrides.setdefault("dial_allow_cidrs", LOOPBACK_CIDRS)
+        # one-user stacks (tests, the demo): top-ups are "paid" by the local provider; `callgauge up`
+        # keeps the default (none: only the operator credits wallets)
+        overrides.setdefault("billing_payment_provider", "local")
         s = Settings(
             data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
             runs_grpc=f"127.0.0.1:{free_port()}", billing_grpc=f"127.0.0.1:{free_port()}",

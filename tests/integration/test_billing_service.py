@@ -22,7 +22,7 @@ import grpc
 import httpx
 import pytest
 
-from callgauge_billing.adapters.payments import DecliningPaymentProvider
+from callgauge_billing.adapters.payments import DecliningPaymentProvider, LocalPaymentProvider
 from callgauge_billing.bootstrap import bootstrap
 from callgauge_billing.handlers.app import wallet_stream
 from callgauge_bus.codec import decode_payload, envelope_for
@@ -62,6 +62,7 @@ def make_settings(tmp_path, broker, topic_prefix, **kw) -> Settings:
     return Settings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
                     kafka_topic_prefix=topic_prefix, billing_grpc=f"127.0.0.1:{free_port()}",
                     billing_http_port=free_port(), runs_grpc=f"127.0.0.1:{free_port()}", runs_http_port=free_port(),
+                    dial_allow_cidrs="127.0.0.0/8",  # call_spec dials loopback (denied by default)
                     **kw)
 
 
@@ -139,9 +140,10 @@ class MediaFeed:
 async def test_the_balance_is_the_sum_of_the_ledger(billing) -> None:
     _, svc, stub = billing
     acc = f"acc-{uuid.uuid4().hex[:6]}"
-    await stub.TopUp(pb.TopUpRequest(account_id=acc, amount_minor=2500, currency="EUR"))
-    await stub.TopUp(pb.TopUpRequest(account_id=acc, amount_minor=300, top_up_id="same"))
-    await stub.TopUp(pb.TopUpRequest(account_id=acc, amount_minor=300, top_up_id="same"))  # idempotent
+    # the fixture's provider declines every payment: the operator credits (no payment)
+    await stub.Credit(pb.CreditRequest(account_id=acc, amount_minor=2500, currency="EUR"))
+    await stub.Credit(pb.CreditRequest(account_id=acc, amount_minor=300, credit_id="same"))
+    await stub.Credit(pb.CreditRequest(account_id=acc, amount_minor=300, credit_id="same"))  # idempotent
     await stub.Reserve(pb.ReserveRequest(account_id=acc, run_id="r1", spec=call_spec(10_000, 2)))
     await stub.Charge(pb.ChargeRequest(account_id=acc, run_id="r1", kind="registration", quantity=3, charge_id="c1"))
     await stub.Charge(pb.ChargeRequest(account_id=acc, run_id="r1", kind="registration", quantity=3, charge_id="c1"))
@@ -287,7 +289,7 @@ async def test_a_declined_auto_top_up_is_an_event_and_the_wallet_runs_down_to_ze
 
 async def test_an_accepted_auto_top_up_credits_the_wallet(tmp_path, broker, topic_prefix) -> None:
     settings = make_settings(tmp_path, broker, topic_prefix, billing_welcome_credit_minor=100)
-    svc = bootstrap(settings)  # the embedded default provider: always pays
+    svc = bootstrap(settings, payments=LocalPaymentProvider())  # always pays
     await svc.start()
     try:
         async with acl_stub(settings, "billing", pb_grpc.BillingServiceStub) as stub:

@@ -112,6 +112,9 @@ def api_error_from_grpc(exc: grpc.aio.AioRpcError) -> ApiError:
     insufficient = insufficient_balance(exc)
     if insufficient is not None:
         return ApiError(402, exc.details() or "Insufficient balance", [insufficient])
+    if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and _service_code(exc) == "PAYMENT_DECLINED":
+        return ApiError(402, f"The top-up was not paid, nothing was credited: {exc.details()}",
+                        code="PAYMENT_DECLINED")
     if status == 500:
         log.error("upstream_error", code=str(exc.code()), details=exc.details())
         return ApiError(500, "Internal error; the request id identifies it in our logs")

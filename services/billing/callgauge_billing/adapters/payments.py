@@ -24,6 +24,14 @@ class LocalPaymentProvider:
         return PaymentResult(True)
 
 
+class NoPaymentProvider:
+    """No payment provider configured (the default): no top-up is paid, so none is credited; an
+    operator credits wallets (`callgauge credit`)."""
+
+    async def charge(self, account_id: str, amount_minor: int, currency: str, attempt_id: str) -> PaymentResult:
+        return PaymentResult(False, "no payment provider is configured: the operator credits wallets")
+
+
 class DecliningPaymentProvider:
     """Declines every payment, as a card that was refused (tests of the declined path)."""
 
@@ -32,7 +40,7 @@ class DecliningPaymentProvider:
 
 
 def payment_provider(name: str) -> PaymentProvider:
-    providers = {"local": LocalPaymentProvider, "declining": DecliningPaymentProvider}
+    providers = {"none": NoPaymentProvider, "local": LocalPaymentProvider, "declining": DecliningPaymentProvider}
     if name not in providers:
         raise ValueError(f"CALLGAUGE_BILLING_PAYMENT_PROVIDER={name!r}: one of {', '.join(providers)}")
     return providers[name]()

@@ -8,6 +8,10 @@ from callgauge_platform.domain_errors import Conflict, DomainError, FieldError, 
 __all__ = ["Conflict", "DomainError", "FieldError", "InsufficientBalance", "Invalid", "ValidationCollector"]
 
 
+class PaymentDeclined(DomainError):
+    """The payment provider did not pay a top-up: nothing was credited."""
+
+
 class InsufficientBalance(DomainError):
     def __init__(self, needed: int, available: int, currency: str) -> None:
         self.needed, self.available, self.currency = needed, available, currency

@@ -15,7 +15,7 @@ from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_
 from callgauge_proto.callgauge.events.v1 import billing_pb2
 
 from callgauge_billing.domain import wallet
-from callgauge_billing.domain.errors import Conflict, InsufficientBalance, Invalid
+from callgauge_billing.domain.errors import Conflict, InsufficientBalance, Invalid, PaymentDeclined
 from callgauge_billing.handlers.app import BillingApp
 
 ERROR_CODE_KEY = "callgauge-error-code"
@@ -92,8 +92,17 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
 
     @grpc_errors(_map)
     async def TopUp(self, request: pb.TopUpRequest, context) -> pb.Wallet:
-        return wallet_pb(await self.app.top_up(request.account_id, request.mode or "live", request.amount_minor,
-                                               request.currency, request.top_up_id))
+        try:
+            return wallet_pb(await self.app.top_up(request.account_id, request.mode or "live", request.amount_minor,
+                                                   request.currency, request.top_up_id))
+        except PaymentDeclined as exc:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc),
+                                trailing_metadata=((ERROR_CODE_KEY, "PAYMENT_DECLINED"),))
+
+    @grpc_errors(_map)
+    async def Credit(self, request: pb.CreditRequest, context) -> pb.Wallet:
+        return wallet_pb(await self.app.credit(request.account_id, request.mode or "live", request.amount_minor,
+                                               request.currency, request.credit_id, request.reason))
 
     @grpc_errors(_map)
     async def SetAutoTopUp(self, request: pb.SetAutoTopUpRequest, context) -> pb.Wallet:

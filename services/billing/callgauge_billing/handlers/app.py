@@ -24,7 +24,7 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_billing.adapters.payments import PaymentProvider, PaymentResult
 from callgauge_billing.domain import pricing, wallet
-from callgauge_billing.domain.errors import Conflict, InsufficientBalance, Invalid
+from callgauge_billing.domain.errors import Conflict, InsufficientBalance, Invalid, PaymentDeclined
 
 log = get_logger(__name__)
 SOURCE = "billing"
@@ -121,7 +121,26 @@ class BillingApp:
         return state, max(version, 0)  # type: ignore[return-value]
 
     async def top_up(self, account_id: str, mode: str, amount: int, currency: str, top_up_id: str) -> wallet.Wallet:
+        """A user's top-up: the payment provider is charged first (live wallets; a test wallet's money
+        is play money, never charged), and only what it paid is credited."""
         cmd = wallet.TopUp(amount, currency.upper() if currency else "", top_up_id or str(uuid7()))
+        state, _ = await self.get_wallet(account_id, mode)
+        if wallet.decide_top_up(state, cmd, self.config.max_top_up_minor) and mode == "live":  # valid, not done yet
+            try:
+                result = await self.payments.charge(account_id, amount, state.currency, cmd.top_up_id)
+            except Exception as exc:  # a provider outage is a decline: nothing credited
+                log.warning("payment_provider_failed", account_id=account_id, error=repr(exc))
+                result = PaymentResult(False, f"payment provider unavailable: {type(exc).__name__}")
+            if not result.ok:
+                raise PaymentDeclined(result.reason or "the payment was declined")
+        return await self.execute(account_id, mode, lambda s: wallet.decide_top_up(s, cmd, self.config.max_top_up_minor))
+
+    async def credit(self, account_id: str, mode: str, amount: int, currency: str, credit_id: str,
+                     reason: str) -> wallet.Wallet:
+        """An operator's credit: no payment (the gRPC access list lets the operator identity only)."""
+        cmd = wallet.TopUp(amount, currency.upper() if currency else "", credit_id or str(uuid7()), "operator_credit")
+        log.info("operator_credit", account_id=account_id, mode=mode, amount_minor=amount, credit_id=cmd.top_up_id,
+                 note=reason[:200])
         return await self.execute(account_id, mode, lambda s: wallet.decide_top_up(s, cmd, self.config.max_top_up_minor))
 
     async def set_auto_top_up(self, account_id: str, mode: str, enabled: bool, threshold: int, amount: int,

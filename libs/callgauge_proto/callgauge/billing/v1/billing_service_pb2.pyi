@@ -50,6 +50,22 @@ class Wallet(_message.Message):
     exhausted: bool
     def __init__(self, account_id: _Optional[str] = ..., balance_minor: _Optional[int] = ..., currency: _Optional[str] = ..., version: _Optional[int] = ..., reserved_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., mode: _Optional[str] = ..., auto_top_up: _Optional[_Union[AutoTopUp, _Mapping]] = ..., exhausted: _Optional[bool] = ...) -> None: ...
 
+class CreditRequest(_message.Message):
+    __slots__ = ("account_id", "mode", "amount_minor", "currency", "credit_id", "reason")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    mode: str
+    amount_minor: int
+    currency: str
+    credit_id: str
+    reason: str
+    def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ..., amount_minor: _Optional[int] = ..., currency: _Optional[str] = ..., credit_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class TopUpRequest(_message.Message):
     __slots__ = ("account_id", "mode", "amount_minor", "currency", "top_up_id")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]

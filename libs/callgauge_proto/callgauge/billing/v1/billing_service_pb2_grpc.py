@@ -48,6 +48,11 @@ class BillingServiceStub:
                 request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.TopUpRequest.SerializeToString,
                 response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
                 _registered_method=True)
+        self.Credit = channel.unary_unary(
+                '/callgauge.billing.v1.BillingService/Credit',
+                request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.CreditRequest.SerializeToString,
+                response_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+                _registered_method=True)
         self.SetAutoTopUp = channel.unary_unary(
                 '/callgauge.billing.v1.BillingService/SetAutoTopUp',
                 request_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.SetAutoTopUpRequest.SerializeToString,
@@ -94,7 +99,16 @@ class BillingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def TopUp(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A user's top-up: paid through the payment provider first (FAILED_PRECONDITION with
+        `callgauge-error-code: PAYMENT_DECLINED` when it is refused), credited after.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Credit(self, request, context):
+        """An operator's credit (no payment): only the operator identity may call it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -146,6 +160,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
             'TopUp': grpc.unary_unary_rpc_method_handler(
                     servicer.TopUp,
                     request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.TopUpRequest.FromString,
+                    response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.SerializeToString,
+            ),
+            'Credit': grpc.unary_unary_rpc_method_handler(
+                    servicer.Credit,
+                    request_deserializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.CreditRequest.FromString,
                     response_serializer=callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.SerializeToString,
             ),
             'SetAutoTopUp': grpc.unary_unary_rpc_method_handler(
@@ -236,6 +255,33 @@ class BillingService:
             target,
             '/callgauge.billing.v1.BillingService/TopUp',
             callgauge_dot_billing_dot_v1_dot_billing__service__pb2.TopUpRequest.SerializeToString,
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Credit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/callgauge.billing.v1.BillingService/Credit',
+            callgauge_dot_billing_dot_v1_dot_billing__service__pb2.CreditRequest.SerializeToString,
             callgauge_dot_billing_dot_v1_dot_billing__service__pb2.Wallet.FromString,
             options,
             channel_credentials,
