@@ -102,7 +102,8 @@ def test_metered_units_are_kept_per_run() -> None:
     repeat is a no-op in its own run and does not touch another run's calls."""
     state = given(credited(1000), reserved("r1", 100), reserved("r2", 100),
                   charged("r1", "c1", 4, 8), charged("r2", "c9", 1, 2), charged("r1", "c1", 5, 2))
-    assert state.units == {"r1": {"call_seconds:c1": 5}, "r2": {"call_seconds:c9": 1}}
+    assert {run: dict(units) for run, units in state.units.items()} == {
+        "r1": {"call_seconds:c1": 5}, "r2": {"call_seconds:c9": 1}}
     assert wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 5, 2)) == []
     [c] = wallet.decide_meter(state, wallet.Meter("r2", "c9", "call_seconds", 3, 2))
     assert (c.quantity, c.amount_minor) == (2, 4)

@@ -85,7 +85,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     relay = OutboxRelay(store, producer, settings.topic("billing"), name="relay:billing", source=SERVICE)
     group = settings.group("callgauge-billing")
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs"), settings.topic("media")],
-                        group, app.on_event, dead_letters=DeadLetters(store, group))
+                        group, app.on_event, batch_handler=app.on_batch,
+                        dead_letters=DeadLetters(store, group))
     servicer = BillingServicer(app)
     server = GrpcServer(settings.grpc_listen(settings.billing_grpc),
                         [lambda s: pb_grpc.add_BillingServiceServicer_to_server(servicer, s)],

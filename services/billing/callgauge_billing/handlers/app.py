@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from uuid6 import uuid7
 
 from callgauge_bus.codec import Delivered, decode_payload, new_event
-from callgauge_eventstore import EventStore, RecordedEvent, WrongExpectedVersion
+from callgauge_eventstore import DuplicateEventId, EventStore, RecordedEvent, WrongExpectedVersion
 from callgauge_eventstore.aggregate import StateCache, load, save
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
@@ -33,6 +33,8 @@ MAX_ATTEMPTS = 50
 
 EVENTS = Counter("callgauge_billing_events_appended_total", "events appended to wallet streams", ["type"])
 CHARGED = Counter("callgauge_billing_charged_minor_total", "minor units charged", ["kind", "mode"])
+CALLS_METERED = Counter("callgauge_billing_call_events_metered_total",
+                        "call events metered in batches (one wallet write per wallet and batch)", ["mode"])
 RESERVE_REJECTED = Counter("callgauge_billing_reservations_rejected_total", "runs refused for lack of balance")
 
 
@@ -77,6 +79,18 @@ class BillingApp:
         """Open the wallet if needed, decide, append at the loaded version; on a concurrent write,
         decide again on the new state. With `id_source`, the decided events get ids derived from it,
         so a repeat of the same source re-appends the same ids (a no-op)."""
+
+        def with_ids(state: wallet.Wallet) -> list[tuple[Message, uuid.UUID | None, str]]:
+            return [(e, derived_id(id_source, i) if id_source else None, causation)
+                    for i, e in enumerate(decide(state))]
+
+        return await self._execute(account_id, mode, with_ids, correlation)
+
+    async def _execute(self, account_id: str, mode: str,
+                       decide: Callable[[wallet.Wallet], list[tuple[Message, uuid.UUID | None, str]]],
+                       correlation: str = "") -> wallet.Wallet:
+        """execute() with (event, id or None, causation) per decided event: one write may hold the
+        events of many sources (a batch of metered calls), each under its own derived ids."""
         if mode not in wallet.MODES:
             raise Invalid.one(["mode"], "live or test")
         if not account_id:
@@ -89,13 +103,13 @@ class BillingApp:
                                              self.config.welcome_credit_minor)
                 opened = wallet.fold(opening, state)
                 assert opened is not None
-                decided = decide(opened)
+                decided_ids = decide(opened)
+                decided = [e for e, _, _ in decided_ids]
                 events = opening + decided
                 if not events:
                     return opened
-                new = [new_event(e, correlation or account_id, causation,
-                                 derived_id(id_source, i) if id_source and i >= len(opening) else None, SOURCE)
-                       for i, e in enumerate(events)]
+                new = ([new_event(e, correlation or account_id, "", None, SOURCE) for e in opening]
+                       + [new_event(e, correlation or account_id, cause, eid, SOURCE) for e, eid, cause in decided_ids])
                 try:
                     await save(self.store, stream, version, new)
                 except WrongExpectedVersion:
@@ -230,6 +244,67 @@ class BillingApp:
 
     # ------------------------------------------------------------ consumers
 
+    def _call_units(self, delivered: Delivered) -> tuple[str, str, int] | None:
+        """(run id, call id, call seconds so far) of an event that meters a call's seconds; None
+        for any other event (or one that bills nothing)."""
+        msg = delivered.payload
+        if isinstance(msg, media_pb2.CallProgress):
+            total, call_id = int(msg.up_ms // 1000), msg.call_id  # whole seconds so far; the final event bills the started one
+        elif isinstance(msg, media_pb2.CallMeasured) and msg.call.role != "register":
+            if msg.call.duration_ms <= 0 and msg.call.outcome != m_pb2.SUCCESS:
+                return None
+            total, call_id = pricing.billed_seconds(msg.call.duration_ms), msg.call.call_id
+        else:
+            return None
+        if total <= 0 or not call_id or not msg.run_id:
+            return None
+        return msg.run_id, call_id, total
+
+    async def on_batch(self, batch: list[Delivered]) -> None:
+        """A fetch of run and media events. The call seconds of consecutive call events are charged a
+        wallet at a time, in one write per wallet (each charge still its own UsageCharged under ids
+        derived from its media event's id: exactly once); any other event is handled in its place."""
+        calls: list[tuple[Delivered, tuple[str, str, int]]] = []
+        for delivered in batch:
+            units = self._call_units(delivered)
+            if units is not None:
+                calls.append((delivered, units))
+                continue
+            if calls:
+                await self._meter_calls(calls)
+                calls = []
+            await self.on_event(delivered)
+        if calls:
+            await self._meter_calls(calls)
+
+    async def _meter_calls(self, calls: list[tuple[Delivered, tuple[str, str, int]]]) -> None:
+        by_wallet: dict[tuple[str, str], list[tuple[str, wallet.Meter]]] = {}
+        for delivered, (run_id, call_id, total) in calls:
+            owner = await self.run_owner(run_id)
+            if owner is None:
+                log.warning("metered_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
+                continue
+            cmd = wallet.Meter(run_id, call_id, "call_seconds", total, self.config.prices.unit_price("call_seconds"),
+                               delivered.event_id)
+            by_wallet.setdefault(owner, []).append((delivered.event_id, cmd))
+        for (account_id, mode), cmds in by_wallet.items():
+
+            def decide(state: wallet.Wallet, cmds=cmds) -> list[tuple[Message, uuid.UUID | None, str]]:
+                out: list[tuple[Message, uuid.UUID | None, str]] = []
+                for source, cmd in cmds:
+                    events = wallet.decide_meter(state, cmd)
+                    state = wallet.fold(events, state)  # type: ignore[assignment]
+                    out.extend((e, derived_id(source, i), source) for i, e in enumerate(events))
+                return out
+
+            try:
+                state = await self._execute(account_id, mode, decide, correlation=cmds[0][1].run_id)
+            except DuplicateEventId:  # a redelivery overlapping what is charged: one at a time, each idempotent
+                for source, cmd in cmds:
+                    state = await self._meter(account_id, mode, cmd.run_id, cmd.key, cmd.kind, cmd.total, source)
+            CALLS_METERED.labels(mode).inc(len(cmds))
+            await self._maybe_auto_top_up(account_id, mode, state, cmds[-1][0])
+
     async def on_event(self, delivered: Delivered) -> None:
         msg = delivered.payload
         run_id = getattr(msg, "run_id", "")
@@ -247,10 +322,7 @@ class BillingApp:
             outcome = {runs_pb2.RunCompleted: "COMPLETED", runs_pb2.RunFailed: "FAILED"}.get(type(msg), "CANCELLED")
             await self.release(*owner, run_id, outcome, causation=delivered.event_id)
             return
-        if isinstance(msg, media_pb2.CallProgress):
-            total = int(msg.up_ms // 1000)  # whole seconds so far; the final event bills the started one
-            call_id = msg.call_id
-        elif isinstance(msg, media_pb2.RegistrationMeasured):
+        if isinstance(msg, media_pb2.RegistrationMeasured):
             # one registration attempt per user agent, whatever its outcome (the role=register
             # CallMeasured of a failed or lost registration is the same attempt: not billed again)
             owner = await self.run_owner(run_id)
@@ -258,17 +330,10 @@ class BillingApp:
                 await self._meter(*owner, run_id, msg.registration.registration_id, "registration", 1,
                                   delivered.event_id)
             return
-        elif isinstance(msg, media_pb2.CallMeasured) and msg.call.role == "register":
+        units = self._call_units(delivered)
+        if units is None:
             return
-        elif isinstance(msg, media_pb2.CallMeasured):
-            if msg.call.duration_ms <= 0 and msg.call.outcome != m_pb2.SUCCESS:
-                return
-            total = pricing.billed_seconds(msg.call.duration_ms)
-            call_id = msg.call.call_id
-        else:
-            return
-        if total <= 0 or not call_id:
-            return
+        _, call_id, total = units
         owner = await self.run_owner(run_id)
         if owner is None:
             log.warning("metered_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
