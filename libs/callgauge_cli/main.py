@@ -459,7 +459,7 @@ def _follow(c: Client, project_id: str, run_id: str, timeout: float) -> Run:
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("calls  ASR {task.fields[asr]}  MOS {task.fields[mos]}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=False) as progress:
-        task = progress.add_task("PENDING", total=None, asr="–", mos="–")
+        task = progress.add_task("PENDING", total=None, asr="—", mos="—")
 
         def update(r: Run) -> None:
             # the figures of the calls recorded so far (`recorded`, live), else the engine's summary
@@ -468,8 +468,8 @@ def _follow(c: Client, project_id: str, run_id: str, timeout: float) -> Run:
             mos = s.get("mosMean")
             progress.update(task, description=f"{r.status:<9}", completed=done,
                             total=max(r.planned_calls, done) or None,
-                            asr=f"{answered / done:.0%}" if done else "–",
-                            mos=f"{mos:.2f}" if mos else "–")
+                            asr=f"{answered / done:.0%}" if done else "—",
+                            mos=f"{mos:.2f}" if mos else "—")
 
         try:
             return c.wait_for_run(project_id, run_id, timeout=timeout, poll=1.0, on_update=update)
@@ -494,7 +494,7 @@ def _print_result(r: Run, results, bad: list, bad_total: int) -> None:
         out.print(f"  {r.result_description}", highlight=False)
     table = Table("assertion", "measured", "verdict")
     for a in results:
-        table.add_row(a.name, "–" if a.actual is None else f"{a.actual:.4g}",
+        table.add_row(a.name, "— (not measured)" if a.actual is None else f"{a.actual:.4g}",
                       "[green]held[/]" if a.passed else "[red]failed[/]")
     out.print(table)
     if bad:

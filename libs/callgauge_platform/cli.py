@@ -107,26 +107,32 @@ def _data(resp: httpx.Response) -> dict:
     return body["data"]
 
 
+def _f(v, width: int, digits: int, scale: float = 1.0, unit: str = "") -> str:
+    """A figure right-aligned in ``width``; "—" when it was not measured (null)."""
+    text = "—" if v is None else f"{float(v) / scale:.{digits}f}{unit}"
+    return f"{text:>{width}}"
+
+
 def format_run(run: dict) -> str:
     s = run.get("summary") or {}
+    asr = s.get("asr")
     lines = [
         f"Run {run['id']} — {run['status']} ({'passed' if run.get('passed') else 'not passed'})",
         f"  {run.get('resultDescription', '')}",
-        f"  calls {s.get('callsAnswered', 0)}/{s.get('callsAttempted', 0)} answered, ASR {s.get('asr', 0):.0%}, "
-        f"MOS mean {s.get('mosMean', 0):.2f}, setup p95 {s.get('setupP95Ms', 0):.1f} ms",
+        f"  calls {s.get('callsAnswered', 0)}/{s.get('callsAttempted', 0)} answered, "
+        f"ASR {'—' if asr is None else f'{asr:.0%}'}, "
+        f"MOS mean {_f(s.get('mosMean'), 0, 2)}, setup p95 {_f(s.get('setupP95Ms'), 0, 1, unit=' ms')}",
         "",
         f"  {'#':>3} {'outcome':<18} {'SIP':>4} {'setup ms':>9} {'PDD ms':>7} {'codec':<6} {'talk s':>6} "
         f"{'tx pkts':>8} {'rx pkts':>8} {'loss %':>6} {'jitter ms':>9} {'RTT ms':>7} {'MOS':>5}",
     ]
-    def f(v, width: int, digits: int, scale: float = 1.0) -> str:  # null (not measured) shows as –
-        return f"{'–':>{width}}" if v is None else f"{v / scale:>{width}.{digits}f}"
-
     for c in run.get("calls", []):
+        talk = c.get("durationMs") if c.get("outcome") == "SUCCESS" else None
         lines.append(
-            f"  {c['index']:>3} {c['outcome']:<18} {c['sipCode']:>4} {f(c.get('setupTimeMs'), 9, 1)} "
-            f"{f(c.get('postDialDelayMs'), 7, 1)} {c['codec']:<6} {f(c.get('durationMs'), 6, 1, 1000)} "
-            f"{f(c.get('txPackets'), 8, 0)} {f(c.get('rxPackets'), 8, 0)} {f(c.get('lossPct'), 6, 2)} "
-            f"{f(c.get('jitterMs'), 9, 2)} {f(c.get('rttMs'), 7, 2)} {f(c.get('mos'), 5, 2)}"
+            f"  {c['index']:>3} {c['outcome']:<18} {c['sipCode']:>4} {_f(c.get('setupTimeMs'), 9, 1)} "
+            f"{_f(c.get('postDialDelayMs'), 7, 1)} {c['codec']:<6} {_f(talk, 6, 1, 1000)} "
+            f"{_f(c.get('txPackets'), 8, 0)} {_f(c.get('rxPackets'), 8, 0)} {_f(c.get('lossPct'), 6, 2)} "
+            f"{_f(c.get('jitterMs'), 9, 2)} {_f(c.get('rttMs'), 7, 2)} {_f(c.get('mos'), 5, 2)}"
             + (f"  {c['detail']}" if c.get("detail") else "")
         )
     return "\n".join(lines)

@@ -120,7 +120,7 @@ def measurement_row(d: Delivered) -> dict | None:
            "occurred_at": d.envelope.occurred_at.ToJsonString() if d.envelope.HasField("occurred_at") else "",
            "run_id": d.payload.run_id, "engine_id": d.payload.engine_id}
     for f in MEASUREMENT_FIELDS:
-        row[f] = call.get(f, "")
+        row[f] = call.get(f)  # None (an empty cell, a parquet null): not measured
     return row
 
 

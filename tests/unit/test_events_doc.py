@@ -60,3 +60,18 @@ def test_example_consumer_compiles_and_has_help(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     for flag in ("--max-records", "--timeout", "--bootstrap"):
         assert flag in out.stdout
+
+
+def _optional(f) -> bool:
+    """A proto3 `optional` scalar (its presence tracked by a synthetic oneof named `_<field>`)."""
+    return f.message_type is None and f.containing_oneof is not None and f.containing_oneof.name == f"_{f.name}"
+
+
+@pytest.mark.parametrize("desc", [d for d in _messages() if any(_optional(f) for f in d.fields)],
+                         ids=lambda d: d.full_name)
+def test_every_optional_field_is_documented_as_optional(desc) -> None:
+    """A figure that may be unmeasured is proto3 `optional`, and the doc says so (absent, never 0)."""
+    body = _sections()[desc.name]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)` \| (.*)$", body, flags=re.M)}
+    undocumented = [f.name for f in desc.fields if _optional(f) and "*optional*" not in rows.get(f.name, "")]
+    assert not undocumented, f"{desc.full_name}: optional fields not marked *optional*: {undocumented}"

@@ -7,7 +7,7 @@ import pytest
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
-from callgauge_runs.domain import project as project_model, run as run_model, test as test_model
+from callgauge_runs.domain import project as project_model, run as run_model, test as test_model, verdict
 from callgauge_runs.domain.errors import Conflict, Invalid, NotFound
 
 
@@ -44,12 +44,12 @@ def test_create_project_without_name_names_the_field():
     assert [e.loc for e in err.value.errors] == [["name"]]
 
 
-def test_create_test_fills_defaults_and_default_assertion():
+def test_create_test_fills_defaults_and_adds_no_assertion():
     project = fold(project_model.evolve_project, [PROJECT])
     [event] = test_model.decide_create_test(project, None, test_model.CreateTest("t1", "p1", "a1", "echo", call_spec()))
     call = event.spec.steps[0].actions[0].call
     assert (call.duration_ms, call.codec, call.max_total_calls, call.setup_timeout_ms) == (5000, "PCMU", 1, 10000)
-    assert [(a.metric, a.op, a.value) for a in event.spec.assertions] == [("asr", ">=", 1.0)]
+    assert list(event.spec.assertions) == []  # every call must end as expected without one (verdict.py)
 
 
 def test_create_test_in_another_accounts_project_is_not_found():
@@ -161,7 +161,8 @@ def test_failed_calls_fail_the_run_with_outcome_and_code():
     ])
     run = fold(run_model.evolve_run, events)
     assert run.status == "FAILED" and not run.passed
-    assert "asr 0.5" in run.result_description and "TIMEOUT 408" in run.result_description
+    assert "1 of 2 call(s) did not end as expected" in run.result_description
+    assert "TIMEOUT 408" in run.result_description
 
 
 def test_engine_error_fails_the_run():
@@ -176,7 +177,7 @@ def test_events_after_the_end_are_ignored():
 
 
 def test_no_calls_attempted_never_passes():
-    assert run_model.evaluate(call_spec(), m_pb2.RunSummary(), ()) == (False, "no call was attempted")
+    assert verdict.decide(call_spec(), m_pb2.RunSummary(), verdict.Tally()) == (False, "no call was attempted")
 
 
 # ---- #20: a run never ends COMPLETED on calls it did not record; a lost engine ends it

@@ -25,6 +25,18 @@ U32 = Annotated[int, Field(ge=0, le=4_294_967_295)]
 PoolId = Annotated[str, Field(max_length=100, description="id of a registrar (target_pool) or credential pool")]
 
 
+class ExpectIn(_Strict):
+    """An outcome the action's calls may end with. Without `expect` every call must be answered."""
+    outcome: Literal["SUCCESS", "CALL_FAILED", "TIMEOUT", "NEGOTIATION_FAILED", "REGISTRATION_FAILED"] = Field(
+        examples=["CALL_FAILED"])
+    sip_code: int = Field(0, ge=0, le=699, examples=[486], description="the final SIP code too (0: any code)")
+
+
+Expectations = Field(None, max_length=20, description=(
+    "how the calls may end, e.g. [{\"outcome\": \"CALL_FAILED\", \"sip_code\": 486}] for a busy line; "
+    "default: every call answered (SUCCESS). A run passes only if every call ended as expected."))
+
+
 class CallActionIn(_Strict):
     """Dial a destination, talk, hang up, measure."""
     type: Literal["call"]
@@ -50,6 +62,7 @@ class CallActionIn(_Strict):
     expect_audio: str | None = Field(None, max_length=130, description="prompt:NAME or a .wav the received audio "
                                                                        "must match, else the call fails")
     expect_audio_min: float | None = Field(None, gt=0, le=1, description="correlation to reach (default 0.6)")
+    expect: list[ExpectIn] | None = Expectations
 
 
 class RegisterActionIn(_Strict):
@@ -101,6 +114,7 @@ class LoadActionIn(_Strict):
     setup_timeout_ms: U32 | None = None
     transport: Literal["udp", "tcp"] | None = None
     driver: Literal["pjsua", "sipp"] | None = None
+    expect: list[ExpectIn] | None = Expectations
 
 
 ActionIn = Annotated[CallActionIn | RegisterActionIn | WaitForCallsActionIn | LoadActionIn,
@@ -203,6 +217,13 @@ class RunIn(_Strict):
     tags: list[str] = Field(default_factory=list, max_length=20)
 
 
+def _field_json(body, fd):
+    value = getattr(body, fd.name)
+    if fd.message_type is not None:  # expect: a list of {outcome, sip_code}
+        return [{f.name: getattr(v, f.name) for f in fd.message_type.fields} for v in value]
+    return value
+
+
 def spec_json(spec: spec_pb2.TestSpec) -> dict:
     steps = []
     for step in spec.steps:
@@ -210,7 +231,7 @@ def spec_json(spec: spec_pb2.TestSpec) -> dict:
         for action in step.actions:
             kind = action.WhichOneof("kind")
             body = getattr(action, kind)
-            actions.append({"type": kind, **{fd.name: getattr(body, fd.name) for fd in body.DESCRIPTOR.fields}})
+            actions.append({"type": kind, **{fd.name: _field_json(body, fd) for fd in body.DESCRIPTOR.fields}})
         steps.append({"actions": actions})
     return {"steps": steps,
             "assertions": [{"metric": a.metric, "op": a.op, "value": a.value} for a in spec.assertions]}

@@ -40,7 +40,7 @@ _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=selec
 
 def _fmt(v, digits: int = 2, unit: str = "") -> str:
     if v is None or v == "" or isinstance(v, Undefined):
-        return "–"
+        return "—"  # not measured
     try:
         return f"{float(v):.{digits}f}{unit}"
     except (TypeError, ValueError):
@@ -48,7 +48,7 @@ def _fmt(v, digits: int = 2, unit: str = "") -> str:
 
 
 _env.filters["num"] = _fmt
-_env.filters["pct"] = lambda v: "–" if v is None or isinstance(v, Undefined) else f"{float(v) * 100:.1f} %"
+_env.filters["pct"] = lambda v: "—" if v is None or isinstance(v, Undefined) else f"{float(v) * 100:.1f} %"
 
 
 def _page(template: str, http_status: int = 200, **ctx) -> HTMLResponse:

@@ -136,8 +136,10 @@ def series_from_calls(calls: list[dict[str, Any]]) -> dict[str, list] | None:
         answers[idx(answer)] += 1
         for i in range(idx(answer), idx(end) + 1):
             active[i] += 1
-            jit[i].append(_num(c.get("jitterMs")))
-            loss[i].append(_num(c.get("lossPct")))
+            if c.get("jitterMs") is not None:  # not measured: left out, not a 0
+                jit[i].append(_num(c.get("jitterMs")))
+            if c.get("lossPct") is not None:
+                loss[i].append(_num(c.get("lossPct")))
             if _num(c.get("mos")) > 0:
                 mos[i].append(_num(c.get("mos")))
 

@@ -17,12 +17,14 @@ Outcome rules
 E-model inputs
 --------------
 ``one_way_delay_ms = rtt_ms / 2 + packetization_ms(codec) + PLAYOUT_ALLOWANCE_MS``: half the RTCP
-round trip (0 when no RTCP report came back, e.g. calls shorter than ~5 s), one codec frame of
+round trip (taken as 0 when no RTCP report came back, e.g. calls shorter than ~5 s; ``rtt_ms`` is then
+absent), one codec frame of
 packetization (20 ms; iLBC 30 ms) and a fixed 40 ms for the jitter buffer and playout (pjmedia's
 adaptive buffer holds 1-2 frames on a clean network; measured 20 ms on loopback). Loss is the
 receive-direction loss in percent, burst ratio 1 (random loss), PLC on (pjmedia conceals losses).
-Codecs the E-model has no planning values for (speex, iLBC, L16) get no R/MOS (0) and a note in
-``detail``.
+Codecs the E-model has no planning values for (speex, iLBC, L16) get no R/MOS (absent) and a note in
+``detail``; so do calls that received no RTP (no loss could be measured). A figure that was not
+measured is left unset (proto ``optional``), never 0.
 """
 
 from __future__ import annotations
@@ -200,7 +202,8 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
     notes = list(raw.notes)
     answered = raw.t_answer is not None
 
-    m.post_dial_delay_ms = _ms(raw.t_invite, raw.t_first_response)
+    if raw.t_invite is not None and raw.t_first_response is not None:
+        m.post_dial_delay_ms = _ms(raw.t_invite, raw.t_first_response)
     if answered:
         m.setup_time_ms = _ms(raw.t_invite, raw.t_answer)
         m.duration_ms = _ms(raw.t_answer, raw.t_end)
@@ -245,10 +248,16 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
         m.tx_packets = st.tx_packets
         m.rx_packets = st.rx_packets
         m.rx_lost_packets = st.rx_lost
+    if st is not None and answered and raw.media_active:
+        # Loss, jitter and RTT only when measured: a call that was not answered has none; jitter
+        # needs received RTP, RTT an RTCP round trip (absent, never 0, when none came back).
         expected = st.rx_packets + st.rx_lost
-        m.loss_pct = (100.0 * st.rx_lost / expected) if expected else 0.0
-        m.jitter_ms = st.jitter_us / 1000.0
-        m.rtt_ms = st.rtt_us / 1000.0
+        if expected:
+            m.loss_pct = 100.0 * st.rx_lost / expected
+        if st.rx_packets:
+            m.jitter_ms = st.jitter_us / 1000.0
+        if st.rtt_us > 0:
+            m.rtt_ms = st.rtt_us / 1000.0
     if answered and raw.media_active:
         if st is None:
             notes.append("no RTP statistics could be read")
@@ -260,7 +269,7 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
             notes.append("one-way audio: no RTP sent")
         elif st.rx_packets == 0 and st.tx_packets == 0:
             notes.append("no RTP sent or received")
-        if st is not None and raw.codec:
+        if st is not None and raw.codec and m.HasField("loss_pct"):
             _score(m, raw.codec, notes)
     m.dtmf_sent = raw.dtmf_sent
     m.dtmf_received = raw.dtmf_received
@@ -306,7 +315,8 @@ def registration_measurement(job: UaJob, *, registration_id: str, kind: str, out
     )
     registered = outcome.get("event") == "registered"
     registrations = int(report.get("registrations") or (1 if registered else 0))
-    r.register_time_ms = float(report.get("register_time_ms") or 0.0) if registered else 0.0
+    if registered and report.get("register_time_ms") is not None:
+        r.register_time_ms = float(report["register_time_ms"])
     r.expires = int(report.get("expires") or outcome.get("expires") or 0) if registered else 0
     r.refreshes = max(0, registrations - 1)
     r.refresh_failures = int(report.get("refresh_failures") or len(lost))

@@ -44,8 +44,10 @@ SETUP_TIME = Histogram("callgauge_media_call_setup_seconds", "INVITE sent -> 200
 def observe_call(m: m_pb2.CallMeasurement) -> None:
     CALLS.labels(m_pb2.CallOutcome.Name(m.outcome)).inc()
     if m.outcome == m_pb2.SUCCESS:
-        MOS.observe(m.mos)
-        SETUP_TIME.observe(m.setup_time_ms / 1000)
+        if m.HasField("mos"):
+            MOS.observe(m.mos)
+        if m.HasField("setup_time_ms"):
+            SETUP_TIME.observe(m.setup_time_ms / 1000)
 
 
 class CallPlacer(Protocol):
@@ -220,7 +222,8 @@ async def _place_one(state: _RunState, placer: CallPlacer, call_id: str, si: int
         m.destination = m.destination or call.dial_destination
         span.set_attribute("callgauge.outcome", m_pb2.CallOutcome.Name(m.outcome))
         span.set_attribute("sip.status_code", m.sip_code)
-        span.set_attribute("callgauge.mos", m.mos)
+        if m.HasField("mos"):
+            span.set_attribute("callgauge.mos", m.mos)
         state.stats.ended(call_id, m)
         state.calls.append(m)
         await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))

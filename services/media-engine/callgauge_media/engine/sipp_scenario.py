@@ -449,7 +449,7 @@ class SippSeconds:
 def sipp_summary(rows: Sequence[StatRow], answered_total: int | None, setups_ms: Iterable[float],
                  error_codes: Counter, *, calls_planned: int, peak: int,
                  refusals: Counter | None = None, acd_ms: float | None = None) -> m_pb2.RunSummary:
-    """A RunSummary from what SIPp counted. No RTP is measured: MOS, loss and jitter stay 0.
+    """A RunSummary from what SIPp counted. No RTP is measured: MOS, loss and jitter stay absent.
     ``refusals`` (:func:`parse_counts`) add to the codes of SIPp's unexpected answers. ``acd_ms``:
     the mean talk time of the answered calls when the per-call log measured it, else SIPp's mean
     call length minus the median setup time (its CallLength runs from the INVITE to the end of
@@ -462,7 +462,8 @@ def sipp_summary(rows: Sequence[StatRow], answered_total: int | None, setups_ms:
     setups = list(setups_ms)
     s = m_pb2.RunSummary(calls_attempted=attempted, calls_answered=answered, calls_failed=attempted - answered,
                          calls_planned=calls_planned, peak_concurrency=peak, driver="sipp")
-    s.asr = answered / attempted if attempted else 0.0
+    if attempted:
+        s.asr = answered / attempted
     if setups:
         s.setup_p50_ms = percentile(setups, 50)
         s.setup_p95_ms = percentile(setups, 95)

@@ -30,21 +30,34 @@ def summarize(calls: Sequence[m_pb2.CallMeasurement], *, calls_planned: int = 0,
         peak_concurrency=peak_concurrency,
         driver=driver,
     )
-    s.asr = len(answered) / len(calls) if calls else 0.0
+    if calls:
+        s.asr = len(answered) / len(calls)
     if answered:
         s.acd_ms = sum(c.duration_ms for c in answered) / len(answered)
-        moses = [c.mos for c in answered]
+
+    def measured(name: str) -> list[float]:  # the answered calls that have this figure; the others are left out
+        return [getattr(c, name) for c in answered if c.HasField(name)]
+
+    moses = measured("mos")
+    if moses:
         s.mos_mean = sum(moses) / len(moses)
         s.mos_min = min(moses)
         s.mos_p5 = percentile(moses, 5)
-        setups = [c.setup_time_ms for c in answered]
+    setups = measured("setup_time_ms")
+    if setups:
         s.setup_p50_ms = percentile(setups, 50)
         s.setup_p95_ms = percentile(setups, 95)
         s.setup_p99_ms = percentile(setups, 99)
-        s.post_dial_delay_p95_ms = percentile([c.post_dial_delay_ms for c in answered], 95)
-        s.loss_pct_max = max(c.loss_pct for c in answered)
-        s.jitter_ms_max = max(c.jitter_ms for c in answered)
-        s.jitter_ms_mean = sum(c.jitter_ms for c in answered) / len(answered)
+    pdds = measured("post_dial_delay_ms")
+    if pdds:
+        s.post_dial_delay_p95_ms = percentile(pdds, 95)
+    losses = measured("loss_pct")
+    if losses:
+        s.loss_pct_max = max(losses)
+    jitters = measured("jitter_ms")
+    if jitters:
+        s.jitter_ms_max = max(jitters)
+        s.jitter_ms_mean = sum(jitters) / len(jitters)
     s.rx_packets = sum(c.rx_packets for c in calls)
     s.tx_packets = sum(c.tx_packets for c in calls)
     for code, n in Counter(c.sip_code for c in calls).items():
@@ -64,9 +77,10 @@ def add_registrations(s: m_pb2.RunSummary, registrations: Sequence[m_pb2.Registr
     ok = [r for r in registrations if r.outcome == m_pb2.SUCCESS]
     s.registrations_ok = len(ok)
     s.registrations_failed = len(registrations) - len(ok)
-    times = [r.register_time_ms for r in ok]
-    s.register_p50_ms = percentile(times, 50)
-    s.register_p95_ms = percentile(times, 95)
+    times = [r.register_time_ms for r in ok if r.HasField("register_time_ms")]
+    if times:
+        s.register_p50_ms = percentile(times, 50)
+        s.register_p95_ms = percentile(times, 95)
     return s
 
 
@@ -92,11 +106,16 @@ def merge_counts(base: m_pb2.RunSummary, other: m_pb2.RunSummary) -> m_pb2.RunSu
     out.peak_concurrency = max(base.peak_concurrency, other.peak_concurrency)
     out.registrations_ok = base.registrations_ok + other.registrations_ok
     out.registrations_failed = base.registrations_failed + other.registrations_failed
-    if base.registrations_ok == 0 and other.registrations_ok:  # percentiles do not add up: keep the side that has them
-        out.register_p50_ms, out.register_p95_ms = other.register_p50_ms, other.register_p95_ms
-    elif base.registrations_ok:
-        out.register_p50_ms, out.register_p95_ms = base.register_p50_ms, base.register_p95_ms
-    out.asr = out.calls_answered / out.calls_attempted if out.calls_attempted else 0.0
+    src = other if base.registrations_ok == 0 and other.registrations_ok else base  # percentiles do not add up: keep the side that has them
+    for name in ("register_p50_ms", "register_p95_ms"):
+        if src.HasField(name):
+            setattr(out, name, getattr(src, name))
+        else:
+            out.ClearField(name)
+    if out.calls_attempted:
+        out.asr = out.calls_answered / out.calls_attempted
+    else:
+        out.ClearField("asr")
     drivers = sorted({d for s in (base, other) for d in s.driver.split("+") if d})
     out.driver = "+".join(drivers)
     for src in (base, other):

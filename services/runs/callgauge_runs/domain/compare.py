@@ -32,12 +32,19 @@ METRICS: dict[str, tuple[str, float]] = {
 @dataclass(frozen=True)
 class MetricDelta:
     metric: str
-    base: float
-    value: float
-    delta: float
+    base: float | None     # None: not measured in that run
+    value: float | None
+    delta: float | None
     tolerance: float
     better: str
     regression: bool
+
+
+def _value(s: m_pb2.RunSummary, metric: str) -> float | None:
+    field = s.DESCRIPTOR.fields_by_name[metric]
+    if field.has_presence and not s.HasField(metric):
+        return None
+    return float(getattr(s, metric))
 
 
 def validate_tolerances(tolerances: dict[str, float], v: ValidationCollector) -> None:
@@ -54,8 +61,11 @@ def compare(base: m_pb2.RunSummary, run: m_pb2.RunSummary,
     tolerances = tolerances or {}
     out = []
     for metric, (better, default_tol) in METRICS.items():
-        b, r = float(getattr(base, metric)), float(getattr(run, metric))
+        b, r = _value(base, metric), _value(run, metric)
         tol = float(tolerances.get(metric, default_tol))
+        if b is None or r is None:  # not measured on one side: no delta, no regression claimed
+            out.append(MetricDelta(metric, b, r, None, tol, better, False))
+            continue
         delta = r - b
         regression = (b - r > tol) if better == "higher" else (r - b > tol)
         out.append(MetricDelta(metric, b, r, round(delta, 6), tol, better, regression))

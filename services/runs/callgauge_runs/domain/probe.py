@@ -202,7 +202,7 @@ def jitter(probe_id: str, interval_seconds: int) -> timedelta:
 def judge(thresholds: pb.ProbeThresholds, outcome: RunOutcome) -> tuple[str, tuple[str, ...], pb.ProbeRunMetrics]:
     """(level, reasons, metrics) of one finished run."""
     s = outcome.summary or m_pb2.RunSummary()
-    metrics = pb.ProbeRunMetrics(**{name: float(getattr(s, f)) for name, (f, _) in METRICS.items()})
+    metrics = pb.ProbeRunMetrics(**{name: float(getattr(s, f)) for name, (f, _) in METRICS.items() if s.HasField(f)})
     if s.calls_attempted == 0 or s.calls_answered == 0:
         why = "no call was attempted" if s.calls_attempted == 0 else f"0/{s.calls_attempted} calls answered"
         if outcome.description.startswith("media engine:"):
@@ -211,6 +211,9 @@ def judge(thresholds: pb.ProbeThresholds, outcome: RunOutcome) -> tuple[str, tup
     level, reasons = HEALTHY, []
     for name, (_field, better) in METRICS.items():
         if not thresholds.HasField(name):
+            continue
+        if not metrics.HasField(name):
+            reasons.append(f"{name} not measured")
             continue
         t = getattr(thresholds, name)
         value = getattr(metrics, name)

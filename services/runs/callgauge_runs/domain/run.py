@@ -17,6 +17,7 @@ from callgauge_platform.destinations import DialPolicy
 from callgauge_runs.domain import overrides as overrides_mod
 from callgauge_runs.domain import spec as specs
 from callgauge_runs.domain.callstats import CallStats
+from callgauge_runs.domain import verdict
 from callgauge_runs.domain.common import check_mode, owned, validate_metadata
 from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
 from callgauge_runs.domain.resources import Resources
@@ -75,6 +76,7 @@ class Run:
     first_failed: tuple[m_pb2.CallMeasurement, ...] = ()  # at most FIRST_FAILED, without SIP ladders
     engine_id: str = ""  # the engine that took the run (RunQueued / RunStarted)
     summary: m_pb2.RunSummary | None = None
+    tally: verdict.Tally = verdict.Tally()   # calls recorded, and those that did not end as expected
     passed: bool = False
     result_description: str = ""
     stop_requested: bool = False
@@ -108,7 +110,8 @@ def evolve_run(state: Run | None, event: Message, at: datetime | None = None) ->
             call.CopyFrom(event.call)
             call.ClearField("sip_ladder")
             first_failed = (*first_failed, call)
-        return replace(state, stats=state.stats.add(event.call), first_failed=first_failed)
+        return replace(state, stats=state.stats.add(event.call), first_failed=first_failed,
+                       tally=verdict.count_call(state.tally, state.spec, event.call))
     if isinstance(event, runs_pb2.RunStopRequested):
         return replace(state, status="STOPPING", stop_requested=True)
     if isinstance(event, runs_pb2.RunCompleted):
@@ -235,7 +238,7 @@ def decide_media_event(state: Run | None, event: Message) -> list[Message]:
                                        result_description=f"media engine: {event.error}")]
         if (gap := reconcile(state, event.summary)) is not None:
             return [runs_pb2.RunFailed(run_id=state.id, summary=event.summary, result_description=gap)]
-        passed, description = evaluate(state.spec, event.summary, state.first_failed)
+        passed, description = verdict.decide(state.spec, event.summary, state.tally)
         if passed:
             return [runs_pb2.RunCompleted(run_id=state.id, summary=event.summary, passed=True,
                                           result_description=description)]
@@ -290,33 +293,3 @@ def _recorded_summary(state: Run) -> m_pb2.RunSummary:
     summary.calls_planned = state.planned_calls
     return summary
 
-
-def metric_value(summary: m_pb2.RunSummary, metric: str) -> float:
-    if metric == "acd_s":
-        return summary.acd_ms / 1000.0
-    return float(getattr(summary, metric))
-
-
-_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-        "<": lambda a, b: a < b, "==": lambda a, b: a == b}
-
-
-def evaluate(spec: spec_pb2.TestSpec, summary: m_pb2.RunSummary,
-             calls: tuple[m_pb2.CallMeasurement, ...]) -> tuple[bool, str]:
-    """(passed, description): a run passes when every assertion holds; the description names each
-    failed assertion and the first failed calls' outcomes with their SIP codes."""
-    if summary.calls_attempted == 0:
-        return False, "no call was attempted"
-    failures = []
-    for a in spec.assertions or specs.DEFAULT_ASSERTIONS:
-        value = metric_value(summary, a.metric)
-        if not _OPS[a.op](value, a.value):
-            failures.append(f"{a.metric} {value:g} (expected {a.op} {a.value:g})")
-    if not failures:
-        return True, f"{summary.calls_answered}/{summary.calls_attempted} calls answered, all assertions held"
-    bad = [c for c in calls if c.outcome != m_pb2.SUCCESS][:3]
-    why = "; ".join(
-        f"call {c.index}: {m_pb2.CallOutcome.Name(c.outcome)} {c.sip_code or ''} {c.sip_reason or c.detail}".strip()
-        for c in bad
-    )
-    return False, "assertion failed: " + ", ".join(failures) + (f" — {why}" if why else "")

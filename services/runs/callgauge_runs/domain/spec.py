@@ -25,8 +25,8 @@ _DIAL_USER = re.compile(r"^[A-Za-z0-9+*#._\-]{1,64}$")
 _DTMF = re.compile(r"^[0-9*#A-D]{0,64}$")
 
 MAX_DURATION_MS = 3_600_000
-# Without assertions a run passes only when every call was answered.
-DEFAULT_ASSERTIONS = (spec_pb2.Assertion(metric="asr", op=">=", value=1.0),)
+# No default assertion: with or without assertions a run passes only when every call ended as
+# expected (domain/verdict.py); an explicit `asr` assertion opts into tolerance of failed calls.
 MAX_CALLS = 100_000
 MAX_CPS = 1000.0
 MAX_PHASE_S = 86_400
@@ -49,8 +49,6 @@ def with_defaults(spec: spec_pb2.TestSpec) -> spec_pb2.TestSpec:
                 c.transport = c.transport or "udp"
             elif kind == "register":
                 action.register.regexpire = action.register.regexpire or 3600
-    if not out.assertions:
-        out.assertions.extend(DEFAULT_ASSERTIONS)
     return out
 
 
@@ -144,6 +142,20 @@ def _check_media(body, field: str, v: ValidationCollector, loc: list) -> None:
         v.add([*loc, field], "prompt:NAME or the file name (no path) of a .wav in the media directory")
 
 
+OUTCOMES = ("SUCCESS", "CALL_FAILED", "TIMEOUT", "NEGOTIATION_FAILED", "REGISTRATION_FAILED")
+MAX_EXPECT = 20
+
+
+def _validate_expect(expect, v: ValidationCollector, loc: list[str | int]) -> None:
+    if len(expect) > MAX_EXPECT:
+        v.add([*loc, "expect"], f"at most {MAX_EXPECT} expected outcomes")
+    for i, e in enumerate(expect):
+        if e.outcome not in OUTCOMES:
+            v.add([*loc, "expect", i, "outcome"], f"unknown outcome {e.outcome!r}; one of {', '.join(OUTCOMES)}")
+        if e.sip_code and not 100 <= e.sip_code <= 699:
+            v.add([*loc, "expect", i, "sip_code"], "a SIP status code 100-699, or 0 for any")
+
+
 def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str | int]) -> None:
     _check_destination(c.dial_destination, bool(c.target_pool), v, loc)
     _common(c, v, loc)
@@ -151,6 +163,7 @@ def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str
     _check_media(c, "expect_audio", v, loc)
     if not 0 <= c.expect_audio_min <= 1:
         v.add([*loc, "expect_audio_min"], "a correlation between 0 and 1")
+    _validate_expect(c.expect, v, loc)
     if c.concurrency and c.max_total_calls and c.concurrency > c.max_total_calls:
         v.add([*loc, "concurrency"], "cannot exceed max_total_calls")
     if not _DTMF.match(c.dtmf):
@@ -187,6 +200,7 @@ def _validate_wait(w: spec_pb2.WaitForCallsAction, v: ValidationCollector, loc: 
 def _validate_load(ld: spec_pb2.LoadAction, v: ValidationCollector, loc: list[str | int]) -> None:
     _check_destination(ld.dial_destination, bool(ld.target_pool), v, loc)
     _common(ld, v, loc)
+    _validate_expect(ld.expect, v, loc)
     if not math.isfinite(ld.cps) or ld.cps <= 0 or ld.cps > MAX_CPS:
         v.add([*loc, "cps"], f"calls per second above 0, at most {MAX_CPS:g}")
     if ld.max_concurrency > 10_000:

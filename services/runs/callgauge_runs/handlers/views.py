@@ -214,7 +214,7 @@ class ReadModel:
 # Protobuf fields of the view entries, by field name: stored as base64 of their wire form.
 _PROTO_FIELDS = {"spec": spec_pb2.TestSpec, "summary": m_pb2.RunSummary}
 _TIME_FIELDS = {"created_at", "started_at", "stopped_at"}
-_NOT_KEPT = {"stats", "first_failed"}  # a run header has no call figures: get_run folds the stream
+_NOT_KEPT = {"stats", "first_failed", "tally"}  # a run header has no call figures: get_run folds the stream
 
 
 def _encode(obj) -> dict:

@@ -1,0 +1,93 @@
+"""Verdicts a user can trust, through the REST API of the whole stack with real calls: failed calls
+fail a run that only asserts MOS (naming the calls), a test that expects 486 passes on 486, an
+assertion on a figure nobody measured fails as "not measured", and unmeasured figures are null."""
+
+from __future__ import annotations
+
+import select
+import socket
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from callgauge_platform.stack import free_port
+from test_runs_api import data, poll
+
+pytestmark = pytest.mark.e2e
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+@pytest.fixture(scope="module")
+def busy_uri(tmp_path_factory):
+    """The built-in responder answering every INVITE with 486 Busy Here."""
+    log = tmp_path_factory.mktemp("busy") / "responder.log"
+    rtp = free_port(kind=socket.SOCK_DGRAM)
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "callgauge_media.responder", "--host", "127.0.0.1",
+                                 "--port", "0", "--rtp-port", str(rtp), "--rtp-port-range", "4", "--code", "486"],
+                                stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
+        line = proc.stdout.readline().strip() if ready else ""
+        if not line.startswith("responder ready sip:"):
+            pytest.fail(f"busy responder not ready: {line!r}\n{log.read_text()[-2000:]}")
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
+
+
+def run_test(api, actions, assertions=()):
+    project = data(api.post("/projects", json={"name": f"verdicts-{uuid.uuid4().hex[:6]}"}), 201)
+    test = data(api.post(f"/projects/{project['id']}/tests", json={
+        "name": f"t-{uuid.uuid4().hex[:8]}", "steps": [{"actions": actions}], "assertions": list(assertions)}), 201)
+    started = data(api.post(f"/projects/{project['id']}/tests/{test['id']}/run"), 201)
+    url = f"/projects/{project['id']}/test-runs/{started['testRunId']}"
+    run = poll(lambda: data(api.get(url)), lambda r: r["status"] in TERMINAL, "run to finish", 120)
+    return project, run
+
+
+def call(destination, n, **kw):
+    return {"type": "call", "dial_destination": destination, "duration_ms": 1000, "max_total_calls": n, **kw}
+
+
+def test_failed_calls_fail_a_run_with_only_a_mos_assertion_and_it_is_listed_as_failed(stack, api, busy_uri):
+    project, run = run_test(api, [call(stack.responder_uri(), 2), call(busy_uri, 2)],
+                            [{"metric": "mos_min", "op": ">=", "value": 1.0}])
+    assert run["status"] == "FAILED" and run["passed"] is False, run["resultDescription"]
+    why = run["resultDescription"]
+    assert "2 of 4 call(s) did not end as expected" in why
+    assert "(step 0, action 1): CALL_FAILED 486 Busy Here" in why
+    busy = [c for c in run["calls"] if c["sipCode"] == 486]
+    assert len(busy) == 2
+    for c in busy:  # not measured: null, never 0
+        assert (c["mos"], c["rFactor"], c["rttMs"], c["jitterMs"], c["lossPct"], c["setupTimeMs"]) == (None,) * 6
+    answered = [c for c in run["calls"] if c["outcome"] == "SUCCESS"]
+    assert len(answered) == 2 and all(c["mos"] is not None and c["setupTimeMs"] is not None for c in answered)
+    listed = data(api.get(f"/projects/{project['id']}/test-runs", params={"status": "failed"}))
+    assert [r["id"] for r in listed] == [run["id"]]
+    assert data(api.get(f"/projects/{project['id']}/test-runs", params={"status": "COMPLETED"})) == []
+
+
+def test_a_test_expecting_486_passes_on_486(stack, api, busy_uri):
+    _, run = run_test(api, [call(busy_uri, 2, expect=[{"outcome": "CALL_FAILED", "sip_code": 486}])])
+    assert run["status"] == "COMPLETED" and run["passed"] is True, run["resultDescription"]
+    assert run["resultDescription"] == "2/2 calls ended as expected (0 answered), all assertions held"
+    s = run["summary"]
+    assert s["callsAttempted"] == 2 and s["asr"] == 0
+    assert (s["mosMin"], s["mosMean"], s["setupP95Ms"], s["jitterMsMax"], s["lossPctMax"], s["acdMs"]) == (None,) * 6
+
+
+def test_an_assertion_on_an_unmeasured_metric_fails_as_not_measured(stack, api, busy_uri):
+    _, run = run_test(api, [call(busy_uri, 1, expect=[{"outcome": "CALL_FAILED"}])],
+                      [{"metric": "mos_min", "op": ">=", "value": 4.0}])
+    assert run["status"] == "FAILED"
+    assert "mos_min not measured (expected >= 4)" in run["resultDescription"]
+    assert run["summary"]["mosMin"] is None
