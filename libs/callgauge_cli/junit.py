@@ -47,7 +47,7 @@ def build(run: Run, assertions: list[AssertionResult], failed: list[CallMeasurem
         lines = [msg]
         if c.detail:
             lines.append(c.detail)
-        setup = "–" if c.setup_time_ms is None else f"{c.setup_time_ms:.1f} ms"
+        setup = "—" if c.setup_time_ms is None else f"{c.setup_time_ms:.1f} ms"  # None: never answered
         lines.append(f"setup {setup}, started {c.started_at}, ended {c.ended_at}")
         ladder = (c.model_extra or {}).get("sipLadder") or (c.model_extra or {}).get("sip_ladder") or []
         for m in ladder if isinstance(ladder, list) else []:

@@ -91,3 +91,19 @@ def test_an_assertion_on_an_unmeasured_metric_fails_as_not_measured(stack, api, 
     assert run["status"] == "FAILED"
     assert "mos_min not measured (expected >= 4)" in run["resultDescription"]
     assert run["summary"]["mosMin"] is None
+
+
+def test_unmeasured_figures_show_a_dash_on_the_report_page(stack, api, busy_uri):
+    from chromium_cdp import CHROMIUM, Browser
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian package `chromium`, in install.sh's APT_PACKAGES)")
+    _, run = run_test(api, [call(busy_uri, 1, expect=[{"outcome": "CALL_FAILED", "sip_code": 486}])])
+    with Browser() as browser:
+        browser.set_header("Authorization", f"Bearer {stack.settings.api_key}")
+        page = browser.navigate(f"{stack.settings.gateway_url()}/reports/runs/{run['id']}")
+        assert page.status == 200 and page.errors == []
+        assert browser.evaluate("document.querySelector('#fig-mos').textContent").strip() == "— / —"
+        cells = browser.evaluate("Array.from(document.querySelectorAll('#calls-table tbody tr td'))"
+                                 ".map(td => td.textContent.trim())")
+        assert cells.count("—") >= 6 and "0.00" not in cells, cells  # setup, PDD?, talk, loss, jitter, RTT, MOS
