@@ -82,4 +82,4 @@ def test_no_answered_call_leaves_the_quality_figures_unset():
     s = CallStats().add(call(0, 0, answered=False)).summary()
     assert (s.calls_attempted, s.calls_failed, s.asr) == (1, 1, 0)
     assert s.ListFields() == [(RunSummary.DESCRIPTOR.fields_by_name[n], v) for n, v in (
-        ("calls_attempted", 1), ("calls_failed", 1), ("sip_codes", {408: 1}), ("outcomes", {"TIMEOUT": 1}))]
+        ("calls_attempted", 1), ("calls_failed", 1), ("asr", 0.0), ("sip_codes", {408: 1}), ("outcomes", {"TIMEOUT": 1}))]

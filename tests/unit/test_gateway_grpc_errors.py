@@ -81,4 +81,4 @@ def test_overridable_parameters_name_each_scalar_attribute_with_its_type_and_val
     assert params["step.1.0.duration_ms"]["value"] == 5
     assert not any(k.startswith("step.1.0.") and k.endswith("regexpire") for k in params)
     assert set(params) == ({f"step.0.0.{f.name}" for f in spec_pb2.RegisterAction.DESCRIPTOR.fields}
-                           | {f"step.1.0.{f.name}" for f in spec_pb2.CallAction.DESCRIPTOR.fields})
+                           | {f"step.1.0.{f.name}" for f in spec_pb2.CallAction.DESCRIPTOR.fields if f.message_type is None})

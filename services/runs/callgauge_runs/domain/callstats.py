@@ -45,17 +45,21 @@ class _Call(NamedTuple):
     duration_ms: float
     rx_packets: int
     tx_packets: int
-    setup_ms: float
-    post_dial_delay_ms: float
-    mos: float
-    jitter_ms: float
-    loss_pct: float
+    setup_ms: float | None           # None: not measured (the proto field is unset)
+    post_dial_delay_ms: float | None
+    mos: float | None
+    jitter_ms: float | None
+    loss_pct: float | None
+
+
+def _opt(call: m_pb2.CallMeasurement, name: str) -> float | None:
+    return getattr(call, name) if call.HasField(name) else None
 
 
 def _numbers(call: m_pb2.CallMeasurement) -> _Call:
     return _Call(m_pb2.CallOutcome.Name(call.outcome), call.sip_code, call.outcome == m_pb2.SUCCESS,
-                 call.duration_ms, call.rx_packets, call.tx_packets, call.setup_time_ms, call.post_dial_delay_ms,
-                 call.mos, call.jitter_ms, call.loss_pct)
+                 call.duration_ms, call.rx_packets, call.tx_packets, _opt(call, "setup_time_ms"),
+                 _opt(call, "post_dial_delay_ms"), _opt(call, "mos"), _opt(call, "jitter_ms"), _opt(call, "loss_pct"))
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,13 @@ class _Folded:
     rx_packets: int = 0
     tx_packets: int = 0
     duration_sum: float = 0.0
-    mos_sum: float = 0.0
+    mos_sum: float = 0.0             # over the answered calls that have a MOS (mos_n of them)
+    mos_n: int = 0
     mos_min: float | None = None
     jitter_sum: float = 0.0
-    jitter_max: float = 0.0
-    loss_max: float = 0.0
+    jitter_n: int = 0
+    jitter_max: float | None = None
+    loss_max: float | None = None
     sip_codes: Mapping[int, int] = field(default_factory=dict)
     outcomes: Mapping[str, int] = field(default_factory=dict)
     sketches: Mapping[str, DDSketch] = field(default_factory=lambda: {m: new_sketch() for m in SKETCHED})
@@ -78,9 +84,9 @@ class _Folded:
     def plus(self, calls: Sequence[_Call]) -> _Folded:
         sketches = {m: merged(s) for m, s in self.sketches.items()}
         sip_codes, outcomes = dict(self.sip_codes), dict(self.outcomes)
-        answered, rx, tx, duration, mos_sum, mos_min = (self.answered, self.rx_packets, self.tx_packets,
-                                                        self.duration_sum, self.mos_sum, self.mos_min)
-        jitter_sum, jitter_max, loss_max = self.jitter_sum, self.jitter_max, self.loss_max
+        answered, rx, tx, duration, mos_sum, mos_n, mos_min = (self.answered, self.rx_packets, self.tx_packets,
+                                                               self.duration_sum, self.mos_sum, self.mos_n, self.mos_min)
+        jitter_sum, jitter_n, jitter_max, loss_max = self.jitter_sum, self.jitter_n, self.jitter_max, self.loss_max
         for c in calls:
             sip_codes[c.sip_code] = sip_codes.get(c.sip_code, 0) + 1
             outcomes[c.outcome] = outcomes.get(c.outcome, 0) + 1
@@ -90,15 +96,20 @@ class _Folded:
                 continue
             answered += 1
             duration += c.duration_ms
-            mos_sum += c.mos
-            mos_min = c.mos if mos_min is None else min(mos_min, c.mos)
-            jitter_sum += c.jitter_ms
-            jitter_max = max(jitter_max, c.jitter_ms)
-            loss_max = max(loss_max, c.loss_pct)
+            # a figure that was not measured is left out (it does not pull a mean or a minimum to 0)
+            if c.mos is not None:
+                mos_sum, mos_n = mos_sum + c.mos, mos_n + 1
+                mos_min = c.mos if mos_min is None else min(mos_min, c.mos)
+            if c.jitter_ms is not None:
+                jitter_sum, jitter_n = jitter_sum + c.jitter_ms, jitter_n + 1
+                jitter_max = c.jitter_ms if jitter_max is None else max(jitter_max, c.jitter_ms)
+            if c.loss_pct is not None:
+                loss_max = c.loss_pct if loss_max is None else max(loss_max, c.loss_pct)
             for m in SKETCHED:
-                sketches[m].add(max(0.0, getattr(c, m)))
-        return _Folded(self.count + len(calls), answered, rx, tx, duration, mos_sum, mos_min, jitter_sum, jitter_max,
-                       loss_max, sip_codes, outcomes, sketches)
+                if getattr(c, m) is not None:
+                    sketches[m].add(max(0.0, getattr(c, m)))
+        return _Folded(self.count + len(calls), answered, rx, tx, duration, mos_sum, mos_n, mos_min, jitter_sum,
+                       jitter_n, jitter_max, loss_max, sip_codes, outcomes, sketches)
 
 
 @dataclass(frozen=True)
@@ -134,14 +145,14 @@ class CallStats:
         if f.answered:
             sk = f.sketches
             s.acd_ms = f.duration_sum / f.answered
-            s.mos_mean = f.mos_sum / f.answered
-            s.mos_min = f.mos_min or 0.0
-            s.mos_p5 = quantile(sk["mos"], 0.05) or 0.0
-            s.setup_p50_ms = quantile(sk["setup_ms"], 0.50) or 0.0
-            s.setup_p95_ms = quantile(sk["setup_ms"], 0.95) or 0.0
-            s.setup_p99_ms = quantile(sk["setup_ms"], 0.99) or 0.0
-            s.post_dial_delay_p95_ms = quantile(sk["post_dial_delay_ms"], 0.95) or 0.0
-            s.loss_pct_max = f.loss_max
-            s.jitter_ms_max = f.jitter_max
-            s.jitter_ms_mean = f.jitter_sum / f.answered
+            figures = {"mos_mean": f.mos_sum / f.mos_n if f.mos_n else None, "mos_min": f.mos_min,
+                       "mos_p5": quantile(sk["mos"], 0.05),
+                       "setup_p50_ms": quantile(sk["setup_ms"], 0.50), "setup_p95_ms": quantile(sk["setup_ms"], 0.95),
+                       "setup_p99_ms": quantile(sk["setup_ms"], 0.99),
+                       "post_dial_delay_p95_ms": quantile(sk["post_dial_delay_ms"], 0.95),
+                       "loss_pct_max": f.loss_max, "jitter_ms_max": f.jitter_max,
+                       "jitter_ms_mean": f.jitter_sum / f.jitter_n if f.jitter_n else None}
+            for name, value in figures.items():
+                if value is not None:  # not measured by any call: left unset
+                    setattr(s, name, value)
         return s
