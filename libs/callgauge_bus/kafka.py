@@ -225,8 +225,21 @@ class Consumer:
         tracer = trace.get_tracer("callgauge.bus")
         for attempt in range(1, 3):
             try:
-                with tracer.start_as_current_span(f"consume batch of {len(fresh)}", kind=trace.SpanKind.CONSUMER):
-                    await self._batch_handler([d for _, d, _ in fresh])
+                # one consumer span per event, each a child of its producer's context (so every
+                # event's trace shows its consumption), inside one batch span linked to them all
+                parents = [context_from_traceparent(d.envelope.traceparent) for _, d, _ in fresh]
+                links = [trace.Link(trace.get_current_span(c).get_span_context()) for c in parents]
+                with tracer.start_as_current_span(f"consume batch of {len(fresh)}", kind=trace.SpanKind.CONSUMER,
+                                                  links=[lk for lk in links if lk.context.is_valid]):
+                    spans = [tracer.start_span(f"consume {d.envelope.type.rsplit('.', 1)[-1]}",
+                                               context=c if lk.context.is_valid else None,
+                                               kind=trace.SpanKind.CONSUMER)
+                             for (_, d, _), c, lk in zip(fresh, parents, links)]
+                    try:
+                        await self._batch_handler([d for _, d, _ in fresh])
+                    finally:
+                        for span in spans:
+                            span.end()
                 for topic, _, _ in fresh:
                     CONSUMED.labels(topic, "ok").inc()
                 return

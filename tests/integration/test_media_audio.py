@@ -23,7 +23,7 @@ CALL_BOUND_S = 60.0
 
 @pytest.fixture
 async def pool() -> WorkerPool:
-    p = WorkerPool(workers=1, rtp_port_base=47000, rtp_ports_per_worker=100, bind_host=HOST)
+    p = WorkerPool(workers=1, rtp_port_base=47000, rtp_ports_per_worker=100, calls_per_worker=16, bind_host=HOST)
     await asyncio.wait_for(p.start(), 60)
     try:
         yield p
