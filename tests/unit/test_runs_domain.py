@@ -196,7 +196,22 @@ def test_planned_calls_never_attempted_fail_the_run():
     events = advance(requested(), [measured(0), measured(1), media_pb2.RunMediaFinished(run_id="r1", summary=summary)])
     run = fold(run_model.evolve_run, events)
     assert run.status == "FAILED"
-    assert run.result_description == "3 of the 5 planned call(s) were never attempted (2 attempted)"
+    assert run.result_description == ("3 of the 5 planned call(s) were never attempted (2 attempted): "
+                                      "the media engine did not say why")
+
+
+def test_planned_calls_never_attempted_are_named_with_the_engines_reasons():
+    summary = m_pb2.RunSummary(calls_attempted=2, calls_answered=2, asr=1.0, mos_min=4.4, calls_planned=6,
+                               not_attempted={"max_concurrency (2) calls were up until the load window closed": 3,
+                                              "SIPp exited with code 255 (fatal error) after 2 call(s)": 1})
+    events = advance(requested(), [measured(0), measured(1), media_pb2.RunMediaFinished(run_id="r1", summary=summary)])
+    run = fold(run_model.evolve_run, events)
+    assert run.status == "FAILED"
+    assert run.result_description == (
+        "4 of the 6 planned call(s) were never attempted (2 attempted): "
+        "3: max_concurrency (2) calls were up until the load window closed; "
+        "1: SIPp exited with code 255 (fatal error) after 2 call(s)")
+    assert dict(run.summary.not_attempted) == dict(summary.not_attempted)  # kept on the run (its JSON shows it)
 
 
 def test_a_stopped_run_is_cancelled_even_with_planned_calls_left():

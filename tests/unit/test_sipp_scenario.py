@@ -179,6 +179,8 @@ def test_the_command_line_injects_users_and_logs_every_message():
                                 max_calls=4, timeout_s=60, users_file="users.csv"))
     assert "-inf users.csv" in cmd and "-trace_shortmsg -shortmessage_file calls.log" in cmd
     assert "-cid_str %u-%p@%s" in cmd and "-ap" not in cmd and "-au" not in cmd  # no password in argv
+    # no max_concurrency: a limit of the plan's size, never SIPp's default 3 x rate x call length
+    assert " -l 4" in cmd
 
 
 def test_counts_of_an_authenticating_scenario_add_both_invites_answers_and_find_its_refusals(tmp_path):

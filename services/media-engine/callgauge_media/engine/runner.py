@@ -85,9 +85,19 @@ class _RunState:
     calls: list[m_pb2.CallMeasurement] = field(default_factory=list)
     planned: int = 0
     sipp_summaries: list[m_pb2.RunSummary] = field(default_factory=list)
+    not_attempted: dict[str, int] = field(default_factory=dict)  # why planned calls were not placed -> how many
     sip: SipRun | None = None  # register / wait_for_calls user agents, calls through a registrar
     shard: int = 0  # this engine's shard of a load run split over replicas (shards.py)
     shards: int = 1
+
+
+HALTED = "the run was stopped, or its balance ran out, before they were placed"
+
+
+def not_attempted(state: _RunState, why: str, n: int) -> None:
+    """Record that ``n`` planned calls were not placed, and why (RunSummary.not_attempted)."""
+    if n > 0:
+        state.not_attempted[why] = state.not_attempted.get(why, 0) + n
 
 
 async def _tick(state: _RunState, t0_ns: int) -> None:
@@ -170,6 +180,8 @@ async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit,
         for extra in state.sipp_summaries:
             s.calls_planned -= extra.calls_planned  # counted in state.planned already
             s = merge_counts(s, extra)
+        for why, n in state.not_attempted.items():
+            s.not_attempted[why] += n
         if state.sip is not None:
             add_registrations(s, state.sip.registrations)
         return s
@@ -306,7 +318,10 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
     # pool's queue (an INVITE sent late); held back here, it is dropped when the window closes
     capacity = getattr(placer, "capacity", 0)
     if isinstance(capacity, int) and capacity > 0:
+        by_engine = not cap or capacity < cap
         cap = min(cap, capacity) if cap else capacity
+    else:
+        by_engine = False
     gate = asyncio.Semaphore(cap) if cap else None
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -336,6 +351,7 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
                 await asyncio.sleep(delay)
             if halted is not None and halted(state.run_id):
                 log.info("load_halted", run_id=state.run_id, step=si, action=ai, not_attempted=mine_n - pos)
+                not_attempted(state, HALTED, mine_n - pos)
                 break
             if gate is not None:
                 try:
@@ -343,6 +359,9 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
                         await gate.acquire()
                 except TimeoutError:
                     skipped = mine_n - pos
+                    held_by = (f"the engine's capacity ({cap})" if by_engine
+                               else f"max_concurrency ({shape.max_concurrency})")
+                    not_attempted(state, f"{held_by} calls were up until the load window closed", skipped)
                     break
             task = asyncio.create_task(one(c), name=f"call:{state.run_id}:{si}.{ai}.{c.index}")
             tasks.add(task)

@@ -206,6 +206,9 @@ async def coordinate_run(req: runs_pb2.RunRequested, *, engine_id: str, shards: 
         peak = sum(f.summary.peak_concurrency for f in finished.values())
         summary = summarize(list(calls.values()), calls_planned=planned or planned_calls(req.spec),
                             peak_concurrency=peak, driver="pjsua", engine_of=engine_of)
+        for f in finished.values():
+            for why, n in f.summary.not_attempted.items():
+                summary.not_attempted[why] += n
         await asyncio.shield(emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=engine_id,
                                                              summary=summary, error=error)))
     return summary

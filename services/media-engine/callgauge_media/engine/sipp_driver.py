@@ -5,9 +5,12 @@ into the same RunSecondStats events and a RunSummary.
 How the shape is followed: SIPp knows one constant rate (``-r``), counted from its last change;
 the driver steers it over SIPp's UDP control port (``cset rate N``) through the pieces of
 :meth:`LoadShape.rate_steps` (each piece places the plan's number of calls), ``-m`` caps the total
-at the plan's attempts, ``-l`` is ``max_concurrency``. At the end of the window it sends ``q``
-(SIPp stops starting calls and lets the running ones end), and the process is bounded by the
-longest call plus a grace period, then terminated.
+at the plan's attempts, ``-l`` is ``max_concurrency`` (or the plan's size: never SIPp's default). At
+the end of the window SIPp goes on at the target rate until ``-m`` stops it (it then exits by
+itself once its calls ended), for :func:`late_allowance_s` at most; then it gets ``q`` (no new
+calls, the running ones end) and the attempts it did not place are counted in
+``RunSummary.not_attempted`` with why. The process is bounded by the window, the allowance, the
+longest call and a grace period, then terminated.
 
 Per call: SIPp logs every message it sends or receives (``-trace_shortmsg``, one flushed line
 each); the driver follows that file while SIPp runs (every ``FOLLOW_S``, the part already read is
@@ -69,7 +72,15 @@ if TYPE_CHECKING:
 log = get_logger("media-engine")
 GRACE_S = 10.0
 READY_WAIT_S = 5.0
-CATCH_UP_S = 1.0
+# SIPp may be behind the plan when the load window closes (a busy CPU, calls held back by -l while
+# others wait for an answer): it goes on at the target rate until -m stops it at the planned
+# attempts, for this allowance at most; what it has not placed by then is counted in
+# RunSummary.not_attempted with why
+LATE_MIN_S = 5.0
+LATE_SHARE = 0.1  # of the window
+# SIPp's exit codes (sipp(1)): 1 is not an error, it only says that at least one call failed
+EXIT_CODES = {0: "all calls successful", 1: "at least one call failed", 97: "exit on internal command",
+              99: "normal exit without calls processed", 255: "fatal error", 254: "fatal error binding a socket"}
 STOP_WAIT_S = 5.0
 FOLLOW_S = 0.2  # how often the per-call log is read
 PROGRESS_S = 1.0  # how often the calls that are up are reported to the billing guard
@@ -89,6 +100,17 @@ def _local_ip_for(host: str) -> str:
         return "0.0.0.0"
     finally:
         s.close()
+
+
+def late_allowance_s(shape: LoadShape) -> float:
+    """How long after the load window SIPp may go on placing the plan's attempts it is behind on."""
+    return max(LATE_MIN_S, LATE_SHARE * shape.window_s)
+
+
+def exit_meaning(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    return EXIT_CODES.get(code % 256, "killed by a signal" if code < 0 else "unknown exit code")
 
 
 def _longest_call_s(load: spec_pb2.LoadAction) -> float:
@@ -232,7 +254,7 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
                 f.write(injection_file(users))
         local_ip = _local_ip_for(target.host)
         control_port = free_port("127.0.0.1", socket.SOCK_DGRAM)  # SIPp binds it to loopback (-ci)
-        bound = shape.window_s + CATCH_UP_S + _longest_call_s(load) + GRACE_S
+        bound = shape.window_s + late_allowance_s(shape) + _longest_call_s(load) + GRACE_S
         cmd = sipp_command(load, target, scenario="scenario.xml", local_ip=local_ip,
                            sip_port=free_port(local_ip, socket.SOCK_DGRAM) if local_ip != "0.0.0.0" else 0,
                            media_port=free_port(local_ip, socket.SOCK_DGRAM) if local_ip != "0.0.0.0" else 0,
@@ -286,6 +308,10 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
     pending = list(steps[1:])
     quit_sent = False
     rows_seen = 1  # the first stat row is SIPp's start (all zero)
+    planned = shape.attempt_count()
+    late_s = late_allowance_s(shape)
+    created = 0  # calls SIPp has placed (TotalCallCreated of its latest statistics row)
+    ended_by = ""  # why SIPp was told to stop placing calls: "halted", "late", "over_time"
 
     def send(cmd: bytes) -> None:
         try:
@@ -294,8 +320,10 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
             log.warning("sipp_control_failed", run_id=state.run_id, error=repr(exc))
 
     async def emit_rows(final: bool) -> None:
-        nonlocal rows_seen
+        nonlocal rows_seen, created
         rows = parse_stat_rows(workdir / "stat.csv")
+        if rows:
+            created = max(created, rows[-1].total_created)
         counts = parse_counts(next(iter(workdir.glob("scenario_*_counts.csv")), workdir / "none"))
         answers_total = counts[-1].answers if counts else None
         refusals_total = sum(counts[-1].refusals.values()) if counts else 0
@@ -379,23 +407,29 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
             now = loop.time() - t0
             if not quit_sent and halted is not None and halted(state.run_id):
                 send(b"q")  # stopped, or the balance ran out: no new calls (running ones end as planned)
-                quit_sent = True
+                quit_sent, ended_by = True, "halted"
                 pending.clear()
                 log.info("sipp_halted", run_id=state.run_id)
             while pending and now >= pending[0][0]:
                 at, rate = pending.pop(0)
                 if rate > 0:
                     send(f"cset rate {rate:g}".encode())
-                elif at < shape.window_s + CATCH_UP_S:
-                    # SIPp loses up to one call per rate change: the window's end lets it catch up
-                    # at the target rate for CATCH_UP_S (-m stops it at the planned attempts)
+                elif rate == 0:
+                    # the window's end: SIPp may be behind the plan (it loses up to one call per rate
+                    # change; a busy CPU or -l hold it back), so it goes on at the target rate until
+                    # -m stops it at the planned attempts and it exits by itself, for late_s at most
                     send(f"cset rate {shape.cps:g}".encode())
-                    pending.insert(0, (shape.window_s + CATCH_UP_S, -1.0))
+                    pending.insert(0, (shape.window_s + late_s, -1.0))
                 elif not quit_sent:
-                    send(b"q")  # no new calls any more, let the running ones end
-                    quit_sent = True
+                    await emit_rows(final=False)
+                    if created < planned:  # the allowance is over: no new calls, the running ones end
+                        send(b"q")
+                        quit_sent, ended_by = True, "late"
+                        log.warning("sipp_behind_plan", run_id=state.run_id, placed=created, planned=planned,
+                                    allowance_s=late_s)
             if now > bound:
                 log.warning("sipp_over_time", run_id=state.run_id, bound_s=bound)
+                ended_by = ended_by or "over_time"
                 break
             if loop.time() >= next_read:
                 next_read += 1.0
@@ -442,6 +476,27 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
                            calls_planned=shape.attempt_count(), peak=seconds.peak,
                            refusals=counts[-1].refusals if counts else None,
                            acd_ms=calls.talk_ms / calls.talked if every_call else None)
+    short = summary.calls_planned - summary.calls_attempted
+    if short > 0:
+        from callgauge_media.engine.runner import HALTED
+
+        if ended_by == "halted":
+            why = HALTED
+        elif ended_by == "over_time":
+            why = f"SIPp did not end within the action's time bound ({bound:.0f} s) and was stopped"
+        elif ended_by == "late" and shape.max_concurrency and seconds.peak >= shape.max_concurrency:
+            why = (f"max_concurrency ({shape.max_concurrency}) calls were up until the load window closed "
+                   f"(+{late_s:g} s allowance)")
+        elif ended_by == "late":
+            top = max((r.outgoing_p for r in rows), default=0)
+            why = (f"SIPp fell behind the planned rate ({shape.cps:g} calls/s asked, at most {top} placed in one "
+                   f"second): not placed by the end of the load window + {late_s:g} s allowance")
+        else:
+            err = (workdir / "sipp.err").read_text(errors="replace").strip().splitlines()
+            why = (f"SIPp exited with code {proc.returncode} ({exit_meaning(proc.returncode)}) after "
+                   f"{summary.calls_attempted} call(s)" + (f": {err[-1][:300]}" if err else ""))
+        summary.not_attempted[why] = short  # merged into the run's summary with the counts
     state.sipp_summaries.append(summary)
-    log.info("sipp_finished", run_id=state.run_id, returncode=proc.returncode, attempted=summary.calls_attempted,
-             answered=summary.calls_answered, calls_measured=calls.ended, pid=os.getpid())
+    log.info("sipp_finished", run_id=state.run_id, returncode=proc.returncode, exit=exit_meaning(proc.returncode),
+             attempted=summary.calls_attempted, planned=summary.calls_planned, answered=summary.calls_answered,
+             calls_measured=calls.ended, not_attempted=dict(summary.not_attempted), pid=os.getpid())

@@ -277,8 +277,9 @@ def sipp_command(load: spec_pb2.LoadAction, target: Target, *, scenario: str, lo
            "-max_socket", "10000", "-recv_timeout", str(max(1000, load.setup_timeout_ms or 32_000)) + "ms"]
     if users_file:
         cmd += ["-inf", users_file]
-    if load.max_concurrency:
-        cmd += ["-l", str(load.max_concurrency)]
+    # always a limit of our own: SIPp's default (3 x rate x call length, recomputed at each rate
+    # change) held attempts back whenever calls waited for answers, and planned calls went unplaced
+    cmd += ["-l", str(load.max_concurrency or max(1, max_calls))]
     return cmd
 
 

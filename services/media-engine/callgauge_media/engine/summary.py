@@ -123,4 +123,8 @@ def merge_counts(base: m_pb2.RunSummary, other: m_pb2.RunSummary) -> m_pb2.RunSu
             out.sip_codes[code] += n
         for name, n in src.outcomes.items():
             out.outcomes[name] += n
+    out.ClearField("not_attempted")
+    for src in (base, other):
+        for why, n in src.not_attempted.items():
+            out.not_attempted[why] += n
     return out

@@ -251,15 +251,17 @@ def reconcile(state: Run, summary: m_pb2.RunSummary) -> str | None:
     outbox publishes a run's CallMeasured before its RunMediaFinished, on the run's partition, and
     consumers dead-letter instead of skipping (docs/reliability.md), so a call missing here is lost,
     not late: the run fails naming how many. Planned calls never attempted fail it too (a load
-    that could not keep up, a run cut short) — a stop or an exhausted balance is decided earlier."""
+    that could not keep up, a run cut short), naming why as the engine counted it
+    (RunSummary.not_attempted) — a stop or an exhausted balance is decided earlier."""
     placed = summary.calls_attempted  # every CallMeasured the engine emitted (SIPp's per call too)
     recorded = state.stats.count
     if placed and recorded < placed:
         return (f"{placed - recorded} of the {placed} call(s) the media engine placed "
                 f"were not recorded (lost on the way); {recorded} recorded")
     if summary.calls_planned and placed < summary.calls_planned:
+        why = "; ".join(f"{n}: {reason}" for reason, n in sorted(summary.not_attempted.items(), key=lambda kv: -kv[1]))
         return (f"{summary.calls_planned - placed} of the {summary.calls_planned} planned call(s) were never "
-                f"attempted ({placed} attempted)")
+                f"attempted ({placed} attempted): {why or 'the media engine did not say why'}")
     return None
 
 

@@ -178,7 +178,7 @@ class RegistrationMeasurement(_message.Message):
     def __init__(self, registration_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., kind: _Optional[str] = ..., user: _Optional[str] = ..., registrar: _Optional[str] = ..., transport: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., register_time_ms: _Optional[float] = ..., expires_requested: _Optional[int] = ..., expires: _Optional[int] = ..., refreshes: _Optional[int] = ..., refresh_failures: _Optional[int] = ..., unregistered: _Optional[bool] = ..., unregister_code: _Optional[int] = ..., unregister_reason: _Optional[str] = ..., kept: _Optional[bool] = ..., sip_call_id: _Optional[str] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., calls_answered: _Optional[int] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "calls_planned", "peak_concurrency", "driver", "engines", "registrations_ok", "registrations_failed", "register_p50_ms", "register_p95_ms")
+    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "calls_planned", "peak_concurrency", "driver", "engines", "registrations_ok", "registrations_failed", "register_p50_ms", "register_p95_ms", "not_attempted")
     class SipCodesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +194,13 @@ class RunSummary(_message.Message):
         value: int
         def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     class EnginesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class NotAttemptedEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +234,7 @@ class RunSummary(_message.Message):
     REGISTRATIONS_FAILED_FIELD_NUMBER: _ClassVar[int]
     REGISTER_P50_MS_FIELD_NUMBER: _ClassVar[int]
     REGISTER_P95_MS_FIELD_NUMBER: _ClassVar[int]
+    NOT_ATTEMPTED_FIELD_NUMBER: _ClassVar[int]
     calls_attempted: int
     calls_answered: int
     calls_failed: int
@@ -254,4 +262,5 @@ class RunSummary(_message.Message):
     registrations_failed: int
     register_p50_ms: float
     register_p95_ms: float
-    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ..., mos_p5: _Optional[float] = ..., setup_p99_ms: _Optional[float] = ..., post_dial_delay_p95_ms: _Optional[float] = ..., calls_planned: _Optional[int] = ..., peak_concurrency: _Optional[int] = ..., driver: _Optional[str] = ..., engines: _Optional[_Mapping[str, int]] = ..., registrations_ok: _Optional[int] = ..., registrations_failed: _Optional[int] = ..., register_p50_ms: _Optional[float] = ..., register_p95_ms: _Optional[float] = ...) -> None: ...
+    not_attempted: _containers.ScalarMap[str, int]
+    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ..., mos_p5: _Optional[float] = ..., setup_p99_ms: _Optional[float] = ..., post_dial_delay_p95_ms: _Optional[float] = ..., calls_planned: _Optional[int] = ..., peak_concurrency: _Optional[int] = ..., driver: _Optional[str] = ..., engines: _Optional[_Mapping[str, int]] = ..., registrations_ok: _Optional[int] = ..., registrations_failed: _Optional[int] = ..., register_p50_ms: _Optional[float] = ..., register_p95_ms: _Optional[float] = ..., not_attempted: _Optional[_Mapping[str, int]] = ...) -> None: ...
