@@ -20,7 +20,7 @@ import pytest
 from callgauge_platform.stack import free_port, stop_process, udp_port_taken
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob
+from callgauge_media.engine.jobs import CallJob, SipAccount, UaJob
 from callgauge_media.engine.pool import WorkerPool
 
 pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
@@ -187,6 +187,40 @@ async def test_a_far_end_that_never_answers_shows_the_retransmissions(pool: Work
     invites = [e for e in m.sip_ladder if e.summary.startswith("INVITE")]
     assert len(invites) >= 2 and all(e.direction == "out" and e.text == invites[0].text for e in invites), _explain(m)
     assert len(invites) <= seen, (seen, _explain(m))
+    # issue 18: the detail says what the ladder shows: no CANCEL went out (pjsip sends none before a
+    # provisional response), the INVITE was sent as many times as the ladder has it
+    assert not any(e.summary.startswith("CANCEL") for e in m.sip_ladder), _explain(m)
+    assert m.detail == (f"no final answer within 2000 ms; no response to the INVITE (sent {len(invites)} times); "
+                        "no CANCEL sent (none may be sent before a provisional response)"), _explain(m)
+
+
+async def test_an_unresolvable_host_is_a_short_reason(pool: WorkerPool) -> None:
+    # issue 18: not "pjsua_call_make_call(acc.getId(), …): gethostbyname() has returned error (PJ_ERESOLVE)"
+    m = await _call(pool, "sip:echo@callgauge-test.invalid:5060")
+    assert (m.outcome, m.sip_code) == (m_pb2.CALL_FAILED, 0), _explain(m)
+    assert m.detail == "INVITE not sent: cannot resolve host 'callgauge-test.invalid'", _explain(m)
+
+
+async def test_a_refused_tcp_connection_is_named_and_not_taken_for_an_answer(pool: WorkerPool) -> None:
+    port = free_port()  # closed again: nothing listens there
+    m = await _call(pool, f"sip:x@{HOST}:{port}", transport="tcp")
+    assert (m.outcome, m.sip_code) == (m_pb2.CALL_FAILED, 503), _explain(m)
+    assert m.sip_reason == f"connection refused by {HOST}:{port} (TCP)", _explain(m)
+    assert not any(e.direction == "in" for e in m.sip_ladder), _explain(m)
+    assert m.detail == (f"no SIP response received: connection refused by {HOST}:{port} (TCP) "
+                        "(503 is the SIP stack's own code)"), _explain(m)
+
+
+async def test_a_registrar_that_does_not_resolve_is_a_short_reason(pool: WorkerPool) -> None:
+    account = SipAccount("alice", "example.com", "registrar.callgauge-test.invalid:5060", password="x")
+    ua = pool.open_ua(UaJob(ua_id="reg-invalid", account=account))
+    outcome = await asyncio.wait_for(ua.wait_registered(20), BOUND_S)
+    report = await asyncio.wait_for(ua.close(), BOUND_S)
+    assert outcome["event"] == "failed", outcome
+    assert outcome["reason"] == report["reason"] == "cannot resolve host 'registrar.callgauge-test.invalid'", \
+        (outcome, report)
+    m = await _call(pool, "sip:bob@example.com", account=account)
+    assert m.detail == "INVITE not sent: cannot resolve host 'registrar.callgauge-test.invalid'", _explain(m)
 
 
 async def test_a_2xx_without_to_tag_is_tolerated_and_measured(pool: WorkerPool) -> None:

@@ -282,8 +282,11 @@ async def test_setup_timeout_cancels_a_ringing_call(pool: WorkerPool, start_resp
     m = await _call(pool, CallJob(call_id="ring-1", destination=r.uri, duration_ms=1000, setup_timeout_ms=1000))
     assert m.outcome == m_pb2.TIMEOUT, _explain(m)
     assert m.sip_code == 408
-    assert "180" in m.detail
+    assert "last provisional: 180 Ringing" in m.detail, _explain(m)
     assert m.post_dial_delay_ms > 0
+    # the detail names the CANCEL because the ladder has it (issue 18: details and ladders agree)
+    assert any(e.direction == "out" and e.summary.startswith("CANCEL") for e in m.sip_ladder), _explain(m)
+    assert "CANCEL sent" in m.detail, _explain(m)
 
 
 async def test_far_end_hangup_keeps_the_statistics(pool: WorkerPool, start_responder) -> None:

@@ -9,12 +9,13 @@ import pytest
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob, normalize_destination, pick_codec_id, sip_user
+from callgauge_media.engine.jobs import CallJob, SipAccount, normalize_destination, pick_codec_id, sip_user
 from callgauge_media.engine.measurement import (
     RawCall,
     StreamSnapshot,
     build_measurement,
     failed_measurement,
+    ladder_entry,
     one_way_delay_ms,
 )
 
@@ -99,12 +100,67 @@ def test_rejections(code: int, outcome: int) -> None:
     assert (m.outcome, m.sip_code, m.setup_time_ms, m.mos) == (outcome, code, 0, 0)
 
 
-def test_setup_timeout() -> None:
+def _sip(first: str, cseq: str) -> str:
+    return f"{first}\r\nVia: SIP/2.0/UDP 127.0.0.1:5060\r\nCall-ID: abc\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"
+
+
+INVITE = _sip("INVITE sip:x@127.0.0.1:5070 SIP/2.0", "1 INVITE")
+
+
+def test_setup_timeout_after_ringing_says_what_the_ladder_shows() -> None:
+    ladder = [ladder_entry(0.2, "out", INVITE), ladder_entry(1.0, "in", _sip("SIP/2.0 180 Ringing", "1 INVITE")),
+              ladder_entry(5000.0, "out", _sip("CANCEL sip:x@127.0.0.1:5070 SIP/2.0", "1 CANCEL")),
+              ladder_entry(5001.0, "in", _sip("SIP/2.0 200 OK", "1 CANCEL")),
+              ladder_entry(5001.5, "in", _sip("SIP/2.0 487 Request Terminated", "1 INVITE"))]
     raw = RawCall(job=JOB, t_invite=1.0, t_first_response=1.1, first_code=180, first_reason="Ringing",
                   timed_out=True, hangup_reason="timeout", final_code=487, final_reason="Request Terminated")
-    m = build_measurement(raw)
+    m = build_measurement(raw, ladder, ladder_complete=True)
     assert (m.outcome, m.sip_code) == (m_pb2.TIMEOUT, 408)
-    assert "180 Ringing" in m.detail and "487" in m.detail
+    assert m.detail == ("no final answer within 5000 ms; last provisional: 180 Ringing; "
+                        "CANCEL sent, then 487 Request Terminated")
+    assert [e.summary for e in m.sip_ladder][2].startswith("CANCEL")
+
+
+def test_setup_timeout_without_any_response_never_claims_a_cancel() -> None:
+    # issue 18: the detail said "CANCEL sent" where the ladder held only INVITE retransmissions
+    # (pjsip sends no CANCEL before a provisional response; pjsua then reports 487 on its own)
+    ladder = [ladder_entry(t, "out", INVITE) for t in (0.2, 500.0, 1500.0, 3500.0)]
+    raw = RawCall(job=JOB, t_invite=1.0, timed_out=True, hangup_reason="timeout", final_code=487,
+                  final_reason="Request Terminated")
+    m = build_measurement(raw, ladder, ladder_complete=True)
+    assert (m.outcome, m.sip_code) == (m_pb2.TIMEOUT, 408)
+    assert "CANCEL sent," not in m.detail and not m.detail.startswith("CANCEL") and "487" not in m.detail
+    assert m.detail == ("no final answer within 5000 ms; no response to the INVITE (sent 4 times); "
+                        "no CANCEL sent (none may be sent before a provisional response)")
+    assert [e.summary for e in m.sip_ladder] == ["INVITE sip:x@127.0.0.1:5070"] * 4
+    # without the message log (what pjsua's callbacks show: no retransmissions) the same facts
+    raw.ladder = ladder[:1]
+    m = build_measurement(raw)
+    assert m.detail == ("no final answer within 5000 ms; no response to the INVITE; "
+                        "no CANCEL sent (none may be sent before a provisional response)")
+
+
+def test_a_final_code_the_sip_stack_made_itself_is_named_as_such() -> None:
+    # TCP connection refused: pjsua reports 503 with the socket error as its reason; nothing came back
+    job = CallJob(call_id="c1", destination="sip:x@127.0.0.1:5999", transport="tcp")
+    raw = RawCall(job=job, t_invite=1.0, final_code=503, final_reason="Connection refused", t_end=1.1)
+    m = build_measurement(raw, [ladder_entry(0.3, "out", INVITE)], ladder_complete=True)
+    assert (m.outcome, m.sip_code, m.sip_reason) == (m_pb2.CALL_FAILED, 503, "connection refused by 127.0.0.1:5999 (TCP)")
+    assert m.detail == ("no SIP response received: connection refused by 127.0.0.1:5999 (TCP) "
+                        "(503 is the SIP stack's own code)")
+    # a registrar that does not resolve (the call goes through it as outbound proxy)
+    acc = SipAccount("alice", "example.com", "pbx.example.invalid:5060")
+    raw = RawCall(job=CallJob(call_id="c2", destination="sip:bob@example.com", account=acc), t_invite=1.0,
+                  final_code=502, final_reason="gethostbyname() has returned error (PJ_ERESOLVE)", t_end=1.1)
+    m = build_measurement(raw, [], ladder_complete=True)
+    assert m.sip_reason == "cannot resolve host 'pbx.example.invalid'" and "PJ_" not in m.detail
+    assert m.detail.startswith("INVITE not sent: cannot resolve host 'pbx.example.invalid'")
+    # a far end's own 503 stays as it is
+    raw = RawCall(job=JOB, t_invite=1.0, final_code=503, final_reason="Service Unavailable", t_end=1.1)
+    m = build_measurement(raw, [ladder_entry(0.3, "out", INVITE),
+                                ladder_entry(9.0, "in", _sip("SIP/2.0 503 Service Unavailable", "1 INVITE"))],
+                          ladder_complete=True)
+    assert (m.sip_reason, m.detail) == ("Service Unavailable", "")
 
 
 def test_failed_measurement() -> None:

@@ -342,3 +342,26 @@ def test_the_follower_reads_whole_lines_as_they_come_and_gives_the_read_part_bac
     if f._punch is not None:  # this file system can punch holes: the part read no longer takes space
         assert path.stat().st_blocks * 512 < path.stat().st_size / 2
     f.close()
+
+
+def test_timeout_details_say_what_the_ladder_shows():
+    # issue 18: a TIMEOUT's detail and its ladder come from the same messages: a CANCEL is named
+    # only when SIPp sent one (it sends none before a provisional answer)
+    calls = _calls(setup_timeout_s=5.0, timeout_ms=4000)
+    facts = calls.feed([
+        _msg(0.0, "S", 1, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),
+        _msg(0.5, "S", 1, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),  # retransmitted, never answered
+        _msg(1.0, "S", 2, " 1 INVITE", "INVITE sip:b@h SIP/2.0"),
+        _msg(1.1, "R", 2, " 1 INVITE", "SIP/2.0 100 Trying"),
+        _msg(1.2, "R", 2, " 1 INVITE", "SIP/2.0 183 Session Progress"),
+        _msg(5.0, "S", 2, " 1 CANCEL", "CANCEL sip:b@h SIP/2.0"),
+    ])
+    [(_, _, cancelled)] = [f for f in facts if f[0] == "ended"]
+    assert cancelled.outcome == m_pb2.TIMEOUT
+    assert cancelled.detail.startswith(
+        "no final answer within 4000 ms; last provisional: 183 Session Progress; CANCEL sent;"), cancelled.detail
+    [(_, _, silent)] = calls.expire(T0 + 6.0)
+    assert silent.outcome == m_pb2.TIMEOUT and [e.summary for e in silent.sip_ladder] == ["INVITE sip:b@h"] * 2
+    assert silent.detail.startswith("no final answer within 4000 ms; no response to the INVITE (sent 2 times); "
+                                    "no CANCEL sent (none may be sent before a provisional response);"), silent.detail
+    assert "CANCEL sent," not in silent.detail

@@ -11,7 +11,9 @@ Outcome rules
 * answered (2xx) with an audio stream: SUCCESS (also when the far end hung up first; ``detail``
   says so); answered without a usable audio stream: NEGOTIATION_FAILED;
 * no final answer within ``setup_timeout_ms``: TIMEOUT, sip_code 408 "Setup Timeout" (the engine
-  sent CANCEL; ``detail`` gives the last provisional and the final code pjsua reported);
+  hangs up: pjsip sends CANCEL once a provisional response came, and none before; ``detail`` says
+  what the call's SIP ladder shows: the INVITEs sent, the last provisional, whether a CANCEL went out
+  and the final answer seen, see :func:`timeout_detail`);
 * final 408: TIMEOUT; 488 / 606: NEGOTIATION_FAILED; any other final >= 300: CALL_FAILED.
 
 E-model inputs
@@ -32,12 +34,13 @@ from __future__ import annotations
 import re
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.jobs import CallJob, UaJob
+from callgauge_media.engine.reasons import is_internal, short_reason, where_of
 
 PLAYOUT_ALLOWANCE_MS = 40.0
 _FRAME_MS = {"ilbc": 30.0}
@@ -194,7 +197,13 @@ def _ms(a: float | None, b: float | None) -> float:
     return max(0.0, (b - a) * 1000.0)
 
 
-def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
+def build_measurement(raw: RawCall, ladder: list[tuple] | None = None,
+                      ladder_complete: bool = False) -> m_pb2.CallMeasurement:
+    """The call's measurement. ``ladder``: its SIP messages (``ladder_entry`` tuples) from pjsip's
+    message log, ``ladder_complete`` then (every message, retransmissions included); without it the
+    ladder pjsua's callbacks showed (``raw.ladder``). Details about the SIP exchange are derived
+    from that ladder, so that they never say what the ladder does not show."""
+    entries = raw.ladder if ladder is None else ladder
     m = _base(raw.job, raw.role)
     m.sip_call_id = raw.sip_call_id
     _ts(m.started_at, raw.started_wall)
@@ -222,12 +231,10 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
         m.outcome = m_pb2.TIMEOUT
         m.sip_code = TIMEOUT_SIP_CODE
         m.sip_reason = TIMEOUT_SIP_REASON
-        last = f"{raw.first_code} {raw.first_reason}".strip() if raw.first_code else "none"
-        notes.insert(
-            0,
-            f"no final answer within {raw.job.setup_timeout_ms} ms (last provisional: {last}); "
-            f"CANCEL sent, pjsua reported {raw.final_code} {raw.final_reason}".rstrip(),
-        )
+        facts = pjsua_ladder_facts(entries)
+        if not facts.provisional and raw.first_code:  # pjsua's callback saw it (the ladder may be cut)
+            facts = replace(facts, provisional=f"{raw.first_code} {raw.first_reason}".strip())
+        notes.insert(0, timeout_detail(raw.job.setup_timeout_ms, facts, complete=ladder_complete))
     else:
         m.sip_code = raw.final_code
         m.sip_reason = raw.final_reason
@@ -241,6 +248,11 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
                 notes.insert(0, f"ended by the engine before an answer: {raw.hangup_reason}")
             elif raw.final_code < 300:
                 notes.insert(0, "call ended without a final error response")
+        if raw.final_code >= 300:
+            local = _local_final(raw, entries, ladder_complete)
+            if local:
+                m.sip_reason = local[0]
+                notes.insert(0, local[1])
 
     m.codec = raw.codec
     st = raw.stats
@@ -280,11 +292,107 @@ def build_measurement(raw: RawCall) -> m_pb2.CallMeasurement:
             if m.outcome == m_pb2.SUCCESS:
                 m.outcome = m_pb2.CALL_FAILED
     if keeps_ladder(m.outcome, raw):
-        fill_ladder(m, raw.ladder)  # without the message log: what pjsua's callbacks showed
-        if raw.ladder_dropped:
+        fill_ladder(m, entries)  # without the message log: what pjsua's callbacks showed
+        if ladder is None and raw.ladder_dropped:
             notes.append(f"SIP ladder: {raw.ladder_dropped} later messages not kept")
     m.detail = "; ".join(notes)
     return m
+
+
+_CSEQ = re.compile(r"(?im)^CSeq[ \t]*:[ \t]*\d+[ \t]+([A-Za-z]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class LadderFacts:
+    """What a call's SIP ladder shows about its INVITE (the same facts for every driver)."""
+
+    invites_sent: int = 0  # the INVITE and its retransmissions (and a repeat with credentials)
+    provisional: str = ""  # the last provisional response received to it, e.g. "180 Ringing"
+    final: str = ""  # the final response received to it, e.g. "487 Request Terminated"
+    cancel_sent: bool = False
+    received: int = 0  # messages received
+
+
+def ladder_facts(messages: Iterable[tuple[str, str, str]]) -> LadderFacts:
+    """From ``(direction, first line, CSeq method)`` of each message ("out"/"in"; the first line
+    without "SIP/2.0")."""
+    invites = received = 0
+    provisional = final = ""
+    cancel = False
+    for direction, first, method in messages:
+        first = (first or "").strip()
+        if first.startswith("SIP/2.0 "):
+            first = first[8:]
+        is_response = first[:3].isdigit()
+        method = (method or ("" if is_response else first.split(" ", 1)[0])).upper()
+        if direction == "out":
+            if not is_response and method == "INVITE":
+                invites += 1
+            elif not is_response and method == "CANCEL":
+                cancel = True
+            continue
+        received += 1
+        if is_response and method == "INVITE":
+            code = int(first[:3])
+            if code < 200:
+                provisional = first
+            elif not final or code >= 300 and final[:3] in ("401", "407"):
+                final = first  # the first final answer (a challenge answered, the next one)
+    return LadderFacts(invites, provisional, final, cancel, received)
+
+
+def pjsua_ladder_facts(entries: Iterable[tuple]) -> LadderFacts:
+    """:func:`ladder_facts` of ``ladder_entry`` tuples (the method of a response from its CSeq)."""
+    def messages():
+        for entry in entries:
+            summary, text = entry[2], entry[4]
+            m = _CSEQ.search(text or "")
+            yield entry[1], summary, m.group(1) if m else ""
+    return ladder_facts(messages())
+
+
+def timeout_detail(timeout_ms: int | float, facts: LadderFacts, *, complete: bool = True, why: str = "") -> str:
+    """The detail of a call that got no final answer in time, from what its ladder shows: never a
+    CANCEL that was not sent (pjsip and SIPp send none before a provisional response; RFC 3261
+    9.1). ``complete``: the ladder has every message (retransmissions included)."""
+    parts = [why or f"no final answer within {timeout_ms:.0f} ms"]
+    if facts.provisional:
+        parts.append(f"last provisional: {facts.provisional}")
+    elif facts.invites_sent > 1 and complete:
+        parts.append(f"no response to the INVITE (sent {facts.invites_sent} times)")
+    elif facts.invites_sent:
+        parts.append("no response to the INVITE")
+    if facts.cancel_sent:
+        parts.append("CANCEL sent" + (f", then {facts.final}" if facts.final else ""))
+    elif not facts.provisional and facts.invites_sent:
+        parts.append("no CANCEL sent (none may be sent before a provisional response)")
+    elif facts.invites_sent:
+        parts.append("no CANCEL sent" if complete else "no CANCEL in the ladder")
+    if facts.final and not facts.cancel_sent:
+        parts.append(f"then {facts.final}")
+    return "; ".join(parts)
+
+
+def _local_final(raw: RawCall, entries: list[tuple], complete: bool) -> tuple[str, str] | None:
+    """(sip_reason, note) when pjsua's final code was its own (a transport or DNS error, nothing of
+    it received): the reason in words a person can act on, and a note saying no response came.
+    None when the far end sent it (or the ladder cannot tell)."""
+    if raw.role != "caller":
+        return None
+    internal = is_internal(raw.final_reason)
+    facts = pjsua_ladder_facts(entries)
+    if not internal and (not complete or facts.final):
+        return None
+    if facts.final and facts.final[:3] == str(raw.final_code):
+        return None
+    if raw.job.account is not None:
+        host, port, transport = where_of(raw.job.account.registrar, raw.job.account.transport)
+    else:
+        host, port, transport = where_of(raw.job.destination, raw.job.transport)
+    reason = short_reason(raw.final_reason, host=host, port=port, transport=transport) if internal \
+        else raw.final_reason
+    sent = "INVITE not sent" if not facts.invites_sent and complete else "no SIP response received"
+    return reason, f"{sent}: {reason} ({raw.final_code} is the SIP stack's own code)"
 
 
 def _score(m: m_pb2.CallMeasurement, codec: str, notes: list[str]) -> None:

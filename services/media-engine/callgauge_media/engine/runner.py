@@ -26,6 +26,7 @@ from callgauge_media.engine.jobs import CallJob
 from callgauge_media.engine.load_shape import LoadShape, PlannedCall, iter_plan, seed_for
 from callgauge_media.engine.second_stats import SecondStats
 from callgauge_media.engine.measurement import failed_measurement
+from callgauge_media.engine.reasons import run_error
 from callgauge_media.engine.sip_run import CredentialSource, SipRun
 from callgauge_media.engine.summary import add_registrations, merge_counts, summarize
 
@@ -213,7 +214,7 @@ async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit,
         raise
     except Exception as exc:  # the engine itself failed; the run must still end
         log.exception("run_failed", run_id=req.run_id)
-        return await finish(f"{type(exc).__name__}: {exc}")
+        return await finish(run_error(exc))  # the traceback is in the log (above), not in the run
     return await finish()
 
 

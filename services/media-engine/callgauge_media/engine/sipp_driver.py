@@ -50,6 +50,7 @@ from callgauge_proto.callgauge.events.v1 import media_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.load_shape import MAX_DURATION_MS, LoadShape
+from callgauge_media.engine.reasons import UserError, sipp_reason
 from callgauge_media.engine.sipp_scenario import (
     CALLS_LOG,
     SippCalls,
@@ -86,6 +87,10 @@ FOLLOW_S = 0.2  # how often the per-call log is read
 PROGRESS_S = 1.0  # how often the calls that are up are reported to the billing guard
 READ_MAX = 4 << 20  # bytes of the per-call log read at once
 PUNCH_EVERY = 16 << 20  # give the read part of the per-call log back to the file system this often
+
+
+class SippError(UserError):
+    """SIPp could not carry out a load action; the message is for the user (the run's error)."""
 
 
 def _local_ip_for(host: str) -> str:
@@ -237,7 +242,7 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
     target = _target(state, load)
     users = await _users(state, load) if load.credential_pool else []
     if shutil.which(sipp) is None:
-        raise RuntimeError("the sipp driver needs SIPp (Debian package sip-tester)")
+        raise SippError("the sipp driver needs SIPp (Debian package sip-tester)")
     shape = LoadShape.from_action(load)
     planned = shape.attempt_count()
     state.planned += planned
@@ -270,7 +275,8 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
             domain = users[0][3] if users else target.remote
             calls = SippCalls(f"{state.run_id}:{si}.{ai}.", step=si, action=ai,
                               destination=f"sip:{target.user}@{domain}", auth=bool(users),
-                              setup_timeout_s=max(1000, load.setup_timeout_ms or 32_000) / 1000.0 + 1.0)
+                              setup_timeout_s=max(1000, load.setup_timeout_ms or 32_000) / 1000.0 + 1.0,
+                              timeout_ms=max(1000, load.setup_timeout_ms or 32_000))
             note = state.sip.password_note() if users and getattr(state, "sip", None) is not None else ""
             await _drive(state, proc, workdir, steps, shape, bound, control_port, local_ip, calls,
                          placer=placer, note=note)
@@ -282,9 +288,12 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
                 except asyncio.TimeoutError:
                     proc.kill()
                     await proc.wait()
-        if proc.returncode not in (0, 1) and not (workdir / "stat.csv").exists():
-            raise RuntimeError(f"sipp exited with {proc.returncode}: "
-                               f"{(workdir / 'sipp.err').read_text(errors='replace')[-500:].strip()}")
+        # SIPp's exit codes: 0/1 calls done (1: some failed), 97 stopped by us, 99 no call made; a
+        # fatal error (-1 = 255: an unknown host, a port it could not bind) before any call ends the run
+        if proc.returncode not in (0, 1, 97, 99) and (not (workdir / "stat.csv").exists() or not calls.ended):
+            err = (workdir / "sipp.err").read_text(errors="replace")[-2000:].strip()
+            log.warning("sipp_failed", run_id=state.run_id, returncode=proc.returncode, stderr=err)
+            raise SippError(sipp_reason(err, proc.returncode))  # SIPp's own words stay in the log
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -32,6 +32,7 @@ from callgauge_proto.callgauge.events.v1 import media_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.load_shape import DEFAULT_DURATION_MS, DISTRIBUTIONS, MAX_DURATION_MS
+from callgauge_media.engine.measurement import ladder_facts, timeout_detail
 from callgauge_media.engine.summary import percentile
 
 PCAP_DIR = Path("/usr/share/sip-tester")  # Debian's sip-tester ships g711a.pcap here
@@ -506,7 +507,7 @@ class _Call:
     answered: float | None = None
     answer_code: int = 0
     answer_reason: str = ""
-    ladder: list[tuple[float, str, str]] = field(default_factory=list)
+    ladder: list[tuple[float, str, str, str]] = field(default_factory=list)  # (at, direction, first line, CSeq method)
 
 
 def _parse_line(line: str) -> tuple[float, str, str, int, str, str] | None:
@@ -543,11 +544,12 @@ class SippCalls:
     (SIPp's call number, from the Call-ID ``n-pid@ip``) is ``<prefix><n-1>``."""
 
     def __init__(self, prefix: str, *, step: int, action: int, destination: str, auth: bool = False,
-                 setup_timeout_s: float = 32.0) -> None:
+                 setup_timeout_s: float = 32.0, timeout_ms: float | None = None) -> None:
         self.prefix = prefix
         self.step, self.action, self.destination = step, action, destination
         self.auth = auth
         self.setup_timeout_s = setup_timeout_s
+        self.timeout_ms = setup_timeout_s * 1000 if timeout_ms is None else timeout_ms  # SIPp's -recv_timeout
         self.pending: dict[str, _Call] = {}  # INVITE sent, no answer yet (in start order)
         self.up: dict[str, _Call] = {}  # answered, not ended
         self.ended = 0
@@ -572,12 +574,12 @@ class SippCalls:
                 if direction == "S" and method == "INVITE" and first.startswith("INVITE "):
                     number = _int(sip_call_id.split("-", 1)[0])
                     c = _Call(number, sip_call_id, at, at)
-                    c.ladder.append((at, "out", first))
+                    c.ladder.append((at, "out", first, method))
                     self.pending[sip_call_id] = c
                 continue
             c.last = at
             if len(c.ladder) < _LADDER_MAX:
-                c.ladder.append((at, "out" if direction == "S" else "in", first))
+                c.ladder.append((at, "out" if direction == "S" else "in", first, method))
             if direction == "R" and first.startswith("SIP/2.0 "):
                 code_text, _, reason = first[8:].partition(" ")
                 code = _int(code_text)
@@ -652,7 +654,9 @@ class SippCalls:
         elif timeout:
             m.outcome = m_pb2.TIMEOUT
             m.sip_code, m.sip_reason = 408, "Setup Timeout"
-            notes.append(note or f"no final answer within {self.setup_timeout_s * 1000:.0f} ms")
+            # what the call's ladder shows: a CANCEL only when SIPp sent one (after a provisional)
+            facts = ladder_facts((d, first, method) for _t, d, first, method in c.ladder)
+            notes.append(timeout_detail(self.timeout_ms, facts, complete=len(c.ladder) < _LADDER_MAX, why=note))
         else:
             m.sip_code, m.sip_reason = code, reason
             m.outcome = (m_pb2.TIMEOUT if code == 408 else
@@ -662,7 +666,7 @@ class SippCalls:
         notes.append(SIPP_CALL_DETAIL)
         m.detail = "; ".join(notes)
         if m.outcome != m_pb2.SUCCESS:
-            for t, direction, first in c.ladder:
+            for t, direction, first, _method in c.ladder:
                 summary = first[8:] if first.startswith("SIP/2.0 ") else first.removesuffix(" SIP/2.0")
                 m.sip_ladder.add(at_ms=round(max(0.0, (t - c.started) * 1000.0), 3), direction=direction,
                                  summary=summary[:200])

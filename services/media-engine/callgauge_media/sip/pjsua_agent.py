@@ -49,10 +49,10 @@ from callgauge_media.engine.measurement import (
     add_ladder,
     build_measurement,
     failed_measurement,
-    fill_ladder,
     keeps_ladder,
     ladder_entry,
 )
+from callgauge_media.engine.reasons import is_internal, short_reason, where_of
 from callgauge_media.sip.message_log import MessageLog, call_id_of
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,31 @@ def _error_text(exc: BaseException) -> str:
         except Exception:  # noqa: BLE001 - best effort
             pass
     return f"{type(exc).__name__}: {exc}"
+
+
+def _user_error(exc: BaseException, doing: str, *, where: str = "", transport: str = "") -> str:
+    """A short reason for what a user reads (a call's detail, a registration's reason): pjlib's
+    error mapped by :func:`~callgauge_media.engine.reasons.short_reason` (``where``: the URI or
+    host:port concerned). The internal text (the C call, pjlib's symbol and status, a Python
+    exception) goes to the log only."""
+    log.warning("%s: %s", doing, _error_text(exc))
+    if isinstance(exc, pj.Error):
+        try:
+            host, port, t = where_of(where, transport) if where else ("", 0, transport)
+            return short_reason(str(exc.reason), int(exc.status), host=host, port=port, transport=t)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    return f"internal error in the media engine ({type(exc).__name__}; details in its log)"
+
+
+def _user_reason(code: int, reason: str, where: str, transport: str = "") -> str:
+    """A reason pjsua reported with a SIP code: kept when it is the far end's reason phrase, mapped
+    to a short one when it is the SIP stack's own error (a transport or DNS failure); logged then."""
+    if not is_internal(reason):
+        return reason
+    log.warning("%s: %s %s", where, code, reason)
+    host, port, t = where_of(where, transport)
+    return short_reason(reason, host=host, port=port, transport=t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,35 +381,35 @@ class _CallerCall(pj.Call):
             if self._run.ua is not None:  # callee: what it received is checked against expect_dtmf
                 self._run.raw.dtmf_received += str(prm.digit)
         except BaseException as exc:  # noqa: BLE001
-            self._run.raw.notes.append(f"onDtmfDigit: {_error_text(exc)}")
+            self._run.raw.notes.append(f"received DTMF: {_user_error(exc, 'onDtmfDigit')}")
 
     def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
         try:
             self._agent._on_tsx(self._run, prm.e)
         except BaseException as exc:  # noqa: BLE001
-            self._run.raw.notes.append(f"onCallTsxState: {_error_text(exc)}")
+            self._run.raw.notes.append(f"SIP ladder: {_user_error(exc, 'onCallTsxState')}")
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
             self._agent._on_tsx(self._run, prm.e)  # responses: pjsua reports them here, not as tsx states
         except BaseException as exc:  # noqa: BLE001
-            self._run.raw.notes.append(f"SIP ladder: {_error_text(exc)}")
+            self._run.raw.notes.append(f"SIP ladder: {_user_error(exc, 'onCallState ladder')}")
         try:
             self._agent._on_call_state(self._run, self)
         except BaseException as exc:  # noqa: BLE001
-            self._run.fail(f"onCallState: {_error_text(exc)}")
+            self._run.fail(f"engine error: {_user_error(exc, 'onCallState')}")
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         try:
             self._agent._on_media_state(self._run, self)
         except BaseException as exc:  # noqa: BLE001
-            self._run.fail(f"onCallMediaState: {_error_text(exc)}")
+            self._run.fail(f"audio setup: {_user_error(exc, 'onCallMediaState')}")
 
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
         try:
             self._agent._on_stream_destroyed(self._run, prm.streamIdx)
         except BaseException as exc:  # noqa: BLE001
-            self._run.raw.notes.append(f"onStreamDestroyed: {_error_text(exc)}")
+            self._run.raw.notes.append(f"RTP statistics: {_user_error(exc, 'onStreamDestroyed')}")
 
 
 class _UaAccount(pj.Account):
@@ -618,7 +643,8 @@ class CallerAgent:
             self._uas.pop(token, None)
             self._release_registration(ua)
             ua.account = None
-            self._ua_failed(ua, 0, f"account not created: {_error_text(exc)}", done=True)
+            self._ua_failed(ua, 0, _user_error(exc, "account not created", where=job.account.registrar,
+                                               transport=job.account.transport), done=True)
             return
         if not job.register and not ua.reg_reported:
             ua.reg_reported = True
@@ -648,7 +674,7 @@ class CallerAgent:
             ua.unreg_reason = ""
         except pj.Error as exc:
             ua.unreg_busy = int(getattr(exc, "status", 0) or 0) == PJSIP_EBUSY
-            ua.unreg_reason = f"un-REGISTER not sent: {_error_text(exc)}"
+            ua.unreg_reason = f"un-REGISTER not sent: {_user_error(exc, 'un-REGISTER', where=ua.job.account.registrar, transport=ua.job.account.transport)}"
 
     def _try_close(self, ua: _Ua, now: float) -> None:
         if ua.unreg_busy and not ua.unreg_sent and ua.account is not None and now - ua.close_at < UNREGISTER_WAIT_S:
@@ -693,7 +719,8 @@ class CallerAgent:
             acc.setRegistration(True)
         except pj.Error as exc:
             # EBUSY: a refresh is in flight already, which blocks the un-REGISTER just the same
-            note, status = _error_text(exc), int(getattr(exc, "status", 0) or 0)
+            note, status = _user_error(exc, "last refresh", where=ua.job.account.registrar,
+                                       transport=ua.job.account.transport), int(getattr(exc, "status", 0) or 0)
         busy = not note or status == PJSIP_EBUSY
         try:
             acc.shutdown()
@@ -769,7 +796,8 @@ class CallerAgent:
             except Exception:  # noqa: BLE001
                 pass
         if ua.closing and ua.unreg_sent:  # the answer to our un-REGISTER
-            ua.unreg_code, ua.unreg_reason = code, reason
+            ua.unreg_code = code
+            ua.unreg_reason = _user_reason(code, reason, ua.job.account.registrar, ua.job.account.transport)
             ua.registered = False
             return
         if 200 <= code < 300 and expires > 0:
@@ -784,8 +812,11 @@ class CallerAgent:
                 self._emit("ua_event", ua.token, {"event": "registered", "code": code, "reason": reason,
                                                    "expires": expires})
             return
-        if code == 0 and prm.status != 0:
-            reason = f"{reason} (pjsip status {prm.status})"
+        if is_internal(reason) or (code == 0 and prm.status != 0):  # the SIP stack's own error, not the registrar's
+            log.warning("registration of %s: %s %s (pjsip status %s)", ua.job.account.aor, code, reason, prm.status)
+            a = ua.job.account
+            host, port, t = where_of(a.registrar, a.transport)
+            reason = short_reason(reason, int(prm.status), host=host, port=port, transport=t)
         if ua.reg_reported:
             ua.refresh_failures += 1
             ua.registered = False
@@ -991,9 +1022,10 @@ class CallerAgent:
             run.call = None
             if isinstance(exc, pj.Error) and exc.status == PJ_ETOOMANY:
                 return False
-            self._deliver(
-                token, failed_measurement(job, f"INVITE not sent: {_error_text(exc)}", started_wall=started)
-            )
+            where = job.account.registrar if job.account is not None else dest
+            why = _user_error(exc, f"INVITE to {dest} not sent", where=where,
+                              transport=job.account.transport if job.account is not None else transport)
+            self._deliver(token, failed_measurement(job, f"INVITE not sent: {why}", started_wall=started))
             return True
         if first_try is not None:
             run.raw.notes.append(f"waited {1000 * (run.raw.t_invite - first_try):.0f} ms for a pjsua call slot")
@@ -1105,7 +1137,7 @@ class CallerAgent:
                     run.recorder = rec
                 aud.startTransmit(run.recorder)
         except pj.Error as exc:
-            run.fail(f"audio file: {_error_text(exc)}")
+            run.fail(f"audio file: {_user_error(exc, 'audio file')}")
 
     def sample_stats(self) -> list[tuple[int, int, int, float]]:
         """``(token, rx_packets, rx_lost, jitter_ms)`` of every answered call whose audio is up
@@ -1193,7 +1225,7 @@ class CallerAgent:
             try:
                 self._advance(run, now)
             except Exception as exc:  # noqa: BLE001
-                run.fail(f"engine error: {_error_text(exc)}")
+                run.fail(f"engine error: {_user_error(exc, 'call timer')}")
                 if run.call is not None and not run.disconnected and run.hangup_at is None:
                     try:
                         run.call.hangup(pj.CallOpParam())
@@ -1259,7 +1291,7 @@ class CallerAgent:
             try:
                 run.call.hangup(pj.CallOpParam())
             except pj.Error as exc:
-                run.raw.notes.append(f"hangup: {_error_text(exc)}")
+                run.raw.notes.append(f"hangup: {_user_error(exc, 'hangup')}")
 
     @staticmethod
     def _hangup_due(run: _CallRun) -> float:
@@ -1282,7 +1314,7 @@ class CallerAgent:
             run.call.sendDtmf(prm)
             run.raw.dtmf_sent = run.job.dtmf
         except pj.Error as exc:
-            run.raw.notes.append(f"DTMF not sent: {_error_text(exc)}")
+            run.raw.notes.append(f"DTMF not sent: {_user_error(exc, 'sendDtmf')}")
 
     @staticmethod
     def _call_active(call: pj.Call) -> bool:
@@ -1317,16 +1349,17 @@ class CallerAgent:
         self._runs.pop(run.token, None)
         if run.raw.ended_wall is None:
             run.raw.ended_wall = time.time()
-        try:
-            m = build_measurement(run.raw)
-            if run.error and m.outcome == m_pb2.SUCCESS:
-                m.outcome = m_pb2.CALL_FAILED  # the engine, not the far end, broke this call
-            if run.error and run.error not in m.detail:
-                m.detail = "; ".join(x for x in (run.error, m.detail) if x)
-        except Exception as exc:  # noqa: BLE001
-            m = failed_measurement(run.job, f"engine error building the measurement: {_error_text(exc)}",
-                                   started_wall=run.raw.started_wall)
-        self._attach_ladder(run, m)
+        m = self._measure(run)
+        if self._endpoint.messages is not None and run.raw.sip_call_id:
+            # the ladder from the message log, when the call keeps one: its measurement is then
+            # built again from it, so that the detail says what the ladder shows (never a CANCEL
+            # that was not sent); calls that keep none let their messages go unparsed
+            entries, left_out = self._take_ladder(run, keeps_ladder(m.outcome, run.raw))
+            if entries is not None or left_out < 0:
+                m = self._measure(run, entries)
+                if left_out > 0:
+                    note = f"SIP ladder: {left_out} messages before the last {LADDER_TAIL} not kept"
+                    m.detail = "; ".join(x for x in (m.detail, note) if x)
         self._close_recorder(run)  # the WAV is complete before anyone hears of the call
         if run.disconnected:
             self._drop_media(run)
@@ -1338,23 +1371,29 @@ class CallerAgent:
         else:
             self._deliver(run.token, m)
 
-    def _attach_ladder(self, run: _CallRun, m: m_pb2.CallMeasurement) -> None:
-        """With the message log: the call's SIP messages go into the measurement when it keeps a
-        ladder (failures; DTMF calls until the far side's check), and the Call-ID is let go."""
-        msgs = self._endpoint.messages
-        raw = run.raw
-        if msgs is None or not raw.sip_call_id:
-            return
+    def _measure(self, run: _CallRun, ladder: list[tuple] | None = None) -> m_pb2.CallMeasurement:
         try:
-            keep = keeps_ladder(m.outcome, raw)
-            entries, left_out = msgs.release(raw.sip_call_id, t0=raw.t_invite, keep=keep, side=raw.role)
-            if keep:
-                fill_ladder(m, entries)
-                if left_out:
-                    note = f"SIP ladder: {left_out} messages before the last {LADDER_TAIL} not kept"
-                    m.detail = "; ".join(x for x in (m.detail, note) if x)
+            m = build_measurement(run.raw, ladder, ladder_complete=ladder is not None)
+            if run.error and m.outcome == m_pb2.SUCCESS:
+                m.outcome = m_pb2.CALL_FAILED  # the engine, not the far end, broke this call
+            if run.error and run.error not in m.detail:
+                m.detail = "; ".join(x for x in (run.error, m.detail) if x)
+        except Exception as exc:  # noqa: BLE001
+            m = failed_measurement(run.job, f"engine error building the measurement: {_user_error(exc, 'measurement')}",
+                                   started_wall=run.raw.started_wall)
+        return m
+
+    def _take_ladder(self, run: _CallRun, keep: bool) -> tuple[list[tuple] | None, int]:
+        """With the message log: let the call's Call-ID go, and return its SIP messages when it
+        keeps a ladder (failures; DTMF calls until the far side's check), else (None, 0)."""
+        raw = run.raw
+        try:
+            entries, left_out = self._endpoint.messages.release(raw.sip_call_id, t0=raw.t_invite, keep=keep,
+                                                                side=raw.role)
         except Exception as exc:  # noqa: BLE001 - the ladder is a nicety
-            m.detail = "; ".join(x for x in (m.detail, f"SIP ladder: {_error_text(exc)}") if x)
+            raw.notes.append(f"SIP ladder: {_user_error(exc, 'SIP ladder')}")
+            return None, -1  # measured again, with this note
+        return (entries, left_out) if keep else (None, 0)
 
     def _drop_media(self, run: _CallRun) -> None:
         src, aud = run.source, run.aud
@@ -1400,7 +1439,7 @@ class CallerAgent:
                 try:
                     self._hangup(run, reason)
                 except Exception as exc:  # noqa: BLE001
-                    run.fail(f"hangup: {_error_text(exc)}")
+                    run.fail(f"hangup: {_user_error(exc, 'hangup at shutdown')}")
         deadline = time.monotonic() + max(timeout_s, UNREGISTER_WAIT_S if self._uas else 0.0)
         while (self._runs or self._lingering or self._uas) and time.monotonic() < deadline:
             self._endpoint.handle_events(10)
