@@ -51,6 +51,7 @@ def test_sipp_errors() -> None:
            "Unknown remote host 'nohost.invalid'.\nUse 'sipp -h' for details")
     assert sipp_reason(err, 255) == "cannot resolve host 'nohost.invalid'"
     assert sipp_reason("bind failed: Address already in use", 255) == "SIPp could not bind its local port (in use)"
+    assert sipp_reason("something new", 255, fallback=False) == ""
     assert sipp_reason("something new", 255) == ("SIPp stopped with exit code 255 before placing calls "
                                                  "(details in the media engine's log)")
 

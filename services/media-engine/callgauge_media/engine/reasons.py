@@ -126,9 +126,10 @@ def short_reason(text: str, status: int = 0, *, host: str = "", port: int = 0, t
     return message[:1].lower() + message[1:] if message else "unknown error"
 
 
-def sipp_reason(stderr: str, returncode: int | None) -> str:
+def sipp_reason(stderr: str, returncode: int | None, *, fallback: bool = True) -> str:
     """What SIPp's error output means for a user (``Unknown remote host 'x'.`` -> cannot resolve
-    host 'x'); its raw text stays in the engine's log."""
+    host 'x'); its raw text stays in the engine's log. An error not known here gives a sentence
+    with the exit code, or "" without ``fallback``."""
     text = stderr or ""
     m = _SIPP_HOST.search(text)
     if m:
@@ -140,4 +141,6 @@ def sipp_reason(stderr: str, returncode: int | None) -> str:
         return "SIPp was not permitted to open its sockets"
     if "connection refused" in low:
         return "the far end refused SIPp's connection"
+    if not fallback:
+        return ""
     return f"SIPp stopped with exit code {returncode} before placing calls (details in the media engine's log)"

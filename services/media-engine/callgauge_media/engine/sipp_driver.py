@@ -501,9 +501,11 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
             why = (f"SIPp fell behind the planned rate ({shape.cps:g} calls/s asked, at most {top} placed in one "
                    f"second): not placed by the end of the load window + {late_s:g} s allowance")
         else:
-            err = (workdir / "sipp.err").read_text(errors="replace").strip().splitlines()
+            err = (workdir / "sipp.err").read_text(errors="replace").strip()
+            log.warning("sipp_stderr", run_id=state.run_id, returncode=proc.returncode, stderr=err[-2000:])
+            known = sipp_reason(err, proc.returncode, fallback=False)  # SIPp's own words stay in the log
             why = (f"SIPp exited with code {proc.returncode} ({exit_meaning(proc.returncode)}) after "
-                   f"{summary.calls_attempted} call(s)" + (f": {err[-1][:300]}" if err else ""))
+                   f"{summary.calls_attempted} call(s)" + (f": {known}" if known else ""))
         summary.not_attempted[why] = short  # merged into the run's summary with the counts
     state.sipp_summaries.append(summary)
     log.info("sipp_finished", run_id=state.run_id, returncode=proc.returncode, exit=exit_meaning(proc.returncode),
