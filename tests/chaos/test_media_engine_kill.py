@@ -1,91 +1,77 @@
-"""Chaos: the media-engine SIGKILLed in the middle of a SIPp-driven load run. The run must end (FAILED
-"media engine lost", within its lease plus a check interval), keep the calls recorded before the
-kill, release its billing hold, and leave no SIPp process calling on (PR_SET_PDEATHSIG)."""
+"""Chaos: the media-engine SIGKILLed in the middle of a run, for each way it places calls — a SIPp-driven
+load, a pjsua2 load and a call action. The run must end (FAILED "media engine lost", within its lease
+plus a check interval), keep the calls recorded before the kill (each once, read from /calls), bill
+every recorded call, release its billing hold, and leave no SIPp process calling on
+(PR_SET_PDEATHSIG) and no pjsua2 worker of the dead engine."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from callgauge_platform.stack import Stack
-from tests.e2e.test_walking_skeleton import TERMINAL, data
-
-pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (Debian sip-tester) is not installed")
+from tests.chaos._support import (RunUnderTest, assert_recorded_once, billed_seconds, child, client, leftovers,
+                                  restart, sigkill, sipp_processes, sized, wait_billing_settled)
 
 LEASE_S = 10.0
+HOLD_S = int(sized(40, 180))  # the run would last this long; the kill comes after its first 3 calls
+
+CASES = {
+    "sipp-load": lambda uri: {"type": "load", "dial_destination": uri, "cps": 2, "hold_s": HOLD_S,
+                              "duration_ms": 1000, "driver": "sipp"},
+    "pjsua-load": lambda uri: {"type": "load", "dial_destination": uri, "cps": 2, "hold_s": HOLD_S,
+                               "duration_ms": 1500},
+    "call-action": lambda uri: {"type": "call", "dial_destination": uri, "duration_ms": 1500, "max_total_calls": HOLD_S,
+                                "concurrency": 2},
+}
 
 
-def sipp_processes(data_dir: Path) -> list[int]:
-    """SIPp processes of this stack (they inherit its CALLGAUGE_DATA_DIR), not other tests' ones."""
-    marker = f"CALLGAUGE_DATA_DIR={data_dir.resolve()}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "sipp" and \
-                        (entry / "stat").read_text().split(")")[-1].split()[0] != "Z" and \
-                        marker in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """One stack for the three cases: each starts the engine its predecessor killed again (as a
+    supervisor would), which is also what removes the dead engine's SIPp work dirs."""
+    s = Stack.on_free_ports(tmp_path_factory.mktemp("engine-kill") / "data", run_lease_s=LEASE_S,
+                            media_lease_renew_s=3.0)
+    s.start(timeout=90)
+    yield s
+    s.stop()
 
 
-def test_sigkill_of_the_media_engine_mid_run_ends_the_run_and_leaves_no_sipp(tmp_path):
-    stack = Stack.on_free_ports(tmp_path / "data", run_lease_s=LEASE_S)
-    stack.start(timeout=90)
-    try:
-        api = httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1",
-                           headers={"Authorization": f"Bearer {stack.settings.api_key}"}, timeout=30)
-        project = data(api.post("/projects", json={"name": "chaos"}), 201)
-        test = data(api.post(f"/projects/{project['id']}/tests", json={
-            "name": "sipp kill", "steps": [{"actions": [{"type": "load", "dial_destination": stack.responder_uri(),
-                                                         "cps": 2, "hold_s": 40, "duration_ms": 1000,
-                                                         "driver": "sipp"}]}],
-            "assertions": [{"metric": "asr", "op": ">=", "value": 1}]}), 201)
-        before = data(api.get("/billing/wallet"))
+@pytest.mark.parametrize("driver", list(CASES))
+def test_sigkill_of_the_media_engine_mid_run_ends_the_run_and_leaves_nothing_calling(stack, driver):
+    if driver == "sipp-load" and shutil.which("sipp") is None:
+        pytest.skip("sipp (Debian sip-tester) is not installed")
+    if child(stack, "media-engine").proc.poll() is not None:
+        restart(stack, "media-engine")
+    with client(stack) as api:
         assert sipp_processes(stack.settings.data_dir) == []
-        started = data(api.post(f"/projects/{project['id']}/tests/{test['id']}/run"), 201)
-        url = f"/projects/{project['id']}/test-runs/{started['testRunId']}"
-        deadline = time.monotonic() + 60  # bounds the poll
-        while time.monotonic() < deadline:
-            run = data(api.get(url))
-            if run["status"] == "RUNNING" and (run.get("callsRecorded") or 0) >= 3:
-                break
-            time.sleep(0.2)
-        assert run["status"] == "RUNNING", run
-        assert data(api.get("/billing/wallet"))["reservedMinor"] > 0
-        engine = next(c for c in stack.children if c.name == "media-engine")
-        engine.proc.send_signal(signal.SIGKILL)
-        engine.proc.wait(10)
+        r = RunUnderTest(api, f"engine kill {driver}", [CASES[driver](stack.responder_uri())],
+                         assertions=[{"metric": "asr", "op": ">=", "value": 1}])
+        r.wait_running(calls=3)
+        assert data_reserved(r) > 0
+        engine = child(stack, "media-engine")
+        sigkill(stack, "media-engine")
         killed_at = time.monotonic()
-        deadline = killed_at + 120  # bounds the poll; the measured time is printed, not asserted
-        while time.monotonic() < deadline:
-            run = data(api.get(url))
-            if run["status"] in TERMINAL:
-                break
-            time.sleep(0.5)
+        run, _ = r.wait_terminal(bound_s=120)  # the bound is the poll's; the measured time is printed
         terminal_after = time.monotonic() - killed_at
-        print(f"\nrun terminal {terminal_after:.1f} s after the engine's SIGKILL (lease {LEASE_S:.0f} s): "
-              f"{run['status']} — {run['resultDescription']}")
+        left = leftovers(stack)
+        calls = r.calls()
+        billing = wait_billing_settled(r, billed_seconds(calls), exact=False)
+        print(f"\n[{driver}] run terminal {terminal_after:.1f} s after the engine's SIGKILL (lease {LEASE_S:.0f} s):"
+              f" {run['status']} — {run['resultDescription']}; {len(calls)} call(s) recorded once each; "
+              f"charged {billing['charged']} s for {billed_seconds(calls)} s recorded (the rest: ticks of calls "
+              f"in flight at the kill); processes left: {left}")
         assert run["status"] == "FAILED", run
         assert run["resultDescription"].startswith("media engine lost"), run["resultDescription"]
         assert run["callsRecorded"] >= 3
-        left = sipp_processes(stack.settings.data_dir)
-        assert not left, f"SIPp outlived its engine: {left}"
-        deadline = time.monotonic() + 30
-        wallet = data(api.get("/billing/wallet"))
-        while wallet["reservedMinor"] != before["reservedMinor"] and time.monotonic() < deadline:
-            time.sleep(0.2)
-            wallet = data(api.get("/billing/wallet"))
-        assert wallet["reservedMinor"] == before["reservedMinor"], (before, wallet)
-        orphans = [d for d in Path("/tmp").glob(f"callgauge-sipp-{engine.proc.pid}-*")]
+        assert_recorded_once(run, calls)
+        assert not left, f"processes outlived their engine: {left}"
+        orphans = list(Path("/tmp").glob(f"callgauge-sipp-{engine.proc.pid}-*"))
         print(f"work dirs the dead engine left: {len(orphans)} (removed when an engine starts)")
-    finally:
-        stack.stop()
+
+
+def data_reserved(r: RunUnderTest) -> int:
+    return r.api.get("/billing/wallet").json()["data"]["reservedMinor"]

@@ -182,6 +182,17 @@ def test_override_errors_name_the_key(stack, api):
     assert data(api.get(f"/projects/{project['id']}/test-runs")) == []
 
 
+def test_allow_unattempted_calls_is_a_test_field_kept_until_changed(stack, api):
+    project, test = make_test(api, stack.responder_uri())
+    assert test["allowUnattemptedCalls"] is False  # the default: planned calls never attempted fail a run
+    url = f"/projects/{project['id']}/tests/{test['id']}"
+    assert data(api.patch(url, json={"allowUnattemptedCalls": True}))["allowUnattemptedCalls"] is True
+    assert data(api.patch(url, json={"name": "renamed"}))["allowUnattemptedCalls"] is True  # left out: kept
+    assert data(api.get(url))["allowUnattemptedCalls"] is True
+    assert data(api.patch(url, json={"allowUnattemptedCalls": False}))["allowUnattemptedCalls"] is False
+    assert "allowUnattemptedCalls" in details(api.patch(url, json={"allowUnattemptedCalls": "sometimes"}))
+
+
 def test_overrides_resolve_pools_into_the_run(stack, api):
     project, test = make_test(api, stack.responder_uri())
     reg = data(api.post(f"/projects/{project['id']}/registrars",

@@ -105,3 +105,52 @@ async def test_calls_of_the_sipp_driver_are_metered_through_the_runs_placer() ->
     sent = [decode_payload(e.type, e.data) for e in store.streams["media-call-r1:0.0.7"]]
     assert [type(m).__name__ for m in sent] == ["CallAnswered", "CallProgress"]
     assert sent[1].up_ms >= 50 and sent[1].call_id == "r1:0.0.7" and "r1:0.0.7" not in guard.up
+
+
+async def test_metering_events_wait_for_a_full_store_instead_of_being_dropped(tmp_path) -> None:
+    """A CallAnswered/CallProgress the store cannot take (SQLite full) is retried with backoff, not
+    dropped after a few tries: once there is room again every call's CallAnswered and its newest tick
+    are appended, in order, the retries counted; ticks waiting behind another are coalesced."""
+    from prometheus_client import REGISTRY
+
+    from callgauge_bus.codec import new_event
+    from callgauge_eventstore import StoreUnavailable, StreamState
+    from callgauge_eventstore.sqlite import SqliteEventStore
+
+    store = SqliteEventStore(str(tmp_path / "media.db"))
+    await store.open()
+    await store._run(lambda c: c.execute(  # a disk with 4 pages left, then filled up
+        f"PRAGMA max_page_count = {c.execute('PRAGMA page_count').fetchone()[0] + 4}").fetchone())
+    for size in (3000, 300, 30, 1):  # to the last byte
+        for _ in range(200):
+            try:
+                await store.append_to_stream("filler", StreamState.ANY, [
+                    new_event(media_pb2.CallProgress(run_id="x" * size), correlation_id="x", source="test")])
+            except StoreUnavailable:
+                break
+        else:
+            raise AssertionError("the store never filled up")
+    retries_before = REGISTRY.get_sample_value("callgauge_media_metering_emit_retries_total",
+                                               {"type": "CallAnswered"}) or 0
+    lost_before = REGISTRY.get_sample_value("callgauge_media_metering_events_lost_total",
+                                            {"type": "CallProgress"}) or 0
+    guard = BillingGuard(store=store, notify=lambda: None, engine_id="e1", interval_s=0.0)
+    guard.on_call("r1:0.0.0", "answered", ())
+    for _ in range(3):
+        await asyncio.sleep(0.05)
+        guard.on_call("r1:0.0.0", "progress", ())
+    await asyncio.sleep(2.0)  # longer than the 5 tries the engine used to give up after
+    assert await store.stream_version("media-call-r1:0.0.0") is None  # nothing could be written
+    retries = REGISTRY.get_sample_value("callgauge_media_metering_emit_retries_total", {"type": "CallAnswered"})
+    assert retries - retries_before >= 5
+
+    await store._run(lambda c: c.execute("PRAGMA max_page_count = 1000000").fetchone())  # room again
+    await guard.drain(timeout=30)
+    events = await store.read_stream("media-call-r1:0.0.0")
+    types = [e.type.rsplit(".", 1)[-1] for e in events]
+    assert types[0] == "CallAnswered" and set(types[1:]) == {"CallProgress"} and len(types) <= 3, types
+    ups = [media_pb2.CallProgress.FromString(e.data).up_ms for e in events[1:]]
+    assert ups == sorted(ups)  # in order; the last one is the newest tick
+    assert (REGISTRY.get_sample_value("callgauge_media_metering_events_lost_total",
+                                      {"type": "CallProgress"}) or 0) == lost_before
+    await store.close()

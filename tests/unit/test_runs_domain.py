@@ -214,6 +214,36 @@ def test_planned_calls_never_attempted_are_named_with_the_engines_reasons():
     assert dict(run.summary.not_attempted) == dict(summary.not_attempted)  # kept on the run (its JSON shows it)
 
 
+def test_a_test_that_allows_unattempted_calls_is_judged_on_the_calls_it_attempted():
+    spec = spec_pb2.TestSpec()
+    spec.CopyFrom(TEST.spec)
+    spec.allow_unattempted_calls = True
+    test = fold(test_model.evolve_test, [runs_pb2.TestCreated(
+        test_id="t1", project_id="p1", account_id="a1", name="echo", spec=spec)])
+    started = run_model.decide_start_run(test, None, run_model.StartRun("r1", "p1", "t1", "a1"))
+    summary = m_pb2.RunSummary(calls_attempted=2, calls_answered=2, asr=1.0, mos_min=4.4, calls_planned=5)
+    events = advance(started, [measured(0), measured(1), media_pb2.RunMediaFinished(run_id="r1", summary=summary)])
+    run = fold(run_model.evolve_run, events)
+    assert run.status == "COMPLETED" and run.passed, run.result_description
+    # still no pass on calls placed but not recorded, switch or not
+    lost = m_pb2.RunSummary(calls_attempted=3, calls_answered=3, asr=1.0, mos_min=4.4, calls_planned=5)
+    events = advance(started, [measured(0), measured(1), media_pb2.RunMediaFinished(run_id="r1", summary=lost)])
+    assert fold(run_model.evolve_run, events).result_description.startswith("1 of the 3 call(s) the media engine")
+
+
+def test_allow_unattempted_calls_is_kept_by_updates_that_leave_it_out_and_changed_by_those_that_give_it():
+    test = fold(test_model.evolve_test, [TEST])
+    cmd = dict(test_id=test.id, project_id="p1", account_id="a1", mode="live")
+    [on] = test_model.decide_update_test(test, test_model.UpdateTest(**cmd, allow_unattempted_calls=True))
+    test = fold(test_model.evolve_test, [TEST, on])
+    assert test.spec.allow_unattempted_calls
+    assert test_model.decide_update_test(test, test_model.UpdateTest(**cmd, name=test.name)) == []
+    [renamed] = test_model.decide_update_test(test, test_model.UpdateTest(**cmd, name="other"))
+    assert renamed.spec.allow_unattempted_calls
+    [off] = test_model.decide_update_test(test, test_model.UpdateTest(**cmd, allow_unattempted_calls=False))
+    assert not off.spec.allow_unattempted_calls
+
+
 def test_a_stopped_run_is_cancelled_even_with_planned_calls_left():
     summary = m_pb2.RunSummary(calls_attempted=1, calls_answered=1, asr=1.0, calls_planned=5)
     events = requested() + [runs_pb2.RunStopRequested(run_id="r1", reason="x")]

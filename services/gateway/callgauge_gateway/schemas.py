@@ -143,14 +143,20 @@ def _steps_pb(steps: list[StepIn], spec: spec_pb2.TestSpec) -> None:
             getattr(s.actions.add(), _ACTION_FIELD[action.type]).CopyFrom(msg)
 
 
+ALLOW_UNATTEMPTED = ("By default a run whose planned calls were not all attempted (a load that could not keep "
+                     "its rate, a run cut short) fails, naming how many. true: the run is judged on the calls "
+                     "it attempted; the shortfall shows in its figures (callsPlanned, callsAttempted).")
+
+
 class TestIn(_Strict):
     name: str = Field(min_length=1, max_length=200)
     steps: list[StepIn] = Field(min_length=1, max_length=20)
     assertions: list[AssertionIn] = Field(default_factory=list, max_length=50)
+    allowUnattemptedCalls: bool = Field(False, description=ALLOW_UNATTEMPTED)
     metadata: Metadata = Field(default_factory=dict)
 
     def spec(self) -> spec_pb2.TestSpec:
-        spec = spec_pb2.TestSpec()
+        spec = spec_pb2.TestSpec(allow_unattempted_calls=self.allowUnattemptedCalls)
         _steps_pb(self.steps, spec)
         for a in self.assertions:
             spec.assertions.add(metric=a.metric, op=a.op, value=a.value)
@@ -162,6 +168,7 @@ class TestPatch(_Strict):
     name: str | None = Field(None, min_length=1, max_length=200)
     steps: list[StepIn] | None = Field(None, min_length=1, max_length=20)
     assertions: list[AssertionIn] | None = Field(None, max_length=50)
+    allowUnattemptedCalls: bool | None = Field(None, description=ALLOW_UNATTEMPTED)
     metadata: Metadata | None = None
 
     def spec(self) -> spec_pb2.TestSpec:
@@ -234,4 +241,5 @@ def spec_json(spec: spec_pb2.TestSpec) -> dict:
             actions.append({"type": kind, **{fd.name: _field_json(body, fd) for fd in body.DESCRIPTOR.fields}})
         steps.append({"actions": actions})
     return {"steps": steps,
-            "assertions": [{"metric": a.metric, "op": a.op, "value": a.value} for a in spec.assertions]}
+            "assertions": [{"metric": a.metric, "op": a.op, "value": a.value} for a in spec.assertions],
+            "allowUnattemptedCalls": spec.allow_unattempted_calls}

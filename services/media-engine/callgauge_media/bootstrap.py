@@ -82,18 +82,21 @@ class MediaEngine:
         await self.relay.start()
         if self.work_relay is not None:
             await self.work_relay.start()
+            work_group = self.settings.group("callgauge-media-work")
             self.work_consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("media-work")],
-                                          self.settings.group("callgauge-media-work"), self.on_work_event)
+                                          work_group, self.on_work_event,
+                                          dead_letters=DeadLetters(self.store, work_group))
             await self.work_consumer.start()
         group = self.settings.group("callgauge-media")
         self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")], group,
                                  self.on_run_event, dead_letters=DeadLetters(self.store, group))
         await self.consumer.start()
         if self.guard is not None:  # every replica hears BalanceExhausted: a group of its own, from now on
+            billing_group = self.settings.group(f"callgauge-media-billing-{_slug(self.engine_id)}")
             self.billing_consumer = Consumer(
-                self.settings.kafka_bootstrap, [self.settings.topic("billing")],
-                self.settings.group(f"callgauge-media-billing-{_slug(self.engine_id)}"),
-                self.guard.on_billing_event, from_beginning=False)
+                self.settings.kafka_bootstrap, [self.settings.topic("billing")], billing_group,
+                self.guard.on_billing_event, from_beginning=False,
+                dead_letters=DeadLetters(self.store, billing_group))
             await self.billing_consumer.start()
         self._lease_task = asyncio.create_task(self._renew_leases(), name="run-leases")
         if self.health is not None:
@@ -118,7 +121,7 @@ class MediaEngine:
         if self.billing_consumer is not None:
             await self.billing_consumer.stop()
         if self.guard is not None:
-            await self.guard.drain()
+            await self.guard.drain(timeout=min(10.0, max(1.0, drain_timeout)))
         await self.relay.stop()
         if self.work_relay is not None:
             await self.work_relay.stop()

@@ -21,7 +21,7 @@ def _project(p: pb.Project) -> dict:
 
 def test_json(t: pb.Test) -> dict:
     d = to_json(t)
-    d["steps"], d["assertions"] = spec_json(t.spec).values()
+    d.update(spec_json(t.spec))
     d.pop("spec")
     return d
 
@@ -94,7 +94,8 @@ async def get_test(project_id: str, test_id: str, request: Request, who: Auth):
 async def replace_test(project_id: str, test_id: str, body: TestIn, request: Request, who: Auth):
     t = await runs_stub(request).UpdateTest(pb.UpdateTestRequest(
         account_id=who.account_id, mode=who.mode, project_id=project_id, test_id=test_id, name=body.name,
-        set_steps=True, set_assertions=True, spec=body.spec(), set_metadata=True, metadata=body.metadata))
+        set_steps=True, set_assertions=True, spec=body.spec(), set_metadata=True, metadata=body.metadata,
+        allow_unattempted_calls=body.allowUnattemptedCalls))
     return ok(test_json(t))
 
 
@@ -105,6 +106,8 @@ async def update_test(project_id: str, test_id: str, body: TestPatch, request: R
                                spec=body.spec())
     if body.name is not None:
         req.name = body.name
+    if body.allowUnattemptedCalls is not None:
+        req.allow_unattempted_calls = body.allowUnattemptedCalls
     if body.metadata is not None:
         req.set_metadata = True
         req.metadata.update(body.metadata)

@@ -35,9 +35,14 @@ SOURCE = "media-engine"
 EXHAUSTED_REASON = "balance exhausted"
 STOPPED_REASON = "run stopped on request"
 HANGUPS = Counter("callgauge_media_balance_hangups_total", "calls hung up because the balance ran out")
+METERING_RETRIES = Counter("callgauge_media_metering_emit_retries_total",
+                           "appends of a CallAnswered/CallProgress that failed and were retried (never given up on)",
+                           ["type"])
+METERING_COALESCED = Counter("callgauge_media_metering_ticks_coalesced_total",
+                             "CallProgress ticks replaced by a newer one of the same call while the store was out")
 METERING_LOST = Counter("callgauge_media_metering_events_lost_total",
-                        "CallAnswered/CallProgress not appended after 5 tries (the CallMeasured still bills the call)",
-                        ["type"])
+                        "CallAnswered/CallProgress still queued when the engine stopped past its drain (the call's "
+                        "CallMeasured still bills it)", ["type"])
 _STALE_S = 30.0  # a call without a worker report for this long is over
 
 
@@ -62,6 +67,8 @@ class BillingGuard:
     exhausted: set[str] = field(default_factory=set)  # run ids cut short
     stopped: set[str] = field(default_factory=set)  # run ids a user stopped (RunStopRequested)
     _tasks: set[asyncio.Task] = field(default_factory=set)
+    _pending: dict[str, list[Message]] = field(default_factory=dict)  # call id -> metering events to append
+    _flushing: set[str] = field(default_factory=set)  # call ids with a flusher task
     _swept: float = 0.0
 
     # ---------------------------------------------------------------- metering
@@ -93,28 +100,67 @@ class BillingGuard:
                 self.up.pop(cid, None)
 
     def _emit(self, call_id: str, msg: Message) -> None:
-        task = asyncio.get_running_loop().create_task(self._append(call_id, msg))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Queue a metering event of a call; one flusher per call appends its queue in order."""
+        queue = self._pending.setdefault(call_id, [])
+        if len(queue) > 1 and isinstance(msg, media_pb2.CallProgress) and isinstance(queue[-1], media_pb2.CallProgress):
+            # a newer tick supersedes one waiting behind the one being appended (billing charges a call's
+            # seconds so far, the largest total wins): a call's backlog stays short however long the
+            # store is out (queue[0] is never replaced: its append may be under way)
+            queue[-1] = msg
+            METERING_COALESCED.inc()
+        else:
+            queue.append(msg)
+        if call_id not in self._flushing:
+            self._flushing.add(call_id)
+            task = asyncio.get_running_loop().create_task(self._flush(call_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
-    async def _append(self, call_id: str, msg: Message) -> None:
-        for attempt in range(5):
-            try:
-                await self.store.append_to_stream(f"media-call-{call_id}", StreamState.ANY,
-                                                  [new_event(msg, correlation_id=msg.run_id, source=SOURCE)])
+    async def _flush(self, call_id: str) -> None:
+        """Append the call's queued metering events, oldest first. Never gives up: an append that
+        fails (disk full, store busy) is retried with backoff up to 5 s, each retry counted in
+        callgauge_media_metering_emit_retries_total and logged; only an engine stop past its drain
+        ends the wait (then counted in callgauge_media_metering_events_lost_total; the call's
+        CallMeasured still carries its whole duration)."""
+        queue = self._pending.get(call_id, [])
+        attempt = 0
+        try:
+            while queue:
+                msg = queue[0]
+                try:
+                    await self.store.append_to_stream(f"media-call-{call_id}", StreamState.ANY,
+                                                      [new_event(msg, correlation_id=msg.run_id, source=SOURCE)])
+                except Exception as exc:  # noqa: BLE001 - retried until the store takes it
+                    attempt += 1
+                    METERING_RETRIES.labels(msg.DESCRIPTOR.name).inc()
+                    (log.error if attempt % 10 == 0 else log.warning)(
+                        "metering_emit_retry", call_id=call_id, type=msg.DESCRIPTOR.name, attempt=attempt,
+                        error=repr(exc))
+                    await asyncio.sleep(min(0.05 * 2**min(attempt, 7), 5.0))
+                    continue
+                queue.pop(0)
+                attempt = 0
                 self.notify()
-                return
-            except Exception as exc:  # store busy: retry a little, metering must not end the call
-                log.warning("metering_emit_retry", call_id=call_id, attempt=attempt, error=repr(exc))
-                await asyncio.sleep(0.05 * 2**attempt)
-        # a CallProgress only bills early: the call's CallMeasured (never dropped, see MediaEngine.emit)
-        # carries its whole duration, so a lost tick delays billing, it does not lose it
-        METERING_LOST.labels(msg.DESCRIPTOR.name).inc()
-        log.error("metering_event_lost", call_id=call_id, type=msg.DESCRIPTOR.name)
+        except asyncio.CancelledError:
+            for msg in queue:
+                METERING_LOST.labels(msg.DESCRIPTOR.name).inc()
+                log.error("metering_event_lost", call_id=call_id, type=msg.DESCRIPTOR.name,
+                          reason="engine stopped before the store took it")
+            raise
+        finally:
+            self._flushing.discard(call_id)
+            if not queue:
+                self._pending.pop(call_id, None)
 
-    async def drain(self) -> None:
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the queued metering events (bounded: a store that stays full must not hold a
+        stop forever); what is still queued after `timeout` is counted lost."""
         if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            tasks = list(self._tasks)
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # ---------------------------------------------------------------- runs
 

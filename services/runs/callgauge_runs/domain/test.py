@@ -41,6 +41,7 @@ class UpdateTest:
     steps: spec_pb2.TestSpec | None = None       # its steps replace the test's
     assertions: spec_pb2.TestSpec | None = None  # its assertions replace the test's
     metadata: dict[str, str] | None = None
+    allow_unattempted_calls: bool | None = None  # replaces the test's when given
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ def decide_update_test(state: Test | None, cmd: UpdateTest, resources: Resources
         spec.assertions.extend(cmd.assertions.assertions)
     else:
         spec.assertions.extend(test.spec.assertions)
+    spec.allow_unattempted_calls = (test.spec.allow_unattempted_calls if cmd.allow_unattempted_calls is None
+                                    else cmd.allow_unattempted_calls)
     metadata = test.metadata if cmd.metadata is None else cmd.metadata
     v = ValidationCollector()
     _validate_test(name, spec, metadata, resources, v, dial)

@@ -174,7 +174,9 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             mode=_mode(request.mode), name=request.name if request.HasField("name") else None,
             steps=request.spec if request.set_steps else None,
             assertions=request.spec if request.set_assertions else None,
-            metadata=dict(request.metadata) if request.set_metadata else None))
+            metadata=dict(request.metadata) if request.set_metadata else None,
+            allow_unattempted_calls=(request.allow_unattempted_calls if request.HasField("allow_unattempted_calls")
+                                     else None)))
         return test_pb(t)
 
     @grpc_errors(_map)

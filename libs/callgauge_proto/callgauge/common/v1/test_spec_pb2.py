@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#callgauge/common/v1/test_spec.proto\x12\x13\x63\x61llgauge.common.v1\"h\n\x08TestSpec\x12(\n\x05steps\x18\x01 \x03(\x0b\x32\x19.callgauge.common.v1.Step\x12\x32\n\nassertions\x18\x02 \x03(\x0b\x32\x1e.callgauge.common.v1.Assertion\"4\n\x04Step\x12,\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x1b.callgauge.common.v1.Action\"\xee\x01\n\x06\x41\x63tion\x12/\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32\x1f.callgauge.common.v1.CallActionH\x00\x12\x37\n\x08register\x18\x02 \x01(\x0b\x32#.callgauge.common.v1.RegisterActionH\x00\x12\x41\n\x0ewait_for_calls\x18\x03 \x01(\x0b\x32\'.callgauge.common.v1.WaitForCallsActionH\x00\x12/\n\x04load\x18\x04 \x01(\x0b\x32\x1f.callgauge.common.v1.LoadActionH\x00\x42\x06\n\x04kind\"\x8c\x01\n\x0eRegisterAction\x12\x13\n\x0btarget_pool\x18\x01 \x01(\t\x12\x17\n\x0f\x63redential_pool\x18\x02 \x01(\t\x12\x11\n\tregexpire\x18\x03 \x01(\r\x12\r\n\x05\x63ount\x18\x04 \x01(\r\x12\x11\n\ttransport\x18\x05 \x01(\t\x12\x17\n\x0fkeep_registered\x18\x06 \x01(\x08\"\x88\x02\n\x12WaitForCallsAction\x12\x13\n\x0btarget_pool\x18\x01 \x01(\t\x12\x17\n\x0f\x63redential_pool\x18\x02 \x01(\t\x12\x17\n\x0f\x61nswer_delay_ms\x18\x03 \x01(\r\x12\x0f\n\x07tone_hz\x18\x04 \x01(\r\x12\r\n\x05\x63odec\x18\x05 \x01(\t\x12\x17\n\x0fmax_total_calls\x18\x06 \x01(\r\x12\x12\n\ntimeout_ms\x18\x07 \x01(\r\x12\x13\n\x0b\x65xpect_dtmf\x18\x08 \x01(\t\x12\x11\n\thangup_by\x18\t \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\n \x01(\r\x12\x11\n\tplay_file\x18\x0b \x01(\t\x12\x0e\n\x06record\x18\x0c \x01(\x08\"\xaf\x03\n\nCallAction\x12\x18\n\x10\x64ial_destination\x18\x01 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x02 \x01(\r\x12\x0f\n\x07tone_hz\x18\x03 \x01(\r\x12\r\n\x05\x63odec\x18\x04 \x01(\t\x12\x18\n\x10setup_timeout_ms\x18\x05 \x01(\r\x12\x17\n\x0fmax_total_calls\x18\x06 \x01(\r\x12\x13\n\x0b\x63oncurrency\x18\x07 \x01(\r\x12\x11\n\tfrom_user\x18\x08 \x01(\t\x12\x11\n\ttransport\x18\t \x01(\t\x12\x13\n\x0btarget_pool\x18\n \x01(\t\x12\x17\n\x0f\x63redential_pool\x18\x0b \x01(\t\x12\x0c\n\x04\x64tmf\x18\x0c \x01(\t\x12\x15\n\rdtmf_delay_ms\x18\r \x01(\r\x12\x11\n\tplay_file\x18\x0e \x01(\t\x12\x11\n\tplay_once\x18\x0f \x01(\x08\x12\x0e\n\x06record\x18\x10 \x01(\x08\x12\x14\n\x0c\x65xpect_audio\x18\x11 \x01(\t\x12\x18\n\x10\x65xpect_audio_min\x18\x12 \x01(\x01\x12+\n\x06\x65xpect\x18\x13 \x03(\x0b\x32\x1b.callgauge.common.v1.Expect\"\xa5\x03\n\nLoadAction\x12\x18\n\x10\x64ial_destination\x18\x01 \x01(\t\x12\x13\n\x0btarget_pool\x18\x02 \x01(\t\x12\x17\n\x0f\x63redential_pool\x18\x03 \x01(\t\x12\x0b\n\x03\x63ps\x18\x04 \x01(\x01\x12\x17\n\x0fmax_concurrency\x18\x05 \x01(\r\x12\x11\n\tramp_up_s\x18\x06 \x01(\r\x12\x0e\n\x06hold_s\x18\x07 \x01(\r\x12\x13\n\x0bramp_down_s\x18\x08 \x01(\r\x12\x17\n\x0fmax_total_calls\x18\t \x01(\r\x12\x13\n\x0b\x64uration_ms\x18\n \x01(\r\x12\x1d\n\x15\x64uration_distribution\x18\x0b \x01(\t\x12\x1a\n\x12\x64uration_spread_ms\x18\x0c \x01(\r\x12\r\n\x05\x63odec\x18\r \x01(\t\x12\x0f\n\x07tone_hz\x18\x0e \x01(\r\x12\x18\n\x10setup_timeout_ms\x18\x0f \x01(\r\x12\x11\n\ttransport\x18\x10 \x01(\t\x12\x0e\n\x06\x64river\x18\x11 \x01(\t\x12+\n\x06\x65xpect\x18\x12 \x03(\x0b\x32\x1b.callgauge.common.v1.Expect\"+\n\x06\x45xpect\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x10\n\x08sip_code\x18\x02 \x01(\r\"6\n\tAssertion\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\"[\n\x0eResolvedTarget\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x11\n\ttransport\x18\x04 \x01(\t\x12\x0e\n\x06\x64omain\x18\x05 \x01(\t\"M\n\x12ResolvedCredential\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x15\n\rauth_username\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\"X\n\x0cResolvedPool\x12\n\n\x02id\x18\x01 \x01(\t\x12<\n\x0b\x63redentials\x18\x02 \x03(\x0b\x32\'.callgauge.common.v1.ResolvedCredential\"\x99\x01\n\x0eRunCredentials\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x45\n\tpasswords\x18\x02 \x03(\x0b\x32\x32.callgauge.common.v1.RunCredentials.PasswordsEntry\x1a\x30\n\x0ePasswordsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#callgauge/common/v1/test_spec.proto\x12\x13\x63\x61llgauge.common.v1\"\x89\x01\n\x08TestSpec\x12(\n\x05steps\x18\x01 \x03(\x0b\x32\x19.callgauge.common.v1.Step\x12\x32\n\nassertions\x18\x02 \x03(\x0b\x32\x1e.callgauge.common.v1.Assertion\x12\x1f\n\x17\x61llow_unattempted_calls\x18\x03 \x01(\x08\"4\n\x04Step\x12,\n\x07\x61\x63tions\x18\x01 \x03(\x0b\x32\x1b.callgauge.common.v1.Action\"\xee\x01\n\x06\x41\x63tion\x12/\n\x04\x63\x61ll\x18\x01 \x01(\x0b\x32\x1f.callgauge.common.v1.CallActionH\x00\x12\x37\n\x08register\x18\x02 \x01(\x0b\x32#.callgauge.common.v1.RegisterActionH\x00\x12\x41\n\x0ewait_for_calls\x18\x03 \x01(\x0b\x32\'.callgauge.common.v1.WaitForCallsActionH\x00\x12/\n\x04load\x18\x04 \x01(\x0b\x32\x1f.callgauge.common.v1.LoadActionH\x00\x42\x06\n\x04kind\"\x8c\x01\n\x0eRegisterAction\x12\x13\n\x0btarget_pool\x18\x01 \x01(\t\x12\x17\n\x0f\x63redential_pool\x18\x02 \x01(\t\x12\x11\n\tregexpire\x18\x03 \x01(\r\x12\r\n\x05\x63ount\x18\x04 \x01(\r\x12\x11\n\ttransport\x18\x05 \x01(\t\x12\x17\n\x0fkeep_registered\x18\x06 \x01(\x08\"\x88\x02\n\x12WaitForCallsAction\x12\x13\n\x0btarget_pool\x18\x01 \x01(\t\x12\x17\n\x0f\x63redential_pool\x18\x02 \x01(\t\x12\x17\n\x0f\x61nswer_delay_ms\x18\x03 \x01(\r\x12\x0f\n\x07tone_hz\x18\x04 \x01(\r\x12\r\n\x05\x63odec\x18\x05 \x01(\t\x12\x17\n\x0fmax_total_calls\x18\x06 \x01(\r\x12\x12\n\ntimeout_ms\x18\x07 \x01(\r\x12\x13\n\x0b\x65xpect_dtmf\x18\x08 \x01(\t\x12\x11\n\thangup_by\x18\t \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\n \x01(\r\x12\x11\n\tplay_file\x18\x0b \x01(\t\x12\x0e\n\x06record\x18\x0c \x01(\x08\"\xaf\x03\n\nCallAction\x12\x18\n\x10\x64ial_destination\x18\x01 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x02 \x01(\r\x12\x0f\n\x07tone_hz\x18\x03 \x01(\r\x12\r\n\x05\x63odec\x18\x04 \x01(\t\x12\x18\n\x10setup_timeout_ms\x18\x05 \x01(\r\x12\x17\n\x0fmax_total_calls\x18\x06 \x01(\r\x12\x13\n\x0b\x63oncurrency\x18\x07 \x01(\r\x12\x11\n\tfrom_user\x18\x08 \x01(\t\x12\x11\n\ttransport\x18\t \x01(\t\x12\x13\n\x0btarget_pool\x18\n \x01(\t\x12\x17\n\x0f\x63redential_pool\x18\x0b \x01(\t\x12\x0c\n\x04\x64tmf\x18\x0c \x01(\t\x12\x15\n\rdtmf_delay_ms\x18\r \x01(\r\x12\x11\n\tplay_file\x18\x0e \x01(\t\x12\x11\n\tplay_once\x18\x0f \x01(\x08\x12\x0e\n\x06record\x18\x10 \x01(\x08\x12\x14\n\x0c\x65xpect_audio\x18\x11 \x01(\t\x12\x18\n\x10\x65xpect_audio_min\x18\x12 \x01(\x01\x12+\n\x06\x65xpect\x18\x13 \x03(\x0b\x32\x1b.callgauge.common.v1.Expect\"\xa5\x03\n\nLoadAction\x12\x18\n\x10\x64ial_destination\x18\x01 \x01(\t\x12\x13\n\x0btarget_pool\x18\x02 \x01(\t\x12\x17\n\x0f\x63redential_pool\x18\x03 \x01(\t\x12\x0b\n\x03\x63ps\x18\x04 \x01(\x01\x12\x17\n\x0fmax_concurrency\x18\x05 \x01(\r\x12\x11\n\tramp_up_s\x18\x06 \x01(\r\x12\x0e\n\x06hold_s\x18\x07 \x01(\r\x12\x13\n\x0bramp_down_s\x18\x08 \x01(\r\x12\x17\n\x0fmax_total_calls\x18\t \x01(\r\x12\x13\n\x0b\x64uration_ms\x18\n \x01(\r\x12\x1d\n\x15\x64uration_distribution\x18\x0b \x01(\t\x12\x1a\n\x12\x64uration_spread_ms\x18\x0c \x01(\r\x12\r\n\x05\x63odec\x18\r \x01(\t\x12\x0f\n\x07tone_hz\x18\x0e \x01(\r\x12\x18\n\x10setup_timeout_ms\x18\x0f \x01(\r\x12\x11\n\ttransport\x18\x10 \x01(\t\x12\x0e\n\x06\x64river\x18\x11 \x01(\t\x12+\n\x06\x65xpect\x18\x12 \x03(\x0b\x32\x1b.callgauge.common.v1.Expect\"+\n\x06\x45xpect\x12\x0f\n\x07outcome\x18\x01 \x01(\t\x12\x10\n\x08sip_code\x18\x02 \x01(\r\"6\n\tAssertion\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\n\n\x02op\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\"[\n\x0eResolvedTarget\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x11\n\ttransport\x18\x04 \x01(\t\x12\x0e\n\x06\x64omain\x18\x05 \x01(\t\"M\n\x12ResolvedCredential\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x15\n\rauth_username\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\"X\n\x0cResolvedPool\x12\n\n\x02id\x18\x01 \x01(\t\x12<\n\x0b\x63redentials\x18\x02 \x03(\x0b\x32\'.callgauge.common.v1.ResolvedCredential\"\x99\x01\n\x0eRunCredentials\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x45\n\tpasswords\x18\x02 \x03(\x0b\x32\x32.callgauge.common.v1.RunCredentials.PasswordsEntry\x1a\x30\n\x0ePasswordsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,32 +33,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUNCREDENTIALS_PASSWORDSENTRY']._loaded_options = None
   _globals['_RUNCREDENTIALS_PASSWORDSENTRY']._serialized_options = b'8\001'
-  _globals['_TESTSPEC']._serialized_start=60
-  _globals['_TESTSPEC']._serialized_end=164
-  _globals['_STEP']._serialized_start=166
-  _globals['_STEP']._serialized_end=218
-  _globals['_ACTION']._serialized_start=221
-  _globals['_ACTION']._serialized_end=459
-  _globals['_REGISTERACTION']._serialized_start=462
-  _globals['_REGISTERACTION']._serialized_end=602
-  _globals['_WAITFORCALLSACTION']._serialized_start=605
-  _globals['_WAITFORCALLSACTION']._serialized_end=869
-  _globals['_CALLACTION']._serialized_start=872
-  _globals['_CALLACTION']._serialized_end=1303
-  _globals['_LOADACTION']._serialized_start=1306
-  _globals['_LOADACTION']._serialized_end=1727
-  _globals['_EXPECT']._serialized_start=1729
-  _globals['_EXPECT']._serialized_end=1772
-  _globals['_ASSERTION']._serialized_start=1774
-  _globals['_ASSERTION']._serialized_end=1828
-  _globals['_RESOLVEDTARGET']._serialized_start=1830
-  _globals['_RESOLVEDTARGET']._serialized_end=1921
-  _globals['_RESOLVEDCREDENTIAL']._serialized_start=1923
-  _globals['_RESOLVEDCREDENTIAL']._serialized_end=2000
-  _globals['_RESOLVEDPOOL']._serialized_start=2002
-  _globals['_RESOLVEDPOOL']._serialized_end=2090
-  _globals['_RUNCREDENTIALS']._serialized_start=2093
-  _globals['_RUNCREDENTIALS']._serialized_end=2246
-  _globals['_RUNCREDENTIALS_PASSWORDSENTRY']._serialized_start=2198
-  _globals['_RUNCREDENTIALS_PASSWORDSENTRY']._serialized_end=2246
+  _globals['_TESTSPEC']._serialized_start=61
+  _globals['_TESTSPEC']._serialized_end=198
+  _globals['_STEP']._serialized_start=200
+  _globals['_STEP']._serialized_end=252
+  _globals['_ACTION']._serialized_start=255
+  _globals['_ACTION']._serialized_end=493
+  _globals['_REGISTERACTION']._serialized_start=496
+  _globals['_REGISTERACTION']._serialized_end=636
+  _globals['_WAITFORCALLSACTION']._serialized_start=639
+  _globals['_WAITFORCALLSACTION']._serialized_end=903
+  _globals['_CALLACTION']._serialized_start=906
+  _globals['_CALLACTION']._serialized_end=1337
+  _globals['_LOADACTION']._serialized_start=1340
+  _globals['_LOADACTION']._serialized_end=1761
+  _globals['_EXPECT']._serialized_start=1763
+  _globals['_EXPECT']._serialized_end=1806
+  _globals['_ASSERTION']._serialized_start=1808
+  _globals['_ASSERTION']._serialized_end=1862
+  _globals['_RESOLVEDTARGET']._serialized_start=1864
+  _globals['_RESOLVEDTARGET']._serialized_end=1955
+  _globals['_RESOLVEDCREDENTIAL']._serialized_start=1957
+  _globals['_RESOLVEDCREDENTIAL']._serialized_end=2034
+  _globals['_RESOLVEDPOOL']._serialized_start=2036
+  _globals['_RESOLVEDPOOL']._serialized_end=2124
+  _globals['_RUNCREDENTIALS']._serialized_start=2127
+  _globals['_RUNCREDENTIALS']._serialized_end=2280
+  _globals['_RUNCREDENTIALS_PASSWORDSENTRY']._serialized_start=2232
+  _globals['_RUNCREDENTIALS_PASSWORDSENTRY']._serialized_end=2280
 # @@protoc_insertion_point(module_scope)

@@ -7,12 +7,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TestSpec(_message.Message):
-    __slots__ = ("steps", "assertions")
+    __slots__ = ("steps", "assertions", "allow_unattempted_calls")
     STEPS_FIELD_NUMBER: _ClassVar[int]
     ASSERTIONS_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNATTEMPTED_CALLS_FIELD_NUMBER: _ClassVar[int]
     steps: _containers.RepeatedCompositeFieldContainer[Step]
     assertions: _containers.RepeatedCompositeFieldContainer[Assertion]
-    def __init__(self, steps: _Optional[_Iterable[_Union[Step, _Mapping]]] = ..., assertions: _Optional[_Iterable[_Union[Assertion, _Mapping]]] = ...) -> None: ...
+    allow_unattempted_calls: bool
+    def __init__(self, steps: _Optional[_Iterable[_Union[Step, _Mapping]]] = ..., assertions: _Optional[_Iterable[_Union[Assertion, _Mapping]]] = ..., allow_unattempted_calls: _Optional[bool] = ...) -> None: ...
 
 class Step(_message.Message):
     __slots__ = ("actions",)

@@ -393,7 +393,7 @@ class ListTestsResponse(_message.Message):
     def __init__(self, tests: _Optional[_Iterable[_Union[Test, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
 
 class UpdateTestRequest(_message.Message):
-    __slots__ = ("account_id", "mode", "project_id", "test_id", "name", "set_steps", "set_assertions", "spec", "set_metadata", "metadata")
+    __slots__ = ("account_id", "mode", "project_id", "test_id", "name", "set_steps", "set_assertions", "spec", "set_metadata", "metadata", "allow_unattempted_calls")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -411,6 +411,7 @@ class UpdateTestRequest(_message.Message):
     SPEC_FIELD_NUMBER: _ClassVar[int]
     SET_METADATA_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNATTEMPTED_CALLS_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     mode: str
     project_id: str
@@ -421,7 +422,8 @@ class UpdateTestRequest(_message.Message):
     spec: _test_spec_pb2.TestSpec
     set_metadata: bool
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., name: _Optional[str] = ..., set_steps: _Optional[bool] = ..., set_assertions: _Optional[bool] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., set_metadata: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    allow_unattempted_calls: bool
+    def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., name: _Optional[str] = ..., set_steps: _Optional[bool] = ..., set_assertions: _Optional[bool] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., set_metadata: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., allow_unattempted_calls: _Optional[bool] = ...) -> None: ...
 
 class Registrar(_message.Message):
     __slots__ = ("id", "project_id", "name", "host", "port", "transport", "domain", "created_at")
