@@ -16,13 +16,13 @@ from uuid6 import uuid7
 
 from callgauge_eventstore import NewEvent, RecordedEvent
 from callgauge_platform.telemetry import current_traceparent
-from callgauge_proto.callgauge.events.v1 import billing_pb2, envelope_pb2, media_pb2, monitor_pb2, runs_pb2
+from callgauge_proto.callgauge.events.v1 import accounts_pb2, billing_pb2, envelope_pb2, media_pb2, monitor_pb2, runs_pb2
 
 SCHEMA_VERSION = 1
 
 # Every event type of the v1 contract, by full protobuf name.
 REGISTRY: dict[str, type[Message]] = {}
-for _module in (runs_pb2, media_pb2, billing_pb2, monitor_pb2):
+for _module in (runs_pb2, media_pb2, billing_pb2, monitor_pb2, accounts_pb2):
     for _desc in _module.DESCRIPTOR.message_types_by_name.values():
         REGISTRY[_desc.full_name] = getattr(_module, _desc.name)
 

@@ -161,5 +161,5 @@ class Settings(BaseSettings):
         return f"{self.kafka_topic_prefix}{name}"
 
     def topic(self, area: str) -> str:
-        """area: runs | billing | media."""
+        """area: runs | billing | media | accounts."""
         return f"{self.kafka_topic_prefix}callgauge.{area}.v1"

@@ -37,7 +37,7 @@ class Service:
         self.channel = None
 
     async def start(self) -> pb_grpc.AccountsServiceStub:
-        self.svc = bootstrap(self.settings, store=self.store_factory())
+        self.svc = bootstrap(self.settings, store=self.store_factory(), relay=False)  # no broker here
         await self.svc.start()
         self.channel = acl_stub(self.settings, "accounts", pb_grpc.AccountsServiceStub)
         return self.channel

@@ -150,3 +150,38 @@ async def test_a_full_rate_relay_reports_no_loss_and_publishes_each_event_once(t
     assert relay.broker_losses == 0
     assert relay.published_in_epoch == appended
     assert sum(last + 1 for last in relay._acked_max.values()) == appended
+
+
+async def test_the_accounts_relay_publishes_account_deleted_and_nothing_else(tmp_path, broker, topic_prefix):
+    """The accounts store holds password and key hashes: of it, only AccountDeleted (an account id)
+    reaches Kafka, as callgauge.events.v1.AccountDeleted on the accounts topic."""
+    from callgauge_accounts.bootstrap import PUBLIC_EVENTS
+    from callgauge_accounts.handlers.app import AccountsApp
+
+    topic = f"{topic_prefix}callgauge.accounts.v1"
+    await ensure_topics(broker.bootstrap, [topic], partitions=1)
+    store = open_event_store(f"sqlite:///{tmp_path}/", "accounts")
+    app = AccountsApp(store, "x" * 40)
+    await app.start()
+    try:
+        kept = await app.register("kept@example.com", "correct horse battery staple")
+        gone = await app.register("gone@example.com", "correct horse battery staple")
+        await app.create_api_key(gone.id, "k", "live", 0)
+        await app.delete_account(gone.id)
+    finally:
+        await app.stop()
+    stored = {ev.type for ev in await store.read_all(0, 1000)}
+    assert "callgauge.accounts.v1.AccountRegistered" in stored and "callgauge.accounts.v1.ApiKeyRevoked" in stored
+    producer = Producer(broker.bootstrap)
+    await producer.start()
+    relay = OutboxRelay(store, producer, topic, "relay:accounts", "accounts", publish_types=PUBLIC_EVENTS)
+    await relay.start()
+    try:
+        got = await collect(broker.bootstrap, topic, 1, f"g-acc-{topic_prefix}")
+    finally:
+        await relay.stop()
+        await producer.stop()
+    assert [(d.envelope.type, d.payload.account_id) for d in got] == [("callgauge.events.v1.AccountDeleted", gone.id)]
+    assert kept.id != gone.id and b"argon2" not in got[0].envelope.SerializeToString()
+    assert await store.get_checkpoint("relay:accounts") == await store.last_position()
+    await store.close()

@@ -15,7 +15,8 @@ def sec_stack(tmp_path_factory):
     # demo (the default denies them); webhook receivers keep the production default (global only).
     # Small quotas, so the quota tests reach them (only those tests start runs here).
     s = Stack.on_free_ports(tmp_path_factory.mktemp("sec") / "data", rate_limit_per_minute=1_000_000,
-                            quota_concurrent_runs=3, quota_planned_calls_per_run=1000)
+                            quota_concurrent_runs=3, quota_planned_calls_per_run=1000,
+                            probe_min_interval_seconds=1)  # the deletion test watches a 2 s probe
     s.start(timeout=90)
     yield s
     s.stop()

@@ -174,3 +174,25 @@ def test_max_cost_of_calls_and_load() -> None:
 
 def test_billed_seconds_count_every_started_second() -> None:
     assert [pricing.billed_seconds(ms) for ms in (0, 1, 999, 1000, 1001, 5020)] == [0, 1, 1, 1, 2, 6]
+
+
+def test_closing_settles_open_holds_then_the_closed_wallet_charges_reserves_and_credits_nothing() -> None:
+    from callgauge_billing.domain.errors import Conflict
+
+    state = given(credited(1000), reserved("r1", 100), charged("r1", "c1", 30, 30))
+    settled, closed = wallet.decide_close(state, "src-1")
+    assert (settled.run_id, settled.run_outcome, settled.charged_minor, settled.released_minor) == (
+        "r1", "ACCOUNT_DELETED", 30, 70)
+    assert (closed.account_id, closed.mode, closed.balance_minor, closed.source_event_id) == ("acc", "live", 970,
+                                                                                           "src-1")
+    after = wallet.fold([settled, closed], state)
+    assert after.closed and after.reserved_minor == 0
+    assert wallet.decide_close(after, "src-2") == []  # closing again changes nothing
+    assert wallet.decide_meter(after, wallet.Meter("r1", "c1", "call_seconds", 60, 1)) == []
+    assert wallet.decide_meter(after, wallet.Meter("r2", "p", "probe_run", 1, 5)) == []
+    with pytest.raises(Conflict, match="deleted"):
+        wallet.decide_reserve(after, wallet.Reserve("r2", 10))
+    with pytest.raises(Conflict, match="deleted"):
+        wallet.decide_top_up(after, wallet.TopUp(100, "EUR", "t9"), MAX)
+    assert not wallet.needs_auto_top_up(wallet.evolve(after, ev.AutoTopUpConfigured(
+        account_id="acc", enabled=True, threshold_minor=10_000, amount_minor=500, currency="EUR")))

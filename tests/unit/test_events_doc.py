@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from callgauge_proto.callgauge.accounts.v1 import events_pb2 as accounts_events_pb2
-from callgauge_proto.callgauge.events.v1 import billing_pb2, envelope_pb2, media_pb2, monitor_pb2, runs_pb2
+from callgauge_proto.callgauge.events.v1 import accounts_pb2, billing_pb2, envelope_pb2, media_pb2, monitor_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ EXAMPLE = ROOT / "docs" / "examples" / "consume_media.py"
 
 def _messages():
     for module in (envelope_pb2, runs_pb2, media_pb2, billing_pb2, monitor_pb2, measurements_pb2,
-                   accounts_events_pb2):
+                   accounts_events_pb2, accounts_pb2):
         yield from module.DESCRIPTOR.message_types_by_name.values()
 
 
@@ -49,7 +49,7 @@ def test_every_event_message_and_field_is_documented(desc) -> None:
 
 def test_topics_are_documented() -> None:
     text = DOC.read_text()
-    for name in ("callgauge.runs.v1", "callgauge.billing.v1", "callgauge.media.v1",
+    for name in ("callgauge.runs.v1", "callgauge.billing.v1", "callgauge.media.v1", "callgauge.accounts.v1",
                  "CALLGAUGE_KAFKA_TOPIC_PREFIX"):
         assert name in text
 

@@ -1,11 +1,14 @@
-"""The composition root of the accounts service. Its events hold password and key hashes, so it
-has no outbox relay: nothing of it reaches Kafka."""
+"""The composition root of the accounts service. Its events hold password and key hashes, so its
+outbox relay publishes one type only, AccountDeleted (an account id and nothing else), to topic
+callgauge.accounts.v1: runs and billing end a deleted account's probes, runs and charges."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from callgauge_bus.kafka import Producer, ensure_topics
 from callgauge_eventstore import EventStore
+from callgauge_eventstore.relay import OutboxRelay
 from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor
@@ -17,6 +20,8 @@ from callgauge_accounts.entrypoints.grpc_api import AccountsServicer
 from callgauge_accounts.handlers.app import AccountsApp
 
 SERVICE = "accounts"
+# stored type -> published type: the only events of the accounts store that reach Kafka
+PUBLIC_EVENTS = {"callgauge.accounts.v1.AccountDeleted": "callgauge.events.v1.AccountDeleted"}
 
 
 @dataclass
@@ -26,14 +31,23 @@ class AccountsService:
     app: AccountsApp
     grpc: GrpcServer
     health: HealthServer
+    producer: Producer | None = None
+    relay: OutboxRelay | None = None
 
     async def start(self) -> None:
         await self.app.start()
+        if self.relay is not None and self.producer is not None:
+            await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic("accounts")])
+            await self.producer.start()
+            await self.relay.start()
         await self.grpc.start()
         await self.health.start()
 
     async def stop(self) -> None:
         await self.grpc.stop(grace=5)
+        if self.relay is not None and self.producer is not None:
+            await self.relay.stop()
+            await self.producer.stop()
         await self.app.stop()
         await self.health.stop()
         await self.store.close()
@@ -46,7 +60,9 @@ class AccountsService:
         return True, "ready"
 
 
-def bootstrap(settings: Settings | None = None, store: EventStore | None = None) -> AccountsService:
+def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
+              relay: bool = True) -> AccountsService:
+    """`relay`: publish AccountDeleted to Kafka (False for tools and tests without a broker)."""
     settings = settings or Settings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
     app = AccountsApp(store, settings.jwt_secret_value(), settings.jwt_ttl_seconds, settings.refresh_ttl_seconds)
@@ -56,5 +72,9 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None)
                         ["callgauge.accounts.v1.AccountsService"],
                         server_interceptor(settings, "accounts"))
     svc = AccountsService(settings, store, app, server, None)  # type: ignore[arg-type]
+    if relay:
+        svc.producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-accounts"))
+        svc.relay = OutboxRelay(store, svc.producer, settings.topic("accounts"), name="relay:accounts",
+                                source=SERVICE, publish_types=PUBLIC_EVENTS)
     svc.health = HealthServer(settings.bind_host, settings.accounts_http_port, svc.ready)
     return svc

@@ -35,7 +35,7 @@ class BillingService:
     health: HealthServer
 
     async def start(self) -> None:
-        await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media")])
+        await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media", "accounts")])
         await self.app.start()
         await self.producer.start()
         await self.relay.start()
@@ -84,7 +84,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-billing"))
     relay = OutboxRelay(store, producer, settings.topic("billing"), name="relay:billing", source=SERVICE)
     group = settings.group("callgauge-billing")
-    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs"), settings.topic("media")],
+    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs"), settings.topic("media"),
+                                                   settings.topic("accounts")],
                         group, app.on_event, batch_handler=app.on_batch,
                         dead_letters=DeadLetters(store, group))
     servicer = BillingServicer(app)

@@ -40,7 +40,7 @@ class RunsService:
     monitor: MonitorApp | None = None
 
     async def start(self) -> None:
-        await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media")])
+        await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media", "accounts")])
         await self.app.start()
         if self.monitor is not None:
             await self.monitor.start()
@@ -82,10 +82,12 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     group = settings.group("callgauge-runs")
-    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media")], group, app.on_media_event,
+    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media"), settings.topic("accounts")], group,
+                        app.on_media_event,
                         batch_handler=app.on_media_batch, dead_letters=DeadLetters(store, group))
     servicer = RunsServicer(app)
     monitor = MonitorApp(store, app, monitor_config(settings))
+    app.account_closed_hooks.append(monitor.close_account)  # a deleted account's probes and webhooks end
     monitor_servicer = MonitorServicer(monitor)
     grpc_server = GrpcServer(settings.grpc_listen(settings.runs_grpc),
                              [lambda s: pb_grpc.add_RunsServiceServicer_to_server(servicer, s),

@@ -72,6 +72,7 @@ class Wallet:
     auto_declined: bool = False  # a declined auto top-up is not retried before the next credit/setting
     exhausted: bool = False
     exhausted_runs: frozenset[str] = frozenset()  # runs told to stop since the balance hit zero
+    closed: bool = False  # the account was deleted: nothing is charged, reserved or credited any more
 
     @property
     def reserved_minor(self) -> int:
@@ -175,6 +176,8 @@ def evolve(state: Wallet | None, event: Message, at: datetime | None = None) -> 
                        auto_declined=False)
     if isinstance(event, billing_pb2.AutoTopUpDeclined):
         return replace(state, auto_declined=True)
+    if isinstance(event, billing_pb2.WalletClosed):
+        return replace(state, closed=True, holds={})
     return state
 
 
@@ -220,7 +223,28 @@ def validate_money(v: ValidationCollector, loc: str, amount: int, currency: str,
         v.add(["currency"], f"this wallet is in {wallet_currency}; {currency} amounts cannot be added to it")
 
 
+def _refuse_closed(state: Wallet) -> None:
+    if state.closed:
+        raise Conflict(f"the account {state.account_id} was deleted: its wallet is closed")
+
+
+def decide_close(state: Wallet, source_event_id: str = "") -> list[Message]:
+    """The account was deleted: settle every open reservation (nothing more will be charged to it),
+    then close the wallet. Closing a closed wallet changes nothing."""
+    if state.closed:
+        return []
+    events: list[Message] = [billing_pb2.ReservationSettled(
+        account_id=state.account_id, run_id=h.run_id, reserved_minor=h.amount, charged_minor=h.charged,
+        released_minor=h.remaining, currency=state.currency, run_outcome="ACCOUNT_DELETED", mode=state.mode)
+        for h in state.holds.values()]
+    events.append(billing_pb2.WalletClosed(account_id=state.account_id, mode=state.mode,
+                                           balance_minor=state.balance_minor, currency=state.currency,
+                                           source_event_id=source_event_id))
+    return events
+
+
 def decide_top_up(state: Wallet, cmd: TopUp, max_amount: int) -> list[Message]:
+    _refuse_closed(state)
     v = ValidationCollector()
     validate_money(v, "amount_minor", cmd.amount_minor, cmd.currency or state.currency, state.currency, max_amount)
     if state.balance_minor + max(cmd.amount_minor, 0) > MAX_BALANCE_MINOR:
@@ -234,6 +258,7 @@ def decide_top_up(state: Wallet, cmd: TopUp, max_amount: int) -> list[Message]:
 
 
 def decide_reserve(state: Wallet, cmd: Reserve) -> list[Message]:
+    _refuse_closed(state)
     if cmd.run_id in state.runs:
         if cmd.run_id in state.holds and state.holds[cmd.run_id].amount == cmd.amount_minor:
             return []  # the same reservation again
@@ -263,7 +288,9 @@ def decide_release(state: Wallet, cmd: Release) -> list[Message]:
 def decide_meter(state: Wallet, cmd: Meter) -> list[Message]:
     """Charge the growth of a metered quantity. Never overdraws: what the balance cannot cover is
     recorded as uncollected, and the charge that empties the wallet emits BalanceExhausted (again for
-    each other run that charges an empty wallet)."""
+    each other run that charges an empty wallet). A closed wallet (deleted account) is charged nothing."""
+    if state.closed:
+        return []
     if cmd.kind not in KINDS:
         raise Invalid.one(["kind"], f"unknown kind {cmd.kind!r}; one of {', '.join(KINDS)}")
     if cmd.total < 0 or cmd.unit_price_minor < 0:
@@ -295,6 +322,7 @@ def decide_meter(state: Wallet, cmd: Meter) -> list[Message]:
 
 
 def decide_set_auto_top_up(state: Wallet, cmd: SetAutoTopUp, max_amount: int) -> list[Message]:
+    _refuse_closed(state)
     v = ValidationCollector()
     currency = cmd.currency or state.currency
     if cmd.enabled:
@@ -315,7 +343,7 @@ def decide_set_auto_top_up(state: Wallet, cmd: SetAutoTopUp, max_amount: int) ->
 
 def needs_auto_top_up(state: Wallet) -> bool:
     a = state.auto_top_up
-    return (state.mode == "live" and a.enabled and a.amount > 0 and not state.auto_declined
+    return (state.mode == "live" and not state.closed and a.enabled and a.amount > 0 and not state.auto_declined
             and state.balance_minor < a.threshold)
 
 

@@ -19,7 +19,7 @@ from callgauge_eventstore import DuplicateEventId, EventStore, RecordedEvent, Wr
 from callgauge_eventstore.aggregate import StateCache, load, save
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
-from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
+from callgauge_proto.callgauge.events.v1 import accounts_pb2, billing_pb2, media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_billing.adapters.payments import PaymentProvider, PaymentResult
@@ -305,8 +305,19 @@ class BillingApp:
             CALLS_METERED.labels(mode).inc(len(cmds))
             await self._maybe_auto_top_up(account_id, mode, state, cmds[-1][0])
 
+    async def close_account(self, account_id: str, source_event_id: str) -> None:
+        """The account was deleted: close its wallets (both modes; open holds settled first). Idempotent:
+        a redelivery finds them closed, and the events get ids derived from the source event."""
+        for mode in wallet.MODES:
+            await self.execute(account_id, mode, lambda s: wallet.decide_close(s, source_event_id),
+                               causation=source_event_id, id_source=f"close:{source_event_id}:{mode}")
+        log.info("account_wallets_closed", account_id=account_id)
+
     async def on_event(self, delivered: Delivered) -> None:
         msg = delivered.payload
+        if isinstance(msg, accounts_pb2.AccountDeleted) and msg.account_id:
+            await self.close_account(msg.account_id, delivered.event_id)
+            return
         run_id = getattr(msg, "run_id", "")
         if not run_id:
             return

@@ -4,6 +4,7 @@ decide, append at the loaded version; queries read the read model or a stream.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 import uuid
@@ -21,7 +22,7 @@ from callgauge_eventstore.aggregate import StateCache, load, save
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.logs import get_logger
-from callgauge_proto.callgauge.events.v1 import media_pb2
+from callgauge_proto.callgauge.events.v1 import accounts_pb2, media_pb2, runs_pb2
 
 from callgauge_runs.adapters.billing import BillingPort
 from callgauge_runs.domain import common, project as project_model, resources as resource_model, run as run_model, test as test_model
@@ -68,6 +69,10 @@ def pool_stream(pid: str) -> str:
     return f"credpool-{pid}"
 
 
+def account_stream(account_id: str) -> str:
+    return f"account-{account_id}"
+
+
 def seconds_projection(run_id: str) -> str:
     return f"run-seconds/{run_id}"
 
@@ -111,6 +116,9 @@ class RunsApp:
         self._heard: dict[str, float] = {}  # run id -> when its engine last said anything (monotonic)
         self._stopping_since: dict[str, float] = {}
         self._lease_watcher: asyncio.Task | None = None
+        # called with (account id, source event id) once the runs side of a deleted account is done
+        # (bootstrap adds the monitor's: probes disabled, webhooks revoked)
+        self.account_closed_hooks: list = []
 
     # ------------------------------------------------------------ lifecycle
 
@@ -367,8 +375,13 @@ class RunsApp:
             raise NotFound("test", test_id)
         return t.project_id
 
+    def _refuse_closed(self, account_id: str) -> None:
+        if account_id in self.view.closed:
+            raise Conflict(f"the account {account_id} was deleted: no run of it starts")
+
     async def start_run(self, cmd: run_model.StartRun) -> run_model.Run:
         """Snapshot the test (overrides applied, pools resolved) as RunRequested."""
+        self._refuse_closed(cmd.account_id)
         self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
         test, _ = await load(self.store, test_stream(cmd.test_id), test_model.evolve_test, decode_payload)
         resources = self.view.resources_of(cmd.project_id)
@@ -388,6 +401,8 @@ class RunsApp:
                     log.warning("reservation_not_released", run_id=cmd.run_id, error=repr(exc))
             raise
         RUN_TRANSITIONS.labels("PENDING").inc()
+        if cmd.account_id in self.view.closed:  # closed while this one was starting: it ends too
+            await self._stop_quietly(cmd.run_id, cmd.account_id, cmd.mode)
         return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id, cmd.mode)
 
     def _check_quotas(self, account_id: str, spec) -> None:
@@ -411,6 +426,46 @@ class RunsApp:
     async def revoke_kiosk(self, cmd: run_model.RevokeKioskLinks) -> run_model.Run:
         await self._decide(run_stream(cmd.run_id), run_model.evolve_run, run_model.decide_revoke_kiosk, cmd)
         return await self.get_run(cmd.account_id, "", cmd.run_id, cmd.mode)
+
+    # ------------------------------------------------------------ deleted accounts
+
+    async def close_account(self, account_id: str, source_event_id: str) -> None:
+        """The accounts service deleted the account (its AccountDeleted on Kafka): record it (no run of
+        it starts any more), stop its unfinished runs, revoke its kiosk links, then run the hooks
+        (probes disabled, webhooks revoked). Every step is idempotent: a redelivery repeats nothing."""
+        if account_id not in self.view.closed:
+            stream = account_stream(account_id)
+            version = await self.store.stream_version(stream)
+            if version is None:
+                try:
+                    await self._append(stream, -1, [runs_pb2.AccountClosed(
+                        account_id=account_id, source_event_id=source_event_id)], account_id, source_event_id,
+                        [uuid.uuid5(_NS, f"{source_event_id}:account-closed")])
+                except (WrongExpectedVersion, DuplicateEventId):
+                    pass  # another replica recorded it
+            await self.view.wait_for(await self.store.last_position())
+        runs = [r for r in list(self.view.runs.values()) if r.account_id == account_id]
+        for r in runs:
+            if not r.finished:
+                await self._stop_quietly(r.id, account_id, r.mode)
+            if r.kiosk_hashes:
+                with contextlib.suppress(WrongExpectedVersion):  # a link revoked meanwhile: the check at read covers it
+                    await self._decide(run_stream(r.id), run_model.evolve_run, run_model.decide_revoke_kiosk,
+                                       run_model.RevokeKioskLinks(r.id, account_id, r.mode))
+        for hook in self.account_closed_hooks:
+            await hook(account_id, source_event_id)
+        log.info("account_closed", account_id=account_id, runs=len(runs))
+
+    async def _stop_quietly(self, run_id: str, account_id: str, mode: str) -> None:
+        for _ in range(5):
+            try:
+                await self._decide(run_stream(run_id), run_model.evolve_run, run_model.decide_stop_run,
+                                   run_model.StopRun(run_id, account_id, mode, "the account was deleted"))
+                return
+            except Conflict:
+                return  # ended meanwhile
+            except WrongExpectedVersion:
+                continue
 
     async def on_media_batch(self, batch: list[Delivered]) -> None:
         """A batch of media events as the consumer fetched it (in order per partition, so per run).
@@ -465,6 +520,9 @@ class RunsApp:
         """Move a run along as the media-engine reports. Idempotent: the events decided from a
         media event get ids derived from its id, so a redelivery re-appends the same ids (a no-op)."""
         msg = delivered.payload
+        if isinstance(msg, accounts_pb2.AccountDeleted) and msg.account_id:
+            await self.close_account(msg.account_id, delivered.event_id)
+            return
         run_id = getattr(msg, "run_id", "")
         if run_id:
             self._heard[run_id] = time.monotonic()  # the run's engine is alive: its lease holds
@@ -606,7 +664,7 @@ class RunsApp:
         if run_id is None:
             raise NotFound("kiosk link", "…")  # never echo a token
         run, _ = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
-        if run is None:
+        if run is None or run.account_id in self.view.closed:  # a deleted account's links are dead at once
             raise NotFound("kiosk link", "…")
         return run
 

@@ -550,6 +550,31 @@ class MonitorApp:
                 continue
         return await self.get_probe(account_id, mode, project_id, probe_id)
 
+    async def close_account(self, account_id: str, source_event_id: str = "") -> None:
+        """A deleted account (RunsApp.close_account): disable its probes (no slot fires any more) and
+        delete every webhook endpoint of it (deliveries still due give up: 'endpoint deleted').
+        Idempotent: a disabled probe and a deleted endpoint are left as they are."""
+        await self.view.wait_for(await self.store.last_position())
+        for p in [p for p in list(self.view.probes.values()) if p.account_id == account_id and not p.deleted]:
+            for _ in range(5):
+                state, version = await self._load_probe(p.id)
+                if state is None or state.deleted or not state.enabled:
+                    break
+                try:
+                    events = P.decide_update_probe(state, True, P.UpdateProbe(
+                        probe_id=state.id, project_id=state.project_id, account_id=account_id, mode=state.mode,
+                        now=datetime.now(UTC), enabled=False), self.config.rules)
+                except Invalid:  # a probe the rules no longer accept (e.g. a raised minimum): delete it
+                    events = P.decide_delete_probe(state, state.id, account_id, state.mode, state.project_id)
+                try:
+                    await self._append(probe_stream(state.id), version, events, state.id, source_event_id)
+                    break
+                except WrongExpectedVersion:
+                    continue
+        for ep in [e for e in list(self.view.endpoints.values()) if e.account_id == account_id and not e.deleted]:
+            with contextlib.suppress(WrongExpectedVersion):  # deleted meanwhile
+                await self._drop_endpoint(ep.id)
+
     async def _drop_endpoint(self, endpoint_id: str) -> None:
         ep, version = await load(self.store, endpoint_stream(endpoint_id), W.evolve_endpoint, decode_payload)
         if ep is not None and not ep.deleted:

@@ -36,6 +36,7 @@ class ReadModel:
     registrars: dict[str, resource_model.Registrar] = field(default_factory=dict)
     pools: dict[str, resource_model.CredentialPool] = field(default_factory=dict)
     kiosk: dict[str, str] = field(default_factory=dict)  # token sha256 -> run id
+    closed: set[str] = field(default_factory=set)  # deleted accounts (AccountClosed)
     position: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -87,6 +88,9 @@ class ReadModel:
             else:
                 self.pools[pid] = resource_model.evolve_pool(self.pools.get(pid), event, at)
             return {f"pool:{pid}"}
+        if isinstance(event, runs_pb2.AccountClosed):
+            self.closed.add(event.account_id)
+            return {f"closed:{event.account_id}"}
         if isinstance(event, runs_pb2.RunRequested):
             self.runs[event.run_id] = run_model.evolve_run(None, event, at)
             return {f"run:{event.run_id}"}
@@ -129,6 +133,8 @@ class ReadModel:
             value = _encode(c)
         elif kind == "kiosk" and ident in self.kiosk:
             value = {"run_id": self.kiosk[ident]}
+        elif kind == "closed" and ident in self.closed:
+            value = {"closed": True}
         else:
             return None
         return json.dumps(value, sort_keys=True).encode()
@@ -136,7 +142,8 @@ class ReadModel:
     def rows(self) -> dict[str, bytes]:
         keys = ([f"project:{k}" for k in self.projects] + [f"test:{k}" for k in self.tests]
                 + [f"run:{k}" for k in self.runs] + [f"registrar:{k}" for k in self.registrars]
-                + [f"pool:{k}" for k in self.pools] + [f"kiosk:{k}" for k in self.kiosk])
+                + [f"pool:{k}" for k in self.pools] + [f"kiosk:{k}" for k in self.kiosk]
+                + [f"closed:{k}" for k in self.closed])
         return {k: self.row(k) for k in keys}  # type: ignore[misc]
 
     def load_rows(self, rows: dict[str, bytes], position: int) -> None:
@@ -156,6 +163,8 @@ class ReadModel:
                 self.pools[ident] = _decode(resource_model.CredentialPool, value)
             elif kind == "kiosk":
                 self.kiosk[ident] = value["run_id"]
+            elif kind == "closed":
+                self.closed.add(ident)
         self.position = position
 
     async def advanced_to(self, position: int) -> None:

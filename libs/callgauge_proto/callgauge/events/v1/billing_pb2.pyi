@@ -151,3 +151,17 @@ class AutoTopUpDeclined(_message.Message):
     attempt_id: str
     mode: str
     def __init__(self, account_id: _Optional[str] = ..., amount_minor: _Optional[int] = ..., currency: _Optional[str] = ..., reason: _Optional[str] = ..., attempt_id: _Optional[str] = ..., mode: _Optional[str] = ...) -> None: ...
+
+class WalletClosed(_message.Message):
+    __slots__ = ("account_id", "mode", "balance_minor", "currency", "source_event_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    mode: str
+    balance_minor: int
+    currency: str
+    source_event_id: str
+    def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ..., balance_minor: _Optional[int] = ..., currency: _Optional[str] = ..., source_event_id: _Optional[str] = ...) -> None: ...

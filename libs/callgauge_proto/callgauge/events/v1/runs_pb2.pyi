@@ -330,3 +330,11 @@ class RunKioskLinkRevoked(_message.Message):
     run_id: str
     token_sha256: str
     def __init__(self, run_id: _Optional[str] = ..., token_sha256: _Optional[str] = ...) -> None: ...
+
+class AccountClosed(_message.Message):
+    __slots__ = ("account_id", "source_event_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    source_event_id: str
+    def __init__(self, account_id: _Optional[str] = ..., source_event_id: _Optional[str] = ...) -> None: ...
