@@ -1,6 +1,6 @@
 """`callgauge events`: read the Kafka event streams as a data team does.
 
-  callgauge events tail --topic runs|billing|media [--from earliest|latest] [--json] [--max N] [--timeout S]
+  callgauge events tail --topic runs|billing|media|accounts [--from earliest|latest] [--json] [--max N] [--timeout S]
   callgauge events export --topic media --to measurements.csv|measurements.parquet [--from earliest] [--timeout S]
 
 Both read without a consumer group (nothing is committed, nothing disturbs the services' groups),
@@ -25,7 +25,7 @@ from google.protobuf.json_format import MessageToDict
 from callgauge_bus.codec import BadRecord, Delivered, decode_record
 from callgauge_platform.settings import Settings
 
-AREAS = ("runs", "billing", "media")
+AREAS = ("runs", "billing", "media", "accounts")
 
 MEASUREMENT_FIELDS = [
     "call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason",
