@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 # build-essential … pkg-config: pjsua2 is built from source (scripts/build_pjsua2.sh).
 APT_PACKAGES=(python3 python3-venv sip-tester kamailio iproute2 util-linux ca-certificates chromium
   build-essential swig python3-dev libssl-dev libopus-dev uuid-dev pkg-config
-  espeak-ng)  # espeak-ng: the reference speech prompts (callgauge_media.audio.prompts)
+  espeak-ng  # the reference speech prompts (callgauge_media.audio.prompts)
+  jq curl)   # jq, curl: the README's shell examples (checked by tests/e2e/test_first_hour.py)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

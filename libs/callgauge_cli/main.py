@@ -27,6 +27,7 @@ import typer
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich import box as rich_box
 from rich.table import Table
 
 from callgauge_cli import junit
@@ -250,7 +251,14 @@ def tests_apply(
                 out.print(f"created test {t.id} {t.name!r} in {proj.slug or proj.id}")
             else:
                 t = c.update_test(proj.id, existing.id, doc)
-                out.print(f"updated test {t.id} {t.name!r} in {proj.slug or proj.id}")
+                # the runs service appends nothing when the test is the same (defaults filled in)
+                same = _test_content(t) == _test_content(existing)
+                out.print(f"{'unchanged' if same else 'updated'} test {t.id} {t.name!r} in {proj.slug or proj.id}")
+
+
+def _test_content(t: Test) -> dict:
+    d = t.model_dump(mode="json")
+    return {k: d.get(k) for k in ("name", "steps", "assertions", "metadata")}
 
 
 @tests_app.command("list")
@@ -275,18 +283,35 @@ def tests_list(project: Annotated[str | None, typer.Option("--project")] = None,
 def runs_list(project: Annotated[str | None, typer.Option("--project")] = None,
               status: Annotated[str | None, typer.Option("--status", help="e.g. FAILED")] = None,
               limit: Annotated[int, typer.Option("--limit", min=1, max=100)] = 20,
+              wide: Annotated[bool, typer.Option("--wide", help="no width limit: whole results too")] = False,
               as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """A project's latest runs, newest first."""
+    """A project's latest runs, newest first. Run ids are always shown whole."""
     with client() as c:
         proj = _find_project(c, project or _default_project())
         runs = c.list_runs(proj.id, status=status.upper() if status else None, per_page=limit).items
     if as_json:
         return _print_json([{k: v for k, v in r.model_dump(mode="json").items() if k != "calls"} for r in runs])
-    table = Table("id", "test", "status", "passed", "started", "result")
+    table = Table(box=None if wide else rich_box.SIMPLE)
+    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in runs), default=2))
+    table.add_column("test", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("started", no_wrap=not wide)
+    table.add_column("result", overflow="fold" if wide else "ellipsis", no_wrap=not wide)
     for r in runs:
-        table.add_row(r.id, r.test_name, r.status, "yes" if r.passed else "no", _ts(r.started_at),
-                      r.result_description[:80])
-    out.print(table)
+        table.add_row(r.id, r.test_name, r.status, _verdict_word(r.status, r.passed), _ts(r.started_at),
+                      r.result_description)
+    if wide:
+        Console(width=100_000, highlight=False, soft_wrap=True).print(table)
+    else:
+        out.print(table)
+
+
+def _verdict_word(status: str, passed: bool) -> str:
+    """One word for the verdict, once: passed, failed, or running until the run ends."""
+    if status not in ("COMPLETED", "FAILED", "CANCELLED"):
+        return "running"
+    return "passed" if status == "COMPLETED" and passed else "failed"
 
 
 @runs_app.command("status")
@@ -298,7 +323,10 @@ def runs_status(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = 
     if as_json:
         _print_json(st.model_dump(mode="json"))
     else:
-        out.print(f"run {run_id} ({st.test_name}): {st.state or st.status} — {st.status}"
+        state = st.state or st.status.upper()
+        said = {"COMPLETED": "PASSED" if st.has_passed else "COMPLETED, not passed", "FAILED": "FAILED",
+                "CANCELLED": "CANCELLED (failed)"}.get(state, state)
+        out.print(f"run {run_id} ({st.test_name}): {said}"
                   + (f"\n  {st.result_description}" if st.result_description else "")
                   + (f"\nreport: {st.report_url}" if st.report_url else ""), highlight=False)
     raise typer.Exit(EXIT_FAILED if st.is_failed else EXIT_PASSED)
@@ -488,8 +516,14 @@ def _assertion_results(r: Run, t: Test):
 
 
 def _print_result(r: Run, results, bad: list, bad_total: int) -> None:
-    verdict = "[bold green]PASSED[/]" if r.status == "COMPLETED" and r.passed else "[bold red]FAILED[/]"
-    out.print(f"run {r.id}: {r.status} {verdict}")
+    # said once: PASSED, FAILED, or the end state and the verdict when they differ (CANCELLED)
+    if r.status == "COMPLETED" and r.passed:
+        verdict = "[bold green]PASSED[/]"
+    elif r.status == "FAILED":
+        verdict = "[bold red]FAILED[/]"
+    else:
+        verdict = f"[bold red]{r.status} (failed)[/]"
+    out.print(f"run {r.id}: {verdict}")
     if r.result_description:
         out.print(f"  {r.result_description}", highlight=False)
     table = Table("assertion", "measured", "verdict")

@@ -49,6 +49,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     s = stack.settings
     print(f"Callgauge is up.\n  API:        {s.gateway_url()}/api/v1   (docs {s.gateway_url()}/api/docs)\n"
           f"  API key:    {s.api_key}\n  SIP target: {stack.responder_uri()}\n  logs:       {s.data_dir / 'logs'}\n"
+          f"  browser:    {s.gateway_url()}/   billing: {s.billing_mode} (CALLGAUGE_BILLING_MODE)\n"
           "Ctrl-C stops everything.", flush=True)
     try:
         while not stop.wait(0.5):

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     responder_rtp_port: int = 30000
 
     # billing (prices and limits in minor units of billing_currency)
+    billing_mode: str = Field(
+        "unmetered", description="unmetered (self-hosted default: usage and history are recorded and shown, "
+        "priced at zero; nothing is ever refused or hung up for money) | prepaid (an operator selling "
+        "Callgauge: prices, wallets, 402 when a run does not fit, hang-up at zero, auto top-up)")
     billing_currency: str = Field("EUR", description="ISO 4217 currency of new wallets")
     billing_welcome_credit_minor: int = Field(
         10_000, ge=0, description="credited when a wallet opens, so a new account can run its first tests")

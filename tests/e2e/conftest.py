@@ -31,7 +31,9 @@ def stack(tmp_path_factory, collector):
                             rate_limit_per_minute=1_000_000, probe_min_interval_seconds=1,
                             webhook_allow_private=True, webhook_retry_base_seconds=1.0,
                             # a few tests dial the discard port (127.0.0.1:9) as a dead destination
-                            dial_allow_ports="1-65535")
+                            dial_allow_ports="1-65535",
+                            # the billing tests check wallets, 402s and hang-ups: an operator's prepaid mode
+                            billing_mode="prepaid")
     s.extra_env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
     s.start(timeout=90)
     yield s

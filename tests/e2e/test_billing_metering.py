@@ -24,7 +24,7 @@ WELCOME = 3  # minor units = 3 answered seconds at the default price of 1 per se
 
 @pytest.fixture(scope="module")
 def poor_stack(tmp_path_factory):
-    s = Stack.on_free_ports(tmp_path_factory.mktemp("billing-stack") / "data", billing_reservation="minimum",
+    s = Stack.on_free_ports(tmp_path_factory.mktemp("billing-stack") / "data", billing_mode="prepaid", billing_reservation="minimum",
                             billing_welcome_credit_minor=WELCOME, media_progress_interval_s=1.0)
     s.start(timeout=90)
     yield s

@@ -103,12 +103,17 @@ def test_run_that_fails_exits_1_and_junit_names_the_failed_call(logged_in, sdk, 
     junit_path = tmp_path / "fail.xml"
     r = logged_in("run", test.name, "--project", project.slug, "--junit", str(junit_path))
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "FAILED" in r.stdout
+    assert "FAILED" in r.stdout and "FAILED FAILED" not in r.stdout  # the verdict is said once
     listed = logged_in("runs", "list", "--project", project.id, "--status", "failed", "--json")
     assert listed.returncode == 0, listed.stderr
     (listed_run,) = json.loads(listed.stdout)
     status = logged_in("runs", "status", listed_run["id"])
-    assert status.returncode == 1 and "failed" in status.stdout
+    assert status.returncode == 1 and "FAILED" in status.stdout and "FAILED — failed" not in status.stdout
+    # at 80 columns the table keeps the run id whole (the result column gives way); --wide too
+    for args, env in ((), {"COLUMNS": "80"}), (("--wide",), {"COLUMNS": "80"}):
+        table = logged_in("runs", "list", "--project", project.id, *args, **env)
+        assert table.returncode == 0 and listed_run["id"] in table.stdout, table.stdout
+        assert "failed" in table.stdout
     (suite,) = list(JUnitXml.fromfile(str(junit_path)))
     cases = {c.name: c for c in suite}
     assert not cases["asr >= 1"].is_passed
@@ -130,6 +135,8 @@ def test_tests_apply_creates_then_updates_by_name(logged_in, sdk, stack, tmp_pat
     f.write_text(yaml.safe_dump(spec))
     second = logged_in("tests", "apply", "-f", str(f), "--project", project.id)
     assert second.returncode == 0 and "updated" in second.stdout, second.stdout + second.stderr
+    third = logged_in("tests", "apply", "-f", str(f), "--project", project.id)  # the same file again
+    assert third.returncode == 0 and "unchanged" in third.stdout, third.stdout + third.stderr
     tests = sdk.list_tests(project.id).items
     assert [t.name for t in tests] == ["from a file"]
     assert tests[0].steps[0]["actions"][0]["duration_ms"] == 1500

@@ -132,6 +132,18 @@ def test_signed_in_report_in_chromium(browser, stack, finished_run):
     assert shown == ["SUCCESS"] * (len(calls) - len(failed))
     assert "outcome=SUCCESS" in browser.evaluate("location.search")
     assert shot.stat().st_size > 10_000
+    # times shown in the browser's time zone (localtime.js, no CSP error), and the link back to the runs
+    assert browser.evaluate("document.querySelectorAll('time[data-local]').length") >= 1
+    back = browser.evaluate("document.querySelector('#project-runs').getAttribute('href')")
+    assert back == f"/reports/projects/{run.project_id}/runs"
+    listed = browser.navigate(stack.settings.gateway_url() + back)
+    assert listed.status == 200 and listed.errors == []
+    assert browser.evaluate(f"document.querySelector('tr[data-run=\"{run.id}\"] a') !== null")
+    assert browser.evaluate("document.querySelectorAll('#runs time[data-local]').length") >= 1
+    browser.screenshot(ARTIFACTS / "run-list.png")
+    home = browser.navigate(stack.settings.gateway_url() + "/")
+    assert home.status == 200 and home.errors == []
+    assert browser.evaluate("document.querySelector('#link-runs').getAttribute('href')") == "/reports/"
 
 
 def test_kiosk_report_in_chromium_without_credentials(browser, sdk, stack, finished_run):

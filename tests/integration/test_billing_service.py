@@ -63,7 +63,7 @@ def make_settings(tmp_path, broker, topic_prefix, **kw) -> Settings:
                     kafka_topic_prefix=topic_prefix, billing_grpc=f"127.0.0.1:{free_port()}",
                     billing_http_port=free_port(), runs_grpc=f"127.0.0.1:{free_port()}", runs_http_port=free_port(),
                     dial_allow_cidrs="127.0.0.0/8",  # call_spec dials loopback (denied by default)
-                    **kw)
+                    **{"billing_mode": "prepaid", **kw})
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -24,7 +24,8 @@ async def billing(tmp_path, broker, topic_prefix):
 
     settings = Settings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
                         kafka_topic_prefix=topic_prefix, billing_grpc=f"127.0.0.1:{free_port()}",
-                        billing_http_port=free_port(), billing_welcome_credit_minor=100)
+                        billing_http_port=free_port(), billing_welcome_credit_minor=100,
+                        billing_mode="prepaid")
     assert settings.billing_payment_provider == "none"  # the default
     svc = bootstrap(settings)
     await svc.start()

@@ -196,3 +196,39 @@ def test_closing_settles_open_holds_then_the_closed_wallet_charges_reserves_and_
         wallet.decide_top_up(after, wallet.TopUp(100, "EUR", "t9"), MAX)
     assert not wallet.needs_auto_top_up(wallet.evolve(after, ev.AutoTopUpConfigured(
         account_id="acc", enabled=True, threshold_minor=10_000, amount_minor=500, currency="EUR")))
+
+
+# ---------------------------------------------------------------- unmetered (the self-hosted default)
+
+
+def test_unmetered_reserve_starts_a_run_on_an_empty_wallet_and_holds_nothing() -> None:
+    state = given()  # balance 0: prepaid refuses this run
+    with pytest.raises(InsufficientBalance):
+        wallet.decide_reserve(state, wallet.Reserve("r1", 600, "p1", "t1", 1))
+    [e] = wallet.decide_reserve(state, wallet.Reserve("r1", 600, "p1", "t1", 1), metered=False)
+    assert isinstance(e, ev.FundsReserved) and e.amount_minor == 0
+    after = wallet.evolve(state, e)
+    assert (after.balance_minor, after.reserved_minor, after.available_minor) == (0, 0, 0)
+
+
+def test_unmetered_usage_is_recorded_at_price_zero_and_never_exhausts_the_wallet() -> None:
+    state = given(credited(1), reserved("r1", 0))
+    for total in (5, 60, 3600):  # a day of probes on a one-cent wallet
+        events = wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", total, 1), metered=False)
+        assert [type(e).__name__ for e in events] == ["UsageCharged"]  # recorded, no BalanceExhausted
+        [u] = events
+        assert (u.amount_minor, u.uncollected_minor, u.unit_price_minor, u.total_quantity) == (0, 0, 0, total)
+        state = wallet.fold(events, state)
+    assert state.balance_minor == 1 and not state.exhausted
+    [p] = wallet.decide_meter(state, wallet.Meter("r1", "probe:r1", "probe_run", 1, 5), metered=False)
+    assert p.quantity == 1 and p.amount_minor == 0
+    # the same usage in prepaid mode takes the cent and stops the run
+    prepaid = wallet.decide_meter(given(credited(1), reserved("r1", 0)),
+                                  wallet.Meter("r1", "c1", "call_seconds", 5, 1))
+    assert [type(e).__name__ for e in prepaid] == ["UsageCharged", "BalanceExhausted"]
+
+
+def test_unmetered_never_auto_tops_up() -> None:
+    state = given(ev.AutoTopUpConfigured(account_id="acc", enabled=True, threshold_minor=500, amount_minor=1000))
+    assert wallet.needs_auto_top_up(state)
+    assert not wallet.needs_auto_top_up(state, metered=False)

@@ -67,12 +67,14 @@ def config_from(settings: Settings) -> BillingConfig:
         raise ValueError(f"CALLGAUGE_BILLING_CURRENCY={settings.billing_currency!r} is not a supported currency")
     if settings.billing_reservation not in ("max_cost", "minimum"):
         raise ValueError("CALLGAUGE_BILLING_RESERVATION: max_cost or minimum")
+    if settings.billing_mode not in wallet.BILLING_MODES:
+        raise ValueError(f"CALLGAUGE_BILLING_MODE={settings.billing_mode!r}: unmetered or prepaid")
     return BillingConfig(
         currency=currency, welcome_credit_minor=settings.billing_welcome_credit_minor,
         prices=pricing.Prices(settings.billing_price_call_second_minor, settings.billing_price_registration_minor,
                               settings.billing_price_probe_run_minor),
         min_balance_minor=settings.billing_min_balance_minor, max_top_up_minor=settings.billing_max_top_up_minor,
-        reservation=settings.billing_reservation,
+        reservation=settings.billing_reservation, billing_mode=settings.billing_mode,
     )
 
 

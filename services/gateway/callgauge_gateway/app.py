@@ -22,6 +22,7 @@ from callgauge_gateway.envelope import error, request_id_var
 from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
 from callgauge_gateway.reports import create_reports_app
+from callgauge_gateway.reports.routes import landing_page
 from callgauge_gateway.routes import billing, calls, identity, index, monitor, pools, projects, runs
 from callgauge_gateway.routes import run_seconds as run_seconds_routes
 from callgauge_platform.grpcutil import service_channel
@@ -112,6 +113,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for name, value in (getattr(request.state, "rate_headers", None) or {}).items():
             response.headers.setdefault(name, value)
         return response
+
+    @app.get("/", include_in_schema=False)
+    async def landing(request: Request):
+        """A small page for whoever opens the server in a browser: docs, API, runs (after sign-in)."""
+        return landing_page(index._version(), f"{str(request.base_url).rstrip('/')}/api/v1")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz():

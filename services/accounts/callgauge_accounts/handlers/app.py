@@ -78,6 +78,10 @@ def key_use_stream(kid: str) -> str:
     return f"keyuse-{kid}"
 
 
+TOKEN_EXPIRED = ("Access token expired: get a new one with POST /api/v1/auth/refresh "
+                 "{\"refreshToken\": \"…\"} (or log in again at POST /api/v1/auth/login)")
+
+
 @dataclass(frozen=True)
 class Tokens:
     access_token: str
@@ -297,6 +301,9 @@ class AccountsApp:
         try:
             claims = jwt.decode(token, self._secret, algorithms=[JWT_ALGORITHM], issuer=JWT_ISSUER,
                                 options={"require": ["exp", "iat", "sub", "sid"]})
+        except jwt.ExpiredSignatureError as exc:
+            AUTH_RESULTS.labels("jwt", "expired").inc()
+            raise Unauthenticated(TOKEN_EXPIRED) from exc
         except jwt.PyJWTError as exc:
             AUTH_RESULTS.labels("jwt", "rejected").inc()
             raise Unauthenticated("Invalid or expired API key or token") from exc

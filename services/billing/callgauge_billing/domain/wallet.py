@@ -6,6 +6,13 @@ One wallet per (account, mode). Money is integer minor units with an ISO 4217 cu
   charged counts against its own hold first.
 - available = balance - what is still held; a run starts only when its maximum cost fits.
 Test-mode wallets price everything at zero: usage is recorded, nothing is charged.
+
+Billing modes (the operator's setting, passed to the deciders as `metered`):
+- prepaid (metered=True): the above; a run that does not fit is refused (402), the charge that
+  empties the wallet emits BalanceExhausted (the media-engine hangs up), auto top-up tops it up.
+- unmetered (metered=False, the default of `callgauge up`): usage is recorded exactly as in
+  prepaid (every UsageCharged with its quantity), priced at zero; nothing is held, nothing is
+  refused, the balance never runs out and no auto top-up is made.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ CURRENCIES: Mapping[str, int] = {
 }
 MAX_BALANCE_MINOR = 10**13  # far below int64; keeps sums of many credits representable
 MODES = ("live", "test")
+BILLING_MODES = ("unmetered", "prepaid")
 KINDS = ("call_seconds", "registration", "probe_run")
 
 
@@ -257,7 +265,7 @@ def decide_top_up(state: Wallet, cmd: TopUp, max_amount: int) -> list[Message]:
         top_up_id=cmd.top_up_id, balance_after_minor=state.balance_minor + cmd.amount_minor, mode=state.mode)]
 
 
-def decide_reserve(state: Wallet, cmd: Reserve) -> list[Message]:
+def decide_reserve(state: Wallet, cmd: Reserve, metered: bool = True) -> list[Message]:
     _refuse_closed(state)
     if cmd.run_id in state.runs:
         if cmd.run_id in state.holds and state.holds[cmd.run_id].amount == cmd.amount_minor:
@@ -265,8 +273,8 @@ def decide_reserve(state: Wallet, cmd: Reserve) -> list[Message]:
         raise Conflict(f"run {cmd.run_id} already has a reservation")
     if cmd.amount_minor < 0:
         raise Invalid.one(["amount_minor"], "a reservation cannot be negative")
-    amount = 0 if state.mode == "test" else cmd.amount_minor
-    if state.mode != "test":
+    amount = 0 if state.mode == "test" or not metered else cmd.amount_minor
+    if state.mode != "test" and metered:
         needed = max(amount, cmd.min_balance_minor)
         if state.available_minor < needed or state.available_minor <= 0:
             raise InsufficientBalance(needed=max(needed, 1), available=state.available_minor, currency=state.currency)
@@ -285,10 +293,12 @@ def decide_release(state: Wallet, cmd: Release) -> list[Message]:
         released_minor=h.remaining, currency=state.currency, run_outcome=cmd.outcome, mode=state.mode)]
 
 
-def decide_meter(state: Wallet, cmd: Meter) -> list[Message]:
+def decide_meter(state: Wallet, cmd: Meter, metered: bool = True) -> list[Message]:
     """Charge the growth of a metered quantity. Never overdraws: what the balance cannot cover is
     recorded as uncollected, and the charge that empties the wallet emits BalanceExhausted (again for
-    each other run that charges an empty wallet). A closed wallet (deleted account) is charged nothing."""
+    each other run that charges an empty wallet). Unmetered (metered=False): the usage is recorded
+    at price zero, so nothing is taken and the balance never runs out. A closed wallet (deleted
+    account) is charged nothing."""
     if state.closed:
         return []
     if cmd.kind not in KINDS:
@@ -303,7 +313,7 @@ def decide_meter(state: Wallet, cmd: Meter) -> list[Message]:
     growth = cmd.total - before if cmd.kind == "call_seconds" else cmd.total
     if growth <= 0:
         return []
-    price = 0 if state.mode == "test" else cmd.unit_price_minor
+    price = 0 if state.mode == "test" or not metered else cmd.unit_price_minor
     due = growth * price
     taken = min(due, max(state.balance_minor, 0))
     uncollected = due - taken
@@ -341,10 +351,10 @@ def decide_set_auto_top_up(state: Wallet, cmd: SetAutoTopUp, max_amount: int) ->
         amount_minor=cmd.amount_minor, currency=state.currency, mode=state.mode)]
 
 
-def needs_auto_top_up(state: Wallet) -> bool:
+def needs_auto_top_up(state: Wallet, metered: bool = True) -> bool:
     a = state.auto_top_up
-    return (state.mode == "live" and not state.closed and a.enabled and a.amount > 0 and not state.auto_declined
-            and state.balance_minor < a.threshold)
+    return (metered and state.mode == "live" and not state.closed and a.enabled and a.amount > 0
+            and not state.auto_declined and state.balance_minor < a.threshold)
 
 
 def decide_auto_top_up_result(state: Wallet, cmd: AutoTopUpResult) -> list[Message]:

@@ -41,12 +41,12 @@ def insufficient_metadata(exc: InsufficientBalance) -> tuple[tuple[str, str], ..
     return ((ERROR_CODE_KEY, "INSUFFICIENT_BALANCE"), (ERROR_DETAILS_KEY, json.dumps(details)))
 
 
-def wallet_pb(w: wallet.Wallet, version: int = 0) -> pb.Wallet:
+def wallet_pb(w: wallet.Wallet, version: int = 0, billing_mode: str = "") -> pb.Wallet:
     a = w.auto_top_up
     return pb.Wallet(account_id=w.account_id, balance_minor=w.balance_minor, currency=w.currency, version=version,
                      reserved_minor=w.reserved_minor, available_minor=w.available_minor, mode=w.mode,
                      auto_top_up=pb.AutoTopUp(enabled=a.enabled, threshold_minor=a.threshold, amount_minor=a.amount),
-                     exhausted=w.exhausted)
+                     exhausted=w.exhausted, billing_mode=billing_mode)
 
 
 def _dt(ts: Timestamp, present: bool) -> datetime | None:
@@ -85,15 +85,18 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
     def __init__(self, app: BillingApp) -> None:
         self.app = app
 
+    def _pb(self, w: wallet.Wallet, version: int = 0) -> pb.Wallet:
+        return wallet_pb(w, version, self.app.config.billing_mode)
+
     @grpc_errors(_map)
     async def GetWallet(self, request: pb.GetWalletRequest, context) -> pb.Wallet:
         state, version = await self.app.get_wallet(request.account_id, request.mode or "live")
-        return wallet_pb(state, version)
+        return self._pb(state, version)
 
     @grpc_errors(_map)
     async def TopUp(self, request: pb.TopUpRequest, context) -> pb.Wallet:
         try:
-            return wallet_pb(await self.app.top_up(request.account_id, request.mode or "live", request.amount_minor,
+            return self._pb(await self.app.top_up(request.account_id, request.mode or "live", request.amount_minor,
                                                    request.currency, request.top_up_id))
         except PaymentDeclined as exc:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc),
@@ -101,12 +104,12 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
 
     @grpc_errors(_map)
     async def Credit(self, request: pb.CreditRequest, context) -> pb.Wallet:
-        return wallet_pb(await self.app.credit(request.account_id, request.mode or "live", request.amount_minor,
+        return self._pb(await self.app.credit(request.account_id, request.mode or "live", request.amount_minor,
                                                request.currency, request.credit_id, request.reason))
 
     @grpc_errors(_map)
     async def SetAutoTopUp(self, request: pb.SetAutoTopUpRequest, context) -> pb.Wallet:
-        return wallet_pb(await self.app.set_auto_top_up(request.account_id, request.mode or "live", request.enabled,
+        return self._pb(await self.app.set_auto_top_up(request.account_id, request.mode or "live", request.enabled,
                                                         request.threshold_minor, request.amount_minor,
                                                         request.currency))
 
@@ -123,11 +126,11 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
 
     @grpc_errors(_map)
     async def Release(self, request: pb.ReleaseRequest, context) -> pb.Wallet:
-        return wallet_pb(await self.app.release(request.account_id, request.mode or "live", request.run_id))
+        return self._pb(await self.app.release(request.account_id, request.mode or "live", request.run_id))
 
     @grpc_errors(_map)
     async def Charge(self, request: pb.ChargeRequest, context) -> pb.Wallet:
-        return wallet_pb(await self.app.charge(request.account_id, request.mode or "live", request.run_id,
+        return self._pb(await self.app.charge(request.account_id, request.mode or "live", request.run_id,
                                                request.kind, request.quantity, request.charge_id))
 
     @grpc_errors(_map)

@@ -54,6 +54,11 @@ class BillingConfig:
     min_balance_minor: int = 1
     max_top_up_minor: int = 10_000_000
     reservation: str = "max_cost"  # max_cost | minimum
+    billing_mode: str = "prepaid"  # prepaid | unmetered (Settings' default, `callgauge up`'s)
+
+    @property
+    def metered(self) -> bool:
+        return self.billing_mode == "prepaid"
 
 
 class BillingApp:
@@ -176,7 +181,7 @@ class BillingApp:
         amount = self.reservation_for(spec)
         cmd = wallet.Reserve(run_id, amount, project_id, test_id, self.config.min_balance_minor)
         try:
-            state = await self.execute(account_id, mode, lambda s: wallet.decide_reserve(s, cmd), correlation=run_id)
+            state = await self.execute(account_id, mode, lambda s: wallet.decide_reserve(s, cmd, self.config.metered), correlation=run_id)
         except InsufficientBalance:
             RESERVE_REJECTED.inc()
             raise
@@ -201,13 +206,13 @@ class BillingApp:
     async def _meter(self, account_id: str, mode: str, run_id: str, key: str, kind: str, total: int,
                      source: str) -> wallet.Wallet:
         cmd = wallet.Meter(run_id, key, kind, total, self.config.prices.unit_price(kind), source)
-        state = await self.execute(account_id, mode, lambda s: wallet.decide_meter(s, cmd), correlation=run_id,
+        state = await self.execute(account_id, mode, lambda s: wallet.decide_meter(s, cmd, self.config.metered), correlation=run_id,
                                    causation=source, id_source=source)
         return await self._maybe_auto_top_up(account_id, mode, state, source)
 
     async def _maybe_auto_top_up(self, account_id: str, mode: str, state: wallet.Wallet,
                                  source: str) -> wallet.Wallet:
-        if not wallet.needs_auto_top_up(state):
+        if not wallet.needs_auto_top_up(state, self.config.metered):
             return state
         amount = state.auto_top_up.amount
         attempt_id = str(derived_id(f"auto-top-up:{source}", 0))
@@ -292,7 +297,7 @@ class BillingApp:
             def decide(state: wallet.Wallet, cmds=cmds) -> list[tuple[Message, uuid.UUID | None, str]]:
                 out: list[tuple[Message, uuid.UUID | None, str]] = []
                 for source, cmd in cmds:
-                    events = wallet.decide_meter(state, cmd)
+                    events = wallet.decide_meter(state, cmd, self.config.metered)
                     state = wallet.fold(events, state)  # type: ignore[assignment]
                     out.extend((e, derived_id(source, i), source) for i, e in enumerate(events))
                 return out

@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
+from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callgauge_gateway.auth import Principal, authenticate
@@ -48,6 +49,19 @@ def _fmt(v, digits: int = 2, unit: str = "") -> str:
 
 
 _env.filters["num"] = _fmt
+
+
+def _localtime(v) -> Markup:
+    """A UTC timestamp (ISO 8601) as <time>: the page's localtime.js shows it in the browser's time zone;
+    without scripts it reads as UTC."""
+    if not v or isinstance(v, Undefined):
+        return Markup("—")
+    text = str(v)
+    shown = text.replace("T", " ").rstrip("Z").split(".")[0] + " UTC" if text.endswith("Z") else text
+    return Markup(f'<time datetime="{escape(text)}">{escape(shown)}</time>')
+
+
+_env.filters["localtime"] = _localtime
 _env.filters["pct"] = lambda v: "—" if v is None or isinstance(v, Undefined) else f"{float(v) * 100:.1f} %"
 
 
@@ -166,6 +180,30 @@ async def _render(request: Request, run: pb.Run, account_id: str, mode: str, kio
                  and hasattr(stub, "StopRun"), **ctx)
 
 
+RUNS_PAGE = 25  # runs per page of the HTML run list
+PROJECTS_SHOWN, RECENT_RUNS = 20, 5  # the sign-in landing: each project's latest runs
+RUN_STATUSES = tuple(pb.RunStatus.keys()[1:])
+
+
+def _run_row(r: pb.Run) -> dict:
+    status = pb.RunStatus.Name(r.status)
+    finished = status in ("COMPLETED", "FAILED", "CANCELLED")
+    passed = finished and status == "COMPLETED" and r.passed
+    s = r.summary
+    planned = r.planned_calls or s.calls_attempted
+    return {"id": r.id, "test_name": r.test_name or r.test_id, "status": status,
+            "verdict": ("passed" if passed else "failed") if finished else "—",
+            "verdict_class": ("pass" if passed else "fail") if finished else "running",
+            "calls": f"{s.calls_answered} / {planned}" if planned else "—",
+            "created": r.created_at.ToJsonString() if r.HasField("created_at") else None,
+            "result": r.result_description}
+
+
+def landing_page(version: str, api_url: str) -> HTMLResponse:
+    """GET / : what this server is and where to go (docs, API, runs after sign-in, reports)."""
+    return _page("landing.html", version=version, api_url=api_url)
+
+
 def _table_filter(outcome: str, sort: str) -> CallFilter:
     """The table's outcome and sort from the page's query (checked like the API's; 422 page when bad)."""
     return call_filter(outcome=[outcome] if outcome else None, sip_code=None, mos_min=None, mos_max=None,
@@ -217,6 +255,46 @@ def create_reports_app(parent: FastAPI) -> FastAPI:
         run = await request.app.state.runs.GetRun(pb.GetRunRequest(**_fields(
             pb.GetRunRequest, account_id=who.account_id, project_id="", run_id=run_id, mode=mode)), timeout=10)
         return await _render(request, run, who.account_id, mode, False, filters, cursor)
+
+    @sub.get("/", response_class=HTMLResponse)
+    async def projects_index(request: Request, who: Auth):
+        """After sign-in: the projects, each with its latest runs."""
+        stub, mode = request.app.state.runs, getattr(who, "mode", "live")
+        resp = await stub.ListProjects(pb.ListProjectsRequest(account_id=who.account_id, mode=mode, page=1,
+                                                              per_page=PROJECTS_SHOWN), timeout=10)
+        lists = await asyncio.gather(*(stub.ListRuns(pb.ListRunsRequest(
+            account_id=who.account_id, mode=mode, project_id=p.id, page=1, per_page=RECENT_RUNS), timeout=10)
+            for p in resp.projects))
+        projects = [{"id": p.id, "name": p.name, "slug": p.slug, "runs_total": runs.total,
+                     "runs": [_run_row(r) for r in runs.runs]} for p, runs in zip(resp.projects, lists)]
+        return _page("projects.html", projects=projects, total=resp.total, more=resp.total > len(projects),
+                     mode=mode)
+
+    @sub.get("/projects/{project_id}/runs", response_class=HTMLResponse)
+    async def project_runs(project_id: str, request: Request, who: Auth, status: str = "",
+                           page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+                           per_page: Annotated[int, Query(alias="perPage", ge=1, le=100)] = RUNS_PAGE):
+        """A project's runs, newest first, RUNS_PAGE a page, filtered by status (plain links)."""
+        status = status.upper()
+        if status and status not in RUN_STATUSES:
+            raise ApiError(422, f"Unknown status {status!r}: one of {', '.join(RUN_STATUSES)}")
+        stub, mode = request.app.state.runs, getattr(who, "mode", "live")
+        project = await stub.GetProject(pb.GetProjectRequest(account_id=who.account_id, project_id=project_id,
+                                                             mode=mode), timeout=10)
+        resp = await stub.ListRuns(pb.ListRunsRequest(account_id=who.account_id, mode=mode, project_id=project_id,
+                                                      page=page, per_page=per_page, status=status), timeout=10)
+        pages = max(1, -(-resp.total // per_page))
+        base = request.url.path
+
+        def link(**q) -> str:
+            q = {k: v for k, v in {**q, "perPage": per_page if per_page != RUNS_PAGE else None}.items() if v}
+            return f"{base}?{urlencode(q)}" if q else base
+
+        return _page("runs.html", project={"id": project.id, "name": project.name or project.slug},
+                     runs=[_run_row(r) for r in resp.runs], total=resp.total, status=status, page=page,
+                     pages=pages, status_urls=[(s, link(status=s)) for s in ("", *RUN_STATUSES)],
+                     prev_url=link(status=status, page=page - 1 if page > 2 else None) if page > 1 else None,
+                     next_url=link(status=status, page=page + 1) if page < pages else None)
 
     @sub.get("/kiosk/{token}", response_class=HTMLResponse)
     async def kiosk_report(token: str, request: Request, outcome: str = "", sort: str = "index",

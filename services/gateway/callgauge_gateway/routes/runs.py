@@ -22,6 +22,8 @@ _RUN_BODY_DOC = {
     "properties": {
         "test.name": {"type": "string", "description": "POST /tests/run: the test by name"},
         "test.id": {"type": "string", "description": "POST /tests/run: the test by id"},
+        "project.id": {"type": "string", "description": "POST /tests/run: the project whose test.name is meant, "
+                       "when several projects have a test of that name"},
         "report.mode": {"type": "string", "enum": ["kiosk"], "description": "also mint a public report link"},
         "tags": {"type": "array", "items": {"type": "string"}, "description": "or a comma-separated string"},
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},

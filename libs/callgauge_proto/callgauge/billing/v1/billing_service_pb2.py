@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as callgauge_dot_common_dot_v1_dot_test__spec__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*callgauge/billing/v1/billing_service.proto\x12\x14\x63\x61llgauge.billing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#callgauge/common/v1/test_spec.proto\"4\n\x10GetWalletRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\"K\n\tAutoTopUp\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x17\n\x0fthreshold_minor\x18\x02 \x01(\x03\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\"\xde\x01\n\x06Wallet\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rbalance_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x16\n\x0ereserved_minor\x18\x05 \x01(\x03\x12\x17\n\x0f\x61vailable_minor\x18\x06 \x01(\x03\x12\x0c\n\x04mode\x18\x07 \x01(\t\x12\x34\n\x0b\x61uto_top_up\x18\x08 \x01(\x0b\x32\x1f.callgauge.billing.v1.AutoTopUp\x12\x11\n\texhausted\x18\t \x01(\x08\"|\n\rCreditRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x11\n\tcredit_id\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"k\n\x0cTopUpRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x11\n\ttop_up_id\x18\x05 \x01(\t\"\x89\x01\n\x13SetAutoTopUpRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\x17\n\x0fthreshold_minor\x18\x04 \x01(\x03\x12\x14\n\x0c\x61mount_minor\x18\x05 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\"\x94\x01\n\x0eReserveRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x12\n\nproject_id\x18\x04 \x01(\t\x12\x0f\n\x07test_id\x18\x05 \x01(\t\x12+\n\x04spec\x18\x06 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\"d\n\x0bReservation\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x1d\n\x15\x61vailable_after_minor\x18\x04 \x01(\x03\"B\n\x0eReleaseRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\"t\n\rChargeRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\x11\n\tcharge_id\x18\x06 \x01(\t\"\x97\x01\n\x0fGetUsageRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x05 \x01(\t\"\x81\x01\n\nUsageGroup\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61ll_seconds\x18\x03 \x01(\x03\x12\x15\n\rregistrations\x18\x04 \x01(\x03\x12\x12\n\nprobe_runs\x18\x05 \x01(\x03\x12\x0f\n\x07\x63harges\x18\x06 \x01(\x03\"n\n\x05Usage\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x13\n\x0btotal_minor\x18\x02 \x01(\x03\x12\x30\n\x06groups\x18\x03 \x03(\x0b\x32 .callgauge.billing.v1.UsageGroup\x12\x0c\n\x04mode\x18\x04 \x01(\t\"T\n\x10ListUsageRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0c\n\x04page\x18\x03 \x01(\r\x12\x10\n\x08per_page\x18\x04 \x01(\r\"\xc7\x01\n\x0bLedgerEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61mount_minor\x18\x04 \x01(\x03\x12\x1b\n\x13\x62\x61lance_after_minor\x18\x05 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0e\n\x06run_id\x18\x07 \x01(\t\x12\x0c\n\x04kind\x18\x08 \x01(\t\x12\x10\n\x08quantity\x18\t \x01(\x03\"h\n\x11ListUsageResponse\x12\x32\n\x07\x65ntries\x18\x01 \x03(\x0b\x32!.callgauge.billing.v1.LedgerEntry\x12\r\n\x05total\x18\x02 \x01(\r\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t2\xf2\x05\n\x0e\x42illingService\x12Q\n\tGetWallet\x12&.callgauge.billing.v1.GetWalletRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12I\n\x05TopUp\x12\".callgauge.billing.v1.TopUpRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12K\n\x06\x43redit\x12#.callgauge.billing.v1.CreditRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12W\n\x0cSetAutoTopUp\x12).callgauge.billing.v1.SetAutoTopUpRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12R\n\x07Reserve\x12$.callgauge.billing.v1.ReserveRequest\x1a!.callgauge.billing.v1.Reservation\x12M\n\x07Release\x12$.callgauge.billing.v1.ReleaseRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12K\n\x06\x43harge\x12#.callgauge.billing.v1.ChargeRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12N\n\x08GetUsage\x12%.callgauge.billing.v1.GetUsageRequest\x1a\x1b.callgauge.billing.v1.Usage\x12\\\n\tListUsage\x12&.callgauge.billing.v1.ListUsageRequest\x1a\'.callgauge.billing.v1.ListUsageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*callgauge/billing/v1/billing_service.proto\x12\x14\x63\x61llgauge.billing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#callgauge/common/v1/test_spec.proto\"4\n\x10GetWalletRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\"K\n\tAutoTopUp\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x17\n\x0fthreshold_minor\x18\x02 \x01(\x03\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\"\xf4\x01\n\x06Wallet\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rbalance_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x04\x12\x16\n\x0ereserved_minor\x18\x05 \x01(\x03\x12\x17\n\x0f\x61vailable_minor\x18\x06 \x01(\x03\x12\x0c\n\x04mode\x18\x07 \x01(\t\x12\x34\n\x0b\x61uto_top_up\x18\x08 \x01(\x0b\x32\x1f.callgauge.billing.v1.AutoTopUp\x12\x11\n\texhausted\x18\t \x01(\x08\x12\x14\n\x0c\x62illing_mode\x18\n \x01(\t\"|\n\rCreditRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x11\n\tcredit_id\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\t\"k\n\x0cTopUpRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x03 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x11\n\ttop_up_id\x18\x05 \x01(\t\"\x89\x01\n\x13SetAutoTopUpRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\x17\n\x0fthreshold_minor\x18\x04 \x01(\x03\x12\x14\n\x0c\x61mount_minor\x18\x05 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\"\x94\x01\n\x0eReserveRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x12\n\nproject_id\x18\x04 \x01(\t\x12\x0f\n\x07test_id\x18\x05 \x01(\t\x12+\n\x04spec\x18\x06 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\"d\n\x0bReservation\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x1d\n\x15\x61vailable_after_minor\x18\x04 \x01(\x03\"B\n\x0eReleaseRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\"t\n\rChargeRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x10\n\x08quantity\x18\x05 \x01(\x03\x12\x11\n\tcharge_id\x18\x06 \x01(\t\"\x97\x01\n\x0fGetUsageRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12(\n\x04\x66rom\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x05 \x01(\t\"\x81\x01\n\nUsageGroup\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x14\n\x0c\x61mount_minor\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61ll_seconds\x18\x03 \x01(\x03\x12\x15\n\rregistrations\x18\x04 \x01(\x03\x12\x12\n\nprobe_runs\x18\x05 \x01(\x03\x12\x0f\n\x07\x63harges\x18\x06 \x01(\x03\"n\n\x05Usage\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x13\n\x0btotal_minor\x18\x02 \x01(\x03\x12\x30\n\x06groups\x18\x03 \x03(\x0b\x32 .callgauge.billing.v1.UsageGroup\x12\x0c\n\x04mode\x18\x04 \x01(\t\"T\n\x10ListUsageRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0c\n\x04page\x18\x03 \x01(\r\x12\x10\n\x08per_page\x18\x04 \x01(\r\"\xc7\x01\n\x0bLedgerEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61mount_minor\x18\x04 \x01(\x03\x12\x1b\n\x13\x62\x61lance_after_minor\x18\x05 \x01(\x03\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0e\n\x06run_id\x18\x07 \x01(\t\x12\x0c\n\x04kind\x18\x08 \x01(\t\x12\x10\n\x08quantity\x18\t \x01(\x03\"h\n\x11ListUsageResponse\x12\x32\n\x07\x65ntries\x18\x01 \x03(\x0b\x32!.callgauge.billing.v1.LedgerEntry\x12\r\n\x05total\x18\x02 \x01(\r\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t2\xf2\x05\n\x0e\x42illingService\x12Q\n\tGetWallet\x12&.callgauge.billing.v1.GetWalletRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12I\n\x05TopUp\x12\".callgauge.billing.v1.TopUpRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12K\n\x06\x43redit\x12#.callgauge.billing.v1.CreditRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12W\n\x0cSetAutoTopUp\x12).callgauge.billing.v1.SetAutoTopUpRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12R\n\x07Reserve\x12$.callgauge.billing.v1.ReserveRequest\x1a!.callgauge.billing.v1.Reservation\x12M\n\x07Release\x12$.callgauge.billing.v1.ReleaseRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12K\n\x06\x43harge\x12#.callgauge.billing.v1.ChargeRequest\x1a\x1c.callgauge.billing.v1.Wallet\x12N\n\x08GetUsage\x12%.callgauge.billing.v1.GetUsageRequest\x1a\x1b.callgauge.billing.v1.Usage\x12\\\n\tListUsage\x12&.callgauge.billing.v1.ListUsageRequest\x1a\'.callgauge.billing.v1.ListUsageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,33 +38,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTOTOPUP']._serialized_start=192
   _globals['_AUTOTOPUP']._serialized_end=267
   _globals['_WALLET']._serialized_start=270
-  _globals['_WALLET']._serialized_end=492
-  _globals['_CREDITREQUEST']._serialized_start=494
-  _globals['_CREDITREQUEST']._serialized_end=618
-  _globals['_TOPUPREQUEST']._serialized_start=620
-  _globals['_TOPUPREQUEST']._serialized_end=727
-  _globals['_SETAUTOTOPUPREQUEST']._serialized_start=730
-  _globals['_SETAUTOTOPUPREQUEST']._serialized_end=867
-  _globals['_RESERVEREQUEST']._serialized_start=870
-  _globals['_RESERVEREQUEST']._serialized_end=1018
-  _globals['_RESERVATION']._serialized_start=1020
-  _globals['_RESERVATION']._serialized_end=1120
-  _globals['_RELEASEREQUEST']._serialized_start=1122
-  _globals['_RELEASEREQUEST']._serialized_end=1188
-  _globals['_CHARGEREQUEST']._serialized_start=1190
-  _globals['_CHARGEREQUEST']._serialized_end=1306
-  _globals['_GETUSAGEREQUEST']._serialized_start=1309
-  _globals['_GETUSAGEREQUEST']._serialized_end=1460
-  _globals['_USAGEGROUP']._serialized_start=1463
-  _globals['_USAGEGROUP']._serialized_end=1592
-  _globals['_USAGE']._serialized_start=1594
-  _globals['_USAGE']._serialized_end=1704
-  _globals['_LISTUSAGEREQUEST']._serialized_start=1706
-  _globals['_LISTUSAGEREQUEST']._serialized_end=1790
-  _globals['_LEDGERENTRY']._serialized_start=1793
-  _globals['_LEDGERENTRY']._serialized_end=1992
-  _globals['_LISTUSAGERESPONSE']._serialized_start=1994
-  _globals['_LISTUSAGERESPONSE']._serialized_end=2098
-  _globals['_BILLINGSERVICE']._serialized_start=2101
-  _globals['_BILLINGSERVICE']._serialized_end=2855
+  _globals['_WALLET']._serialized_end=514
+  _globals['_CREDITREQUEST']._serialized_start=516
+  _globals['_CREDITREQUEST']._serialized_end=640
+  _globals['_TOPUPREQUEST']._serialized_start=642
+  _globals['_TOPUPREQUEST']._serialized_end=749
+  _globals['_SETAUTOTOPUPREQUEST']._serialized_start=752
+  _globals['_SETAUTOTOPUPREQUEST']._serialized_end=889
+  _globals['_RESERVEREQUEST']._serialized_start=892
+  _globals['_RESERVEREQUEST']._serialized_end=1040
+  _globals['_RESERVATION']._serialized_start=1042
+  _globals['_RESERVATION']._serialized_end=1142
+  _globals['_RELEASEREQUEST']._serialized_start=1144
+  _globals['_RELEASEREQUEST']._serialized_end=1210
+  _globals['_CHARGEREQUEST']._serialized_start=1212
+  _globals['_CHARGEREQUEST']._serialized_end=1328
+  _globals['_GETUSAGEREQUEST']._serialized_start=1331
+  _globals['_GETUSAGEREQUEST']._serialized_end=1482
+  _globals['_USAGEGROUP']._serialized_start=1485
+  _globals['_USAGEGROUP']._serialized_end=1614
+  _globals['_USAGE']._serialized_start=1616
+  _globals['_USAGE']._serialized_end=1726
+  _globals['_LISTUSAGEREQUEST']._serialized_start=1728
+  _globals['_LISTUSAGEREQUEST']._serialized_end=1812
+  _globals['_LEDGERENTRY']._serialized_start=1815
+  _globals['_LEDGERENTRY']._serialized_end=2014
+  _globals['_LISTUSAGERESPONSE']._serialized_start=2016
+  _globals['_LISTUSAGERESPONSE']._serialized_end=2120
+  _globals['_BILLINGSERVICE']._serialized_start=2123
+  _globals['_BILLINGSERVICE']._serialized_end=2877
 # @@protoc_insertion_point(module_scope)

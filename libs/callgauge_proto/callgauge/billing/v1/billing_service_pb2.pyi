@@ -29,7 +29,7 @@ class AutoTopUp(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., threshold_minor: _Optional[int] = ..., amount_minor: _Optional[int] = ...) -> None: ...
 
 class Wallet(_message.Message):
-    __slots__ = ("account_id", "balance_minor", "currency", "version", "reserved_minor", "available_minor", "mode", "auto_top_up", "exhausted")
+    __slots__ = ("account_id", "balance_minor", "currency", "version", "reserved_minor", "available_minor", "mode", "auto_top_up", "exhausted", "billing_mode")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     BALANCE_MINOR_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,7 @@ class Wallet(_message.Message):
     MODE_FIELD_NUMBER: _ClassVar[int]
     AUTO_TOP_UP_FIELD_NUMBER: _ClassVar[int]
     EXHAUSTED_FIELD_NUMBER: _ClassVar[int]
+    BILLING_MODE_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     balance_minor: int
     currency: str
@@ -48,7 +49,8 @@ class Wallet(_message.Message):
     mode: str
     auto_top_up: AutoTopUp
     exhausted: bool
-    def __init__(self, account_id: _Optional[str] = ..., balance_minor: _Optional[int] = ..., currency: _Optional[str] = ..., version: _Optional[int] = ..., reserved_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., mode: _Optional[str] = ..., auto_top_up: _Optional[_Union[AutoTopUp, _Mapping]] = ..., exhausted: _Optional[bool] = ...) -> None: ...
+    billing_mode: str
+    def __init__(self, account_id: _Optional[str] = ..., balance_minor: _Optional[int] = ..., currency: _Optional[str] = ..., version: _Optional[int] = ..., reserved_minor: _Optional[int] = ..., available_minor: _Optional[int] = ..., mode: _Optional[str] = ..., auto_top_up: _Optional[_Union[AutoTopUp, _Mapping]] = ..., exhausted: _Optional[bool] = ..., billing_mode: _Optional[str] = ...) -> None: ...
 
 class CreditRequest(_message.Message):
     __slots__ = ("account_id", "mode", "amount_minor", "currency", "credit_id", "reason")
