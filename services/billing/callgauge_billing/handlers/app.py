@@ -181,7 +181,8 @@ class BillingApp:
         amount = self.reservation_for(spec)
         cmd = wallet.Reserve(run_id, amount, project_id, test_id, self.config.min_balance_minor)
         try:
-            state = await self.execute(account_id, mode, lambda s: wallet.decide_reserve(s, cmd, self.config.metered), correlation=run_id)
+            state = await self.execute(account_id, mode, lambda s: wallet.decide_reserve(s, cmd, self.config.metered),
+                                       correlation=run_id)
         except InsufficientBalance:
             RESERVE_REJECTED.inc()
             raise
@@ -206,7 +207,8 @@ class BillingApp:
     async def _meter(self, account_id: str, mode: str, run_id: str, key: str, kind: str, total: int,
                      source: str) -> wallet.Wallet:
         cmd = wallet.Meter(run_id, key, kind, total, self.config.prices.unit_price(kind), source)
-        state = await self.execute(account_id, mode, lambda s: wallet.decide_meter(s, cmd, self.config.metered), correlation=run_id,
+        state = await self.execute(account_id, mode, lambda s: wallet.decide_meter(s, cmd, self.config.metered),
+                                   correlation=run_id,
                                    causation=source, id_source=source)
         return await self._maybe_auto_top_up(account_id, mode, state, source)
 
