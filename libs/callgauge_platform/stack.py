@@ -109,12 +109,25 @@ class Stack:
         # one-user stacks (tests, the demo): top-ups are "paid" by the local provider; `callgauge up`
         # keeps the default (none: only the operator credits wallets)
         overrides.setdefault("billing_payment_provider", "local")
+        picked: set[int] = set()
+
+        def port() -> int:
+            """A free TCP port none of this stack's other parts got: two picks of port 0 may return the
+            same number, and the part started second would then fail to bind while the readiness
+            probe is answered by the first (seen: the gateway's port was a health server's)."""
+            for _ in range(100):
+                p = free_port()
+                if p not in picked:
+                    picked.add(p)
+                    return p
+            raise StackError("no distinct free TCP port on 127.0.0.1")
+
         s = Settings(
-            data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{free_port()}",
-            runs_grpc=f"127.0.0.1:{free_port()}", billing_grpc=f"127.0.0.1:{free_port()}",
-            accounts_grpc=f"127.0.0.1:{free_port()}", accounts_http_port=free_port(),
-            runs_http_port=free_port(), billing_http_port=free_port(), media_http_port=free_port(),
-            gateway_port=free_port(), responder_port=free_port(kind=socket.SOCK_DGRAM),
+            data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{port()}",
+            runs_grpc=f"127.0.0.1:{port()}", billing_grpc=f"127.0.0.1:{port()}",
+            accounts_grpc=f"127.0.0.1:{port()}", accounts_http_port=port(),
+            runs_http_port=port(), billing_http_port=port(), media_http_port=port(),
+            gateway_port=port(), responder_port=free_port(kind=socket.SOCK_DGRAM),
             responder_rtp_port=20000 + secrets.randbelow(4000) * 2,
             media_rtp_port_base=30000 + secrets.randbelow(300) * 100,
             **overrides,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,9 @@ def test_sigkill_of_the_media_engine_mid_run_ends_the_run_and_leaves_nothing_cal
         calls = r.calls()
         billing = wait_billing_settled(r, billed_seconds(calls), exact=False)
         print(f"\n[{driver}] run terminal {terminal_after:.1f} s after the engine's SIGKILL (lease {LEASE_S:.0f} s):"
-              f" {run['status']} — {run['resultDescription']}; {len(calls)} call(s) recorded once each; "
+              f" {run['status']} — {run['resultDescription']}; {len(calls)} call(s) recorded once each "
+          f"({dict(Counter(c['outcome'] for c in calls))}, failed: "
+          f"{[(c.get('sipCode'), c.get('detail')) for c in calls if c['outcome'] != 'SUCCESS'][:2]}); "
               f"charged {billing['charged']} s for {billed_seconds(calls)} s recorded (the rest: ticks of calls "
               f"in flight at the kill); processes left: {left}")
         assert run["status"] == "FAILED", run
