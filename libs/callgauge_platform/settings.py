@@ -115,6 +115,17 @@ class Settings(BaseSettings):
         "none", description="pays top-ups and auto top-ups: none (nothing is paid, so nothing credited: the "
         "operator credits wallets with `callgauge credit`) | local (every payment succeeds: one-user machines "
         "and tests only, users mint money with it) | declining")
+    audio_scorers: int = Field(1, ge=1, le=64, description="processes of the media engine's audio scoring pool "
+                               "(ViSQOL, alignment), apart from the pjsua2 workers")
+    audio_score_queue: int = Field(16, ge=1, le=10_000, description="calls waiting for the scoring pool at most; "
+                                   "a call beyond it is reported unscored")
+    audio_max_recordings_per_run: int = Field(200, ge=0, le=1_000_000, description="recorded calls one run keeps "
+                                              "at most (each leg counts); beyond it calls are placed unrecorded")
+    audio_max_run_mb: int = Field(200, ge=0, le=1_000_000, description="disk one run's recordings may take, MB")
+    audio_max_total_mb: int = Field(2000, ge=0, le=10_000_000, description="disk all recordings may take, MB; "
+                                    "the oldest runs' recordings are deleted beyond it (0: no limit)")
+    audio_retention_days: float = Field(7.0, ge=0, le=3650, description="recordings older than this are deleted "
+                                        "(0: kept until the disk cap)")
     media_progress_interval_s: float = Field(2.0, gt=0, le=60, description="CallProgress tick while a call is up")
     # probes and webhooks (runs service)
     probe_min_interval_seconds: int = Field(10, ge=1, description="shortest probe interval accepted")

@@ -110,3 +110,32 @@ def test_expect_entries_are_validated():
     specs.validate(spec(expect=[("BUSY", 486), ("CALL_FAILED", 99)]), v, ["spec"])
     assert [e.loc for e in v.errors] == [["spec", "steps", 0, "actions", 0, "expect", 0, "outcome"],
                                          ["spec", "steps", 0, "actions", 0, "expect", 1, "sip_code"]]
+
+
+def test_mos_lqo_assertions_judge_the_scored_calls_and_fail_not_measured_without_any():
+    from callgauge_media.engine.summary import summarize
+    from callgauge_runs.domain.callstats import CallStats
+
+    s = spec(("mos_lqo_min", ">=", 3.5), ("mos_lqo_mean", ">=", 4.0))
+    v = ValidationCollector()
+    specs.validate(s, v, [])
+    assert not v.errors, v.errors
+    scored = [call(0, mos=4.4, mos_lqo=4.3, recorded_legs="caller"), call(1, mos=4.4, mos_lqo=3.9,
+                                                                        recorded_legs="caller"),
+              call(2, mos=4.4)]  # not recorded: left out, not 0
+    engine = summarize(scored)
+    assert (engine.mos_lqo_min, round(engine.mos_lqo_mean, 3), engine.calls_audio_recorded) == (3.9, 4.1, 2)
+    stats = CallStats()
+    for c in scored:
+        stats = stats.add(c)
+    recorded = stats.summary()
+    assert (recorded.mos_lqo_min, round(recorded.mos_lqo_mean, 3), recorded.calls_audio_recorded) == (3.9, 4.1, 2)
+    passed, why = verdict.decide(s, engine, tally_of(s, scored))
+    assert passed, why
+    low = spec(("mos_lqo_min", ">=", 4.0))
+    passed, why = verdict.decide(low, engine, tally_of(low, scored))
+    assert not passed and "mos_lqo_min 3.9 (expected >= 4)" in why
+    unscored = [call(0, mos=4.4)]
+    passed, why = verdict.decide(s, summarize(unscored), tally_of(s, unscored))
+    assert not passed and "mos_lqo_min not measured (expected >= 3.5)" in why
+    assert "mos_lqo_mean not measured" in why

@@ -56,7 +56,8 @@ class CallActionIn(_Strict):
     dtmf_delay_ms: U32 | None = None
     play_file: str | None = Field(None, max_length=130, examples=["prompt:reference"],
                                   description="speech played instead of the tone: prompt:NAME (built-in: reference, "
-                                              "greeting, goodbye) or the name of a .wav in the media directory")
+                                              "greeting, goodbye), silence, or the name of a .wav in the media "
+                                              "directory. Default: prompt:reference unless tone_hz is set")
     play_once: bool | None = Field(None, description="play the file once, then silence (default: looped)")
     record: bool | None = Field(None, description="record what the caller receives and score it (mos_lqo)")
     expect_audio: str | None = Field(None, max_length=130, description="prompt:NAME or a .wav the received audio "
@@ -91,7 +92,11 @@ class WaitForCallsActionIn(_Strict):
     duration_ms: U32 | None = None
     play_file: str | None = Field(None, max_length=130, description="prompt:NAME or a .wav played to each caller "
                                                                     "instead of the tone/echo")
-    record: bool | None = Field(None, description="record what the callee receives")
+    record: bool | None = Field(None, description="record what the callee receives (the call's callee leg), "
+                                                   "scored against what the caller played")
+    expect_audio: str | None = Field(None, max_length=130, description="prompt:NAME or a .wav each answered call "
+                                                                       "must receive, else the call fails")
+    expect_audio_min: float | None = Field(None, gt=0, le=1, description="correlation to reach (default 0.6)")
 
 
 class LoadActionIn(_Strict):
@@ -115,6 +120,12 @@ class LoadActionIn(_Strict):
     transport: Literal["udp", "tcp"] | None = None
     driver: Literal["pjsua", "sipp"] | None = None
     expect: list[ExpectIn] | None = Expectations
+    play_file: str | None = Field(None, max_length=130, examples=["prompt:reference"],
+                                  description="speech played by every call instead of the tone: prompt:NAME, "
+                                              "silence, or the name of a .wav in the media directory")
+    record_sample: float | None = Field(None, ge=0, le=1, description="share of the calls recorded and scored "
+                                        "(0..1), picked evenly over the load, within the engine's per-run caps")
+    record_max: U32 | None = Field(None, description="at most this many recorded calls of this action")
 
 
 ActionIn = Annotated[CallActionIn | RegisterActionIn | WaitForCallsActionIn | LoadActionIn,
@@ -130,7 +141,7 @@ class StepIn(_Strict):
 
 class AssertionIn(_Strict):
     metric: Literal["asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max",
-                    "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms"]
+                    "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "mos_lqo_min", "mos_lqo_mean"]
     op: Literal[">=", "<=", ">", "<", "=="]
     value: float
 

@@ -1,11 +1,13 @@
 """The built-in SIP target: a pjsua2 agent that answers every INVITE and echoes the audio back.
 
     python -m callgauge_media.responder --host 127.0.0.1 --port 5070 --rtp-port 30000 \
-        [--answer-delay-ms 0] [--code 200] [--hangup-after-ms 0]
+        [--answer-delay-ms 0] [--code 200] [--hangup-after-ms 0] [--audio echo|silence|prompt:NAME|FILE.wav]
 
 Sends 180 Ringing at once, then ``--code`` (200, or an error such as 486) after
 ``--answer-delay-ms``. An answered call's audio is connected to itself (echo) until the caller
-hangs up (or ``--hangup-after-ms`` passes, then the responder sends BYE). At most ``--max-calls``
+hangs up (or ``--hangup-after-ms`` passes, then the responder sends BYE). ``--audio`` changes what
+it sends back: ``silence`` (RTP of silence: healthy packets, no sound), a built-in prompt
+(``prompt:greeting``) or a WAV file, looped — a far end playing the wrong prompt. At most ``--max-calls``
 calls at once (default 4, up to 256: PJSUA_MAX_CALLS of our pjsua2 build); more get 486 Busy Here. Prints one line
 ``responder ready sip:responder@HOST:PORT`` on stdout when listening (pjsua's own logs go to
 stderr). SIGTERM / SIGINT: hang up, destroy, exit 0.
@@ -30,7 +32,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--hangup-after-ms", type=int, default=0, help="send BYE this long after answering (0: never)")
     p.add_argument("--max-calls", type=int, default=4, help="concurrent calls before 486 (at most 256)")
     p.add_argument("--log-level", type=int, default=1, help="pjsua log level 0..6 (stderr)")
+    p.add_argument("--audio", default="echo", help="what answered calls hear: echo (default), silence, "
+                   "prompt:NAME or a WAV file path (looped)")
     return p
+
+
+def _media_file(value: str) -> str:
+    """A prompt (synthesised into a temporary media dir) or a WAV path, as 16-bit mono at 8 kHz."""
+    import tempfile
+    from pathlib import Path
+
+    from callgauge_media.audio import prompts, wavfile
+
+    media = Path(tempfile.gettempdir()) / "callgauge-responder-media"
+    if value.startswith(prompts.PROMPT_PREFIX):
+        return str(prompts.resolve(value, media, rate=8000))
+    src = Path(value)
+    if not src.is_file():
+        raise LookupError("no such file")
+    dst = media / "converted" / f"{src.stem}-{src.stat().st_size}-8000.wav"
+    wavfile.convert_for_pjsua(src, dst, 8000)
+    return str(dst)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    play, silent = "", False
+    if args.audio == "silence":
+        silent = True
+    elif args.audio != "echo":
+        try:
+            play = _media_file(args.audio)
+        except (LookupError, ValueError) as exc:
+            print(f"--audio {args.audio}: {exc}", file=sys.stderr)
+            return 2
+
     from callgauge_media.sip import pjsua_agent
 
     out = pjsua_agent.redirect_native_stdout()
@@ -68,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         answer_delay_ms=args.answer_delay_ms,
         code=args.code,
         hangup_after_ms=args.hangup_after_ms,
+        play_file=play,
+        silent=silent,
     )
     try:
         uri = agent.start()

@@ -19,7 +19,8 @@ from pathlib import Path
 from callgauge_media.audio.wavfile import AudioFileError, convert_for_pjsua, is_pjsua_ready
 
 PROMPT_PREFIX = "prompt:"
-DEFAULT_PROMPT = "prompt:reference"
+DEFAULT_PROMPT = "prompt:reference"  # what a call action plays when it names no tone and no file
+SILENCE = "silence"  # play_file value: send silence (RTP still flows)
 # name -> (text, espeak-ng voice)
 PROMPTS: dict[str, tuple[str, str]] = {
     "reference": ("Thank you for calling. This is the Callgauge reference prompt. "
@@ -36,6 +37,8 @@ class MediaNotFound(LookupError):
 
 def check_media_name(value: str) -> str | None:
     """Why ``value`` cannot be a media name, or None when its form is right."""
+    if value == SILENCE:
+        return None
     if value.startswith(PROMPT_PREFIX):
         name = value[len(PROMPT_PREFIX):]
         if name not in PROMPTS:
@@ -67,6 +70,8 @@ def resolve(value: str, media_dir: Path, rate: int = 16000) -> Path:
     problem = check_media_name(value)
     if problem:
         raise MediaNotFound(problem)
+    if value == SILENCE:
+        raise MediaNotFound("silence is not a file: nothing is played")
     media_dir = Path(media_dir)
     if value.startswith(PROMPT_PREFIX):
         name = value[len(PROMPT_PREFIX):]

@@ -21,6 +21,8 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 
+from callgauge_media.audio.budget import sampled
+from callgauge_media.audio.prompts import DEFAULT_PROMPT, SILENCE
 from callgauge_media.audio.service import default_service
 from callgauge_media.engine.jobs import CallJob
 from callgauge_media.engine.load_shape import LoadShape, PlannedCall, iter_plan, seed_for
@@ -69,12 +71,18 @@ def planned_calls(spec: spec_pb2.TestSpec) -> int:
     return n
 
 
-def load_call_action(load: spec_pb2.LoadAction, duration_ms: int) -> spec_pb2.CallAction:
-    """What one call of a load action is, as a call action (placed by the same CallPlacer)."""
+def load_call_action(load: spec_pb2.LoadAction, duration_ms: int, record: bool = False) -> spec_pb2.CallAction:
+    """What one call of a load action is, as a call action (placed by the same CallPlacer). A load
+    plays its ``play_file``, else its tone, else silence; one that samples recordings and names
+    neither plays the reference prompt (its recordings are scored against it)."""
+    play = load.play_file
+    if not play and not load.tone_hz and load.record_sample > 0:
+        play = DEFAULT_PROMPT
     return spec_pb2.CallAction(
         dial_destination=load.dial_destination, duration_ms=duration_ms, tone_hz=load.tone_hz, codec=load.codec,
         setup_timeout_ms=load.setup_timeout_ms, max_total_calls=1, concurrency=1, transport=load.transport,
-        target_pool=load.target_pool, credential_pool=load.credential_pool)
+        target_pool=load.target_pool, credential_pool=load.credential_pool, play_file=play or SILENCE,
+        record=record)
 
 
 @dataclass
@@ -195,6 +203,13 @@ async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit,
             elapsed = time.time_ns() - t0_ns
             await _emit_second(state, t0_ns + (elapsed // 1_000_000_000) * 1_000_000_000)  # the last, partial second
         s = summary()
+        if default_service.cache_info().currsize:  # this engine recorded or played audio
+            audio = default_service()
+            audio.forget(req.run_id)
+            try:
+                await asyncio.to_thread(audio.sweep)  # retention and the disk cap of all recordings
+            except Exception as exc:  # noqa: BLE001 - housekeeping must not fail the run
+                log.warning("audio_sweep_failed", error=repr(exc))
         await done(s, error)
         return s
 
@@ -219,14 +234,14 @@ async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit,
 
 
 async def _place_one(state: _RunState, placer: CallPlacer, call_id: str, si: int, ai: int, index: int,
-                     call: spec_pb2.CallAction) -> None:
+                     call: spec_pb2.CallAction, *, record_max: int = 0) -> None:
     with _tracer.start_as_current_span("call", kind=trace.SpanKind.CLIENT) as span:
         span.set_attribute("callgauge.call_id", call_id)
         span.set_attribute("sip.destination", call.dial_destination)
         state.stats.attempt(call_id)
         try:
             with ACTIVE_CALLS.track_inprogress():
-                m = await _place(placer, state.sip, call_id, si, ai, index, call)
+                m = await _place(placer, state.sip, call_id, si, ai, index, call, record_max=record_max)
         except asyncio.CancelledError:
             state.stats.ended(call_id, m_pb2.CallMeasurement(outcome=m_pb2.CALL_FAILED))
             raise
@@ -242,22 +257,55 @@ async def _place_one(state: _RunState, placer: CallPlacer, call_id: str, si: int
         await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
 
 
+def functional_media(call: spec_pb2.CallAction) -> spec_pb2.CallAction:
+    """A call action's media: its play_file, else its tone, else the reference speech prompt (the
+    default media of functional tests; ``play_file: silence`` sends silence)."""
+    if call.play_file or call.tone_hz:
+        return call
+    out = spec_pb2.CallAction()
+    out.CopyFrom(call)
+    out.play_file = DEFAULT_PROMPT
+    return out
+
+
 async def _place(placer: CallPlacer, sip: SipRun | None, call_id: str, si: int, ai: int, index: int,
-                 call: spec_pb2.CallAction) -> m_pb2.CallMeasurement:
-    """Through a registrar / with DTMF: a resolved job on the pool; a plain call: ``placer.place``."""
-    audio = bool(call.play_file or call.record or call.expect_audio)
+                 call: spec_pb2.CallAction, *, record_max: int = 0) -> m_pb2.CallMeasurement:
+    """Through a registrar / with DTMF / with audio files: a resolved job on the pool; a plain call
+    (a placer that only places): ``placer.place``."""
+    audio = bool((call.play_file and call.play_file != SILENCE) or call.record or call.expect_audio)
     if sip is None or not (call.target_pool or call.credential_pool or call.dtmf or audio) \
             or not hasattr(placer, "run_call"):
         return await placer.place(call_id, call)
+    note = ""
     try:
         job = await sip.call_job(call_id, si, ai, index, call)
         if audio:
-            job = await default_service().prepare(job, call, sip.run_id)
+            service = default_service()
+            try:
+                job, note = await service.prepare(job, call, sip.run_id, action_max=record_max)
+            except LookupError as exc:
+                if call.play_file != DEFAULT_PROMPT:
+                    raise
+                # the default prompt could not be made (no espeak-ng): the call still goes, silent
+                job, note = await service.prepare(job, _without_play(call), sip.run_id, action_max=record_max)
+                note = "; ".join(x for x in (f"default prompt not played: {exc}", note) if x)
     except (ValueError, LookupError) as exc:  # SipRunError, MediaNotFound: something this engine cannot use
         return failed_measurement(CallJob(call_id=call_id, destination=call.dial_destination, step=si,
                                           action=ai, index=index), f"not placed: {exc}")
     m = await sip.joined(await placer.run_call(job))
-    return await default_service().assess(m, job, call) if audio else m
+    if note:
+        m.detail = "; ".join(x for x in (m.detail, note) if x)
+    if audio:
+        m = await default_service().assess(m, job, call)
+        m = await sip.assess_callee_leg(m, job)
+    return m
+
+
+def _without_play(call: spec_pb2.CallAction) -> spec_pb2.CallAction:
+    out = spec_pb2.CallAction()
+    out.CopyFrom(call)
+    out.play_file = ""
+    return out
 
 
 async def _record(state: _RunState, m: m_pb2.CallMeasurement) -> None:
@@ -285,7 +333,7 @@ async def _run_action(state: _RunState, si: int, ai: int, action: spec_pb2.Actio
         return
     if kind != "call":
         return
-    call = action.call
+    call = functional_media(action.call)
     state.planned += max(1, call.max_total_calls or 1)
     gate = asyncio.Semaphore(max(1, call.concurrency or 1))
 
@@ -338,8 +386,9 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
 
     async def one(c: PlannedCall) -> None:
         try:
+            record = sampled(state.run_id, si, ai, c.index, load.record_sample)
             await _place_one(state, placer, f"{state.run_id}:{si}.{ai}.{c.index}", si, ai, c.index,
-                             load_call_action(load, c.duration_ms))
+                             load_call_action(load, c.duration_ms, record), record_max=load.record_max)
         finally:
             if gate is not None:
                 gate.release()

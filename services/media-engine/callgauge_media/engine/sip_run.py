@@ -110,6 +110,7 @@ class SipRun:
         self.on_registration = on_registration
         self.registrations: list[m_pb2.RegistrationMeasurement] = []  # every one emitted (the run summary)
         self._kinds: dict[int, str] = {}  # session token -> register | wait_for_calls
+        self._callee_legs: dict[str, tuple] = {}  # caller's call id -> (session, callee measurement) recorded
         self._reg_reported: set[int] = set()  # session tokens whose RegistrationMeasurement went out
         self.pool = pool
         self.credentials = credentials or StaticCredentials()
@@ -209,13 +210,18 @@ class SipRun:
             transport = a.transport if kind == "register" else ""
             accounts = await self.accounts(a.target_pool, a.credential_pool, count=count, transport=transport)
             jobs = []
-            play, record_dir = "", ""
-            if kind == "wait_for_calls" and (a.play_file or a.record):
+            play, record_dir, expect = "", "", ""
+            if kind == "wait_for_calls" and (a.play_file or a.record or a.expect_audio):
+                from callgauge_media.audio.prompts import SILENCE
                 from callgauge_media.audio.service import default_service  # numpy/scipy: only when used
 
                 audio = default_service()
-                play = str(await asyncio.to_thread(audio.media, a.play_file)) if a.play_file else ""
-                if a.record:
+                if a.play_file and a.play_file != SILENCE:
+                    play = str(await asyncio.to_thread(audio.media, a.play_file))
+                if a.expect_audio:
+                    await asyncio.to_thread(audio.media, a.expect_audio)  # a name that resolves, before any call
+                    expect = a.expect_audio
+                if a.record or a.expect_audio:
                     rec = audio.recording_path(self.run_id, base, "callee").parent
                     rec.mkdir(parents=True, exist_ok=True)
                     record_dir = str(rec)
@@ -232,6 +238,7 @@ class SipRun:
                         tone_hz=a.tone_hz, codec=a.codec, expect_dtmf=clean_dtmf(a.expect_dtmf),
                         hangup_by=hangup_by, duration_ms=a.duration_ms, max_calls=a.max_total_calls,
                         step=si, action=ai, index=i, play_file=play, record_dir=record_dir,
+                        expect_audio=expect, expect_audio_min=a.expect_audio_min,
                     ))
         except (SipRunError, ValueError, LookupError) as exc:  # LookupError: MediaNotFound
             job = CallJob(call_id=f"{base}.0", destination=a.target_pool or "", step=si, action=ai)
@@ -367,6 +374,8 @@ class SipRun:
             if found is not None:
                 session, callee = found
                 self._matched.add(m.sip_call_id)
+                if session.job.record_dir:
+                    self._callee_legs[m.call_id or m.sip_call_id] = (session, callee)
                 m.dtmf_received = callee.dtmf_received
                 expect = session.job.expect_dtmf
                 problems = []
@@ -385,6 +394,42 @@ class SipRun:
         if m.outcome == m_pb2.SUCCESS:
             del m.sip_ladder[:]
         return m
+
+    async def assess_callee_leg(self, m: m_pb2.CallMeasurement, job: CallJob) -> m_pb2.CallMeasurement:
+        """The caller's measurement ``m`` with what our recorded callee received on the same call:
+        its recording kept as the call's ``callee`` leg and scored against what the caller played
+        (or the wait_for_calls' expect_audio, whose mismatch fails the call)."""
+        found = self._callee_legs.pop(job.call_id, None) or self._callee_legs.pop(m.sip_call_id, None)
+        if found is None:
+            return m
+        session, callee = found
+        from callgauge_media.audio.service import default_service
+
+        audio = default_service()
+        source = audio.recording_path(self.run_id, callee.call_id, "callee")
+        path, note = await asyncio.to_thread(audio.keep_callee, self.run_id, str(source), job.call_id)
+        if note:
+            m.detail = "; ".join(x for x in (m.detail, note) if x)
+        if not path:
+            return m
+        return await audio.assess_callee(m, path, played=job.play_file or None, expect=session.job.expect_audio,
+                                         expect_min=session.job.expect_audio_min, joined=True)
+
+    async def _assess_own_callee(self, session, c: m_pb2.CallMeasurement) -> m_pb2.CallMeasurement:
+        """A call our recorded callee answered that no caller of this run placed: its recording
+        kept under its own id, scored against the expect_audio (else only flagged)."""
+        from callgauge_media.audio.service import default_service
+
+        audio = default_service()
+        source = audio.recording_path(self.run_id, c.call_id, "callee")
+        path, note = await asyncio.to_thread(audio.keep_callee, self.run_id, str(source), c.call_id)
+        if note:
+            c.detail = "; ".join(x for x in (c.detail, note) if x)
+        if not path:
+            return c
+        return await audio.assess_callee(c, path, played=None, expect=session.job.expect_audio,
+                                         expect_min=session.job.expect_audio_min, joined=False,
+                                         callee_sent=bool(session.job.play_file or session.job.tone_hz))
 
     async def _find_callee(self, sip_call_id: str, sessions: list) -> tuple | None:
         deadline = time.monotonic() + self.join_wait_s
@@ -442,6 +487,8 @@ class SipRun:
                 if c.sip_call_id not in self._caller_call_ids:
                     if c.outcome == m_pb2.SUCCESS and not (s.job.expect_dtmf and not c.dtmf_ok):
                         del c.sip_ladder[:]
+                    if s.job.record_dir:
+                        c = await self._assess_own_callee(s, c)
                     await emit_call(c)
 
     async def abort(self) -> None:

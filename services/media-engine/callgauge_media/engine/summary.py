@@ -43,6 +43,11 @@ def summarize(calls: Sequence[m_pb2.CallMeasurement], *, calls_planned: int = 0,
         s.mos_mean = sum(moses) / len(moses)
         s.mos_min = min(moses)
         s.mos_p5 = percentile(moses, 5)
+    lqos = measured("mos_lqo")  # the scored calls only (ViSQOL on their recording)
+    if lqos:
+        s.mos_lqo_mean = sum(lqos) / len(lqos)
+        s.mos_lqo_min = min(lqos)
+    s.calls_audio_recorded = sum(1 for c in calls if c.recorded_legs)
     setups = measured("setup_time_ms")
     if setups:
         s.setup_p50_ms = percentile(setups, 50)

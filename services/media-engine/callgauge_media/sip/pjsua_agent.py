@@ -23,6 +23,7 @@ import gc
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections import deque
@@ -55,6 +56,7 @@ from callgauge_media.engine.measurement import (
 from callgauge_media.engine.reasons import is_internal, short_reason, where_of
 from callgauge_media.sip.message_log import MessageLog, call_id_of
 
+_SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]")  # as the audio service names recordings
 log = logging.getLogger(__name__)
 
 MAX_CALLS = 4  # default calls of one Endpoint (the pool sets its own; PJSUA_MAX_CALLS of our build is 256)
@@ -849,7 +851,8 @@ class CallerAgent:
             from_user=job.account.username, transport=job.account.transport,
             step=job.step, action=job.action, index=job.index,
             play_file=job.play_file, play_loop=job.play_loop,
-            record_path=f"{job.record_dir}/{job.ua_id}.in{ua.seq}.wav" if job.record_dir else "",
+            record_path=f"{job.record_dir}/{_SAFE_FILE.sub('_', f'{job.ua_id}:in{ua.seq}')}.callee.wav"
+            if job.record_dir else "",
         )
         run = _CallRun(self._callee_keys, cjob, ua)
         raw = run.raw
@@ -1483,6 +1486,7 @@ class _ResponderCall(pj.Call):
         self.final_due: float | None = None
         self.bye_due: float | None = None
         self.aud: pj.AudioMedia | None = None
+        self.player: pj.AudioMediaPlayer | None = None  # the agent's play_file, looped
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
@@ -1498,7 +1502,14 @@ class _ResponderCall(pj.Call):
                 if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                     aud = self.getAudioMedia(idx)
                     if self.aud is None or self.aud.getPortId() != aud.getPortId():
-                        aud.startTransmit(aud)  # echo: the call's port feeds itself
+                        play = self._agent._play_file
+                        if play:  # a prompt instead of the echo
+                            if self.player is None:
+                                self.player = pj.AudioMediaPlayer()
+                                self.player.createPlayer(play, 0)
+                            self.player.startTransmit(aud)
+                        elif not self._agent._silent:
+                            aud.startTransmit(aud)  # echo: the call's port feeds itself
                         self.aud = aud
                     return
         except BaseException:  # noqa: BLE001
@@ -1525,10 +1536,15 @@ class ResponderAgent:
     """
 
     def __init__(
-        self, opts: EndpointOptions, *, answer_delay_ms: int = 0, code: int = 200, hangup_after_ms: int = 0
+        self, opts: EndpointOptions, *, answer_delay_ms: int = 0, code: int = 200, hangup_after_ms: int = 0,
+        play_file: str = "", silent: bool = False,
     ) -> None:
+        """``play_file`` (a 16-bit mono WAV at the bridge's rate): played, looped, to every caller
+        instead of the echo; ``silent``: nothing is sent back but silence (RTP still flows)."""
         if not (code == 200 or 300 <= code <= 699):
             raise ValueError(f"final code must be 200 or 300..699, got {code}")
+        self._play_file = play_file
+        self._silent = silent
         opts = replace(opts, sip_message_log=False)  # no ladders here
         self._opts = opts
         self._delay_s = max(0, answer_delay_ms) / 1000.0
@@ -1580,6 +1596,7 @@ class ResponderAgent:
             try:
                 if call.disconnected:
                     call.aud = None
+                    call.player = None
                     del self._calls[cid]
                 elif call.final_due is not None and now >= call.final_due:
                     call.final_due = None

@@ -50,6 +50,8 @@ class _Call(NamedTuple):
     mos: float | None
     jitter_ms: float | None
     loss_pct: float | None
+    mos_lqo: float | None = None
+    recorded: bool = False
 
 
 def _opt(call: m_pb2.CallMeasurement, name: str) -> float | None:
@@ -59,7 +61,8 @@ def _opt(call: m_pb2.CallMeasurement, name: str) -> float | None:
 def _numbers(call: m_pb2.CallMeasurement) -> _Call:
     return _Call(m_pb2.CallOutcome.Name(call.outcome), call.sip_code, call.outcome == m_pb2.SUCCESS,
                  call.duration_ms, call.rx_packets, call.tx_packets, _opt(call, "setup_time_ms"),
-                 _opt(call, "post_dial_delay_ms"), _opt(call, "mos"), _opt(call, "jitter_ms"), _opt(call, "loss_pct"))
+                 _opt(call, "post_dial_delay_ms"), _opt(call, "mos"), _opt(call, "jitter_ms"), _opt(call, "loss_pct"),
+                 _opt(call, "mos_lqo"), bool(call.recorded_legs))
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,10 @@ class _Folded:
     sip_codes: Mapping[int, int] = field(default_factory=dict)
     outcomes: Mapping[str, int] = field(default_factory=dict)
     sketches: Mapping[str, DDSketch] = field(default_factory=lambda: {m: new_sketch() for m in SKETCHED})
+    lqo_sum: float = 0.0             # ViSQOL MOS-LQO of the scored answered calls (lqo_n of them)
+    lqo_n: int = 0
+    lqo_min: float | None = None
+    audio_recorded: int = 0
 
     def plus(self, calls: Sequence[_Call]) -> _Folded:
         sketches = {m: merged(s) for m, s in self.sketches.items()}
@@ -87,7 +94,9 @@ class _Folded:
         answered, rx, tx, duration, mos_sum, mos_n, mos_min = (self.answered, self.rx_packets, self.tx_packets,
                                                                self.duration_sum, self.mos_sum, self.mos_n, self.mos_min)
         jitter_sum, jitter_n, jitter_max, loss_max = self.jitter_sum, self.jitter_n, self.jitter_max, self.loss_max
+        lqo_sum, lqo_n, lqo_min, audio_recorded = self.lqo_sum, self.lqo_n, self.lqo_min, self.audio_recorded
         for c in calls:
+            audio_recorded += c.recorded
             sip_codes[c.sip_code] = sip_codes.get(c.sip_code, 0) + 1
             outcomes[c.outcome] = outcomes.get(c.outcome, 0) + 1
             rx += c.rx_packets
@@ -105,11 +114,15 @@ class _Folded:
                 jitter_max = c.jitter_ms if jitter_max is None else max(jitter_max, c.jitter_ms)
             if c.loss_pct is not None:
                 loss_max = c.loss_pct if loss_max is None else max(loss_max, c.loss_pct)
+            if c.mos_lqo is not None:
+                lqo_sum, lqo_n = lqo_sum + c.mos_lqo, lqo_n + 1
+                lqo_min = c.mos_lqo if lqo_min is None else min(lqo_min, c.mos_lqo)
             for m in SKETCHED:
                 if getattr(c, m) is not None:
                     sketches[m].add(max(0.0, getattr(c, m)))
         return _Folded(self.count + len(calls), answered, rx, tx, duration, mos_sum, mos_n, mos_min, jitter_sum,
-                       jitter_n, jitter_max, loss_max, sip_codes, outcomes, sketches)
+                       jitter_n, jitter_max, loss_max, sip_codes, outcomes, sketches, lqo_sum, lqo_n, lqo_min,
+                       audio_recorded)
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,8 @@ class CallStats:
         sketches; a figure without a value stays unset)."""
         f = self.settled()
         s = m_pb2.RunSummary(calls_attempted=f.count, calls_answered=f.answered, calls_failed=f.count - f.answered,
-                             rx_packets=f.rx_packets, tx_packets=f.tx_packets)
+                             rx_packets=f.rx_packets, tx_packets=f.tx_packets,
+                             calls_audio_recorded=f.audio_recorded)
         for code, n in f.sip_codes.items():
             s.sip_codes[code] = n
         for outcome, n in f.outcomes.items():
@@ -151,7 +165,8 @@ class CallStats:
                        "setup_p99_ms": quantile(sk["setup_ms"], 0.99),
                        "post_dial_delay_p95_ms": quantile(sk["post_dial_delay_ms"], 0.95),
                        "loss_pct_max": f.loss_max, "jitter_ms_max": f.jitter_max,
-                       "jitter_ms_mean": f.jitter_sum / f.jitter_n if f.jitter_n else None}
+                       "jitter_ms_mean": f.jitter_sum / f.jitter_n if f.jitter_n else None,
+                       "mos_lqo_mean": f.lqo_sum / f.lqo_n if f.lqo_n else None, "mos_lqo_min": f.lqo_min}
             for name, value in figures.items():
                 if value is not None:  # not measured by any call: left unset
                     setattr(s, name, value)

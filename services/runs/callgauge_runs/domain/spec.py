@@ -14,7 +14,7 @@ from callgauge_runs.domain.errors import ValidationCollector
 
 CODECS = ("PCMU", "PCMA", "G722", "GSM", "speex", "iLBC")
 METRICS = ("asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max",
-           "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms")
+           "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "mos_lqo_min", "mos_lqo_mean")
 OPS = (">=", "<=", ">", "<", "==")
 TRANSPORTS = ("udp", "tcp")
 DISTRIBUTIONS = ("fixed", "uniform", "exponential")
@@ -133,13 +133,13 @@ def _common(body, v: ValidationCollector, loc: list) -> None:
 
 
 # play_file / expect_audio: a built-in prompt or a bare .wav name in the media directory (never a path)
-_MEDIA_NAME = re.compile(r"^(prompt:[a-z0-9_-]{1,40}|[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.wav)$")
+_MEDIA_NAME = re.compile(r"^(silence|prompt:[a-z0-9_-]{1,40}|[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.wav)$")
 
 
 def _check_media(body, field: str, v: ValidationCollector, loc: list) -> None:
     value = getattr(body, field, "")
     if value and not _MEDIA_NAME.match(value):
-        v.add([*loc, field], "prompt:NAME or the file name (no path) of a .wav in the media directory")
+        v.add([*loc, field], "prompt:NAME, silence, or the file name (no path) of a .wav in the media directory")
 
 
 OUTCOMES = ("SUCCESS", "CALL_FAILED", "TIMEOUT", "NEGOTIATION_FAILED", "REGISTRATION_FAILED")
@@ -161,6 +161,8 @@ def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str
     _common(c, v, loc)
     _check_media(c, "play_file", v, loc)
     _check_media(c, "expect_audio", v, loc)
+    if c.expect_audio == "silence":
+        v.add([*loc, "expect_audio"], "a prompt or a .wav to compare with, not silence")
     if not 0 <= c.expect_audio_min <= 1:
         v.add([*loc, "expect_audio_min"], "a correlation between 0 and 1")
     _validate_expect(c.expect, v, loc)
@@ -185,6 +187,11 @@ def _validate_register(r: spec_pb2.RegisterAction, v: ValidationCollector, loc: 
 def _validate_wait(w: spec_pb2.WaitForCallsAction, v: ValidationCollector, loc: list[str | int]) -> None:
     _common(w, v, loc)
     _check_media(w, "play_file", v, loc)
+    _check_media(w, "expect_audio", v, loc)
+    if w.expect_audio == "silence":
+        v.add([*loc, "expect_audio"], "a prompt or a .wav to compare with, not silence")
+    if not 0 <= w.expect_audio_min <= 1:
+        v.add([*loc, "expect_audio_min"], "a correlation between 0 and 1")
     if w.answer_delay_ms > 120_000:
         v.add([*loc, "answer_delay_ms"], "at most 120000 ms")
     if w.timeout_ms > MAX_DURATION_MS:
@@ -201,6 +208,14 @@ def _validate_load(ld: spec_pb2.LoadAction, v: ValidationCollector, loc: list[st
     _check_destination(ld.dial_destination, bool(ld.target_pool), v, loc)
     _common(ld, v, loc)
     _validate_expect(ld.expect, v, loc)
+    _check_media(ld, "play_file", v, loc)
+    if not math.isfinite(ld.record_sample) or not 0 <= ld.record_sample <= 1:
+        v.add([*loc, "record_sample"], "the share of calls recorded, between 0 and 1")
+    if ld.record_max and not ld.record_sample:
+        v.add([*loc, "record_max"], "record_max caps record_sample: set record_sample too")
+    if (ld.record_sample or ld.play_file) and (ld.driver or "pjsua").lower() == "sipp":
+        v.add([*loc, "record_sample" if ld.record_sample else "play_file"],
+              "the SIPp driver carries no audio files: use the pjsua driver")
     if not math.isfinite(ld.cps) or ld.cps <= 0 or ld.cps > MAX_CPS:
         v.add([*loc, "cps"], f"calls per second above 0, at most {MAX_CPS:g}")
     if ld.max_concurrency > 10_000:

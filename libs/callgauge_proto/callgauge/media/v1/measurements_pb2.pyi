@@ -26,7 +26,7 @@ NEGOTIATION_FAILED: CallOutcome
 TIMEOUT: CallOutcome
 
 class CallMeasurement(_message.Message):
-    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail", "dtmf_sent", "dtmf_received", "dtmf_ok", "sip_ladder", "sip_call_id", "role", "mos_lqo", "audio_delay_ms", "audio_match", "audio_silent", "audio_clipped", "audio_one_way", "recorded_legs", "audio_score_cpu_s")
+    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail", "dtmf_sent", "dtmf_received", "dtmf_ok", "sip_ladder", "sip_call_id", "role", "mos_lqo", "audio_delay_ms", "audio_match", "audio_silent", "audio_clipped", "audio_one_way", "recorded_legs", "audio_score_cpu_s", "callee_mos_lqo", "callee_audio_match", "callee_audio_silent")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,9 @@ class CallMeasurement(_message.Message):
     AUDIO_ONE_WAY_FIELD_NUMBER: _ClassVar[int]
     RECORDED_LEGS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_SCORE_CPU_S_FIELD_NUMBER: _ClassVar[int]
+    CALLEE_MOS_LQO_FIELD_NUMBER: _ClassVar[int]
+    CALLEE_AUDIO_MATCH_FIELD_NUMBER: _ClassVar[int]
+    CALLEE_AUDIO_SILENT_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     step: int
     action: int
@@ -103,7 +106,10 @@ class CallMeasurement(_message.Message):
     audio_one_way: bool
     recorded_legs: str
     audio_score_cpu_s: float
-    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ..., mos_lqo: _Optional[float] = ..., audio_delay_ms: _Optional[float] = ..., audio_match: _Optional[float] = ..., audio_silent: _Optional[bool] = ..., audio_clipped: _Optional[bool] = ..., audio_one_way: _Optional[bool] = ..., recorded_legs: _Optional[str] = ..., audio_score_cpu_s: _Optional[float] = ...) -> None: ...
+    callee_mos_lqo: float
+    callee_audio_match: float
+    callee_audio_silent: bool
+    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ..., mos_lqo: _Optional[float] = ..., audio_delay_ms: _Optional[float] = ..., audio_match: _Optional[float] = ..., audio_silent: _Optional[bool] = ..., audio_clipped: _Optional[bool] = ..., audio_one_way: _Optional[bool] = ..., recorded_legs: _Optional[str] = ..., audio_score_cpu_s: _Optional[float] = ..., callee_mos_lqo: _Optional[float] = ..., callee_audio_match: _Optional[float] = ..., callee_audio_silent: _Optional[bool] = ...) -> None: ...
 
 class SipMessage(_message.Message):
     __slots__ = ("at_ms", "direction", "summary", "peer", "text", "truncated")
@@ -178,7 +184,7 @@ class RegistrationMeasurement(_message.Message):
     def __init__(self, registration_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., kind: _Optional[str] = ..., user: _Optional[str] = ..., registrar: _Optional[str] = ..., transport: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., register_time_ms: _Optional[float] = ..., expires_requested: _Optional[int] = ..., expires: _Optional[int] = ..., refreshes: _Optional[int] = ..., refresh_failures: _Optional[int] = ..., unregistered: _Optional[bool] = ..., unregister_code: _Optional[int] = ..., unregister_reason: _Optional[str] = ..., kept: _Optional[bool] = ..., sip_call_id: _Optional[str] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., calls_answered: _Optional[int] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "calls_planned", "peak_concurrency", "driver", "engines", "registrations_ok", "registrations_failed", "register_p50_ms", "register_p95_ms", "not_attempted")
+    __slots__ = ("calls_attempted", "calls_answered", "calls_failed", "asr", "acd_ms", "mos_mean", "mos_min", "setup_p50_ms", "setup_p95_ms", "rx_packets", "tx_packets", "loss_pct_max", "jitter_ms_max", "jitter_ms_mean", "sip_codes", "outcomes", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "calls_planned", "peak_concurrency", "driver", "engines", "registrations_ok", "registrations_failed", "register_p50_ms", "register_p95_ms", "not_attempted", "mos_lqo_mean", "mos_lqo_min", "calls_audio_recorded")
     class SipCodesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +241,9 @@ class RunSummary(_message.Message):
     REGISTER_P50_MS_FIELD_NUMBER: _ClassVar[int]
     REGISTER_P95_MS_FIELD_NUMBER: _ClassVar[int]
     NOT_ATTEMPTED_FIELD_NUMBER: _ClassVar[int]
+    MOS_LQO_MEAN_FIELD_NUMBER: _ClassVar[int]
+    MOS_LQO_MIN_FIELD_NUMBER: _ClassVar[int]
+    CALLS_AUDIO_RECORDED_FIELD_NUMBER: _ClassVar[int]
     calls_attempted: int
     calls_answered: int
     calls_failed: int
@@ -263,4 +272,7 @@ class RunSummary(_message.Message):
     register_p50_ms: float
     register_p95_ms: float
     not_attempted: _containers.ScalarMap[str, int]
-    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ..., mos_p5: _Optional[float] = ..., setup_p99_ms: _Optional[float] = ..., post_dial_delay_p95_ms: _Optional[float] = ..., calls_planned: _Optional[int] = ..., peak_concurrency: _Optional[int] = ..., driver: _Optional[str] = ..., engines: _Optional[_Mapping[str, int]] = ..., registrations_ok: _Optional[int] = ..., registrations_failed: _Optional[int] = ..., register_p50_ms: _Optional[float] = ..., register_p95_ms: _Optional[float] = ..., not_attempted: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    mos_lqo_mean: float
+    mos_lqo_min: float
+    calls_audio_recorded: int
+    def __init__(self, calls_attempted: _Optional[int] = ..., calls_answered: _Optional[int] = ..., calls_failed: _Optional[int] = ..., asr: _Optional[float] = ..., acd_ms: _Optional[float] = ..., mos_mean: _Optional[float] = ..., mos_min: _Optional[float] = ..., setup_p50_ms: _Optional[float] = ..., setup_p95_ms: _Optional[float] = ..., rx_packets: _Optional[int] = ..., tx_packets: _Optional[int] = ..., loss_pct_max: _Optional[float] = ..., jitter_ms_max: _Optional[float] = ..., jitter_ms_mean: _Optional[float] = ..., sip_codes: _Optional[_Mapping[int, int]] = ..., outcomes: _Optional[_Mapping[str, int]] = ..., mos_p5: _Optional[float] = ..., setup_p99_ms: _Optional[float] = ..., post_dial_delay_p95_ms: _Optional[float] = ..., calls_planned: _Optional[int] = ..., peak_concurrency: _Optional[int] = ..., driver: _Optional[str] = ..., engines: _Optional[_Mapping[str, int]] = ..., registrations_ok: _Optional[int] = ..., registrations_failed: _Optional[int] = ..., register_p50_ms: _Optional[float] = ..., register_p95_ms: _Optional[float] = ..., not_attempted: _Optional[_Mapping[str, int]] = ..., mos_lqo_mean: _Optional[float] = ..., mos_lqo_min: _Optional[float] = ..., calls_audio_recorded: _Optional[int] = ...) -> None: ...
