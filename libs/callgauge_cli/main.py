@@ -56,7 +56,7 @@ app = typer.Typer(name="callgauge", no_args_is_help=True, add_completion=False, 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: list, create, revoke")
 projects_app = typer.Typer(no_args_is_help=True, help="projects: list, create, show")
 tests_app = typer.Typer(no_args_is_help=True, help="tests as files: apply, list")
-runs_app = typer.Typer(no_args_is_help=True, help="runs: list, status, stop, calls, export")
+runs_app = typer.Typer(no_args_is_help=True, help="runs: list, status, stop, calls, export, audio")
 app.add_typer(keys_app, name="keys")
 app.add_typer(projects_app, name="projects")
 app.add_typer(tests_app, name="tests")
@@ -373,7 +373,7 @@ def runs_calls(run_id: str,
         total = first.pagination.total
         calls = c.run_calls(project_id, run_id, **filters) if show_all else iter(first.items[:limit])
         table = Table("#", "outcome", "SIP", "reason", "setup ms", "PDD ms", "talk s", "loss %", "jitter ms",
-                      "MOS", "detail", title=f"run {run_id}: {total} calls match")
+                      "MOS", "MOS-LQO", "detail", title=f"run {run_id}: {total} calls match")
         shown = 0
         for call in calls:
             shown += 1
@@ -383,7 +383,8 @@ def runs_calls(run_id: str,
             table.add_row(str(call.index), call.outcome, str(call.sip_code or ""), call.sip_reason,
                           _num(call.setup_time_ms), _num(call.post_dial_delay_ms),
                           _num(None if call.duration_ms is None else call.duration_ms / 1000),
-                          _num(call.loss_pct, 2), _num(call.jitter_ms, 2), _num(call.mos, 2), call.detail[:60])
+                          _num(call.loss_pct, 2), _num(call.jitter_ms, 2), _num(call.mos, 2),
+                          _num(call.mos_lqo, 2), call.detail[:60])
     if not as_json:
         out.print(table)
         if shown < total:
@@ -409,6 +410,20 @@ def runs_export(run_id: str,
         size = c.export_run_calls(project_id, run_id, output, fmt, outcome=[o.upper() for o in outcome or []] or None,
                                   sip_code=sip_code or None, mos_min=mos_min, mos_max=mos_max)
     err.print(f"{output}: {size} bytes ({fmt})", highlight=False)
+
+
+@runs_app.command("audio")
+@cli_errors
+def runs_audio(run_id: str, call_id: Annotated[str, typer.Argument(help="the call's id (`runs calls --json`)")],
+               output: Annotated[Path, typer.Option("-o", "--output", help="WAV file to write")],
+               leg: Annotated[str, typer.Option("--leg", help="caller | callee")] = "caller") -> None:
+    """Download one leg of a call's recording (WAV)."""
+    if leg not in ("caller", "callee"):
+        raise fail("--leg: caller or callee")
+    with client() as c:
+        project_id = c.run_status(run_id).project_id
+        size = c.download_call_audio(project_id, run_id, call_id, output, leg=leg)
+    err.print(f"{output}: {size} bytes ({leg} leg of {call_id})", highlight=False)
 
 
 # ------------------------------------------------------------------------ run

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -31,6 +32,16 @@ def _export(client: BaseClient, project_id: str, run_id: str, path: str | os.Pat
     url = calls_path(project_id, run_id, f".{fmt}")
     params = {k: v for k, v in call_filters(**filters).items() if v is not None}
     return target, target.with_name(target.name + ".part"), url, client._request_kwargs(Call("GET", url, params=params))
+
+
+def _audio(client: BaseClient, project_id: str, run_id: str, call_id: str, path: str | os.PathLike,
+           leg: str) -> tuple[Path, Path, str, dict[str, Any]]:
+    if leg not in ("caller", "callee"):
+        raise ValueError(f"leg {leg!r}: caller or callee")
+    target = Path(path)
+    url = calls_path(project_id, run_id, f"/{quote(call_id, safe='')}/audio")
+    return (target, target.with_name(target.name + ".part"), url,
+            client._request_kwargs(Call("GET", url, params={"leg": leg})))
 
 
 class Client(BaseClient, Endpoints):
@@ -100,6 +111,26 @@ class Client(BaseClient, Endpoints):
         except httpx.TransportError as exc:
             part.unlink(missing_ok=True)
             raise TransportError(f"the export from {self.base_url} broke off: {exc}", self.base_url) from exc
+        part.replace(target)
+        return size
+
+    def download_call_audio(self, project_id: str, run_id: str, call_id: str, path: str | os.PathLike,
+                            leg: str = "caller") -> int:
+        """Save one leg's recording of a call (WAV) into `path`; returns the bytes written. A call
+        without that recording raises NotFoundError."""
+        target, part, url, kwargs = _audio(self, project_id, run_id, call_id, path, leg)
+        size = 0
+        try:
+            with self._http.stream("GET", url, **kwargs) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise error_from_response(resp)
+                with part.open("wb") as f:
+                    for chunk in resp.iter_bytes():
+                        size += f.write(chunk)
+        except httpx.TransportError as exc:
+            part.unlink(missing_ok=True)
+            raise TransportError(f"the download from {self.base_url} broke off: {exc}", self.base_url) from exc
         part.replace(target)
         return size
 
@@ -179,6 +210,24 @@ class AsyncClient(BaseClient, Endpoints):
         except httpx.TransportError as exc:
             part.unlink(missing_ok=True)
             raise TransportError(f"the export from {self.base_url} broke off: {exc}", self.base_url) from exc
+        part.replace(target)
+        return size
+
+    async def download_call_audio(self, project_id: str, run_id: str, call_id: str, path: str | os.PathLike,
+                                  leg: str = "caller") -> int:
+        target, part, url, kwargs = _audio(self, project_id, run_id, call_id, path, leg)
+        size = 0
+        try:
+            async with self._http.stream("GET", url, **kwargs) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    raise error_from_response(resp)
+                with part.open("wb") as f:
+                    async for chunk in resp.aiter_bytes():
+                        size += f.write(chunk)
+        except httpx.TransportError as exc:
+            part.unlink(missing_ok=True)
+            raise TransportError(f"the download from {self.base_url} broke off: {exc}", self.base_url) from exc
         part.replace(target)
         return size
 

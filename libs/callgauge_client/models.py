@@ -149,6 +149,17 @@ class CallMeasurement(Model):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     detail: str = ""
+    # judged from the recorded audio (None: not recorded or not scored)
+    mos_lqo: float | None = None
+    audio_delay_ms: float | None = None
+    audio_match: float | None = None
+    audio_silent: bool = False
+    audio_clipped: bool = False
+    audio_one_way: bool = False
+    recorded_legs: str = ""  # "caller", "callee", "caller,callee": Client.download_call_audio
+    callee_mos_lqo: float | None = None
+    callee_audio_match: float | None = None
+    callee_audio_silent: bool = False
 
 
 class Run(Model):

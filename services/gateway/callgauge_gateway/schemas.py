@@ -43,7 +43,8 @@ class CallActionIn(_Strict):
     dial_destination: str = Field(min_length=1, max_length=500, examples=["sip:echo@127.0.0.1:5070"],
                                   description="a SIP URI, or a user/number dialled through target_pool")
     duration_ms: int = Field(5000, ge=0, le=3_600_000, description="talk time after answer")
-    tone_hz: int = Field(440, ge=0, le=4000, description="tone sent during the call; 0 = silence")
+    tone_hz: int | None = Field(None, ge=0, le=4000, description="a tone (Hz) sent during the call instead of the "
+                                                                 "reference speech prompt; unset or 0: no tone")
     codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] = "PCMU"
     setup_timeout_ms: int = Field(10000, ge=100, le=300_000)
     max_total_calls: int = Field(1, ge=1, le=100_000)

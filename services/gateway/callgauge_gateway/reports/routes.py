@@ -26,7 +26,16 @@ from callgauge_gateway.auth import Principal, authenticate
 from callgauge_gateway.envelope import to_json
 from callgauge_gateway.errors import ApiError, api_error_from_grpc
 from callgauge_gateway.reports import view
-from callgauge_gateway.routes.calls import FAILED_OUTCOMES, OUTCOMES, SORTS, CallFilter, call_filter, call_json
+from callgauge_gateway.routes.calls import (
+    FAILED_OUTCOMES,
+    OUTCOMES,
+    SORTS,
+    CallFilter,
+    Leg,
+    call_filter,
+    call_json,
+    recording_response,
+)
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 
@@ -34,6 +43,7 @@ log = get_logger(__name__)
 HERE = Path(__file__).parent
 COOKIE = "callgauge_report_session"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "media-src 'self'; "
        "form-action 'self'; frame-ancestors 'self'; base-uri 'none'")
 Auth = Annotated[Principal, Depends(authenticate)]
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
@@ -177,7 +187,7 @@ async def _render(request: Request, run: pb.Run, account_id: str, mode: str, kio
     ctx = view.build(data, assertions, seconds, table, [call_json(c) for c in failed.calls], failed.total,
                      [call_json(c) for c in sample.calls] if small and sample is not None else None)
     return _page("report.html", kiosk=kiosk, can_stop=not kiosk and not ctx["finished"]
-                 and hasattr(stub, "StopRun"), **ctx)
+                 and hasattr(stub, "StopRun"), audio_base=base, **ctx)
 
 
 RUNS_PAGE = 25  # runs per page of the HTML run list
@@ -306,6 +316,23 @@ def create_reports_app(parent: FastAPI) -> FastAPI:
         run = await stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=token), timeout=10)
         account = getattr(run, "account_id", "")
         return await _render(request, run, account, getattr(run, "mode", "") or "live", True, filters, cursor)
+
+    @sub.get("/runs/{run_id}/calls/{call_id}/audio")
+    async def run_call_audio(run_id: str, call_id: str, request: Request, who: Auth, leg: Leg = "caller"):
+        """A call's recording for the report's <audio> player (the report cookie signs it in)."""
+        run = await request.app.state.runs.GetRun(pb.GetRunRequest(**_fields(
+            pb.GetRunRequest, account_id=who.account_id, project_id="", run_id=run_id,
+            mode=getattr(who, "mode", "live"))), timeout=10)
+        return recording_response(request, run.id, call_id, leg)
+
+    @sub.get("/kiosk/{token}/calls/{call_id}/audio")
+    async def kiosk_call_audio(token: str, call_id: str, request: Request, leg: Leg = "caller"):
+        """The same for a public (kiosk) report: its link is the credential, for its run only."""
+        stub = request.app.state.runs
+        if not hasattr(stub, "GetRunByKioskToken") or len(token) > 200:
+            return _message(404, "No such report", "This link does not exist or was revoked.")
+        run = await stub.GetRunByKioskToken(pb.GetRunByKioskTokenRequest(token=token), timeout=10)
+        return recording_response(request, run.id, call_id, leg)
 
     @sub.post("/runs/{run_id}/stop")
     async def stop_run(run_id: str, request: Request, who: Auth):

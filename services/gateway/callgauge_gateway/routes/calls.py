@@ -15,18 +15,19 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import grpc
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from google.protobuf.descriptor import FieldDescriptor
 
 from callgauge_gateway.envelope import cursor_page, to_json
 from callgauge_gateway.errors import ApiError
 from callgauge_gateway.routes._common import Auth, runs_stub
 from callgauge_platform.logs import get_logger
+from callgauge_platform.recordings import find_recording, safe_name
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as media_pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 
@@ -314,3 +315,38 @@ async def export_csv(project_id: str, run_id: str, request: Request, who: Auth, 
                 "schema": {"type": "string", "format": "binary"}}}}})
 async def export_parquet(project_id: str, run_id: str, request: Request, who: Auth, filters: Filter):
     return await _export("parquet", project_id, run_id, request, who, filters)
+
+
+# ------------------------------------------------------------------ recordings
+
+Leg = Annotated[Literal["caller", "callee"], Query(description="caller: what the calling side received; callee: "
+                                                             "what our wait_for_calls user received")]
+
+
+def recording_response(request: Request, run_id: str, call_id: str, leg: str) -> FileResponse:
+    """The WAV of one leg of one call of ``run_id`` (whose access was checked), or a 404."""
+    path = find_recording(request.app.state.settings.data_dir, run_id, call_id, leg)
+    if path is None:
+        raise ApiError(404, f"No {leg} recording of call {call_id!r} in this run: record it with `record: true` "
+                            "(call / wait_for_calls), `expect_audio`, or a load's `record_sample`; recordings are "
+                            "deleted after the media engine's retention", code="NOT_FOUND")
+    return FileResponse(path, media_type="audio/wav", filename=f"{safe_name(call_id)}.{leg}.wav",
+                        content_disposition_type="inline", headers={"Cache-Control": "private, no-store",
+                                                                    "X-Content-Type-Options": "nosniff"})
+
+
+@router.get(
+    "/projects/{project_id}/test-runs/{run_id}/calls/{call_id}/audio",
+    summary="A call's recording (WAV), the caller's or the callee's leg",
+    response_class=FileResponse,
+    responses={200: {"content": {"audio/wav": {}}, "description": "16-bit PCM mono WAV at 8 kHz"},
+               404: {"description": "no such run in this account, or no recording of that leg of that call"}},
+    description="What one side of the call received, as recorded by the media engine (`recordedLegs` of the call "
+                "lists the legs there are): `leg=caller` (default), or `leg=callee` for a call answered by a "
+                "`wait_for_calls` with `record`. A run of another account, a call without a recording, and a "
+                "recording past the retention are all 404 in the error envelope.")
+async def call_audio(project_id: str, run_id: str, call_id: str, request: Request, who: Auth,
+                     leg: Leg = "caller") -> FileResponse:
+    run = await runs_stub(request).GetRun(pb.GetRunRequest(account_id=who.account_id, mode=who.mode,
+                                                           project_id=project_id, run_id=run_id))
+    return recording_response(request, run.id, call_id, leg)

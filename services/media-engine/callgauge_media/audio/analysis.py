@@ -24,6 +24,7 @@ SCORE_RATE = 16000  # ViSQOL speech mode works on 16 kHz
 SILENCE_DBFS = -50.0
 CLIP_LEVEL = 0.999
 CLIP_SHARE = 0.001
+SILENT_MOS = 1.0  # MOS-LQO given to a silent recording of a call that had a reference to carry
 MATCH_MIN = 0.6  # default chunk correlation an expected prompt must reach (clean PCMU ~0.97, another prompt ~0.3)
 
 
@@ -163,13 +164,16 @@ def score(recording_path: str, reference_path: str | None, *, with_visqol: bool 
             band_ref, band_rec = telephone_band(ref), telephone_band(rec)
             al = align(band_ref, band_rec, SCORE_RATE, max_lag_s=max_lag_s)
             m = match(band_ref, band_rec, SCORE_RATE, al.offset_s)
-            corr = round(m, 4) if m is not None else None
+            corr = round(m, 4) if m is not None and math.isfinite(m) else None
             delay = round(float(al.offset_s) * 1000.0, 1)
             start = max(0, int(round(al.offset_s * SCORE_RATE)))
-        if with_visqol:
+        if with_visqol and flags.silence:
+            mos = SILENT_MOS  # ViSQOL gives no number for silence (NaN): the scale's floor
+        elif with_visqol:
             seg = rec[start:start + ref.size]
             if seg.size < ref.size:  # the call ended before the prompt did: what is missing is silence
                 seg = np.concatenate([seg, np.zeros(ref.size - seg.size)])
-            mos = round(visqol_mos(ref, seg), 3)
+            v = visqol_mos(ref, seg)
+            mos = round(v, 3) if math.isfinite(v) else None
     return Score(mos, delay, corr, flags.level_dbfs, flags.silence, flags.clipping,
                  round(time.process_time() - t0, 3))

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 from callgauge_media.audio.wavfile import AudioFileError, convert_for_pjsua, is_pjsua_ready
@@ -55,7 +56,7 @@ def synthesize(name: str, out: Path) -> Path:
     if exe is None:
         raise MediaNotFound("espeak-ng is not installed (install.sh installs it; Debian package espeak-ng)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.wav")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.wav")  # threads and processes race
     try:
         subprocess.run([exe, "-v", voice, "-s", "150", "-w", str(tmp), text], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)

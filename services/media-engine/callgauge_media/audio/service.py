@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+from callgauge_platform import recordings
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.audio import analysis, budget, prompts
 from callgauge_media.engine.jobs import CallJob
 
 BRIDGE_RATE = 8000  # the workers' conference bridge (EndpointOptions.low_cpu): files are made at its rate
-_SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def _score_job(recording: str, reference: str | None, with_visqol: bool) -> dict:
@@ -35,13 +34,6 @@ def _score_job(recording: str, reference: str | None, with_visqol: bool) -> dict
 
 def _note(m: m_pb2.CallMeasurement, text: str) -> None:
     m.detail = "; ".join(x for x in (m.detail, text) if x)
-
-
-def safe_name(value: str) -> str:
-    return _SAFE.sub("_", value)
-
-
-LEGS = ("caller", "callee")
 
 
 class AudioService:
@@ -66,7 +58,7 @@ class AudioService:
         return prompts.resolve(name, self.media_dir, rate)
 
     def recording_path(self, run_id: str, call_id: str, leg: str) -> Path:
-        return self.recordings / safe_name(run_id) / f"{safe_name(call_id)}.{leg}.wav"
+        return recordings.recording_path(self.recordings, run_id, call_id, leg)
 
     def run_budget(self, run_id: str) -> budget.RunBudget:
         b = self._budgets.get(run_id)

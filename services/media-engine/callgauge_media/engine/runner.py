@@ -289,7 +289,7 @@ async def _place(placer: CallPlacer, sip: SipRun | None, call_id: str, si: int, 
                 # the default prompt could not be made (no espeak-ng): the call still goes, silent
                 job, note = await service.prepare(job, _without_play(call), sip.run_id, action_max=record_max)
                 note = "; ".join(x for x in (f"default prompt not played: {exc}", note) if x)
-    except (ValueError, LookupError) as exc:  # SipRunError, MediaNotFound: something this engine cannot use
+    except (ValueError, LookupError, OSError) as exc:  # SipRunError, MediaNotFound, a media file not made
         return failed_measurement(CallJob(call_id=call_id, destination=call.dial_destination, step=si,
                                           action=ai, index=index), f"not placed: {exc}")
     m = await sip.joined(await placer.run_call(job))

@@ -23,7 +23,6 @@ import gc
 import logging
 import math
 import os
-import re
 import sys
 import time
 from collections import deque
@@ -33,6 +32,7 @@ from typing import TextIO
 
 import pjsua2 as pj
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+from callgauge_platform.recordings import safe_name
 
 from callgauge_media.engine.jobs import (
     TRANSPORTS,
@@ -56,7 +56,6 @@ from callgauge_media.engine.measurement import (
 from callgauge_media.engine.reasons import is_internal, short_reason, where_of
 from callgauge_media.sip.message_log import MessageLog, call_id_of
 
-_SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]")  # as the audio service names recordings
 log = logging.getLogger(__name__)
 
 MAX_CALLS = 4  # default calls of one Endpoint (the pool sets its own; PJSUA_MAX_CALLS of our build is 256)
@@ -851,7 +850,7 @@ class CallerAgent:
             from_user=job.account.username, transport=job.account.transport,
             step=job.step, action=job.action, index=job.index,
             play_file=job.play_file, play_loop=job.play_loop,
-            record_path=f"{job.record_dir}/{_SAFE_FILE.sub('_', f'{job.ua_id}:in{ua.seq}')}.callee.wav"
+            record_path=f"{job.record_dir}/{safe_name(f'{job.ua_id}:in{ua.seq}')}.callee.wav"
             if job.record_dir else "",
         )
         run = _CallRun(self._callee_keys, cjob, ua)
@@ -1508,7 +1507,9 @@ class _ResponderCall(pj.Call):
                                 self.player = pj.AudioMediaPlayer()
                                 self.player.createPlayer(play, 0)
                             self.player.startTransmit(aud)
-                        elif not self._agent._silent:
+                        elif self._agent._silent:  # the null device's capture: continuous silence, RTP flowing
+                            pj.Endpoint.instance().audDevManager().getCaptureDevMedia().startTransmit(aud)
+                        else:
                             aud.startTransmit(aud)  # echo: the call's port feeds itself
                         self.aud = aud
                     return
