@@ -4,6 +4,7 @@ dependencies answer) and /metrics (Prometheus text format)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,6 +19,8 @@ ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
 class HealthServer:
     def __init__(self, host: str, port: int, ready: ReadyCheck) -> None:
         self._host, self._port, self._ready = host, port, ready
+        # the start that made this process (callgauge up checks it reached its own child)
+        self._instance = os.environ.get("CALLGAUGE_INSTANCE_TOKEN", "").strip()
         self._server: asyncio.base_events.Server | None = None
 
     @property
@@ -48,9 +51,10 @@ class HealthServer:
             else:
                 status, ctype, body = 404, "text/plain", b"not found\n"
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
+            instance = f"X-Callgauge-Instance: {self._instance}\r\n" if self._instance else ""
             writer.write(
                 f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n".encode() + body
+                f"{instance}Connection: close\r\n\r\n".encode() + body
             )
             await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ConnectionError):

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     public_url: str = Field("", description="base URL clients use to reach the gateway; default from host/port")
 
     api_key: str = Field("", description="bootstrap API key accepted by the gateway (cgk_live_… / cgk_test_…)")
+    instance_token: str = Field("", description="set by `callgauge up` for each start: every service's /readyz "
+                                "answers it in X-Callgauge-Instance, so the supervisor knows it reached a process "
+                                "it started (not another stack's on the same port)")
     jwt_secret: str = Field("", description="HMAC secret of access tokens (>= 32 chars); empty = generated "
                             "once into data_dir/jwt_secret")
     jwt_ttl_seconds: int = Field(3600, ge=60, le=86400)

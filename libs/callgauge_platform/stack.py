@@ -5,10 +5,20 @@ run arrives; the media-engine next, draining its runs while runs, billing and th
 their events; the broker last), each given longer than its own drain before a SIGKILL. A child that
 crashes is restarted with backoff (`supervise`, like systemd Restart=on-failure); after
 RESTART_BURST crashes within RESTART_WINDOW_S the supervisor gives up loudly. Every child gets
-PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no process behind."""
+PR_SET_PDEATHSIG, so even a SIGKILLed supervisor leaves no process behind.
+
+Two stacks must never mix (issue 18: a second `callgauge up` on the same ports printed "Callgauge is
+up." because the first stack answered its readiness checks, then its processes joined the first
+stack's consumer groups and wrote into its logs). So `start` first takes an exclusive lock on the data
+dir (`up.lock`, held while the stack runs), then checks that every port it is about to use is free
+and names the holder of any that is not — before anything is started or written. Readiness is then
+checked against the processes this stack started: each service answers /readyz with this start's
+instance token (`X-Callgauge-Instance`, from CALLGAUGE_INSTANCE_TOKEN), the broker's port must be
+held by the broker's pid, and the responder's readiness line must be new in its log."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -26,7 +36,11 @@ from callgauge_platform import service_auth
 from callgauge_platform.broker import tansu_command
 from callgauge_platform.datadir import PRIVATE_UMASK, make_private
 from callgauge_platform.destinations import LOOPBACK_CIDRS
+from callgauge_platform.ports import holder_pids, holders, port_free
 from callgauge_platform.settings import Settings
+
+INSTANCE_HEADER = "X-Callgauge-Instance"  # /readyz of every service: the token of the start that made it
+LOCK_FILE = "up.lock"
 
 # Every child runs under util-linux's `setpriv --pdeathsig KILL`, which sets PR_SET_PDEATHSIG
 # and execs the command. Not a preexec_fn: that forces a plain fork() of this process, whose
@@ -87,6 +101,7 @@ class Child:
     stop_timeout: float = STOP_TIMEOUT_S
     crashes: list[float] = field(default_factory=list)  # monotonic times of the recent crashes
     restart_at: float | None = None  # when a crashed child is due to be started again
+    log_start: int = 0  # size of its log file when it was started (the log is appended to)
 
 
 @dataclass
@@ -96,6 +111,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. OTEL_BSP_SCHEDULE_DELAY
     children: list[Child] = field(default_factory=list)
     exit_codes: dict[str, int] = field(default_factory=dict)  # of the children stopped last
+    _lock_fd: int | None = field(default=None, repr=False)
 
     @classmethod
     def on_free_ports(cls, data_dir: Path, **overrides) -> Stack:
@@ -161,11 +177,81 @@ class Stack:
 
     # ------------------------------------------------------------------ processes
 
+    # ------------------------------------------------------------------ clashes
+
+    def ports(self) -> list[tuple[str, str, int, int]]:
+        """(what, host, port, socket kind) of every port this stack listens on (the media-engine's
+        pjsua2 workers take OS-chosen SIP ports; RTP ranges are bound per call, not checked here)."""
+        s = self.settings
+        tcp, udp = socket.SOCK_STREAM, socket.SOCK_DGRAM
+        out = []
+        host, _, port = s.kafka_bootstrap.rpartition(":")
+        out.append(("the Tansu broker (CALLGAUGE_KAFKA_BOOTSTRAP)", host or "127.0.0.1", int(port), tcp))
+        for what, target in (("runs gRPC", s.runs_grpc), ("billing gRPC", s.billing_grpc),
+                             ("accounts gRPC", s.accounts_grpc)):
+            out.append((f"{what} (CALLGAUGE_{what.split()[0].upper()}_GRPC)", s.bind_host,
+                        int(target.rpartition(":")[2]), tcp))
+        for what, port in (("accounts", s.accounts_http_port), ("runs", s.runs_http_port),
+                           ("billing", s.billing_http_port), ("media_engine", s.media_http_port)):
+            env = "MEDIA" if what == "media_engine" else what.upper()
+            out.append((f"{what.replace('_', '-')} health/metrics (CALLGAUGE_{env}_HTTP_PORT)", s.bind_host, port, tcp))
+        out.append(("the gateway, the REST API (CALLGAUGE_GATEWAY_PORT)", s.gateway_host, s.gateway_port, tcp))
+        if self.with_responder:
+            out.append(("the SIP responder (CALLGAUGE_RESPONDER_PORT)", s.responder_host, s.responder_port, udp))
+        return out
+
+    def check_ports(self) -> None:
+        """StackError naming every port this stack needs that is taken, and its holder."""
+        taken = []
+        for what, host, port, kind in self.ports():
+            if port_free(host, port, kind):
+                continue
+            proto = "TCP" if kind == socket.SOCK_STREAM else "UDP"
+            who = holders(port, kind)
+            held = ("held by " + "; ".join(h.describe() for h in who[:3])) if who else \
+                "held by a process this user cannot see"
+            taken.append(f"port {port}/{proto} on {host} for {what} is in use, {held}")
+        if taken:
+            raise StackError("cannot start: " + "\n  ".join(["a port this stack needs is taken", *taken]) +
+                             "\nStop whatever holds it (another `callgauge up`?) or choose other ports "
+                             "(CALLGAUGE_* settings); nothing was started.")
+
+    def lock(self) -> None:
+        """Take the data dir's lock (`up.lock`, held until `stop`): one stack per data dir."""
+        if self._lock_fd is not None:
+            return
+        d = self.settings.data_dir
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = d / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            finally:
+                os.close(fd)
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise StackError(f"cannot start: data dir {d.resolve()} is in use by another Callgauge stack{by}; "
+                             "stop it first, or give this one its own --data-dir. Nothing was started.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # releases the flock
+
     def _spawn(self, name: str, argv: list[str]) -> Child:
         logs = self.settings.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = logs / f"{name}.log"
         child = Child(name, self._popen(argv, log_path), log_path, argv, self._stop_timeout(name))
+        try:
+            child.log_start = log_path.stat().st_size  # what this start writes comes after this
+        except OSError:
+            child.log_start = 0
         self.children.append(child)
         return child
 
@@ -218,6 +304,17 @@ class Stack:
         raise StackError(f"{child.name} not ready after {timeout:.0f} s; see {child.log_path}:\n" + _tail(child.log_path))
 
     def start(self, timeout: float = 60.0, progress=lambda msg: None) -> None:
+        """Start every part and wait until each is ready; StackError (nothing left running) when the
+        data dir is another stack's, a port is taken, or a part does not come up."""
+        self.lock()
+        try:
+            self.check_ports()
+        except BaseException:
+            self.unlock()
+            raise
+        if not self.settings.instance_token:
+            self.settings.instance_token = secrets.token_hex(16)
+        token = self.settings.instance_token
         make_private(self.settings.data_dir)  # 0700, and every file already in it 0600
         self.ensure_api_key()
         directory, may_create = service_auth.keys_dir(self.settings)
@@ -228,7 +325,7 @@ class Stack:
             host, port = self.settings.kafka_bootstrap.rsplit(":", 1)
             progress("starting the Tansu broker")
             c = self._spawn("tansu", tansu_command(host, int(port)))
-            self._wait(c, lambda: _tcp_open(host, int(port)), timeout)
+            self._wait(c, lambda c=c: _tcp_open(host, int(port)) and _held_by(c, int(port)), timeout)
             for name, module, http_port in (
                 ("accounts", "callgauge_accounts", self.settings.accounts_http_port),
                 ("runs", "callgauge_runs", self.settings.runs_http_port),
@@ -238,14 +335,14 @@ class Stack:
             ):
                 progress(f"starting {name}")
                 c = self._spawn(name, [py, "-m", module])
-                self._wait(c, lambda p=http_port: _ready(f"http://127.0.0.1:{p}/readyz"), timeout)
+                self._wait(c, lambda p=http_port, c=c: _ready(f"http://127.0.0.1:{p}/readyz", token, c), timeout)
             if self.with_responder:
                 progress("starting the SIP responder")
                 c = self._spawn("responder", [py, "-m", "callgauge_media.responder",
                                               "--host", self.settings.responder_host,
                                               "--port", str(self.settings.responder_port),
                                               "--rtp-port", str(self.settings.responder_rtp_port)])
-                self._wait(c, lambda p=c.log_path: b"responder ready" in p.read_bytes(), timeout)
+                self._wait(c, lambda c=c: b"responder ready" in _read_from(c.log_path, c.log_start), timeout)
         except BaseException:
             self.stop()
             raise
@@ -257,6 +354,7 @@ class Stack:
         for child in sorted(reversed(self.children), key=lambda c: rank.get(c.name, -1)):
             self.exit_codes[child.name] = stop_process(child.proc, child.stop_timeout if timeout is None else timeout)
         self.children.clear()
+        self.unlock()
 
     def unclean_exits(self) -> dict[str, int]:
         """Children that did not exit 0 when stopped (a drained SIGTERM exits 0)."""
@@ -281,11 +379,44 @@ def _tcp_open(host: str, port: int) -> bool:
         return False
 
 
-def _ready(url: str) -> bool:
+class _NotOurs(StackError):
+    pass
+
+
+def _ready(url: str, token: str = "", child: Child | None = None) -> bool:
+    """/readyz answers 200 with this start's instance token. Another token (or none) means another
+    process answers on the port: a StackError naming it, at once."""
     try:
-        return httpx.get(url, timeout=1.0).status_code == 200
+        resp = httpx.get(url, timeout=1.0)
     except httpx.HTTPError:
         return False
+    if token and resp.headers.get(INSTANCE_HEADER) != token:
+        port = httpx.URL(url).port or 0
+        who = holders(port)
+        held = "; ".join(h.describe() for h in who[:3]) or "a process this user cannot see"
+        name = child.name if child is not None else url
+        raise _NotOurs(f"cannot start: port {port}/TCP of {name} is answered by another process ({held}), "
+                       f"not by the {name} this stack started")
+    return resp.status_code == 200
+
+
+def _held_by(child: Child, port: int) -> bool:
+    """The port is held by the child's process (or /proc cannot tell whose it is)."""
+    pids = holder_pids(port)
+    if not pids or child.proc.pid in pids:
+        return True
+    who = "; ".join(h.describe() for h in holders(port)[:3])
+    raise _NotOurs(f"cannot start: port {port}/TCP of {child.name} is held by another process ({who}), "
+                   f"not by the {child.name} this stack started (pid {child.proc.pid})")
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read()
+    except OSError:
+        return b""
 
 
 def _tail(path: Path, lines: int = 15) -> str:

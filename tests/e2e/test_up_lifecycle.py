@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -119,4 +120,62 @@ def test_sigkill_of_the_supervisor_still_leaves_nothing(tmp_path):
     assert processes_with(marker, proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
+    assert wait_gone(marker, proc.pid) == []
+
+
+def _second_up(env: dict, data: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "callgauge_platform.cli", "up", "--data-dir", str(data)],
+                          env={**env, "CALLGAUGE_DATA_DIR": str(data)}, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_a_second_up_on_taken_ports_or_the_same_data_dir_fails_and_leaves_the_first_alone(tmp_path):
+    # issue 18: a second `callgauge up` on the same ports printed "Callgauge is up." (the first stack
+    # answered its readiness checks), then its processes joined the first stack's consumer groups
+    proc, marker, planned = start_up(tmp_path)
+    try:
+        children = sorted(processes_with(marker, proc.pid))
+        s = planned.settings
+        env = planned.env()
+
+        # other data dir, same ports: refused before anything starts, naming the port and its holder
+        other = (tmp_path / "other").resolve()
+        r = _second_up(env, other)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0, out
+        assert "Callgauge is up" not in out, out
+        kafka_port = int(s.kafka_bootstrap.rsplit(":", 1)[1])
+        assert f"port {kafka_port}/TCP" in out and f"port {s.gateway_port}/TCP" in out, out
+        assert f"a Callgauge stack with data dir {s.data_dir}" in out, out  # the holder, named
+        holder_pids = {int(p) for p in re.findall(r"pid (\d+)", out)}
+        assert holder_pids and holder_pids <= set(children), (holder_pids, children, out)
+        assert not (other / "logs").exists()  # nothing was started
+        assert processes_with(f"CALLGAUGE_DATA_DIR={other}".encode(), proc.pid) == []
+
+        # the same data dir: its lock says which process holds it
+        r = _second_up(env, s.data_dir)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0 and "Callgauge is up" not in out, out
+        assert f"data dir {s.data_dir} is in use by another Callgauge stack (pid {proc.pid})" in out, out
+
+        # the first stack is untouched: the same processes, and a call through its API still works
+        assert proc.poll() is None
+        assert sorted(processes_with(marker, proc.pid)) == children
+        key = (s.data_dir / "api_key").read_text().strip()
+        with httpx.Client(base_url=f"{s.gateway_url()}/api/v1", headers={"Authorization": f"Bearer {key}"},
+                          timeout=30) as api:
+            project = api.post("/projects", json={"name": "still up"}).json()["data"]
+            test = api.post(f"/projects/{project['id']}/tests", json={"name": "one call", "steps": [{"actions": [
+                {"type": "call", "dial_destination": planned.responder_uri(), "duration_ms": 1000}]}]}).json()["data"]
+            run_id = api.post(f"/projects/{project['id']}/tests/{test['id']}/run").json()["data"]["testRunId"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                run = api.get(f"/projects/{project['id']}/test-runs/{run_id}").json()["data"]
+                if run["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                    break
+                time.sleep(0.2)
+            assert run["status"] == "COMPLETED", run
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
     assert wait_gone(marker, proc.pid) == []

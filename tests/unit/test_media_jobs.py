@@ -155,6 +155,15 @@ def test_a_final_code_the_sip_stack_made_itself_is_named_as_such() -> None:
     m = build_measurement(raw, [], ladder_complete=True)
     assert m.sip_reason == "cannot resolve host 'pbx.example.invalid'" and "PJ_" not in m.detail
     assert m.detail.startswith("INVITE not sent: cannot resolve host 'pbx.example.invalid'")
+    # the engine hung up a ringing call (a stop): pjsua's 487 is its own, the 180 was received
+    raw = RawCall(job=JOB, t_invite=1.0, t_first_response=1.1, first_code=180, first_reason="Ringing",
+                  hangup_reason="hung up on request", final_code=487, final_reason="Request Terminated", t_end=2.0)
+    m = build_measurement(raw, [ladder_entry(0.3, "out", INVITE),
+                                ladder_entry(9.0, "in", _sip("SIP/2.0 180 Ringing", "1 INVITE")),
+                                ladder_entry(990.0, "out", _sip("CANCEL sip:x@127.0.0.1:5070 SIP/2.0", "1 CANCEL"))],
+                          ladder_complete=True)
+    assert m.detail == ("ended by the engine before an answer: hung up on request; "
+                        "no final response received: Request Terminated (487 is the SIP stack's own code)"), m.detail
     # a far end's own 503 stays as it is
     raw = RawCall(job=JOB, t_invite=1.0, final_code=503, final_reason="Service Unavailable", t_end=1.1)
     m = build_measurement(raw, [ladder_entry(0.3, "out", INVITE),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -132,7 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return PlainTextResponse(f"{name} service: {exc.code().name}\n", status_code=503)
             if resp.status != health_pb2.HealthCheckResponse.SERVING:
                 return PlainTextResponse(f"{name} service not serving\n", status_code=503)
-        return PlainTextResponse("ready\n")
+        # the start that made this process: `callgauge up` checks it reached the gateway it started
+        instance = os.environ.get("CALLGAUGE_INSTANCE_TOKEN", "").strip()
+        return PlainTextResponse("ready\n", headers={"X-Callgauge-Instance": instance} if instance else None)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics():

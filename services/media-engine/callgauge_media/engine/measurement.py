@@ -252,7 +252,7 @@ def build_measurement(raw: RawCall, ladder: list[tuple] | None = None,
             local = _local_final(raw, entries, ladder_complete)
             if local:
                 m.sip_reason = local[0]
-                notes.insert(0, local[1])
+                notes.insert(1 if raw.hangup_reason and m.outcome == m_pb2.CALL_FAILED else 0, local[1])
 
     m.codec = raw.codec
     st = raw.stats
@@ -391,7 +391,12 @@ def _local_final(raw: RawCall, entries: list[tuple], complete: bool) -> tuple[st
         host, port, transport = where_of(raw.job.destination, raw.job.transport)
     reason = short_reason(raw.final_reason, host=host, port=port, transport=transport) if internal \
         else raw.final_reason
-    sent = "INVITE not sent" if not facts.invites_sent and complete else "no SIP response received"
+    if not facts.invites_sent and complete:
+        sent = "INVITE not sent"
+    elif facts.provisional or raw.first_code:
+        sent = "no final response received"
+    else:
+        sent = "no SIP response received"
     return reason, f"{sent}: {reason} ({raw.final_code} is the SIP stack's own code)"
 
 
