@@ -162,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{rate:g}/s, talk {a.talk_ms} ms, store {a.eventstore_url or 'SQLite (embedded default)'}", flush=True)
     with tempfile.TemporaryDirectory(prefix="callgauge-bench-pipeline-") as tmp:
         work = Path(tmp)
-        overrides = {"eventstore_url": a.eventstore_url} if a.eventstore_url else {}
+        # prepaid: the bench checks that billing charged exactly the answered call-seconds
+        overrides: dict = {"billing_mode": "prepaid"}
+        if a.eventstore_url:
+            overrides["eventstore_url"] = a.eventstore_url
         if a.eventstore_url:
             overrides["kafka_topic_prefix"] = f"bench{uuid.uuid4().hex[:6]}."
         stack = Stack.on_free_ports(work / "data", **overrides)
