@@ -157,10 +157,24 @@ def logout() -> None:
 
 # ------------------------------------------------------------------------ keys
 
+def _login_client() -> Client:
+    """A client signed in as the user (key management needs a login token, not an API key): the
+    saved refresh token of `callgauge login --email` is traded for a fresh access token."""
+    base, _, cfg = resolve(STATE.url, STATE.api_key)
+    if not cfg.refresh_token or cfg.url != base:
+        raise fail("managing API keys needs a user login: run `callgauge login --email EMAIL` first")
+    with Client(base, "") as anon:
+        tokens = anon.refresh(cfg.refresh_token)
+    cfg.refresh_token = tokens.refresh_token  # refresh tokens rotate: keep the new one
+    cfg.save()
+    return Client(base, tokens.access_token)
+
+
 @keys_app.command("list")
 @cli_errors
 def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    with client() as c:
+    """List the keys (needs the user login of `callgauge login --email`)."""
+    with _login_client() as c:
         keys = c.list_api_keys()
     if as_json:
         return _print_json([k.model_dump(mode="json") for k in keys])
@@ -175,14 +189,7 @@ def keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def keys_create(name: str, mode: Annotated[str, typer.Option("--mode", help="live or test")] = "live",
                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Create a key (needs the user login of `callgauge login --email`); it is shown once."""
-    base, _, cfg = resolve(STATE.url, STATE.api_key)
-    if not cfg.refresh_token or cfg.url != base:
-        raise fail("creating API keys needs a user login: run `callgauge login --email EMAIL` first")
-    with Client(base, "") as anon:
-        tokens = anon.refresh(cfg.refresh_token)
-    cfg.refresh_token = tokens.refresh_token  # refresh tokens rotate: keep the new one
-    cfg.save()
-    with Client(base, tokens.access_token) as c:
+    with _login_client() as c:
         k = c.create_api_key(name, mode)
     if as_json:
         return _print_json(k.model_dump(mode="json"))
@@ -192,7 +199,8 @@ def keys_create(name: str, mode: Annotated[str, typer.Option("--mode", help="liv
 @keys_app.command("revoke")
 @cli_errors
 def keys_revoke(key_id: str) -> None:
-    with client() as c:
+    """Revoke a key at once (needs the user login of `callgauge login --email`)."""
+    with _login_client() as c:
         c.revoke_api_key(key_id)
     out.print(f"revoked {key_id}")
 

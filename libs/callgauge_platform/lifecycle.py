@@ -29,8 +29,11 @@ def run_service(name: str, build: Callable[[object], object]) -> int:
     from callgauge_platform.settings import Settings
     from callgauge_platform.telemetry import setup_tracing
 
+    from callgauge_platform.placeholders import refuse_placeholders
+
     private_process()  # stores, keys and logs it writes are 0600 / 0700
     settings = Settings()
+    refuse_placeholders(settings, name)  # a template's CHANGE-ME secret: exit 2 before anything starts
     setup_logging(name, settings.log_level, settings.log_json)
     provider = setup_tracing(name, settings.otlp_endpoint)
     log = get_logger(name)

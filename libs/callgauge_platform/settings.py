@@ -46,6 +46,26 @@ class Settings(BaseSettings):
     refresh_ttl_seconds: int = Field(30 * 86400, ge=3600, le=365 * 86400)
     rate_limit_per_minute: int = Field(120, ge=1, le=1_000_000,
                                        description="requests a minute per API key (or user) unless the key sets its own")
+    api_key_rate_limit_max: int = Field(0, ge=0, le=1_000_000,
+                                        description="the highest rateLimitPerMinute a user may give a key (422 "
+                                        "above; older keys are held to it too); 0 = rate_limit_per_minute")
+    account_rate_limit_per_minute: int = Field(0, ge=0, le=10_000_000,
+                                               description="requests a minute of one account across all its keys "
+                                               "and login tokens; 0 = api_key_rate_limit_max")
+    max_api_keys_per_account: int = Field(20, ge=1, le=10_000, description="active API keys one account may hold")
+    auth_failure_window_seconds: int = Field(600, ge=10, le=86400,
+                                             description="the window failed authentications are counted in")
+    auth_failures_per_client: int = Field(30, ge=1, le=10_000_000,
+                                          description="failed authentications (bad key, token, password or "
+                                          "refresh token) one client address may make per window; 429 after")
+    login_failures_per_account: int = Field(10, ge=1, le=10_000_000,
+                                            description="failed logins per email address per window, from any "
+                                            "address; 429 after (even for the right password) until it ends")
+    trusted_proxies: str = Field("", description="comma-separated CIDRs of the reverse proxies in front of the "
+                                 "gateway; only their X-Forwarded-For is believed. Empty = none: the client "
+                                 "address is the TCP peer")
+    report_session_ttl_seconds: int = Field(12 * 3600, ge=60, le=30 * 86400,
+                                            description="how long a report-page sign-in lasts")
     redis_url: str = Field("", description="redis://… shared by gateway processes for rate limits and "
                            "idempotency keys; empty = memory (limits) and a SQLite file under data_dir (idempotency)")
     gateway_max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024 * 1024 * 1024,
@@ -170,6 +190,12 @@ class Settings(BaseSettings):
         """Where a gRPC server listens: the port of its target address (which clients dial), on bind_host."""
         _host, _, port = target.rpartition(":")
         return f"{self.bind_host}:{port}"
+
+    def key_rate_limit_max(self) -> int:
+        return self.api_key_rate_limit_max or self.rate_limit_per_minute
+
+    def account_rate_limit(self) -> int:
+        return self.account_rate_limit_per_minute or self.key_rate_limit_max()
 
     def gateway_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.gateway_host}:{self.gateway_port}"

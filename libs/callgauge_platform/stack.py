@@ -119,6 +119,10 @@ class Stack:
         stacks poll their API hard (tests, the demo), so their default rate limit is high unless
         `rate_limit_per_minute` is given; keys with their own limit keep it."""
         overrides.setdefault("rate_limit_per_minute", 1_000_000)
+        # test suites send many bad credentials on purpose from one address (127.0.0.1); the security
+        # suite sets low bounds and probes them from other loopback addresses
+        overrides.setdefault("auth_failures_per_client", 100_000)
+        overrides.setdefault("login_failures_per_account", 100_000)
         overrides.setdefault("quota_concurrent_runs", 1000)  # test suites start many runs on one account
         # tests and the demo call the built-in responder and SIPp on loopback, denied by default
         overrides.setdefault("dial_allow_cidrs", LOOPBACK_CIDRS)

@@ -194,12 +194,13 @@ def test_api_keys_are_shown_once_listed_without_secret_and_revoked_at_once(anon)
 
     # a key works as Bearer; its use shows in lastUsedAt
     assert anon.get("/projects", headers=bearer(live["key"])).status_code == 200
-    used = {k["id"]: k for k in anon.get("/api-keys", headers=bearer(live["key"])).json()["data"]}
+    used = {k["id"]: k for k in anon.get("/api-keys", headers=user.jwt).json()["data"]}
     assert used[live["id"]]["lastUsedAt"] is not None
 
-    # keys are made with a login token, not with a key
+    # keys are made, listed and revoked with a login token, not with a key (#15 finding 6)
     assert_error(anon.post("/api-keys", json={"name": "x", "mode": "live"}, headers=bearer(live["key"])), 403,
                  "FORBIDDEN")
+    assert_error(anon.get("/api-keys", headers=bearer(live["key"])), 403, "FORBIDDEN")
     assert_error(anon.post("/api-keys", json={"name": "x", "mode": "prod"}, headers=user.jwt), 422,
                  "VALIDATION_ERROR")
     assert_error(anon.post("/api-keys", json={"name": "x", "rateLimitPerMinute": 0}, headers=user.jwt), 422,
@@ -265,7 +266,7 @@ def test_the_bootstrap_key_still_works(anon, stack) -> None:
     key = bearer(stack.settings.api_key)
     assert anon.get("/projects", headers=key).status_code == 200
     assert_error(anon.get("/users/me", headers=key), 404, "NOT_FOUND")
-    assert anon.get("/api-keys", headers=key).json()["data"] == []
+    assert_error(anon.get("/api-keys", headers=key), 403, "FORBIDDEN")  # keys are managed by a user's login
 
 
 # ------------------------------------------------------------------ cross-cutting

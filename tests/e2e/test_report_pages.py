@@ -84,11 +84,13 @@ def test_report_refuses_without_credentials_over_plain_http(stack, finished_run)
     assert httpx.get(f"{stack.settings.gateway_url()}/reports/kiosk/not-a-token").status_code == 404
     js = httpx.get(f"{stack.settings.gateway_url()}/reports/static/vendor/chart.umd.min.js")
     assert js.status_code == 200 and "Chart.js v4" in js.text[:200]
-    # no open redirect through the sign-in form
+    # no open redirect through the sign-in form; a key that is not accepted gets no session
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
     r = httpx.post(f"{stack.settings.gateway_url()}/reports/login",
-                   content="key=abc&next=https://evil.example/", headers={"Content-Type":
-                                                                          "application/x-www-form-urlencoded"})
+                   content=f"key={stack.settings.api_key}&next=https://evil.example/", headers=form)
     assert r.status_code == 303 and r.headers["location"] == "/reports/login"
+    r = httpx.post(f"{stack.settings.gateway_url()}/reports/login", content="key=abc&next=/reports/", headers=form)
+    assert r.status_code == 401 and "set-cookie" not in r.headers
 
 
 def test_signed_in_report_in_chromium(browser, stack, finished_run):

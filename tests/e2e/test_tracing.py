@@ -44,9 +44,8 @@ def test_a_run_is_one_trace_across_every_hop(api, stack, collector):
     measured = one("runs", "consume CallMeasured")
     finished = one("runs", "consume RunMediaFinished")
 
-    # HTTP → gRPC: StartRun's parent is a gateway request span that continues the caller's context
-    # (the gateway records two such sibling spans per request, the path and the route template;
-    # which one is exported first varies)
+    # HTTP → gRPC: StartRun's parent is the gateway's request span (named by the route's template,
+    # never the path: #15 13b) that continues the caller's context
     http = by_id[start_run.parent_id]
     assert http.service == "gateway" and http.name.startswith("POST /api/v1/projects"), http.name
     assert http.parent_id == caller_span

@@ -67,7 +67,11 @@ def test_openapi_document(client) -> None:
             assert ref == "#/components/schemas/ErrorEnvelope", (method, path)
             if method == "post":
                 assert any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])), path
-    assert doc["paths"]["/api/v1/users/me"]["get"]["security"] == [{"bearer": []}]
+    assert doc["paths"]["/api/v1/users/me"]["get"]["security"] == [{"bearer": []}, {"basic": []}]
+    assert doc["components"]["securitySchemes"]["basic"]["scheme"] == "basic"
+    for method, path in (("get", "/api/v1/api-keys"), ("post", "/api/v1/api-keys"), ("put", "/api/v1/users/me"),
+                         ("delete", "/api/v1/api-keys/{key_id}")):  # login tokens only
+        assert doc["paths"][path][method]["security"] == [{"bearer": []}], (method, path)
     assert "security" not in doc["paths"]["/api/v1/auth/login"]["post"]
 
 

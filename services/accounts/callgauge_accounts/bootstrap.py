@@ -65,7 +65,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     """`relay`: publish AccountDeleted to Kafka (False for tools and tests without a broker)."""
     settings = settings or Settings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
-    app = AccountsApp(store, settings.jwt_secret_value(), settings.jwt_ttl_seconds, settings.refresh_ttl_seconds)
+    app = AccountsApp(store, settings.jwt_secret_value(), settings.jwt_ttl_seconds, settings.refresh_ttl_seconds,
+                      key_rate_limit_max=settings.key_rate_limit_max(), max_keys=settings.max_api_keys_per_account)
     servicer = AccountsServicer(app)
     server = GrpcServer(settings.grpc_listen(settings.accounts_grpc),
                         [lambda s: pb_grpc.add_AccountsServiceServicer_to_server(servicer, s)],

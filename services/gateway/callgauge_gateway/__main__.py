@@ -13,6 +13,7 @@ from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.datadir import private_process
 from callgauge_platform.lifecycle import run_until_signalled
 from callgauge_platform.logs import setup_logging
+from callgauge_platform.placeholders import refuse_placeholders
 from callgauge_platform.settings import Settings
 from callgauge_platform.telemetry import setup_tracing
 
@@ -28,10 +29,14 @@ class _Server(uvicorn.Server):
 def main() -> int:
     private_process()  # the idempotency store and the secrets it writes are 0600 / 0700
     settings = Settings()
+    refuse_placeholders(settings, "gateway")  # a template's CHANGE-ME secret: exit 2 before anything starts
     setup_logging("gateway", settings.log_level, settings.log_json)
     provider = setup_tracing("gateway", settings.otlp_endpoint)
     config = uvicorn.Config(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
-                            log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+                            log_level="warning", access_log=False, timeout_graceful_shutdown=10,
+                            # uvicorn would believe X-Forwarded-For from 127.0.0.1 (FORWARDED_ALLOW_IPS): the
+                            # gateway decides that itself, from CALLGAUGE_TRUSTED_PROXIES only (ratelimit.py)
+                            proxy_headers=False, server_header=False)
     server = _Server(config)
 
     async def serve(stop: asyncio.Event) -> None:

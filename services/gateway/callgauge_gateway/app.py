@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.routing import Mount
 from fastapi_offline import FastAPIOffline
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import context as otel_context
@@ -24,6 +25,7 @@ from callgauge_gateway.openapi import install_openapi
 from callgauge_gateway.ratelimit import RateLimiter
 from callgauge_gateway.reports import create_reports_app
 from callgauge_gateway.reports.routes import landing_page
+from callgauge_gateway.reports.sessions import ReportSessions
 from callgauge_gateway.routes import billing, calls, identity, index, monitor, pools, projects, runs
 from callgauge_gateway.routes import run_seconds as run_seconds_routes
 from callgauge_platform.grpcutil import service_channel
@@ -36,6 +38,19 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as runs_grpc
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 HTTP_REQUESTS = Counter("callgauge_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram("callgauge_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+def route_template(scope: dict) -> str:
+    """The matched route's template (`/reports/kiosk/{token}`), with the prefix of the mount it is
+    in; `unmatched` when no route matched."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None:
+        return "unmatched"
+    if isinstance(route, Mount):  # matched a mount but no route inside it
+        return f"{path}/{{path}}"
+    prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")):]
+    return f"{prefix}{path}"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,7 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.accounts_health = health_pb2_grpc.HealthStub(accounts_channel)
         app.state.limiter = RateLimiter(settings)
         app.state.idempotency = idempotency.open_store(settings)
+        app.state.report_sessions = ReportSessions(settings)
         yield
+        await app.state.report_sessions.close()
         await app.state.idempotency.close()
         await accounts_channel.close()
         await billing_channel.close()
@@ -67,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Callgauge API", version="1.0.0",
         description="Real SIP calls, real RTP, voice-quality scores. Authenticate with `Authorization: Bearer cgk_…`.",
         openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan,
+        # FastAPI's own server span records url.path (a kiosk link's token): request_context below
+        # makes the one server span, named by the route's template
+        telemetry={"tracing": False},
     )
     app.state.settings = settings
     errors.install(app)
@@ -97,12 +117,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         route = request.scope.get("route")
         start = time.perf_counter()
         try:
-            with tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER) as span:
+            # named by the route's template once it is known, never by the path: a path holds secrets
+            # (a kiosk link's token) that must not reach the trace backend
+            with tracer.start_as_current_span(request.method, kind=trace.SpanKind.SERVER) as span:
                 try:
                     response = await call_next(request)
                 except Exception:  # whatever escaped the handlers: logged, answered in the envelope
                     errors.log.exception("unhandled_error")
                     response = error(500, "Internal error; the request id identifies it in our logs")
+                template = route_template(request.scope)
+                span.update_name(f"{request.method} {template}")
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.request.method", request.method)
                 span.set_attribute("http.response.status_code", response.status_code)
         finally:
             otel_context.detach(token)

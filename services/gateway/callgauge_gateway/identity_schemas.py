@@ -58,7 +58,10 @@ class ApiKeyIn(_Strict):
     name: str = Field(min_length=1, max_length=100, examples=["CI pipeline"])
     mode: Literal["live", "test"] = Field("live", description="test keys see only test-mode data, never charge")
     rateLimitPerMinute: int | None = Field(None, ge=1, le=100_000,
-                                           description="this key's limit; default CALLGAUGE_RATE_LIMIT_PER_MINUTE")
+                                           description="this key's limit, at most the operator's maximum "
+                                           "(CALLGAUGE_API_KEY_RATE_LIMIT_MAX, 422 above); default "
+                                           "CALLGAUGE_RATE_LIMIT_PER_MINUTE. The account's total across its keys "
+                                           "is bounded too (CALLGAUGE_ACCOUNT_RATE_LIMIT_PER_MINUTE)")
 
 
 class UserOut(BaseModel):

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document at /api/v1/openapi.json, made to match what the gateway answers: every
 operation lists the error envelope for the errors it can give (FastAPI's own 422 schema is not what
-we send), the rate-limit headers, the Idempotency-Key header on POSTs and the bearer scheme."""
+we send), the rate-limit headers, the Idempotency-Key header on POSTs, the bearer scheme and HTTP
+Basic with an API key (not on the routes that take a login token only)."""
 
 from __future__ import annotations
 
@@ -67,11 +68,21 @@ def _error_ref() -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
 
 
+LOGIN_ONLY = "x-login-token-only"  # set on the routes of require_login (openapi_extra)
+BASIC_SCHEME = {
+    "type": "http", "scheme": "basic",
+    "description": "An API key over HTTP Basic, as Sipfront's clients send it: the key as user name and an empty "
+                   "password (`curl -u \"$KEY:\"`), or the key's id as user name and the key as password. Same "
+                   "scoping and limits as Bearer. Not for login tokens.",
+}
+
+
 def build(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, openapi_version="3.1.0",
                       description=app.description, routes=app.routes, tags=app.openapi_tags)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorEnvelope"] = ERROR_ENVELOPE
+    doc["components"].setdefault("securitySchemes", {})["basic"] = BASIC_SCHEME
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     for path, item in doc.get("paths", {}).items():
@@ -80,6 +91,8 @@ def build(app: FastAPI) -> dict[str, Any]:
                 continue
             responses = op.setdefault("responses", {})
             secured = bool(op.get("security"))
+            if secured and not op.get(LOGIN_ONLY):  # routes that take a login token only: no Basic
+                op["security"] = [*op["security"], {"basic": []}]
             codes = ["400", "422", "500", "503", "504"]
             if secured:
                 codes += ["401", "403", "404", "429"]

@@ -90,6 +90,8 @@ class CreateApiKey:
     last4: str
     key_hash: str
     rate_limit_per_minute: int = 0
+    rate_limit_max: int = RATE_LIMIT_MAX  # the operator's bound (CALLGAUGE_API_KEY_RATE_LIMIT_MAX)
+    max_keys: int = MAX_KEYS_PER_ACCOUNT  # the operator's bound (CALLGAUGE_MAX_API_KEYS_PER_ACCOUNT)
 
 
 @dataclass(frozen=True)
@@ -274,14 +276,15 @@ def decide_create_api_key(state: Account | None, cmd: CreateApiKey) -> list[Mess
         v.add(["body", "name"], "must be 1 to 100 characters", "value_error.name")
     if cmd.mode not in MODES:
         v.add(["body", "mode"], "must be live or test", "value_error.mode")
-    if cmd.rate_limit_per_minute and not RATE_LIMIT_MIN <= cmd.rate_limit_per_minute <= RATE_LIMIT_MAX:
-        v.add(["body", "rateLimitPerMinute"], f"must be between {RATE_LIMIT_MIN} and {RATE_LIMIT_MAX}",
-              "value_error.rate_limit")
+    highest = min(cmd.rate_limit_max, RATE_LIMIT_MAX)
+    if cmd.rate_limit_per_minute and not RATE_LIMIT_MIN <= cmd.rate_limit_per_minute <= highest:
+        v.add(["body", "rateLimitPerMinute"], f"must be between {RATE_LIMIT_MIN} and {highest} (the operator's "
+              "maximum for one key)", "value_error.rate_limit")
     v.raise_if_any()
     if cmd.key_id in account.keys:
         raise Conflict(f"API key {cmd.key_id} already exists")
-    if sum(1 for k in account.keys.values() if not k.revoked) >= MAX_KEYS_PER_ACCOUNT:
-        raise Conflict(f"an account holds at most {MAX_KEYS_PER_ACCOUNT} active API keys; revoke one first")
+    if sum(1 for k in account.keys.values() if not k.revoked) >= cmd.max_keys:
+        raise Conflict(f"an account holds at most {cmd.max_keys} active API keys; revoke one first")
     return [ev.ApiKeyCreated(account_id=cmd.account_id, key_id=cmd.key_id, name=cmd.name.strip(), mode=cmd.mode,
                              prefix=cmd.prefix, last4=cmd.last4, key_hash=cmd.key_hash,
                              rate_limit_per_minute=cmd.rate_limit_per_minute)]

@@ -107,7 +107,8 @@ class KeyInfo:
 
 class AccountsApp:
     def __init__(self, store: EventStore, jwt_secret: str, access_ttl_s: int = 3600,
-                 refresh_ttl_s: int = 30 * 86400, hasher: PasswordHasher | None = None) -> None:
+                 refresh_ttl_s: int = 30 * 86400, hasher: PasswordHasher | None = None,
+                 key_rate_limit_max: int = model.RATE_LIMIT_MAX, max_keys: int = model.MAX_KEYS_PER_ACCOUNT) -> None:
         if len(jwt_secret) < 32:
             raise ValueError("the JWT secret must be at least 32 characters")
         self.store = store
@@ -115,6 +116,8 @@ class AccountsApp:
         self._secret = jwt_secret
         self.access_ttl_s = access_ttl_s
         self.refresh_ttl_s = refresh_ttl_s
+        self.key_rate_limit_max = key_rate_limit_max
+        self.max_keys = max_keys
         self.hasher = hasher or PasswordHasher()
         self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))  # evens out unknown-email logins
         self._projector: asyncio.Task | None = None
@@ -358,7 +361,8 @@ class AccountsApp:
         key_id = new_id()
         state, version = await load(self.store, account_stream(account_id), model.evolve_account, decode)
         events = model.decide_create_api_key(state, model.CreateApiKey(
-            account_id, key_id, name, mode, prefix + secret[:4], full[-4:], sha256(full), rate_limit))
+            account_id, key_id, name, mode, prefix + secret[:4], full[-4:], sha256(full), rate_limit,
+            self.key_rate_limit_max, self.max_keys))
         await self._append(account_stream(account_id), version, events, account_id)
         return KeyInfo(self.view.accounts[account_id].keys[key_id], None), full
 

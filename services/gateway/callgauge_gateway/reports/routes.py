@@ -2,17 +2,21 @@
 (its gRPC stubs and settings) and renders errors as HTML pages instead of the JSON envelope.
 
 Browser sign-in: a browser cannot send `Authorization: Bearer`, so /reports/login takes the same
-credential (an API key or a JWT) in a form and keeps it in an HttpOnly, SameSite=Strict cookie
-scoped to /reports; every report request with that cookie and no Authorization header is
-authenticated exactly as the API authenticates the header (the gateway's `authenticate`
-dependency). Kiosk pages need nothing and offer nothing that changes state."""
+credential (an API key or a JWT) in a form, checks it as the API would, and keeps a server-side
+session (sessions.py): the HttpOnly, SameSite=Strict cookie scoped to /reports holds the session id,
+never the credential, and is `Secure` whenever the gateway's public URL (or the request) is https.
+Every report request with that cookie and no Authorization header is authenticated exactly as the
+API authenticates the header (the gateway's `authenticate` dependency), with the session's
+credential. Form posts (sign-in, sign-out, stop) are refused from a foreign or `null` Origin (login
+CSRF); the pages send `Referrer-Policy: same-origin`, so a browser sends our own origin on our
+forms and no Referer to other sites. Kiosk pages need nothing and offer nothing that changes state."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import grpc
 from fastapi import Depends, FastAPI, Query, Request
@@ -22,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 from markupsafe import Markup, escape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from callgauge_gateway.auth import Principal, authenticate
+from callgauge_gateway.auth import Principal, authenticate, resolve
 from callgauge_gateway.envelope import to_json
 from callgauge_gateway.errors import ApiError, api_error_from_grpc
 from callgauge_gateway.reports import view
@@ -78,7 +82,7 @@ _env.filters["pct"] = lambda v: "—" if v is None or isinstance(v, Undefined) e
 def _page(template: str, http_status: int = 200, **ctx) -> HTMLResponse:
     html = _env.get_template(template).render(**ctx)
     return HTMLResponse(html, status_code=http_status, headers={
-        "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
         "Cache-Control": "no-store"})
 
 
@@ -87,11 +91,13 @@ def _message(status: int, title: str, text: str, login_next: str | None = None) 
 
 
 class _CookieAuth:
-    """ASGI middleware: the report session cookie becomes the Authorization header the gateway's
-    `authenticate` reads, unless the request already has one."""
+    """ASGI middleware: the report session cookie's session becomes the Authorization header the
+    gateway's `authenticate` reads, unless the request already has one. An unknown or expired
+    session adds nothing (the page answers 401 and clears the cookie)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, state) -> None:
         self.app = app
+        self.state = state
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -100,7 +106,8 @@ class _CookieAuth:
             if b"authorization" not in names:
                 for k, v in headers:
                     if k.lower() == b"cookie":
-                        token = _cookie_value(v.decode("latin-1"))
+                        sid = _cookie_value(v.decode("latin-1"))
+                        token = await self.state.report_sessions.credential(sid) if sid else None
                         if token:
                             headers.append((b"authorization", f"Bearer {token}".encode("latin-1")))
                             scope = {**scope, "headers": headers}
@@ -221,17 +228,18 @@ def _table_filter(outcome: str, sort: str) -> CallFilter:
 
 
 def create_reports_app(parent: FastAPI) -> FastAPI:
-    sub = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    sub = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, telemetry={"tracing": False})
     sub.state = parent.state  # the gateway's stubs and settings
-    sub.add_middleware(_CookieAuth)
+    sub.add_middleware(_CookieAuth, state=parent.state)
     sub.mount("/static", StaticFiles(directory=HERE / "static"), name="report-static")
 
     @sub.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError):
         if exc.status == 401:
             resp = _message(401, "Sign in to see this report",
-                            "This report needs an API key (or a session). Paste one below; it is kept in a "
-                            "cookie for report pages only.", login_next=request.url.path)
+                            "This report needs an API key (or a session). Paste one below: you stay signed in "
+                            "on report pages (a session on the server; the key is not kept in your browser).",
+                            login_next=request.url.path)
             if COOKIE in request.cookies:
                 resp.delete_cookie(COOKIE, path="/reports")
             return resp
@@ -358,16 +366,27 @@ def create_reports_app(parent: FastAPI) -> FastAPI:
         key, nxt = form.get("key", "").strip(), _safe_next(form.get("next", "/reports/"))
         if not key or len(key) > 4096 or any(ch in key for ch in "\r\n;, "):
             return _message(422, "Sign in to see reports", "That is not an API key.", login_next=nxt)
+        try:
+            await resolve(request, f"Bearer {key}")  # as the API checks it (failed attempts counted)
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+            return _message(401, "Sign in to see reports", "That key or token was not accepted.", login_next=nxt)
+        sessions = request.app.state.report_sessions
+        sid = await sessions.start(key)
         resp = RedirectResponse(nxt, status_code=303)
-        resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/reports",
-                        secure=request.url.scheme == "https", max_age=12 * 3600)
+        resp.set_cookie(COOKIE, sid, httponly=True, samesite="strict", path="/reports",
+                        secure=_secure(request), max_age=sessions.ttl)
         return resp
 
     @sub.post("/logout")
     async def logout(request: Request):
         _same_origin(request)
+        sid = _cookie_value(request.headers.get("cookie", ""))
+        if sid:
+            await request.app.state.report_sessions.end(sid)
         resp = RedirectResponse("/reports/login", status_code=303)
-        resp.delete_cookie(COOKIE, path="/reports")
+        resp.delete_cookie(COOKIE, path="/reports", secure=_secure(request), httponly=True, samesite="strict")
         return resp
 
     return sub
@@ -380,8 +399,35 @@ def _safe_next(value: str) -> str:
     return "/reports/login"
 
 
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def _own_origins(request: Request) -> set[str]:
+    own = {f"{request.url.scheme}://{request.url.netloc}".lower()}
+    public = request.app.state.settings.public_url
+    if public:
+        own.add(_origin_of(public))
+    return own
+
+
+def _secure(request: Request) -> bool:
+    """The cookie is Secure when the gateway is reached over https: directly, or behind a proxy
+    that ends TLS (the configured public URL is https)."""
+    return request.url.scheme == "https" or request.app.state.settings.public_url.lower().startswith("https://")
+
+
 def _same_origin(request: Request) -> None:
-    """State-changing form posts only from our own pages (with SameSite=Strict, defence in depth)."""
+    """State-changing form posts only from our own pages: a foreign Origin, or `null` (a sandboxed
+    frame, a data: URL, a redirect across sites), is refused — it is how login CSRF signs a victim
+    into the attacker's account. A browser always sends Origin on a POST; a request with neither
+    Origin nor Referer is not from a browser page, so it cannot be a cross-site forgery."""
     origin = request.headers.get("origin")
-    if origin and origin not in ("null",) and origin.rstrip("/") != f"{request.url.scheme}://{request.url.netloc}":
-        raise ApiError(403, "cross-site form post refused")
+    if origin is None:
+        referer = request.headers.get("referer")
+        if referer is None:
+            return
+        origin = _origin_of(referer) or "null"
+    if origin.strip().rstrip("/").lower() not in _own_origins(request):
+        raise ApiError(403, "Cross-site form post refused: this form works only from this site's own pages")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import grpc
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
@@ -18,6 +19,7 @@ from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2 as pb
 router = APIRouter(prefix="/api/v1")
 Auth = Annotated[Principal, Depends(authenticate)]
 Login = Annotated[Principal, Depends(require_login)]
+LOGIN_ONLY_DOC = {"x-login-token-only": True}  # the OpenAPI document offers no HTTP Basic here
 CredentialsBody = Annotated[Credentials, Body(openapi_examples={
     "user": {"summary": "email and password",
              "value": {"email": "ops@example.com", "password": "correct horse battery staple"}}})]
@@ -71,7 +73,14 @@ async def register(body: CredentialsBody, request: Request):
              response_model=Envelope[TokensOut], dependencies=[Depends(limit_anonymous)],
              responses={401: {"description": "Wrong email or password (one answer for both)"}})
 async def login(body: CredentialsBody, request: Request):
-    t = await _accounts(request).Login(pb.LoginRequest(email=body.email, password=body.password), timeout=30)
+    limiter = request.app.state.limiter
+    await limiter.refuse_if_blocked(request, body.email)  # the address or the account used up its attempts
+    try:
+        t = await _accounts(request).Login(pb.LoginRequest(email=body.email, password=body.password), timeout=30)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            await limiter.count_failure(request, body.email)
+        raise
     return ok(_tokens(t), secret=True)
 
 
@@ -79,12 +88,20 @@ async def login(body: CredentialsBody, request: Request):
              "refresh token works once)", response_model=Envelope[TokensOut], dependencies=[Depends(limit_anonymous)],
              responses={401: {"description": "Unknown, expired or already used refresh token"}})
 async def refresh(body: RefreshIn, request: Request):
-    t = await _accounts(request).Refresh(pb.RefreshRequest(refresh_token=body.refreshToken), timeout=30)
+    limiter = request.app.state.limiter
+    await limiter.refuse_if_blocked(request)
+    try:
+        t = await _accounts(request).Refresh(pb.RefreshRequest(refresh_token=body.refreshToken), timeout=30)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            await limiter.count_failure(request)
+        raise
     return ok(_tokens(t), secret=True)
 
 
 @router.post("/auth/logout", status_code=204, tags=["auth"], response_class=Response,
-             summary="End this login session: its access and refresh tokens stop working")
+             summary="End this login session: its access and refresh tokens stop working",
+             openapi_extra=LOGIN_ONLY_DOC)
 async def logout(request: Request, who: Login):
     await _accounts(request).Logout(pb.LogoutRequest(account_id=who.account_id, session_id=who.session_id),
                                     timeout=10)
@@ -101,7 +118,8 @@ async def get_me(request: Request, who: Auth):
 
 @router.put("/users/me", tags=["users"], summary="Change email and/or password (needs currentPassword); "
             "a new password ends every other login session",
-            response_model=Envelope[UserOut])
+            response_model=Envelope[UserOut],
+            openapi_extra=LOGIN_ONLY_DOC)
 async def update_me(body: UserUpdate, request: Request, who: Login):
     a = await _accounts(request).UpdateAccount(pb.UpdateAccountRequest(
         account_id=who.account_id, email=body.email or "", password=body.password or "",
@@ -110,7 +128,8 @@ async def update_me(body: UserUpdate, request: Request, who: Login):
 
 
 @router.delete("/users/me", status_code=204, tags=["users"], summary="Delete the account; its keys stop at once",
-               response_class=Response)
+               response_class=Response,
+               openapi_extra=LOGIN_ONLY_DOC)
 async def delete_me(request: Request, who: Login):
     await _accounts(request).DeleteAccount(pb.AccountRef(account_id=who.account_id), timeout=30)
     return Response(status_code=204)
@@ -118,8 +137,10 @@ async def delete_me(request: Request, who: Login):
 
 # ------------------------------------------------------------------ API keys
 
-@router.post("/api-keys", status_code=201, tags=["api-keys"], summary="Create an API key (shown once)",
-             response_model=Envelope[CreatedApiKeyOut])
+@router.post("/api-keys", status_code=201, tags=["api-keys"],
+             summary="Create an API key (shown once); needs a login token",
+             response_model=Envelope[CreatedApiKeyOut],
+             openapi_extra=LOGIN_ONLY_DOC)
 async def create_key(body: ApiKeyBody, request: Request, who: Login):
     created = await _accounts(request).CreateApiKey(pb.CreateApiKeyRequest(
         account_id=who.account_id, name=body.name, mode=body.mode,
@@ -127,17 +148,20 @@ async def create_key(body: ApiKeyBody, request: Request, who: Login):
     return ok({**_key(created.key), "key": created.secret}, 201, secret=True)
 
 
-@router.get("/api-keys", tags=["api-keys"], summary="List API keys (never the key itself)",
-            response_model=ListEnvelope[ApiKeyOut])
-async def list_keys(request: Request, who: Auth, page_no: PageNo = 1, per_page: PerPage = 25):
+@router.get("/api-keys", tags=["api-keys"], summary="List API keys (never the key itself); needs a login token",
+            response_model=ListEnvelope[ApiKeyOut],
+            openapi_extra=LOGIN_ONLY_DOC)
+async def list_keys(request: Request, who: Login, page_no: PageNo = 1, per_page: PerPage = 25):
     resp = await _accounts(request).ListApiKeys(pb.AccountRef(account_id=who.account_id), timeout=10)
     keys = [_key(k) for k in resp.keys]
     return page(keys[(page_no - 1) * per_page: page_no * per_page], page_no, per_page, len(keys))
 
 
-@router.delete("/api-keys/{key_id}", status_code=204, tags=["api-keys"], summary="Revoke an API key, at once",
-               response_class=Response)
-async def revoke_key(key_id: str, request: Request, who: Auth):
+@router.delete("/api-keys/{key_id}", status_code=204, tags=["api-keys"],
+               summary="Revoke an API key, at once; needs a login token",
+               response_class=Response,
+               openapi_extra=LOGIN_ONLY_DOC)
+async def revoke_key(key_id: str, request: Request, who: Login):
     if len(key_id) > 64:
         raise ApiError(404, f"API key {key_id[:64]!r}… not found")
     await _accounts(request).RevokeApiKey(pb.RevokeApiKeyRequest(account_id=who.account_id, key_id=key_id),
