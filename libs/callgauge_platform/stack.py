@@ -207,10 +207,15 @@ class Stack:
     def check_ports(self) -> None:
         """StackError naming every port this stack needs that is taken, and its holder."""
         taken = []
+        first: dict[tuple[int, int], str] = {}
         for what, host, port, kind in self.ports():
+            proto = "TCP" if kind == socket.SOCK_STREAM else "UDP"
+            if (port, kind) in first:  # two parts of this stack on one port: one would answer for the other
+                taken.append(f"port {port}/{proto} is set for both {first[port, kind]} and {what}")
+                continue
+            first[port, kind] = what
             if port_free(host, port, kind):
                 continue
-            proto = "TCP" if kind == socket.SOCK_STREAM else "UDP"
             who = holders(port, kind)
             held = ("held by " + "; ".join(h.describe() for h in who[:3])) if who else \
                 "held by a process this user cannot see"

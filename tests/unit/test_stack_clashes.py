@@ -101,3 +101,11 @@ def test_readiness_with_our_token() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_two_parts_of_one_stack_on_the_same_port_are_refused(tmp_path) -> None:
+    stack = Stack.on_free_ports(tmp_path / "data")
+    stack.settings.media_http_port = stack.settings.gateway_port
+    with pytest.raises(StackError, match=rf"port {stack.settings.gateway_port}/TCP is set for both media-engine "
+                                         rf"health/metrics \(CALLGAUGE_MEDIA_HTTP_PORT\) and the gateway"):
+        stack.check_ports()
