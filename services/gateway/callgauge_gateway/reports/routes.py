@@ -236,9 +236,11 @@ def create_reports_app(parent: FastAPI) -> FastAPI:
     @sub.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError):
         if exc.status == 401:
-            resp = _message(401, "Sign in to see this report",
-                            "This report needs an API key (or a session). Paste one below: you stay signed in "
-                            "on report pages (a session on the server; the key is not kept in your browser).",
+            what = "this report" if "/runs/" in request.url.path or "/kiosk/" in request.url.path else "your runs"
+            resp = _message(401, f"Sign in to see {what}",
+                            f"{what[0].upper()}{what[1:]} need{'s' if what == 'this report' else ''} an API key "
+                            "(or a session). Paste one below: you stay signed in on report pages (a session on "
+                            "the server; the key is not kept in your browser).",
                             login_next=request.url.path)
             if COOKIE in request.cookies:
                 resp.delete_cookie(COOKIE, path="/reports")
