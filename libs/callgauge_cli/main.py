@@ -299,27 +299,37 @@ def runs_list(project: Annotated[str | None, typer.Option("--project")] = None,
         runs = c.list_runs(proj.id, status=status.upper() if status else None, per_page=limit).items
     if as_json:
         return _print_json([{k: v for k, v in r.model_dump(mode="json").items() if k != "calls"} for r in runs])
-    table = Table(box=None if wide else rich_box.SIMPLE)
-    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in runs), default=2))
-    table.add_column("test", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
-    table.add_column("started", no_wrap=not wide)
-    table.add_column("result", overflow="fold" if wide else "ellipsis", no_wrap=not wide)
-    for r in runs:
-        table.add_row(r.id, r.test_name, r.status, _verdict_word(r.status, r.passed), _ts(r.started_at),
-                      r.result_description)
-    if wide:
-        Console(width=100_000, highlight=False, soft_wrap=True).print(table)
-    else:
-        out.print(table)
+    if wide:  # every column whole, however long the lines get
+        table = Table("id", "test", "status", "verdict", "created", "started", "stopped", "result", box=None)
+        for r in runs:
+            table.add_row(r.id, r.test_name, r.status, _verdict_word(r.status, r.passed), _ts(r.created_at),
+                          _ts(r.started_at), _ts(r.stopped_at), r.result_description)
+        return Console(width=100_000, highlight=False, soft_wrap=True).print(table)
+    # 80 columns hold the whole id, the verdict (said once), the test and the start; the result gives way
+    id_w = max((len(r.id) for r in runs), default=2)
+    verdicts = [_verdict_word(r.status, r.passed) for r in runs]
+    verdict_w = max([len("verdict"), *map(len, verdicts)])
+    left = out.width - (id_w + verdict_w + 11 + 2 * 4)  # what the test and the result share
+    test_w = max(4, min(max((len(r.test_name) for r in runs), default=4), max(8, left // 3)))
+    result_w = left - test_w
+    table = Table(box=None, pad_edge=False)
+    table.add_column("id", no_wrap=True, min_width=id_w)
+    table.add_column("verdict", no_wrap=True, min_width=verdict_w)
+    table.add_column("test", no_wrap=True, overflow="ellipsis", max_width=test_w)
+    table.add_column("started", no_wrap=True, min_width=11)
+    if result_w >= 8:
+        table.add_column("result", no_wrap=True, overflow="ellipsis", max_width=result_w)
+    for r, verdict in zip(runs, verdicts):
+        row = [r.id, verdict, r.test_name, r.started_at.strftime("%m-%d %H:%M") if r.started_at else "–"]
+        table.add_row(*row, *([r.result_description] if result_w >= 8 else []))
+    out.print(table)
 
 
 def _verdict_word(status: str, passed: bool) -> str:
-    """One word for the verdict, once: passed, failed, or running until the run ends."""
-    if status not in ("COMPLETED", "FAILED", "CANCELLED"):
-        return "running"
-    return "passed" if status == "COMPLETED" and passed else "failed"
+    """The run's state and verdict, said once: passed, failed, cancelled, or the state while it runs."""
+    if status == "COMPLETED":
+        return "passed" if passed else "completed, not passed"
+    return status.lower()
 
 
 @runs_app.command("status")
