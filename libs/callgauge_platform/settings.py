@@ -106,6 +106,14 @@ class Settings(BaseSettings):
                                              description="planned call attempts one run may hold (422 above)")
     quota_concurrent_runs: int = Field(20, ge=1, le=100_000,
                                        description="runs an account may have unfinished at once (429 above)")
+    quota_concurrent_calls: int = Field(1000, ge=1, le=1_000_000,
+                                        description="calls an account may have up at once in one media-engine "
+                                        "(a run asking for more concurrency is a 422; the engine holds the "
+                                        "account's further calls until one of its calls ends)")
+    media_fair_reserve_calls: int = Field(-1, ge=-1, le=16384,
+                                          description="call slots of a media-engine one account can never take, "
+                                          "kept for the other accounts (fair sharing); -1 = an eighth of the "
+                                          "engine's capacity, at least 1")
     # SIP/RTP destinations (dial destinations, registrars): see callgauge_platform/destinations.py
     dial_allow_cidrs: str = Field("", description="comma-separated networks always allowed as SIP destinations "
                                   "(e.g. 127.0.0.0/8 for the embedded demo); they win over the deny-list")

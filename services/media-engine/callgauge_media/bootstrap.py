@@ -26,6 +26,7 @@ from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
+from callgauge_media.engine.fairness import FairShare
 from callgauge_media.engine.metering import BillingGuard
 from callgauge_media.credentials import GrpcRunCredentials
 from callgauge_media.engine.runner import CallPlacer, execute_run, execute_shard
@@ -62,6 +63,7 @@ class MediaEngine:
     billing_consumer: Consumer | None = None
     credentials: CredentialSource | None = None  # passwords of the runs' credential pools
     dial: DialPolicy | None = None  # the operator's SIP destination policy (None: unchecked)
+    fair: FairShare | None = None  # the pool's call slots shared fairly between accounts (None: first come)
     # scale-out (engine/shards.py): load shards offered to the group through callgauge.media-work.v1
     work_store: EventStore | None = None
     work_relay: OutboxRelay | None = None
@@ -232,6 +234,8 @@ class MediaEngine:
         log.info("shard_started", run_id=assign.run_id, shard=assign.shard, shards=assign.shards,
                  owner=assign.owner_engine_id)
         placer = self.placer
+        if self.fair is not None:
+            placer = self.fair.placer_for(placer, assign.request.account_id)
 
         async def emit(m: Message) -> None:
             await self.emit(m, stream=stream)
@@ -270,6 +274,8 @@ class MediaEngine:
         ACTIVE_RUNS.inc()
         log.info("run_started", run_id=req.run_id, test=req.test_name)
         placer, emit = self.placer, self.emit
+        if self.fair is not None:
+            placer = self.fair.placer_for(placer, req.account_id)
         if self.guard is not None:
             self.guard.run_started(req)
             placer, emit = self.guard.placer_for(placer), self.guard.emit_for(emit)
@@ -343,6 +349,7 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
     producer = Producer(settings.kafka_bootstrap, client_id=SERVICE)
     relay = OutboxRelay(store, producer, settings.topic("media"), name="relay:media", source=SERVICE)
     engine = MediaEngine(settings, pool, store, producer, relay, engine_id, pool=pool)
+    engine.fair = FairShare(pool.capacity, settings.quota_concurrent_calls, settings.media_fair_reserve_calls)
     engine.work_store = open_event_store(settings.eventstore_url_for(), f"{namespace}-work")
     engine.work_relay = OutboxRelay(engine.work_store, producer, settings.topic("media-work"), name="relay:media-work",
                                     source=SERVICE)

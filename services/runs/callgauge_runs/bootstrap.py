@@ -78,7 +78,8 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     app = RunsApp(store, billing or GrpcBilling(settings),
                   load_secrets(settings.secrets_key, settings.data_dir), DialPolicy.from_settings(settings),
                   lease_s=settings.run_lease_s,
-                  quotas=Quotas(settings.quota_planned_calls_per_run, settings.quota_concurrent_runs))
+                  quotas=Quotas(settings.quota_planned_calls_per_run, settings.quota_concurrent_runs,
+                                settings.quota_concurrent_calls))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-runs"))
     relay = OutboxRelay(store, producer, settings.topic("runs"), name="relay:runs", source=SERVICE)
     group = settings.group("callgauge-runs")

@@ -334,14 +334,17 @@ async def _run_action(state: _RunState, si: int, ai: int, action: spec_pb2.Actio
     if kind != "call":
         return
     call = functional_media(action.call)
-    state.planned += max(1, call.max_total_calls or 1)
-    gate = asyncio.Semaphore(max(1, call.concurrency or 1))
+    total = max(1, call.max_total_calls or 1)
+    state.planned += total
+    # `concurrency` workers take the next index in turn: tasks never outnumber the concurrency,
+    # whatever max_total_calls is (a task per call would hold the whole plan in memory)
+    indices = iter(range(total))
 
-    async def one(index: int) -> None:
-        async with gate:
+    async def worker() -> None:
+        for index in indices:
             await _place_one(state, placer, f"{state.run_id}:{si}.{ai}.{index}", si, ai, index, call)
 
-    await asyncio.gather(*(one(i) for i in range(max(1, call.max_total_calls or 1))))
+    await asyncio.gather(*(worker() for _ in range(min(total, max(1, call.concurrency or 1)))))
 
 
 async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadAction, placer: CallPlacer,

@@ -243,6 +243,12 @@ async def run_sipp_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadA
     users = await _users(state, load) if load.credential_pool else []
     if shutil.which(sipp) is None:
         raise SippError("the sipp driver needs SIPp (Debian package sip-tester)")
+    limit = getattr(placer, "account_call_limit", 0)  # the account's concurrent-calls quota (fairness.py)
+    if isinstance(limit, int) and limit > 0 and (not load.max_concurrency or load.max_concurrency > limit):
+        capped = spec_pb2.LoadAction()
+        capped.CopyFrom(load)
+        capped.max_concurrency = limit  # SIPp's -l: never more calls up than the account may hold
+        load = capped
     shape = LoadShape.from_action(load)
     planned = shape.attempt_count()
     state.planned += planned

@@ -81,6 +81,7 @@ def seconds_projection(run_id: str) -> str:
 class Quotas:
     planned_calls_per_run: int = 100_000
     concurrent_runs: int = 20
+    concurrent_calls: int = 1000
 
 
 class QuotaExceeded(Exception):
@@ -406,14 +407,27 @@ class RunsApp:
         return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id, cmd.mode)
 
     def _check_quotas(self, account_id: str, spec) -> None:
-        """Per-account quotas, test mode included: planned calls per run (422), unfinished runs at
-        once (QuotaExceeded: 429). Each answer names the quota and its setting."""
+        """Per-account quotas, test mode included: planned calls per run (422), an action's concurrency
+        above the concurrent-calls quota (422), unfinished runs at once (QuotaExceeded: 429). Each
+        answer names the quota and its setting. (The media engine holds an account's calls beyond the
+        concurrent-calls quota at run time: engine/fairness.py.)"""
         planned = specs.planned_attempts(spec)
         if planned > self.quotas.planned_calls_per_run:
             raise Invalid([FieldError(["steps"], f"the run plans {planned} calls; the quota is "
                                       f"{self.quotas.planned_calls_per_run} per run "
                                       "(quota_planned_calls_per_run, CALLGAUGE_QUOTA_PLANNED_CALLS_PER_RUN)",
                                       "quota_exceeded")])
+        for si, step in enumerate(spec.steps):
+            for ai, action in enumerate(step.actions):
+                kind = action.WhichOneof("kind")
+                field = {"call": "concurrency", "load": "max_concurrency"}.get(kind or "")
+                asked = getattr(getattr(action, kind), field) if field else 0
+                if asked > self.quotas.concurrent_calls:
+                    raise Invalid([FieldError(["steps", si, "actions", ai, field],
+                                              f"the action asks for {asked} concurrent calls; the quota is "
+                                              f"{self.quotas.concurrent_calls} calls up at once per account "
+                                              "(quota_concurrent_calls, CALLGAUGE_QUOTA_CONCURRENT_CALLS)",
+                                              "quota_exceeded")])
         active = sum(1 for r in self.view.runs.values() if r.account_id == account_id and not r.finished)
         if active >= self.quotas.concurrent_runs:
             raise QuotaExceeded(f"concurrent runs quota reached: {active} of {self.quotas.concurrent_runs} "
