@@ -8,6 +8,7 @@ import pytest
 from callgauge_media.engine.reasons import (
     PJ_ERESOLVE,
     UserError,
+    internal_error,
     is_internal,
     run_error,
     short_reason,
@@ -63,3 +64,8 @@ def test_run_errors() -> None:
     assert run_error(KeyError("calls")) == "internal error in the media engine (KeyError; details in its log)"
     text = run_error(ZeroDivisionError("division by zero"))
     assert text == "internal error in the media engine (ZeroDivisionError; details in its log)"
+
+
+def test_internal_errors_name_the_type_and_the_log_not_the_message() -> None:
+    text = internal_error(OSError(2, "No such file or directory: '/srv/x/rec.wav'"), "the audio scorer")
+    assert text == "internal error in the audio scorer (FileNotFoundError; details in the media engine's log)"

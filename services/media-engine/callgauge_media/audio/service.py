@@ -13,6 +13,7 @@ without bound.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -22,6 +23,7 @@ from pathlib import Path
 from callgauge_platform import recordings
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
+from callgauge_media.engine.reasons import internal_error
 from callgauge_media.audio import analysis, budget, prompts
 from callgauge_media.engine.jobs import CallJob
 
@@ -122,7 +124,8 @@ class AudioService:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, _score_job, recording, reference, True)
         except Exception as exc:  # noqa: BLE001 - a broken file must not break the run
-            return f"{type(exc).__name__}: {exc}"
+            logging.getLogger(__name__).warning("scoring %s failed", recording, exc_info=True)
+            return internal_error(exc, "the audio scorer")  # the traceback is in the log
         finally:
             self._pending -= 1
 

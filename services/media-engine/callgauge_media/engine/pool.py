@@ -486,7 +486,9 @@ class WorkerPool:
                 try:
                     m.ParseFromString(msg[2])
                 except Exception as exc:  # noqa: BLE001
-                    m = failed_measurement(p.job, f"unreadable measurement from the media worker: {exc}")
+                    log.warning("unreadable measurement from media worker %s: %r", w.index, exc)
+                    m = failed_measurement(p.job, "unreadable measurement from the media worker "
+                                                  "(details in the media engine's log)")
                 p.future.set_result(m)
             self._dispatch()
         elif kind == "answered":

@@ -53,6 +53,12 @@ def run_error(exc: BaseException) -> str:
     return f"internal error in the media engine ({type(exc).__name__}; details in its log)"
 
 
+def internal_error(exc: BaseException, what: str = "the media engine") -> str:
+    """What a user reads about an unexpected exception: its type, and where the details are (the
+    caller logs the exception itself)."""
+    return f"internal error in {what} ({type(exc).__name__}; details in the media engine's log)"
+
+
 def where_of(uri: str, transport: str = "") -> tuple[str, int, str]:
     """(host, port, transport) a SIP URI (or ``host:port``) points at; port 0 when unknown."""
     text = (uri or "").strip().strip("<>")

@@ -44,6 +44,7 @@ from callgauge_media.engine.jobs import (
     clean_dtmf,
     dial_uri,
 )
+from callgauge_media.engine.reasons import internal_error
 from callgauge_media.engine.measurement import (
     LADDER_TAIL,
     failed_measurement,
@@ -145,7 +146,9 @@ class SipRun:
                 self._passwords = dict(await self.credentials.run_passwords(self.run_id))
             except Exception as exc:  # noqa: BLE001 - the calls then fail with the registrar's 401/407
                 log.warning("no credentials for run %s: %s", self.run_id, exc)
-                self._password_error = f"credentials not available: {exc}"
+                code = getattr(exc, "code", None)
+                name = code().name if callable(code) and hasattr(code(), "name") else type(exc).__name__
+                self._password_error = f"credentials not available from the runs service ({name})"
                 self._passwords = {}
         key = f"{pool_id}/{username}"
         if key not in self._passwords:
@@ -309,7 +312,8 @@ class SipRun:
             log.exception("registration measurement of %s", session.job.ua_id)
             r = m_pb2.RegistrationMeasurement(registration_id=session.job.ua_id, step=session.job.step,
                                               action=session.job.action, index=session.job.index,
-                                              outcome=m_pb2.REGISTRATION_FAILED, detail=f"engine error: {exc}")
+                                              outcome=m_pb2.REGISTRATION_FAILED,
+                                              detail=internal_error(exc, "the registration report"))
         if r.outcome == m_pb2.SUCCESS:
             REGISTER_TIME.observe(r.register_time_ms / 1000.0)
         await self._emit_registration(r)

@@ -53,7 +53,7 @@ from callgauge_media.engine.measurement import (
     keeps_ladder,
     ladder_entry,
 )
-from callgauge_media.engine.reasons import is_internal, short_reason, where_of
+from callgauge_media.engine.reasons import UserError, is_internal, short_reason, where_of
 from callgauge_media.sip.message_log import MessageLog, call_id_of
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,8 @@ def _user_error(exc: BaseException, doing: str, *, where: str = "", transport: s
     host:port concerned). The internal text (the C call, pjlib's symbol and status, a Python
     exception) goes to the log only."""
     log.warning("%s: %s", doing, _error_text(exc))
+    if isinstance(exc, UserError):  # written for the user
+        return str(exc)
     if isinstance(exc, pj.Error):
         try:
             host, port, t = where_of(where, transport) if where else ("", 0, transport)
@@ -926,9 +928,9 @@ class CallerAgent:
         acc = self._caller_accounts.get(key)
         if acc is None:
             if a.transport == "tcp" and not self._endpoint.ensure_tcp():
-                raise RuntimeError("no TCP transport in this media worker")
+                raise UserError("no TCP transport in this media worker")
             if not self._make_account_room():
-                raise RuntimeError(f"this media worker has no room for another SIP identity (pjsua allows "
+                raise UserError(f"this media worker has no room for another SIP identity (pjsua allows "
                                    f"{MAX_ACCOUNTS} accounts per process, all in use)")
             acc = pj.Account()
             acc.create(self._endpoint.account_config(a, register=False), False)
