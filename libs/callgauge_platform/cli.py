@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ import httpx
 
 from callgauge_platform.settings import Settings
 from callgauge_platform.destinations import LOOPBACK_CIDRS
-from callgauge_platform.stack import Stack, StackError
+from callgauge_platform.stack import DataDirInUse, Stack, StackError
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
@@ -148,9 +150,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         run = run_demo(args.url.rstrip("/"), key, args.destination or "sip:echo@127.0.0.1:5070")
         print(format_run(run))
         return 0 if run["status"] == "COMPLETED" else 1
-    # Free loopback ports: the demo never collides with a running `callgauge up` or anything else.
+    # Free loopback ports: the demo never collides with a running `callgauge up` or anything else;
+    # nor does it share that stack's data dir (its stores): next to one, it runs in a temporary one.
     stack = Stack.on_free_ports(Path(args.data_dir))
+    scratch = None
     try:
+        try:
+            stack.lock()
+        except DataDirInUse as exc:
+            scratch = Path(tempfile.mkdtemp(prefix="callgauge-demo-"))
+            _say(f"{str(exc).removeprefix('cannot start: ').split(';')[0]}; the demo uses {scratch} instead")
+            stack = Stack.on_free_ports(scratch)
         stack.start(progress=_say)
         _say(f"stack ready; calling {args.destination or stack.responder_uri()} through the REST API")
         run = run_demo(stack.settings.gateway_url(), stack.settings.api_key, args.destination or stack.responder_uri())
@@ -161,6 +171,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     finally:
         stack.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def cmd_service(args: argparse.Namespace) -> int:

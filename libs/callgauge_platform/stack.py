@@ -92,6 +92,10 @@ class StackError(RuntimeError):
     pass
 
 
+class DataDirInUse(StackError):
+    """The data dir is another running stack's (its lock is held)."""
+
+
 @dataclass
 class Child:
     name: str
@@ -241,7 +245,7 @@ class Stack:
             finally:
                 os.close(fd)
             by = f" (pid {holder})" if holder.isdigit() else ""
-            raise StackError(f"cannot start: data dir {d.resolve()} is in use by another Callgauge stack{by}; "
+            raise DataDirInUse(f"cannot start: data dir {d.resolve()} is in use by another Callgauge stack{by}; "
                              "stop it first, or give this one its own --data-dir. Nothing was started.") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -158,6 +158,15 @@ def test_a_second_up_on_taken_ports_or_the_same_data_dir_fails_and_leaves_the_fi
         assert r.returncode != 0 and "Callgauge is up" not in out, out
         assert f"data dir {s.data_dir} is in use by another Callgauge stack (pid {proc.pid})" in out, out
 
+        # `callgauge demo` next to it (same data dir by default) runs in a temporary data dir of its own
+        r = subprocess.run([sys.executable, "-m", "callgauge_platform.cli", "demo", "--data-dir", str(s.data_dir)],
+                           env={k: v for k, v in os.environ.items() if not k.startswith("CALLGAUGE_")},
+                           capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+        out = r.stdout + r.stderr
+        assert r.returncode == 0, out
+        assert f"data dir {s.data_dir} is in use by another Callgauge stack (pid {proc.pid}); the demo uses " in out, out
+        assert "COMPLETED" in r.stdout, out
+
         # the first stack is untouched: the same processes, and a call through its API still works
         assert proc.poll() is None
         assert sorted(processes_with(marker, proc.pid)) == children
