@@ -67,12 +67,13 @@ def far_ends(tmp_path_factory):
             proc.stdout.close()
 
 
-def run_test(api, steps, assertions=()):
+def run_test(api, steps, assertions=(), body=None):
     project = data(api.post("/projects", json={"name": f"audio-{uuid.uuid4().hex[:6]}"}), 201)
     test = data(api.post(f"/projects/{project['id']}/tests", json={
         "name": f"t-{uuid.uuid4().hex[:8]}", "steps": [{"actions": a} for a in steps],
         "assertions": list(assertions)}), 201)
-    started = data(api.post(f"/projects/{project['id']}/tests/{test['id']}/run"), 201)
+    started = data(api.post(f"/projects/{project['id']}/tests/{test['id']}/run", json=body or {}), 201)
+    project["kiosk_url"] = started.get("kiosk_url")
     url = f"/projects/{project['id']}/test-runs/{started['testRunId']}"
     run = poll(lambda: data(api.get(url)), lambda r: r["status"] in TERMINAL, "run to finish", 180)
     calls = data(api.get(f"{url}/calls", params={"perPage": 100}))
@@ -86,7 +87,7 @@ def test_the_reference_prompt_is_played_recorded_downloadable_and_scored(stack, 
         # a load recording every call it samples, capped at one by record_max
         [{"type": "load", "dial_destination": stack.responder_uri(), "cps": 2, "hold_s": 2, "max_total_calls": 3,
           "duration_ms": 1500, "play_file": "silence", "record_sample": 1.0, "record_max": 1}],
-    ], [{"metric": "mos_lqo_min", "op": ">=", "value": 3.0}])
+    ], [{"metric": "mos_lqo_min", "op": ">=", "value": 3.0}], body={"report.mode": "kiosk"})
     assert run["status"] == "COMPLETED" and run["passed"], repr((run["resultDescription"], calls))
     prompt_call = next(c for c in calls if c["step"] == 0)
     assert prompt_call["recordedLegs"] == "caller", prompt_call
@@ -156,6 +157,18 @@ def test_the_reference_prompt_is_played_recorded_downloadable_and_scored(stack, 
         assert f'<audio controls preload="none" data-leg="caller" src="{src}"' in page.text
         played = web.get(src)
         assert played.status_code == 200 and played.content == wav.content
+    # the public (kiosk) report plays it too, without credentials; its link opens this run's calls only
+    kiosk = project["kiosk_url"]
+    assert kiosk and "/reports/kiosk/" in kiosk
+    with httpx.Client(timeout=30) as anon:
+        page = anon.get(kiosk)
+        assert page.status_code == 200
+        path = kiosk.split(gw, 1)[1] if kiosk.startswith(gw) else "/reports/kiosk/" + kiosk.rsplit("/", 1)[1]
+        src = f"{path}/calls/{cid}/audio?leg=caller"
+        assert f'src="{src}"' in page.text
+        assert anon.get(f"{gw}{src}").content == wav.content
+        other_run = quote(f"{uuid.uuid4()}:0.0.0", safe="")
+        assert anon.get(f"{gw}{path}/calls/{other_run}/audio").status_code == 404
 
 
 def test_silence_or_the_wrong_prompt_fails_expect_audio_while_the_e_model_mos_stays_high(stack, api, far_ends):

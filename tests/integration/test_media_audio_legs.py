@@ -1,7 +1,8 @@
 """The callee's leg of a call (#17), engine level with real SIP through Kamailio: a caller plays a
 prompt to our own wait_for_calls user, which records what it receives; the recording is kept as the
 call's ``callee`` leg and scored against what the caller played, and the callee's ``expect_audio``
-fails the call that brought another prompt (while the E-model MOS stays high)."""
+fails the call that brought another prompt (while the E-model MOS stays high); the callee's
+``play_file: silence`` sends silence, which the caller's own recording shows."""
 from __future__ import annotations
 
 import asyncio
@@ -53,12 +54,13 @@ async def test_the_callee_leg_is_recorded_scored_and_checked_against_expect_audi
 
     s = spec.TestSpec()
     s.steps.add().actions.add().wait_for_calls.CopyFrom(spec.WaitForCallsAction(
-        target_pool="reg", credential_pool="callees", record=True, expect_audio="prompt:greeting"))
+        target_pool="reg", credential_pool="callees", record=True, expect_audio="prompt:greeting",
+        play_file="silence"))
     calls = s.steps.add()
     for prompt in ("prompt:greeting", "prompt:goodbye"):  # the expected prompt, and another one
         calls.actions.add().call.CopyFrom(spec.CallAction(
             dial_destination="bob", duration_ms=8000, codec="PCMU", target_pool="reg", credential_pool="callers",
-            play_file=prompt, play_once=True))
+            play_file=prompt, play_once=True, record=prompt == "prompt:greeting"))
     req = runs_pb2.RunRequested(
         run_id="run-legs", spec=s,
         targets=[spec.ResolvedTarget(id="reg", host=kamailio.host, port=kamailio.port, transport="udp",
@@ -77,8 +79,10 @@ async def test_the_callee_leg_is_recorded_scored_and_checked_against_expect_audi
     good, wrong = measured[0], measured[1]
     # what the callee received is kept as the call's callee leg and scored against what the caller played
     assert good.outcome == m_pb2.SUCCESS, _explain(good)
-    assert good.recorded_legs == "callee" and good.HasField("callee_mos_lqo"), _explain(good)
+    assert good.recorded_legs == "caller,callee" and good.HasField("callee_mos_lqo"), _explain(good)
     assert good.callee_mos_lqo >= 3.0 and good.callee_audio_match >= 0.6 and not good.callee_audio_silent
+    # the callee sent silence (play_file: silence), not an echo: the caller's leg says so
+    assert good.audio_silent and good.audio_one_way and good.mos_lqo == 1.0, _explain(good)
     path = recordings.recording_path(audio_dir / "recordings", "run-legs", good.call_id, "callee")
     assert path.is_file() and path.stat().st_size > 5 * 16_000, path
     assert recordings.find_recording(audio_dir.parent, "run-legs", good.call_id, "callee") == path
@@ -90,4 +94,5 @@ async def test_the_callee_leg_is_recorded_scored_and_checked_against_expect_audi
     assert summary.calls_audio_recorded == 2
     # no callee recording is left under its own name (each was kept as its call's leg)
     left = sorted(p.name for p in (audio_dir / "recordings" / "run-legs").iterdir())
-    assert left == sorted(f"{recordings.safe_name(m.call_id)}.callee.wav" for m in (good, wrong)), left
+    assert left == sorted([f"{recordings.safe_name(m.call_id)}.callee.wav" for m in (good, wrong)]
+                          + [f"{recordings.safe_name(good.call_id)}.caller.wav"]), left

@@ -139,3 +139,27 @@ def test_mos_lqo_assertions_judge_the_scored_calls_and_fail_not_measured_without
     passed, why = verdict.decide(s, summarize(unscored), tally_of(s, unscored))
     assert not passed and "mos_lqo_min not measured (expected >= 3.5)" in why
     assert "mos_lqo_mean not measured" in why
+
+
+def test_audio_fields_of_actions_are_checked():
+    def errors(action: spec_pb2.Action) -> dict:
+        v = ValidationCollector()
+        specs.validate(spec_pb2.TestSpec(steps=[spec_pb2.Step(actions=[action])]), v, [])
+        return {str(e.loc[-1]): e.msg for e in v.errors}
+
+    load = dict(dial_destination="sip:a@127.0.0.1", cps=1, hold_s=2)
+    assert errors(spec_pb2.Action(load=spec_pb2.LoadAction(**load, play_file="prompt:greeting", record_sample=0.1,
+                                                           record_max=5))) == {}
+    bad = errors(spec_pb2.Action(load=spec_pb2.LoadAction(**load, record_sample=1.5)))
+    assert "between 0 and 1" in bad["record_sample"]
+    assert "set record_sample too" in errors(spec_pb2.Action(load=spec_pb2.LoadAction(**load, record_max=3)))["record_max"]
+    sipp = errors(spec_pb2.Action(load=spec_pb2.LoadAction(**load, driver="sipp", record_sample=0.5)))
+    assert "pjsua driver" in sipp["record_sample"]
+    assert "no path" in errors(spec_pb2.Action(load=spec_pb2.LoadAction(**load, play_file="../x.wav")))["play_file"]
+    wait = dict(credential_pool="p")
+    assert errors(spec_pb2.Action(wait_for_calls=spec_pb2.WaitForCallsAction(
+        **wait, expect_audio="prompt:greeting", expect_audio_min=0.7, play_file="silence"))) == {}
+    assert "not silence" in errors(spec_pb2.Action(wait_for_calls=spec_pb2.WaitForCallsAction(
+        **wait, expect_audio="silence")))["expect_audio"]
+    assert errors(spec_pb2.Action(wait_for_calls=spec_pb2.WaitForCallsAction(
+        **wait, expect_audio_min=2)))["expect_audio_min"]

@@ -78,6 +78,7 @@ class UaJob:
     play_file: str = ""  # a 16-bit PCM mono WAV at the bridge's rate, played in place of the tone
     play_loop: bool = True
     record_dir: str = ""  # record what each answered call receives into <record_dir>/<call id>.callee.wav
+    silent: bool = False  # play_file "silence": send silence instead of echoing the caller
     expect_audio: str = ""  # prompt:NAME or a media-dir .wav each answered call must receive (checked by the engine)
     expect_audio_min: float = 0.0
 

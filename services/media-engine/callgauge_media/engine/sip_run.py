@@ -242,6 +242,7 @@ class SipRun:
                         hangup_by=hangup_by, duration_ms=a.duration_ms, max_calls=a.max_total_calls,
                         step=si, action=ai, index=i, play_file=play, record_dir=record_dir,
                         expect_audio=expect, expect_audio_min=a.expect_audio_min,
+                        silent=kind == "wait_for_calls" and a.play_file == "silence",
                     ))
         except (SipRunError, ValueError, LookupError) as exc:  # LookupError: MediaNotFound
             job = CallJob(call_id=f"{base}.0", destination=a.target_pool or "", step=si, action=ai)

@@ -1115,9 +1115,9 @@ class CallerAgent:
                     tone.play(tones, True)
                     run.tone = tone
                     run.source = tone
-                elif run.ua is None:
+                elif run.ua is None or run.ua.job.silent:
                     run.source = self._capture  # null device capture: continuous silence
-            if run.ua is not None and run.tone is None and run.player is None:
+            if run.ua is not None and run.tone is None and run.player is None and not run.ua.job.silent:
                 run.source = aud  # callee without a tone: echo what arrives
                 aud.startTransmit(aud)
                 return
