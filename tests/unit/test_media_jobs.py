@@ -176,3 +176,13 @@ def test_failed_measurement() -> None:
     m = failed_measurement(JOB, "media worker crashed")
     assert (m.outcome, m.sip_code, m.detail, m.destination) == (m_pb2.CALL_FAILED, 0, "media worker crashed",
                                                                 JOB.destination)
+
+
+def test_ladder_facts_take_the_answer_after_a_challenge() -> None:
+    from callgauge_media.engine.measurement import ladder_facts
+
+    facts = ladder_facts([("out", "INVITE sip:b@h SIP/2.0", "INVITE"), ("in", "SIP/2.0 407 Proxy Authentication Required",
+                          "INVITE"), ("out", "INVITE sip:b@h SIP/2.0", "INVITE"), ("in", "SIP/2.0 180 Ringing", "INVITE"),
+                          ("in", "SIP/2.0 486 Busy Here", "INVITE"), ("in", "SIP/2.0 200 OK", "CANCEL")])
+    assert (facts.invites_sent, facts.provisional, facts.final, facts.cancel_sent, facts.received) == \
+        (2, "180 Ringing", "486 Busy Here", False, 4)

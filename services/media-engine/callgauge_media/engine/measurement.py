@@ -336,8 +336,8 @@ def ladder_facts(messages: Iterable[tuple[str, str, str]]) -> LadderFacts:
             code = int(first[:3])
             if code < 200:
                 provisional = first
-            elif not final or code >= 300 and final[:3] in ("401", "407"):
-                final = first  # the first final answer (a challenge answered, the next one)
+            elif not final or final[:3] in ("401", "407"):
+                final = first  # the first final answer (after a challenge pjsip answered, the next one)
     return LadderFacts(invites, provisional, final, cancel, received)
 
 

@@ -1360,7 +1360,7 @@ class CallerAgent:
             # that was not sent); calls that keep none let their messages go unparsed
             entries, left_out = self._take_ladder(run, keeps_ladder(m.outcome, run.raw))
             if entries is not None or left_out < 0:
-                m = self._measure(run, entries)
+                m = self._measure(run, entries, complete=left_out == 0)  # a cut ladder may miss messages
                 if left_out > 0:
                     note = f"SIP ladder: {left_out} messages before the last {LADDER_TAIL} not kept"
                     m.detail = "; ".join(x for x in (m.detail, note) if x)
@@ -1375,9 +1375,10 @@ class CallerAgent:
         else:
             self._deliver(run.token, m)
 
-    def _measure(self, run: _CallRun, ladder: list[tuple] | None = None) -> m_pb2.CallMeasurement:
+    def _measure(self, run: _CallRun, ladder: list[tuple] | None = None, *,
+                 complete: bool = True) -> m_pb2.CallMeasurement:
         try:
-            m = build_measurement(run.raw, ladder, ladder_complete=ladder is not None)
+            m = build_measurement(run.raw, ladder, ladder_complete=ladder is not None and complete)
             if run.error and m.outcome == m_pb2.SUCCESS:
                 m.outcome = m_pb2.CALL_FAILED  # the engine, not the far end, broke this call
             if run.error and run.error not in m.detail:
