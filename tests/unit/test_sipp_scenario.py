@@ -365,3 +365,13 @@ def test_timeout_details_say_what_the_ladder_shows():
     assert silent.detail.startswith("no final answer within 4000 ms; no response to the INVITE (sent 2 times); "
                                     "no CANCEL sent (none may be sent before a provisional response);"), silent.detail
     assert "CANCEL sent," not in silent.detail
+
+
+
+def test_the_cancel_that_ended_a_call_is_in_its_ladder_even_past_the_bound():
+    calls = _calls(setup_timeout_s=5.0, timeout_ms=4000)
+    lines = [_msg(0.0, "S", 1, " 1 INVITE", "INVITE sip:b@h SIP/2.0")]
+    lines += [_msg(0.1 * i, "R", 1, " 1 INVITE", "SIP/2.0 180 Ringing") for i in range(1, 20)]  # retransmitted
+    lines.append(_msg(4.0, "S", 1, " 1 CANCEL", "CANCEL sip:b@h SIP/2.0"))
+    [(_, _, m)] = [f for f in calls.feed(lines) if f[0] == "ended"]
+    assert m.sip_ladder[-1].summary == "CANCEL sip:b@h" and "CANCEL sent" in m.detail, m.detail

@@ -601,6 +601,8 @@ class SippCalls:
             elif direction == "R" and method == "BYE" and first.startswith("BYE ") and c.answered is not None:
                 out.append(("ended", self.call_id(c), self._end(c, at, note="far end hung up")))
             elif direction == "S" and method == "CANCEL" and c.answered is None:
+                if c.ladder[-1][:3] != (at, "out", first):  # the message that ended it, even past the bound
+                    c.ladder.append((at, "out", first, method))
                 out.append(("ended", self.call_id(c), self._end(c, at, timeout=True)))
         return out
 
