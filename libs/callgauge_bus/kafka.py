@@ -127,14 +127,23 @@ class Consumer:
         batch_handler: BatchHandler | None = None,
         max_records: int = 500,
         dead_letters: DeadLetters | None = None,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
-        """`batch_handler`: called with every new event of a fetch at once (in order per
+        """`fetch_max_wait_ms`: how long the broker holds a fetch that finds nothing new. Tansu
+        answers it only when that time is up, even if records arrive meanwhile (measured: 500 ms
+        gave a p50 of 156 ms from produce to consume, 20 ms gave 7 ms), so it is the latency of an
+        idle consumer; a shorter one costs broker CPU while idle (5 consumers at 20 ms: ~13 % of a
+        core, at 500 ms: ~2.4 %). Latency-critical consumers (the engine's run requests) pass a
+        short one.
+
+        `batch_handler`: called with every new event of a fetch at once (in order per
         partition) instead of `handler` one at a time; a batch that keeps failing is handed to
         `handler` event by event, so one bad event does not hold up the others."""
         self._bootstrap, self._topics, self._group = bootstrap, list(topics), group_id
         self._handler = handler
         self._batch_handler = batch_handler
         self._max_records = max_records
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._from_beginning = from_beginning
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._dedupe_size = dedupe_size
@@ -165,6 +174,7 @@ class Consumer:
             heartbeat_interval_ms=min(300, self._session_timeout_ms // 3),
             rebalance_timeout_ms=self._rebalance_timeout_ms,
             max_poll_interval_ms=300000,
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )
         await self._consumer.start()
         if self._dead is not None:

@@ -395,6 +395,12 @@ class PostgresEventStore(AsyncContextStore):
         rows = await self._fetchall(self._q_get_cp, (name,))
         return rows[0][0] if rows else 0
 
+    def news(self) -> asyncio.Event:
+        """An event set at the next commit made through this instance (take it before reading, so a
+        commit between the read and the wait is not missed): the outbox relay waits on it instead of
+        polling."""
+        return self._notifier.waiter()
+
     async def subscribe_all(
         self, after_position: int = 0, poll_interval: float = 0.05
     ) -> AsyncIterator[RecordedEvent]:

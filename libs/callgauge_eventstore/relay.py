@@ -47,6 +47,7 @@ from callgauge_platform.telemetry import context_from_traceparent
 
 log = get_logger(__name__)
 
+IDLE_POLL_S = 0.5  # with a store that tells of its commits
 RELAYED = Counter("callgauge_relay_published_total", "events published by the outbox relay", ["topic"])
 RELAY_LAG = Gauge("callgauge_relay_lag_events", "store position minus published position", ["relay"])
 
@@ -58,7 +59,7 @@ class Publisher(Protocol):
 
 class OutboxRelay:
     def __init__(self, store: EventStore, producer: Publisher, topic: str, name: str, source: str,
-                 batch_size: int = 500, poll_interval: float = 0.02, *, bootstrap: str | None = None,
+                 batch_size: int = 500, poll_interval: float | None = None, *, bootstrap: str | None = None,
                  check_interval: float = 1.5, partitions: int = 3, confirm_delay: float = 1.0,
                  publish_types: dict[str, str] | None = None) -> None:
         """`publish_types`: publish only the events of these stored types, each under the type it
@@ -67,6 +68,11 @@ class OutboxRelay:
         self.store, self.producer, self.topic = store, producer, topic
         self.publish_types = publish_types
         self.name, self.source = name, source
+        # a store that tells of its commits (news(): SQLite, PostgreSQL) wakes the relay at once; the
+        # poll is then only a safety net for commits made by other processes; else it is the latency
+        self._news = getattr(store, "news", None)
+        if poll_interval is None:
+            poll_interval = IDLE_POLL_S if self._news is not None else 0.02
         self.batch_size, self.poll_interval = batch_size, poll_interval
         self.published_position = 0
         # records acknowledged into `topic` since start or since the last detected broker loss
@@ -237,21 +243,35 @@ class OutboxRelay:
         except Exception as exc:  # broker still down: the next round tries again
             log.warning("relay_check_failed", relay=self.name, error=repr(exc))
 
+    async def _idle(self, news: asyncio.Event | None) -> None:
+        """Wait for a commit to the store, a notify(), or the poll interval."""
+        if news is None:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # lands as the wake-up completes (gh-86296), and stop() would wait forever
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
+            return
+        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(news.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
     async def _run(self) -> None:
         backoff = 0.2
         self._next_check = asyncio.get_running_loop().time() + self.check_interval
         while True:
             try:
                 await self._maybe_check()
+                # taken BEFORE reading: a commit (or notify) between the read and the wait wakes it
+                self._wake.clear()
+                news = self._news() if self._news is not None else None
                 n = await self.publish_once()
                 backoff = 0.2
                 if n < self.batch_size:
-                    self._wake.clear()
-                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
-                    # lands as the wake-up completes (gh-86296), and stop() would wait forever
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.poll_interval):
-                            await self._wake.wait()
+                    await self._idle(news)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker down, store busy: retry from the same checkpoint

@@ -428,6 +428,12 @@ class SqliteEventStore(AsyncContextStore):
             lambda conn: conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0]
         )
 
+    def news(self) -> asyncio.Event:
+        """An event set at the next commit made through this instance (take it before reading, so a
+        commit between the read and the wait is not missed): the outbox relay waits on it instead of
+        polling."""
+        return self._notifier.waiter()
+
     def subscribe_all(
         self, after_position: int = 0, poll_interval: float = 0.05
     ) -> AsyncIterator[RecordedEvent]:

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     media_workers: int = Field(0, ge=0, le=256, description="worker processes; 0 = sized by media_max_calls")
     media_rtp_port_base: int = Field(40000, ge=1024, le=65000)
     media_engine_id: str = ""
+    media_run_fetch_wait_ms: int = Field(20, ge=1, le=500, description="how long the broker may hold the "
+                                         "media-engine's fetch of run requests when none is waiting: the "
+                                         "latency of a run's start (Tansu answers a fetch only when this is up)")
     media_lease_renew_s: float = Field(10.0, gt=0, le=300, description="how often the media-engine renews the "
                                        "lease of each run it carries out (RunLeaseRenewed)")
     run_lease_s: float = Field(30.0, gt=0, le=3600, description="the runs service ends a taken run FAILED "

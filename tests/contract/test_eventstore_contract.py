@@ -399,6 +399,22 @@ async def test_subscribe_all_catches_up_then_follows_live(store: EventStore) -> 
         await bounded(sub.aclose())
 
 
+async def test_news_is_set_by_the_next_append_only(store: EventStore) -> None:
+    """news(): what the outbox relay waits on instead of polling (an adapter without it is polled)."""
+    if not hasattr(store, "news"):
+        pytest.skip(f"{type(store).__name__} has no news(): its relay polls")
+    s = new_stream()
+    news = store.news()
+    await asyncio.sleep(0.01)
+    assert not news.is_set()
+    await store.append_to_stream(s, StreamState.NO_STREAM, [ev(0)])
+    assert news.is_set()
+    later = store.news()  # a new one: set by the next commit, not by the one before
+    assert not later.is_set()
+    await store.append_to_stream(s, 0, [ev(1)])
+    assert later.is_set()
+
+
 async def test_subscribe_all_from_a_checkpoint(store: EventStore) -> None:
     s = new_stream()
     await store.append_to_stream(s, StreamState.NO_STREAM, [ev(i) for i in range(5)])

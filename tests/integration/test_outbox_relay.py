@@ -56,6 +56,31 @@ async def test_relay_publishes_every_event_in_order_with_envelope(tmp_path, brok
     await store.close()
 
 
+async def test_an_append_wakes_the_relay_at_once_without_polling(tmp_path, broker, topic_prefix):
+    """The relay waits on the store's news, not on a short poll (#14 item 6a): with a poll of a
+    minute, a new event still reaches the broker within a bounded wait of seconds."""
+    topic = f"{topic_prefix}callgauge.runs.v1"
+    await ensure_topics(broker.bootstrap, [topic], partitions=1)
+    store = open_event_store(f"sqlite:///{tmp_path}/", "runs")
+    producer = Producer(broker.bootstrap)
+    await producer.start()
+    relay = OutboxRelay(store, producer, topic, "relay:news", "runs", poll_interval=60.0)
+    await relay.start()
+    try:
+        await asyncio.sleep(0.3)  # idle: the relay is waiting
+        for i in range(3):
+            p = await store.append_to_stream(f"run-n{i}", StreamState.NO_STREAM, [
+                new_event(runs_pb2.RunQueued(run_id=f"n{i}"), correlation_id=f"n{i}", source="runs")])
+            async with asyncio.timeout(10):
+                while relay.published_position < p:
+                    await asyncio.sleep(0.01)
+    finally:
+        await relay.stop()
+        await producer.stop()
+    assert await store.get_checkpoint("relay:news") == await store.last_position()
+    await store.close()
+
+
 async def test_checkpoint_does_not_move_while_the_broker_is_unreachable(tmp_path):
     store = open_event_store(f"sqlite:///{tmp_path}/", "runs")
     await store.append_to_stream("run-x", StreamState.NO_STREAM,

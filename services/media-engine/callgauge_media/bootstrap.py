@@ -91,7 +91,8 @@ class MediaEngine:
             await self.work_consumer.start()
         group = self.settings.group("callgauge-media")
         self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")], group,
-                                 self.on_run_event, dead_letters=DeadLetters(self.store, group))
+                                 self.on_run_event, dead_letters=DeadLetters(self.store, group),
+                                 fetch_max_wait_ms=self.settings.media_run_fetch_wait_ms)
         await self.consumer.start()
         if self.guard is not None:  # every replica hears BalanceExhausted: a group of its own, from now on
             billing_group = self.settings.group(f"callgauge-media-billing-{_slug(self.engine_id)}")
