@@ -148,6 +148,10 @@ class PostgresEventStore(AsyncContextStore):
             "SELECT " + _COLUMNS + " FROM {}.events WHERE position > %s ORDER BY position LIMIT %s"
         ).format(s)
         self._q_last = sql.SQL("SELECT coalesce(max(position), 0) FROM {}.events").format(s)
+        self._q_relay_keys = sql.SQL(
+            "SELECT DISTINCT COALESCE(NULLIF(metadata->>'partition_key', ''), NULLIF(metadata->>'correlation_id', ''), "
+            "stream) FROM {}.events WHERE position > %s AND position <= %s"
+        ).format(s)
         self._q_get_cp = sql.SQL("SELECT position FROM {}.checkpoints WHERE name = %s").format(s)
         self._q_set_cp = sql.SQL(
             "INSERT INTO {}.checkpoints (name, position) VALUES (%s, %s) "
@@ -394,6 +398,12 @@ class PostgresEventStore(AsyncContextStore):
     async def get_checkpoint(self, name: str) -> int:
         rows = await self._fetchall(self._q_get_cp, (name,))
         return rows[0][0] if rows else 0
+
+    async def relay_keys(self, after_position: int, up_to: int) -> set[str]:
+        """The Kafka keys the outbox relay gives the events in (after_position, up_to]: the metadata's
+        partition_key, else its correlation_id, else the stream (one SQL pass, no event decoded)."""
+        rows = await self._fetchall(self._q_relay_keys, (int(after_position), int(up_to)))
+        return {r[0] for r in rows}
 
     def news(self) -> asyncio.Event:
         """An event set at the next commit made through this instance (take it before reading, so a

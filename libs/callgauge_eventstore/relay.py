@@ -20,6 +20,16 @@ the events they already handled by event id. The stored checkpoint stays honest:
 "acknowledged by the broker we are talking to now", so a relay that crashes during the re-publish
 resumes the re-publish instead of skipping the lost events.
 
+New events first. A relay more than `lane_backlog` events behind (a restart after a stop that
+left a backlog, a re-publish after a broker loss, a big run's calls) opens a lane for new work: it
+takes the Kafka keys of the backlog in one SQL pass (`store.relay_keys`), and each round publishes
+the events after the backlog whose key is not among them (a new run's RunRequested, its
+RunAccepted, ...) before the next batch of the backlog. Events of a backlog key wait for the main
+lane, so every key's events stay in commit order. The checkpoint is still the main lane's
+(contiguous): a crash re-publishes what the lane sent ahead, and consumers drop it by event id. The
+lane closes when the main lane catches up with it. Both lanes send from the one relay task, one
+batch at a time, so a partition's acknowledged offsets still only grow.
+
 Limits: a loss that happens while the relay is not running is not detected (the count starts at
 0 on start). Every producer of the platform's topics (runs, billing, media-engine) publishes through
 such a relay, so each re-publishes its own events."""
@@ -48,6 +58,7 @@ from callgauge_platform.telemetry import context_from_traceparent
 log = get_logger(__name__)
 
 IDLE_POLL_S = 0.5  # with a store that tells of its commits
+LANE_BACKLOG = 2000  # events behind the store's head before new work gets a lane of its own
 RELAYED = Counter("callgauge_relay_published_total", "events published by the outbox relay", ["topic"])
 RELAY_LAG = Gauge("callgauge_relay_lag_events", "store position minus published position", ["relay"])
 
@@ -61,7 +72,7 @@ class OutboxRelay:
     def __init__(self, store: EventStore, producer: Publisher, topic: str, name: str, source: str,
                  batch_size: int = 500, poll_interval: float | None = None, *, bootstrap: str | None = None,
                  check_interval: float = 1.5, partitions: int = 3, confirm_delay: float = 1.0,
-                 publish_types: dict[str, str] | None = None) -> None:
+                 publish_types: dict[str, str] | None = None, lane_backlog: int = LANE_BACKLOG) -> None:
         """`publish_types`: publish only the events of these stored types, each under the type it
         maps to (the payload bytes must be the same message layout); None publishes every event as
         stored. The accounts service relays its AccountDeleted this way and nothing else."""
@@ -88,9 +99,18 @@ class OutboxRelay:
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._probe: AIOKafkaConsumer | None = None
+        # new events first (see the module's doc): the lane's scan position and the backlog's keys,
+        # and the positions it published ahead of the main lane
+        self.lane_backlog = lane_backlog
+        self._relay_keys = getattr(store, "relay_keys", None)
+        self._lane: tuple[int, frozenset[str]] | None = None
+        self._ahead: set[int] = set()
+        self._head = 0  # the store's last position, as last seen
+        self.lanes_opened = 0
 
     async def start(self) -> None:
         self.published_position = await self.store.get_checkpoint(self.name)
+        self._head = await self.store.last_position()
         self._task = asyncio.create_task(self._run(), name=f"relay:{self.name}")
 
     async def stop(self, drain_timeout: float = 5.0) -> None:
@@ -112,14 +132,34 @@ class OutboxRelay:
         """Wake the relay now (called after an append in the same process)."""
         self._wake.set()
 
+    @staticmethod
+    def key_of(ev: RecordedEvent) -> str:
+        """An event may name its own Kafka key (metadata "partition_key"); the default is the
+        correlation id, else the stream (store.relay_keys computes the same in SQL)."""
+        return ev.metadata.get("partition_key") or ev.metadata.get("correlation_id") or ev.stream
+
     def _record(self, ev: RecordedEvent):
         env = envelope_from_recorded(ev, self.source)
         headers = [("event_id", env.event_id.encode()), ("type", env.type.encode())]
         if env.traceparent:
             headers.append(("traceparent", env.traceparent.encode()))
-        # an event may name its own Kafka key (metadata "partition_key"); the default is the correlation id
-        key = ev.metadata.get("partition_key") or env.correlation_id or ev.stream
-        return (self.topic, key, env.SerializeToString(), headers)
+        return (self.topic, self.key_of(ev), env.SerializeToString(), headers)
+
+    async def _send(self, events: list[RecordedEvent]) -> bool:
+        """Send events (those of publish_types, under their published type); False when the broker
+        turned out to have started over (handled)."""
+        if self.publish_types is not None:
+            events = [replace(ev, type=self.publish_types[ev.type]) for ev in events if ev.type in self.publish_types]
+        if not events:
+            return True
+        self._spans(events)
+        acks = await self.producer.send_many([self._record(ev) for ev in events])
+        if self._went_back(acks or ()):
+            await self._start_over("the broker acknowledged offsets below ones it had acknowledged before")
+            return False
+        self.published_in_epoch += len(events)
+        RELAYED.labels(self.topic).inc(len(events))
+        return True
 
     async def publish_once(self) -> int:
         """Publish one batch; return how many events of the store it went through (published or skipped)."""
@@ -127,12 +167,54 @@ class OutboxRelay:
         if not batch:
             RELAY_LAG.labels(self.name).set(0)
             return 0
+        send = batch
+        if self._ahead:  # the lane published these already
+            send = [ev for ev in batch if ev.position not in self._ahead]
+            self._ahead.difference_update(ev.position for ev in batch)
+        if send and not await self._send(send):
+            return 0
+        last = batch[-1].position
+        await self.store.set_checkpoint(self.name, last)
+        self.published_position = last
+        if self._lane is not None and last >= self._lane[0]:
+            log.info("relay_lane_closed", relay=self.name, position=last)
+            self._lane = None
+            self._ahead.clear()
+        self._head = await self.store.last_position()
+        RELAY_LAG.labels(self.name).set(max(0, self._head - last))
+        return len(batch)
+
+    async def _maybe_open_lane(self) -> None:
+        if self._lane is not None or self._relay_keys is None or self._head - self.published_position <= self.lane_backlog:
+            return
+        head = self._head
+        keys = await self._relay_keys(self.published_position, head)
+        self._lane = (head, frozenset(keys))
+        self.lanes_opened += 1
+        log.info("relay_lane_opened", relay=self.name, backlog=head - self.published_position, keys=len(keys))
+
+    async def publish_lane(self) -> int:
+        """One round of the new-work lane: the events after its position whose key has nothing in
+        the backlog; returns how many events it looked at."""
+        if self._lane is None:
+            return 0
+        position, keys = self._lane
+        batch = await self.store.read_all(position, self.batch_size)
+        if not batch:
+            return 0
+        send = [ev for ev in batch if self.key_of(ev) not in keys]
+        if send:
+            if not await self._send(send):
+                return 0
+            self._ahead.update(ev.position for ev in send)
+        if self._lane is not None:
+            self._lane = (batch[-1].position, keys)
+        return len(batch)
+
+    def _spans(self, batch: list[RecordedEvent]) -> None:
         tracer = trace.get_tracer("callgauge.relay")
-        selected = batch
-        if self.publish_types is not None:
-            selected = [replace(ev, type=self.publish_types[ev.type]) for ev in batch if ev.type in self.publish_types]
         # One producer span per event, child of the trace that appended it.
-        for ev in selected:
+        for ev in batch:
             token = otel_context.attach(context_from_traceparent(ev.metadata.get("traceparent")))
             try:
                 with tracer.start_as_current_span(f"publish {ev.type.rsplit('.', 1)[-1]}",
@@ -141,17 +223,6 @@ class OutboxRelay:
                     span.set_attribute("callgauge.event_id", str(ev.id))
             finally:
                 otel_context.detach(token)
-        acks = await self.producer.send_many([self._record(ev) for ev in selected]) if selected else []
-        if self._went_back(acks or ()):
-            await self._start_over("the broker acknowledged offsets below ones it had acknowledged before")
-            return 0
-        self.published_in_epoch += len(selected)
-        last = batch[-1].position
-        await self.store.set_checkpoint(self.name, last)
-        self.published_position = last
-        RELAYED.labels(self.topic).inc(len(selected))
-        RELAY_LAG.labels(self.name).set(max(0, await self.store.last_position() - last))
-        return len(batch)
 
     async def _topic_ends(self) -> dict[int, int] | None:
         """The end offset of each partition of the topic, or None when the broker does not know it. The
@@ -229,6 +300,8 @@ class OutboxRelay:
         self.published_in_epoch = 0
         self._acked_max.clear()
         self._floor.clear()
+        self._lane = None
+        self._ahead.clear()
         self.broker_losses += 1
 
     async def _maybe_check(self, force: bool = False) -> None:
@@ -268,9 +341,11 @@ class OutboxRelay:
                 # taken BEFORE reading: a commit (or notify) between the read and the wait wakes it
                 self._wake.clear()
                 news = self._news() if self._news is not None else None
+                await self._maybe_open_lane()
+                lane = await self.publish_lane()  # new work first, then a batch of the backlog
                 n = await self.publish_once()
                 backoff = 0.2
-                if n < self.batch_size:
+                if n < self.batch_size and lane < self.batch_size:
                     await self._idle(news)
             except asyncio.CancelledError:
                 raise

@@ -428,6 +428,19 @@ class SqliteEventStore(AsyncContextStore):
             lambda conn: conn.execute("SELECT COALESCE(MAX(position), 0) FROM events").fetchone()[0]
         )
 
+    async def relay_keys(self, after_position: int, up_to: int) -> set[str]:
+        """The Kafka keys the outbox relay gives the events in (after_position, up_to]: the metadata's
+        partition_key, else its correlation_id, else the stream (one SQL pass, no event decoded)."""
+
+        def read(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute(
+                "SELECT DISTINCT COALESCE(NULLIF(json_extract(metadata, '$.partition_key'), ''), "
+                "NULLIF(json_extract(metadata, '$.correlation_id'), ''), stream) FROM events "
+                "WHERE position > ? AND position <= ?", (int(after_position), int(up_to))).fetchall()
+            return {r[0] for r in rows}
+
+        return await self._run(read)
+
     def news(self) -> asyncio.Event:
         """An event set at the next commit made through this instance (take it before reading, so a
         commit between the read and the wait is not missed): the outbox relay waits on it instead of

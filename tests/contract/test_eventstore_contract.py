@@ -415,6 +415,22 @@ async def test_news_is_set_by_the_next_append_only(store: EventStore) -> None:
     assert later.is_set()
 
 
+async def test_relay_keys_are_the_kafka_keys_the_relay_gives_a_range(store: EventStore) -> None:
+    """relay_keys(): the keys of the relay's backlog in one SQL pass (its lane for new work)."""
+    from callgauge_eventstore.relay import OutboxRelay
+
+    if not hasattr(store, "relay_keys"):
+        pytest.skip(f"{type(store).__name__} has no relay_keys(): its relay has no lane for new work")
+    s = new_stream()
+    await store.append_to_stream(s, StreamState.NO_STREAM, [
+        ev(0, metadata={"partition_key": "pk-1", "correlation_id": "run-1"}), ev(1, metadata={"correlation_id": "run-2"}),
+        ev(2, metadata={"correlation_id": "", "partition_key": ""}), ev(3, metadata={"correlation_id": "run-3"})])
+    events = await store.read_all(0, 100)
+    keys = await store.relay_keys(0, events[2].position)
+    assert keys == {OutboxRelay.key_of(e) for e in events[:3]} == {"pk-1", "run-2", s}
+    assert await store.relay_keys(events[2].position, events[3].position) == {"run-3"}
+
+
 async def test_subscribe_all_from_a_checkpoint(store: EventStore) -> None:
     s = new_stream()
     await store.append_to_stream(s, StreamState.NO_STREAM, [ev(i) for i in range(5)])

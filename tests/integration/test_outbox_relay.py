@@ -7,7 +7,7 @@ import os
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from callgauge_bus.codec import Delivered, new_event
+from callgauge_bus.codec import Delivered, decode_record, new_event
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import StreamState
 from callgauge_eventstore.factory import open_event_store
@@ -79,6 +79,59 @@ async def test_an_append_wakes_the_relay_at_once_without_polling(tmp_path, broke
         await producer.stop()
     assert await store.get_checkpoint("relay:news") == await store.last_position()
     await store.close()
+
+
+async def test_new_work_is_not_kept_waiting_behind_a_backlog(tmp_path, broker, topic_prefix):
+    """#14 item 6b: a relay that starts with many unpublished events (a restart after a stop that
+    left them, a re-publish) publishes a new run's event before it is through the backlog, while an
+    event of a backlog key still comes after every earlier event of its key; each event once."""
+    topic = f"{topic_prefix}callgauge.runs.v1"
+    await ensure_topics(broker.bootstrap, [topic], partitions=1)  # one partition: offsets give the order
+    store = open_event_store(f"sqlite:///{tmp_path}/", "runs")
+    backlog = 20_000
+    for chunk in range(backlog // 1000):
+        await store.append_to_stream(f"run-old-{chunk}", StreamState.NO_STREAM, [
+            new_event(runs_pb2.RunQueued(run_id="old", planned_calls=chunk * 1000 + i), correlation_id="old",
+                      source="runs") for i in range(1000)])
+    producer = Producer(broker.bootstrap)
+    await producer.start()
+    relay = OutboxRelay(store, producer, topic, "relay:lanes", "runs")
+    await relay.start()
+    try:
+        await store.append_to_stream("run-new", StreamState.NO_STREAM, [
+            new_event(runs_pb2.RunQueued(run_id="new"), correlation_id="new", source="runs")])
+        await store.append_to_stream("run-old-late", StreamState.NO_STREAM, [
+            new_event(runs_pb2.RunQueued(run_id="old", planned_calls=backlog), correlation_id="old", source="runs")])
+        async with asyncio.timeout(180):
+            while relay.published_position < await store.last_position():
+                await asyncio.sleep(0.05)
+    finally:
+        await relay.stop()
+        await producer.stop()
+    assert relay.broker_losses == 0
+    assert await store.get_checkpoint("relay:lanes") == await store.last_position()
+    await store.close()
+    reader = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    await reader.start()
+    got: list[tuple[int, str, int, str]] = []
+    try:
+        tp = TopicPartition(topic, 0)
+        reader.assign([tp])
+        await reader.seek_to_beginning(tp)
+        async with asyncio.timeout(60):
+            while len(got) < backlog + 2:
+                for records in (await reader.getmany(timeout_ms=500)).values():
+                    for r in records:
+                        d = decode_record(r.value)
+                        got.append((r.offset, d.payload.run_id, d.payload.planned_calls, d.event_id))
+    finally:
+        await reader.stop()
+    assert len(got) == backlog + 2 and len({g[3] for g in got}) == backlog + 2  # each event once
+    new_at = next(o for o, run, _, _ in got if run == "new")
+    assert new_at < backlog // 4, f"the new run's event waited behind {new_at} backlog events"
+    old = [(o, n) for o, run, n, _ in got if run == "old"]
+    assert [n for _, n in sorted(old)] == list(range(backlog + 1))  # the old key's events in commit order
+    assert relay.lanes_opened == 1
 
 
 async def test_checkpoint_does_not_move_while_the_broker_is_unreachable(tmp_path):
