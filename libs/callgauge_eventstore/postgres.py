@@ -148,6 +148,10 @@ class PostgresEventStore(AsyncContextStore):
             "SELECT " + _COLUMNS + " FROM {}.events WHERE position > %s ORDER BY position LIMIT %s"
         ).format(s)
         self._q_last = sql.SQL("SELECT coalesce(max(position), 0) FROM {}.events").format(s)
+        self._q_relay_keys_after = sql.SQL(
+            "SELECT position, COALESCE(NULLIF(metadata->>'partition_key', ''), NULLIF(metadata->>'correlation_id', ''), "
+            "stream) FROM {}.events WHERE position > %s ORDER BY position LIMIT %s"
+        ).format(s)
         self._q_relay_keys = sql.SQL(
             "SELECT DISTINCT COALESCE(NULLIF(metadata->>'partition_key', ''), NULLIF(metadata->>'correlation_id', ''), "
             "stream) FROM {}.events WHERE position > %s AND position <= %s"
@@ -404,6 +408,12 @@ class PostgresEventStore(AsyncContextStore):
         partition_key, else its correlation_id, else the stream (one SQL pass, no event decoded)."""
         rows = await self._fetchall(self._q_relay_keys, (int(after_position), int(up_to)))
         return {r[0] for r in rows}
+
+    async def relay_keys_after(self, after_position: int, limit: int) -> list[tuple[int, str]]:
+        """(position, relay key) of the next `limit` events after after_position: the relay's lane
+        scans with it without reading or decoding the events."""
+        rows = await self._fetchall(self._q_relay_keys_after, (int(after_position), int(limit)))
+        return [(int(r[0]), r[1]) for r in rows]
 
     def news(self) -> asyncio.Event:
         """An event set at the next commit made through this instance (take it before reading, so a

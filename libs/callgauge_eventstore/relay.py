@@ -199,17 +199,31 @@ class OutboxRelay:
         if self._lane is None:
             return 0
         position, keys = self._lane
-        batch = await self.store.read_all(position, self.batch_size)
-        if not batch:
-            return 0
-        send = [ev for ev in batch if self.key_of(ev) not in keys]
+        scan = getattr(self.store, "relay_keys_after", None)
+        if scan is None:
+            batch = await self.store.read_all(position, self.batch_size)
+            if not batch:
+                return 0
+            send = [ev for ev in batch if self.key_of(ev) not in keys]
+            seen, end = len(batch), batch[-1].position
+        else:  # keys only: the events are read when one is to be sent (rarely, in a big run)
+            rows = await scan(position, self.batch_size)
+            if not rows:
+                return 0
+            fresh = [p for p, key in rows if key not in keys]
+            send = []
+            if fresh:
+                got = await self.store.read_all(fresh[0] - 1, fresh[-1] - fresh[0] + 1)
+                wanted = set(fresh)
+                send = [ev for ev in got if ev.position in wanted]
+            seen, end = len(rows), rows[-1][0]
         if send:
             if not await self._send(send):
                 return 0
             self._ahead.update(ev.position for ev in send)
         if self._lane is not None:
-            self._lane = (batch[-1].position, keys)
-        return len(batch)
+            self._lane = (end, keys)
+        return seen
 
     def _spans(self, batch: list[RecordedEvent]) -> None:
         tracer = trace.get_tracer("callgauge.relay")

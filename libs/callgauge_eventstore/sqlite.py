@@ -441,6 +441,18 @@ class SqliteEventStore(AsyncContextStore):
 
         return await self._run(read)
 
+    async def relay_keys_after(self, after_position: int, limit: int) -> list[tuple[int, str]]:
+        """(position, relay key) of the next `limit` events after after_position: the relay's lane
+        scans with it without reading or decoding the events."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+            return conn.execute(
+                "SELECT position, COALESCE(NULLIF(json_extract(metadata, '$.partition_key'), ''), "
+                "NULLIF(json_extract(metadata, '$.correlation_id'), ''), stream) FROM events "
+                "WHERE position > ? ORDER BY position LIMIT ?", (int(after_position), int(limit))).fetchall()
+
+        return await self._run(read)
+
     def news(self) -> asyncio.Event:
         """An event set at the next commit made through this instance (take it before reading, so a
         commit between the read and the wait is not missed): the outbox relay waits on it instead of

@@ -429,6 +429,8 @@ async def test_relay_keys_are_the_kafka_keys_the_relay_gives_a_range(store: Even
     keys = await store.relay_keys(0, events[2].position)
     assert keys == {OutboxRelay.key_of(e) for e in events[:3]} == {"pk-1", "run-2", s}
     assert await store.relay_keys(events[2].position, events[3].position) == {"run-3"}
+    assert await store.relay_keys_after(events[0].position, 2) == [(events[1].position, "run-2"),
+                                                                    (events[2].position, s)]
 
 
 async def test_subscribe_all_from_a_checkpoint(store: EventStore) -> None:
