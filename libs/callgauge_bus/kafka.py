@@ -36,6 +36,7 @@ PRODUCED = Counter("callgauge_bus_produced_total", "records produced", ["topic"]
 CONSUMER_LAG = Gauge("callgauge_bus_consumer_lag", "records not yet consumed: highwater - position",
                      ["group", "topic", "partition"])
 
+COMMIT_WAIT_S = 5.0  # a commit still not acknowledged after this: the topics are checked
 Handler = Callable[[Delivered], Awaitable[None]]
 BatchHandler = Callable[[list[Delivered]], Awaitable[None]]
 
@@ -396,6 +397,20 @@ class Consumer:
             CONSUMER_LAG.remove(*key)
         self._lag_labels = labels
 
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit what was handled. aiokafka retries a commit for a topic the broker does not know
+        without end (an embedded broker restarted empty, and the topic's producer has not published
+        since): after COMMIT_WAIT_S the consumer recreates its topics (ensure_topics) and goes on;
+        what it handled is committed with the next batch, and a record handled twice is dropped
+        by event id."""
+        try:
+            async with asyncio.timeout(COMMIT_WAIT_S):
+                await consumer.commit()
+        except TimeoutError:
+            log.warning("consumer_commit_stuck", group=self._group, topics=self._topics,
+                        action="recreating the topics the broker does not know")
+            await ensure_topics(self._bootstrap, self._topics, timeout=10)
+
     async def _run(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
@@ -414,7 +429,7 @@ class Consumer:
                         for rec in records:
                             await self._handle(tp.topic, rec.value, rec.key)
                 if batches:
-                    await consumer.commit()
+                    await self._commit(consumer)
                 await self._update_lag(consumer)
             except asyncio.CancelledError:
                 raise
