@@ -90,6 +90,7 @@ def _metered() -> float:
 
 async def bench(a, bootstrap_servers: str, data_dir: Path) -> list[list[object]]:
     settings = Settings(data_dir=data_dir, kafka_bootstrap=bootstrap_servers, billing_payment_provider="local",
+                        billing_mode="prepaid",
                         billing_max_top_up_minor=100_000_000)
     svc = bootstrap(settings)
     await ensure_topics(bootstrap_servers, [settings.topic(x) for x in ("runs", "billing", "media")])

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="callgauge-bench-pipeline-") as tmp:
         work = Path(tmp)
         # prepaid: the bench checks that billing charged exactly the answered call-seconds
-        overrides: dict = {"billing_mode": "prepaid"}
+        overrides: dict = {"billing_mode": "prepaid", "quota_concurrent_calls": 10_000}  # the big run asks 10,000
         if a.eventstore_url:
             overrides["eventstore_url"] = a.eventstore_url
         if a.eventstore_url:
@@ -204,7 +204,10 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -
           f"({len(idle)}/{a.probes} seen)", flush=True)
     time.sleep(3)  # let the probe runs end
 
-    started = api.post(f"/projects/{pid}/tests/{big['id']}/run").json()["data"]
+    r = api.post(f"/projects/{pid}/tests/{big['id']}/run")
+    if r.status_code >= 300:
+        raise SystemExit(f"the big run was refused: {r.status_code} {r.text[:500]}")
+    started = r.json()["data"]
     run_id = started["testRunId"]
     t_post = time.time()
     base = f"/projects/{pid}/test-runs/{run_id}"
