@@ -97,6 +97,9 @@ async def test_the_fair_placer_shows_the_account_limit_and_wraps_run_call_only_w
     share = FairShare(capacity=8, quota=3)
     plain = share.placer_for(Pool(), "A")
     assert plain.capacity == 3 and plain.account_call_limit == 3 and not hasattr(plain, "run_call")
+    # a SIPp load's -l is the account's quota, not the pool's slots (SIPp's calls take none of them)
+    assert FairShare(capacity=128, quota=1000).placer_for(Pool(), "A").account_call_limit == 1000
+    assert FairShare(capacity=128).placer_for(Pool(), "A").account_call_limit == 0
     assert await plain.place("c1", None) == "c1" and share.total == 0
     rich = share.placer_for(WithRunCall(), "A")
     assert await rich.run_call("job") == "job" and rich._placer.seen == [1] and share.total == 0

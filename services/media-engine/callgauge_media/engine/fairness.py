@@ -159,7 +159,11 @@ class FairPlacer:
 
     @property
     def account_call_limit(self) -> int:
-        return self._share.account_limit
+        """What a SIPp-driven load of the account may hold up at once (its -l): the account's quota
+        (0: none). Not `account_limit`: SIPp's calls take no slot of the engine's pool, and the
+        pool's capacity (128 by default, minus the reserve) as -l held a 1,000 calls/s SIPp run
+        to ~112 calls/s (half its planned calls never attempted, issue #14 item 5)."""
+        return self._share.quota
 
     async def place(self, call_id, action):
         async with self._share.slot(self._account):
