@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -129,6 +130,7 @@ class Consumer:
         max_records: int = 500,
         dead_letters: DeadLetters | None = None,
         fetch_max_wait_ms: int = 500,
+        on_arrival: Callable[[Delivered], None] | None = None,
     ) -> None:
         """`fetch_max_wait_ms`: how long the broker holds a fetch that finds nothing new. Tansu
         answers it only when that time is up, even if records arrive meanwhile (measured: 500 ms
@@ -163,6 +165,11 @@ class Consumer:
         self._dead_lock = asyncio.Lock()
         self._retry_task: asyncio.Task | None = None
         self.dead_letter_retry_s = (2.0, 60.0)  # first and longest delay between retry passes
+        # Called (synchronously, no I/O) for every new record as it is fetched, before it is handled
+        # or parked behind its key: what a record says about liveness (an engine's lease) counts even
+        # while its handling waits on the store.
+        self._on_arrival = on_arrival
+        self.last_poll = time.monotonic()  # when a fetch last returned: a consumer stuck on a handler or a park is not
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -265,9 +272,17 @@ class Consumer:
             self._seen.pop(d.event_id, None)
             await self._handle_delivered(topic, d, key)
 
+    def _arrived(self, delivered: Delivered) -> None:
+        if self._on_arrival is not None:
+            try:
+                self._on_arrival(delivered)
+            except Exception:  # noqa: BLE001 - a hint, never a reason to stop consuming
+                log.exception("on_arrival_failed", type=delivered.envelope.type)
+
     async def _handle(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         delivered = self._decode(topic, value)
         if delivered is not None:
+            self._arrived(delivered)
             await self._handle_delivered(topic, delivered, key.decode(errors="replace") if key else "")
 
     async def _handle_delivered(self, topic: str, delivered: Delivered, key: str = "") -> None:
@@ -417,11 +432,14 @@ class Consumer:
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                self.last_poll = time.monotonic()
                 self.ready.set()
                 if self._batch_handler is not None:
                     decoded = [(tp.topic, d, rec.key.decode(errors="replace") if rec.key else "")
                                for tp, records in batches.items() for rec in records
                                if (d := self._decode(tp.topic, rec.value)) is not None]
+                    for _, d, _ in decoded:
+                        self._arrived(d)
                     if decoded:
                         await self._handle_batch(decoded)
                 else:

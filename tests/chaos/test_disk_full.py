@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+from collections import Counter
 
 import pytest
 
@@ -92,19 +93,22 @@ def test_the_disk_full_for_45_s_mid_run_loses_nothing_or_fails_the_run_naming_wh
             s = run["summary"]
             print(f"\ndisk full for {freed_at - full_at:.0f} s ({taken} bytes taken); writes meanwhile got "
                   f"{sorted(set(during))}; run {run['status']} {terminal_after:.1f} s after the disk was freed — "
-                  f"{run['resultDescription']}; {len(calls)} call(s) recorded once each, engine placed "
+                  f"{run['resultDescription']}; {len(calls)} call(s) recorded once each "
+                  f"({dict(Counter((c['outcome'], c.get('sipCode')) for c in calls))}), engine placed "
                   f"{s.get('callsAttempted')} of {s.get('callsPlanned')} planned; charged {billing['charged']} s "
                   f"= {billed} s of recorded calls")
             assert_recorded_once(run, calls)
             placed = s.get("callsAttempted") or 0
-            if run["status"] == "COMPLETED":
-                assert len(calls) == placed == s["callsPlanned"], s
-            else:
+            missing = re.match(r"(\d+) of the (\d+) call\(s\) the media engine placed were not recorded",
+                               run["resultDescription"])
+            if missing:  # lost, and the run says exactly how many
                 assert run["status"] == "FAILED", run
-                m = re.match(r"(\d+) of the (\d+) call\(s\) the media engine placed were not recorded",
-                             run["resultDescription"])
-                assert m, f"FAILED without naming what is missing: {run['resultDescription']}"
-                assert int(m.group(1)) + len(calls) == int(m.group(2)) == placed
+                assert int(missing.group(1)) + len(calls) == int(missing.group(2)) == placed, (missing.groups(), s)
+            else:  # nothing lost: every call the engine placed is recorded, once
+                assert len(calls) == placed, (len(calls), s)
+                # COMPLETED, or FAILED on the calls' own verdict (what the far end answered), never on
+                # the engine's loss: it was alive all along
+                assert run["status"] == "COMPLETED" or not run["resultDescription"].startswith("media engine"), run
             assert data(api.post("/projects", json={"name": "after the fault"}), 201)  # writes work again
     finally:
         filler.unlink(missing_ok=True)

@@ -85,7 +85,9 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
     group = settings.group("callgauge-runs")
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("media"), settings.topic("accounts")], group,
                         app.on_media_event,
-                        batch_handler=app.on_media_batch, dead_letters=DeadLetters(store, group))
+                        batch_handler=app.on_media_batch, dead_letters=DeadLetters(store, group),
+                        on_arrival=app.heard)
+    app.media_polled = lambda: consumer.last_poll
     servicer = RunsServicer(app)
     monitor = MonitorApp(store, app, monitor_config(settings))
     app.account_closed_hooks.append(monitor.close_account)  # a deleted account's probes and webhooks end

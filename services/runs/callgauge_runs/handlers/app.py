@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -46,6 +47,11 @@ VIEWS_IDLE_COMMIT = 500  # events that change no row before the read model's che
 _NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")
 LEASES_LAPSED = Counter("callgauge_runs_engine_leases_lapsed_total",
                         "taken runs ended FAILED 'media engine lost' because their engine went silent")
+DEAF_AFTER_S = 10.0  # the media consumer did not fetch for this long (nor lease/3): lease clocks held
+# the media events that are an engine's word about a run (any of them renews its lease)
+MEDIA_WORDS = (media_pb2.RunLeaseRenewed, media_pb2.RunAccepted, media_pb2.RunMediaStarted, media_pb2.CallMeasured,
+               media_pb2.RunSecondStats, media_pb2.RunMediaFinished, media_pb2.CallAnswered, media_pb2.CallProgress,
+               media_pb2.RegistrationMeasured)
 STOP_DEADLINE_S = 60.0  # a STOPPING run the engine does not end within this is CANCELLED here
 
 
@@ -115,6 +121,9 @@ class RunsApp:
         self.calls_position = 0  # the store position the calls projection reflects
         self.lease_s, self.stop_deadline_s = lease_s, stop_deadline_s
         self._heard: dict[str, float] = {}  # run id -> when its engine last said anything (monotonic)
+        # when the media consumer last fetched (bootstrap wires Consumer.last_poll): a consumer stuck
+        # on a handler or a park (its store full) does not hear the engines, so no lease lapses then
+        self.media_polled: Callable[[], float] | None = None
         self._stopping_since: dict[str, float] = {}
         self._lease_watcher: asyncio.Task | None = None
         # called with (account id, source event id) once the runs side of a deleted account is done
@@ -154,12 +163,27 @@ class RunsApp:
             except Exception as exc:  # store full or down: the next round tries again
                 log.warning("lease_check_failed", error=repr(exc))
 
+    def heard(self, delivered: Delivered) -> None:
+        """A media event arrived (the consumer's on_arrival: before it is handled, or parked behind
+        its run's earlier records while the store is out): the run's engine is alive."""
+        run_id = getattr(delivered.payload, "run_id", "")
+        if run_id and isinstance(delivered.payload, MEDIA_WORDS):
+            self._heard[run_id] = time.monotonic()
+
     async def check_leases(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         taken = {rid: run for rid, run in self.view.runs.items() if run.status in ("QUEUED", "RUNNING", "STOPPING")}
         for rid in [r for r in self._heard if r not in taken]:
             self._heard.pop(rid, None)
             self._stopping_since.pop(rid, None)
+        if self.lease_s is not None and self.media_polled is not None and \
+                now - self.media_polled() > max(DEAF_AFTER_S, self.lease_s / 3):
+            # this service is not listening (its consumer waits on its store): an engine's silence
+            # cannot be told from our deafness, so every lease clock starts again (like a restart)
+            log.warning("lease_clocks_held", deaf_s=round(now - self.media_polled(), 1), runs=len(taken))
+            for rid in taken:
+                self._heard[rid] = now
+            return
         for rid, run in taken.items():
             silent = now - self._heard.setdefault(rid, now)
             if self.lease_s is not None and silent > self.lease_s:
