@@ -74,6 +74,7 @@ class RunUnderTest:
     def wait_running(self, calls: int = 1, bound_s: float = 90) -> dict:
         run = self.wait(lambda r: r["status"] == "RUNNING" and (r.get("callsRecorded") or 0) >= calls, bound_s)
         assert run is not None and run["status"] == "RUNNING", run
+        self.reserved_while_running = data(self.api.get("/billing/wallet"))["reservedMinor"]
         return run
 
     def wait_terminal(self, bound_s: float) -> tuple[dict, float]:
@@ -131,9 +132,15 @@ def wait_billing_settled(r: RunUnderTest, billed: int, *, exact: bool = True, bo
             break
         time.sleep(0.3)
     time.sleep(1.0)  # a late duplicate would show now
-    charged = sum(e["quantity"] for e in r.charges())
+    charges = r.charges()
+    charged = sum(e["quantity"] for e in charges)
     wallet = data(r.api.get("/billing/wallet"))
+    # prepaid stacks: the run held part of the wallet while it ran, and holds nothing now
+    assert getattr(r, "reserved_while_running", 0) > r.wallet_before["reservedMinor"], "the run held nothing"
     assert wallet["reservedMinor"] == r.wallet_before["reservedMinor"], ("hold left", r.wallet_before, wallet)
+    # the balance moved by the run's charges and nothing else (no double charge outside the ledger's view)
+    assert r.wallet_before["balanceMinor"] - wallet["balanceMinor"] == -sum(e["amountMinor"] for e in charges), \
+        (r.wallet_before, wallet, sum(e["amountMinor"] for e in charges))
     if exact:
         assert charged == billed, f"charged {charged} call-second(s), the recorded calls lasted {billed}"
     else:

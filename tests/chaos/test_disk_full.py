@@ -61,7 +61,7 @@ def fill(path) -> int:
 
 
 def test_the_disk_full_for_45_s_mid_run_loses_nothing_or_fails_the_run_naming_what_is_missing(small_disk):
-    stack = Stack.on_free_ports(small_disk, media_lease_renew_s=3.0)
+    stack = Stack.on_free_ports(small_disk, media_lease_renew_s=3.0, billing_mode="prepaid")
     stack.start(timeout=90)
     filler = small_disk / "filler"
     try:

@@ -17,7 +17,7 @@ ROUNDS = int(sized(2, 6))
 
 
 def test_runs_and_billing_killed_twice_each_mid_run_lose_nothing_and_charge_nothing_twice(tmp_path):
-    stack = Stack.on_free_ports(tmp_path / "data", run_lease_s=30.0, media_lease_renew_s=3.0)
+    stack = Stack.on_free_ports(tmp_path / "data", run_lease_s=30.0, media_lease_renew_s=3.0, billing_mode="prepaid")
     stack.start(timeout=90)
     try:
         with client(stack) as api:

@@ -39,7 +39,7 @@ def start_up(planned: Stack, bound_s: float = 120) -> subprocess.Popen:
 
 def test_callgauge_up_stopped_with_a_run_in_flight_and_started_again_ends_the_run_truly(tmp_path):
     data_dir = (tmp_path / "data").resolve()
-    planned = Stack.on_free_ports(data_dir, run_lease_s=LEASE_S, media_lease_renew_s=3.0,
+    planned = Stack.on_free_ports(data_dir, run_lease_s=LEASE_S, media_lease_renew_s=3.0, billing_mode="prepaid",
                                   media_drain_timeout_s=DRAIN_S)
     marker = f"CALLGAUGE_DATA_DIR={data_dir}".encode()
     proc = start_up(planned)
