@@ -283,7 +283,7 @@ async def _place(placer: CallPlacer, sip: SipRun | None, call_id: str, si: int, 
             service = default_service()
             try:
                 job, note = await service.prepare(job, call, sip.run_id, action_max=record_max)
-            except LookupError as exc:
+            except (LookupError, OSError) as exc:  # no espeak-ng, a data dir it cannot write
                 if call.play_file != DEFAULT_PROMPT:
                     raise
                 # the default prompt could not be made (no espeak-ng): the call still goes, silent
