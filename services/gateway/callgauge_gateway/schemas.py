@@ -37,6 +37,20 @@ Expectations = Field(None, max_length=20, description=(
     "default: every call answered (SUCCESS). A run passes only if every call ended as expected."))
 
 
+class ImpairmentIn(_Strict):
+    """Network impairment on a call's RTP, made by a UDP relay in the media engine (README
+    "Impairment"). Every value 0 sends the media through the relay unimpaired (a baseline)."""
+    loss_pct: float = Field(0, ge=0, le=50, examples=[5], description="mean RTP packet loss, percent")
+    burst_packets: float = Field(0, ge=0, le=100, examples=[3], description=(
+        "mean length of a loss burst in packets: 0 = independent (random) loss; >= 1 = Gilbert-Elliott "
+        "bursts of that mean length at the same mean loss"))
+    jitter_ms: float = Field(0, ge=0, le=500, description="each packet waits delay_ms ± U(jitter_ms) (may reorder)")
+    delay_ms: float = Field(0, ge=0, le=2000, description="added one-way delay")
+    direction: Literal["receive", "send", "both"] = Field("receive", description=(
+        "receive: far end -> engine (what the engine's loss, jitter and MOS measure); send: engine -> far "
+        "end (the far end's jitter buffer copes; its RTCP reports show it); both"))
+
+
 class CallActionIn(_Strict):
     """Dial a destination, talk, hang up, measure."""
     type: Literal["call"]
@@ -65,6 +79,7 @@ class CallActionIn(_Strict):
                                                                        "must match, else the call fails")
     expect_audio_min: float | None = Field(None, gt=0, le=1, description="correlation to reach (default 0.6)")
     expect: list[ExpectIn] | None = Expectations
+    impairment: ImpairmentIn | None = Field(None, description="loss, bursts, jitter, delay on the call's media path")
 
 
 class RegisterActionIn(_Strict):
@@ -127,6 +142,8 @@ class LoadActionIn(_Strict):
     record_sample: float | None = Field(None, ge=0, le=1, description="share of the calls recorded and scored "
                                         "(0..1), picked evenly over the load, within the engine's per-run caps")
     record_max: U32 | None = Field(None, description="at most this many recorded calls of this action")
+    impairment: ImpairmentIn | None = Field(None, description="loss, bursts, jitter, delay on each call's media "
+                                                              "path (pjsua driver only)")
 
 
 ActionIn = Annotated[CallActionIn | RegisterActionIn | WaitForCallsActionIn | LoadActionIn,
@@ -238,6 +255,8 @@ class RunIn(_Strict):
 
 def _field_json(body, fd):
     value = getattr(body, fd.name)
+    if fd.message_type is not None and not fd.is_repeated:  # impairment: an object, or null when absent
+        return {f.name: getattr(value, f.name) for f in fd.message_type.fields} if body.HasField(fd.name) else None
     if fd.message_type is not None:  # expect: a list of {outcome, sip_code}
         return [{f.name: getattr(v, f.name) for f in fd.message_type.fields} for v in value]
     return value

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
+from callgauge_media.impair.media import MediaImpairment
+
 DEFAULT_DURATION_MS = 5_000
 DEFAULT_SETUP_TIMEOUT_MS = 30_000
 DEFAULT_CODEC = "PCMU"
@@ -110,6 +112,7 @@ class CallJob:
     play_file: str = ""  # a 16-bit PCM mono WAV at the bridge's rate, played in place of the tone
     play_loop: bool = True  # False: play it once, then silence
     record_path: str = ""  # record what this side receives (WAV at the bridge's rate)
+    impairment: MediaImpairment | None = None  # relays in front of this call's RTP/RTCP (impair/media.py)
 
     @classmethod
     def from_action(
@@ -130,6 +133,8 @@ class CallJob:
             index=index,
             dtmf=clean_dtmf(action.dtmf),
             dtmf_delay_ms=action.dtmf_delay_ms,
+            impairment=(MediaImpairment.from_proto(action.impairment, seed_key=call_id)
+                        if action.HasField("impairment") else None),
         )
 
 

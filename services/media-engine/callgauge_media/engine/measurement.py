@@ -110,6 +110,7 @@ class RawCall:
     expect_dtmf: str = ""  # callee: the digits that must arrive
     ladder: list[tuple] = field(default_factory=list)  # ladder_entry(...) tuples, oldest first
     ladder_dropped: int = 0
+    impairment: dict | None = None  # what the call's impairment relays did (rx/tx packets, dropped)
 
 
 _AUTH_LINE = re.compile(r"(?im)^(?:proxy-)?authorization[ \t]*:.*$")
@@ -283,6 +284,8 @@ def build_measurement(raw: RawCall, ladder: list[tuple] | None = None,
             notes.append("no RTP sent or received")
         if st is not None and raw.codec and m.HasField("loss_pct"):
             _score(m, raw.codec, notes)
+    if raw.job.impairment is not None:
+        _impairment(m, raw, notes)
     m.dtmf_sent = raw.dtmf_sent
     m.dtmf_received = raw.dtmf_received
     if raw.role == "callee" and raw.expect_dtmf:
@@ -398,6 +401,33 @@ def _local_final(raw: RawCall, entries: list[tuple], complete: bool) -> tuple[st
     else:
         sent = "no SIP response received"
     return reason, f"{sent}: {reason} ({raw.final_code} is the SIP stack's own code)"
+
+
+def _impairment(m: m_pb2.CallMeasurement, raw: RawCall, notes: list[str]) -> None:
+    """What was asked of the call's impairment relays and what they did (injected loss per
+    direction), next to the loss the engine measured; says when the far end's RTP went around them."""
+    imp = raw.job.impairment
+    a = m.impairment
+    imp.fill(a.asked)
+    got = raw.impairment
+    if not got:
+        if raw.t_answer is not None:
+            notes.append("impairment: no relay was set up for this call")
+        return
+    a.rx_packets, a.rx_dropped = int(got["rx_packets"]), int(got["rx_dropped"])
+    a.tx_packets, a.tx_dropped = int(got["tx_packets"]), int(got["tx_dropped"])
+    if a.rx_packets:
+        a.rx_loss_pct = 100.0 * a.rx_dropped / a.rx_packets
+    if a.tx_packets:
+        a.tx_loss_pct = 100.0 * a.tx_dropped / a.tx_packets
+    st = raw.stats
+    if st is not None and raw.t_answer is not None:
+        a.rx_bypassed = max(0, st.rx_packets - int(got.get("rx_forwarded", 0)))
+        if st.rx_packets and not a.rx_packets:
+            notes.append("impairment not applied: the far end's RTP did not come through the relay "
+                         "(it does not send to the address in our SDP offer)")
+        elif a.rx_bypassed:
+            notes.append(f"impairment: {a.rx_bypassed} RTP packets arrived around the relay")
 
 
 def _score(m: m_pb2.CallMeasurement, codec: str, notes: list[str]) -> None:

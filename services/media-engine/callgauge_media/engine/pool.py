@@ -358,7 +358,12 @@ class WorkerPool:
 
     async def place(self, call_id: str, action: spec_pb2.CallAction) -> m_pb2.CallMeasurement:
         """The runner's ``CallPlacer`` protocol."""
-        return await self.run_call(CallJob.from_action(call_id, action))
+        try:
+            job = CallJob.from_action(call_id, action)
+        except ValueError as exc:  # a field this engine cannot use (DTMF digits, impairment values)
+            return failed_measurement(CallJob(call_id=call_id, destination=action.dial_destination),
+                                      f"not placed: {exc}")
+        return await self.run_call(job)
 
     def hangup(self, call_id: str, reason: str = "hung up on request") -> bool:
         """End a queued or live call early (e.g. balance exhausted). Its measurement is still

@@ -521,6 +521,8 @@ class UdpImpairmentRelay:
         self._listen_address: Address | None = None
         self._socket_errors = 0
         self._closed = False
+        self._last_upstream: bytes | None = None
+        self.replayed = 0
 
     def _rng(self, stream: str) -> random.Random:
         return random.Random() if self._seed is None else random.Random(f"{self._seed}/{stream}")
@@ -639,7 +641,35 @@ class UdpImpairmentRelay:
     # -- datagram paths --------------------------------------------------------
     def _on_client_datagram(self, data: bytes, addr: Address) -> None:
         self._client = (addr[0], addr[1])
+        self._last_upstream = data
         self._up.handle(data, self._max_datagram_size)
+
+    def greet_client(self, client: Address, data: bytes) -> bool:
+        """Send ``data`` to ``client`` from the listen socket at once (not counted), and take it as
+        the client until one speaks. The media engine uses it to show a far end the relay's
+        address before anything else reaches it. False when the relay is not running."""
+        transport = self._listen_transport
+        if transport is None or transport.is_closing() or self._closed:
+            return False
+        if self._client is None:
+            self._client = (client[0], int(client[1]))
+        transport.sendto(data, (client[0], int(client[1])))
+        return True
+
+    def replay_upstream(self) -> bool:
+        """Send the client's latest datagram to the target once more, at once and unimpaired (not
+        counted in the direction's statistics). The media engine uses it to make its RTP stack
+        learn the relay's address as soon as its stream exists. False when there is none yet."""
+        data = self._last_upstream
+        sock = self._target_sock
+        if data is None or sock is None or self._closed:
+            return False
+        try:
+            sock.send(data)
+        except OSError:
+            return False
+        self.replayed += 1
+        return True
 
     def _on_target_datagram(self, data: bytes, addr: Address) -> None:
         self._down.handle(data, self._max_datagram_size)

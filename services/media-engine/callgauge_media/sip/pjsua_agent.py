@@ -54,6 +54,7 @@ from callgauge_media.engine.measurement import (
     ladder_entry,
 )
 from callgauge_media.engine.reasons import UserError, is_internal, short_reason, where_of
+from callgauge_media.impair.media import CallRelays, RelayHost, rewrite_offer, sdp_ssrc
 from callgauge_media.sip.message_log import MessageLog, call_id_of
 
 log = logging.getLogger(__name__)
@@ -408,6 +409,12 @@ class _CallerCall(pj.Call):
         except BaseException as exc:  # noqa: BLE001
             self._run.fail(f"audio setup: {_user_error(exc, 'onCallMediaState')}")
 
+    def onCallSdpCreated(self, prm: pj.OnCallSdpCreatedParam) -> None:
+        try:
+            self._agent._on_sdp_created(self._run, prm)
+        except BaseException as exc:  # noqa: BLE001
+            self._run.fail(f"impairment relay: {_user_error(exc, 'onCallSdpCreated')}")
+
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
         try:
             self._agent._on_stream_destroyed(self._run, prm.streamIdx)
@@ -487,7 +494,7 @@ class _CallRun:
     __slots__ = (
         "token", "job", "raw", "call", "source", "tone", "aud", "aud_port", "media_idx",
         "disconnected", "hangup_at", "reported", "error", "setup_deadline", "stats_final",
-        "ua", "answer_due", "dtmf_done", "player", "recorder",
+        "ua", "answer_due", "dtmf_done", "player", "recorder", "relays",
     )
 
     def __init__(self, token: int, job: CallJob, ua: _Ua | None = None) -> None:
@@ -511,6 +518,7 @@ class _CallRun:
         self.error = ""
         self.setup_deadline = 0.0
         self.stats_final = False  # the snapshot taken before our hang-up is the one to keep
+        self.relays: CallRelays | None = None  # job.impairment: the relays in front of our RTP/RTCP
 
     def fail(self, text: str) -> None:
         if not self.error:
@@ -554,6 +562,7 @@ class CallerAgent:
         self._capture: pj.AudioMedia | None = None
         self._started = False
         self._creating: _Ua | None = None  # the UA whose account is being created (its REGISTER goes out)
+        self._relay_host: RelayHost | None = None  # impaired calls' relays (a thread), made on first use
 
     # ---- lifecycle
     def start(self) -> str:
@@ -1077,6 +1086,8 @@ class CallerAgent:
                 self._snapshot(run)  # the stream may still be up here; onStreamDestroyed also tries
 
     def _on_media_state(self, run: _CallRun, call: _CallerCall) -> None:
+        if run.relays is not None and self._relay_host is not None and not run.relays.primed:
+            self._prime_relays(run, call)  # first thing: both ends learn the relay's address
         ci = call.getInfo()
         for idx, mi in enumerate(ci.media):
             if mi.type != pj.PJMEDIA_TYPE_AUDIO:
@@ -1125,6 +1136,52 @@ class CallerAgent:
             if self._opts.drain_rx:
                 aud.startTransmit(self._playback)  # so the jitter buffer is drained like a real phone
             return
+
+    def _on_sdp_created(self, run: _CallRun, prm: pj.OnCallSdpCreatedParam) -> None:
+        """An impaired call's offer (and any later SDP of ours) names its relays' ports instead of
+        our RTP/RTCP ports; the relays are opened on the first one (impair/media.py)."""
+        imp = run.job.impairment
+        if imp is None or run.ua is not None:
+            return
+        sdp = prm.sdp.wholeSdp
+        if run.relays is None:
+            probe = rewrite_offer(sdp, 0, 0)
+            if probe is None:
+                return
+            _, rtp, rtcp = probe
+            if self._relay_host is None:
+                self._relay_host = RelayHost()
+            host = self._endpoint.host_for_uri  # where our RTP socket is; the relays listen where it does
+            run.relays = self._relay_host.open(self._opts.bind_host or "0.0.0.0", (host, rtp), (host, rtcp), imp)
+        if run.relays.ssrc is None:
+            run.relays.ssrc = sdp_ssrc(sdp)
+        out = rewrite_offer(sdp, run.relays.rtp_port, run.relays.rtcp_port)
+        if out is not None:
+            prm.sdp.wholeSdp = out[0]
+
+    def _prime_relays(self, run: _CallRun, call: _CallerCall) -> None:
+        far_end = None
+        ci = call.getInfo()  # kept: its media vector lives in it
+        for idx, mi in enumerate(ci.media):
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO:
+                try:
+                    host, _, port = call.getStreamInfo(idx).remoteRtpAddress.rpartition(":")
+                    far_end = (host.strip("[]"), int(port))
+                except (pj.Error, ValueError):
+                    pass  # no greeting to the far end; the replay to us still helps
+                break
+        run.relays.primed = True
+        self._relay_host.prime(run.relays, far_end)
+
+    def _close_relays(self, run: _CallRun) -> None:
+        """Stop the call's relays and put what they did into its RawCall."""
+        relays = run.relays
+        if relays is None or relays.closed or self._relay_host is None:
+            return
+        rx, tx = relays.counts()
+        self._relay_host.close(relays)
+        run.raw.impairment = {"rx_packets": rx.received, "rx_dropped": rx.lost, "rx_forwarded": rx.forwarded,
+                              "tx_packets": tx.received, "tx_dropped": tx.lost}
 
     def _attach_audio_files(self, run: _CallRun, aud: pj.AudioMedia) -> None:
         """The job's WAV player (made once per call) and its recorder of what arrives."""
@@ -1353,6 +1410,10 @@ class CallerAgent:
         self._runs.pop(run.token, None)
         if run.raw.ended_wall is None:
             run.raw.ended_wall = time.time()
+        try:
+            self._close_relays(run)
+        except Exception as exc:  # noqa: BLE001
+            run.raw.notes.append(f"impairment relays: {_user_error(exc, 'closing the relays')}")
         m = self._measure(run)
         if self._endpoint.messages is not None and run.raw.sip_call_id:
             # the ladder from the message log, when the call keeps one: its measurement is then
@@ -1412,6 +1473,8 @@ class CallerAgent:
         self._close_recorder(run, aud)
         run.tone = None  # destroys the tone generator's conference port
         run.player = None
+        if run.relays is not None and not run.relays.closed and self._relay_host is not None:
+            self._relay_host.close(run.relays)
 
     @staticmethod
     def _close_recorder(run: _CallRun, aud: pj.AudioMedia | None = None) -> None:
@@ -1474,6 +1537,8 @@ class CallerAgent:
         self._playback = None
         self._capture = None
         self._started = False
+        if self._relay_host is not None:
+            self._relay_host.shutdown()
         self._endpoint.destroy()
 
 

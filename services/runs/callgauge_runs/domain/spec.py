@@ -156,6 +156,34 @@ def _validate_expect(expect, v: ValidationCollector, loc: list[str | int]) -> No
             v.add([*loc, "expect", i, "sip_code"], "a SIP status code 100-699, or 0 for any")
 
 
+# Impairment of a call's media path (the media engine's relay; callgauge_media/impair/media.py checks
+# the same rules)
+IMPAIR_DIRECTIONS = ("receive", "send", "both")
+IMPAIR_LIMITS = {"loss_pct": 50.0, "jitter_ms": 500.0, "delay_ms": 2000.0}
+MAX_BURST_PACKETS = 100.0
+
+
+def _validate_impairment(body, v: ValidationCollector, loc: list[str | int]) -> None:
+    if not body.HasField("impairment"):
+        return
+    imp = body.impairment
+    at = [*loc, "impairment"]
+    for name, top in IMPAIR_LIMITS.items():
+        value = getattr(imp, name)
+        if not math.isfinite(value) or not 0 <= value <= top:
+            unit = "%" if name == "loss_pct" else " ms"
+            v.add([*at, name], f"between 0 and {top:g}{unit}, got {value!r}")
+    b = imp.burst_packets
+    if not math.isfinite(b) or b < 0 or b > MAX_BURST_PACKETS or 0 < b < 1:
+        v.add([*at, "burst_packets"], f"0 (independent, random loss) or a mean loss burst of 1 to "
+                                      f"{MAX_BURST_PACKETS:g} packets (Gilbert-Elliott), got {b!r}")
+    elif b > 1 and not imp.loss_pct:
+        v.add([*at, "loss_pct"], "burst_packets shapes the loss: set loss_pct (the mean loss) too", "missing")
+    if imp.direction and imp.direction not in IMPAIR_DIRECTIONS:
+        v.add([*at, "direction"], f"one of {', '.join(IMPAIR_DIRECTIONS)} (receive: far end to engine, "
+                                  f"the direction whose loss the engine measures)")
+
+
 def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str | int]) -> None:
     _check_destination(c.dial_destination, bool(c.target_pool), v, loc)
     _common(c, v, loc)
@@ -174,6 +202,7 @@ def _validate_call(c: spec_pb2.CallAction, v: ValidationCollector, loc: list[str
         v.add([*loc, "dtmf_delay_ms"], "at most 60000 ms")
     if c.from_user and not _DIAL_USER.match(c.from_user):
         v.add([*loc, "from_user"], "letters, digits and + * # . _ -, at most 64")
+    _validate_impairment(c, v, loc)
 
 
 def _validate_register(r: spec_pb2.RegisterAction, v: ValidationCollector, loc: list[str | int]) -> None:
@@ -232,6 +261,10 @@ def _validate_load(ld: spec_pb2.LoadAction, v: ValidationCollector, loc: list[st
         v.add([*loc, "duration_spread_ms"], f"at most {MAX_DURATION_MS} ms")
     if ld.driver and ld.driver not in DRIVERS:
         v.add([*loc, "driver"], f"one of {', '.join(DRIVERS)}")
+    _validate_impairment(ld, v, loc)
+    if ld.HasField("impairment") and ld.driver == "sipp":
+        v.add([*loc, "impairment"], "impairment needs the pjsua driver (SIPp's media does not go through the "
+                                    "engine's relay)")
 
 
 def pool_refs(spec: spec_pb2.TestSpec) -> tuple[list[str], list[str]]:

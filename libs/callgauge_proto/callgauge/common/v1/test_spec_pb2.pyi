@@ -83,7 +83,7 @@ class WaitForCallsAction(_message.Message):
     def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ...) -> None: ...
 
 class CallAction(_message.Message):
-    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min", "expect")
+    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min", "expect", "impairment")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     TONE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +103,7 @@ class CallAction(_message.Message):
     EXPECT_AUDIO_FIELD_NUMBER: _ClassVar[int]
     EXPECT_AUDIO_MIN_FIELD_NUMBER: _ClassVar[int]
     EXPECT_FIELD_NUMBER: _ClassVar[int]
+    IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     duration_ms: int
     tone_hz: int
@@ -122,10 +123,11 @@ class CallAction(_message.Message):
     expect_audio: str
     expect_audio_min: float
     expect: _containers.RepeatedCompositeFieldContainer[Expect]
-    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ...) -> None: ...
+    impairment: Impairment
+    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ...) -> None: ...
 
 class LoadAction(_message.Message):
-    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver", "expect", "play_file", "record_sample", "record_max")
+    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver", "expect", "play_file", "record_sample", "record_max", "impairment")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +149,7 @@ class LoadAction(_message.Message):
     PLAY_FILE_FIELD_NUMBER: _ClassVar[int]
     RECORD_SAMPLE_FIELD_NUMBER: _ClassVar[int]
     RECORD_MAX_FIELD_NUMBER: _ClassVar[int]
+    IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     target_pool: str
     credential_pool: str
@@ -168,7 +171,22 @@ class LoadAction(_message.Message):
     play_file: str
     record_sample: float
     record_max: int
-    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ...) -> None: ...
+    impairment: Impairment
+    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ...) -> None: ...
+
+class Impairment(_message.Message):
+    __slots__ = ("loss_pct", "burst_packets", "jitter_ms", "delay_ms", "direction")
+    LOSS_PCT_FIELD_NUMBER: _ClassVar[int]
+    BURST_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    JITTER_MS_FIELD_NUMBER: _ClassVar[int]
+    DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    loss_pct: float
+    burst_packets: float
+    jitter_ms: float
+    delay_ms: float
+    direction: str
+    def __init__(self, loss_pct: _Optional[float] = ..., burst_packets: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., delay_ms: _Optional[float] = ..., direction: _Optional[str] = ...) -> None: ...
 
 class Expect(_message.Message):
     __slots__ = ("outcome", "sip_code")

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as _test_spec_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -26,7 +27,7 @@ NEGOTIATION_FAILED: CallOutcome
 TIMEOUT: CallOutcome
 
 class CallMeasurement(_message.Message):
-    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail", "dtmf_sent", "dtmf_received", "dtmf_ok", "sip_ladder", "sip_call_id", "role", "mos_lqo", "audio_delay_ms", "audio_match", "audio_silent", "audio_clipped", "audio_one_way", "recorded_legs", "audio_score_cpu_s", "callee_mos_lqo", "callee_audio_match", "callee_audio_silent")
+    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail", "dtmf_sent", "dtmf_received", "dtmf_ok", "sip_ladder", "sip_call_id", "role", "mos_lqo", "audio_delay_ms", "audio_match", "audio_silent", "audio_clipped", "audio_one_way", "recorded_legs", "audio_score_cpu_s", "callee_mos_lqo", "callee_audio_match", "callee_audio_silent", "impairment")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +69,7 @@ class CallMeasurement(_message.Message):
     CALLEE_MOS_LQO_FIELD_NUMBER: _ClassVar[int]
     CALLEE_AUDIO_MATCH_FIELD_NUMBER: _ClassVar[int]
     CALLEE_AUDIO_SILENT_FIELD_NUMBER: _ClassVar[int]
+    IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     step: int
     action: int
@@ -109,7 +111,28 @@ class CallMeasurement(_message.Message):
     callee_mos_lqo: float
     callee_audio_match: float
     callee_audio_silent: bool
-    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ..., mos_lqo: _Optional[float] = ..., audio_delay_ms: _Optional[float] = ..., audio_match: _Optional[float] = ..., audio_silent: _Optional[bool] = ..., audio_clipped: _Optional[bool] = ..., audio_one_way: _Optional[bool] = ..., recorded_legs: _Optional[str] = ..., audio_score_cpu_s: _Optional[float] = ..., callee_mos_lqo: _Optional[float] = ..., callee_audio_match: _Optional[float] = ..., callee_audio_silent: _Optional[bool] = ...) -> None: ...
+    impairment: AppliedImpairment
+    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ..., mos_lqo: _Optional[float] = ..., audio_delay_ms: _Optional[float] = ..., audio_match: _Optional[float] = ..., audio_silent: _Optional[bool] = ..., audio_clipped: _Optional[bool] = ..., audio_one_way: _Optional[bool] = ..., recorded_legs: _Optional[str] = ..., audio_score_cpu_s: _Optional[float] = ..., callee_mos_lqo: _Optional[float] = ..., callee_audio_match: _Optional[float] = ..., callee_audio_silent: _Optional[bool] = ..., impairment: _Optional[_Union[AppliedImpairment, _Mapping]] = ...) -> None: ...
+
+class AppliedImpairment(_message.Message):
+    __slots__ = ("asked", "rx_packets", "rx_dropped", "rx_loss_pct", "tx_packets", "tx_dropped", "tx_loss_pct", "rx_bypassed")
+    ASKED_FIELD_NUMBER: _ClassVar[int]
+    RX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    RX_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    RX_LOSS_PCT_FIELD_NUMBER: _ClassVar[int]
+    TX_PACKETS_FIELD_NUMBER: _ClassVar[int]
+    TX_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    TX_LOSS_PCT_FIELD_NUMBER: _ClassVar[int]
+    RX_BYPASSED_FIELD_NUMBER: _ClassVar[int]
+    asked: _test_spec_pb2.Impairment
+    rx_packets: int
+    rx_dropped: int
+    rx_loss_pct: float
+    tx_packets: int
+    tx_dropped: int
+    tx_loss_pct: float
+    rx_bypassed: int
+    def __init__(self, asked: _Optional[_Union[_test_spec_pb2.Impairment, _Mapping]] = ..., rx_packets: _Optional[int] = ..., rx_dropped: _Optional[int] = ..., rx_loss_pct: _Optional[float] = ..., tx_packets: _Optional[int] = ..., tx_dropped: _Optional[int] = ..., tx_loss_pct: _Optional[float] = ..., rx_bypassed: _Optional[int] = ...) -> None: ...
 
 class SipMessage(_message.Message):
     __slots__ = ("at_ms", "direction", "summary", "peer", "text", "truncated")
