@@ -152,7 +152,21 @@ def test_a_ten_million_call_plan_does_not_starve_another_tenant_or_the_engine(fa
         assert detail["type"] == "quota_exceeded" and "CALLGAUGE_QUOTA_CONCURRENT_CALLS" in detail["msg"], detail
         assert detail["loc"][-1] == "max_concurrency", detail
 
+        # A's own second run, while A's load holds A's whole quota: the engine takes it, and it waits
+        # QUEUED for a slot (issue 18: QUEUED means waiting for capacity); it runs once the load stops
+        s_pid, s_tid = make_test(a, {"type": "call", "dial_destination": fair_stack.responder_uri(),
+                                        "duration_ms": 1000})
+        r = a.post(f"/projects/{s_pid}/tests/{s_tid}/run", json={})
+        assert r.status_code == 201, r.text
+        a_second = r.json()["data"]["testRunId"]
+        taken = wait_for(lambda: (s := status(a, s_pid, a_second))["status"] != "PENDING" and s,
+                         "the engine to take A's second run", 60)
+        assert taken["status"] == "QUEUED" and not taken.get("startedAt"), taken
+
         a.post(f"/runs/{a_run}/stop")
+        second = wait_for(lambda: (s := status(a, s_pid, a_second))["status"] in ("COMPLETED", "FAILED") and s,
+                          "A's second run to end once its load stopped", 90)
+        assert second["status"] == "COMPLETED" and second["passed"], second["resultDescription"]
         stopped = wait_for(lambda: (s := status(a, a_pid, a_run))["status"] in ("CANCELLED", "COMPLETED", "FAILED")
                            and s, "A's run to end after its stop", 90)
         calls = a.get(f"/projects/{a_pid}/test-runs/{a_run}/calls", params={"perPage": 100}).json()["data"]

@@ -31,6 +31,7 @@ from callgauge_media.engine.metering import BillingGuard
 from callgauge_media.credentials import GrpcRunCredentials
 from callgauge_media.engine.runner import CallPlacer, execute_run, execute_shard
 from callgauge_media.engine.shards import KafkaMediaReader, coordinate_run, shardable
+from callgauge_media.engine.run_start import RunStart
 from callgauge_media.engine.sip_run import CredentialSource
 from callgauge_media.engine.sipp_driver import remove_orphaned_workdirs
 
@@ -274,7 +275,8 @@ class MediaEngine:
     async def _carry_out(self, req: runs_pb2.RunRequested) -> None:
         ACTIVE_RUNS.inc()
         log.info("run_started", run_id=req.run_id, test=req.test_name)
-        placer, emit = self.placer, self.emit
+        start = RunStart()  # RUNNING once a call holds a slot under the fair share, not while it waits
+        placer, emit = start.placer(self.placer), self.emit
         if self.fair is not None:
             placer = self.fair.placer_for(placer, req.account_id)
         if self.guard is not None:
@@ -293,7 +295,7 @@ class MediaEngine:
             if shards != 1:
                 summary = await self._coordinate(req, shards, emit)
             else:
-                summary = await execute_run(req, placer, emit, self.engine_id, self.credentials)
+                summary = await execute_run(req, placer, emit, self.engine_id, self.credentials, start=start)
             log.info("run_finished", run_id=req.run_id, attempted=summary.calls_attempted,
                      answered=summary.calls_answered)
         finally:

@@ -29,6 +29,7 @@ from callgauge_media.engine.load_shape import LoadShape, PlannedCall, iter_plan,
 from callgauge_media.engine.second_stats import SecondStats
 from callgauge_media.engine.measurement import failed_measurement
 from callgauge_media.engine.reasons import run_error
+from callgauge_media.engine.run_start import RunStart
 from callgauge_media.engine.sip_run import CredentialSource, SipRun
 from callgauge_media.engine.summary import add_registrations, merge_counts, summarize
 
@@ -101,6 +102,11 @@ class _RunState:
     sip: SipRun | None = None  # register / wait_for_calls user agents, calls through a registrar
     shard: int = 0  # this engine's shard of a load run split over replicas (shards.py)
     shards: int = 1
+    start: RunStart | None = None  # says RunMediaStarted when the run really begins (run_start.py)
+
+    async def begin(self) -> None:
+        if self.start is not None:
+            await self.start()
 
 
 HALTED = "the run was stopped, or its balance ran out, before they were placed"
@@ -131,14 +137,20 @@ async def _emit_second(state: _RunState, at_ns: int) -> None:
 
 
 async def execute_run(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str,
-                      credentials: CredentialSource | None = None) -> m_pb2.RunSummary:
+                      credentials: CredentialSource | None = None, *, start: RunStart | None = None) -> m_pb2.RunSummary:
+    """Carry out a whole run. ``RunAccepted`` goes out at once (QUEUED); ``RunMediaStarted``
+    (RUNNING) when the run begins: ``start`` is signalled by the placer the caller wrapped with it
+    under its fair share (:mod:`run_start`), or, without one, by the first call placed here."""
     await emit(media_pb2.RunAccepted(run_id=req.run_id, engine_id=engine_id, planned_calls=planned_calls(req.spec)))
-    await emit(media_pb2.RunMediaStarted(run_id=req.run_id, engine_id=engine_id))
+    if start is None:
+        start = RunStart()
+        placer = start.placer(placer)
+    start.bind(lambda: emit(media_pb2.RunMediaStarted(run_id=req.run_id, engine_id=engine_id)))
 
     async def done(summary: m_pb2.RunSummary, error: str) -> None:
         await emit(media_pb2.RunMediaFinished(run_id=req.run_id, engine_id=engine_id, summary=summary, error=error))
 
-    return await _carry_out(req, placer, emit, engine_id, done, credentials=credentials)
+    return await _carry_out(req, placer, emit, engine_id, done, credentials=credentials, start=start)
 
 
 async def execute_shard(assign: media_pb2.LoadShardAssigned, placer: CallPlacer, emit: Emit, engine_id: str,
@@ -160,10 +172,12 @@ async def execute_shard(assign: media_pb2.LoadShardAssigned, placer: CallPlacer,
 
 async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit, engine_id: str,
                      done: Callable[[m_pb2.RunSummary, str], Awaitable[None]], *, shard: int = 0,
-                     shards: int = 1, credentials: CredentialSource | None = None) -> m_pb2.RunSummary:
+                     shards: int = 1, credentials: CredentialSource | None = None,
+                     start: RunStart | None = None) -> m_pb2.RunSummary:
     drivers = {(a.load.driver or "pjsua").lower() for s in req.spec.steps for a in s.actions
                if a.WhichOneof("kind") == "load"}
-    state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id), shard=shard, shards=shards)
+    state = _RunState(req.run_id, engine_id, emit, SecondStats(req.run_id, engine_id), shard=shard, shards=shards,
+                      start=start)
     state.sip = SipRun(req, placer, credentials, on_registration=lambda r: _record_registration(state, r))
     prefix = f"{req.run_id}:"
 
@@ -328,6 +342,7 @@ async def _record_registration(state: _RunState, r: m_pb2.RegistrationMeasuremen
 async def _run_action(state: _RunState, si: int, ai: int, action: spec_pb2.Action, placer: CallPlacer) -> None:
     kind = action.WhichOneof("kind")
     if kind in ("register", "wait_for_calls") and state.sip is not None:
+        await state.begin()
         for m in await state.sip.start_ua_action(si, ai, action):  # users that could not register
             await _record(state, m)
         return
@@ -359,6 +374,7 @@ async def _run_load(state: _RunState, si: int, ai: int, load: spec_pb2.LoadActio
     if (load.driver or "pjsua").lower() == "sipp":
         from callgauge_media.engine.sipp_driver import run_sipp_load
 
+        await state.begin()  # SIPp's calls take no slot of the engine's pool
         await run_sipp_load(state, si, ai, load, placer=placer)
         return
     # calls are generated as their time comes: a plan of any size holds only the calls that are up
