@@ -108,3 +108,37 @@ def test_unmeasured_figures_show_a_dash_on_the_report_page(stack, api, busy_uri)
         cells = browser.evaluate("Array.from(document.querySelectorAll('#calls-table tbody tr td'))"
                                  ".map(td => td.textContent.trim())")
         assert cells.count("—") >= 6 and "0.00" not in cells, cells  # setup, PDD?, talk, loss, jitter, RTT, MOS
+
+
+def test_unmeasured_figures_are_absent_on_the_media_topic(stack, api, busy_uri):
+    """A data team reading Kafka gets the same truth as the API: a call that was never answered has
+    no MOS, loss, jitter, RTT, R or setup time in its CallMeasured (proto `optional`, not 0)."""
+    import asyncio
+
+    from callgauge_bus.codec import Delivered
+    from callgauge_bus.kafka import Consumer
+
+    _, run = run_test(api, [call(busy_uri, 1, expect=[{"outcome": "CALL_FAILED", "sip_code": 486}])])
+    assert run["status"] == "COMPLETED", run["resultDescription"]
+    measured = []
+
+    async def read() -> None:
+        async def handler(d: Delivered) -> None:
+            if d.envelope.correlation_id == run["id"] and type(d.payload).__name__ == "CallMeasured":
+                measured.append(d.payload.call)
+
+        consumer = Consumer(stack.settings.kafka_bootstrap, [stack.settings.topic("media")],
+                            f"data-team-{uuid.uuid4().hex[:6]}", handler)
+        await consumer.start()
+        try:
+            async with asyncio.timeout(60):
+                while not measured:
+                    await asyncio.sleep(0.1)
+        finally:
+            await consumer.stop()
+
+    asyncio.run(read())
+    (m,) = measured
+    assert m.sip_code == 486
+    absent = ("mos", "r_factor", "loss_pct", "jitter_ms", "rtt_ms", "setup_time_ms")
+    assert [f for f in absent if m.HasField(f)] == [], m
