@@ -133,3 +133,44 @@ def test_servers_listen_on_bind_host() -> None:
     s = Settings(bind_host="0.0.0.0", runs_grpc="runs.callgauge.svc:50051")
     assert s.grpc_listen(s.runs_grpc) == "0.0.0.0:50051"
     assert Settings().grpc_listen("127.0.0.1:50051") == "127.0.0.1:50051"
+
+
+AUDIO_MOUNT = "/var/lib/callgauge/audio"   # CALLGAUGE_DATA_DIR (the image's) / "audio"
+
+
+def test_recordings_are_on_one_volume_shared_by_the_gateway_and_the_media_engines() -> None:
+    """The media engines write recordings, the gateway serves them: both must mount the same
+    volume at the data dir's audio folder, in compose (volume 'audio') and in k8s (a ReadWriteMany
+    PersistentVolumeClaim, since pods of both deployments run on several nodes)."""
+    from callgauge_platform.recordings import recordings_dir  # noqa: PLC0415
+
+    assert str(recordings_dir("/var/lib/callgauge")).startswith(AUDIO_MOUNT + "/")
+    dockerfile = (INFRA / "Dockerfile").read_text()
+    assert "CALLGAUGE_DATA_DIR=/var/lib/callgauge" in dockerfile
+
+    compose = _docs(COMPOSE)[0]
+    for name, svc in compose["services"].items():
+        if _module_of(svc.get("command")) in ("callgauge_gateway", "callgauge_media"):
+            assert f"audio:{AUDIO_MOUNT}" in (svc.get("volumes") or []), f"compose {name}: no shared 'audio' volume"
+    assert "audio" in compose["volumes"]
+
+    docs = [d for p in K8S_FILES for d in _docs(p)]
+    claims = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    mounted: dict[str, str] = {}
+    for doc in docs:
+        for c in _containers(doc):
+            module = _module_of(c["command"])
+            if module not in ("callgauge_gateway", "callgauge_media"):
+                continue
+            volumes = {v["name"]: v for v in doc["spec"]["template"]["spec"].get("volumes", [])}
+            mount = next((m for m in c.get("volumeMounts", []) if m["mountPath"] == AUDIO_MOUNT), None)
+            assert mount is not None, f"k8s {doc['metadata']['name']}: nothing mounted at {AUDIO_MOUNT}"
+            assert not mount.get("readOnly") or module == "callgauge_gateway"
+            claim = volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
+            assert claim in claims, f"k8s {doc['metadata']['name']}: no PersistentVolumeClaim {claim}"
+            mounted[module] = claim
+    assert set(mounted) == {"callgauge_gateway", "callgauge_media"}
+    assert len(set(mounted.values())) == 1, f"gateway and media engines mount different claims: {mounted}"
+    claim = claims[mounted["callgauge_media"]]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"], "pods on several nodes share it"
+    assert claim["metadata"]["namespace"] == "callgauge"
