@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from callgauge_platform.stack import Child, Stack, _ready
+from callgauge_platform.stack import Child, Stack, _ready, _tcp_open
 
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 # The long variant (tests/bench/bench_chaos.py sets it): longer runs, longer faults, more kills.
@@ -164,14 +164,21 @@ _HTTP_PORT = {"runs": "runs_http_port", "billing": "billing_http_port", "account
 
 def restart(stack: Stack, *names: str, bound_s: float = 90) -> None:
     """Start killed children again with the same command and environment (what a supervisor does),
-    all at once, and wait until each is ready."""
+    all at once, and wait until each is ready (a service's /readyz; the Tansu broker's Kafka port —
+    it comes back empty: its storage is memory only)."""
     for name in names:
         c = child(stack, name)
         c.proc = stack._popen(c.argv, c.log_path)
     deadline = time.monotonic() + bound_s
     for name in names:
-        c, port = child(stack, name), getattr(stack.settings, _HTTP_PORT[name])
-        while not _ready(f"http://127.0.0.1:{port}/readyz"):
+        c = child(stack, name)
+        if name == "tansu":  # the broker has no /readyz: its Kafka port answering is its readiness
+            host, port = stack.settings.kafka_bootstrap.rsplit(":", 1)
+            ready = lambda host=host, port=int(port): _tcp_open(host, port)  # noqa: E731
+        else:
+            url = f"http://127.0.0.1:{getattr(stack.settings, _HTTP_PORT[name])}/readyz"
+            ready = lambda url=url: _ready(url)  # noqa: E731
+        while not ready():
             assert c.proc.poll() is None, f"{name} exited with {c.proc.returncode} on restart; see {c.log_path}"
             assert time.monotonic() < deadline, f"{name} not ready {bound_s:.0f} s after its restart"
             time.sleep(0.2)
