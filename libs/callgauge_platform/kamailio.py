@@ -8,6 +8,9 @@ Runs ``kamailio -f infra/kamailio/kamailio.cfg -DD -E`` listening on UDP and TCP
 port, with a db_text subscriber table (plain-text passwords, ``calculate_ha1``) written into a
 private directory that also holds its runtime files. Stop = SIGTERM (then SIGKILL). Nothing is
 written outside that directory.
+
+With ``tls_cert``/``tls_key`` (PEM files; Debian `kamailio-tls-modules`) it also listens for SIP over
+TLS on ``tls_port`` (``k.tls_uri``), its `tls.cfg` written beside the subscriber table.
 """
 
 from __future__ import annotations
@@ -64,8 +67,26 @@ def write_subscribers(db_dir: Path, users: dict[str, str], domain: str) -> None:
     (db_dir / "subscriber").write_text("\n".join(rows) + "\n")
 
 
+def write_tls_config(path: Path, cert: Path, key: Path) -> None:
+    """The tls module's configuration: our certificate and key for TLS servers, TLS 1.2 or later,
+    no client certificates asked for or checked (the test UAs have none)."""
+    path.write_text(
+        "[server:default]\n"
+        "method = TLSv1.2+\n"
+        "verify_certificate = no\n"
+        "require_certificate = no\n"
+        f"certificate = {Path(cert).resolve()}\n"
+        f"private_key = {Path(key).resolve()}\n"
+        "\n[client:default]\n"
+        "method = TLSv1.2+\n"
+        "verify_certificate = no\n"
+        "require_certificate = no\n"
+    )
+
+
 def command(config: Path, run_dir: Path, host: str, port: int, *, db_dir: Path, min_expires: int = 5,
-            log_level: int = 1, check_only: bool = False) -> list[str]:
+            log_level: int = 1, check_only: bool = False, tls_port: int = 0,
+            tls_config: Path | None = None) -> list[str]:
     argv = [kamailio_binary(), "-f", str(config)]
     if check_only:
         argv.append("-c")
@@ -73,25 +94,34 @@ def command(config: Path, run_dir: Path, host: str, port: int, *, db_dir: Path, 
         argv += ["-DD", "-E"]
     argv += [
         "-Y", str(run_dir), "-w", str(run_dir), "-P", str(run_dir / "kamailio.pid"),
-        "-m", "32", "-M", "8",
+        "-m", "64" if tls_config else "32", "-M", "8",
         "-l", f"udp:{host}:{port}", "-l", f"tcp:{host}:{port}",
         "-A", f'DBURL="text://{db_dir.resolve()}"',
         "-A", f"MIN_EXPIRES={int(min_expires)}",
         "-A", f"LOG_LEVEL={int(log_level)}",
     ]
+    if tls_config is not None:
+        argv += ["-l", f"tls:{host}:{tls_port}", "-A", "WITH_TLS", "-A", f'TLS_CFG="{Path(tls_config).resolve()}"']
     return argv
 
 
-def check_config(config: Path | None = None, work_dir: Path | None = None) -> subprocess.CompletedProcess:
-    """``kamailio -c``: parse the configuration and load its modules (exit 0 when valid)."""
+def check_config(config: Path | None = None, work_dir: Path | None = None, *,
+                 tls: tuple[Path, Path] | None = None) -> subprocess.CompletedProcess:
+    """``kamailio -c``: parse the configuration and load its modules (exit 0 when valid); with
+    ``tls`` (certificate, key) the TLS part too."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="callgauge-kamailio-check-") as tmp:
         base = Path(work_dir or tmp)
         db = base / "db"
         write_subscribers(db, {"check": "check"}, "127.0.0.1")
+        tls_cfg = None
+        if tls is not None:
+            tls_cfg = base / "tls.cfg"
+            write_tls_config(tls_cfg, *tls)
         return subprocess.run(
-            command(config or default_config(), base, "127.0.0.1", 5060, db_dir=db, check_only=True),
+            command(config or default_config(), base, "127.0.0.1", 5060, db_dir=db, check_only=True,
+                    tls_port=5061, tls_config=tls_cfg),
             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
         )
 
@@ -108,14 +138,19 @@ class Kamailio:
     config: Path = field(default_factory=default_config)
     min_expires: int = 5
     log_level: int = 1
+    tls_cert: Path | None = None  # PEM: with tls_key, SIP over TLS on tls_port too
+    tls_key: Path | None = None
+    tls_port: int = 0
     proc: subprocess.Popen | None = None
 
     @classmethod
     def on_free_port(cls, work_dir: Path, users: dict[str, str], **kw) -> Kamailio:
         host = kw.pop("host", "127.0.0.1")
+        if kw.get("tls_cert") and not kw.get("tls_port"):
+            kw["tls_port"] = free_port(host)
         for _ in range(20):  # the port must be free on both UDP and TCP
             port = free_port(host)
-            if not udp_port_taken(port, host):
+            if not udp_port_taken(port, host) and port != kw.get("tls_port"):
                 return cls(Path(work_dir), dict(users), host=host, port=port, **kw)
         raise KamailioError("no port free on both UDP and TCP")
 
@@ -125,6 +160,11 @@ class Kamailio:
     @property
     def uri(self) -> str:
         return f"sip:{self.host}:{self.port}"
+
+    @property
+    def tls_uri(self) -> str:
+        """Where SIP over TLS goes (only with ``tls_cert``)."""
+        return f"sip:{self.host}:{self.tls_port};transport=tls"
 
     @property
     def log_path(self) -> Path:
@@ -144,8 +184,15 @@ class Kamailio:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         db = self.work_dir / "db"
         write_subscribers(db, self.users, self.domain)
+        tls_cfg = None
+        if self.tls_cert is not None:
+            if self.tls_key is None or not self.tls_port:
+                raise KamailioError("TLS needs tls_cert, tls_key and tls_port (Kamailio.on_free_port picks one)")
+            tls_cfg = self.work_dir / "tls.cfg"
+            write_tls_config(tls_cfg, self.tls_cert, self.tls_key)
         argv = command(self.config, self.work_dir, self.host, self.port, db_dir=db,
-                       min_expires=self.min_expires, log_level=self.log_level)
+                       min_expires=self.min_expires, log_level=self.log_level, tls_port=self.tls_port,
+                       tls_config=tls_cfg)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(with_pdeathsig(argv), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.work_dir)

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     media_sip_message_log: bool = Field(True, description="SIP ladders of failed calls and registrations from "
                                         "pjsip's message log (every message, 401/407 challenges included; "
                                         "~0.35 ms of worker CPU per call); false: what pjsua2's callbacks show")
+    media_tls_ca_file: str = Field("", description="PEM file of the CA certificates the media engine trusts for SIP "
+                                   "over TLS (registrars, sips: destinations); empty = the system's bundle "
+                                   "(/etc/ssl/certs/ca-certificates.crt). A registrar's tls_verify false skips the check")
+    media_tls_cert_file: str = Field("", description="PEM certificate the media engine presents over SIP TLS (to a "
+                                     "registrar asking for a client certificate, and on its TLS listener for calls "
+                                     "a proxy opens a new connection for); empty = none")
+    media_tls_key_file: str = Field("", description="PEM private key of media_tls_cert_file")
     media_load_shards: int = Field(1, ge=0, le=64, description="split a load run over the replicas: 1 = no, "
                                    "N = N shards, 0 = one per partition of the media-work topic")
     # per-account quotas (test mode too), checked by the runs service when a run starts

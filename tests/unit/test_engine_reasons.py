@@ -28,7 +28,7 @@ from callgauge_media.engine.reasons import (
     ("Invalid argument", 120022, "sip:x@192.0.2.1:5060", "cannot send to 192.0.2.1:5060 from this media engine's SIP address"),
     ("Unsupported transport (PJSIP_EUNSUPTRANSPORT)", 171060, "sip:x@h.example;transport=tcp",
      "no TCP transport for h.example:5060 in this media engine (the URI's ;transport= and the action's "
-     "transport must agree: udp or tcp)"),
+     "transport must agree: udp, tcp or tls)"),
     ("Invalid URI (PJSIP_EINVALIDURI)", 0, "", "invalid SIP URI"),
     ("Object is busy (PJSIP_EBUSY)", 171001, "", "object is busy"),
 ])

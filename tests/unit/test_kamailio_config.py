@@ -35,3 +35,14 @@ def test_subscriber_table_escapes_colons(tmp_path: Path) -> None:
     assert "subscriber:7" in (tmp_path / "version").read_text()
     with pytest.raises(ValueError):
         write_subscribers(tmp_path, {"eve": "two\nlines"}, "127.0.0.1")
+
+
+@pytest.mark.skipif(not any(Path(d, "tls.so").exists() for d in ("/usr/lib/x86_64-linux-gnu/kamailio/modules",
+                                                                  "/usr/lib/kamailio/modules")),
+                    reason="Kamailio's tls module (Debian kamailio-tls-modules) is not installed")
+def test_the_config_with_tls_is_valid(tmp_path: Path) -> None:
+    from tests.tls_certs import make_ca
+
+    server = make_ca(tmp_path).issue(tmp_path, "127.0.0.1")
+    result = check_config(tls=(server.cert_path, server.key_path))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

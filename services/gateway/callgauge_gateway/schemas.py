@@ -25,6 +25,16 @@ U32 = Annotated[int, Field(ge=0, le=4_294_967_295)]
 PoolId = Annotated[str, Field(max_length=100, description="id of a registrar (target_pool) or credential pool")]
 
 
+Transport = Literal["udp", "tcp", "tls"]
+Srtp = Literal["off", "optional", "mandatory"]
+SRTP_DOC = ("SRTP for the call's media, keys exchanged in the SDP (SDES, RFC 4568): off (default, plain RTP); "
+            "optional (offer SRTP, accept plain RTP); mandatory (SRTP or the call fails). The keys travel in the "
+            "SIP messages: use TLS for them to stay secret")
+TLS_VERIFY_DOC = ("transport tls: check the registrar's certificate (chain to a trusted CA, name or IP matching "
+                  "the host); default true. false: encrypt without checking who answers (a lab with a "
+                  "self-signed certificate)")
+
+
 class ExpectIn(_Strict):
     """An outcome the action's calls may end with. Without `expect` every call must be answered."""
     outcome: Literal["SUCCESS", "CALL_FAILED", "TIMEOUT", "NEGOTIATION_FAILED", "REGISTRATION_FAILED"] = Field(
@@ -64,7 +74,9 @@ class CallActionIn(_Strict):
     max_total_calls: int = Field(1, ge=1, le=100_000)
     concurrency: int = Field(1, ge=1, le=10_000)
     from_user: str = Field("callgauge", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._+\-]+$")
-    transport: Literal["udp", "tcp"] = "udp"
+    transport: Transport | None = Field(None, description=(
+        "udp, tcp or tls; default: tls for a sips: destination, the registrar's transport through target_pool, "
+        "else udp"))
     target_pool: PoolId | None = None
     credential_pool: PoolId | None = None
     dtmf: str | None = Field(None, max_length=64, description="RFC 2833 digits sent after answer")
@@ -80,6 +92,7 @@ class CallActionIn(_Strict):
     expect_audio_min: float | None = Field(None, gt=0, le=1, description="correlation to reach (default 0.6)")
     expect: list[ExpectIn] | None = Expectations
     impairment: ImpairmentIn | None = Field(None, description="loss, bursts, jitter, delay on the call's media path")
+    srtp: Srtp | None = Field(None, description=SRTP_DOC)
 
 
 class RegisterActionIn(_Strict):
@@ -89,7 +102,7 @@ class RegisterActionIn(_Strict):
     credential_pool: PoolId = Field(description="credential pool id")
     regexpire: U32 | None = Field(None, description="requested expiry in seconds (default 3600)")
     count: U32 | None = Field(None, description="users of the pool to register (0 = all)")
-    transport: Literal["udp", "tcp"] | None = None
+    transport: Transport | None = None
     keep_registered: bool | None = None
 
 
@@ -113,6 +126,8 @@ class WaitForCallsActionIn(_Strict):
     expect_audio: str | None = Field(None, max_length=130, description="prompt:NAME or a .wav each answered call "
                                                                        "must receive, else the call fails")
     expect_audio_min: float | None = Field(None, gt=0, le=1, description="correlation to reach (default 0.6)")
+    srtp: Srtp | None = Field(None, description="off (default): answer plain RTP only; optional: answer SRTP offers "
+                                                "with SRTP, plain ones with RTP; mandatory: refuse calls without SRTP")
 
 
 class LoadActionIn(_Strict):
@@ -133,7 +148,7 @@ class LoadActionIn(_Strict):
     codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] | None = None
     tone_hz: int | None = Field(None, ge=0, le=4000)
     setup_timeout_ms: U32 | None = None
-    transport: Literal["udp", "tcp"] | None = None
+    transport: Transport | None = None
     driver: Literal["pjsua", "sipp"] | None = None
     expect: list[ExpectIn] | None = Expectations
     play_file: str | None = Field(None, max_length=130, examples=["prompt:reference"],
@@ -144,6 +159,7 @@ class LoadActionIn(_Strict):
     record_max: U32 | None = Field(None, description="at most this many recorded calls of this action")
     impairment: ImpairmentIn | None = Field(None, description="loss, bursts, jitter, delay on each call's media "
                                                               "path (pjsua driver only)")
+    srtp: Srtp | None = Field(None, description=SRTP_DOC + " (pjsua driver only)")
 
 
 ActionIn = Annotated[CallActionIn | RegisterActionIn | WaitForCallsActionIn | LoadActionIn,
@@ -217,17 +233,19 @@ class ProjectPatch(_Strict):
 class RegistrarIn(_Strict):
     name: str = Field(min_length=1, max_length=200, examples=["Kamailio lab"])
     host: str = Field(min_length=1, max_length=253, examples=["127.0.0.1"])
-    port: int = Field(5060, ge=1, le=65535)
-    transport: Literal["udp", "tcp"] = "udp"
+    port: int | None = Field(None, ge=1, le=65535, description="default 5060, 5061 for tls")
+    transport: Transport = "udp"
     domain: str | None = Field(None, max_length=253, description="SIP domain of the users (default: host)")
+    tls_verify: bool | None = Field(None, description=TLS_VERIFY_DOC)
 
 
 class RegistrarPatch(_Strict):
     name: str | None = Field(None, min_length=1, max_length=200)
     host: str | None = Field(None, min_length=1, max_length=253)
     port: int | None = Field(None, ge=1, le=65535)
-    transport: Literal["udp", "tcp"] | None = None
+    transport: Transport | None = None
     domain: str | None = Field(None, max_length=253)
+    tls_verify: bool | None = Field(None, description=TLS_VERIFY_DOC)
 
 
 class CredentialIn(_Strict):

@@ -33,6 +33,7 @@ from callgauge_media.engine.runner import CallPlacer, execute_run, execute_shard
 from callgauge_media.engine.shards import KafkaMediaReader, coordinate_run, shardable
 from callgauge_media.engine.run_start import RunStart
 from callgauge_media.engine.sip_run import CredentialSource
+from callgauge_media.engine.jobs import TlsFiles
 from callgauge_media.engine.sipp_driver import remove_orphaned_workdirs
 
 SERVICE = "media-engine"
@@ -329,6 +330,20 @@ async def dial_refusal(dial: DialPolicy | None, req: runs_pb2.RunRequested) -> s
     return await dial.first_refusal(hosts)
 
 
+def _tls_files(settings: Settings) -> TlsFiles:
+    """The operator's TLS files, checked at start: a file that cannot be read stops the engine with
+    a message naming the setting (rather than every TLS call failing later)."""
+    named = {"CALLGAUGE_MEDIA_TLS_CA_FILE": settings.media_tls_ca_file,
+             "CALLGAUGE_MEDIA_TLS_CERT_FILE": settings.media_tls_cert_file,
+             "CALLGAUGE_MEDIA_TLS_KEY_FILE": settings.media_tls_key_file}
+    for env, path in named.items():
+        if path and not os.access(path, os.R_OK):
+            raise SystemExit(f"media-engine: {env}={path!r} cannot be read")
+    if bool(settings.media_tls_cert_file) != bool(settings.media_tls_key_file):
+        raise SystemExit("media-engine: CALLGAUGE_MEDIA_TLS_CERT_FILE and CALLGAUGE_MEDIA_TLS_KEY_FILE go together")
+    return TlsFiles(settings.media_tls_ca_file, settings.media_tls_cert_file, settings.media_tls_key_file)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-")[:50] or "engine"
 
@@ -338,13 +353,15 @@ def bootstrap(settings: Settings | None = None) -> MediaEngine:
 
     settings = settings or Settings()
     engine_id = settings.media_engine_id or f"{socket.gethostname()}-{os.getpid()}"
+    tls = _tls_files(settings)
     if settings.media_workers:
         pool = WorkerPool(workers=settings.media_workers, calls_per_worker=settings.media_calls_per_worker,
-                          rtp_port_base=settings.media_rtp_port_base, sip_message_log=settings.media_sip_message_log)
+                          rtp_port_base=settings.media_rtp_port_base, sip_message_log=settings.media_sip_message_log,
+                          tls=tls)
     else:
         pool = WorkerPool.for_calls(settings.media_max_calls, settings.media_calls_per_worker,
                                     rtp_port_base=settings.media_rtp_port_base,
-                                    sip_message_log=settings.media_sip_message_log)
+                                    sip_message_log=settings.media_sip_message_log, tls=tls)
     # One outbox per engine identity: replicas that share a data dir or database need distinct
     # CALLGAUGE_MEDIA_ENGINE_ID values.
     namespace = f"media-{_slug(settings.media_engine_id)}" if settings.media_engine_id else SERVICE

@@ -1,7 +1,8 @@
 """The built-in SIP target: a pjsua2 agent that answers every INVITE and echoes the audio back.
 
     python -m callgauge_media.responder --host 127.0.0.1 --port 5070 --rtp-port 30000 \
-        [--answer-delay-ms 0] [--code 200] [--hangup-after-ms 0] [--audio echo|silence|prompt:NAME|FILE.wav]
+        [--answer-delay-ms 0] [--code 200] [--hangup-after-ms 0] [--audio echo|silence|prompt:NAME|FILE.wav] \
+        [--srtp optional|off|mandatory]
 
 Sends 180 Ringing at once, then ``--code`` (200, or an error such as 486) after
 ``--answer-delay-ms``. An answered call's audio is connected to itself (echo) until the caller
@@ -10,7 +11,9 @@ it sends back: ``silence`` (RTP of silence: healthy packets, no sound), a built-
 (``prompt:greeting``) or a WAV file, looped — a far end playing the wrong prompt. At most ``--max-calls``
 calls at once (default 4, up to 256: PJSUA_MAX_CALLS of our pjsua2 build); more get 486 Busy Here. Prints one line
 ``responder ready sip:responder@HOST:PORT`` on stdout when listening (pjsua's own logs go to
-stderr). SIGTERM / SIGINT: hang up, destroy, exit 0.
+stderr). ``--srtp``: SRTP with SDES keys — ``optional`` (default) answers an SRTP offer with SRTP and a
+plain one with plain RTP; ``off`` refuses SRTP-only offers (488 Not Acceptable Here); ``mandatory``
+refuses plain ones. SIGTERM / SIGINT: hang up, destroy, exit 0.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", type=int, default=1, help="pjsua log level 0..6 (stderr)")
     p.add_argument("--audio", default="echo", help="what answered calls hear: echo (default), silence, "
                    "prompt:NAME or a WAV file path (looped)")
+    p.add_argument("--srtp", default="optional", choices=("optional", "off", "mandatory"),
+                   help="SRTP (SDES) of answered calls: optional (default: SRTP when offered), off, mandatory")
     return p
 
 
@@ -96,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             max_calls=args.max_calls,
             log_level=args.log_level,
             contact_user="responder",
+            srtp=args.srtp,
         ),
         answer_delay_ms=args.answer_delay_ms,
         code=args.code,

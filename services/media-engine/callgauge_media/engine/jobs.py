@@ -14,12 +14,34 @@ DEFAULT_DURATION_MS = 5_000
 DEFAULT_SETUP_TIMEOUT_MS = 30_000
 DEFAULT_CODEC = "PCMU"
 DEFAULT_FROM_USER = "callgauge"
-TRANSPORTS = ("udp", "tcp")
+TRANSPORTS = ("udp", "tcp", "tls")
+SRTP_MODES = ("off", "optional", "mandatory")
 DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
 HANGUP_BY = ("caller", "callee")
 DEFAULT_REGEXPIRE = 3600
 
 _USER_BAD_CHARS = re.compile(r"[^A-Za-z0-9\-_.!~*'()&=+$,;?/]")
+
+
+SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's ca-certificates bundle
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """SIP over TLS in a media worker: the CA bundle that verifies registrars and ``sips:``
+    destinations (empty: the system's), and the engine's own certificate and key (optional)."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    @property
+    def ca(self) -> str:
+        import os
+
+        if self.ca_file:
+            return self.ca_file
+        return SYSTEM_CA_FILE if os.path.exists(SYSTEM_CA_FILE) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +56,23 @@ class SipAccount:
     transport: str = "udp"
     auth_username: str = ""
     password: str = field(default="", repr=False)
+    tls_verify: bool = True  # transport tls: check the registrar's certificate (the registrar's tls_verify)
 
     @property
     def aor(self) -> str:
         return f"sip:{sip_user(self.username)}@{self.domain}"
 
     @property
+    def _transport_param(self) -> str:
+        return f";transport={self.transport}" if self.transport in ("tcp", "tls") else ""
+
+    @property
     def registrar_uri(self) -> str:
-        return f"sip:{self.registrar}" + (";transport=tcp" if self.transport == "tcp" else "")
+        return f"sip:{self.registrar}{self._transport_param}"
 
     @property
     def proxy_uri(self) -> str:
-        return f"sip:{self.registrar};lr" + (";transport=tcp" if self.transport == "tcp" else "")
+        return f"sip:{self.registrar};lr{self._transport_param}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +110,7 @@ class UaJob:
     silent: bool = False  # play_file "silence": send silence instead of echoing the caller
     expect_audio: str = ""  # prompt:NAME or a media-dir .wav each answered call must receive (checked by the engine)
     expect_audio_min: float = 0.0
+    srtp: str = "off"  # off | optional | mandatory: SRTP (SDES) the answering UA accepts or demands
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +141,7 @@ class CallJob:
     play_loop: bool = True  # False: play it once, then silence
     record_path: str = ""  # record what this side receives (WAV at the bridge's rate)
     impairment: MediaImpairment | None = None  # relays in front of this call's RTP/RTCP (impair/media.py)
+    srtp: str = "off"  # off | optional (offer SRTP, accept RTP) | mandatory (SRTP or no call); SDES keying
 
     @classmethod
     def from_action(
@@ -127,7 +156,8 @@ class CallJob:
             codec=action.codec or DEFAULT_CODEC,
             setup_timeout_ms=action.setup_timeout_ms or DEFAULT_SETUP_TIMEOUT_MS,
             from_user=action.from_user or DEFAULT_FROM_USER,
-            transport=(action.transport or "udp").lower(),
+            transport=(action.transport or ("tls" if is_sips(action.dial_destination) else "udp")).lower(),
+            srtp=(action.srtp or "off").lower(),
             step=step,
             action=action_index,
             index=index,
@@ -164,16 +194,33 @@ def sip_user(value: str) -> str:
     return cleaned or DEFAULT_FROM_USER
 
 
+def is_sips(destination: str) -> bool:
+    """A ``sips:`` URI: TLS on every hop (RFC 3261 §19.1)."""
+    return (destination or "").strip().lstrip("<").lower().startswith("sips:")
+
+
 def normalize_destination(destination: str, transport: str) -> str:
-    """``sip:`` scheme added when missing; ``;transport=tcp`` added for TCP unless already given."""
+    """``sip:`` scheme added when missing; ``;transport=tcp|tls`` added for TCP/TLS unless already
+    given (a ``sips:`` URI needs none: it means TLS)."""
     dest = (destination or "").strip()
     if dest.startswith("<") and dest.endswith(">"):
         dest = dest[1:-1].strip()
     if not re.match(r"^sips?:", dest, re.IGNORECASE):
         dest = "sip:" + dest
-    if transport == "tcp" and ";transport=" not in dest.lower():
-        dest += ";transport=tcp"
+    if transport in ("tcp", "tls") and ";transport=" not in dest.lower() and not is_sips(dest):
+        dest += f";transport={transport}"
     return dest
+
+
+def call_transport(job: CallJob) -> str:
+    """The SIP transport a call's INVITE goes out on: the account's (through a registrar), else the
+    destination URI's (``sips:`` is tls, a ``;transport=`` parameter), else the job's."""
+    if job.account is not None:
+        return job.account.transport
+    if is_sips(job.destination):
+        return "tls"
+    m = re.search(r";transport=(\w+)", job.destination or "", re.IGNORECASE)
+    return (m.group(1) if m else job.transport or "udp").lower()
 
 
 def clean_dtmf(digits: str) -> str:

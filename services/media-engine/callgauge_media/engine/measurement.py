@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob, UaJob
+from callgauge_media.engine.jobs import CallJob, UaJob, call_transport
 from callgauge_media.engine.reasons import is_internal, short_reason, where_of
 
 PLAYOUT_ALLOWANCE_MS = 40.0
@@ -111,6 +111,8 @@ class RawCall:
     ladder: list[tuple] = field(default_factory=list)  # ladder_entry(...) tuples, oldest first
     ladder_dropped: int = 0
     impairment: dict | None = None  # what the call's impairment relays did (rx/tx packets, dropped)
+    srtp_suite: str = ""  # the SRTP crypto suite pjmedia reported active on the call's audio ("": no SRTP)
+    srtp_keying: str = ""  # sdes
 
 
 _AUTH_LINE = re.compile(r"(?im)^(?:proxy-)?authorization[ \t]*:.*$")
@@ -286,6 +288,7 @@ def build_measurement(raw: RawCall, ladder: list[tuple] | None = None,
             _score(m, raw.codec, notes)
     if raw.job.impairment is not None:
         _impairment(m, raw, notes)
+    _security(m, raw, notes)
     m.dtmf_sent = raw.dtmf_sent
     m.dtmf_received = raw.dtmf_received
     if raw.role == "callee" and raw.expect_dtmf:
@@ -300,6 +303,27 @@ def build_measurement(raw: RawCall, ladder: list[tuple] | None = None,
             notes.append(f"SIP ladder: {raw.ladder_dropped} later messages not kept")
     m.detail = "; ".join(notes)
     return m
+
+
+def _security(m: m_pb2.CallMeasurement, raw: RawCall, notes: list[str]) -> None:
+    """The call's SIP transport (once its INVITE went out) and whether SRTP protected its audio."""
+    if raw.t_invite is not None:
+        m.transport = call_transport(raw.job)
+    if raw.srtp_suite:
+        m.srtp = True
+        m.srtp_suite = raw.srtp_suite
+        m.srtp_keying = raw.srtp_keying or "sdes"
+    srtp = raw.job.srtp or "off"
+    if srtp == "off":
+        return
+    if raw.t_answer is not None and raw.media_active and not raw.srtp_suite:
+        notes.append("SRTP offered, the far end answered plain RTP" if srtp == "optional"
+                     else "SRTP was required but the audio is not protected")
+        if srtp == "mandatory" and m.outcome == m_pb2.SUCCESS:
+            m.outcome = m_pb2.NEGOTIATION_FAILED
+    elif srtp == "mandatory" and m.outcome == m_pb2.NEGOTIATION_FAILED and raw.t_answer is None:
+        notes.insert(0, f"SRTP was required (srtp mandatory) and the far end did not accept the SRTP offer "
+                        f"({m.sip_code} {m.sip_reason})".replace(" )", ")"))
 
 
 _CSEQ = re.compile(r"(?im)^CSeq[ \t]*:[ \t]*\d+[ \t]+([A-Za-z]+)")

@@ -26,7 +26,7 @@ from typing import Any
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob, UaJob
+from callgauge_media.engine.jobs import CallJob, TlsFiles, UaJob
 from callgauge_media.engine.measurement import CRASHED_DETAIL, failed_measurement
 from callgauge_media.engine.worker import (
     DEFAULT_CALLS_PER_WORKER,
@@ -156,6 +156,7 @@ class WorkerPool:
         log_level: int = 1,
         drain_rx: bool = True,
         sip_message_log: bool = True,
+        tls: TlsFiles | None = None,
         start_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
@@ -189,6 +190,7 @@ class WorkerPool:
                     log_level=log_level,
                     drain_rx=drain_rx,
                     sip_message_log=sip_message_log,
+                    tls=tls or TlsFiles(),
                 ),
             )
             for i in range(workers)

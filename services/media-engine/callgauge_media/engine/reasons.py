@@ -69,6 +69,8 @@ def where_of(uri: str, transport: str = "") -> tuple[str, int, str]:
     m = re.search(r"(?i);transport=(\w+)", text)
     if m:
         t = m.group(1).lower()
+    elif text[:5].lower() == "sips:":
+        t = "tls"  # a sips: URI is reached over TLS only
     if target is None:
         return "", 0, t or "udp"
     return target.host, target.port, t or "udp"
@@ -121,7 +123,7 @@ def short_reason(text: str, status: int = 0, *, host: str = "", port: int = 0, t
         return f"cannot send to {at} from this media engine's SIP address"
     if sym in ("PJSIP_EUNSUPTRANSPORT", "PJSIP_ETPNOTSUITABLE", "PJSIP_ETPNOTAVAIL"):
         return (f"no {t} transport for {at} in this media engine (the URI's ;transport= and the action's "
-                f"transport must agree: udp or tcp)")
+                f"transport must agree: udp, tcp or tls)")
     if sym in ("PJSIP_EINVALIDURI", "PJSIP_EINVALIDREQURI", "PJSIP_EINVALIDSCHEME", "PJSIP_EURITOOLONG"):
         return "invalid SIP URI"
     if sym == "PJ_ETOOMANY" or status == PJ_ETOOMANY:

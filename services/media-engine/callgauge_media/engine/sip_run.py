@@ -81,6 +81,15 @@ class StaticCredentials:
         return self._passwords
 
 
+def _registrar_addr(t: spec_pb2.ResolvedTarget, transport: str) -> str:
+    return f"{t.host}:{t.port or (5061 if transport == 'tls' else 5060)}"
+
+
+def _tls_verify(t: spec_pb2.ResolvedTarget) -> bool:
+    """The registrar's tls_verify; absent (older runs) means verify."""
+    return t.tls_verify if t.HasField("tls_verify") else True
+
+
 class SipRunError(ValueError):
     """The run names a pool it did not resolve, or an action field is unusable."""
 
@@ -189,12 +198,12 @@ class SipRun:
             raise SipRunError(f"credential_pool {pool_id!r} has no users")
         transport = (transport or t.transport or "udp").lower()
         if transport not in TRANSPORTS:
-            raise SipRunError(f"transport {transport!r} is not supported (udp, tcp)")
+            raise SipRunError(f"transport {transport!r} is not supported (udp, tcp, tls)")
         out = []
         for c in creds:
             out.append(SipAccount(
-                username=c.username, domain=c.domain or t.domain or t.host, registrar=f"{t.host}:{t.port or 5060}",
-                transport=transport, auth_username=c.auth_username or c.username,
+                username=c.username, domain=c.domain or t.domain or t.host, registrar=_registrar_addr(t, transport),
+                transport=transport, auth_username=c.auth_username or c.username, tls_verify=_tls_verify(t),
                 password=await self._password(pool_id, c.username),
             ))
         return out
@@ -243,6 +252,7 @@ class SipRun:
                         step=si, action=ai, index=i, play_file=play, record_dir=record_dir,
                         expect_audio=expect, expect_audio_min=a.expect_audio_min,
                         silent=kind == "wait_for_calls" and a.play_file == "silence",
+                        srtp=(a.srtp or "off").lower(),
                     ))
         except (SipRunError, ValueError, LookupError) as exc:  # LookupError: MediaNotFound
             job = CallJob(call_id=f"{base}.0", destination=a.target_pool or "", step=si, action=ai)
@@ -357,8 +367,8 @@ class SipRun:
             acc = accounts[index % len(accounts)]
         else:
             transport = (call.transport or t.transport or "udp").lower()
-            acc = SipAccount(username=job.from_user, domain=t.domain or t.host, registrar=f"{t.host}:{t.port or 5060}",
-                             transport=transport)
+            acc = SipAccount(username=job.from_user, domain=t.domain or t.host, registrar=_registrar_addr(t, transport),
+                             transport=transport, tls_verify=_tls_verify(t))
         return replace(job, destination=dial_uri(call.dial_destination, acc.domain), account=acc,
                        transport=acc.transport)
 

@@ -35,6 +35,8 @@ import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
+from callgauge_media.engine.jobs import TlsFiles
+
 # PJSUA_MAX_CALLS of the pjsua2 build (third_party/pjproject/config_site.h): pjsua silently clamps
 # uaConfig.maxCalls to it, so asking for more would look fine and then refuse calls (PJ_ETOOMANY)
 MAX_CALLS_PER_WORKER = 256
@@ -58,6 +60,7 @@ class WorkerConfig:
     drain_rx: bool = True  # EndpointOptions.drain_rx
     sip_message_log: bool = True  # EndpointOptions.sip_message_log (ladders with every SIP message)
     poll_ms: int = 500  # longest wait in libHandleEvents; the pool also wakes it per job (doorbell)
+    tls: TlsFiles = TlsFiles()  # CA bundle, own certificate and key for SIP over TLS
 
 
 def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> None:
@@ -100,6 +103,7 @@ def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> Non
             drain_rx=cfg.drain_rx,
             sip_message_log=cfg.sip_message_log,
             tcp=False,  # a TCP listener only when a job asks for TCP
+            tls=cfg.tls,
         ),
         on_result=lambda token, m: send(("result", token, m.SerializeToString())),
         on_answer=lambda token: send(("answered", token)),

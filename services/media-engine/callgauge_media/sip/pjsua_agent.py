@@ -23,6 +23,7 @@ import gc
 import logging
 import math
 import os
+import re
 import sys
 import time
 from collections import deque
@@ -35,10 +36,13 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_platform.recordings import safe_name
 
 from callgauge_media.engine.jobs import (
+    SRTP_MODES,
     TRANSPORTS,
     CallJob,
     SipAccount,
+    TlsFiles,
     UaJob,
+    call_transport,
     normalize_destination,
     pick_codec_id,
     sip_user,
@@ -148,6 +152,38 @@ class EndpointOptions:
     # SIP ladders from pjsip's message log (every message on the wire: the 401/407 challenges pjsip
     # answers itself and retransmissions too); off: only what pjsua2's callbacks show
     sip_message_log: bool = True
+    tls: TlsFiles = TlsFiles()  # SIP over TLS: CA bundle (verification), our certificate and key
+    srtp: str = "off"  # SRTP (SDES) of the local account: off | optional | mandatory (the responder's --srtp)
+
+
+_SRTP_USE = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+             "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
+_SRTP_STATUS = re.compile(r"SRTP status: (Active|Not active) Crypto-suite: (\S*)")
+
+
+def srtp_config(acfg: pj.AccountConfig, mode: str) -> None:
+    """SRTP with SDES keys (RFC 4568) on an account's calls: off, optional or mandatory. The keys
+    travel in the SDP, in clear unless the SIP hop is TLS; pjsua's default (refuse SRTP unless the
+    signalling is TLS) is lifted, so that SRTP over UDP/TCP signalling can be tested too."""
+    mc = acfg.mediaConfig
+    mc.srtpUse = _SRTP_USE[mode]
+    mc.srtpSecureSignaling = 0
+    keyings = pj.IntVector()
+    keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
+    mc.srtpOpt.keyings = keyings
+
+
+def srtp_of(call: pj.Call) -> str:
+    """The crypto suite of the call's active SRTP session ("" when its audio is not SRTP), from
+    pjsua's call dump (pjsua2 has no other view of the media transport's SRTP state)."""
+    try:
+        text = call.dump(True, "")
+    except pj.Error:
+        return ""
+    for active, suite in _SRTP_STATUS.findall(text):
+        if active == "Active":
+            return suite or "unknown"
+    return ""
 
 
 class _LogWriter(pj.LogWriter):
@@ -193,6 +229,7 @@ class _Endpoint:
         self.account: pj.Account | None = None
         self.sip_port = 0
         self.has_tcp = False
+        self.tls_tids: dict[bool, int] = {}  # TLS transport id by certificate verification (on/off)
         self.codec_ids: list[str] = []
         self._default_prio: dict[str, int] = {}
         self._codec_selected: str | None = None
@@ -254,6 +291,8 @@ class _Endpoint:
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:{o.contact_user}@{self.host_for_uri}:{self.sip_port}"
         self.media_transport(acfg)
+        if o.srtp != "off":
+            srtp_config(acfg, o.srtp)
         acc = self._account_cls()
         acc.create(acfg, True)
         self.account = acc
@@ -267,10 +306,15 @@ class _Endpoint:
         if o.bind_host not in ("", "0.0.0.0"):
             mt.boundAddress = o.bind_host
 
-    def account_config(self, a: SipAccount, *, register: bool, regexpire: int = 3600) -> pj.AccountConfig:
+    def account_config(self, a: SipAccount, *, register: bool, regexpire: int = 3600,
+                       srtp: str = "off") -> pj.AccountConfig:
         """A user at a registrar/proxy: digest credentials for any realm, the registrar as outbound
-        proxy (loose routing), no NAT tricks (no rport/Contact rewriting, no keep-alives)."""
+        proxy (loose routing), no NAT tricks (no rport/Contact rewriting, no keep-alives). Over TLS
+        the account is bound to the TLS transport of the registrar's ``tls_verify``."""
         acfg = pj.AccountConfig()
+        if a.transport == "tls":
+            acfg.sipConfig.transportId = self.ensure_tls(a.tls_verify)
+        srtp_config(acfg, srtp)
         acfg.idUri = a.aor
         rc = acfg.regConfig
         rc.registerOnAdd = register
@@ -292,6 +336,44 @@ class _Endpoint:
         nc.udpKaIntervalSec = 0
         self.media_transport(acfg)
         return acfg
+    def ensure_tls(self, verify: bool = True) -> int:
+        """The id of the TLS transport (a listener and the factory of outgoing TLS connections) that
+        checks the far end's certificate (``verify``: chain to the CA bundle, name or IP matching the
+        URI's host) or does not. The verifying one is always made first: pjsip gives connections
+        of no bound account to the first TLS factory. Raises UserError when TLS cannot be set up."""
+        if self.ep is None:
+            raise UserError("media worker not started")
+        if not verify and False not in self.tls_tids and True not in self.tls_tids:
+            try:
+                self.ensure_tls(True)
+            except UserError:
+                pass  # no CA bundle: unverified TLS still works, and nothing falls back to it unasked
+        tid = self.tls_tids.get(verify)
+        if tid is not None:
+            return tid
+        files = self.opts.tls
+        tc = pj.TransportConfig()
+        tc.boundAddress = self.opts.bind_host
+        tc.port = 0
+        tls = tc.tlsConfig
+        tls.CaListFile = files.ca
+        if files.cert_file:
+            tls.certFile = files.cert_file
+            tls.privKeyFile = files.key_file
+        tls.verifyServer = verify
+        tls.verifyClient = False
+        try:
+            tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc)
+        except pj.Error as exc:
+            log.warning("no TLS transport (CA %r, certificate %r): %s", files.ca, files.cert_file, _error_text(exc))
+            if verify and not files.ca:
+                raise UserError("no TLS transport: no CA bundle to verify certificates with (set "
+                                "CALLGAUGE_MEDIA_TLS_CA_FILE, or the registrar's tls_verify false)") from exc
+            raise UserError("no TLS transport in this media worker: its CA bundle or certificate could not "
+                            "be loaded (CALLGAUGE_MEDIA_TLS_* settings; details in its log)") from exc
+        self.tls_tids[verify] = tid
+        return tid
+
     def ensure_tcp(self, port: int = 0) -> bool:
         """A TCP transport (listener) exists: pjsip needs one to place calls over TCP too."""
         if self.has_tcp or self.ep is None:
@@ -622,7 +704,10 @@ class CallerAgent:
             return
         a = job.account
         if a.transport not in TRANSPORTS:
-            self._ua_failed(ua, 0, f"unsupported transport {a.transport!r} (udp, tcp)", done=True)
+            self._ua_failed(ua, 0, f"unsupported transport {a.transport!r} (udp, tcp, tls)", done=True)
+            return
+        if (job.srtp or "off") not in SRTP_MODES:
+            self._ua_failed(ua, 0, f"unknown srtp mode {job.srtp!r} ({', '.join(SRTP_MODES)})", done=True)
             return
         if a.transport == "tcp" and not self._endpoint.ensure_tcp():
             self._ua_failed(ua, 0, "no TCP transport in this media worker", done=True)
@@ -632,7 +717,8 @@ class CallerAgent:
                                    f"{MAX_ACCOUNTS} accounts per process)", done=True)
             return
         try:
-            acfg = self._endpoint.account_config(a, register=job.register, regexpire=job.regexpire)
+            acfg = self._endpoint.account_config(a, register=job.register, regexpire=job.regexpire,
+                                                 srtp=job.srtp or "off")
             acc = _UaAccount(self, ua)
             ua.account = acc
             self._uas[token] = ua
@@ -860,7 +946,7 @@ class CallerAgent:
             codec=job.codec, setup_timeout_ms=int(CALLEE_SETUP_S * 1000) + job.answer_delay_ms,
             from_user=job.account.username, transport=job.account.transport,
             step=job.step, action=job.action, index=job.index,
-            play_file=job.play_file, play_loop=job.play_loop,
+            play_file=job.play_file, play_loop=job.play_loop, srtp=job.srtp or "off",
             record_path=f"{job.record_dir}/{safe_name(f'{job.ua_id}:in{ua.seq}')}.callee.wav"
             if job.record_dir else "",
         )
@@ -905,8 +991,17 @@ class CallerAgent:
         run.answer_due = now + max(0, job.answer_delay_ms) / 1000.0
 
     @staticmethod
-    def _account_key(a: SipAccount) -> tuple:
-        return (a.username, a.domain, a.registrar, a.transport, a.auth_username, a.password)
+    def _account_key(a: SipAccount, srtp: str = "off") -> tuple:
+        return (a.username, a.domain, a.registrar, a.transport, a.auth_username, a.password, a.tls_verify, srtp)
+
+    @classmethod
+    def _job_key(cls, job: CallJob) -> tuple:
+        """The cached account a caller job uses: its SIP user's, or a local one per (transport
+        class, srtp) for direct dials that need TLS or SRTP."""
+        srtp = job.srtp or "off"
+        if job.account is not None:
+            return cls._account_key(job.account, srtp)
+        return ("local", call_transport(job) == "tls", srtp)
 
     def _accounts_used(self) -> int:
         return 1 + sum(1 for ua in self._uas.values() if ua.account is not None) + len(self._caller_accounts)
@@ -916,8 +1011,7 @@ class CallerAgent:
         (no live call uses them) to make room."""
         if self._accounts_used() < MAX_ACCOUNTS:
             return True
-        busy = {self._account_key(r.job.account) for r in (*self._runs.values(), *self._lingering)
-                if r.job.account is not None and r.ua is None}
+        busy = {self._job_key(r.job) for r in (*self._runs.values(), *self._lingering) if r.ua is None}
         for key in list(self._caller_accounts):
             if key in busy:
                 continue
@@ -930,19 +1024,34 @@ class CallerAgent:
                 return True
         return False
 
-    def _caller_account(self, a: SipAccount) -> pj.Account:
-        """A non-registering account per caller identity (digest credentials, outbound proxy),
-        created on first use and cached (idle ones are dropped when pjsua's account table is full)."""
-        key = self._account_key(a)
+    def _caller_account(self, job: CallJob) -> pj.Account:
+        """A non-registering account per caller identity (digest credentials, outbound proxy) and
+        srtp mode, created on first use and cached (idle ones are dropped when pjsua's account
+        table is full). Direct dials use the local account, or for TLS or SRTP a local one bound to
+        the verifying TLS transport and/or with SRTP on."""
+        a, srtp = job.account, job.srtp or "off"
+        ep = self._endpoint
+        key = self._job_key(job)
+        if a is None and key == ("local", False, "off"):
+            return ep.account
         acc = self._caller_accounts.get(key)
         if acc is None:
-            if a.transport == "tcp" and not self._endpoint.ensure_tcp():
+            if a is not None and a.transport == "tcp" and not ep.ensure_tcp():
                 raise UserError("no TCP transport in this media worker")
             if not self._make_account_room():
                 raise UserError(f"this media worker has no room for another SIP identity (pjsua allows "
                                    f"{MAX_ACCOUNTS} accounts per process, all in use)")
+            if a is not None:
+                acfg = ep.account_config(a, register=False, srtp=srtp)
+            else:
+                acfg = pj.AccountConfig()
+                acfg.idUri = f"sip:{self._opts.contact_user}@{ep.host_for_uri}:{ep.sip_port}"
+                if key[1]:  # TLS: the transport that checks certificates (sips: and ;transport=tls dials)
+                    acfg.sipConfig.transportId = ep.ensure_tls(True)
+                srtp_config(acfg, srtp)
+                ep.media_transport(acfg)
             acc = pj.Account()
-            acc.create(self._endpoint.account_config(a, register=False), False)
+            acc.create(acfg, False)
             self._caller_accounts[key] = acc
         return acc
 
@@ -987,7 +1096,10 @@ class CallerAgent:
         ep = self._endpoint
         transport = (job.transport or "udp").lower()
         if transport not in TRANSPORTS:
-            self._report_failed(token, job, f"unsupported transport {job.transport!r} (udp, tcp)")
+            self._report_failed(token, job, f"unsupported transport {job.transport!r} (udp, tcp, tls)")
+            return True
+        if (job.srtp or "off") not in SRTP_MODES:
+            self._report_failed(token, job, f"unknown srtp mode {job.srtp!r} ({', '.join(SRTP_MODES)})")
             return True
         if transport == "tcp" and not ep.ensure_tcp():
             self._report_failed(token, job, "no TCP transport in this media worker")
@@ -1006,7 +1118,7 @@ class CallerAgent:
             return True
         run = _CallRun(token, job)
         try:
-            account = ep.account if job.account is None else self._caller_account(job.account)
+            account = self._caller_account(job)
             ep.select_codec(codec_id)
             call = _CallerCall(account, self, run)
             run.call = call
@@ -1038,7 +1150,9 @@ class CallerAgent:
             where = job.account.registrar if job.account is not None else dest
             why = _user_error(exc, f"INVITE to {dest} not sent", where=where,
                               transport=job.account.transport if job.account is not None else transport)
-            self._deliver(token, failed_measurement(job, f"INVITE not sent: {why}", started_wall=started))
+            m = failed_measurement(job, f"INVITE not sent: {why}", started_wall=started)
+            m.transport = call_transport(job)
+            self._deliver(token, m)
             return True
         if first_try is not None:
             run.raw.notes.append(f"waited {1000 * (run.raw.t_invite - first_try):.0f} ms for a pjsua call slot")
@@ -1103,6 +1217,9 @@ class CallerAgent:
                 run.raw.codec = call.getStreamInfo(idx).codecName
             except pj.Error:
                 pass
+            if (run.job.srtp or "off") != "off" and not run.raw.srtp_suite:
+                run.raw.srtp_suite = srtp_of(call)
+                run.raw.srtp_keying = "sdes" if run.raw.srtp_suite else ""
             port = aud.getPortId()
             if port == run.aud_port:
                 return

@@ -26,6 +26,7 @@ class RegistrarFields:
     port: int | None = None
     transport: str | None = None
     domain: str | None = None
+    tls_verify: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Registrar:
     domain: str
     created_at: datetime | None = None
     deleted: bool = False
+    tls_verify: bool = True  # transport tls: the media engine checks the registrar's certificate
 
 
 @dataclass(frozen=True)
@@ -120,12 +122,13 @@ class Resources:
 def evolve_registrar(state: Registrar | None, event: Message, at: datetime | None = None) -> Registrar | None:
     if isinstance(event, runs_pb2.RegistrarCreated):
         return Registrar(event.registrar_id, event.project_id, event.account_id, event.mode or "live", event.name,
-                         event.host, event.port, event.transport, event.domain, at)
+                         event.host, event.port, event.transport, event.domain, at,
+                         tls_verify=event.tls_verify if event.HasField("tls_verify") else True)
     if state is None:
         return None
     if isinstance(event, runs_pb2.RegistrarUpdated):
         return replace(state, name=event.name, host=event.host, port=event.port, transport=event.transport,
-                       domain=event.domain)
+                       domain=event.domain, tls_verify=event.tls_verify if event.HasField("tls_verify") else True)
     if isinstance(event, runs_pb2.RegistrarDeleted):
         return replace(state, deleted=True)
     return state
@@ -175,7 +178,7 @@ def _validate_registrar(name: str, host: str, port: int, transport: str, domain:
             v.add(["port" if refusal.startswith("port") else "host"],
                   f"{host}:{port} is not an allowed destination: {refusal}", "destination_denied")
     if transport not in specs.TRANSPORTS:
-        v.add(["transport"], "udp or tcp")
+        v.add(["transport"], "udp, tcp or tls")
     if domain and not _HOST.match(domain):
         v.add(["domain"], f"{domain!r} is not a SIP domain")
 
@@ -187,14 +190,16 @@ def decide_create_registrar(project: Project | None, state: Registrar | None, cm
     if state is not None:
         raise Conflict(f"registrar {cmd.registrar_id} exists")
     f = cmd.fields
-    name, host, port = (f.name or "").strip(), (f.host or "").strip(), 5060 if f.port is None else f.port
     transport, domain = f.transport or "udp", (f.domain or "").strip()
+    default_port = 5061 if transport == "tls" else 5060  # RFC 3261 §26.2: SIP over TLS listens on 5061
+    name, host, port = (f.name or "").strip(), (f.host or "").strip(), default_port if f.port is None else f.port
     v = ValidationCollector()
     _validate_registrar(name, host, port, transport, domain, v, dial)
     v.raise_if_any()
     return [runs_pb2.RegistrarCreated(registrar_id=cmd.registrar_id, project_id=cmd.project_id,
                                       account_id=cmd.account_id, mode=cmd.mode, name=name, host=host, port=port,
-                                      transport=transport, domain=domain or host)]
+                                      transport=transport, domain=domain or host,
+                                      tls_verify=True if f.tls_verify is None else f.tls_verify)]
 
 
 def _registrar_in(state: Registrar | None, rid: str, project_id: str, account_id: str, mode: str) -> Registrar:
@@ -211,13 +216,15 @@ def decide_update_registrar(state: Registrar | None, cmd: UpdateRegistrar, dial:
     port = r.port if f.port is None else f.port
     transport = r.transport if f.transport is None else f.transport
     domain = r.domain if f.domain is None else f.domain.strip()
+    tls_verify = r.tls_verify if f.tls_verify is None else f.tls_verify
     v = ValidationCollector()
     _validate_registrar(name, host, port, transport, domain, v, dial)
     v.raise_if_any()
-    if (name, host, port, transport, domain) == (r.name, r.host, r.port, r.transport, r.domain):
+    if (name, host, port, transport, domain, tls_verify) == (r.name, r.host, r.port, r.transport, r.domain,
+                                                             r.tls_verify):
         return []
     return [runs_pb2.RegistrarUpdated(registrar_id=r.id, name=name, host=host, port=port, transport=transport,
-                                      domain=domain or host)]
+                                      domain=domain or host, tls_verify=tls_verify)]
 
 
 def decide_delete_registrar(state: Registrar | None, cmd: DeleteResource, used_by: tuple[str, ...] = ()) -> list[Message]:

@@ -136,7 +136,7 @@ def _resolve(spec: spec_pb2.TestSpec, resources: Resources) -> tuple[list, list]
     for rid in target_ids:
         r = resources.registrars[rid]
         targets.append(spec_pb2.ResolvedTarget(id=r.id, host=r.host, port=r.port, transport=r.transport,
-                                               domain=r.domain))
+                                               domain=r.domain, tls_verify=r.tls_verify))
     pools = []
     for pid in pool_ids:
         pool = resources.pools[pid]

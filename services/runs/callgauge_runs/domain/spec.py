@@ -16,7 +16,8 @@ CODECS = ("PCMU", "PCMA", "G722", "GSM", "speex", "iLBC")
 METRICS = ("asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max",
            "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "mos_lqo_min", "mos_lqo_mean")
 OPS = (">=", "<=", ">", "<", "==")
-TRANSPORTS = ("udp", "tcp")
+TRANSPORTS = ("udp", "tcp", "tls")
+SRTP_MODES = ("off", "optional", "mandatory")
 DISTRIBUTIONS = ("fixed", "uniform", "exponential")
 DRIVERS = ("pjsua", "sipp")
 _SIP_URI = re.compile(r"^sips?:([^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(;[^\s]*)?$")
@@ -46,10 +47,16 @@ def with_defaults(spec: spec_pb2.TestSpec) -> spec_pb2.TestSpec:
                 c.max_total_calls = c.max_total_calls or 1
                 c.concurrency = c.concurrency or 1
                 c.from_user = c.from_user or "callgauge"
-                c.transport = c.transport or "udp"
+                # unset: tls for a sips: URI, the registrar's transport through a target_pool, else udp
+                if not c.transport and not c.target_pool:
+                    c.transport = "tls" if is_sips(c.dial_destination) else "udp"
             elif kind == "register":
                 action.register.regexpire = action.register.regexpire or 3600
     return out
+
+
+def is_sips(dest: str) -> bool:
+    return (dest or "").strip().lstrip("<").lower().startswith("sips:")
 
 
 def validate(spec: spec_pb2.TestSpec, v: ValidationCollector, root: list[str | int],
@@ -122,8 +129,14 @@ def _common(body, v: ValidationCollector, loc: list) -> None:
         v.add([*loc, "codec"], f"unsupported codec {body.codec!r}; one of {', '.join(CODECS)}")
     if getattr(body, "tone_hz", 0) > 4000:
         v.add([*loc, "tone_hz"], "a tone above 4000 Hz cannot pass a narrowband codec")
-    if getattr(body, "transport", "") and body.transport not in TRANSPORTS:
-        v.add([*loc, "transport"], "udp or tcp")
+    transport = getattr(body, "transport", "")
+    if transport and transport not in TRANSPORTS:
+        v.add([*loc, "transport"], "udp, tcp or tls")
+    elif transport in ("udp", "tcp") and is_sips(getattr(body, "dial_destination", "")):
+        v.add([*loc, "transport"], f"a sips: destination is reached over TLS only, not {transport}: "
+                                   f"set transport tls (or leave it out)")
+    if getattr(body, "srtp", "") and body.srtp not in SRTP_MODES:
+        v.add([*loc, "srtp"], f"unknown srtp mode {body.srtp!r}; one of {', '.join(SRTP_MODES)} (SRTP with SDES keys)")
     if getattr(body, "duration_ms", 0) > MAX_DURATION_MS:
         v.add([*loc, "duration_ms"], f"at most {MAX_DURATION_MS} ms")
     if getattr(body, "setup_timeout_ms", 0) > 300_000:
@@ -262,6 +275,10 @@ def _validate_load(ld: spec_pb2.LoadAction, v: ValidationCollector, loc: list[st
     if ld.driver and ld.driver not in DRIVERS:
         v.add([*loc, "driver"], f"one of {', '.join(DRIVERS)}")
     _validate_impairment(ld, v, loc)
+    if ld.driver == "sipp" and ld.srtp in ("optional", "mandatory"):
+        v.add([*loc, "srtp"], "the SIPp driver sends plain RTP only: use the pjsua driver for SRTP")
+    if ld.driver == "sipp" and (ld.transport == "tls" or is_sips(ld.dial_destination)):
+        v.add([*loc, "transport"], "the SIPp driver here runs over udp or tcp: use the pjsua driver for TLS")
     if ld.HasField("impairment") and ld.driver == "sipp":
         v.add([*loc, "impairment"], "impairment needs the pjsua driver (SIPp's media does not go through the "
                                     "engine's relay)")

@@ -65,7 +65,8 @@ def test_pb(t: test_model.Test) -> pb.Test:
 
 def registrar_pb(r: resource_model.Registrar) -> pb.Registrar:
     return pb.Registrar(id=r.id, project_id=r.project_id, name=r.name, host=r.host, port=r.port,
-                        transport=r.transport, domain=r.domain, created_at=_ts(r.created_at))
+                        transport=r.transport, domain=r.domain, created_at=_ts(r.created_at),
+                        tls_verify=r.tls_verify)
 
 
 def pool_pb(p: resource_model.CredentialPool) -> pb.CredentialPool:
@@ -105,7 +106,8 @@ def _registrar_fields(r: pb.RegistrarRequest) -> resource_model.RegistrarFields:
     return resource_model.RegistrarFields(
         name=r.name if r.HasField("name") else None, host=r.host if r.HasField("host") else None,
         port=r.port if r.HasField("port") else None, transport=r.transport if r.HasField("transport") else None,
-        domain=r.domain if r.HasField("domain") else None)
+        domain=r.domain if r.HasField("domain") else None,
+        tls_verify=r.tls_verify if r.HasField("tls_verify") else None)
 
 
 class RunsServicer(pb_grpc.RunsServiceServicer):

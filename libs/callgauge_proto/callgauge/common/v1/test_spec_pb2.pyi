@@ -51,7 +51,7 @@ class RegisterAction(_message.Message):
     def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., regexpire: _Optional[int] = ..., count: _Optional[int] = ..., transport: _Optional[str] = ..., keep_registered: _Optional[bool] = ...) -> None: ...
 
 class WaitForCallsAction(_message.Message):
-    __slots__ = ("target_pool", "credential_pool", "answer_delay_ms", "tone_hz", "codec", "max_total_calls", "timeout_ms", "expect_dtmf", "hangup_by", "duration_ms", "play_file", "record", "expect_audio", "expect_audio_min")
+    __slots__ = ("target_pool", "credential_pool", "answer_delay_ms", "tone_hz", "codec", "max_total_calls", "timeout_ms", "expect_dtmf", "hangup_by", "duration_ms", "play_file", "record", "expect_audio", "expect_audio_min", "srtp")
     TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
     ANSWER_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class WaitForCallsAction(_message.Message):
     RECORD_FIELD_NUMBER: _ClassVar[int]
     EXPECT_AUDIO_FIELD_NUMBER: _ClassVar[int]
     EXPECT_AUDIO_MIN_FIELD_NUMBER: _ClassVar[int]
+    SRTP_FIELD_NUMBER: _ClassVar[int]
     target_pool: str
     credential_pool: str
     answer_delay_ms: int
@@ -80,10 +81,11 @@ class WaitForCallsAction(_message.Message):
     record: bool
     expect_audio: str
     expect_audio_min: float
-    def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ...) -> None: ...
+    srtp: str
+    def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., srtp: _Optional[str] = ...) -> None: ...
 
 class CallAction(_message.Message):
-    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min", "expect", "impairment")
+    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min", "expect", "impairment", "srtp")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     TONE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +106,7 @@ class CallAction(_message.Message):
     EXPECT_AUDIO_MIN_FIELD_NUMBER: _ClassVar[int]
     EXPECT_FIELD_NUMBER: _ClassVar[int]
     IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
+    SRTP_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     duration_ms: int
     tone_hz: int
@@ -124,10 +127,11 @@ class CallAction(_message.Message):
     expect_audio_min: float
     expect: _containers.RepeatedCompositeFieldContainer[Expect]
     impairment: Impairment
-    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ...) -> None: ...
+    srtp: str
+    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ...) -> None: ...
 
 class LoadAction(_message.Message):
-    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver", "expect", "play_file", "record_sample", "record_max", "impairment")
+    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver", "expect", "play_file", "record_sample", "record_max", "impairment", "srtp")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +154,7 @@ class LoadAction(_message.Message):
     RECORD_SAMPLE_FIELD_NUMBER: _ClassVar[int]
     RECORD_MAX_FIELD_NUMBER: _ClassVar[int]
     IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
+    SRTP_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     target_pool: str
     credential_pool: str
@@ -172,7 +177,8 @@ class LoadAction(_message.Message):
     record_sample: float
     record_max: int
     impairment: Impairment
-    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ...) -> None: ...
+    srtp: str
+    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ...) -> None: ...
 
 class Impairment(_message.Message):
     __slots__ = ("loss_pct", "burst_packets", "jitter_ms", "delay_ms", "direction")
@@ -207,18 +213,20 @@ class Assertion(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., op: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
 
 class ResolvedTarget(_message.Message):
-    __slots__ = ("id", "host", "port", "transport", "domain")
+    __slots__ = ("id", "host", "port", "transport", "domain", "tls_verify")
     ID_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERIFY_FIELD_NUMBER: _ClassVar[int]
     id: str
     host: str
     port: int
     transport: str
     domain: str
-    def __init__(self, id: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+    tls_verify: bool
+    def __init__(self, id: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ..., tls_verify: _Optional[bool] = ...) -> None: ...
 
 class ResolvedCredential(_message.Message):
     __slots__ = ("username", "auth_username", "domain")

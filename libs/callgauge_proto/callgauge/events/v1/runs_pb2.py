@@ -26,7 +26,7 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as callgauge_dot_c
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as callgauge_dot_media_dot_v1_dot_measurements__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61llgauge/events/v1/runs.proto\x12\x13\x63\x61llgauge.events.v1\x1a#callgauge/common/v1/test_spec.proto\x1a%callgauge/media/v1/measurements.proto\"\xd8\x01\n\x0eProjectCreated\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04slug\x18\x04 \x01(\t\x12\x43\n\x08metadata\x18\x05 \x03(\x0b\x32\x31.callgauge.events.v1.ProjectCreated.MetadataEntry\x12\x0c\n\x04mode\x18\x06 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb6\x01\n\x0eProjectUpdated\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04slug\x18\x03 \x01(\t\x12\x43\n\x08metadata\x18\x04 \x03(\x0b\x32\x31.callgauge.events.v1.ProjectUpdated.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"$\n\x0eProjectDeleted\x12\x12\n\nproject_id\x18\x01 \x01(\t\"6\n\x12ProjectSlugClaimed\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\"7\n\x13ProjectSlugReleased\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\"\x82\x02\n\x0bTestCreated\x12\x0f\n\x07test_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12+\n\x04spec\x18\x05 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12@\n\x08metadata\x18\x06 \x03(\x0b\x32..callgauge.events.v1.TestCreated.MetadataEntry\x12\x0c\n\x04mode\x18\x07 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcc\x01\n\x0bTestUpdated\x12\x0f\n\x07test_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x04spec\x18\x03 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12@\n\x08metadata\x18\x04 \x03(\x0b\x32..callgauge.events.v1.TestUpdated.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"2\n\x0bTestDeleted\x12\x0f\n\x07test_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"\xab\x01\n\x10RegistrarCreated\x12\x14\n\x0cregistrar_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0c\n\x04host\x18\x06 \x01(\t\x12\x0c\n\x04port\x18\x07 \x01(\r\x12\x11\n\ttransport\x18\x08 \x01(\t\x12\x0e\n\x06\x64omain\x18\t \x01(\t\"u\n\x10RegistrarUpdated\x12\x14\n\x0cregistrar_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0c\n\x04port\x18\x04 \x01(\r\x12\x11\n\ttransport\x18\x05 \x01(\t\x12\x0e\n\x06\x64omain\x18\x06 \x01(\t\"<\n\x10RegistrarDeleted\x12\x14\n\x0cregistrar_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"h\n\x10StoredCredential\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x15\n\rauth_username\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12\x1b\n\x13password_ciphertext\x18\x04 \x01(\x0c\"\xa8\x01\n\x15\x43redentialPoolCreated\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12:\n\x0b\x63redentials\x18\x06 \x03(\x0b\x32%.callgauge.events.v1.StoredCredential\"r\n\x15\x43redentialPoolUpdated\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12:\n\x0b\x63redentials\x18\x03 \x03(\x0b\x32%.callgauge.events.v1.StoredCredential\"<\n\x15\x43redentialPoolDeleted\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"\x8f\x03\n\x0cRunRequested\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0f\n\x07test_id\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x11\n\ttest_name\x18\x05 \x01(\t\x12+\n\x04spec\x18\x06 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12\x41\n\x08metadata\x18\x07 \x03(\x0b\x32/.callgauge.events.v1.RunRequested.MetadataEntry\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x0c\n\x04mode\x18\t \x01(\t\x12\x34\n\x07targets\x18\n \x03(\x0b\x32#.callgauge.common.v1.ResolvedTarget\x12\x30\n\x05pools\x18\x0b \x03(\x0b\x32!.callgauge.common.v1.ResolvedPool\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\tRunQueued\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x15\n\rplanned_calls\x18\x03 \x01(\r\"/\n\nRunStarted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\"Q\n\x0c\x43\x61llRecorded\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x31\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32#.callgauge.media.v1.CallMeasurement\"{\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x1a\n\x12result_description\x18\x04 \x01(\t\"h\n\tRunFailed\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x1a\n\x12result_description\x18\x03 \x01(\t\"2\n\x10RunStopRequested\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"k\n\x0cRunCancelled\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x1a\n\x12result_description\x18\x03 \x01(\t\";\n\x13RunKioskLinkCreated\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0ctoken_sha256\x18\x02 \x01(\t\";\n\x13RunKioskLinkRevoked\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0ctoken_sha256\x18\x02 \x01(\t\"<\n\rAccountClosed\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x17\n\x0fsource_event_id\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61llgauge/events/v1/runs.proto\x12\x13\x63\x61llgauge.events.v1\x1a#callgauge/common/v1/test_spec.proto\x1a%callgauge/media/v1/measurements.proto\"\xd8\x01\n\x0eProjectCreated\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04slug\x18\x04 \x01(\t\x12\x43\n\x08metadata\x18\x05 \x03(\x0b\x32\x31.callgauge.events.v1.ProjectCreated.MetadataEntry\x12\x0c\n\x04mode\x18\x06 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb6\x01\n\x0eProjectUpdated\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04slug\x18\x03 \x01(\t\x12\x43\n\x08metadata\x18\x04 \x03(\x0b\x32\x31.callgauge.events.v1.ProjectUpdated.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"$\n\x0eProjectDeleted\x12\x12\n\nproject_id\x18\x01 \x01(\t\"6\n\x12ProjectSlugClaimed\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\"7\n\x13ProjectSlugReleased\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\"\x82\x02\n\x0bTestCreated\x12\x0f\n\x07test_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12+\n\x04spec\x18\x05 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12@\n\x08metadata\x18\x06 \x03(\x0b\x32..callgauge.events.v1.TestCreated.MetadataEntry\x12\x0c\n\x04mode\x18\x07 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcc\x01\n\x0bTestUpdated\x12\x0f\n\x07test_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x04spec\x18\x03 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12@\n\x08metadata\x18\x04 \x03(\x0b\x32..callgauge.events.v1.TestUpdated.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"2\n\x0bTestDeleted\x12\x0f\n\x07test_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"\xd3\x01\n\x10RegistrarCreated\x12\x14\n\x0cregistrar_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0c\n\x04host\x18\x06 \x01(\t\x12\x0c\n\x04port\x18\x07 \x01(\r\x12\x11\n\ttransport\x18\x08 \x01(\t\x12\x0e\n\x06\x64omain\x18\t \x01(\t\x12\x17\n\ntls_verify\x18\n \x01(\x08H\x00\x88\x01\x01\x42\r\n\x0b_tls_verify\"\x9d\x01\n\x10RegistrarUpdated\x12\x14\n\x0cregistrar_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0c\n\x04port\x18\x04 \x01(\r\x12\x11\n\ttransport\x18\x05 \x01(\t\x12\x0e\n\x06\x64omain\x18\x06 \x01(\t\x12\x17\n\ntls_verify\x18\n \x01(\x08H\x00\x88\x01\x01\x42\r\n\x0b_tls_verify\"<\n\x10RegistrarDeleted\x12\x14\n\x0cregistrar_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"h\n\x10StoredCredential\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x15\n\rauth_username\x18\x02 \x01(\t\x12\x0e\n\x06\x64omain\x18\x03 \x01(\t\x12\x1b\n\x13password_ciphertext\x18\x04 \x01(\x0c\"\xa8\x01\n\x15\x43redentialPoolCreated\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12:\n\x0b\x63redentials\x18\x06 \x03(\x0b\x32%.callgauge.events.v1.StoredCredential\"r\n\x15\x43redentialPoolUpdated\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12:\n\x0b\x63redentials\x18\x03 \x03(\x0b\x32%.callgauge.events.v1.StoredCredential\"<\n\x15\x43redentialPoolDeleted\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\"\x8f\x03\n\x0cRunRequested\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x12\n\nproject_id\x18\x02 \x01(\t\x12\x0f\n\x07test_id\x18\x03 \x01(\t\x12\x12\n\naccount_id\x18\x04 \x01(\t\x12\x11\n\ttest_name\x18\x05 \x01(\t\x12+\n\x04spec\x18\x06 \x01(\x0b\x32\x1d.callgauge.common.v1.TestSpec\x12\x41\n\x08metadata\x18\x07 \x03(\x0b\x32/.callgauge.events.v1.RunRequested.MetadataEntry\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x0c\n\x04mode\x18\t \x01(\t\x12\x34\n\x07targets\x18\n \x03(\x0b\x32#.callgauge.common.v1.ResolvedTarget\x12\x30\n\x05pools\x18\x0b \x03(\x0b\x32!.callgauge.common.v1.ResolvedPool\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\tRunQueued\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\x12\x15\n\rplanned_calls\x18\x03 \x01(\r\"/\n\nRunStarted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tengine_id\x18\x02 \x01(\t\"Q\n\x0c\x43\x61llRecorded\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x31\n\x04\x63\x61ll\x18\x02 \x01(\x0b\x32#.callgauge.media.v1.CallMeasurement\"{\n\x0cRunCompleted\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x0e\n\x06passed\x18\x03 \x01(\x08\x12\x1a\n\x12result_description\x18\x04 \x01(\t\"h\n\tRunFailed\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x1a\n\x12result_description\x18\x03 \x01(\t\"2\n\x10RunStopRequested\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"k\n\x0cRunCancelled\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x07summary\x18\x02 \x01(\x0b\x32\x1e.callgauge.media.v1.RunSummary\x12\x1a\n\x12result_description\x18\x03 \x01(\t\";\n\x13RunKioskLinkCreated\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0ctoken_sha256\x18\x02 \x01(\t\";\n\x13RunKioskLinkRevoked\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x14\n\x0ctoken_sha256\x18\x02 \x01(\t\"<\n\rAccountClosed\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x17\n\x0fsource_event_id\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -68,41 +68,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TESTDELETED']._serialized_start=1154
   _globals['_TESTDELETED']._serialized_end=1204
   _globals['_REGISTRARCREATED']._serialized_start=1207
-  _globals['_REGISTRARCREATED']._serialized_end=1378
-  _globals['_REGISTRARUPDATED']._serialized_start=1380
-  _globals['_REGISTRARUPDATED']._serialized_end=1497
-  _globals['_REGISTRARDELETED']._serialized_start=1499
-  _globals['_REGISTRARDELETED']._serialized_end=1559
-  _globals['_STOREDCREDENTIAL']._serialized_start=1561
-  _globals['_STOREDCREDENTIAL']._serialized_end=1665
-  _globals['_CREDENTIALPOOLCREATED']._serialized_start=1668
-  _globals['_CREDENTIALPOOLCREATED']._serialized_end=1836
-  _globals['_CREDENTIALPOOLUPDATED']._serialized_start=1838
-  _globals['_CREDENTIALPOOLUPDATED']._serialized_end=1952
-  _globals['_CREDENTIALPOOLDELETED']._serialized_start=1954
-  _globals['_CREDENTIALPOOLDELETED']._serialized_end=2014
-  _globals['_RUNREQUESTED']._serialized_start=2017
-  _globals['_RUNREQUESTED']._serialized_end=2416
+  _globals['_REGISTRARCREATED']._serialized_end=1418
+  _globals['_REGISTRARUPDATED']._serialized_start=1421
+  _globals['_REGISTRARUPDATED']._serialized_end=1578
+  _globals['_REGISTRARDELETED']._serialized_start=1580
+  _globals['_REGISTRARDELETED']._serialized_end=1640
+  _globals['_STOREDCREDENTIAL']._serialized_start=1642
+  _globals['_STOREDCREDENTIAL']._serialized_end=1746
+  _globals['_CREDENTIALPOOLCREATED']._serialized_start=1749
+  _globals['_CREDENTIALPOOLCREATED']._serialized_end=1917
+  _globals['_CREDENTIALPOOLUPDATED']._serialized_start=1919
+  _globals['_CREDENTIALPOOLUPDATED']._serialized_end=2033
+  _globals['_CREDENTIALPOOLDELETED']._serialized_start=2035
+  _globals['_CREDENTIALPOOLDELETED']._serialized_end=2095
+  _globals['_RUNREQUESTED']._serialized_start=2098
+  _globals['_RUNREQUESTED']._serialized_end=2497
   _globals['_RUNREQUESTED_METADATAENTRY']._serialized_start=301
   _globals['_RUNREQUESTED_METADATAENTRY']._serialized_end=348
-  _globals['_RUNQUEUED']._serialized_start=2418
-  _globals['_RUNQUEUED']._serialized_end=2487
-  _globals['_RUNSTARTED']._serialized_start=2489
-  _globals['_RUNSTARTED']._serialized_end=2536
-  _globals['_CALLRECORDED']._serialized_start=2538
-  _globals['_CALLRECORDED']._serialized_end=2619
-  _globals['_RUNCOMPLETED']._serialized_start=2621
-  _globals['_RUNCOMPLETED']._serialized_end=2744
-  _globals['_RUNFAILED']._serialized_start=2746
-  _globals['_RUNFAILED']._serialized_end=2850
-  _globals['_RUNSTOPREQUESTED']._serialized_start=2852
-  _globals['_RUNSTOPREQUESTED']._serialized_end=2902
-  _globals['_RUNCANCELLED']._serialized_start=2904
-  _globals['_RUNCANCELLED']._serialized_end=3011
-  _globals['_RUNKIOSKLINKCREATED']._serialized_start=3013
-  _globals['_RUNKIOSKLINKCREATED']._serialized_end=3072
-  _globals['_RUNKIOSKLINKREVOKED']._serialized_start=3074
-  _globals['_RUNKIOSKLINKREVOKED']._serialized_end=3133
-  _globals['_ACCOUNTCLOSED']._serialized_start=3135
-  _globals['_ACCOUNTCLOSED']._serialized_end=3195
+  _globals['_RUNQUEUED']._serialized_start=2499
+  _globals['_RUNQUEUED']._serialized_end=2568
+  _globals['_RUNSTARTED']._serialized_start=2570
+  _globals['_RUNSTARTED']._serialized_end=2617
+  _globals['_CALLRECORDED']._serialized_start=2619
+  _globals['_CALLRECORDED']._serialized_end=2700
+  _globals['_RUNCOMPLETED']._serialized_start=2702
+  _globals['_RUNCOMPLETED']._serialized_end=2825
+  _globals['_RUNFAILED']._serialized_start=2827
+  _globals['_RUNFAILED']._serialized_end=2931
+  _globals['_RUNSTOPREQUESTED']._serialized_start=2933
+  _globals['_RUNSTOPREQUESTED']._serialized_end=2983
+  _globals['_RUNCANCELLED']._serialized_start=2985
+  _globals['_RUNCANCELLED']._serialized_end=3092
+  _globals['_RUNKIOSKLINKCREATED']._serialized_start=3094
+  _globals['_RUNKIOSKLINKCREATED']._serialized_end=3153
+  _globals['_RUNKIOSKLINKREVOKED']._serialized_start=3155
+  _globals['_RUNKIOSKLINKREVOKED']._serialized_end=3214
+  _globals['_ACCOUNTCLOSED']._serialized_start=3216
+  _globals['_ACCOUNTCLOSED']._serialized_end=3276
 # @@protoc_insertion_point(module_scope)

@@ -125,7 +125,7 @@ class TestDeleted(_message.Message):
     def __init__(self, test_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
 
 class RegistrarCreated(_message.Message):
-    __slots__ = ("registrar_id", "project_id", "account_id", "mode", "name", "host", "port", "transport", "domain")
+    __slots__ = ("registrar_id", "project_id", "account_id", "mode", "name", "host", "port", "transport", "domain", "tls_verify")
     REGISTRAR_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,7 @@ class RegistrarCreated(_message.Message):
     PORT_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERIFY_FIELD_NUMBER: _ClassVar[int]
     registrar_id: str
     project_id: str
     account_id: str
@@ -144,23 +145,26 @@ class RegistrarCreated(_message.Message):
     port: int
     transport: str
     domain: str
-    def __init__(self, registrar_id: _Optional[str] = ..., project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., mode: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+    tls_verify: bool
+    def __init__(self, registrar_id: _Optional[str] = ..., project_id: _Optional[str] = ..., account_id: _Optional[str] = ..., mode: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ..., tls_verify: _Optional[bool] = ...) -> None: ...
 
 class RegistrarUpdated(_message.Message):
-    __slots__ = ("registrar_id", "name", "host", "port", "transport", "domain")
+    __slots__ = ("registrar_id", "name", "host", "port", "transport", "domain", "tls_verify")
     REGISTRAR_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERIFY_FIELD_NUMBER: _ClassVar[int]
     registrar_id: str
     name: str
     host: str
     port: int
     transport: str
     domain: str
-    def __init__(self, registrar_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+    tls_verify: bool
+    def __init__(self, registrar_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ..., tls_verify: _Optional[bool] = ...) -> None: ...
 
 class RegistrarDeleted(_message.Message):
     __slots__ = ("registrar_id", "project_id")

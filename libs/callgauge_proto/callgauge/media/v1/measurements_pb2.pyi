@@ -27,7 +27,7 @@ NEGOTIATION_FAILED: CallOutcome
 TIMEOUT: CallOutcome
 
 class CallMeasurement(_message.Message):
-    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail", "dtmf_sent", "dtmf_received", "dtmf_ok", "sip_ladder", "sip_call_id", "role", "mos_lqo", "audio_delay_ms", "audio_match", "audio_silent", "audio_clipped", "audio_one_way", "recorded_legs", "audio_score_cpu_s", "callee_mos_lqo", "callee_audio_match", "callee_audio_silent", "impairment")
+    __slots__ = ("call_id", "step", "action", "index", "destination", "outcome", "sip_code", "sip_reason", "setup_time_ms", "post_dial_delay_ms", "duration_ms", "codec", "tx_packets", "rx_packets", "rx_lost_packets", "loss_pct", "jitter_ms", "rtt_ms", "r_factor", "mos", "one_way_audio", "started_at", "ended_at", "detail", "dtmf_sent", "dtmf_received", "dtmf_ok", "sip_ladder", "sip_call_id", "role", "mos_lqo", "audio_delay_ms", "audio_match", "audio_silent", "audio_clipped", "audio_one_way", "recorded_legs", "audio_score_cpu_s", "callee_mos_lqo", "callee_audio_match", "callee_audio_silent", "impairment", "transport", "srtp", "srtp_suite", "srtp_keying")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,10 @@ class CallMeasurement(_message.Message):
     CALLEE_AUDIO_MATCH_FIELD_NUMBER: _ClassVar[int]
     CALLEE_AUDIO_SILENT_FIELD_NUMBER: _ClassVar[int]
     IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
+    SRTP_FIELD_NUMBER: _ClassVar[int]
+    SRTP_SUITE_FIELD_NUMBER: _ClassVar[int]
+    SRTP_KEYING_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     step: int
     action: int
@@ -112,7 +116,11 @@ class CallMeasurement(_message.Message):
     callee_audio_match: float
     callee_audio_silent: bool
     impairment: AppliedImpairment
-    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ..., mos_lqo: _Optional[float] = ..., audio_delay_ms: _Optional[float] = ..., audio_match: _Optional[float] = ..., audio_silent: _Optional[bool] = ..., audio_clipped: _Optional[bool] = ..., audio_one_way: _Optional[bool] = ..., recorded_legs: _Optional[str] = ..., audio_score_cpu_s: _Optional[float] = ..., callee_mos_lqo: _Optional[float] = ..., callee_audio_match: _Optional[float] = ..., callee_audio_silent: _Optional[bool] = ..., impairment: _Optional[_Union[AppliedImpairment, _Mapping]] = ...) -> None: ...
+    transport: str
+    srtp: bool
+    srtp_suite: str
+    srtp_keying: str
+    def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ..., mos_lqo: _Optional[float] = ..., audio_delay_ms: _Optional[float] = ..., audio_match: _Optional[float] = ..., audio_silent: _Optional[bool] = ..., audio_clipped: _Optional[bool] = ..., audio_one_way: _Optional[bool] = ..., recorded_legs: _Optional[str] = ..., audio_score_cpu_s: _Optional[float] = ..., callee_mos_lqo: _Optional[float] = ..., callee_audio_match: _Optional[float] = ..., callee_audio_silent: _Optional[bool] = ..., impairment: _Optional[_Union[AppliedImpairment, _Mapping]] = ..., transport: _Optional[str] = ..., srtp: _Optional[bool] = ..., srtp_suite: _Optional[str] = ..., srtp_keying: _Optional[str] = ...) -> None: ...
 
 class AppliedImpairment(_message.Message):
     __slots__ = ("asked", "rx_packets", "rx_dropped", "rx_loss_pct", "tx_packets", "tx_dropped", "tx_loss_pct", "rx_bypassed")

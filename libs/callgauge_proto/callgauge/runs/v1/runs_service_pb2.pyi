@@ -426,7 +426,7 @@ class UpdateTestRequest(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., name: _Optional[str] = ..., set_steps: _Optional[bool] = ..., set_assertions: _Optional[bool] = ..., spec: _Optional[_Union[_test_spec_pb2.TestSpec, _Mapping]] = ..., set_metadata: _Optional[bool] = ..., metadata: _Optional[_Mapping[str, str]] = ..., allow_unattempted_calls: _Optional[bool] = ...) -> None: ...
 
 class Registrar(_message.Message):
-    __slots__ = ("id", "project_id", "name", "host", "port", "transport", "domain", "created_at")
+    __slots__ = ("id", "project_id", "name", "host", "port", "transport", "domain", "created_at", "tls_verify")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -435,6 +435,7 @@ class Registrar(_message.Message):
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERIFY_FIELD_NUMBER: _ClassVar[int]
     id: str
     project_id: str
     name: str
@@ -443,10 +444,11 @@ class Registrar(_message.Message):
     transport: str
     domain: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tls_verify: bool
+    def __init__(self, id: _Optional[str] = ..., project_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tls_verify: _Optional[bool] = ...) -> None: ...
 
 class RegistrarRequest(_message.Message):
-    __slots__ = ("account_id", "mode", "project_id", "registrar_id", "name", "host", "port", "transport", "domain")
+    __slots__ = ("account_id", "mode", "project_id", "registrar_id", "name", "host", "port", "transport", "domain", "tls_verify")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -456,6 +458,7 @@ class RegistrarRequest(_message.Message):
     PORT_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_VERIFY_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     mode: str
     project_id: str
@@ -465,7 +468,8 @@ class RegistrarRequest(_message.Message):
     port: int
     transport: str
     domain: str
-    def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ..., project_id: _Optional[str] = ..., registrar_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ...) -> None: ...
+    tls_verify: bool
+    def __init__(self, account_id: _Optional[str] = ..., mode: _Optional[str] = ..., project_id: _Optional[str] = ..., registrar_id: _Optional[str] = ..., name: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., transport: _Optional[str] = ..., domain: _Optional[str] = ..., tls_verify: _Optional[bool] = ...) -> None: ...
 
 class GetResourceRequest(_message.Message):
     __slots__ = ("account_id", "mode", "project_id", "id")

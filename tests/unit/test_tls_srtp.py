@@ -1,0 +1,141 @@
+"""SIP over TLS and SRTP, the pure parts: validation of actions and registrars (422 per field),
+defaults, the media engine's job fields and the measurement's transport/SRTP facts."""
+
+from __future__ import annotations
+
+import pytest
+
+from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+from callgauge_proto.callgauge.events.v1 import runs_pb2
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+from callgauge_runs.domain import resources as resource_model, spec as specs
+from callgauge_runs.domain.errors import Invalid, ValidationCollector
+
+from callgauge_media.engine.jobs import CallJob, SipAccount, call_transport, normalize_destination
+from callgauge_media.engine.measurement import RawCall, build_measurement
+from callgauge_media.engine.reasons import where_of
+from callgauge_media.engine.runner import load_call_action
+from callgauge_platform.kamailio import command as kamailio_command
+
+
+def errors(spec: spec_pb2.TestSpec) -> dict[tuple, str]:
+    v = ValidationCollector()
+    specs.validate(spec, v, [])
+    return {tuple(e.loc): e.msg for e in v.errors}
+
+
+def one(kind: str, **kw) -> spec_pb2.TestSpec:
+    spec = spec_pb2.TestSpec()
+    getattr(spec.steps.add().actions.add(), kind).CopyFrom(
+        {"call": spec_pb2.CallAction, "load": spec_pb2.LoadAction,
+         "wait_for_calls": spec_pb2.WaitForCallsAction}[kind](**kw))
+    return spec
+
+
+AT = ("steps", 0, "actions", 0)
+
+
+def test_unknown_srtp_mode_is_refused_on_every_action() -> None:
+    assert "srtp" in errors(one("call", dial_destination="sip:a@127.0.0.1", srtp="always"))[(*AT, "srtp")]
+    assert (*AT, "srtp") in errors(one("load", dial_destination="sip:a@127.0.0.1", cps=1, hold_s=1, srtp="yes"))
+    assert (*AT, "srtp") in errors(one("wait_for_calls", credential_pool="c", srtp="sdes"))
+    for mode in ("off", "optional", "mandatory", ""):
+        assert errors(one("call", dial_destination="sip:a@127.0.0.1", srtp=mode)) == {}
+
+
+def test_sips_with_transport_udp_or_tcp_is_refused() -> None:
+    for t in ("udp", "tcp"):
+        msg = errors(one("call", dial_destination="sips:a@127.0.0.1", transport=t))[(*AT, "transport")]
+        assert "TLS only" in msg
+    assert errors(one("call", dial_destination="sips:a@127.0.0.1", transport="tls")) == {}
+    assert errors(one("call", dial_destination="sips:a@127.0.0.1")) == {}
+    assert "udp, tcp or tls" in errors(one("call", dial_destination="sip:a@h", transport="sctp"))[(*AT, "transport")]
+
+
+def test_sipp_driver_refuses_srtp_and_tls() -> None:
+    e = errors(one("load", dial_destination="sip:a@127.0.0.1", cps=1, hold_s=1, driver="sipp", srtp="mandatory",
+                   transport="tls"))
+    assert "pjsua driver" in e[(*AT, "srtp")] and "pjsua driver" in e[(*AT, "transport")]
+    assert errors(one("load", dial_destination="sip:a@127.0.0.1", cps=1, hold_s=1, driver="sipp", srtp="off")) == {}
+
+
+def test_defaults_tls_for_sips_and_the_registrars_transport_through_a_target_pool() -> None:
+    spec = specs.with_defaults(one("call", dial_destination="sips:a@127.0.0.1"))
+    assert spec.steps[0].actions[0].call.transport == "tls"
+    spec = specs.with_defaults(one("call", dial_destination="bob", target_pool="r1"))
+    assert spec.steps[0].actions[0].call.transport == ""  # the registrar's, resolved by the engine
+    spec = specs.with_defaults(one("call", dial_destination="sip:a@127.0.0.1"))
+    assert spec.steps[0].actions[0].call.transport == "udp"
+
+
+def _project():
+    from callgauge_runs.domain import project as project_model
+
+    return project_model.evolve_project(None, runs_pb2.ProjectCreated(project_id="p1", account_id="a1", name="P",
+                                                                      slug="p", mode="live"), None)
+
+
+def test_tls_registrar_defaults_to_port_5061_and_verification_on() -> None:
+    [event] = resource_model.decide_create_registrar(_project(), None, resource_model.CreateRegistrar(
+        "r1", "p1", "a1", "live", resource_model.RegistrarFields(name="tls", host="sip.example", transport="tls")))
+    assert (event.port, event.transport, event.tls_verify) == (5061, "tls", True)
+    reg = resource_model.evolve_registrar(None, event, None)
+    assert reg.tls_verify is True
+    [upd] = resource_model.decide_update_registrar(reg, resource_model.UpdateRegistrar(
+        "r1", "p1", "a1", "live", resource_model.RegistrarFields(tls_verify=False)))
+    assert upd.tls_verify is False and resource_model.evolve_registrar(reg, upd, None).tls_verify is False
+    # an older event without the field keeps verification on
+    old = runs_pb2.RegistrarCreated(registrar_id="r2", project_id="p1", account_id="a1", name="x", host="h",
+                                    port=5061, transport="tls", domain="h")
+    assert resource_model.evolve_registrar(None, old, None).tls_verify is True
+
+
+def test_registrar_transport_error_names_tls() -> None:
+    with pytest.raises(Invalid) as err:
+        resource_model.decide_create_registrar(_project(), None, resource_model.CreateRegistrar(
+            "r1", "p1", "a1", "live", resource_model.RegistrarFields(name="x", host="h", transport="dtls")))
+    [e] = err.value.errors
+    assert e.loc == ["transport"] and "tls" in e.msg
+
+
+def test_engine_jobs_carry_tls_and_srtp() -> None:
+    job = CallJob.from_action("c1", spec_pb2.CallAction(dial_destination="sips:bob@pbx.example", srtp="mandatory"))
+    assert (job.transport, job.srtp, call_transport(job)) == ("tls", "mandatory", "tls")
+    assert normalize_destination("bob@pbx.example", "tls") == "sip:bob@pbx.example;transport=tls"
+    assert normalize_destination("sips:bob@pbx.example", "tls") == "sips:bob@pbx.example"
+    assert call_transport(CallJob("c2", "sip:x@h;transport=TCP")) == "tcp"
+    acc = SipAccount("alice", "pbx.example", "pbx.example:5061", transport="tls")
+    assert acc.registrar_uri == "sip:pbx.example:5061;transport=tls"
+    assert acc.proxy_uri == "sip:pbx.example:5061;lr;transport=tls"
+    assert call_transport(CallJob("c3", "sip:bob@pbx.example", account=acc)) == "tls"
+    assert where_of("sips:bob@pbx.example") == ("pbx.example", 5061, "tls")
+    load = spec_pb2.LoadAction(dial_destination="sip:a@h", cps=1, srtp="optional", transport="tls")
+    assert load_call_action(load, 1000).srtp == "optional"
+
+
+def _answered(job: CallJob, suite: str = "") -> RawCall:
+    raw = RawCall(job=job, started_wall=1.0, ended_wall=2.0, t_invite=1.0, t_first_response=1.1, t_answer=1.2,
+                  t_end=3.0, media_active=True, codec="PCMU", srtp_suite=suite, srtp_keying="sdes" if suite else "")
+    return raw
+
+
+def test_measurement_records_transport_and_srtp() -> None:
+    m = build_measurement(_answered(CallJob("c", "sips:a@h", srtp="mandatory"), "AES_CM_128_HMAC_SHA1_80"))
+    assert (m.transport, m.srtp, m.srtp_suite, m.srtp_keying) == ("tls", True, "AES_CM_128_HMAC_SHA1_80", "sdes")
+    m = build_measurement(_answered(CallJob("c", "sip:a@h", srtp="optional")))
+    assert not m.srtp and m.outcome == m_pb2.SUCCESS and "answered plain RTP" in m.detail
+    m = build_measurement(_answered(CallJob("c", "sip:a@h", srtp="mandatory")))
+    assert m.outcome == m_pb2.NEGOTIATION_FAILED and "SRTP was required" in m.detail
+    refused = RawCall(job=CallJob("c", "sip:a@h", srtp="mandatory"), t_invite=1.0, t_first_response=1.1, t_end=1.1,
+                      final_code=488, final_reason="Not Acceptable Here")
+    m = build_measurement(refused)
+    assert m.outcome == m_pb2.NEGOTIATION_FAILED and m.detail.startswith("SRTP was required (srtp mandatory)")
+    assert "488 Not Acceptable Here" in m.detail and m.transport == "udp"
+    assert build_measurement(RawCall(job=CallJob("c", "sip:a@h"))).transport == ""  # never sent
+
+
+def test_kamailio_tls_command_line(tmp_path) -> None:
+    argv = kamailio_command(tmp_path / "k.cfg", tmp_path, "127.0.0.1", 5070, db_dir=tmp_path, tls_port=5071,
+                            tls_config=tmp_path / "tls.cfg")
+    assert "tls:127.0.0.1:5071" in argv and "WITH_TLS" in argv
+    assert "tls:127.0.0.1:0" not in kamailio_command(tmp_path / "k.cfg", tmp_path, "127.0.0.1", 5070, db_dir=tmp_path)
