@@ -186,3 +186,16 @@ def test_ladder_facts_take_the_answer_after_a_challenge() -> None:
                           ("in", "SIP/2.0 486 Busy Here", "INVITE"), ("in", "SIP/2.0 200 OK", "CANCEL")])
     assert (facts.invites_sent, facts.provisional, facts.final, facts.cancel_sent, facts.received) == \
         (2, "180 Ringing", "486 Busy Here", False, 4)
+
+
+def test_opus_is_offered_alone_when_asked_and_gets_no_e_model_mos() -> None:
+    """The pjsua2 binding built here lists opus/48000/2: a call action's codec "opus" picks it, and
+    the E-model, which has no G.113 planning values for opus, leaves the MOS absent with a note."""
+    from callgauge_media.engine.measurement import _score
+    from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+
+    assert pick_codec_id([*CODECS, "opus/48000/2"], "opus") == "opus/48000/2"
+    m, notes = m_pb2.CallMeasurement(loss_pct=1.0, rtt_ms=2.0), []
+    _score(m, "opus", notes)
+    assert not m.HasField("mos") and not m.HasField("r_factor")
+    assert notes and "no MOS" in notes[0] and "opus" in notes[0]

@@ -274,3 +274,10 @@ def test_stopping_has_a_deadline():
     run = fold(run_model.evolve_run, events)
     [cancelled] = run_model.decide_stop_deadline(run, 60)
     assert isinstance(cancelled, runs_pb2.RunCancelled) and "did not confirm within 60 s" in cancelled.result_description
+
+
+@pytest.mark.parametrize("codec", ["PCMU", "G722", "opus"])
+def test_every_codec_of_the_media_build_is_accepted(codec):
+    project = fold(project_model.evolve_project, [PROJECT])
+    spec = call_spec("sip:echo@127.0.0.1:5060", codec=codec)
+    test_model.decide_create_test(project, None, test_model.CreateTest("t1", "p1", "a1", "echo", spec))

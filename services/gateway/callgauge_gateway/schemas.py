@@ -69,7 +69,7 @@ class CallActionIn(_Strict):
     duration_ms: int = Field(5000, ge=0, le=3_600_000, description="talk time after answer")
     tone_hz: int | None = Field(None, ge=0, le=4000, description="a tone (Hz) sent during the call instead of the "
                                                                  "reference speech prompt; unset or 0: no tone")
-    codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] = "PCMU"
+    codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC", "opus"] = "PCMU"
     setup_timeout_ms: int = Field(10000, ge=100, le=300_000)
     max_total_calls: int = Field(1, ge=1, le=100_000)
     concurrency: int = Field(1, ge=1, le=10_000)
@@ -113,7 +113,7 @@ class WaitForCallsActionIn(_Strict):
     target_pool: PoolId | None = None
     answer_delay_ms: U32 | None = None
     tone_hz: int | None = Field(None, ge=0, le=4000)
-    codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] | None = None
+    codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC", "opus"] | None = None
     max_total_calls: U32 | None = None
     timeout_ms: U32 | None = None
     expect_dtmf: str | None = Field(None, max_length=64)
@@ -145,7 +145,7 @@ class LoadActionIn(_Strict):
     duration_ms: U32 | None = None
     duration_distribution: Literal["fixed", "uniform", "exponential"] | None = None
     duration_spread_ms: U32 | None = None
-    codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC"] | None = None
+    codec: Literal["PCMU", "PCMA", "G722", "GSM", "speex", "iLBC", "opus"] | None = None
     tone_hz: int | None = Field(None, ge=0, le=4000)
     setup_timeout_ms: U32 | None = None
     transport: Transport | None = None

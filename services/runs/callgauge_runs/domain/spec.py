@@ -12,7 +12,7 @@ from callgauge_platform.destinations import DialPolicy, sip_target, sip_uri_prob
 
 from callgauge_runs.domain.errors import ValidationCollector
 
-CODECS = ("PCMU", "PCMA", "G722", "GSM", "speex", "iLBC")
+CODECS = ("PCMU", "PCMA", "G722", "GSM", "speex", "iLBC", "opus")
 METRICS = ("asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_pct_max", "jitter_ms_max",
            "acd_s", "mos_p5", "setup_p99_ms", "post_dial_delay_p95_ms", "mos_lqo_min", "mos_lqo_mean")
 OPS = (">=", "<=", ">", "<", "==")
