@@ -1,4 +1,5 @@
-"""Callgauge event store: the port, its adapters and the outbox relay."""
+"""Callgauge event store: the port and its adapters. The outbox relay that publishes the store's
+log to Kafka joins the store and the bus, so it is its own library above both: `callgauge_relay`."""
 
 from callgauge_eventstore.factory import AdapterNotBuilt, open_event_store
 from callgauge_eventstore.port import (

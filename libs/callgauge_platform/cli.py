@@ -4,7 +4,7 @@
   callgauge demo        start it, run one real call against the built-in responder, print it, stop
   callgauge responder   the built-in SIP target on its own
   callgauge service NAME   one service in the foreground (accounts, runs, billing, media-engine, gateway)
-  callgauge events tail|export   read the Kafka event streams (see events_cli.py)
+  callgauge events tail|export   read the Kafka event streams (see callgauge_bus/events_cli.py)
   callgauge service-keys DIR     make the internal services' key pairs (compose, k8s)
   callgauge credit --account ID --amount N   credit a wallet as the operator (no payment)
 """
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = sub.add_parser("service-keys", help="make the internal services' key pairs in a directory")
     keys.add_argument("directory")
     keys.set_defaults(func=cmd_service_keys)
-    from callgauge_platform.events_cli import add_parser as add_events_parser
+    from callgauge_bus.events_cli import add_parser as add_events_parser
 
     add_events_parser(sub)  # callgauge events tail|export
     args = parser.parse_args(argv)

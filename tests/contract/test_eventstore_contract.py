@@ -417,7 +417,7 @@ async def test_news_is_set_by_the_next_append_only(store: EventStore) -> None:
 
 async def test_relay_keys_are_the_kafka_keys_the_relay_gives_a_range(store: EventStore) -> None:
     """relay_keys(): the keys of the relay's backlog in one SQL pass (its lane for new work)."""
-    from callgauge_eventstore.relay import OutboxRelay
+    from callgauge_relay.relay import OutboxRelay
 
     if not hasattr(store, "relay_keys"):
         pytest.skip(f"{type(store).__name__} has no relay_keys(): its relay has no lane for new work")

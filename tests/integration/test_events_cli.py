@@ -10,7 +10,8 @@ import pytest
 
 from callgauge_bus.codec import envelope_for
 from callgauge_bus.kafka import Producer, ensure_topics
-from callgauge_platform import cli, events_cli
+from callgauge_bus import events_cli
+from callgauge_platform import cli
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 

@@ -11,7 +11,7 @@ from callgauge_bus.codec import Delivered, decode_record, new_event
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import StreamState
 from callgauge_eventstore.factory import open_event_store
-from callgauge_eventstore.relay import OutboxRelay
+from callgauge_relay.relay import OutboxRelay
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from callgauge_bus.kafka import Producer, ensure_topics
 from callgauge_eventstore import EventStore
-from callgauge_eventstore.relay import OutboxRelay
+from callgauge_relay.relay import OutboxRelay
 from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor

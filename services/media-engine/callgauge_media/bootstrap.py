@@ -17,7 +17,7 @@ from callgauge_bus.dead_letters import DeadLetters
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore, StreamState, WrongExpectedVersion
 from callgauge_eventstore.factory import open_event_store
-from callgauge_eventstore.relay import OutboxRelay
+from callgauge_relay.relay import OutboxRelay
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.destinations import DialPolicy, SipHost, sip_target, sip_uri_problem
 from callgauge_platform.health import HealthServer

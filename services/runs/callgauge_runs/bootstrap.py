@@ -8,7 +8,7 @@ from callgauge_bus.dead_letters import DeadLetters
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore
 from callgauge_eventstore.factory import open_event_store
-from callgauge_eventstore.relay import OutboxRelay
+from callgauge_relay.relay import OutboxRelay
 from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor
