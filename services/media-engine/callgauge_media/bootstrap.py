@@ -37,6 +37,7 @@ from callgauge_media.engine.jobs import TlsFiles
 from callgauge_media.engine.sipp_driver import remove_orphaned_workdirs
 
 SERVICE = "media-engine"
+EMIT_BATCH_MAX = 1000  # events in one append of the group commit
 log = get_logger(SERVICE)
 ACTIVE_RUNS = Gauge("callgauge_media_active_runs", "runs being carried out by this engine")
 EMIT_RETRIES = Counter("callgauge_media_emit_retries_total",
@@ -74,6 +75,7 @@ class MediaEngine:
     _versions: dict[str, int] = field(default_factory=dict)
     _lease_task: asyncio.Task | None = None
     _emit_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _emit_queues: dict[str, list] = field(default_factory=dict)  # stream -> [(msg, key, store, future)]
 
     async def start(self) -> None:
         if removed := remove_orphaned_workdirs():
@@ -167,25 +169,76 @@ class MediaEngine:
     async def emit(self, msg: Message, *, stream: str = "", store: EventStore | None = None,
                    partition_key: str = "") -> None:
         # One append at a time per stream: concurrent calls (and the per-second stats) of a run emit
-        # together, and each append expects the version the previous one left.
+        # together, and each append expects the version the previous one left. Group commit: what
+        # was emitted on the stream while an append was under way is written by the next holder of
+        # the stream's lock in ONE append (one transaction), in the order it was emitted; each
+        # caller returns once its own event is committed. A driver that reports many calls at once
+        # (the SIPp driver's per-call log) emits them concurrently and so costs a few transactions,
+        # not one per call (measured: ~500 CallMeasured/s with one append per call on SQLite).
         stream = stream or f"media-run-{msg.run_id}"
-        async with self._emit_locks.setdefault(stream, asyncio.Lock()):
-            await self._emit(stream, msg, store or self.store, partition_key)
+        store = store or self.store
+        done = asyncio.get_running_loop().create_future()
+        item = (msg, partition_key, store, done)
+        self._emit_queues.setdefault(stream, []).append(item)
+        try:
+            await self._drain(stream, done)
+        except asyncio.CancelledError:
+            queue = self._emit_queues.get(stream)
+            if queue and item in queue:  # not written: a cancelled emit leaves nothing behind
+                queue.remove(item)
+            raise
 
-    async def _emit(self, stream: str, msg: Message, store: EventStore, partition_key: str) -> None:
-        run_id = msg.run_id
+    async def _drain(self, stream: str, done: asyncio.Future) -> None:
+        """Until `done` is written: take the stream's lock and append what is queued (from the
+        first queued event's store, at most EMIT_BATCH_MAX, always including `done`'s event)."""
+        while not done.done():
+            async with self._emit_locks.setdefault(stream, asyncio.Lock()):
+                if done.done():
+                    break
+                queue = self._emit_queues.get(stream, [])
+                mine = next(item for item in queue if item[3] is done)
+                batch = [item for item in queue if item[2] is mine[2]][:EMIT_BATCH_MAX]
+                if mine not in batch:
+                    batch = batch[:-1] + [mine]
+                taken = {id(item) for item in batch}
+                self._emit_queues[stream] = [item for item in queue if id(item) not in taken]
+                try:
+                    await self._emit(stream, [(m, k) for m, k, _, _ in batch], mine[2])
+                except asyncio.CancelledError:  # this caller was cancelled: the others' events go back first
+                    self._emit_queues[stream] = [item for item in batch if item[3] is not done] \
+                        + self._emit_queues.get(stream, [])
+                    raise
+                except Exception as exc:
+                    for *_, fut in batch:  # the others' callers get the same error
+                        if fut is not done and not fut.done():
+                            fut.set_exception(exc)
+                            fut.exception()  # retrieved: a caller may be gone
+                    raise
+                for *_, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+                if not self._emit_queues.get(stream):
+                    self._emit_queues.pop(stream, None)
+        done.result()
+
+    async def _emit(self, stream: str, msgs: list[tuple[Message, str]], store: EventStore) -> None:
+        run_id = msgs[0][0].run_id
         version = self._versions.get(stream, int(StreamState.NO_STREAM))
-        event = new_event(msg, correlation_id=run_id, source=SERVICE)
-        if partition_key:
-            event = replace(event, metadata={**event.metadata, "partition_key": partition_key})
-        # Never dropped: an event that cannot be appended (disk full, store busy) is retried until it
-        # is, with backoff up to 5 s, each failure logged and counted; the run waits meanwhile (its
-        # later events queue behind it on the stream lock, so the stream keeps its order). Only a
-        # stop past its drain cancels it; the run then ends by its lapsed lease (docs/reliability.md).
+        events = []
+        for msg, partition_key in msgs:
+            event = new_event(msg, correlation_id=msg.run_id, source=SERVICE)
+            if partition_key:
+                event = replace(event, metadata={**event.metadata, "partition_key": partition_key})
+            events.append(event)
+        # Never dropped: events that cannot be appended (disk full, store busy) are retried until
+        # they are, with backoff up to 5 s, each failure logged and counted; the run waits meanwhile
+        # (its later events queue behind them on the stream lock, so the stream keeps its order).
+        # Only a stop past its drain cancels it; the run then ends by its lapsed lease
+        # (docs/reliability.md).
         attempt = 0
         while True:
             try:
-                await store.append_to_stream(stream, version, [event])
+                await store.append_to_stream(stream, version, events)
                 break
             except WrongExpectedVersion:
                 raise
@@ -193,9 +246,10 @@ class MediaEngine:
                 attempt += 1
                 EMIT_RETRIES.inc()
                 (log.error if attempt % 10 == 0 else log.warning)(
-                    "emit_retry", run_id=run_id, type=msg.DESCRIPTOR.name, attempt=attempt, error=repr(exc))
+                    "emit_retry", run_id=run_id, type=msgs[0][0].DESCRIPTOR.name, events=len(events),
+                    attempt=attempt, error=repr(exc))
                 await asyncio.sleep(min(0.1 * 2**min(attempt, 6), 5))
-        self._versions[stream] = version + 1
+        self._versions[stream] = version + len(events)
         (self.work_relay if store is self.work_store and self.work_relay is not None else self.relay).notify()
 
     async def on_run_event(self, delivered: Delivered) -> None:

@@ -86,6 +86,7 @@ STOP_WAIT_S = 5.0
 FOLLOW_S = 0.2  # how often the per-call log is read
 PROGRESS_S = 1.0  # how often the calls that are up are reported to the billing guard
 READ_MAX = 4 << 20  # bytes of the per-call log read at once
+EMIT_CHUNK = 1000  # CallMeasured emitted together (one group-committed append each, see MediaEngine.emit)
 PUNCH_EVERY = 16 << 20  # give the read part of the per-call log back to the file system this often
 
 
@@ -374,6 +375,7 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
             facts += calls.flush(time.time())
         elif not more:  # caught up with SIPp: a call without a message for so long has none coming
             facts += calls.expire(time.time())
+        measured: list[media_pb2.CallMeasured] = []
         for kind, call_id, m in facts:
             if kind == "answered":
                 if tell is not None:
@@ -388,7 +390,11 @@ async def _drive(state: _RunState, proc: asyncio.subprocess.Process, workdir: Pa
             CALLS.labels(m_pb2.CallOutcome.Name(m.outcome)).inc()
             if m.outcome == m_pb2.SUCCESS:
                 SETUP_TIME.observe(m.setup_time_ms / 1000)
-            await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
+            measured.append(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
+        # emitted together: the engine writes concurrent emits of a stream in one append (group
+        # commit), in this order; one append per call held the driver to ~500 calls/s on SQLite
+        for i in range(0, len(measured), EMIT_CHUNK):
+            await asyncio.gather(*(state.emit(msg) for msg in measured[i:i + EMIT_CHUNK]))
         return more
 
     sipp_done = asyncio.Event()
