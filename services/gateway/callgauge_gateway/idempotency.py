@@ -25,6 +25,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -47,6 +48,9 @@ STORED_STATUSES = (400, 404, 422)
 UNTRACKED_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh"})
 WITHHELD = "x-callgauge-withheld"  # stored instead of an answer that carried a secret
 MAX_KEY_LENGTH = 255
+# printable ASCII, no leading or trailing space (HTTP strips those anyway): the OpenAPI document says the same
+KEY_PATTERN_TEXT = r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$"
+KEY_PATTERN = re.compile(KEY_PATTERN_TEXT)
 _KEPT_HEADERS = ("content-type", "location")
 
 
@@ -175,8 +179,9 @@ async def idempotency_middleware(request: Request, call_next):
     if request.method != "POST" or key is None or request.url.path in UNTRACKED_PATHS:
         return await call_next(request)
     try:
-        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-            raise _invalid_key(f"must be 1 to {MAX_KEY_LENGTH} printable characters (a UUID is a good choice)")
+        if len(key) > MAX_KEY_LENGTH or not KEY_PATTERN.fullmatch(key):
+            raise _invalid_key(f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters, no leading or trailing "
+                               "space (a UUID is a good choice)")
         scope = "anonymous"
         if request.headers.get("authorization"):
             scope = (await resolve(request)).scope

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
-Metadata = dict[str, str]
+# The runs service holds metadata to these bounds (callgauge_runs.domain.common.validate_metadata: a 422
+# per bad key); the document says them so a client can know them before it sends.
+METADATA_MAX_KEYS, METADATA_KEY_MAX, METADATA_VALUE_MAX = 50, 40, 500
+Metadata = Annotated[dict[str, str], WithJsonSchema({
+    "type": "object", "maxProperties": METADATA_MAX_KEYS,
+    "propertyNames": {"minLength": 1, "maxLength": METADATA_KEY_MAX},
+    "additionalProperties": {"type": "string", "maxLength": METADATA_VALUE_MAX},
+    "description": f"Your own string pairs: at most {METADATA_MAX_KEYS} keys, each key 1 to {METADATA_KEY_MAX} "
+                   f"characters, each value at most {METADATA_VALUE_MAX} characters (422 naming the key above)."})]
 
 
 class _Strict(BaseModel):

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from callgauge_gateway.envelope import ok, page, to_json
 from callgauge_gateway.errors import ApiError
 from callgauge_gateway.routes._common import Auth, BodyLocRoute, Page, runs_stub
+from callgauge_gateway.schemas import METADATA_KEY_MAX, METADATA_MAX_KEYS, METADATA_VALUE_MAX
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], route_class=BodyLocRoute)
@@ -26,7 +27,9 @@ _RUN_BODY_DOC = {
                        "when several projects have a test of that name"},
         "report.mode": {"type": "string", "enum": ["kiosk"], "description": "also mint a public report link"},
         "tags": {"type": "array", "items": {"type": "string"}, "description": "or a comma-separated string"},
-        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+        "metadata": {"type": "object", "maxProperties": METADATA_MAX_KEYS,
+                     "propertyNames": {"minLength": 1, "maxLength": METADATA_KEY_MAX},
+                     "additionalProperties": {"type": "string", "maxLength": METADATA_VALUE_MAX}},
     },
     "patternProperties": {r"^step\.\d+\.\d+\.[a-z_]+$": {"type": ["string", "number", "boolean"]}},
     "additionalProperties": False,
