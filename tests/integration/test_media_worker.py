@@ -268,6 +268,40 @@ async def test_g722_is_negotiated_when_preferred(pool: WorkerPool, start_respond
     assert m.mos > 4.0
 
 
+async def test_opus_call_is_negotiated_and_scored_on_the_wideband_model(pool: WorkerPool, start_responder) -> None:
+    # Given the built-in responder (pjsua2 with libopus), when a call asks for opus,
+    # then the stream is opus, RTP flows both ways and the MOS comes from the wideband E-model
+    # (G.107.1 scale: R above the narrowband ceiling of 100) with the estimate named in the detail.
+    r = start_responder()
+    m = await _call(pool, CallJob(call_id="opus-1", destination=r.uri, duration_ms=1500, tone_hz=1000, codec="opus"))
+    assert m.outcome == m_pb2.SUCCESS, _explain(m)
+    assert m.codec.lower() == "opus", _explain(m)
+    assert m.rx_packets > 0 and m.tx_packets > 0
+    assert m.HasField("mos") and m.mos > 4.0, _explain(m)
+    assert m.r_factor > 100.0, m.r_factor  # a wideband R
+    assert "ESTIMATED" in m.detail, _explain(m)
+
+
+async def test_concurrent_calls_in_one_worker_each_get_their_own_codec(pool: WorkerPool, start_responder) -> None:
+    # Given one worker (the fixture's pool has one process) holding four calls at once,
+    # when each call asks for a different codec,
+    # then each call's stream uses the codec it asked for: the single-codec offer is built inside
+    # makeCall from the Endpoint-global priorities, which the worker sets right before each call.
+    r = start_responder()
+    codecs = ("opus", "G722", "PCMA", "PCMU")
+    results = await asyncio.gather(*(
+        _call(pool, CallJob(call_id=f"mix-{c}", destination=r.uri, duration_ms=3000, tone_hz=440, codec=c))
+        for c in codecs))
+    for codec, m in zip(codecs, results):
+        assert m.outcome == m_pb2.SUCCESS, _explain(m)
+        assert m.codec.lower() == codec.lower(), (codec, m.codec)
+        assert m.rx_packets > 0, _explain(m)
+    # they were up together: every call started before any other ended
+    latest_start = max(m.started_at.ToMilliseconds() for m in results)
+    earliest_end = min(m.ended_at.ToMilliseconds() for m in results)
+    assert latest_start < earliest_end
+
+
 async def test_tcp_call_to_the_responder(pool: WorkerPool, start_responder) -> None:
     r = start_responder()
     if "no TCP listener" in r.log.read_text():

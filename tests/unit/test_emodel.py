@@ -18,7 +18,9 @@ import math
 import pytest
 
 from callgauge_media.quality.emodel import (
+    CODEC_TABLE,
     g107_components,
+    is_estimate,
     is_wideband,
     mos,
     mos_from_r,
@@ -186,10 +188,20 @@ def test_other_narrowband_codecs():
     assert r_factor("G729", 0, 2) == pytest.approx(74.2062, abs=R_TOL)
     # Concealment is part of G.729: the plc flag changes nothing.
     assert r_factor("G729", 0, 2, plc=False) == r_factor("G729", 0, 2)
-    # GSM (06.10 full rate): Ie 20 (G.113 App. I GSM-FR), Bpl 10 (estimate) -> 73.2062 ;
-    # at 10 %, Ie,eff = 20 + 75*10/20 = 57.5 -> 35.7062
+
+
+def test_gsm_is_full_rate_with_g113_ie_20_and_bpl_43():
+    # Given pjsua2's "GSM" codec, which is GSM 06.10 full rate (RFC 3551 PT 3), not EFR,
+    # when the E-model scores it,
+    # then it uses G.113 Appendix I's GSM-FR values: Ie 20, Bpl 43 (Table I.3).
+    assert CODEC_TABLE["GSM"].ie == 20.0 and CODEC_TABLE["GSM"].bpl(True) == 43.0
+    # no loss: R = 93.2062 - 20 = 73.2062
     assert r_factor("GSM", 0, 0) == pytest.approx(73.2062, abs=R_TOL)
-    assert r_factor("GSM", 0, 10) == pytest.approx(35.7062, abs=R_TOL)
+    # 10 %: Ie,eff = 20 + 75*10/(10 + 43) = 34.1509 -> R = 59.0553
+    assert r_factor("GSM", 0, 10) == pytest.approx(59.0553, abs=R_TOL)
+    # concealment is GSM's own (06.11): the plc flag changes nothing
+    assert r_factor("GSM", 0, 10, plc=False) == r_factor("GSM", 0, 10)
+    assert not is_estimate("GSM")
 
 
 # ---------------------------------------------------------------------------
@@ -209,6 +221,41 @@ def test_g722_wideband_scale():
     # The wideband R is above 100: mapping it as narrowband would saturate.
     assert mos_from_r(r_factor("G722", 0, 0)) == 4.5
     assert r_factor("G722", 0, 0) <= 129.0
+
+
+def test_g722_values_are_g113_appendix_iv_ie_and_a_provisional_bpl():
+    # Given G.722 at 64 kbit/s, when its row is read,
+    # then Ie,WB is G.113 Appendix IV's 13 and Bpl,WB the provisional 25.1 / 4.3 (G.113's Bpl,wb
+    # table has AMR-WB rows only, so there is no G.722 value to take; see emodel's docstring).
+    row = CODEC_TABLE["G722"]
+    assert (row.ie, row.bpl(True), row.bpl(False), row.wideband) == (13.0, 25.1, 4.3, True)
+    assert "provisional" in row.source
+
+
+# ---------------------------------------------------------------------------
+# Opus on the G.107.1 scale, ESTIMATED Ie,WB 10 and Bpl,WB 20 (no ITU-T value exists; G.113
+# Appendices IV/V have no Opus row -- see emodel's docstring):
+#   T = 0, no loss: R = 129 - 1.29*0.1490 - 10 = 118.8077 ; MOS: R_nb = 92.0990 -> 4.3870
+#   1 %: Ie,eff = 10 + 85*1/21 = 14.0476 -> R = 114.7601
+#   5 %: Ie,eff = 10 + 85*5/25 = 27 -> R = 101.8077 ; MOS 3.9826
+# ---------------------------------------------------------------------------
+def test_opus_is_scored_on_the_wideband_model_with_estimated_values():
+    # Given an Opus call (pjsua2 names it "opus/48000/2"),
+    # when the E-model scores it,
+    # then it is wideband (G.107.1), its values are flagged as estimates, and R/MOS follow them.
+    assert is_wideband("opus") and is_wideband("opus/48000/2") and is_estimate("opus")
+    assert not is_estimate("G722") and not is_estimate("PCMU")
+    assert r_factor("opus", 0, 0) == pytest.approx(118.8077, abs=R_TOL)
+    assert mos("opus", 0, 0) == pytest.approx(4.3870, abs=MOS_TOL)
+    assert r_factor("opus", 0, 1) == pytest.approx(114.7601, abs=R_TOL)
+    assert r_factor("OPUS/48000/2", 0, 5) == pytest.approx(101.8077, abs=R_TOL)
+    assert mos("opus", 0, 5) == pytest.approx(3.9826, abs=MOS_TOL)
+    # Opus conceals in its decoder: the plc flag changes nothing
+    assert r_factor("opus", 0, 5, plc=False) == r_factor("opus", 0, 5)
+    # loss always costs quality, and clean Opus does not score below clean G.722
+    assert mos("opus", 0, 0) > mos("opus", 0, 1) > mos("opus", 0, 5)
+    assert mos("opus", 0, 0) >= mos("G722", 0, 0)
+    assert "ESTIMATE" in CODEC_TABLE["OPUS"].source
 
 
 def test_mos_from_r_wideband_conversion():
@@ -334,11 +381,11 @@ def test_mos_from_r_rejects_nan():
         mos_from_r(math.nan)
 
 
-@pytest.mark.parametrize("codec", ["speex", "iLBC", "L16", "opus", "AMR", "", "G726"])
+@pytest.mark.parametrize("codec", ["speex", "iLBC", "L16", "AMR", "", "G726"])
 def test_unsupported_codecs_raise_and_name_the_supported_ones(codec):
     with pytest.raises(ValueError) as err:
         r_factor(codec, 0, 0)
-    for name in ("PCMU", "PCMA", "G729", "GSM", "G722"):
+    for name in ("PCMU", "PCMA", "G729", "GSM", "G722", "OPUS"):
         assert name in str(err.value)
 
 

@@ -461,6 +461,9 @@ def _score(m: m_pb2.CallMeasurement, codec: str, notes: list[str]) -> None:
         r = emodel.r_factor(codec, one_way_delay_ms(codec, m.rtt_ms), min(100.0, m.loss_pct), 1.0, True)
         m.r_factor = r
         m.mos = emodel.mos_from_r(r, wideband=emodel.is_wideband(codec))
+        if emodel.is_estimate(codec):
+            notes.append(f"MOS from the wideband E-model (G.107.1) with ESTIMATED Ie,WB/Bpl,WB for {codec}: "
+                         "ITU-T publishes no planning values for it")
     except ValueError as exc:
         notes.append(f"no MOS: {exc}")
 

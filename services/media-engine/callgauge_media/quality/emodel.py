@@ -48,17 +48,18 @@ codec        G.113 entry          Ie     Bpl
 PCMU, PCMA   G.711                0      25.1 with PLC (G.711 App. I), 4.3 without
 G729         G.729A + VAD         11     19.0 (concealment is part of the codec;
                                          ``plc`` is ignored)
-GSM          GSM-FR (06.10)       20     10 ESTIMATE (codec concealment; ``plc``
-                                         ignored)
+GSM          GSM-FR (06.10)       20     43 (codec concealment; ``plc`` ignored)
 ===========  ===================  =====  =======================================
 
 ``GSM``: RTP payload "GSM" (RFC 3551 static PT 3, the codec pjsua2 has) is GSM
-06.10 *full rate*, so its Ie is G.113 Appendix I's GSM-FR value, 20 (before, the
-EFR value 5 was used, which scored GSM calls ~15 R points too high). G.113 gives
-no Bpl for GSM-FR; 10, the GSM-EFR value, is an ESTIMATE (both conceal lost
-frames by substitution and muting, GSM 06.11 / 06.61).
+06.10 *full rate*, not EFR, so its Ie is G.113 Appendix I's GSM-FR value, 20
+(before, the EFR value 5 was used, which scored GSM calls ~15 R points too high),
+and its Bpl is the GSM-FR value 43 (G.113 Appendix I, Table I.3; the value the
+issue #16 brief gives -- the Recommendation's table itself was not at hand to
+re-read here). Before, the EFR Bpl 10 was used, which made GSM-FR look four times
+more fragile under loss than G.113 plans it.
 
-Wideband model (G722) -- ITU-T G.107.1 (wideband E-model)
+Wideband model (G722, opus) -- ITU-T G.107.1 (wideband E-model)
 ---------------------------------------------------------
 * Scale: R runs up to 129; Ro,WB = 129, Is,WB = 0, A = 0 (G.107.1 defaults).
 * Ie,eff,WB = Ie,WB + (95 - Ie,WB) * Ppl / (Ppl / BurstR + Bpl,WB). The 95 is the
@@ -71,6 +72,21 @@ Wideband model (G722) -- ITU-T G.107.1 (wideband E-model)
   not available to check, so the G.711 values (same class of sample-based
   codec with waveform concealment, G.722 App. III/IV vs G.711 App. I) are reused.
   Replace them when a checked Bpl,WB for G.722 is at hand (edit ``CODEC_TABLE``).
+  Checked for issue #16: the G.113 Appendix IV Bpl,wb table (Table IV.4 of the
+  09/2024 edition, as quoted by implementations that carry it) lists AMR-WB
+  (G.722.2) modes only -- 4.3 at 12.65, 4.6 at 23.05, 4.9 at 23.85 kbit/s --
+  and no G.722 row, so G.722's Bpl,WB stays provisional.
+* Opus (RFC 6716, pjsua2's libopus codec, RTP clock 48000, RFC 7587): ITU-T has
+  published NO Ie,WB or Bpl,WB for Opus (G.113 Appendices IV and V have no Opus
+  row). The row is an ESTIMATE: Ie,WB = 10, chosen so that Opus at pjsua2's
+  defaults (VBR, wideband-or-wider audio, 20 ms frames) does not score below
+  G.722 at 64 kbit/s (Ie,WB 13, G.113 App. IV) nor above AMR-WB at 23.05 kbit/s
+  (Ie,WB 1); Bpl,WB = 20, the codec's own concealment (SILK/CELT PLC), placed
+  between G.729A (19) and G.711 with PLC (25.1). Both values are planning
+  guesses, not measurements; a call scored with them says so in its notes.
+  Opus negotiated fullband (48 kHz audio) is scored on this wideband scale too:
+  the fullband E-model (G.107.2, Ro,FB 148, Ie,FB from G.113 Appendix V) is not
+  implemented, so a fullband Opus call's MOS is a wideband-context estimate.
 * Id,WB = 1.29 * Id (the narrowband G.107 delay impairment above, same defaults
   and Ta = T, Tr = 2T), i.e. the delay impairment transposed to the wideband
   scale by its factor 1.29. For the absolute-delay term this is how G.107.1
@@ -87,7 +103,7 @@ that way. Note that a wideband MOS is on the wideband-context scale: G.722's
 clean MOS (about 4.33) is not "worse than G.711's 4.41"; the two come from
 different listening contexts.
 
-Other codecs of the pjsua2 wheel (speex, iLBC, L16) and opus: ``r_factor`` raises
+Other codecs of pjsua2 (speex, iLBC, L16): ``r_factor`` raises
 ``ValueError`` naming the supported codecs. ITU-T publishes no G.113 planning
 values for them, and inventing Ie/Bpl would produce numbers that look measured
 and are not. Callers score such calls without a MOS (loss/jitter/RTT are still
@@ -109,10 +125,12 @@ from dataclasses import dataclass
 __all__ = [
     "CODEC_TABLE",
     "CodecImpairment",
+    "ESTIMATED",
     "EModelComponents",
     "RO_WB",
     "WB_SCALE",
     "g107_components",
+    "is_estimate",
     "is_wideband",
     "mos",
     "mos_from_r",
@@ -149,7 +167,7 @@ CODEC_TABLE: dict[str, CodecImpairment] = {
         "PCMA", 0.0, 25.1, 4.3, False, "G.113 App. I: G.711, PLC per G.711 App. I / no PLC"
     ),
     "G729": CodecImpairment("G729", 11.0, 19.0, 19.0, False, "G.113 App. I: G.729A + VAD"),
-    "GSM": CodecImpairment("GSM", 20.0, 10.0, 10.0, False, "Ie: G.113 App. I GSM-FR; Bpl: estimate (GSM-EFR's)"),
+    "GSM": CodecImpairment("GSM", 20.0, 43.0, 43.0, False, "G.113 App. I: GSM-FR (06.10), Ie 20, Bpl 43"),
     "G722": CodecImpairment(
         "G722",
         13.0,
@@ -158,7 +176,19 @@ CODEC_TABLE: dict[str, CodecImpairment] = {
         True,
         "Ie,WB: G.113 App. IV (G.722 64 kbit/s); Bpl,WB: provisional (G.711 values)",
     ),
+    "OPUS": CodecImpairment(
+        "OPUS",
+        10.0,
+        20.0,
+        20.0,
+        True,
+        "ESTIMATE: no ITU-T Ie,WB/Bpl,WB for Opus; Ie,WB 10 between AMR-WB 23.05 (1) and G.722 64k (13), "
+        "Bpl,WB 20 (codec PLC)",
+    ),
 }
+
+#: Codecs whose Ie/Bpl are estimates rather than ITU-T planning values (a call scored with one gets a note).
+ESTIMATED = frozenset({"OPUS"})
 
 _ALIASES = {
     "PCMU": "PCMU",
@@ -176,6 +206,7 @@ _ALIASES = {
     "GSM": "GSM",
     "GSMFR": "GSM",
     "G722": "G722",
+    "OPUS": "OPUS",
 }
 
 
@@ -214,9 +245,14 @@ def _lookup(codec: str) -> CodecImpairment:
         raise ValueError(
             f"unsupported codec {codec!r} for the E-model: supported codecs are "
             f"{', '.join(supported_codecs())} (ITU-T G.113 gives no planning values "
-            "for speex, iLBC, L16 or opus)"
+            "for speex, iLBC or L16)"
         )
     return CODEC_TABLE[canonical]
+
+
+def is_estimate(codec: str) -> bool:
+    """True when the codec's Ie/Bpl are estimates, not ITU-T G.113 planning values (opus)."""
+    return _lookup(codec).name in ESTIMATED
 
 
 def is_wideband(codec: str) -> bool:
