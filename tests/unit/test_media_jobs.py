@@ -188,14 +188,16 @@ def test_ladder_facts_take_the_answer_after_a_challenge() -> None:
         (2, "180 Ringing", "486 Busy Here", False, 4)
 
 
-def test_opus_is_offered_alone_when_asked_and_gets_no_e_model_mos() -> None:
-    """The pjsua2 binding built here lists opus/48000/2: a call action's codec "opus" picks it, and
-    the E-model, which has no G.113 planning values for opus, leaves the MOS absent with a note."""
+def test_opus_is_offered_alone_when_asked_and_scored_on_the_wideband_model_as_an_estimate() -> None:
+    """The pjsua2 binding built here lists opus/48000/2: a call action's codec "opus" picks it.
+    Issue #16: its MOS comes from the wideband E-model (G.107.1) with ESTIMATED Ie,WB/Bpl,WB
+    (ITU-T publishes none for Opus), and the note says so."""
     from callgauge_media.engine.measurement import _score
     from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
     assert pick_codec_id([*CODECS, "opus/48000/2"], "opus") == "opus/48000/2"
     m, notes = m_pb2.CallMeasurement(loss_pct=1.0, rtt_ms=2.0), []
     _score(m, "opus", notes)
-    assert not m.HasField("mos") and not m.HasField("r_factor")
-    assert notes and "no MOS" in notes[0] and "opus" in notes[0]
+    assert m.HasField("mos") and m.HasField("r_factor") and m.r_factor > 100.0  # the G.107.1 scale
+    assert 4.0 < m.mos < 4.5
+    assert notes and "ESTIMATED" in notes[0] and "opus" in notes[0]
