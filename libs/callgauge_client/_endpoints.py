@@ -112,11 +112,18 @@ class Endpoints:
         return self._call(Call("DELETE", f"/projects/{project_id}"))
 
     # ------------------------------------------------------------------ registrars, credential pools
-    def create_registrar(self, project_id: str, name: str, host: str, port: int = 5060, transport: str = "udp",
-                         domain: str | None = None) -> Registrar:
-        body: dict[str, Any] = {"name": name, "host": host, "port": port, "transport": transport}
+    def create_registrar(self, project_id: str, name: str, host: str, port: int | None = None,
+                         transport: str = "udp", domain: str | None = None,
+                         tls_verify: bool | None = None) -> Registrar:
+        """``port``: default 5060, 5061 for tls; ``tls_verify`` false: TLS without checking the
+        registrar's certificate (default: checked)."""
+        body: dict[str, Any] = {"name": name, "host": host, "transport": transport}
+        if port is not None:
+            body["port"] = port
         if domain:
             body["domain"] = domain
+        if tls_verify is not None:
+            body["tls_verify"] = tls_verify
         return self._call(Call("POST", f"/projects/{project_id}/registrars", body, model=Registrar))
 
     def list_registrars(self, project_id: str, page: int = 1, per_page: int = 100) -> Page[Registrar]:

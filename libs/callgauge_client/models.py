@@ -85,9 +85,10 @@ class Registrar(Model):
     name: str = ""
     host: str = ""
     port: int = 0
-    transport: str = ""
+    transport: str = ""  # udp | tcp | tls
     domain: str = ""
     created_at: datetime | None = None
+    tls_verify: bool | None = None  # tls: the engine checks the registrar's certificate (None: true)
 
 
 class Credential(Model):
@@ -160,6 +161,10 @@ class CallMeasurement(Model):
     callee_mos_lqo: float | None = None
     callee_audio_match: float | None = None
     callee_audio_silent: bool = False
+    transport: str = ""  # udp | tcp | tls ("" : no INVITE sent)
+    srtp: bool = False  # the audio was SRTP
+    srtp_suite: str = ""
+    srtp_keying: str = ""  # sdes
 
 
 class Run(Model):

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from callgauge_client import Client
 from callgauge_platform.kamailio import Kamailio
 from callgauge_platform.stack import Stack
 from tests.e2e.test_walking_skeleton import calls_of
@@ -126,6 +127,14 @@ def test_srtp_call_to_the_builtin_responder_measures_srtp_on(api, tls_stack):
     assert run["status"] == "COMPLETED", (run["resultDescription"], call)
     assert call["outcome"] == "SUCCESS" and call["srtp"] is True and call["srtpSuite"], call
     assert call["transport"] == "udp" and call["mos"] is not None, call
+    # the Python client reads the same facts, and makes a TLS registrar (5061, verification on)
+    with Client(tls_stack.settings.gateway_url(), tls_stack.settings.api_key) as cg:
+        [m] = cg.run_calls_page(pid, run["id"]).items
+        assert (m.srtp, m.srtp_suite, m.srtp_keying, m.transport) == (True, call["srtpSuite"], "sdes", "udp"), m
+        reg = cg.create_registrar(pid, "tls", "pbx.example", transport="tls")
+        assert (reg.port, reg.transport, reg.tls_verify) == (5061, "tls", True), reg
+        lax = cg.create_registrar(pid, "lab", "pbx.example", transport="tls", tls_verify=False)
+        assert lax.tls_verify is False, lax
 
 
 def test_srtp_required_by_the_test_and_refused_by_the_far_end(api, kamailio):
