@@ -2,6 +2,7 @@
 log to Kafka joins the store and the bus, so it is its own library above both: `callgauge_relay`."""
 
 from callgauge_eventstore.factory import AdapterNotBuilt, open_event_store
+from callgauge_eventstore.position import PositionWaiter
 from callgauge_eventstore.port import (
     CALL_SORTS,
     CallQuery,
@@ -25,6 +26,7 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "NewEvent",
+    "PositionWaiter",
     "RecordedEvent",
     "StoreUnavailable",
     "StreamState",

@@ -5,26 +5,24 @@ is refused by the very next Authenticate."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from google.protobuf.message import Message
 
+from callgauge_eventstore import PositionWaiter
 from callgauge_proto.callgauge.accounts.v1 import events_pb2 as ev
 
 from callgauge_accounts.domain import model
 
 
 @dataclass
-class ReadModel:
+class ReadModel(PositionWaiter):
     accounts: dict[str, model.Account] = field(default_factory=dict)
     by_email: dict[str, str] = field(default_factory=dict)  # email -> account id (live accounts)
     key_by_hash: dict[str, tuple[str, str]] = field(default_factory=dict)  # hash -> (account id, key id)
     last_used: dict[str, datetime] = field(default_factory=dict)  # key id -> when
     sessions: dict[str, model.Session] = field(default_factory=dict)
-    position: int = 0
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def apply(self, event: Message, at: datetime | None) -> None:
         if isinstance(event, ev.SessionStarted | ev.SessionRefreshed | ev.SessionRevoked):
@@ -50,14 +48,6 @@ class ReadModel:
         if isinstance(event, ev.ApiKeyCreated):
             self.key_by_hash[event.key_hash] = (account_id, event.key_id)
 
-    async def advanced_to(self, position: int) -> None:
-        async with self._changed:
-            self.position = max(self.position, position)
-            self._changed.notify_all()
-
-    async def wait_for(self, position: int, timeout: float = 10.0) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: self.position >= position), timeout)
 
     def live_account(self, account_id: str) -> model.Account | None:
         a = self.accounts.get(account_id)

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from callgauge_bus.codec import decode_payload, new_event
-from callgauge_eventstore import EventStore, StreamState, WrongExpectedVersion
+from callgauge_eventstore import EventStore, PositionWaiter, StreamState, WrongExpectedVersion
 from callgauge_eventstore.aggregate import load, save
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
@@ -101,14 +101,12 @@ def monitor_config(settings) -> MonitorConfig:
 
 
 @dataclass
-class MonitorView:
+class MonitorView(PositionWaiter):
     probes: dict[str, P.Probe] = field(default_factory=dict)
     endpoints: dict[str, W.Endpoint] = field(default_factory=dict)
     deliveries: dict[str, W.Delivery] = field(default_factory=dict)
     run_probe: dict[str, str] = field(default_factory=dict)  # run id -> probe id
     last_fired: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # probe -> (run, fired_at)
-    position: int = 0
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def apply(self, e: Message, at: datetime | None) -> None:
         name = type(e).__name__
@@ -122,14 +120,6 @@ class MonitorView:
         elif name.startswith(("WebhookDelivery", "WebhookAttempt")):
             self.deliveries[e.delivery_id] = W.evolve_delivery(self.deliveries.get(e.delivery_id), e, at)  # type: ignore
 
-    async def advanced_to(self, position: int) -> None:
-        async with self._changed:
-            self.position = max(self.position, position)
-            self._changed.notify_all()
-
-    async def wait_for(self, position: int, timeout: float = 10.0) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: self.position >= position), timeout)
 
 
 @dataclass(frozen=True)

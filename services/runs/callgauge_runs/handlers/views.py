@@ -3,7 +3,6 @@ kept in memory by following the event store's global log."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import json
@@ -12,6 +11,7 @@ from datetime import datetime
 
 from google.protobuf.message import Message
 
+from callgauge_eventstore import PositionWaiter
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import monitor_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
@@ -29,7 +29,7 @@ class ProjectView:
 
 
 @dataclass
-class ReadModel:
+class ReadModel(PositionWaiter):
     projects: dict[str, ProjectView] = field(default_factory=dict)
     tests: dict[str, test_model.Test] = field(default_factory=dict)
     runs: dict[str, run_model.Run] = field(default_factory=dict)
@@ -37,8 +37,6 @@ class ReadModel:
     pools: dict[str, resource_model.CredentialPool] = field(default_factory=dict)
     kiosk: dict[str, str] = field(default_factory=dict)  # token sha256 -> run id
     closed: set[str] = field(default_factory=set)  # deleted accounts (AccountClosed)
-    position: int = 0
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def _count(self, project_id: str, attr: str, delta: int) -> set[str]:
         if (pv := self.projects.get(project_id)) is None:
@@ -167,15 +165,6 @@ class ReadModel:
                 self.closed.add(ident)
         self.position = position
 
-    async def advanced_to(self, position: int) -> None:
-        async with self._changed:
-            self.position = max(self.position, position)
-            self._changed.notify_all()
-
-    async def wait_for(self, position: int, timeout: float = 10.0) -> None:
-        """Return once the model reflects every event up to `position` (read-your-writes)."""
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: self.position >= position), timeout)
 
     def projects_of(self, account_id: str, mode: str = "live") -> list[ProjectView]:
         return sorted((p for p in self.projects.values() if common.owned(p.project, account_id, mode)),
