@@ -150,6 +150,23 @@ async def callmeasured_counts(bootstrap: str, topic: str, run_id: str, expected:
     return counts
 
 
+def _create_database(url: str) -> tuple[str, str]:
+    import psycopg
+
+    name = f"bench_pipeline_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _db = url.rpartition("/")
+    return name, f"{base}/{name}"
+
+
+def _drop_database(url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def timed_get(api: httpx.Client, path: str, **params) -> float:
     t0 = time.perf_counter()
     r = api.get(path, params=params or None)
@@ -175,20 +192,28 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         # prepaid: the bench checks that billing charged exactly the answered call-seconds
         overrides: dict = {"billing_mode": "prepaid", "quota_concurrent_calls": 10_000}  # the big run asks 10,000
+        fresh_db = None
         if a.eventstore_url:
-            overrides["eventstore_url"] = a.eventstore_url
-        if a.eventstore_url:
+            url = a.eventstore_url
+            if url.startswith("postgresql://"):
+                # a fresh database on that server (the services' schemas in `test` hold other runs),
+                # dropped at the end
+                fresh_db, url = _create_database(url)
+                print(f"# fresh database {fresh_db}", flush=True)
+            overrides["eventstore_url"] = url
             overrides["kafka_topic_prefix"] = f"bench{uuid.uuid4().hex[:6]}."
         stack = Stack.on_free_ports(work / "data", **overrides)
         uas = SippUas(work, rtp_echo=False).start()
         sniffer = InviteSniffer()
-        stack.start(timeout=120)
         try:
+            stack.start(timeout=120)
             return _bench(a, rate, stack, uas, sniffer)
         finally:
             sniffer.close()
             uas.stop()
             stack.stop()
+            if fresh_db:
+                _drop_database(a.eventstore_url, fresh_db)
 
 
 def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -> int:
