@@ -43,6 +43,7 @@ def test_key_limits_are_the_operators(gateway) -> None:
     assert too_fast.status_code == 422, too_fast.text
     (detail,) = too_fast.json()["error"]["details"]
     assert detail["loc"][-1] == "rateLimitPerMinute" and "10000" in detail["msg"], detail
+    assert "CALLGAUGE_API_KEY_RATE_LIMIT_MAX" in detail["msg"], detail  # names the setting to raise
     assert new_key(gateway, jwt, rateLimitPerMinute=10_000)["rateLimitPerMinute"] == 10_000  # the maximum is fine
     for _ in range(4):
         new_key(gateway, jwt, "test")

@@ -279,7 +279,7 @@ def decide_create_api_key(state: Account | None, cmd: CreateApiKey) -> list[Mess
     highest = min(cmd.rate_limit_max, RATE_LIMIT_MAX)
     if cmd.rate_limit_per_minute and not RATE_LIMIT_MIN <= cmd.rate_limit_per_minute <= highest:
         v.add(["body", "rateLimitPerMinute"], f"must be between {RATE_LIMIT_MIN} and {highest} (the operator's "
-              "maximum for one key)", "value_error.rate_limit")
+              "maximum for one key, CALLGAUGE_API_KEY_RATE_LIMIT_MAX)", "value_error.rate_limit")
     v.raise_if_any()
     if cmd.key_id in account.keys:
         raise Conflict(f"API key {cmd.key_id} already exists")
