@@ -43,6 +43,12 @@ def test_unknown_srtp_mode_is_refused_on_every_action() -> None:
         assert errors(one("call", dial_destination="sip:a@127.0.0.1", srtp=mode)) == {}
 
 
+def test_impairment_with_srtp_is_refused() -> None:
+    spec = one("call", dial_destination="sip:a@127.0.0.1", srtp="optional")
+    spec.steps[0].actions[0].call.impairment.loss_pct = 5
+    assert "plain RTP only" in errors(spec)[(*AT, "srtp")]
+
+
 def test_sips_with_transport_udp_or_tcp_is_refused() -> None:
     for t in ("udp", "tcp"):
         msg = errors(one("call", dial_destination="sips:a@127.0.0.1", transport=t))[(*AT, "transport")]

@@ -179,6 +179,10 @@ MAX_BURST_PACKETS = 100.0
 def _validate_impairment(body, v: ValidationCollector, loc: list[str | int]) -> None:
     if not body.HasField("impairment"):
         return
+    if body.srtp in ("optional", "mandatory"):
+        # measured: against a pjsua2 far end the SRTP media went around the relay ("impairment not
+        # applied"), so the combination is refused rather than silently unimpaired
+        v.add([*loc, "srtp"], "impairment works on plain RTP only: leave srtp off for an impaired call")
     imp = body.impairment
     at = [*loc, "impairment"]
     for name, top in IMPAIR_LIMITS.items():
