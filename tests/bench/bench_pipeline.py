@@ -53,6 +53,9 @@ from callgauge_platform.stack import Stack
 from tests.bench._support import HOST, SippUas, free_udp_port, require_sipp, rss_kib, table
 
 
+MAX_CALLS_PER_ACTION = 100_000  # the runs service's limit on one action's max_total_calls
+
+
 def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -191,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="callgauge-bench-pipeline-") as tmp:
         work = Path(tmp)
         # prepaid: the bench checks that billing charged exactly the answered call-seconds
-        overrides: dict = {"billing_mode": "prepaid", "quota_concurrent_calls": 10_000}  # the big run asks 10,000
+        overrides: dict = {"billing_mode": "prepaid", "quota_concurrent_calls": 10_000,  # the big run asks 10,000
+                           "quota_planned_calls_per_run": max(100_000, a.calls + 1_000)}
         fresh_db = None
         if a.eventstore_url:
             url = a.eventstore_url
@@ -222,10 +226,20 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -
                        headers={"Authorization": f"Bearer {stack.settings.api_key}"})
     project = api.post("/projects", json={"name": "pipeline bench"}).json()["data"]
     pid = project["id"]
-    big = api.post(f"/projects/{pid}/tests", json={"name": "big", "steps": [{"actions": [{
-        "type": "load", "driver": "sipp", "dial_destination": uas.uri, "cps": rate, "max_total_calls": a.calls,
-        "hold_s": int(a.calls / rate) + 30, "duration_ms": a.talk_ms, "max_concurrency": 10_000,
-        "setup_timeout_ms": 10_000}]}]}).json()["data"]
+    load = {"type": "load", "driver": "sipp", "dial_destination": uas.uri, "cps": rate, "max_total_calls": a.calls,
+            "hold_s": int(a.calls / rate) + 30, "duration_ms": a.talk_ms, "max_concurrency": 10_000,
+            "setup_timeout_ms": 10_000}
+    if a.calls > MAX_CALLS_PER_ACTION:
+        # one action takes at most 100,000 in max_total_calls: a bigger run is a load shaped by its
+        # duration alone (rate x hold_s calls), as a user would write it
+        del load["max_total_calls"]
+        load["hold_s"] = math.ceil(a.calls / rate)
+        print(f"# {a.calls} calls > {MAX_CALLS_PER_ACTION} per action: a {load['hold_s']} s hold at {rate:g}/s "
+              "without max_total_calls", flush=True)
+    big = api.post(f"/projects/{pid}/tests", json={"name": "big", "steps": [{"actions": [load]}]})
+    if big.status_code >= 300:
+        raise SystemExit(f"the big test was refused: {big.status_code} {big.text[:800]}")
+    big = big.json()["data"]
     probe = api.post(f"/projects/{pid}/tests", json={"name": "probe", "steps": [{"actions": [{
         "type": "call", "dial_destination": sniffer.uri("x"), "duration_ms": 100, "setup_timeout_ms": 500}]}]}
         ).json()["data"]
