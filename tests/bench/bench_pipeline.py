@@ -184,12 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--talk-ms", type=int, default=1000, help="talk time per call")
     ap.add_argument("--probes", type=int, default=12, help="small runs for POST -> first INVITE, idle and during")
     ap.add_argument("--timeout-s", type=float, default=900.0, help="bound on the big run")
+    ap.add_argument("--driver", choices=("sipp", "pjsua"), default="sipp",
+                    help="sipp: signalling only; pjsua: full-media pjsua2 calls (PCMU tone) to sipp -rtp_echo")
+    ap.add_argument("--concurrency", type=int, default=0, help="the load's max_concurrency (0: 10,000)")
     ap.add_argument("--eventstore-url", default="", help="e.g. postgresql://127.0.0.1:5432/test (default: SQLite)")
     a = ap.parse_args(argv)
     require_sipp()
-    rate = min(max(a.rate, 1.0), 1000.0)
-    print(f"# pipeline bench, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {a.calls} SIPp-driven calls at up to "
-          f"{rate:g}/s, talk {a.talk_ms} ms, store {a.eventstore_url or 'SQLite (embedded default)'}; "
+    rate = min(max(a.rate, 0.1), 1000.0)
+    print(f"# pipeline bench, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC: {a.calls} calls at up to "
+          f"{rate:g}/s ({a.driver} driver), talk {a.talk_ms} ms, store {a.eventstore_url or 'SQLite (embedded default)'}; "
           f"load average {_loadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="callgauge-bench-pipeline-") as tmp:
         work = Path(tmp)
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides["eventstore_url"] = url
             overrides["kafka_topic_prefix"] = f"bench{uuid.uuid4().hex[:6]}."
         stack = Stack.on_free_ports(work / "data", **overrides)
-        uas = SippUas(work, rtp_echo=False).start()
+        uas = SippUas(work, rtp_echo=a.driver == "pjsua", realtime=a.driver == "pjsua").start()
         sniffer = InviteSniffer()
         try:
             stack.start(timeout=120)
@@ -226,9 +229,11 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -
                        headers={"Authorization": f"Bearer {stack.settings.api_key}"})
     project = api.post("/projects", json={"name": "pipeline bench"}).json()["data"]
     pid = project["id"]
-    load = {"type": "load", "driver": "sipp", "dial_destination": uas.uri, "cps": rate, "max_total_calls": a.calls,
-            "hold_s": int(a.calls / rate) + 30, "duration_ms": a.talk_ms, "max_concurrency": 10_000,
-            "setup_timeout_ms": 10_000}
+    load = {"type": "load", "driver": a.driver, "dial_destination": uas.uri, "cps": rate, "max_total_calls": a.calls,
+            "hold_s": int(a.calls / rate) + 30, "duration_ms": a.talk_ms,
+            "max_concurrency": a.concurrency or 10_000, "setup_timeout_ms": 10_000}
+    if a.driver == "pjsua":
+        load["codec"] = "PCMU"  # full media: a 440 Hz tone to `sipp -rtp_echo`, measured per call
     if a.calls > MAX_CALLS_PER_ACTION:
         # one action takes at most 100,000 in max_total_calls: a bigger run is a load shaped by its
         # duration alone (rate x hold_s calls), as a user would write it
