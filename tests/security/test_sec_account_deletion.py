@@ -1,7 +1,8 @@
 """Finding 9: deleting an account ends everything of it. The accounts service publishes AccountDeleted
 (topic callgauge.accounts.v1, the only event of its store that reaches Kafka); runs, monitoring and
 billing react: its probe is disabled and starts no run any more, its kiosk link answers 404, its
-runs in flight are stopped, and its wallets close (nothing charged afterwards)."""
+runs in flight are stopped, its webhook receivers are deleted, and its wallets close (nothing charged
+afterwards)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,12 @@ def test_a_deleted_account_stops_probing_its_kiosk_link_dies_and_nothing_is_char
             "test_id": tid, "name": "every 2 s", "interval_seconds": PROBE_INTERVAL_S})
         assert r.status_code == 201, r.text
         probe_url = f"/projects/{pid}/probes/{r.json()['data']['id']}"
+        # a webhook receiver (a global address, as the production default wants; it only hears probe
+        # state changes, so nothing is sent to it here): deleting the account must delete it
+        r = anon.post("/webhooks", headers=key, json={"url": "https://8.8.8.8/callgauge-hook",
+                                                      "events": ["probe.state_changed"]})
+        assert r.status_code == 201, r.text
+        webhook_id = r.json()["data"]["id"]
         wait_for(lambda: anon.get(f"{probe_url}/history", headers=key).json()["data"]["uptime"], "a first probe run")
         wait_for(lambda: anon.get(f"/projects/{pid}/test-runs/{long_run}", headers=key).json()["data"]["status"] == "RUNNING",
                  "the long run in flight")
@@ -115,6 +122,14 @@ def test_a_deleted_account_stops_probing_its_kiosk_link_dies_and_nothing_is_char
         return False
 
     wait_for(probe_disabled, "the probe disabled")
+
+    # its webhook receiver is deleted (WebhookEndpointDeleted after the close)
+    def webhook_deleted():
+        return any(ev.type == "callgauge.events.v1.WebhookEndpointDeleted" and ev.position > closed_at
+                   and monitor_pb2.WebhookEndpointDeleted.FromString(ev.data).endpoint_id == webhook_id
+                   for ev in read_all(settings, "runs"))
+
+    wait_for(webhook_deleted, "the webhook receiver deleted")
     time.sleep(3 * PROBE_INTERVAL_S)  # a bounded look for a run that must not come
     runs, _ = account_runs(settings, account_id)
     started_after = [rid for pos, rid in runs if pos > closed_at]
