@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = re.compile(r"^\s*(\[.*?\] run terminal|runs\+billing killed|up stopped|disk full for)")
+FIGURES = re.compile(r"^\s*(\[.*?\] run terminal|runs\+billing killed|gateway/accounts/tansu killed|up stopped|disk full for)")
 
 
 def main() -> int:
