@@ -1,16 +1,24 @@
 """Loading a decider's state from its stream and appending what it decided, with the stream's
-version as the optimistic-concurrency check."""
+version as the optimistic-concurrency check; `decide_and_append` is the one command-handling loop
+of every service (load, decide, append; on WrongExpectedVersion decide again on the new state)."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from callgauge_eventstore.port import EventStore, NewEvent, StreamState
+from callgauge_eventstore.port import EventStore, NewEvent, StreamState, WrongExpectedVersion
 
 S = TypeVar("S")
+
+MAX_ATTEMPTS = 50  # loads and decisions of one command before a write conflict is given up
+RETRY_BACKOFF_S = 0.002  # times the attempt number
+# the namespace of derived event ids (kept from billing, whose repeats must keep matching)
+EVENT_ID_NS = uuid.UUID("0b7f3c52-7d1e-4b9a-9c11-2f6a0d9e8b14")
 Decode = Callable[[str, bytes], Any]
 Evolve = Callable[[S | None, Any, datetime | None], S | None]
 
@@ -94,3 +102,38 @@ async def save(store: EventStore, stream: str, version: int, events: Sequence[Ne
     if not events:
         return await store.last_position()
     return await store.append_to_stream(stream, version, events)
+
+
+def derived_id(source: str, i: int) -> uuid.UUID:
+    """The deterministic id of the i-th event decided for `source` (a command, a delivered event):
+    a repeat of the same source appends the same ids, which the store takes as a no-op
+    (idempotent), and a retry after a conflict does not mint new ones."""
+    return uuid.uuid5(EVENT_ID_NS, f"{source}:{i}")
+
+
+async def decide_and_append(store: EventStore, stream: str, evolve: Evolve, decode: Decode,
+                            decide: Callable[[Any], Sequence[NewEvent]], *,
+                            cache: StateCache | None = None, attempts: int = MAX_ATTEMPTS,
+                            backoff_s: float = RETRY_BACKOFF_S) -> tuple[Any, int, list[NewEvent], int | None]:
+    """The command-handling loop: load the stream's state, `decide(state)` the new events (give
+    them `derived_id`s for idempotent repeats), append them at the loaded version. When another
+    writer appended in between (WrongExpectedVersion), load and decide again on the new state, up
+    to `attempts` times (then the last WrongExpectedVersion is raised); a domain error raised by
+    `decide` ends the loop at once. Returns (state the decision was made on, its version, the
+    appended events, the position of the last one or None when nothing was decided)."""
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    for attempt in range(attempts):
+        state, version = await load(store, stream, evolve, decode, cache)
+        events = list(decide(state))
+        if not events:
+            return state, version, events, None
+        try:
+            position = await store.append_to_stream(stream, version, events)
+        except WrongExpectedVersion:
+            if attempt + 1 >= attempts:
+                raise
+            await asyncio.sleep(backoff_s * (attempt + 1))
+            continue
+        return state, version, events, position
+    raise AssertionError("unreachable")

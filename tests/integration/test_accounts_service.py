@@ -194,3 +194,22 @@ async def test_concurrent_registrations_of_one_email_make_one_account(service) -
         assert all(r.code() == grpc.StatusCode.ALREADY_EXISTS for r in results if not isinstance(r, pb.Account))
     finally:
         await service.stop()
+
+
+async def test_concurrent_commands_on_one_account_all_succeed(service) -> None:
+    """Issue #19 item 1: accounts handles its account commands with the shared loop, so API keys
+    created at once on one account all land (on PostgreSQL, before: all but one failed on the
+    version check)."""
+    stub = await service.start()
+    try:
+        acc = await stub.Register(pb.RegisterRequest(email="keys@example.com", password=PASSWORD))
+        async with asyncio.timeout(60):
+            results = await asyncio.gather(*(stub.CreateApiKey(pb.CreateApiKeyRequest(
+                account_id=acc.id, name=f"k{i}", mode="live")) for i in range(5)), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        assert not failed, [f"{e.code()}: {e.details()}" if isinstance(e, grpc.aio.AioRpcError) else repr(e)
+                            for e in failed]
+        keys = await stub.ListApiKeys(pb.AccountRef(account_id=acc.id))
+        assert sorted(k.name for k in keys.keys) == [f"k{i}" for i in range(5)]
+    finally:
+        await service.stop()

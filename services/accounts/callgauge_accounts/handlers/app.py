@@ -21,7 +21,7 @@ from uuid6 import uuid7
 
 from callgauge_bus.codec import new_event
 from callgauge_eventstore import EventStore, NewEvent, StreamState, WrongExpectedVersion
-from callgauge_eventstore.aggregate import load, save
+from callgauge_eventstore.aggregate import decide_and_append, load, save
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.accounts.v1 import events_pb2 as ev
@@ -147,6 +147,16 @@ class AccountsApp:
         await self.view.wait_for(position)
         return position
 
+    async def _decide(self, stream: str, evolve, decide, correlation: str):
+        """The shared command loop (callgauge_eventstore.aggregate.decide_and_append): load, decide,
+        append at the loaded version; on a concurrent write to the stream, decide again on the new
+        state. Then wait until the read model has it. Returns the state the decision was made on."""
+        state, _, _, position = await decide_and_append(
+            self.store, stream, evolve, decode, lambda s: [_new_event(e, correlation) for e in decide(s)])
+        if position is not None:
+            await self.view.wait_for(position)
+        return state
+
     async def _hash(self, password: str) -> str:
         return await asyncio.to_thread(self.hasher.hash, password)
 
@@ -189,9 +199,9 @@ class AccountsApp:
         password_hash = await self._hash(password)
         account_id = new_id()
         await self._claim_email(email, account_id)
-        state, version = await load(self.store, account_stream(account_id), model.evolve_account, decode)
-        events = model.decide_register(state, model.Register(account_id, email, password_hash))
-        await self._append(account_stream(account_id), version, events, account_id)
+        await self._decide(account_stream(account_id), model.evolve_account,
+                           lambda s: model.decide_register(s, model.Register(account_id, email, password_hash)),
+                           account_id)
         return self.view.accounts[account_id]
 
     def get_account(self, account_id: str) -> model.Account:
@@ -237,9 +247,9 @@ class AccountsApp:
         return self.view.accounts[account_id]
 
     async def delete_account(self, account_id: str) -> None:
-        state, version = await load(self.store, account_stream(account_id), model.evolve_account, decode)
-        events = model.decide_delete_account(state, model.DeleteAccount(account_id))
-        await self._append(account_stream(account_id), version, events, account_id)
+        state = await self._decide(account_stream(account_id), model.evolve_account,
+                                   lambda s: model.decide_delete_account(s, model.DeleteAccount(account_id)),
+                                   account_id)
         await self._release_email(state.email, account_id)  # type: ignore[union-attr]  # live() checked it
 
     # ------------------------------------------------------------ sessions
@@ -359,11 +369,9 @@ class AccountsApp:
         prefix = model.KEY_PREFIX.get(mode, "")
         full = prefix + secret
         key_id = new_id()
-        state, version = await load(self.store, account_stream(account_id), model.evolve_account, decode)
-        events = model.decide_create_api_key(state, model.CreateApiKey(
-            account_id, key_id, name, mode, prefix + secret[:4], full[-4:], sha256(full), rate_limit,
-            self.key_rate_limit_max, self.max_keys))
-        await self._append(account_stream(account_id), version, events, account_id)
+        await self._decide(account_stream(account_id), model.evolve_account, lambda s: model.decide_create_api_key(
+            s, model.CreateApiKey(account_id, key_id, name, mode, prefix + secret[:4], full[-4:], sha256(full),
+                                  rate_limit, self.key_rate_limit_max, self.max_keys)), account_id)
         return KeyInfo(self.view.accounts[account_id].keys[key_id], None), full
 
     def list_api_keys(self, account_id: str) -> list[KeyInfo]:
@@ -374,9 +382,8 @@ class AccountsApp:
                 if not k.revoked]
 
     async def revoke_api_key(self, account_id: str, key_id: str) -> None:
-        state, version = await load(self.store, account_stream(account_id), model.evolve_account, decode)
-        events = model.decide_revoke_api_key(state, model.RevokeApiKey(account_id, key_id))
-        await self._append(account_stream(account_id), version, events, account_id)
+        await self._decide(account_stream(account_id), model.evolve_account,
+                           lambda s: model.decide_revoke_api_key(s, model.RevokeApiKey(account_id, key_id)), account_id)
 
 
 def _session_of(token: str) -> str:

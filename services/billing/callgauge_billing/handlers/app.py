@@ -15,8 +15,8 @@ from prometheus_client import Counter
 from uuid6 import uuid7
 
 from callgauge_bus.codec import Delivered, decode_payload, new_event
-from callgauge_eventstore import DuplicateEventId, EventStore, RecordedEvent, WrongExpectedVersion
-from callgauge_eventstore.aggregate import StateCache, load, save
+from callgauge_eventstore import DuplicateEventId, EventStore, NewEvent, RecordedEvent, WrongExpectedVersion
+from callgauge_eventstore.aggregate import MAX_ATTEMPTS, StateCache, decide_and_append, derived_id, load
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import accounts_pb2, billing_pb2, media_pb2, runs_pb2
@@ -28,8 +28,6 @@ from callgauge_billing.domain.errors import Conflict, InsufficientBalance, Inval
 
 log = get_logger(__name__)
 SOURCE = "billing"
-_NS = uuid.UUID("0b7f3c52-7d1e-4b9a-9c11-2f6a0d9e8b14")
-MAX_ATTEMPTS = 50
 
 EVENTS = Counter("callgauge_billing_events_appended_total", "events appended to wallet streams", ["type"])
 CHARGED = Counter("callgauge_billing_charged_minor_total", "minor units charged", ["kind", "mode"])
@@ -40,10 +38,6 @@ RESERVE_REJECTED = Counter("callgauge_billing_reservations_rejected_total", "run
 
 def wallet_stream(account_id: str, mode: str = "live") -> str:
     return f"wallet-{account_id}" if mode == "live" else f"wallet-{account_id}.{mode}"
-
-
-def derived_id(source: str, i: int) -> uuid.UUID:
-    return uuid.uuid5(_NS, f"{source}:{i}")
 
 
 @dataclass(frozen=True)
@@ -101,34 +95,37 @@ class BillingApp:
         if not account_id:
             raise Invalid.one(["account_id"], "required")
         stream = wallet_stream(account_id, mode)
+        decision: dict = {}
+
+        def decide_new(state: wallet.Wallet | None) -> list[NewEvent]:
+            opening = wallet.decide_open(state, account_id, mode, self.config.currency,
+                                         self.config.welcome_credit_minor)
+            opened = wallet.fold(opening, state)
+            assert opened is not None
+            decided_ids = decide(opened)
+            decision.update(opened=opened, decided=[e for e, _, _ in decided_ids])
+            decision["events"] = opening + decision["decided"]
+            return ([new_event(e, correlation or account_id, "", None, SOURCE) for e in opening]
+                    + [new_event(e, correlation or account_id, cause, eid, SOURCE) for e, eid, cause in decided_ids])
+
         async with self._locks[stream]:
-            for _attempt in range(MAX_ATTEMPTS):
-                state, version = await self._load(stream)
-                opening = wallet.decide_open(state, account_id, mode, self.config.currency,
-                                             self.config.welcome_credit_minor)
-                opened = wallet.fold(opening, state)
-                assert opened is not None
-                decided_ids = decide(opened)
-                decided = [e for e, _, _ in decided_ids]
-                events = opening + decided
-                if not events:
-                    return opened
-                new = ([new_event(e, correlation or account_id, "", None, SOURCE) for e in opening]
-                       + [new_event(e, correlation or account_id, cause, eid, SOURCE) for e, eid, cause in decided_ids])
-                try:
-                    await save(self.store, stream, version, new)
-                except WrongExpectedVersion:
-                    await asyncio.sleep(0.002 * (_attempt + 1))
-                    continue  # another replica wrote in between: decide again
-                for e in events:
-                    EVENTS.labels(e.DESCRIPTOR.name).inc()
-                after = wallet.fold(decided, opened)
-                if await self.store.stream_version(stream) == version + len(events):
-                    self._states.put(stream, wallet.evolve, after, version + len(events))
-                else:  # an idempotent repeat, or someone wrote right after: fold from the store next time
-                    self._states.forget(stream, wallet.evolve)
-                return after  # type: ignore[return-value]
-        raise Conflict(f"wallet {stream}: gave up after {MAX_ATTEMPTS} concurrent writes")
+            try:  # the shared command loop: on a concurrent write (another replica), decide again
+                _, version, _, position = await decide_and_append(
+                    self.store, stream, wallet.evolve, decode_payload, decide_new, cache=self._states,
+                    attempts=MAX_ATTEMPTS)
+            except WrongExpectedVersion:
+                raise Conflict(f"wallet {stream}: gave up after {MAX_ATTEMPTS} concurrent writes") from None
+            opened, decided, events = decision["opened"], decision["decided"], decision["events"]
+            if position is None:
+                return opened
+            for e in events:
+                EVENTS.labels(e.DESCRIPTOR.name).inc()
+            after = wallet.fold(decided, opened)
+            if await self.store.stream_version(stream) == version + len(events):
+                self._states.put(stream, wallet.evolve, after, version + len(events))
+            else:  # an idempotent repeat, or someone wrote right after: fold from the store next time
+                self._states.forget(stream, wallet.evolve)
+            return after  # type: ignore[return-value]
 
     async def get_wallet(self, account_id: str, mode: str) -> tuple[wallet.Wallet, int]:
         if mode not in wallet.MODES:

@@ -19,7 +19,7 @@ from uuid6 import uuid7
 
 from callgauge_bus.codec import Delivered, decode_payload, new_event
 from callgauge_eventstore import DuplicateEventId, EventStore, WrongExpectedVersion
-from callgauge_eventstore.aggregate import StateCache, load, save
+from callgauge_eventstore.aggregate import MAX_ATTEMPTS, StateCache, decide_and_append, load, save
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.logs import get_logger
@@ -199,7 +199,7 @@ class RunsApp:
 
     async def _decide_quietly(self, stream: str, decide, *context) -> None:
         try:
-            await self._decide(stream, run_model.evolve_run, decide, *context)
+            await self._decide(stream, run_model.evolve_run, decide, *context, attempts=1)
         except WrongExpectedVersion:
             pass  # the run moved meanwhile (its engine spoke, another replica decided): next round
 
@@ -253,14 +253,26 @@ class RunsApp:
         await self.view.wait_for(position)
         return position
 
-    async def _decide(self, stream: str, evolve, decide, *context, correlation: str = "") -> None:
-        """Load a stream's state, decide on it (with any context the decider takes after the
-        state), append at the loaded version."""
+    async def _decide(self, stream: str, evolve, decide, *context, correlation: str = "",
+                      attempts: int = MAX_ATTEMPTS) -> None:
+        """The shared command loop (callgauge_eventstore.aggregate.decide_and_append): load a
+        stream's state, decide on it (with any context the decider takes after the state), append
+        at the loaded version; when another writer appended in between, decide again on the new
+        state (up to `attempts` times). Then wait until the read model has it."""
         cache = self.run_cache if evolve is run_model.evolve_run else None
-        state, version = await load(self.store, stream, evolve, decode_payload, cache)
-        events = decide(state, *context)
-        if events:
-            await self._append(stream, version, events, correlation or stream.partition("-")[2])
+        correlation = correlation or stream.partition("-")[2]
+        decided: list[Message] = []
+
+        def new_events(state) -> list:
+            decided[:] = decide(state, *context)
+            return [new_event(e, correlation, "", None, SOURCE) for e in decided]
+
+        *_, position = await decide_and_append(self.store, stream, evolve, decode_payload, new_events,
+                                               cache=cache, attempts=attempts)
+        if position is not None:
+            for e in decided:
+                EVENTS_APPENDED.labels(e.DESCRIPTOR.name).inc()
+            await self.view.wait_for(position)
 
     async def _project_of(self, project_id: str) -> project_model.Project | None:
         project, _ = await load(self.store, project_stream(project_id), project_model.evolve_project, decode_payload)
