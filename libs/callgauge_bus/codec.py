@@ -20,11 +20,13 @@ from callgauge_proto.callgauge.events.v1 import accounts_pb2, billing_pb2, envel
 
 SCHEMA_VERSION = 1
 
+def registry_of(*modules) -> dict[str, type[Message]]:
+    """Every message type of the given generated `_pb2` modules, by full protobuf name."""
+    return {d.full_name: getattr(m, d.name) for m in modules for d in m.DESCRIPTOR.message_types_by_name.values()}
+
+
 # Every event type of the v1 contract, by full protobuf name.
-REGISTRY: dict[str, type[Message]] = {}
-for _module in (runs_pb2, media_pb2, billing_pb2, monitor_pb2, accounts_pb2):
-    for _desc in _module.DESCRIPTOR.message_types_by_name.values():
-        REGISTRY[_desc.full_name] = getattr(_module, _desc.name)
+REGISTRY: dict[str, type[Message]] = registry_of(runs_pb2, media_pb2, billing_pb2, monitor_pb2, accounts_pb2)
 
 
 def type_name(msg: Message) -> str:
@@ -49,9 +51,11 @@ def new_event(
     return NewEvent(type=type_name(msg), data=msg.SerializeToString(), metadata=meta, id=event_id or uuid7())
 
 
-def decode_payload(type_: str, data: bytes) -> Message | None:
-    """The payload as its message, or None for a type this build does not know."""
-    cls = REGISTRY.get(type_)
+def decode_payload(type_: str, data: bytes, registry: dict[str, type[Message]] | None = None) -> Message | None:
+    """The payload as its message, or None for a type this build does not know. `registry`: the
+    types to know (default: the v1 contract's; a service's private events give their own, made
+    with `registry_of`)."""
+    cls = (REGISTRY if registry is None else registry).get(type_)
     if cls is None:
         return None
     msg = cls()

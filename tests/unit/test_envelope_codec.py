@@ -31,3 +31,20 @@ def test_garbage_is_a_bad_record_not_a_crash(value):
 def test_unknown_type_decodes_with_no_payload():
     env = envelope_pb2.EventEnvelope(event_id=str(uuid.uuid4()), type="callgauge.events.v1.FromTheFuture")
     assert decode_record(env.SerializeToString()).payload is None
+
+
+def test_a_services_private_events_decode_through_the_codec():
+    """Issue #19 item 2: accounts decodes its private events with callgauge_bus.codec (registry_of +
+    decode_payload), not its own copy of the decoding."""
+    import inspect
+
+    from callgauge_accounts.handlers import app as accounts_app
+    from callgauge_bus.codec import decode_payload, registry_of
+    from callgauge_proto.callgauge.accounts.v1 import events_pb2 as accounts_ev
+
+    registry = registry_of(accounts_ev)
+    used = accounts_ev.ApiKeyUsed(key_id="k1")
+    assert decode_payload(used.DESCRIPTOR.full_name, used.SerializeToString(), registry) == used
+    assert decode_payload(used.DESCRIPTOR.full_name, used.SerializeToString()) is None  # not a v1 contract event
+    assert accounts_app.decode(used.DESCRIPTOR.full_name, used.SerializeToString()) == used
+    assert "ParseFromString" not in inspect.getsource(accounts_app)

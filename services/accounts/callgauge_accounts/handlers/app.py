@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from prometheus_client import Counter
 from uuid6 import uuid7
 
-from callgauge_bus.codec import new_event
+from callgauge_bus.codec import decode_payload, new_event, registry_of
 from callgauge_eventstore import EventStore, NewEvent, StreamState, WrongExpectedVersion
 from callgauge_eventstore.aggregate import decide_and_append, load, save
 from callgauge_platform.aio import cancel_and_wait
@@ -40,18 +40,11 @@ KEY_USE_RESOLUTION_S = 60  # ApiKeyUsed is recorded at most once a minute per ke
 JWT_ALGORITHM = "HS256"
 JWT_ISSUER = "callgauge"
 
-REGISTRY: dict[str, type[Message]] = {
-    d.full_name: getattr(ev, d.name) for d in ev.DESCRIPTOR.message_types_by_name.values()
-}
+REGISTRY: dict[str, type[Message]] = registry_of(ev)  # the service's own (private) events
 
 
 def decode(type_: str, data: bytes) -> Message | None:
-    cls = REGISTRY.get(type_)
-    if cls is None:
-        return None
-    msg = cls()
-    msg.ParseFromString(data)
-    return msg
+    return decode_payload(type_, data, REGISTRY)
 
 
 def new_id() -> str:
