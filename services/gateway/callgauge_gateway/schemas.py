@@ -274,11 +274,6 @@ class CredentialPoolPatch(_Strict):
     credentials: list[CredentialIn] | None = Field(None, min_length=1, max_length=10_000)
 
 
-class RunIn(_Strict):
-    metadata: Metadata = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list, max_length=20)
-
-
 def _field_json(body, fd):
     value = getattr(body, fd.name)
     if fd.message_type is not None and not fd.is_repeated:  # impairment: an object, or null when absent

@@ -22,10 +22,6 @@ ERROR_CODE_KEY = "callgauge-error-code"
 ERROR_DETAILS_KEY = "callgauge-error-details"
 
 
-class _Abort(Exception):
-    """An error with its own trailing metadata (grpc_errors only carries field errors)."""
-
-
 def _map(exc: Exception):
     if isinstance(exc, Invalid):
         return grpc.StatusCode.INVALID_ARGUMENT, "invalid request", [

@@ -94,10 +94,6 @@ class SipRunError(ValueError):
     """The run names a pool it did not resolve, or an action field is unusable."""
 
 
-class UaHost(Protocol):
-    def open_ua(self, job: UaJob): ...
-
-
 def _ms(action, name: str) -> int:
     return int(getattr(action, name, 0) or 0)
 

@@ -4,7 +4,6 @@ billing service; `UnmeteredBilling` (tests, tools) reserves nothing."""
 
 from __future__ import annotations
 
-import json
 from typing import Protocol
 
 import grpc
@@ -83,13 +82,3 @@ class GrpcBilling:
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close()
-
-
-def error_details(exc: InsufficientBalance) -> dict:
-    for k, v in exc.metadata:
-        if k == "callgauge-error-details":
-            try:
-                return json.loads(v)
-            except ValueError:
-                return {}
-    return {}
