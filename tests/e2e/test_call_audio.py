@@ -189,3 +189,28 @@ def test_silence_or_the_wrong_prompt_fails_expect_audio_while_the_e_model_mos_st
     assert "(silence)" in silent["detail"] and silent["audioSilent"] is True and silent["audioOneWay"] is True
     assert "correlation" in wrong["detail"] and wrong["audioSilent"] is False
     assert wrong["audioMatch"] is not None and wrong["audioMatch"] < 0.6
+
+
+def test_five_percent_loss_through_the_impairment_path_lowers_mos_lqo_below_the_clean_calls(stack, api):
+    """Two calls of the reference prompt to the echoing responder at once, the same codec: one clean,
+    one whose echo comes back through the media worker's relay dropping 5 % of the packets (random).
+    The audio judges it: the lossy call's MOS-LQO is below the clean one's. (A comparison of the two
+    calls, not a threshold: docs/quality.md has the measured figures per loss and codec.)"""
+    dest = stack.responder_uri()
+    _, run, calls = run_test(api, [[
+        {"type": "call", "dial_destination": dest, "duration_ms": TALK_MS, "codec": "PCMU", "record": True,
+         "impairment": {"loss_pct": 0}},
+        {"type": "call", "dial_destination": dest, "duration_ms": TALK_MS, "codec": "PCMU", "record": True,
+         "impairment": {"loss_pct": 5, "direction": "receive"}},
+    ]])
+    by_action = {c["action"]: c for c in calls}
+    clean, lossy = by_action[0], by_action[1]
+    assert run["status"] == "COMPLETED", (run["resultDescription"], calls)
+    for c in (clean, lossy):
+        assert c["outcome"] == "SUCCESS" and c["recordedLegs"] == "caller", c
+        assert c["mosLqo"] is not None and c["audioMatch"] >= 0.6, c  # scored, the prompt came back
+        assert int(c["impairment"].get("rxBypassed") or 0) == 0, c["detail"]  # the echo went through the relay
+    dropped = [int(c["impairment"].get("rxDropped") or 0) for c in (clean, lossy)]
+    assert dropped[0] == 0 and dropped[1] > 0, (clean["impairment"], lossy["impairment"])
+    assert lossy["lossPct"] > clean["lossPct"]
+    assert lossy["mosLqo"] < clean["mosLqo"], (clean["mosLqo"], lossy["mosLqo"], lossy["lossPct"])
