@@ -165,6 +165,8 @@ class CallMeasurement(Model):
     srtp: bool = False  # the audio was SRTP
     srtp_suite: str = ""
     srtp_keying: str = ""  # sdes
+    codec_clock_hz: int | None = None  # the audio sample rate the codec was opened at (None: no stream)
+    audio_bandwidth: str = ""  # narrowband .. fullband ("": no stream)
 
 
 class Run(Model):

@@ -41,10 +41,23 @@ def test_an_opus_call_ends_with_codec_opus_and_a_wideband_mos(api, stack) -> Non
     # Given the built-in responder, when a call action asks for opus,
     # then the run completes and its call negotiated opus and was scored on the wideband E-model.
     run, calls = _run(api, [{"type": "call", "dial_destination": stack.responder_uri(), "duration_ms": 3000,
-                             "tone_hz": 1000, "codec": "opus"}])
+                             "tone_hz": 1000, "codec": "opus", "audio_bandwidth": "wideband"}])
     assert run["status"] == "COMPLETED", (run["resultDescription"], calls)
     [call] = calls
     _is_scored_opus(call)
+    # the bandwidth asked for is the one the stream's opus was opened at
+    assert (call["audioBandwidth"], call["codecClockHz"]) == ("wideband", 16000), call
+
+
+def test_an_audio_bandwidth_for_another_codec_is_a_422(api, stack) -> None:
+    project = data(api.post("/projects", json={"name": f"opus-{uuid.uuid4().hex[:6]}"}), 201)
+    for action, words in (({"codec": "PCMU", "audio_bandwidth": "wideband"}, "codec opus only"),
+                          ({"codec": "opus", "audio_bandwidth": "hifi"}, "fullband")):
+        r = api.post(f"/projects/{project['id']}/tests", json={"name": "bw", "steps": [{"actions": [
+            {"type": "call", "dial_destination": stack.responder_uri(), **action}]}]})
+        assert r.status_code == 422, r.text
+        hits = [d for d in r.json()["error"]["details"] if d["loc"][-1] == "audio_bandwidth"]
+        assert hits and words in hits[0]["msg"], r.text
 
 
 def test_a_load_action_with_opus_gets_opus_on_every_call(api, stack) -> None:
@@ -56,3 +69,4 @@ def test_a_load_action_with_opus_gets_opus_on_every_call(api, stack) -> None:
     assert len(calls) == 4, calls
     for call in calls:
         _is_scored_opus(call)
+        assert (call["audioBandwidth"], call["codecClockHz"]) == ("fullband", 48000), call  # pjsua2's default

@@ -302,6 +302,26 @@ async def test_concurrent_calls_in_one_worker_each_get_their_own_codec(pool: Wor
     assert latest_start < earliest_end
 
 
+async def test_opus_bandwidth_is_per_call_narrowband_to_fullband(pool: WorkerPool, start_responder) -> None:
+    # Given one worker holding opus calls at once, when each asks for another audio bandwidth,
+    # then each stream's opus codec was opened at its own sample rate (the offer's maxplaybackrate
+    # bounds what the far end sends) and the measurement says which bandwidth it got.
+    r = start_responder()
+    asked = ("narrowband", "wideband", "superwideband", "fullband")
+    results = await asyncio.gather(*(
+        _call(pool, CallJob(call_id=f"bw-{b}", destination=r.uri, duration_ms=2500, tone_hz=440, codec="opus",
+                            audio_bandwidth=b))
+        for b in asked))
+    for bw, m in zip(asked, results):
+        assert m.outcome == m_pb2.SUCCESS and m.codec.lower() == "opus", _explain(m)
+        assert m.audio_bandwidth == bw, (bw, m.audio_bandwidth, m.codec_clock_hz)
+        assert m.rx_packets > 0 and m.HasField("mos"), _explain(m)
+    assert [m.codec_clock_hz for m in results] == [8000, 16000, 24000, 48000]
+    # a PCMU call is narrowband, G722 wideband
+    m = await _call(pool, CallJob(call_id="bw-g722", destination=r.uri, duration_ms=1000, codec="G722"))
+    assert (m.audio_bandwidth, m.codec_clock_hz) == ("wideband", 16000), _explain(m)
+
+
 async def test_tcp_call_to_the_responder(pool: WorkerPool, start_responder) -> None:
     r = start_responder()
     if "no TCP listener" in r.log.read_text():

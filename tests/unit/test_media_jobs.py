@@ -201,3 +201,19 @@ def test_opus_is_offered_alone_when_asked_and_scored_on_the_wideband_model_as_an
     assert m.HasField("mos") and m.HasField("r_factor") and m.r_factor > 100.0  # the G.107.1 scale
     assert 4.0 < m.mos < 4.5
     assert notes and "ESTIMATED" in notes[0] and "opus" in notes[0]
+
+
+def test_audio_bandwidth_names_the_codec_sample_rate_and_comes_from_the_action() -> None:
+    # Given a codec opened at a sample rate, when the measurement names its bandwidth,
+    # then 8 kHz is narrowband .. 48 kHz fullband, and unknown is empty.
+    from callgauge_media.engine.jobs import OPUS_RATES, audio_bandwidth_of
+
+    assert {b: audio_bandwidth_of(r) for b, r in OPUS_RATES.items()} == {b: b for b in OPUS_RATES}
+    assert (audio_bandwidth_of(0), audio_bandwidth_of(32000), audio_bandwidth_of(44100)) == \
+        ("", "superwideband", "fullband")
+    # a call action's audio_bandwidth reaches the job
+    from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+
+    job = CallJob.from_action("c1", spec_pb2.CallAction(dial_destination="sip:x@127.0.0.1", codec="opus",
+                                                        audio_bandwidth="wideband"))
+    assert (job.codec, job.audio_bandwidth) == ("opus", "wideband")

@@ -281,3 +281,28 @@ def test_every_codec_of_the_media_build_is_accepted(codec):
     project = fold(project_model.evolve_project, [PROJECT])
     spec = call_spec("sip:echo@127.0.0.1:5060", codec=codec)
     test_model.decide_create_test(project, None, test_model.CreateTest("t1", "p1", "a1", "echo", spec))
+
+
+@pytest.mark.parametrize("bandwidth", ["narrowband", "mediumband", "wideband", "superwideband", "fullband"])
+def test_an_opus_call_may_ask_for_an_audio_bandwidth(bandwidth):
+    # Given codec opus, when a call asks for any bandwidth narrowband..fullband, then the test is created.
+    project = fold(project_model.evolve_project, [PROJECT])
+    spec = call_spec("sip:echo@127.0.0.1:5060", codec="opus", audio_bandwidth=bandwidth)
+    [event] = test_model.decide_create_test(project, None, test_model.CreateTest("t1", "p1", "a1", "echo", spec))
+    assert event.spec.steps[0].actions[0].call.audio_bandwidth == bandwidth
+
+
+@pytest.mark.parametrize(("kw", "words"), [
+    ({"codec": "opus", "audio_bandwidth": "hifi"}, "one of narrowband"),
+    ({"codec": "PCMU", "audio_bandwidth": "wideband"}, "codec opus only"),
+    ({"audio_bandwidth": "fullband"}, "codec opus only"),
+])
+def test_a_bad_audio_bandwidth_is_refused_naming_the_field(kw, words):
+    # Given a bandwidth that is unknown or asked for another codec than opus, when the test is created,
+    # then it is refused with the field named and a message a person can act on.
+    project = fold(project_model.evolve_project, [PROJECT])
+    with pytest.raises(Invalid) as err:
+        test_model.decide_create_test(project, None, test_model.CreateTest(
+            "t1", "p1", "a1", "echo", call_spec("sip:echo@127.0.0.1:5060", **kw)))
+    [e] = err.value.errors
+    assert e.loc[-1] == "audio_bandwidth" and words in e.msg, e

@@ -35,6 +35,9 @@ PoolId = Annotated[str, Field(max_length=100, description="id of a registrar (ta
 
 Transport = Literal["udp", "tcp", "tls"]
 Srtp = Literal["off", "optional", "mandatory"]
+AudioBandwidth = Literal["narrowband", "mediumband", "wideband", "superwideband", "fullband"]
+BANDWIDTH_DOC = ("opus only: the audio bandwidth asked for, as opus's sample rate (8, 12, 16, 24, 48 kHz), offered "
+                 "as maxplaybackrate (RFC 7587); default fullband. The call's measurement says what it got")
 SRTP_DOC = ("SRTP for the call's media, keys exchanged in the SDP (SDES, RFC 4568): off (default, plain RTP); "
             "optional (offer SRTP, accept plain RTP); mandatory (SRTP or the call fails). The keys travel in the "
             "SIP messages: use TLS for them to stay secret")
@@ -101,6 +104,7 @@ class CallActionIn(_Strict):
     expect: list[ExpectIn] | None = Expectations
     impairment: ImpairmentIn | None = Field(None, description="loss, bursts, jitter, delay on the call's media path")
     srtp: Srtp | None = Field(None, description=SRTP_DOC)
+    audio_bandwidth: AudioBandwidth | None = Field(None, description=BANDWIDTH_DOC)
 
 
 class RegisterActionIn(_Strict):
@@ -168,6 +172,7 @@ class LoadActionIn(_Strict):
     impairment: ImpairmentIn | None = Field(None, description="loss, bursts, jitter, delay on each call's media "
                                                               "path (pjsua driver only)")
     srtp: Srtp | None = Field(None, description=SRTP_DOC + " (pjsua driver only)")
+    audio_bandwidth: AudioBandwidth | None = Field(None, description=BANDWIDTH_DOC + " (pjsua driver only)")
 
 
 ActionIn = Annotated[CallActionIn | RegisterActionIn | WaitForCallsActionIn | LoadActionIn,

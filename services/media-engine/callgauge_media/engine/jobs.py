@@ -14,6 +14,11 @@ DEFAULT_DURATION_MS = 5_000
 DEFAULT_SETUP_TIMEOUT_MS = 30_000
 DEFAULT_CODEC = "PCMU"
 DEFAULT_FROM_USER = "callgauge"
+#: Opus audio bandwidths a call may ask for, as the sample rate pjmedia's opus codec is opened at (and
+#: offers as maxplaybackrate / sprop-maxcapturerate, RFC 7587); unset: fullband, pjsua2's default
+OPUS_RATES = {"narrowband": 8000, "mediumband": 12000, "wideband": 16000, "superwideband": 24000,
+              "fullband": 48000}
+OPUS_DEFAULT_RATE = 48000
 TRANSPORTS = ("udp", "tcp", "tls")
 SRTP_MODES = ("off", "optional", "mandatory")
 DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
@@ -142,6 +147,7 @@ class CallJob:
     record_path: str = ""  # record what this side receives (WAV at the bridge's rate)
     impairment: MediaImpairment | None = None  # relays in front of this call's RTP/RTCP (impair/media.py)
     srtp: str = "off"  # off | optional (offer SRTP, accept RTP) | mandatory (SRTP or no call); SDES keying
+    audio_bandwidth: str = ""  # opus only: narrowband .. fullband (OPUS_RATES); "": fullband
 
     @classmethod
     def from_action(
@@ -158,6 +164,7 @@ class CallJob:
             from_user=action.from_user or DEFAULT_FROM_USER,
             transport=(action.transport or ("tls" if is_sips(action.dial_destination) else "udp")).lower(),
             srtp=(action.srtp or "off").lower(),
+            audio_bandwidth=action.audio_bandwidth.lower(),
             step=step,
             action=action_index,
             index=index,
@@ -166,6 +173,17 @@ class CallJob:
             impairment=(MediaImpairment.from_proto(action.impairment, seed_key=call_id)
                         if action.HasField("impairment") else None),
         )
+
+
+def audio_bandwidth_of(clock_hz: int) -> str:
+    """The audio bandwidth a codec's audio sample rate carries: 8 kHz narrowband, 12 kHz mediumband,
+    16 kHz wideband, 24/32 kHz superwideband, 44.1/48 kHz fullband; "" when unknown."""
+    if clock_hz <= 0:
+        return ""
+    for name, top in (("narrowband", 8000), ("mediumband", 12000), ("wideband", 16000), ("superwideband", 32000)):
+        if clock_hz <= top:
+            return name
+    return "fullband"
 
 
 def pick_codec_id(available: Iterable[str], preference: str) -> str | None:

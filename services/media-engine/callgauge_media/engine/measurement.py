@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob, UaJob, call_transport
+from callgauge_media.engine.jobs import CallJob, UaJob, audio_bandwidth_of, call_transport
 from callgauge_media.engine.reasons import is_internal, short_reason, where_of
 
 PLAYOUT_ALLOWANCE_MS = 40.0
@@ -97,6 +97,7 @@ class RawCall:
     final_code: int = 0  # code pjsua reported at DISCONNECTED
     final_reason: str = ""
     codec: str = ""
+    codec_clock_hz: int = 0  # the audio sample rate the stream's codec was opened at (0: no stream)
     media_active: bool = False
     stats: StreamSnapshot | None = None
     timed_out: bool = False  # our setup timer fired
@@ -258,6 +259,9 @@ def build_measurement(raw: RawCall, ladder: list[tuple] | None = None,
                 notes.insert(1 if raw.hangup_reason and m.outcome == m_pb2.CALL_FAILED else 0, local[1])
 
     m.codec = raw.codec
+    if raw.codec_clock_hz:
+        m.codec_clock_hz = raw.codec_clock_hz
+        m.audio_bandwidth = audio_bandwidth_of(raw.codec_clock_hz)
     st = raw.stats
     if st is not None:
         m.tx_packets = st.tx_packets

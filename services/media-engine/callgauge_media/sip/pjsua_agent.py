@@ -36,6 +36,8 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_platform.recordings import safe_name
 
 from callgauge_media.engine.jobs import (
+    OPUS_DEFAULT_RATE,
+    OPUS_RATES,
     SRTP_MODES,
     TRANSPORTS,
     CallJob,
@@ -233,6 +235,7 @@ class _Endpoint:
         self.codec_ids: list[str] = []
         self._default_prio: dict[str, int] = {}
         self._codec_selected: str | None = None
+        self._opus_rate: int | None = None
         self._account_cls = account_cls
         self.messages: MessageLog | None = None  # SIP messages by Call-ID (opts.sip_message_log)
         self._writer: _LogWriter | None = None
@@ -392,6 +395,17 @@ class _Endpoint:
     def host_for_uri(self) -> str:
         h = self.opts.bind_host
         return "127.0.0.1" if h in ("", "0.0.0.0") else h
+
+    def set_opus_rate(self, rate: int) -> None:
+        """Opus's audio sample rate for the next offer (global in pjsua, like the priorities): pjmedia
+        puts it in the offer's fmtp as maxplaybackrate/sprop-maxcapturerate, which bounds the audio
+        bandwidth the far end sends us, and opens the codec at it (8000 narrowband .. 48000 fullband)."""
+        if self._opus_rate == rate or self.ep is None:
+            return
+        cfg = self.ep.getCodecOpusConfig()
+        cfg.sample_rate = rate
+        self.ep.setCodecOpusConfig(cfg)
+        self._opus_rate = rate
 
     def select_codec(self, codec_id: str) -> None:
         """Give ``codec_id`` the top priority and disable every other codec (global in pjsua; the
@@ -1120,6 +1134,8 @@ class CallerAgent:
         try:
             account = self._caller_account(job)
             ep.select_codec(codec_id)
+            if codec_id.lower().startswith("opus/"):
+                ep.set_opus_rate(OPUS_RATES.get(job.audio_bandwidth, OPUS_DEFAULT_RATE))
             call = _CallerCall(account, self, run)
             run.call = call
             prm = pj.CallOpParam(True)
@@ -1214,7 +1230,9 @@ class CallerAgent:
             run.media_idx = idx
             run.raw.media_active = True
             try:
-                run.raw.codec = call.getStreamInfo(idx).codecName
+                si = call.getStreamInfo(idx)
+                run.raw.codec = si.codecName
+                run.raw.codec_clock_hz = int(si.audCodecParam.info.clockRate or si.codecClockRate or 0)
             except pj.Error:
                 pass
             if (run.job.srtp or "off") != "off" and not run.raw.srtp_suite:

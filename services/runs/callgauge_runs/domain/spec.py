@@ -18,6 +18,7 @@ METRICS = ("asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_p
 OPS = (">=", "<=", ">", "<", "==")
 TRANSPORTS = ("udp", "tcp", "tls")
 SRTP_MODES = ("off", "optional", "mandatory")
+AUDIO_BANDWIDTHS = ("narrowband", "mediumband", "wideband", "superwideband", "fullband")
 DISTRIBUTIONS = ("fixed", "uniform", "exponential")
 DRIVERS = ("pjsua", "sipp")
 _SIP_URI = re.compile(r"^sips?:([^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?(;[^\s]*)?$")
@@ -135,6 +136,14 @@ def _common(body, v: ValidationCollector, loc: list) -> None:
     elif transport in ("udp", "tcp") and is_sips(getattr(body, "dial_destination", "")):
         v.add([*loc, "transport"], f"a sips: destination is reached over TLS only, not {transport}: "
                                    f"set transport tls (or leave it out)")
+    bandwidth = getattr(body, "audio_bandwidth", "")
+    if bandwidth and bandwidth not in AUDIO_BANDWIDTHS:
+        v.add([*loc, "audio_bandwidth"], f"unknown audio bandwidth {bandwidth!r}; one of {', '.join(AUDIO_BANDWIDTHS)}")
+    elif bandwidth and (getattr(body, "codec", "") or "PCMU") != "opus":
+        v.add([*loc, "audio_bandwidth"], "an audio bandwidth is chosen for codec opus only (the other codecs have "
+                                         "one: PCMU/PCMA/GSM narrowband, G722 wideband): set codec opus")
+    elif bandwidth and (getattr(body, "driver", "") or "pjsua").lower() == "sipp":
+        v.add([*loc, "audio_bandwidth"], "the SIPp driver sends PCMU/PCMA only: use the pjsua driver for opus")
     if getattr(body, "srtp", "") and body.srtp not in SRTP_MODES:
         v.add([*loc, "srtp"], f"unknown srtp mode {body.srtp!r}; one of {', '.join(SRTP_MODES)} (SRTP with SDES keys)")
     if getattr(body, "duration_ms", 0) > MAX_DURATION_MS:

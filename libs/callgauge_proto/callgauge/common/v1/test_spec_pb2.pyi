@@ -85,7 +85,7 @@ class WaitForCallsAction(_message.Message):
     def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., srtp: _Optional[str] = ...) -> None: ...
 
 class CallAction(_message.Message):
-    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min", "expect", "impairment", "srtp")
+    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min", "expect", "impairment", "srtp", "audio_bandwidth")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     TONE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,7 @@ class CallAction(_message.Message):
     EXPECT_FIELD_NUMBER: _ClassVar[int]
     IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
     SRTP_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     duration_ms: int
     tone_hz: int
@@ -128,10 +129,11 @@ class CallAction(_message.Message):
     expect: _containers.RepeatedCompositeFieldContainer[Expect]
     impairment: Impairment
     srtp: str
-    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ...) -> None: ...
+    audio_bandwidth: str
+    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ..., audio_bandwidth: _Optional[str] = ...) -> None: ...
 
 class LoadAction(_message.Message):
-    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver", "expect", "play_file", "record_sample", "record_max", "impairment", "srtp")
+    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver", "expect", "play_file", "record_sample", "record_max", "impairment", "srtp", "audio_bandwidth")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +157,7 @@ class LoadAction(_message.Message):
     RECORD_MAX_FIELD_NUMBER: _ClassVar[int]
     IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
     SRTP_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     target_pool: str
     credential_pool: str
@@ -178,7 +181,8 @@ class LoadAction(_message.Message):
     record_max: int
     impairment: Impairment
     srtp: str
-    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ...) -> None: ...
+    audio_bandwidth: str
+    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ..., audio_bandwidth: _Optional[str] = ...) -> None: ...
 
 class Impairment(_message.Message):
     __slots__ = ("loss_pct", "burst_packets", "jitter_ms", "delay_ms", "direction")
