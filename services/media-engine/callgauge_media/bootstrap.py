@@ -76,6 +76,7 @@ class MediaEngine:
     _lease_task: asyncio.Task | None = None
     _emit_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _emit_queues: dict[str, list] = field(default_factory=dict)  # stream -> [(msg, key, store, future)]
+    _emit_writers: dict[str, asyncio.Task] = field(default_factory=dict)  # stream -> its writer (group commit)
 
     async def start(self) -> None:
         if removed := remove_orphaned_workdirs():
@@ -170,56 +171,50 @@ class MediaEngine:
                    partition_key: str = "") -> None:
         # One append at a time per stream: concurrent calls (and the per-second stats) of a run emit
         # together, and each append expects the version the previous one left. Group commit: what
-        # was emitted on the stream while an append was under way is written by the next holder of
-        # the stream's lock in ONE append (one transaction), in the order it was emitted; each
+        # was emitted on the stream while an append was under way is written by the stream's
+        # writer task in ONE append (one transaction), in the order it was emitted; each
         # caller returns once its own event is committed. A driver that reports many calls at once
         # (the SIPp driver's per-call log) emits them concurrently and so costs a few transactions,
         # not one per call (measured: ~500 CallMeasured/s with one append per call on SQLite).
         stream = stream or f"media-run-{msg.run_id}"
-        store = store or self.store
         done = asyncio.get_running_loop().create_future()
-        item = (msg, partition_key, store, done)
-        self._emit_queues.setdefault(stream, []).append(item)
-        try:
-            await self._drain(stream, done)
-        except asyncio.CancelledError:
-            queue = self._emit_queues.get(stream)
-            if queue and item in queue:  # not written: a cancelled emit leaves nothing behind
-                queue.remove(item)
-            raise
+        self._emit_queues.setdefault(stream, []).append((msg, partition_key, store or self.store, done))
+        writer = self._emit_writers.get(stream)
+        if writer is None or writer.done():
+            self._emit_writers[stream] = asyncio.create_task(self._write(stream), name=f"emit:{stream}")
+        # cancelling the caller cancels `done`: an event not taken yet is then never written
+        await done
 
-    async def _drain(self, stream: str, done: asyncio.Future) -> None:
-        """Until `done` is written: take the stream's lock and append what is queued (from the
-        first queued event's store, at most EMIT_BATCH_MAX, always including `done`'s event)."""
-        while not done.done():
-            async with self._emit_locks.setdefault(stream, asyncio.Lock()):
-                if done.done():
-                    break
-                queue = self._emit_queues.get(stream, [])
-                mine = next(item for item in queue if item[3] is done)
-                batch = [item for item in queue if item[2] is mine[2]][:EMIT_BATCH_MAX]
-                if mine not in batch:
-                    batch = batch[:-1] + [mine]
-                taken = {id(item) for item in batch}
-                self._emit_queues[stream] = [item for item in queue if id(item) not in taken]
-                try:
-                    await self._emit(stream, [(m, k) for m, k, _, _ in batch], mine[2])
-                except asyncio.CancelledError:  # this caller was cancelled: the others' events go back first
-                    self._emit_queues[stream] = [item for item in batch if item[3] is not done] \
-                        + self._emit_queues.get(stream, [])
-                    raise
-                except Exception as exc:
-                    for *_, fut in batch:  # the others' callers get the same error
-                        if fut is not done and not fut.done():
-                            fut.set_exception(exc)
-                            fut.exception()  # retrieved: a caller may be gone
-                    raise
+    async def _write(self, stream: str) -> None:
+        """The stream's one writer: appends what is queued, in order, at most EMIT_BATCH_MAX events
+        of one store per append, until the queue is empty. One task, not a lock that every emit
+        waits on: a thousand waiters on an asyncio.Lock cost more CPU than the appends."""
+        while True:
+            live = [item for item in self._emit_queues.get(stream, ()) if not item[3].done()]
+            if not live:
+                self._emit_queues.pop(stream, None)
+                if self._emit_writers.get(stream) is asyncio.current_task():
+                    self._emit_writers.pop(stream, None)
+                return
+            store = live[0][2]
+            batch = [item for item in live if item[2] is store][:EMIT_BATCH_MAX]
+            taken = {id(item) for item in batch}
+            self._emit_queues[stream] = [item for item in live if id(item) not in taken]
+            try:
+                await self._emit(stream, [(m, k) for m, k, _, _ in batch], store)
+            except asyncio.CancelledError:
+                for *_, fut in batch:
+                    fut.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - every caller whose event it carried hears it
                 for *_, fut in batch:
                     if not fut.done():
-                        fut.set_result(None)
-                if not self._emit_queues.get(stream):
-                    self._emit_queues.pop(stream, None)
-        done.result()
+                        fut.set_exception(exc)
+                        fut.exception()  # retrieved: a caller may be gone
+                continue
+            for *_, fut in batch:
+                if not fut.done():
+                    fut.set_result(None)
 
     async def _emit(self, stream: str, msgs: list[tuple[Message, str]], store: EventStore) -> None:
         run_id = msgs[0][0].run_id
