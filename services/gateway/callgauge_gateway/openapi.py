@@ -111,7 +111,8 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
                   "description": "the new access token as Bearer"}},
     ("create_key_api_v1_api_keys_post", "201"): {
         "RevokeApiKey": {"operationId": "revoke_key_api_v1_api_keys__key_id__delete",
-                         "parameters": {"key_id": _expr("id")}, "description": "revoke the key just made"}},
+                         "parameters": {"key_id": _expr("id"), "header.Authorization": "$request.header.Authorization"},
+                         "description": "revoke the key just made, with the same login"}},
     ("create_project_api_v1_projects_post", "201"): {
         "GetProject": {"operationId": "get_project_api_v1_projects__project_id__get", "parameters": _PROJECT},
         "UpdateProject": {"operationId": "update_project_api_v1_projects__project_id__patch", "parameters": _PROJECT},
