@@ -47,9 +47,32 @@ def _chain(exc: BaseException):
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
 
 
-def grpc_errors(mapping: Callable[[Exception], tuple[grpc.StatusCode, str, list[dict]] | None]):
-    """Decorate a servicer method: known errors abort with their code; anything else is logged
-    and answered INTERNAL without details (no stack trace ever crosses the wire)."""
+def domain_status(exc: Exception) -> tuple[grpc.StatusCode, str, list[dict]] | None:
+    """The one mapping of the shared domain errors (callgauge_platform.domain_errors) to a gRPC
+    status, used by every service: NotFound -> NOT_FOUND, Invalid -> INVALID_ARGUMENT with its
+    field errors, Conflict and a write conflict the command loop gave up on -> ABORTED (the gateway
+    answers 409 for it). A service's own errors map before it (see grpc_errors); None: not a domain
+    error."""
+    from callgauge_eventstore.port import WrongExpectedVersion
+    from callgauge_platform.domain_errors import Conflict, Invalid, NotFound
+
+    if isinstance(exc, NotFound):
+        return grpc.StatusCode.NOT_FOUND, str(exc), []
+    if isinstance(exc, Invalid):
+        return grpc.StatusCode.INVALID_ARGUMENT, "invalid request", [
+            {"loc": e.loc, "msg": e.msg, "type": e.type} for e in exc.errors
+        ]
+    if isinstance(exc, Conflict):
+        return grpc.StatusCode.ABORTED, str(exc), []
+    if isinstance(exc, WrongExpectedVersion):  # internal stream names stay in the log
+        return grpc.StatusCode.ABORTED, "changed concurrently; retry", []
+    return None
+
+
+def grpc_errors(mapping: Callable[[Exception], tuple[grpc.StatusCode, str, list[dict]] | None] | None = None):
+    """Decorate a servicer method: known errors abort with their code (`mapping` for a service's
+    own errors, then the shared `domain_status`); anything else is logged and answered INTERNAL
+    without details (no stack trace ever crosses the wire)."""
 
     def deco(fn: Callable[..., Awaitable[Any]]):
         @functools.wraps(fn)
@@ -64,7 +87,7 @@ def grpc_errors(mapping: Callable[[Exception], tuple[grpc.StatusCode, str, list[
                     log.error("store_unavailable", method=fn.__name__, cause=cause)
                     await context.abort(grpc.StatusCode.UNAVAILABLE, _unavailable_message(cause),
                                         trailing_metadata=((ERROR_CODE_KEY, STORE_UNAVAILABLE),))
-                mapped = mapping(exc)
+                mapped = (mapping(exc) if mapping is not None else None) or domain_status(exc)
                 if mapped is None:
                     log.exception("rpc_failed", method=fn.__name__)
                     await context.abort(grpc.StatusCode.INTERNAL, "internal error")

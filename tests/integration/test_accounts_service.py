@@ -81,7 +81,7 @@ async def test_register_login_keys_refresh_and_restart(service) -> None:
         acc = await stub.Register(pb.RegisterRequest(email=" Ops@Example.com ", password=PASSWORD))
         assert acc.email == "ops@example.com" and acc.id
         assert await _code(stub.Register(pb.RegisterRequest(email="ops@example.com", password=PASSWORD))) \
-            == grpc.StatusCode.ALREADY_EXISTS
+            == grpc.StatusCode.ABORTED  # Conflict: ABORTED in every service (gateway: 409)
         assert await _code(stub.Register(pb.RegisterRequest(email="x@example.com", password="short"))) \
             == grpc.StatusCode.INVALID_ARGUMENT
 
@@ -191,7 +191,7 @@ async def test_concurrent_registrations_of_one_email_make_one_account(service) -
                                        return_exceptions=True)
         ok = [r for r in results if isinstance(r, pb.Account)]
         assert len(ok) == 1, results
-        assert all(r.code() == grpc.StatusCode.ALREADY_EXISTS for r in results if not isinstance(r, pb.Account))
+        assert all(r.code() == grpc.StatusCode.ABORTED for r in results if not isinstance(r, pb.Account))
     finally:
         await service.stop()
 

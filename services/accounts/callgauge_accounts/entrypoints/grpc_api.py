@@ -7,31 +7,22 @@ from datetime import datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from callgauge_eventstore import WrongExpectedVersion
 from callgauge_platform.errors import grpc_errors
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2 as pb
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
 
 from callgauge_accounts.domain import model
-from callgauge_accounts.domain.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from callgauge_accounts.domain.errors import Forbidden, Unauthenticated
 from callgauge_accounts.handlers.app import AccountsApp, KeyInfo, Tokens
 
 
 def _map(exc: Exception):
+    """Accounts' own errors; the shared ones (NotFound, Invalid, Conflict -> ABORTED as in runs and
+    billing) map through callgauge_platform.errors.domain_status."""
     if isinstance(exc, Unauthenticated):
         return grpc.StatusCode.UNAUTHENTICATED, str(exc), []
-    if isinstance(exc, NotFound):
-        return grpc.StatusCode.NOT_FOUND, str(exc), []
-    if isinstance(exc, Invalid):
-        return grpc.StatusCode.INVALID_ARGUMENT, "invalid request", [
-            {"loc": e.loc, "msg": e.msg, "type": e.type} for e in exc.errors
-        ]
-    if isinstance(exc, Conflict):
-        return grpc.StatusCode.ALREADY_EXISTS, str(exc), []
     if isinstance(exc, Forbidden):
         return grpc.StatusCode.PERMISSION_DENIED, str(exc), []
-    if isinstance(exc, WrongExpectedVersion):
-        return grpc.StatusCode.ABORTED, "the account changed concurrently; retry", []
     return None
 
 

@@ -8,28 +8,20 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from callgauge_eventstore import WrongExpectedVersion
-from callgauge_platform.errors import grpc_errors
+from callgauge_platform.errors import domain_status, grpc_errors
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2 as pb
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from callgauge_proto.callgauge.events.v1 import billing_pb2
 
 from callgauge_billing.domain import wallet
-from callgauge_billing.domain.errors import Conflict, InsufficientBalance, Invalid, PaymentDeclined
+from callgauge_billing.domain.errors import InsufficientBalance, PaymentDeclined
 from callgauge_billing.handlers.app import BillingApp
 
 ERROR_CODE_KEY = "callgauge-error-code"
 ERROR_DETAILS_KEY = "callgauge-error-details"
 
 
-def _map(exc: Exception):
-    if isinstance(exc, Invalid):
-        return grpc.StatusCode.INVALID_ARGUMENT, "invalid request", [
-            {"loc": e.loc, "msg": e.msg, "type": e.type} for e in exc.errors
-        ]
-    if isinstance(exc, Conflict | WrongExpectedVersion):
-        return grpc.StatusCode.ABORTED, str(exc), []
-    return None
+_map = domain_status  # billing's own errors (InsufficientBalance, PaymentDeclined) abort in place
 
 
 def insufficient_metadata(exc: InsufficientBalance) -> tuple[tuple[str, str], ...]:

@@ -9,30 +9,20 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from callgauge_eventstore import WrongExpectedVersion
-from callgauge_platform.errors import grpc_errors
+from callgauge_platform.errors import domain_status, grpc_errors
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
 from callgauge_runs.adapters.billing import BillingUnavailable, InsufficientBalance
 from callgauge_runs.domain import project as project_model, resources as resource_model, run as run_model, test as test_model
-from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
+from callgauge_runs.domain.errors import FieldError, Invalid
 from callgauge_runs.handlers import calls as calls_page
 from callgauge_runs.handlers.app import QuotaExceeded, RunsApp, new_id
 from callgauge_runs.handlers.views import ProjectView
 
 
-def _map(exc: Exception):
-    if isinstance(exc, NotFound):
-        return grpc.StatusCode.NOT_FOUND, str(exc), []
-    if isinstance(exc, Invalid):
-        return grpc.StatusCode.INVALID_ARGUMENT, "invalid request", [
-            {"loc": e.loc, "msg": e.msg, "type": e.type} for e in exc.errors
-        ]
-    if isinstance(exc, Conflict | WrongExpectedVersion):
-        return grpc.StatusCode.ABORTED, str(exc), []
-    return None
+_map = domain_status  # runs has no errors of its own to map: the shared mapping
 
 
 def _ts(dt: datetime | None) -> Timestamp | None:
