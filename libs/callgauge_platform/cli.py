@@ -26,8 +26,8 @@ import httpx
 from callgauge_platform.settings import Settings
 from callgauge_platform.destinations import LOOPBACK_CIDRS
 from callgauge_platform.stack import DataDirInUse, Stack, StackError
+from callgauge_platform.run_states import TERMINAL
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def _say(msg: str) -> None:

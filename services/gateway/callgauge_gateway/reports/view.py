@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from callgauge_client.assertions import evaluate_assertions
+from callgauge_platform.run_states import TERMINAL
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 MAX_SERIES_SECONDS = 4 * 3600  # a report charts at most four hours, second by second
 TABLE_PAGE = 100                # calls per page of the report's table (paged on the server)
 MAX_LADDERS = 50                # failed calls whose SIP ladder the page shows

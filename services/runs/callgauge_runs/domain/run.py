@@ -13,6 +13,7 @@ from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_platform.destinations import DialPolicy
+from callgauge_platform.run_states import TERMINAL
 
 from callgauge_runs.domain import overrides as overrides_mod
 from callgauge_runs.domain import spec as specs
@@ -52,7 +53,6 @@ class RevokeKioskLinks:
     mode: str
 
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 FIRST_FAILED = 3  # failed calls a run keeps to name in its result description
 
 
