@@ -1,6 +1,6 @@
 """CPU cost per full-media call of each codec (Opus beside PCMU), caller and callee side.
 
-    .venv/bin/python -m tests.bench.bench_codec_cost [--codecs PCMU,opus] [--calls 32] [--talk-s 14] [--rounds 2]
+    .venv/bin/python -m tests.bench.bench_codec_cost [--codecs PCMU,opus,opus:wideband] [--calls 32] [--talk-s 14] [--rounds 2]
 
 One pjsua2 worker process (the engine's WorkerPool) places ``--calls`` calls with a 440 Hz tone at
 once to the built-in responder (``python -m callgauge_media.responder``, echoing the audio back, so it
@@ -49,8 +49,9 @@ def start_responder(calls: int) -> tuple[subprocess.Popen, str]:
 
 async def one_round(pool: WorkerPool, worker_pid: int, responder_pid: int, uri: str, calls: int, talk_s: float,
                     codec: str, tag: str) -> dict:
+    name, _, bandwidth = codec.partition(":")  # "opus:wideband": opus opened at 16 kHz
     jobs = [CallJob(call_id=f"{tag}-{i}", destination=uri, duration_ms=int(talk_s * 1000), tone_hz=440,
-                    codec=codec, setup_timeout_ms=15_000) for i in range(calls)]
+                    codec=name, audio_bandwidth=bandwidth, setup_timeout_ms=15_000) for i in range(calls)]
     running = asyncio.ensure_future(asyncio.gather(*(pool.run_call(j) for j in jobs)))
     place_s = calls * 0.03 + 1.5  # the worker paces new calls (25 ms each), then setup
     await asyncio.sleep(place_s)
@@ -62,9 +63,10 @@ async def one_round(pool: WorkerPool, worker_pid: int, responder_pid: int, uri: 
     ms: list[m_pb2.CallMeasurement] = await asyncio.wait_for(running, talk_s + 60)
     ok = [m for m in ms if m.outcome == m_pb2.SUCCESS]
     return {
-        "codec": codec, "answered": len(ok), "got": sorted({m.codec for m in ok}),
+        "codec": codec, "answered": len(ok), "got": sorted({f"{m.codec}@{m.codec_clock_hz}" for m in ok}),
         "loss_max": max((m.loss_pct for m in ok), default=float("nan")),
-        "mos_min": min((m.mos for m in ok), default=float("nan")),
+        "mos_min": min((m.mos for m in ok if m.HasField("mos")), default=float("nan")),
+        "unscored": sum(1 for m in ok if not m.HasField("mos")),  # no MOS measured (absent, not 0)
         "caller_pct_per_call": w_pct / calls, "callee_pct_per_call": r_pct / calls,
     }
 
@@ -93,9 +95,9 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"# Codec cost per call — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {args.calls} calls held "
           f"{args.talk_s:g} s, {args.rounds} rounds, load average {os.getloadavg()}")
     print(table([[x["codec"], f"{x['answered']}/{args.calls}", ",".join(x["got"]) or "-",
-                  f"{x['loss_max']:.2f}", f"{x['mos_min']:.2f}", f"{x['caller_pct_per_call']:.3f}",
+                  f"{x['loss_max']:.2f}", f"{x['mos_min']:.2f}", x["unscored"], f"{x['caller_pct_per_call']:.3f}",
                   f"{x['callee_pct_per_call']:.3f}"] for x in rows],
-                ["codec", "answered", "negotiated", "max loss %", "min MOS", "caller %core/call",
+                ["codec", "answered", "negotiated", "max loss %", "min MOS", "no MOS", "caller %core/call",
                  "callee %core/call"]))
     base = codecs[0]
     for side in ("caller", "callee"):
@@ -108,7 +110,8 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--codecs", default="PCMU,opus", help="comma-separated; the first is the baseline")
+    p.add_argument("--codecs", default="PCMU,opus", help="comma-separated, the first is the baseline; opus may "
+                   "name its audio bandwidth: opus:narrowband, opus:wideband, ...")
     p.add_argument("--calls", type=int, default=32)
     p.add_argument("--talk-s", type=float, default=14.0)
     p.add_argument("--rounds", type=int, default=2)

@@ -1,7 +1,7 @@
 """Voice-quality scoring for the media engine (pure Python, no I/O).
 
 `emodel` implements the ITU-T G.107 E-model (and the G.107.1 wideband scale for
-G.722): transmission rating factor R and the R -> MOS mapping.
+G.722 and opus, opus with estimated values): transmission rating factor R and the R -> MOS mapping.
 """
 
 from callgauge_media.quality.emodel import (
@@ -9,6 +9,7 @@ from callgauge_media.quality.emodel import (
     CodecImpairment,
     EModelComponents,
     g107_components,
+    is_estimate,
     is_wideband,
     mos,
     mos_from_r,
@@ -21,6 +22,7 @@ __all__ = [
     "CodecImpairment",
     "EModelComponents",
     "g107_components",
+    "is_estimate",
     "is_wideband",
     "mos",
     "mos_from_r",

@@ -5,7 +5,7 @@ Public API (stable, imported by other media-engine modules)::
     r_factor(codec, one_way_delay_ms, packet_loss_pct, burst_ratio=1.0, plc=True) -> float
     mos_from_r(r, *, wideband=False) -> float
 
-plus helpers: ``mos`` (r_factor + mos_from_r on the right scale), ``is_wideband``,
+plus helpers: ``mos`` (r_factor + mos_from_r on the right scale), ``is_wideband``, ``is_estimate``,
 ``supported_codecs``, ``g107_components`` (every G.107 input exposed, returns the
 intermediate terms), ``CODEC_TABLE``.
 
@@ -97,7 +97,7 @@ Wideband model (G722, opus) -- ITU-T G.107.1 (wideband E-model)
 ``mos_from_r`` and the wideband scale: G.107.1 Annex A maps a wideband R to MOS
 by converting it to the narrowband scale, ``R_nb = R_wb / 1.29``, and applying the
 G.107 Annex B polynomial. Pass ``wideband=True`` (or use ``mos(codec, ...)``,
-which does it for G722). Called without it, ``mos_from_r`` treats R as
+which does it for G722 and opus). Called without it, ``mos_from_r`` treats R as
 narrowband, so an R_wb above 100 saturates at 4.5 -- never feed it a wideband R
 that way. Note that a wideband MOS is on the wideband-context scale: G.722's
 clean MOS (about 4.33) is not "worse than G.711's 4.41"; the two come from
