@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from callgauge_platform.timestamps import timestamp_of
 from callgauge_platform.errors import grpc_errors
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2 as pb
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
@@ -26,22 +25,14 @@ def _map(exc: Exception):
     return None
 
 
-def _ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(dt)
-    return ts
-
-
 def account_pb(a: model.Account) -> pb.Account:
-    return pb.Account(id=a.id, email=a.email, created_at=_ts(a.created_at), updated_at=_ts(a.updated_at))
+    return pb.Account(id=a.id, email=a.email, created_at=timestamp_of(a.created_at), updated_at=timestamp_of(a.updated_at))
 
 
 def key_pb(k: KeyInfo) -> pb.ApiKey:
     key = k.key
     return pb.ApiKey(id=key.id, name=key.name, mode=key.mode, prefix=key.prefix, last4=key.last4,
-                     created_at=_ts(key.created_at), last_used_at=_ts(k.last_used_at),
+                     created_at=timestamp_of(key.created_at), last_used_at=timestamp_of(k.last_used_at),
                      rate_limit_per_minute=key.rate_limit_per_minute)
 
 

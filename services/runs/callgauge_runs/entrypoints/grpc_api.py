@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from callgauge_platform.timestamps import timestamp_of
 from callgauge_platform.errors import domain_status, grpc_errors
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
@@ -25,14 +26,6 @@ from callgauge_runs.handlers.views import ProjectView
 _map = domain_status  # runs has no errors of its own to map: the shared mapping
 
 
-def _ts(dt: datetime | None) -> Timestamp | None:
-    if dt is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(dt)
-    return ts
-
-
 def _mode(mode: str) -> str:
     if mode in ("", "live"):
         return "live"
@@ -45,22 +38,22 @@ def project_pb(pv: ProjectView) -> pb.Project:
     p = pv.project
     return pb.Project(id=p.id, account_id=p.account_id, name=p.name, slug=p.slug, metadata=p.metadata,
                       test_count=pv.test_count, probe_count=pv.probe_count, registrar_count=pv.registrar_count,
-                      created_at=_ts(p.created_at))
+                      created_at=timestamp_of(p.created_at))
 
 
 def test_pb(t: test_model.Test) -> pb.Test:
     return pb.Test(id=t.id, project_id=t.project_id, name=t.name, spec=t.spec, metadata=t.metadata,
-                   created_at=_ts(t.created_at))
+                   created_at=timestamp_of(t.created_at))
 
 
 def registrar_pb(r: resource_model.Registrar) -> pb.Registrar:
     return pb.Registrar(id=r.id, project_id=r.project_id, name=r.name, host=r.host, port=r.port,
-                        transport=r.transport, domain=r.domain, created_at=_ts(r.created_at),
+                        transport=r.transport, domain=r.domain, created_at=timestamp_of(r.created_at),
                         tls_verify=r.tls_verify)
 
 
 def pool_pb(p: resource_model.CredentialPool) -> pb.CredentialPool:
-    return pb.CredentialPool(id=p.id, project_id=p.project_id, name=p.name, created_at=_ts(p.created_at), credentials=[
+    return pb.CredentialPool(id=p.id, project_id=p.project_id, name=p.name, created_at=timestamp_of(p.created_at), credentials=[
         pb.Credential(username=c.username, auth_username=c.auth_username, domain=c.domain,
                       has_password=bool(c.password_ciphertext)) for c in p.credentials])
 
@@ -70,8 +63,8 @@ def run_pb(r: run_model.Run, project_name: str = "", figures: bool = True) -> pb
     figures are known; a header of ListRuns has none."""
     out = pb.Run(
         id=r.id, project_id=r.project_id, test_id=r.test_id, test_name=r.test_name,
-        status=pb.RunStatus.Value(r.status), created_at=_ts(r.created_at), started_at=_ts(r.started_at),
-        stopped_at=_ts(r.stopped_at), summary=r.summary, passed=r.passed,
+        status=pb.RunStatus.Value(r.status), created_at=timestamp_of(r.created_at), started_at=timestamp_of(r.started_at),
+        stopped_at=timestamp_of(r.stopped_at), summary=r.summary, passed=r.passed,
         result_description=r.result_description, metadata=r.metadata, tags=list(r.tags),
         planned_calls=r.planned_calls, project_name=project_name, account_id=r.account_id, mode=r.mode,
         stop_requested=r.stop_requested, kiosk_links=len(r.kiosk_hashes),

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from callgauge_platform.errors import grpc_errors
+from callgauge_platform.timestamps import timestamp_of
 from callgauge_proto.callgauge.events.v1 import monitor_pb2 as ev_pb
 from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2_grpc as pb_grpc
 
 from callgauge_runs.domain import probe as P
 from callgauge_runs.domain import webhooks as W
-from callgauge_runs.entrypoints.grpc_api import _map, _page, _ts
+from callgauge_runs.entrypoints.grpc_api import _map, _page
 from callgauge_runs.handlers.app import new_id
 from callgauge_runs.handlers.monitor import MonitorApp, ProbeAnswer
 
@@ -29,28 +30,28 @@ def probe_pb(p: P.Probe, secret: str = "") -> pb.Probe:
     return pb.Probe(
         id=p.id, project_id=p.project_id, test_id=p.test_id, name=p.name, interval_seconds=p.interval_seconds,
         thresholds=p.thresholds, webhook_url=p.webhook_url, enabled=p.enabled, state=p.state,
-        state_reasons=list(p.state_reasons), state_since=_ts(p.state_since), last_run_id=p.last_run_id,
-        next_due_at=_ts(p.next_due_at) if p.enabled else None, created_at=_ts(p.created_at),
+        state_reasons=list(p.state_reasons), state_since=timestamp_of(p.state_since), last_run_id=p.last_run_id,
+        next_due_at=timestamp_of(p.next_due_at) if p.enabled else None, created_at=timestamp_of(p.created_at),
         webhook_endpoint_id=p.webhook_endpoint_id, webhook_secret=secret, slots_fired=p.last_slot,
         unacknowledged_changes=len(p.unacknowledged), uptime=_uptime(p), mode=p.mode)
 
 
 def _change_pb(c: P.StateChange, acked: int) -> pb.ProbeStateChange:
     return pb.ProbeStateChange(seq=c.seq, from_state=c.from_state, to_state=c.to_state, run_id=c.run_id,
-                               reasons=list(c.reasons), changed_at=_ts(c.changed_at), acknowledged=c.seq <= acked)
+                               reasons=list(c.reasons), changed_at=timestamp_of(c.changed_at), acknowledged=c.seq <= acked)
 
 
 def webhook_pb(e: W.Endpoint, secret: str = "") -> pb.Webhook:
     return pb.Webhook(id=e.id, url=e.url, events=list(e.events), probe_id=e.probe_id, description=e.description,
-                      secret=secret, created_at=_ts(e.created_at))
+                      secret=secret, created_at=timestamp_of(e.created_at))
 
 
 def delivery_pb(d: W.Delivery) -> pb.WebhookDelivery:
     return pb.WebhookDelivery(
-        id=d.id, event=d.event, status=d.status, created_at=_ts(d.created_at),
-        next_attempt_at=_ts(d.next_attempt_at) if not d.finished else None, body=d.body,
+        id=d.id, event=d.event, status=d.status, created_at=timestamp_of(d.created_at),
+        next_attempt_at=timestamp_of(d.next_attempt_at) if not d.finished else None, body=d.body,
         attempts=[pb.WebhookAttempt(attempt=a.attempt, status_code=a.status_code, error=a.error, outcome=a.outcome,
-                                    attempted_at=_ts(a.attempted_at), duration_ms=a.duration_ms)
+                                    attempted_at=timestamp_of(a.attempted_at), duration_ms=a.duration_ms)
                   for a in d.attempts])
 
 
