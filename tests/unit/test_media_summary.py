@@ -58,3 +58,36 @@ def test_merge_counts_adds_a_sipp_summary_to_the_measured_calls():
     assert s.mos_mean == pytest.approx(4.4) and s.setup_p50_ms == 5  # quality from the measured side
     only = merge_counts(summarize([]), sipp)
     assert only.setup_p50_ms == 3 and only.calls_attempted == 9 and only.driver == "sipp"
+
+
+def test_a_big_runs_figures_are_kept_at_bounded_memory_within_half_a_percent():
+    """Given 30,000 answered calls (more than EXACT_UP_TO), when their figures are added one by one,
+    then no figure keeps its values (a sketch does) and the percentiles are within 0.5 % of the
+    exact nearest-rank ones; counts, min, max and means stay exact."""
+    import random
+
+    from callgauge_media.engine.summary import EXACT_UP_TO, CallFigures
+
+    rnd = random.Random(7)
+    setups = [rnd.lognormvariate(3, 0.6) for _ in range(30_000)]
+    figures = CallFigures()
+    for i, setup in enumerate(setups):
+        figures.add(m_pb2.CallMeasurement(call_id=f"r:0.0.{i}", outcome=m_pb2.SUCCESS, sip_code=200, mos=4.37,
+                                          setup_time_ms=setup, duration_ms=1000), "e1")
+    assert len(setups) > EXACT_UP_TO
+    assert all(len(q.values) == 0 for q in figures.q.values())  # nothing grows with the run
+    s = figures.summary(calls_planned=30_000)
+    for p, got in ((50, s.setup_p50_ms), (95, s.setup_p95_ms), (99, s.setup_p99_ms)):
+        exact = percentile(setups, p)
+        assert abs(got - exact) <= 0.005 * exact, (p, got, exact)
+    assert (s.calls_attempted, s.calls_answered, s.mos_min, dict(s.engines)) == (30_000, 30_000, 4.37, {"e1": 30_000})
+    assert s.mos_mean == pytest.approx(4.37)
+
+
+def test_small_runs_keep_exact_nearest_rank_percentiles():
+    from callgauge_media.engine.summary import CallFigures
+
+    figures = CallFigures()
+    for i in range(100):
+        figures.add(m_pb2.CallMeasurement(outcome=m_pb2.SUCCESS, setup_time_ms=float(i + 1)))
+    assert figures.summary().setup_p95_ms == 95.0

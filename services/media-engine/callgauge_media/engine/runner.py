@@ -31,7 +31,7 @@ from callgauge_media.engine.measurement import failed_measurement
 from callgauge_media.engine.reasons import run_error
 from callgauge_media.engine.run_start import RunStart
 from callgauge_media.engine.sip_run import CredentialSource, SipRun
-from callgauge_media.engine.summary import add_registrations, merge_counts, summarize
+from callgauge_media.engine.summary import CallFigures, add_registrations, merge_counts
 
 Emit = Callable[[Message], Awaitable[None]]
 _tracer = trace.get_tracer("callgauge.media")
@@ -95,7 +95,7 @@ class _RunState:
     engine_id: str
     emit: Emit
     stats: SecondStats
-    calls: list[m_pb2.CallMeasurement] = field(default_factory=list)
+    figures: CallFigures = field(default_factory=CallFigures)  # the run's call figures, not its calls (bounded)
     planned: int = 0
     sipp_summaries: list[m_pb2.RunSummary] = field(default_factory=list)
     not_attempted: dict[str, int] = field(default_factory=dict)  # why planned calls were not placed -> how many
@@ -201,8 +201,8 @@ async def _carry_out(req: runs_pb2.RunRequested, placer: CallPlacer, emit: Emit,
 
     def summary() -> m_pb2.RunSummary:
         pjsua_drivers = "+".join(sorted(d for d in drivers if d != "sipp"))
-        s = summarize(state.calls, calls_planned=state.planned, peak_concurrency=state.stats.peak_active,
-                      driver=pjsua_drivers)
+        s = state.figures.summary(calls_planned=state.planned, peak_concurrency=state.stats.peak_active,
+                                  driver=pjsua_drivers)
         for extra in state.sipp_summaries:
             s.calls_planned -= extra.calls_planned  # counted in state.planned already
             s = merge_counts(s, extra)
@@ -270,7 +270,7 @@ async def _place_one(state: _RunState, placer: CallPlacer, call_id: str, si: int
         if m.HasField("mos"):
             span.set_attribute("callgauge.mos", m.mos)
         state.stats.ended(call_id, m)
-        state.calls.append(m)
+        state.figures.add(m)
         await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
 
 
@@ -328,7 +328,7 @@ def _without_play(call: spec_pb2.CallAction) -> spec_pb2.CallAction:
 async def _record(state: _RunState, m: m_pb2.CallMeasurement) -> None:
     """A measurement that is not a placed call's: a failed registration, a call our callee answered."""
     observe_call(m)
-    state.calls.append(m)
+    state.figures.add(m)
     await state.emit(media_pb2.CallMeasured(run_id=state.run_id, engine_id=state.engine_id, call=m))
 
 

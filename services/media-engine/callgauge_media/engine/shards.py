@@ -54,7 +54,7 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.engine.load_shape import plan, seed_for
 from callgauge_media.engine.runner import planned_calls
-from callgauge_media.engine.summary import summarize
+from callgauge_media.engine.summary import CallFigures
 
 log = get_logger("media-engine")
 Emit = Callable[[Message], Awaitable[None]]
@@ -174,8 +174,8 @@ async def coordinate_run(req: runs_pb2.RunRequested, *, engine_id: str, shards: 
         await emit_work(assign, key)
     log.info("run_sharded", run_id=req.run_id, shards=shards, partitions=partitions)
 
-    calls: dict[str, m_pb2.CallMeasurement] = {}
-    engine_of: dict[str, str] = {}
+    seen: set[str] = set()  # call ids (a redelivered CallMeasured counts once); the figures, not the calls, are kept
+    figures = CallFigures()
     finished: dict[int, media_pb2.LoadShardFinished] = {}
     loop = asyncio.get_running_loop()
     limit = loop.time() + (deadline_s if deadline_s is not None else run_deadline_s(req))
@@ -190,9 +190,9 @@ async def coordinate_run(req: runs_pb2.RunRequested, *, engine_id: str, shards: 
             for msg in await reader.poll(min(1.0, left)):
                 if getattr(msg, "run_id", None) != req.run_id:
                     continue
-                if isinstance(msg, media_pb2.CallMeasured) and msg.call.call_id not in calls:
-                    calls[msg.call.call_id] = msg.call
-                    engine_of[msg.call.call_id] = msg.engine_id
+                if isinstance(msg, media_pb2.CallMeasured) and msg.call.call_id not in seen:
+                    seen.add(msg.call.call_id)
+                    figures.add(msg.call, msg.engine_id)
                 elif isinstance(msg, media_pb2.LoadShardFinished) and msg.shards == shards:
                     finished.setdefault(msg.shard, msg)
     except asyncio.CancelledError:
@@ -204,8 +204,8 @@ async def coordinate_run(req: runs_pb2.RunRequested, *, engine_id: str, shards: 
             error = "; ".join(filter(None, [error, *errors]))
         planned = sum(f.summary.calls_planned for f in finished.values()) if len(finished) == shards else 0
         peak = sum(f.summary.peak_concurrency for f in finished.values())
-        summary = summarize(list(calls.values()), calls_planned=planned or planned_calls(req.spec),
-                            peak_concurrency=peak, driver="pjsua", engine_of=engine_of)
+        summary = figures.summary(calls_planned=planned or planned_calls(req.spec), peak_concurrency=peak,
+                                  driver="pjsua")
         for f in finished.values():
             for why, n in f.summary.not_attempted.items():
                 summary.not_attempted[why] += n

@@ -18,61 +18,122 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+EXACT_UP_TO = 10_000  # values of a figure kept as they are (nearest-rank percentiles); beyond, a sketch
+SKETCH_ACCURACY = 0.005  # relative accuracy of the percentiles of a bigger run (DDSketch, as the runs service)
+
+
+class _Quantiles:
+    """One figure's values: exact nearest-rank percentiles while there are few, a DDSketch (bounded
+    memory, within 0.5 % of the exact value) once there are more than :data:`EXACT_UP_TO`."""
+
+    __slots__ = ("values", "sketch", "n", "total", "low", "high")
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.sketch = None
+        self.n, self.total, self.low, self.high = 0, 0.0, math.inf, -math.inf
+
+    def add(self, v: float) -> None:
+        self.n += 1
+        self.total += v
+        self.low, self.high = min(self.low, v), max(self.high, v)
+        if self.sketch is not None:
+            self.sketch.add(v)
+            return
+        self.values.append(v)
+        if len(self.values) > EXACT_UP_TO:
+            from ddsketch import DDSketch
+
+            self.sketch = DDSketch(relative_accuracy=SKETCH_ACCURACY)
+            for x in self.values:
+                self.sketch.add(x)
+            self.values = []
+
+    def percentile(self, p: float) -> float:
+        if self.sketch is not None:
+            return float(self.sketch.get_quantile_value(p / 100))
+        return percentile(self.values, p)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n
+
+
+class CallFigures:
+    """A run's call figures as its calls end, at a bounded memory whatever the run's size: counters,
+    sums, min/max and percentiles (:class:`_Quantiles`) — not the calls themselves, which go out as
+    CallMeasured and live in the runs service's calls projection. Quality figures are of the answered
+    calls that have them (a figure nobody measured is left out, never counted as 0)."""
+
+    def __init__(self) -> None:
+        self.attempted = self.answered = 0
+        self.duration_total = 0.0
+        self.rx_packets = self.tx_packets = self.recorded = 0
+        self.sip_codes: Counter[int] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        self.engines: Counter[str] = Counter()
+        self.q = {name: _Quantiles() for name in
+                  ("mos", "mos_lqo", "setup_time_ms", "post_dial_delay_ms", "loss_pct", "jitter_ms")}
+
+    def add(self, c: m_pb2.CallMeasurement, engine: str | None = None) -> None:
+        self.attempted += 1
+        self.rx_packets += c.rx_packets
+        self.tx_packets += c.tx_packets
+        self.recorded += bool(c.recorded_legs)
+        self.sip_codes[c.sip_code] += 1
+        self.outcomes[m_pb2.CallOutcome.Name(c.outcome)] += 1
+        if engine is not None:
+            self.engines[engine] += 1
+        if c.outcome != m_pb2.SUCCESS:
+            return
+        self.answered += 1
+        self.duration_total += c.duration_ms
+        for name, q in self.q.items():
+            if c.HasField(name):
+                q.add(getattr(c, name))
+
+    def summary(self, *, calls_planned: int = 0, peak_concurrency: int = 0, driver: str = "") -> m_pb2.RunSummary:
+        s = m_pb2.RunSummary(calls_attempted=self.attempted, calls_answered=self.answered,
+                             calls_failed=self.attempted - self.answered, calls_planned=calls_planned,
+                             peak_concurrency=peak_concurrency, driver=driver)
+        if self.attempted:
+            s.asr = self.answered / self.attempted
+        if self.answered:
+            s.acd_ms = self.duration_total / self.answered
+        q = self.q
+        if q["mos"].n:
+            s.mos_mean, s.mos_min, s.mos_p5 = q["mos"].mean, q["mos"].low, q["mos"].percentile(5)
+        if q["mos_lqo"].n:  # the scored calls only (ViSQOL on their recording)
+            s.mos_lqo_mean, s.mos_lqo_min = q["mos_lqo"].mean, q["mos_lqo"].low
+        s.calls_audio_recorded = self.recorded
+        if q["setup_time_ms"].n:
+            setup = q["setup_time_ms"]
+            s.setup_p50_ms, s.setup_p95_ms, s.setup_p99_ms = (setup.percentile(50), setup.percentile(95),
+                                                              setup.percentile(99))
+        if q["post_dial_delay_ms"].n:
+            s.post_dial_delay_p95_ms = q["post_dial_delay_ms"].percentile(95)
+        if q["loss_pct"].n:
+            s.loss_pct_max = q["loss_pct"].high
+        if q["jitter_ms"].n:
+            s.jitter_ms_max, s.jitter_ms_mean = q["jitter_ms"].high, q["jitter_ms"].mean
+        s.rx_packets, s.tx_packets = self.rx_packets, self.tx_packets
+        for code, n in self.sip_codes.items():
+            s.sip_codes[code] = n
+        for outcome, n in self.outcomes.items():
+            s.outcomes[outcome] = n
+        for engine, n in self.engines.items():
+            s.engines[engine] = n
+        return s
+
+
 def summarize(calls: Sequence[m_pb2.CallMeasurement], *, calls_planned: int = 0, peak_concurrency: int = 0,
               driver: str = "", engine_of: dict[str, str] | None = None) -> m_pb2.RunSummary:
-    """``engine_of`` maps call ids to the engine that placed them (runs shared by replicas)."""
-    answered = [c for c in calls if c.outcome == m_pb2.SUCCESS]
-    s = m_pb2.RunSummary(
-        calls_attempted=len(calls),
-        calls_answered=len(answered),
-        calls_failed=len(calls) - len(answered),
-        calls_planned=calls_planned,
-        peak_concurrency=peak_concurrency,
-        driver=driver,
-    )
-    if calls:
-        s.asr = len(answered) / len(calls)
-    if answered:
-        s.acd_ms = sum(c.duration_ms for c in answered) / len(answered)
-
-    def measured(name: str) -> list[float]:  # the answered calls that have this figure; the others are left out
-        return [getattr(c, name) for c in answered if c.HasField(name)]
-
-    moses = measured("mos")
-    if moses:
-        s.mos_mean = sum(moses) / len(moses)
-        s.mos_min = min(moses)
-        s.mos_p5 = percentile(moses, 5)
-    lqos = measured("mos_lqo")  # the scored calls only (ViSQOL on their recording)
-    if lqos:
-        s.mos_lqo_mean = sum(lqos) / len(lqos)
-        s.mos_lqo_min = min(lqos)
-    s.calls_audio_recorded = sum(1 for c in calls if c.recorded_legs)
-    setups = measured("setup_time_ms")
-    if setups:
-        s.setup_p50_ms = percentile(setups, 50)
-        s.setup_p95_ms = percentile(setups, 95)
-        s.setup_p99_ms = percentile(setups, 99)
-    pdds = measured("post_dial_delay_ms")
-    if pdds:
-        s.post_dial_delay_p95_ms = percentile(pdds, 95)
-    losses = measured("loss_pct")
-    if losses:
-        s.loss_pct_max = max(losses)
-    jitters = measured("jitter_ms")
-    if jitters:
-        s.jitter_ms_max = max(jitters)
-        s.jitter_ms_mean = sum(jitters) / len(jitters)
-    s.rx_packets = sum(c.rx_packets for c in calls)
-    s.tx_packets = sum(c.tx_packets for c in calls)
-    for code, n in Counter(c.sip_code for c in calls).items():
-        s.sip_codes[code] = n
-    for outcome, n in Counter(m_pb2.CallOutcome.Name(c.outcome) for c in calls).items():
-        s.outcomes[outcome] = n
-    if engine_of:
-        for engine, n in Counter(engine_of.get(c.call_id, "") for c in calls).items():
-            s.engines[engine] = n
-    return s
+    """The summary of ``calls`` (see :class:`CallFigures`); ``engine_of`` maps call ids to the engine
+    that placed them (runs shared by replicas)."""
+    figures = CallFigures()
+    for c in calls:
+        figures.add(c, engine_of.get(c.call_id, "") if engine_of else None)
+    return figures.summary(calls_planned=calls_planned, peak_concurrency=peak_concurrency, driver=driver)
 
 
 def add_registrations(s: m_pb2.RunSummary, registrations: Sequence[m_pb2.RegistrationMeasurement]) -> m_pb2.RunSummary:
