@@ -49,9 +49,10 @@ def start_responder(calls: int) -> tuple[subprocess.Popen, str]:
 
 async def one_round(pool: WorkerPool, worker_pid: int, responder_pid: int, uri: str, calls: int, talk_s: float,
                     codec: str, tag: str) -> dict:
-    name, _, bandwidth = codec.partition(":")  # "opus:wideband": opus opened at 16 kHz
+    variant, srtp = codec.removesuffix("+srtp"), "mandatory" if codec.endswith("+srtp") else "off"
+    name, _, bandwidth = variant.partition(":")  # "opus:wideband": opus opened at 16 kHz; "PCMU+srtp": SDES SRTP
     jobs = [CallJob(call_id=f"{tag}-{i}", destination=uri, duration_ms=int(talk_s * 1000), tone_hz=440,
-                    codec=name, audio_bandwidth=bandwidth, setup_timeout_ms=15_000) for i in range(calls)]
+                    codec=name, audio_bandwidth=bandwidth, srtp=srtp, setup_timeout_ms=15_000) for i in range(calls)]
     running = asyncio.ensure_future(asyncio.gather(*(pool.run_call(j) for j in jobs)))
     place_s = calls * 0.03 + 1.5  # the worker paces new calls (25 ms each), then setup
     await asyncio.sleep(place_s)
@@ -64,6 +65,7 @@ async def one_round(pool: WorkerPool, worker_pid: int, responder_pid: int, uri: 
     ok = [m for m in ms if m.outcome == m_pb2.SUCCESS]
     return {
         "codec": codec, "answered": len(ok), "got": sorted({f"{m.codec}@{m.codec_clock_hz}" for m in ok}),
+        "srtp_calls": sum(1 for m in ok if m.srtp), "suites": sorted({m.srtp_suite for m in ok if m.srtp}),
         "loss_max": max((m.loss_pct for m in ok), default=float("nan")),
         "mos_min": min((m.mos for m in ok if m.HasField("mos")), default=float("nan")),
         "unscored": sum(1 for m in ok if not m.HasField("mos")),  # no MOS measured (absent, not 0)
@@ -92,13 +94,13 @@ async def main_async(args: argparse.Namespace) -> int:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-    print(f"# Codec cost per call — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {args.calls} calls held "
+    print(f"# {args.title} per call — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {args.calls} calls held "
           f"{args.talk_s:g} s, {args.rounds} rounds, load average {os.getloadavg()}")
-    print(table([[x["codec"], f"{x['answered']}/{args.calls}", ",".join(x["got"]) or "-",
-                  f"{x['loss_max']:.2f}", f"{x['mos_min']:.2f}", x["unscored"], f"{x['caller_pct_per_call']:.3f}",
-                  f"{x['callee_pct_per_call']:.3f}"] for x in rows],
-                ["codec", "answered", "negotiated", "max loss %", "min MOS", "no MOS", "caller %core/call",
-                 "callee %core/call"]))
+    print(table([[x["codec"], f"{x['answered']}/{args.calls}", ",".join(x["got"]) or "-", x["srtp_calls"],
+                  ",".join(x["suites"]) or "-", f"{x['loss_max']:.2f}", f"{x['mos_min']:.2f}", x["unscored"],
+                  f"{x['caller_pct_per_call']:.3f}", f"{x['callee_pct_per_call']:.3f}"] for x in rows],
+                ["variant", "answered", "negotiated", "SRTP calls", "suite", "max loss %", "min MOS", "no MOS",
+                 "caller %core/call", "callee %core/call"]))
     base = codecs[0]
     for side in ("caller", "callee"):
         med = {c: statistics.median(x[f"{side}_pct_per_call"] for x in rows if x["codec"] == c) for c in codecs}
@@ -111,8 +113,10 @@ async def main_async(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--codecs", default="PCMU,opus", help="comma-separated, the first is the baseline; opus may "
-                   "name its audio bandwidth: opus:narrowband, opus:wideband, ...")
+                   "name its audio bandwidth: opus:narrowband, opus:wideband, ...; a +srtp suffix makes the "
+                   "calls SRTP (SDES, mandatory): PCMU+srtp")
     p.add_argument("--calls", type=int, default=32)
+    p.add_argument("--title", default="Codec cost", help=argparse.SUPPRESS)
     p.add_argument("--talk-s", type=float, default=14.0)
     p.add_argument("--rounds", type=int, default=2)
     args = p.parse_args(argv)

@@ -2,119 +2,23 @@
 
     .venv/bin/python -m tests.bench.bench_srtp_cost [--calls 32] [--talk-s 14] [--rounds 2]
 
-One pjsua2 worker process (the engine's WorkerPool) places ``--calls`` PCMU calls with a 440 Hz tone
-at once to the built-in responder (``python -m callgauge_media.responder --srtp optional``, echoing
-the audio back), all held ``--talk-s`` seconds; rounds alternate plain RTP (srtp off) and SRTP
-(srtp mandatory) so that drift on this shared machine hits both. CPU of the caller's worker and of
-the responder process is taken from /proc over the window where every call is up, and reported as
-% of one core per call (median of the rounds), with the load average. Every call is measured
-(outcome, SRTP suite, loss, MOS). Loopback only; every wait is bounded; no assertions on time.
+The codec-cost bench (``bench_codec_cost``, same worker, responder and measurement) with the variants
+``PCMU`` (plain RTP) and ``PCMU+srtp`` (SRTP mandatory, SDES keys): one pjsua2 worker process places
+``--calls`` PCMU calls with a 440 Hz tone at once to the built-in responder (which answers an SRTP
+offer with SRTP), all held ``--talk-s`` seconds; the variants take turns, their order rotating each
+round. It prints per round the calls answered, the SRTP calls and suite, loss, MOS and the % of a
+core per call on each side, then the medians and SRTP's extra. Loopback only; no assertions on time.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import select
-import statistics
-import subprocess
 import sys
-import time
-from datetime import datetime, timezone
 
-from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
-
-from callgauge_media.engine.jobs import CallJob
-from callgauge_media.engine.pool import WorkerPool
-
-from tests.bench._support import HOST, proc_cpu_seconds, quiet_children, table
-
-RTP_BASE = 44_000
-RESPONDER_RTP = 48_000
-
-
-def start_responder(calls: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "callgauge_media.responder", "--host", HOST, "--port", "0", "--rtp-port",
-         str(RESPONDER_RTP), "--rtp-port-range", str(4 * calls + 20), "--max-calls", str(calls), "--srtp", "optional",
-         "--log-level", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 30.0)
-    line = proc.stdout.readline().strip() if ready else ""
-    if not line.startswith("responder ready sip:"):
-        proc.kill()
-        raise SystemExit(f"responder not ready: {line!r}")
-    return proc, line.split()[-1]
-
-
-async def one_round(pool: WorkerPool, worker_pid: int, responder_pid: int, uri: str, calls: int, talk_s: float,
-                    srtp: str, tag: str) -> dict:
-    jobs = [CallJob(call_id=f"{tag}-{i}", destination=uri, duration_ms=int(talk_s * 1000), tone_hz=440,
-                    codec="PCMU", srtp=srtp, setup_timeout_ms=15_000) for i in range(calls)]
-    running = asyncio.ensure_future(asyncio.gather(*(pool.run_call(j) for j in jobs)))
-    place_s = calls * 0.03 + 1.5  # the worker paces new calls (25 ms each), then setup
-    await asyncio.sleep(place_s)
-    c_w, c_r, t0 = proc_cpu_seconds([worker_pid]), proc_cpu_seconds([responder_pid]), time.monotonic()
-    await asyncio.sleep(max(2.0, talk_s - place_s - 1.5))
-    dt = time.monotonic() - t0
-    w_pct = 100.0 * (proc_cpu_seconds([worker_pid]) - c_w) / dt
-    r_pct = 100.0 * (proc_cpu_seconds([responder_pid]) - c_r) / dt
-    ms: list[m_pb2.CallMeasurement] = await asyncio.wait_for(running, talk_s + 60)
-    ok = [m for m in ms if m.outcome == m_pb2.SUCCESS]
-    return {
-        "srtp": srtp, "answered": len(ok), "srtp_calls": sum(1 for m in ok if m.srtp),
-        "suites": sorted({m.srtp_suite for m in ok if m.srtp}),
-        "loss_max": max((m.loss_pct for m in ok), default=float("nan")),
-        "mos_min": min((m.mos for m in ok), default=float("nan")),
-        "caller_pct_per_call": w_pct / calls, "callee_pct_per_call": r_pct / calls,
-    }
-
-
-async def main_async(args: argparse.Namespace) -> int:
-    proc, uri = start_responder(args.calls)
-    pool = WorkerPool(1, rtp_port_base=RTP_BASE, calls_per_worker=args.calls, bind_host=HOST, log_level=0)
-    rows: list[dict] = []
-    try:
-        with quiet_children():
-            await asyncio.wait_for(pool.start(), 60)
-        [pid] = [p for p in pool.worker_pids() if p]
-        for r in range(args.rounds):
-            for srtp in (("off", "mandatory") if r % 2 == 0 else ("mandatory", "off")):
-                rows.append(await one_round(pool, pid, proc.pid, uri, args.calls, args.talk_s, srtp, f"r{r}-{srtp}"))
-                await asyncio.sleep(2.0)  # let the slots go
-    finally:
-        await asyncio.wait_for(pool.stop(), 60)
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    print(f"# SRTP cost per call — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {args.calls} calls held "
-          f"{args.talk_s:g} s, {args.rounds} rounds per mode, load average {os.getloadavg()}")
-    print(table([[x["srtp"], f"{x['answered']}/{args.calls}", x["srtp_calls"], ",".join(x["suites"]) or "-",
-                  f"{x['loss_max']:.2f}", f"{x['mos_min']:.2f}", f"{x['caller_pct_per_call']:.3f}",
-                  f"{x['callee_pct_per_call']:.3f}"] for x in rows],
-                ["srtp", "answered", "SRTP calls", "suite", "max loss %", "min MOS", "caller %core/call",
-                 "callee %core/call"]))
-    for side in ("caller", "callee"):
-        med = {mode: statistics.median(x[f"{side}_pct_per_call"] for x in rows if x["srtp"] == mode)
-               for mode in ("off", "mandatory")}
-        extra = med["mandatory"] - med["off"]
-        print(f"{side}: PCMU {med['off']:.3f} % of a core per call, PCMU+SRTP {med['mandatory']:.3f} "
-              f"({extra:+.3f}, {100 * extra / med['off']:+.0f} %)" if med["off"] else f"{side}: {med}")
-    return 0
+from tests.bench.bench_codec_cost import main as codec_cost
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--calls", type=int, default=32)
-    p.add_argument("--talk-s", type=float, default=14.0)
-    p.add_argument("--rounds", type=int, default=2)
-    args = p.parse_args(argv)
-    if not 1 <= args.calls <= 128 or not 5 <= args.talk_s <= 120 or not 1 <= args.rounds <= 10:
-        p.error("--calls 1..128, --talk-s 5..120, --rounds 1..10")
-    return asyncio.run(main_async(args))
+    return codec_cost(["--codecs", "PCMU,PCMU+srtp", "--title", "SRTP cost", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
