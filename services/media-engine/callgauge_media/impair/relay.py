@@ -1,8 +1,8 @@
 """User-space UDP impairment relay (loss, bursty loss, delay, jitter) on asyncio.
 
-This machine's kernel has no netem (DESIGN.md), so tests and demos make network
-impairment in user space: a relay sits between a media engine and a system under
-test and applies, per direction, random loss, Gilbert-Elliott bursty loss, a fixed
+The machines Callgauge is built and tested on have no netem in their kernel (README, "Impairment"),
+so tests and demos make network impairment in user space: a relay sits between a media engine and a
+system under test and applies, per direction, random loss, Gilbert-Elliott bursty loss, a fixed
 delay and jitter.
 
 Topology (one relay instance = one UDP flow = one client <-> one target)::

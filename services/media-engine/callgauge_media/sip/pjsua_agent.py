@@ -145,7 +145,7 @@ class EndpointOptions:
     max_calls: int = MAX_CALLS
     log_level: int = 1  # pjsua console log level (0..6); >= 4 also logs SIP messages
     tcp: bool = True  # listen on TCP at start (same port as UDP when possible); else on first use
-    low_cpu: bool = True  # 8 kHz bridge, no echo canceller, linear resampling (DESIGN.md)
+    low_cpu: bool = True  # 8 kHz bridge, no echo canceller, linear resampling (README "Performance": CPU per call)
     # connect each call's received audio to the null playback device, so the bridge drains (and
     # decodes) its jitter buffer like a phone; off: RTP and RTCP statistics still flow, less CPU
     drain_rx: bool = True
@@ -301,7 +301,7 @@ class _Endpoint:
         self.account = acc
 
     def media_transport(self, acfg: pj.AccountConfig) -> None:
-        """This process's RTP port range on ``acfg`` (every account needs it, DESIGN.md)."""
+        """This process's RTP port range on ``acfg`` (every account needs it: pjsua binds each account's RTP from it)."""
         o = self.opts
         mt = acfg.mediaConfig.transportConfig
         mt.port = o.rtp_port
