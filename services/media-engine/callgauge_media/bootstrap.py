@@ -74,7 +74,6 @@ class MediaEngine:
     shards: dict[str, asyncio.Task] = field(default_factory=dict)
     _versions: dict[str, int] = field(default_factory=dict)
     _lease_task: asyncio.Task | None = None
-    _emit_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _emit_queues: dict[str, list] = field(default_factory=dict)  # stream -> [(msg, key, store, future)]
     _emit_writers: dict[str, asyncio.Task] = field(default_factory=dict)  # stream -> its writer (group commit)
 
@@ -303,7 +302,6 @@ class MediaEngine:
             if self.guard is not None and assign.run_id not in self.runs:
                 self.guard.run_ended(assign.run_id)
             self._versions.pop(stream, None)
-            self._emit_locks.pop(stream, None)
             self.shards.pop(stream, None)
 
     async def _coordinate(self, req: runs_pb2.RunRequested, shards: int, emit) -> m_pb2.RunSummary:
@@ -320,7 +318,6 @@ class MediaEngine:
                                             emit=emit, emit_work=emit_work, reader=reader)
         finally:
             self._versions.pop(f"media-work-{req.run_id}", None)
-            self._emit_locks.pop(f"media-work-{req.run_id}", None)
 
     async def _carry_out(self, req: runs_pb2.RunRequested) -> None:
         ACTIVE_RUNS.inc()
@@ -353,7 +350,6 @@ class MediaEngine:
             if self.guard is not None:
                 self.guard.run_ended(req.run_id)
             self._versions.pop(f"media-run-{req.run_id}", None)
-            self._emit_locks.pop(f"media-run-{req.run_id}", None)
             self.runs.pop(req.run_id, None)
 
 
