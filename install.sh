@@ -8,8 +8,8 @@ cd "$(dirname "$0")"
 # kamailio-tls-modules: Kamailio's tls module, for the tests of SIP over TLS.
 APT_PACKAGES=(python3 python3-venv sip-tester kamailio kamailio-tls-modules iproute2 util-linux ca-certificates chromium
   build-essential swig python3-dev libssl-dev libopus-dev uuid-dev pkg-config
-  espeak-ng  # the reference speech prompts (callgauge_media.audio.prompts)
-  jq curl)   # jq, curl: the README's shell examples (checked by tests/e2e/test_first_hour.py)
+  espeak-ng  # the reference speech prompts (callgauge_media.adapters.audio.prompts)
+  jq curl)   # jq, curl: the shell examples of the README and docs/ (checked by tests/e2e/test_first_hour.py)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import websocket
+from callgauge_platform.stack import stop_process
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
@@ -150,12 +151,7 @@ class Browser:
             self.ws.close()
         except Exception:  # noqa: BLE001 - closing a broken socket
             pass
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc)
         self._dir.cleanup()
 
     def __enter__(self) -> Browser:

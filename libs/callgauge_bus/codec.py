@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from google.protobuf.message import DecodeError, Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from uuid6 import uuid7
 
 from callgauge_eventstore import NewEvent, RecordedEvent
 from callgauge_platform.telemetry import current_traceparent
+from callgauge_platform.timestamps import timestamp_of
 from callgauge_proto.callgauge.events.v1 import accounts_pb2, billing_pb2, envelope_pb2, media_pb2, monitor_pb2, runs_pb2
 
 SCHEMA_VERSION = 1
@@ -63,13 +63,12 @@ def decode_payload(type_: str, data: bytes, registry: dict[str, type[Message]] |
     return msg
 
 
-def _ts(iso: str | None) -> Timestamp:
-    ts = Timestamp()
+def _occurred_at(iso: str | None) -> datetime:
+    """When an event occurred, from its metadata's ISO text (now when it has none that parses)."""
     try:
-        ts.FromDatetime(datetime.fromisoformat(iso) if iso else datetime.now(UTC))
+        return datetime.fromisoformat(iso) if iso else datetime.now(UTC)
     except ValueError:
-        ts.FromDatetime(datetime.now(UTC))
-    return ts
+        return datetime.now(UTC)
 
 
 def envelope_from_recorded(ev: RecordedEvent, source: str) -> envelope_pb2.EventEnvelope:
@@ -80,7 +79,7 @@ def envelope_from_recorded(ev: RecordedEvent, source: str) -> envelope_pb2.Event
         schema_version=int(m.get("schema_version", SCHEMA_VERSION) or SCHEMA_VERSION),
         stream_id=ev.stream,
         stream_version=ev.version,
-        occurred_at=_ts(m.get("occurred_at") or ev.recorded_at.isoformat()),
+        occurred_at=timestamp_of(_occurred_at(m.get("occurred_at") or ev.recorded_at.isoformat())),
         correlation_id=m.get("correlation_id", ""),
         causation_id=m.get("causation_id", ""),
         traceparent=m.get("traceparent", ""),
@@ -98,7 +97,7 @@ def envelope_for(
         schema_version=SCHEMA_VERSION,
         stream_id=stream_id,
         stream_version=stream_version,
-        occurred_at=_ts(None),
+        occurred_at=timestamp_of(datetime.now(UTC)),
         correlation_id=correlation_id,
         causation_id=causation_id,
         traceparent=current_traceparent(),

@@ -1,4 +1,5 @@
-"""`callgauge events`: read the Kafka event streams as a data team does.
+"""Reading the Kafka event streams as a data team does (the `callgauge events` command is
+callgauge_cli.operator's).
 
   callgauge events tail --topic runs|billing|media|accounts [--from earliest|latest] [--json] [--max N] [--timeout S]
   callgauge events export --topic media --to measurements.csv|measurements.parquet [--from earliest] [--timeout S]
@@ -11,7 +12,6 @@ CALLGAUGE_KAFKA_TOPIC_PREFIX like the services'. Parquet needs pyarrow (`pip ins
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import json
@@ -23,7 +23,7 @@ from typing import TextIO
 from google.protobuf.json_format import MessageToDict
 
 from callgauge_bus.codec import BadRecord, Delivered, decode_record
-from callgauge_platform.settings import Settings
+from callgauge_platform.timestamps import iso_field
 
 AREAS = ("runs", "billing", "media", "accounts")
 
@@ -83,7 +83,7 @@ def event_dict(d: Delivered) -> dict:
         "schema_version": env.schema_version,
         "stream_id": env.stream_id,
         "stream_version": env.stream_version,
-        "occurred_at": env.occurred_at.ToJsonString() if env.HasField("occurred_at") else None,
+        "occurred_at": iso_field(env, "occurred_at"),
         "correlation_id": env.correlation_id,
         "causation_id": env.causation_id,
         "source": env.source,
@@ -161,40 +161,3 @@ async def export(bootstrap: str, topic: str, to: Path, start: str = "earliest", 
         pq.write_table(pa.Table.from_pylist(rows, schema=None) if rows else
                        pa.table({c: pa.array([], pa.string()) for c in EXPORT_COLUMNS}), to)
     return len(rows)
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register `events tail` and `events export` on the `callgauge` command."""
-    ev = sub.add_parser("events", help="read the Kafka event streams (tail, export)")
-    evsub = ev.add_subparsers(dest="events_command", required=True)
-    for name in ("tail", "export"):
-        p = evsub.add_parser(name, help="print decoded events" if name == "tail" else "write CallMeasured rows to CSV/Parquet")
-        p.add_argument("--topic", choices=AREAS, required=True if name == "tail" else False,
-                       default=None if name == "tail" else "media")
-        p.add_argument("--from", dest="start", choices=["earliest", "latest"], default="earliest")
-        p.add_argument("--bootstrap", default=None, help="HOST:PORT (default: CALLGAUGE_KAFKA_BOOTSTRAP)")
-        p.add_argument("--max", type=int, default=None, help="stop after N events")
-        p.add_argument("--timeout", type=float, default=None if name == "tail" else 5.0,
-                       help="stop after S seconds without a new event")
-        if name == "tail":
-            p.add_argument("--json", action="store_true", help="one JSON object per line")
-        else:
-            p.add_argument("--to", required=True, help="output file: .csv or .parquet")
-    ev.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    settings = Settings()
-    bootstrap = args.bootstrap or settings.kafka_bootstrap
-    topic = settings.topic(args.topic)
-    try:
-        if args.events_command == "tail":
-            asyncio.run(tail(bootstrap, topic, args.start, args.json, args.max, args.timeout))
-        else:
-            asyncio.run(export(bootstrap, topic, Path(args.to), args.start, args.timeout, args.max))
-    except EventsCliError as exc:
-        print(f"callgauge: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0

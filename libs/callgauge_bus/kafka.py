@@ -28,7 +28,7 @@ from callgauge_bus.codec import BadRecord, Delivered, decode_record
 from callgauge_bus.dead_letters import DeadLetters
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
-from callgauge_platform.telemetry import context_from_traceparent
+from callgauge_platform.telemetry import context_from_traceparent, exporting
 
 log = get_logger(__name__)
 
@@ -244,8 +244,11 @@ class Consumer:
         for attempt in range(1, 3):
             try:
                 # one consumer span per event, each a child of its producer's context (so every
-                # event's trace shows its consumption), inside one batch span linked to them all
-                parents = [context_from_traceparent(d.envelope.traceparent) for _, d, _ in fresh]
+                # event's trace shows its consumption), inside one batch span linked to them all;
+                # the per-event spans only where spans are exported (they cost more than the event's
+                # handling in a big batch, and go nowhere otherwise)
+                traced = exporting()
+                parents = [context_from_traceparent(d.envelope.traceparent) for _, d, _ in fresh] if traced else []
                 links = [trace.Link(trace.get_current_span(c).get_span_context()) for c in parents]
                 with tracer.start_as_current_span(f"consume batch of {len(fresh)}", kind=trace.SpanKind.CONSUMER,
                                                   links=[lk for lk in links if lk.context.is_valid]):

@@ -1,14 +1,16 @@
-"""`callgauge`: one command for everything.
+"""`callgauge`: one typer application for everything.
 
-Platform commands (argparse, libs/callgauge_platform/cli.py) are handed their arguments as they
-are: up, demo, service, replay, responder, events. API commands (typer + rich, on
-callgauge_client) talk to any gateway:
+API commands (typer + rich, on callgauge_client) talk to any gateway:
 
   callgauge login --url URL --api-key KEY          (or --email/--password: creates a key)
   callgauge keys list|create|revoke
   callgauge projects list|create|show
   callgauge tests apply -f test.yaml [--project P] (create or update by name) | tests list
   callgauge run TEST [--project P] [--set step.1.0.dial_destination=…] [--wait] [--junit FILE] [--json]
+
+The operator's commands (events, credit, service-keys) are in callgauge_cli.operator; the
+application package (callgauge_app, at the top of the import graph) adds the commands that start or
+compose services (up, demo, service, responder, replay) to this same `app` and is the console script.
 
 Exit codes: 0 ok / the run passed, 1 the run failed, 2 usage, connection or API errors.
 """
@@ -32,6 +34,7 @@ from rich.table import Table
 
 from callgauge_cli import junit
 from callgauge_cli.config import Config, ConfigError, config_path, resolve
+from callgauge_cli.operator import credit, events_app, service_keys
 from callgauge_client import (
     ApiError,
     CallgaugeError,
@@ -44,7 +47,6 @@ from callgauge_client import (
 )
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-LEGACY = ("up", "demo", "service", "replay", "responder", "events", "service-keys", "credit")
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 out = Console()
@@ -668,43 +670,20 @@ def _load_tests(file: Path) -> list[dict[str, Any]]:
     return docs
 
 
-# ------------------------------------------------------------------------ platform commands
+# ------------------------------------------------------------------------ operator commands
 
-def _legacy_help(name: str, text: str):
-    def cmd(ctx: typer.Context) -> None:
-        from callgauge_platform.cli import main as legacy_main
-
-        raise typer.Exit(legacy_main([name, *ctx.args]))
-
-    cmd.__doc__ = text
-    app.command(name, context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                        "help_option_names": []}, add_help_option=False)(cmd)
+app.add_typer(events_app, name="events")
+app.command("credit")(credit)
+app.command("service-keys")(service_keys)
 
 
-for _name, _text in (("up", "start the platform on this machine"),
-                     ("demo", "start the platform, run one real call, print the result, stop"),
-                     ("service", "run one service in the foreground"),
-                     ("replay", "rebuild a service's read models from its event store"),
-                     ("responder", "the built-in SIP target"),
-                     ("events", "read the Kafka event streams (tail, export)"),
-                     ("service-keys", "make the internal services' key pairs in a directory (compose, k8s)"),
-                     ("credit", "credit a wallet as the operator (no payment)")):
-    _legacy_help(_name, _text)
-
-
-def main(argv: list[str] | None = None) -> int:
+def run_app(argv: list[str] | None = None) -> int:
+    """Run the typer application on argv (default sys.argv[1:]); its exit code. The console script
+    is the application's (callgauge_app.main:main), which adds the commands that start services."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in LEGACY:
-        from callgauge_platform.cli import main as legacy_main
-
-        return legacy_main(argv)
     try:
         app(args=argv, prog_name="callgauge", standalone_mode=True)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

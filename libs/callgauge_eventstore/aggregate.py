@@ -97,18 +97,12 @@ async def load(store: EventStore, stream: str, evolve: Evolve, decode: Decode,
     return state, version
 
 
-async def save(store: EventStore, stream: str, version: int, events: Sequence[NewEvent]) -> int:
-    """Append at the loaded version; WrongExpectedVersion when someone else wrote in between."""
-    if not events:
-        return await store.last_position()
-    return await store.append_to_stream(stream, version, events)
-
-
-def derived_id(source: str, i: int) -> uuid.UUID:
+def derived_id(source: str, i: int | str, namespace: uuid.UUID = EVENT_ID_NS) -> uuid.UUID:
     """The deterministic id of the i-th event decided for `source` (a command, a delivered event):
     a repeat of the same source appends the same ids, which the store takes as a no-op
-    (idempotent), and a retry after a conflict does not mint new ones."""
-    return uuid.uuid5(EVENT_ID_NS, f"{source}:{i}")
+    (idempotent), and a retry after a conflict does not mint new ones. `i` may name the event
+    instead of counting it; `namespace`: a service's own, where its ids were minted in it before."""
+    return uuid.uuid5(namespace, f"{source}:{i}")
 
 
 async def decide_and_append(store: EventStore, stream: str, evolve: Evolve, decode: Decode,

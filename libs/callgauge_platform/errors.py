@@ -1,29 +1,33 @@
-"""How domain errors cross gRPC: a status code plus, for validation errors, the list of field
-errors as JSON in the trailing metadata key `callgauge-field-errors`."""
+"""How domain errors cross gRPC: one mapping (`status_of`) applied by one server interceptor
+(`DomainErrorInterceptor`) in every service. A status code, plus in the trailing metadata the
+list of field errors of a validation error as JSON (`callgauge-field-errors`) and, for the answers
+a client acts on, the reason (`callgauge-error-code`) and its facts as JSON
+(`callgauge-error-details`)."""
 
 from __future__ import annotations
 
 import errno
-import functools
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
 
 import grpc
 
+from callgauge_eventstore.port import StoreUnavailable, WrongExpectedVersion
+from callgauge_platform.domain_errors import (Conflict, Forbidden, Invalid, NotFound, QuotaExceeded, Refused,
+                                              Unauthenticated, Unavailable)
 from callgauge_platform.logs import get_logger
 
 log = get_logger(__name__)
 FIELD_ERRORS_KEY = "callgauge-field-errors"
 ERROR_CODE_KEY = "callgauge-error-code"
+ERROR_DETAILS_KEY = "callgauge-error-details"
 STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 
 def store_unavailable(exc: BaseException) -> str | None:
     """Why the service's store cannot take a request now (disk full, I/O error, database down), or
     None when `exc` is something else. Such a failure is temporary for the caller: UNAVAILABLE."""
-    from callgauge_eventstore.port import StoreUnavailable
-
     for e in _chain(exc):
         if isinstance(e, StoreUnavailable):
             return str(e)
@@ -47,57 +51,131 @@ def _chain(exc: BaseException):
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
 
 
-def domain_status(exc: Exception) -> tuple[grpc.StatusCode, str, list[dict]] | None:
-    """The one mapping of the shared domain errors (callgauge_platform.domain_errors) to a gRPC
-    status, used by every service: NotFound -> NOT_FOUND, Invalid -> INVALID_ARGUMENT with its
-    field errors, Conflict and a write conflict the command loop gave up on -> ABORTED (the gateway
-    answers 409 for it). A service's own errors map before it (see grpc_errors); None: not a domain
-    error."""
-    from callgauge_eventstore.port import WrongExpectedVersion
-    from callgauge_platform.domain_errors import Conflict, Invalid, NotFound
+@dataclass(frozen=True)
+class Status:
+    """What a call that failed answers: the gRPC code, the message the client may see, and the
+    trailing metadata (`callgauge-error-code` and friends) that tells the gateway which answer it is."""
 
+    code: grpc.StatusCode
+    message: str
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+INTERNAL_MESSAGE = "internal error"
+
+
+def status_of(exc: BaseException) -> Status | None:
+    """The one mapping of domain errors to gRPC status, used by every service (through
+    DomainErrorInterceptor); None: not an error we know (INTERNAL, logged with its trace).
+
+    | error (callgauge_platform.domain_errors)  | code                | metadata                          |
+    |-------------------------------------------|---------------------|-----------------------------------|
+    | the store cannot take it (disk, database) | UNAVAILABLE         | error-code STORE_UNAVAILABLE      |
+    | NotFound                                  | NOT_FOUND           |                                   |
+    | Invalid                                   | INVALID_ARGUMENT    | field-errors (JSON list)          |
+    | Conflict                                  | ABORTED             |                                   |
+    | WrongExpectedVersion (the loop gave up)   | ABORTED             | (the stream name stays in the log)|
+    | Unauthenticated                           | UNAUTHENTICATED     |                                   |
+    | Forbidden                                 | PERMISSION_DENIED   |                                   |
+    | QuotaExceeded                             | RESOURCE_EXHAUSTED  | error-code QUOTA_EXCEEDED         |
+    | Refused (InsufficientBalance, …)          | FAILED_PRECONDITION | error-code its code, error-details|
+    | Unavailable (a dependency did not answer) | UNAVAILABLE         |                                   |
+
+    RESOURCE_EXHAUSTED from a service always carries an error code: without one it is gRPC's own
+    (a message larger than the limit), which the gateway answers differently."""
+    cause = store_unavailable(exc)
+    if cause is not None:
+        return Status(grpc.StatusCode.UNAVAILABLE, _unavailable_message(cause), ((ERROR_CODE_KEY, STORE_UNAVAILABLE),))
     if isinstance(exc, NotFound):
-        return grpc.StatusCode.NOT_FOUND, str(exc), []
+        return Status(grpc.StatusCode.NOT_FOUND, str(exc))
     if isinstance(exc, Invalid):
-        return grpc.StatusCode.INVALID_ARGUMENT, "invalid request", [
-            {"loc": e.loc, "msg": e.msg, "type": e.type} for e in exc.errors
-        ]
+        fields = [{"loc": e.loc, "msg": e.msg, "type": e.type} for e in exc.errors]
+        return Status(grpc.StatusCode.INVALID_ARGUMENT, "invalid request", ((FIELD_ERRORS_KEY, json.dumps(fields)),))
     if isinstance(exc, Conflict):
-        return grpc.StatusCode.ABORTED, str(exc), []
-    if isinstance(exc, WrongExpectedVersion):  # internal stream names stay in the log
-        return grpc.StatusCode.ABORTED, "changed concurrently; retry", []
+        return Status(grpc.StatusCode.ABORTED, str(exc))
+    if isinstance(exc, WrongExpectedVersion):
+        return Status(grpc.StatusCode.ABORTED, "changed concurrently; retry")
+    if isinstance(exc, Unauthenticated):
+        return Status(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+    if isinstance(exc, Forbidden):
+        return Status(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+    if isinstance(exc, QuotaExceeded):
+        return Status(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), ((ERROR_CODE_KEY, QUOTA_EXCEEDED),))
+    if isinstance(exc, Refused):
+        md = ((ERROR_CODE_KEY, exc.code),)
+        if exc.details:
+            md += ((ERROR_DETAILS_KEY, json.dumps(exc.details)),)
+        return Status(grpc.StatusCode.FAILED_PRECONDITION, str(exc), md)
+    if isinstance(exc, Unavailable):
+        return Status(grpc.StatusCode.UNAVAILABLE, str(exc))
     return None
 
 
-def grpc_errors(mapping: Callable[[Exception], tuple[grpc.StatusCode, str, list[dict]] | None] | None = None):
-    """Decorate a servicer method: known errors abort with their code (`mapping` for a service's
-    own errors, then the shared `domain_status`); anything else is logged and answered INTERNAL
-    without details (no stack trace ever crosses the wire)."""
+class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Every server's one error mapping (GrpcServer installs it): a handler that raises a domain
+    error is answered with its status (status_of); anything else is logged with its trace and
+    answered INTERNAL "internal error" (no exception text or stack trace crosses the wire). A
+    handler that aborted itself keeps its status."""
 
-    def deco(fn: Callable[..., Awaitable[Any]]):
-        @functools.wraps(fn)
-        async def wrapper(self, request, context: grpc.aio.ServicerContext):
-            try:
-                return await fn(self, request, context)
-            except grpc.aio.AbortError:
-                raise
-            except Exception as exc:
-                cause = store_unavailable(exc)
-                if cause is not None:  # the real cause in the log, a clear 503 for the client
-                    log.error("store_unavailable", method=fn.__name__, cause=cause)
-                    await context.abort(grpc.StatusCode.UNAVAILABLE, _unavailable_message(cause),
-                                        trailing_metadata=((ERROR_CODE_KEY, STORE_UNAVAILABLE),))
-                mapped = (mapping(exc) if mapping is not None else None) or domain_status(exc)
-                if mapped is None:
-                    log.exception("rpc_failed", method=fn.__name__)
-                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-                code, message, fields = mapped
-                md = ((FIELD_ERRORS_KEY, json.dumps(fields)),) if fields else ()
-                await context.abort(code, message, trailing_metadata=md)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _unary(handler.unary_unary, method), request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(handler.stream_unary, method), request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _streaming(handler.unary_stream, method), request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(
+            _streaming(handler.stream_stream, method), request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
 
-        return wrapper
 
-    return deco
+async def _abort_with(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
+    status = status_of(exc)
+    if status is None:
+        log.exception("rpc_failed", method=method)
+        return await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+    if status.code == grpc.StatusCode.UNAVAILABLE:  # the real cause in the log, a clear 503 for the client
+        log.error("rpc_unavailable", method=method, cause=str(exc))
+    await context.abort(status.code, status.message, trailing_metadata=status.metadata)
+
+
+def _unary(inner, method: str):
+    async def handle(request, context: grpc.aio.ServicerContext):
+        try:
+            return await inner(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort_with(context, exc, method)
+
+    return handle
+
+
+def _streaming(inner, method: str):
+    async def handle(request, context: grpc.aio.ServicerContext):
+        try:
+            result = inner(request, context)
+            if hasattr(result, "__aiter__"):
+                async for item in result:
+                    yield item
+            else:  # writes through context.write
+                await result
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort_with(context, exc, method)
+
+    return handle
 
 
 def _unavailable_message(cause: str) -> str:

@@ -13,6 +13,7 @@ from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 
 from callgauge_platform import service_auth
+from callgauge_platform.errors import DomainErrorInterceptor
 from callgauge_platform.logs import get_logger
 from callgauge_platform.telemetry import context_from_pairs, current_traceparent
 
@@ -47,6 +48,8 @@ class ServerTelemetryInterceptor(grpc.aio.ServerInterceptor):
                         if c is not None and c != grpc.StatusCode.OK:
                             code = c.name if hasattr(c, "name") else str(c)
                             span.set_attribute("rpc.grpc.status_code", code)
+            except grpc.aio.AbortError:
+                raise  # an answered error: its code was taken from the context above
             except Exception:
                 code = "INTERNAL"
                 raise
@@ -83,16 +86,17 @@ def service_channel(settings, service: str, identity: str, target: str | None = 
     """A channel to an internal service (accounts | runs | billing; at `target`, else at its address
     in settings) whose every call carries the service token of `identity`. The one way services,
     tools and tests reach each other."""
-    target = target or {"accounts": settings.accounts_grpc, "runs": settings.runs_grpc,
-                        "billing": settings.billing_grpc}[service]
+    target = target or getattr(settings, f"{service}_grpc")  # accounts_grpc, runs_grpc, billing_grpc
     return make_channel(target, service_auth.client_interceptor(settings, identity, service))
 
 
 class GrpcServer:
     def __init__(self, addr: str, register: Iterable[Callable[[grpc.aio.Server], None]], service_names: list[str],
                  auth: grpc.aio.ServerInterceptor):
-        """`auth`: the service-token check (service_auth.server_interceptor); every server has one."""
-        self.server = grpc.aio.server(interceptors=[ServerTelemetryInterceptor(), auth])
+        """`auth`: the service-token check (service_auth.server_interceptor); every server has one.
+        Every server also maps domain errors to gRPC status in one place (DomainErrorInterceptor,
+        innermost, so the telemetry counts the mapped code)."""
+        self.server = grpc.aio.server(interceptors=[ServerTelemetryInterceptor(), auth, DomainErrorInterceptor()])
         for reg in register:
             reg(self.server)
         self.health = health.aio.HealthServicer()

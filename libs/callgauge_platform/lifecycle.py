@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from callgauge_platform.settings import ServiceSettings
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
@@ -21,18 +25,18 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int
     return 0
 
 
-def run_service(name: str, build: Callable[[object], object]) -> int:
-    """The whole life of a service process: settings, logs, traces, start, wait for a signal,
-    drain and stop. `build(settings)` returns an object with async start() and stop()."""
+def run_service(name: str, build: Callable[[object], object], settings_class: type[ServiceSettings]) -> int:
+    """The whole life of a service process: its settings (`settings_class`, from the environment),
+    logs, traces, start, wait for a signal, drain and stop. `build(settings)` returns an object with
+    async start() and stop()."""
     from callgauge_platform.datadir import private_process
     from callgauge_platform.logs import get_logger, setup_logging
-    from callgauge_platform.settings import Settings
     from callgauge_platform.telemetry import setup_tracing
 
     from callgauge_platform.placeholders import refuse_placeholders
 
     private_process()  # stores, keys and logs it writes are 0600 / 0700
-    settings = Settings()
+    settings = settings_class()
     refuse_placeholders(settings, name)  # a template's CHANGE-ME secret: exit 2 before anything starts
     setup_logging(name, settings.log_level, settings.log_json)
     provider = setup_tracing(name, settings.otlp_endpoint)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from urllib.parse import urlsplit
 
-from callgauge_platform.settings import Settings
+from callgauge_platform.settings import CallgaugeSettings
 
 # lower-cased markers of a value somebody was meant to replace
 MARKERS = ("change-me", "changeme", "change_me", "replace-me", "replaceme", "replace_me", "placeholder",
@@ -29,7 +29,7 @@ def _url_password(url: str) -> str:
         return ""
 
 
-def placeholder_secrets(settings: Settings) -> list[str]:
+def placeholder_secrets(settings: CallgaugeSettings) -> list[str]:
     """The CALLGAUGE_* settings that hold a placeholder (for URLs: their password)."""
     found = []
     for name in SECRETS:
@@ -49,7 +49,7 @@ def placeholder_secrets(settings: Settings) -> list[str]:
     return found
 
 
-def refuse_placeholders(settings: Settings, service: str) -> None:
+def refuse_placeholders(settings: CallgaugeSettings, service: str) -> None:
     """Exit (status 2) with a message naming each placeholder setting."""
     found = placeholder_secrets(settings)
     if found:

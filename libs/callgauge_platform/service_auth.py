@@ -18,7 +18,6 @@ service token, checked by one server interceptor against one access-control tabl
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import time
@@ -289,22 +288,3 @@ def server_interceptor(settings, service: str) -> ServerAuthInterceptor:
 
 def client_interceptor(settings, identity: str, service: str) -> ClientAuthInterceptor:
     return ClientAuthInterceptor(ServiceTokens.for_settings(settings, identity), service)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`callgauge service-keys DIR`: make the missing key pairs for every identity in DIR."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="callgauge service-keys",
-                                description="Make an Ed25519 key pair per service identity (existing ones are kept).")
-    p.add_argument("directory")
-    args = p.parse_args(argv)
-    made = generate_keys(Path(args.directory))
-    with contextlib.suppress(OSError):
-        os.unlink(Path(args.directory) / ".lock")
-    print(f"{args.directory}: made {', '.join(made) if made else 'nothing (every pair exists)'}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -27,17 +27,20 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from callgauge_platform import service_auth
 from callgauge_platform.broker import tansu_command
 from callgauge_platform.datadir import PRIVATE_UMASK, make_private
 from callgauge_platform.destinations import LOOPBACK_CIDRS
 from callgauge_platform.ports import holder_pids, holders, port_free
-from callgauge_platform.settings import Settings
+from callgauge_platform.settings import StackSettings
 
 INSTANCE_HEADER = "X-Callgauge-Instance"  # /readyz of every service: the token of the start that made it
 LOCK_FILE = "up.lock"
@@ -92,6 +95,19 @@ class StackError(RuntimeError):
     pass
 
 
+def setting_errors(owner: str, exc: ValidationError) -> list[str]:
+    """One line per bad CALLGAUGE_* value of a settings class: who reads it, the variable, why."""
+    lines = []
+    for e in exc.errors():
+        name = "_".join(map(str, e["loc"]))
+        lines.append(f"{owner}: CALLGAUGE_{name.upper()} ({name}): {e['msg']}")
+    return lines
+
+
+def invalid_settings(lines: list[str]) -> str:
+    return "cannot start: a setting is not valid\n  " + "\n  ".join(lines) + "\nNothing was started."
+
+
 class DataDirInUse(StackError):
     """The data dir is another running stack's (its lock is held)."""
 
@@ -110,9 +126,13 @@ class Child:
 
 @dataclass
 class Stack:
-    settings: Settings
+    settings: StackSettings
     with_responder: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. OTEL_BSP_SCHEDULE_DELAY
+    # child name -> its settings class (`callgauge up` gives every service's): that child is handed
+    # exactly the settings of its class, built from the stack's and the environment before anything
+    # starts. A child without one gets the stack's settings and every CALLGAUGE_* of the environment.
+    service_settings: Mapping[str, type[BaseSettings]] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     exit_codes: dict[str, int] = field(default_factory=dict)  # of the children stopped last
     _lock_fd: int | None = field(default=None, repr=False)
@@ -146,7 +166,7 @@ class Stack:
                     return p
             raise StackError("no distinct free TCP port on 127.0.0.1")
 
-        s = Settings(
+        s = StackSettings(
             data_dir=data_dir, kafka_bootstrap=f"127.0.0.1:{port()}",
             runs_grpc=f"127.0.0.1:{port()}", billing_grpc=f"127.0.0.1:{port()}",
             accounts_grpc=f"127.0.0.1:{port()}", accounts_http_port=port(),
@@ -174,10 +194,34 @@ class Stack:
         self.settings.api_key = key
         return key
 
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGAUGE_")}
-        for name, value in self.settings.model_dump().items():
-            env[f"CALLGAUGE_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    def settings_of(self, name: str) -> BaseSettings:
+        """The settings of child `name` (a key of service_settings): the stack's own, with any other
+        setting given to it, over the environment. ValidationError on a bad value."""
+        return self.service_settings[name](**self.settings.model_dump())
+
+    def check_settings(self) -> None:
+        """StackError naming every bad value of every service's settings (nothing is started)."""
+        bad = []
+        for name in self.service_settings:
+            try:
+                self.settings_of(name)
+            except ValidationError as exc:
+                bad += setting_errors(name, exc)
+        if bad:
+            raise StackError(invalid_settings(bad))
+
+    def env(self, name: str | None = None) -> dict[str, str]:
+        """The environment of child `name`: its own settings (service_settings), else the stack's and
+        every CALLGAUGE_* of this process's environment."""
+        if name in self.service_settings:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CALLGAUGE_")}
+            values = self.settings_of(name).model_dump()
+            env["CALLGAUGE_INSTANCE_TOKEN"] = self.settings.instance_token  # /readyz answers it (health.py)
+        else:
+            env = dict(os.environ)
+            values = self.settings.model_dump()
+        for key, value in values.items():
+            env[f"CALLGAUGE_{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
         env["CALLGAUGE_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.extra_env)
@@ -260,7 +304,7 @@ class Stack:
         logs = self.settings.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = logs / f"{name}.log"
-        child = Child(name, self._popen(argv, log_path), log_path, argv, self._stop_timeout(name))
+        child = Child(name, self._popen(argv, log_path, name), log_path, argv, self._stop_timeout(name))
         try:
             child.log_start = log_path.stat().st_size  # what this start writes comes after this
         except OSError:
@@ -268,10 +312,10 @@ class Stack:
         self.children.append(child)
         return child
 
-    def _popen(self, argv: list[str], log_path: Path) -> subprocess.Popen:
+    def _popen(self, argv: list[str], log_path: Path, name: str | None = None) -> subprocess.Popen:
         out = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
         try:  # children write the data dir owner-only (umask 077): stores, secrets, idempotency records
-            return subprocess.Popen(with_pdeathsig(argv), env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+            return subprocess.Popen(with_pdeathsig(argv), env=self.env(name), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=os.getcwd(), umask=PRIVATE_UMASK)
         finally:
             out.close()
@@ -290,7 +334,7 @@ class Stack:
             if child.restart_at is not None:
                 if t >= child.restart_at:
                     child.restart_at = None
-                    child.proc = self._popen(child.argv, child.log_path)
+                    child.proc = self._popen(child.argv, child.log_path, child.name)
                     say(f"{child.name} restarted (pid {child.proc.pid}, restart {len(child.crashes)})")
                 continue
             code = child.proc.poll()
@@ -321,6 +365,7 @@ class Stack:
         data dir is another stack's, a port is taken, or a part does not come up."""
         self.lock()
         try:
+            self.check_settings()
             self.check_ports()
         except BaseException:
             self.unlock()

@@ -12,13 +12,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 _configured = False
+_exporting = False  # the installed provider exports its spans somewhere
 
 
 def setup_tracing(service: str, otlp_endpoint: str = "", exporter: SpanExporter | None = None) -> TracerProvider:
     """Install a tracer provider once per process. Spans are exported to `exporter` when given
     (tests), else over OTLP/HTTP when an endpoint is set (e.g. http://collector:4318/v1/traces).
     Batching follows the standard OTEL_BSP_* environment variables."""
-    global _configured
+    global _configured, _exporting
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     if exporter is None and otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -29,7 +30,14 @@ def setup_tracing(service: str, otlp_endpoint: str = "", exporter: SpanExporter 
     if not _configured:
         trace.set_tracer_provider(provider)
         _configured = True
+        _exporting = exporter is not None
     return provider
+
+
+def exporting() -> bool:
+    """Whether the provider setup_tracing installed exports spans: a span made per event for no
+    exporter costs CPU and goes nowhere (trace ids still travel in the events' traceparent)."""
+    return _exporting
 
 
 def tracer(name: str) -> trace.Tracer:

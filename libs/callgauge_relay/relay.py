@@ -53,7 +53,7 @@ from callgauge_bus.kafka import ensure_topics
 from callgauge_eventstore.port import EventStore, RecordedEvent
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
-from callgauge_platform.telemetry import context_from_traceparent
+from callgauge_platform.telemetry import context_from_traceparent, exporting
 
 log = get_logger(__name__)
 
@@ -152,7 +152,8 @@ class OutboxRelay:
             events = [replace(ev, type=self.publish_types[ev.type]) for ev in events if ev.type in self.publish_types]
         if not events:
             return True
-        self._spans(events)
+        if exporting():  # one producer span per event, only where spans go somewhere
+            self._spans(events)
         acks = await self.producer.send_many([self._record(ev) for ev in events])
         if self._went_back(acks or ()):
             await self._start_over("the broker acknowledged offsets below ones it had acknowledged before")

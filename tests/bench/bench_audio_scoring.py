@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from callgauge_media.audio import prompts, wavfile
-from callgauge_media.audio.service import BRIDGE_RATE, AudioService
+from callgauge_media.adapters.audio import prompts, wavfile
+from callgauge_media.adapters.audio.service import BRIDGE_RATE, AudioService
 
 
 def _recordings(media: Path, out: Path, n: int) -> tuple[Path, list[Path]]:

@@ -27,7 +27,7 @@ from callgauge_billing.handlers.app import CALLS_METERED
 from callgauge_bus.codec import envelope_for
 from callgauge_bus.kafka import Producer, ensure_topics
 from callgauge_platform.broker import tansu_command
-from callgauge_platform.settings import Settings
+from callgauge_app.settings import PlatformSettings
 from callgauge_platform.stack import free_port, stop_process
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
@@ -89,7 +89,7 @@ def _metered() -> float:
 
 
 async def bench(a, bootstrap_servers: str, data_dir: Path) -> list[list[object]]:
-    settings = Settings(data_dir=data_dir, kafka_bootstrap=bootstrap_servers, billing_payment_provider="local",
+    settings = PlatformSettings(data_dir=data_dir, kafka_bootstrap=bootstrap_servers, billing_payment_provider="local",
                         billing_mode="prepaid",
                         billing_max_top_up_minor=100_000_000)
     svc = bootstrap(settings)
@@ -104,7 +104,7 @@ async def bench(a, bootstrap_servers: str, data_dir: Path) -> list[list[object]]
         run_id = f"bench-{int(time.time())}"
         spec = spec_pb2.TestSpec(steps=[spec_pb2.Step(actions=[spec_pb2.Action(load=spec_pb2.LoadAction(
             dial_destination="sip:x@127.0.0.1", cps=a.rate, max_total_calls=a.calls, duration_ms=TALK_MS))])])
-        await svc.app.reserve(ACCOUNT, "live", run_id, "p", "t", spec)
+        await svc.app.reserve(ACCOUNT, "live", "p", "t", run_id, spec)
         before, _ = await svc.app.get_wallet(ACCOUNT, "live")
         async with asyncio.timeout(60):
             await svc.consumer.ready.wait()

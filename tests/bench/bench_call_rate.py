@@ -33,8 +33,9 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.pool import WorkerPool
-from callgauge_media.engine.runner import execute_run
+from callgauge_media.adapters.pool import WorkerPool
+from callgauge_media.bootstrap import load_drivers
+from callgauge_media.handlers.runner import execute_run
 
 from tests.bench._support import (
     HOST, CpuSampler, SippUas, free_udp_port, proc_cpu_seconds, quiet_children, require_sipp, run_sipp_client,
@@ -60,7 +61,7 @@ async def _execute(req: runs_pb2.RunRequested, placer, timeout_s: float) -> tupl
     machine = CpuSampler()
     machine.start()
     t0 = time.monotonic()
-    summary = await asyncio.wait_for(execute_run(req, placer, emit, "bench"), timeout_s)
+    summary = await asyncio.wait_for(execute_run(req, placer, emit, "bench", drivers=load_drivers()), timeout_s)
     return calls, summary, time.monotonic() - t0, machine.stop()
 
 

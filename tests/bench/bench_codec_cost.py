@@ -25,8 +25,8 @@ from datetime import datetime, timezone
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob
-from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.domain.jobs import CallJob
+from callgauge_media.adapters.pool import WorkerPool
 
 from tests.bench._support import HOST, proc_cpu_seconds, quiet_children, table
 

@@ -41,9 +41,9 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.pool import WorkerPool
-from callgauge_media.engine.worker import DEFAULT_CALLS_PER_WORKER
-from callgauge_media.engine.runner import execute_run
+from callgauge_media.adapters.pool import WorkerPool
+from callgauge_media.adapters.worker import DEFAULT_CALLS_PER_WORKER
+from callgauge_media.handlers.runner import execute_run
 
 from tests.bench._support import (
     HOST, CpuSampler, quiet_children, SippStats, SippUas, free_udp_port, parse_levels, pcap_uac_scenario, proc_cpu_seconds,

@@ -50,7 +50,8 @@ import httpx
 from callgauge_bus.codec import Delivered
 from callgauge_bus.kafka import Consumer
 from callgauge_platform.stack import Stack
-from tests.bench._support import HOST, SippUas, free_udp_port, require_sipp, rss_kib, table
+from callgauge_platform.run_states import TERMINAL
+from tests.bench._support import HOST, SippUas, free_udp_port, proc_cpu_seconds, require_sipp, rss_kib, table
 
 
 MAX_CALLS_PER_ACTION = 100_000  # the runs service's limit on one action's max_total_calls
@@ -170,6 +171,65 @@ def _drop_database(url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _pg_backends(url: str, database: str) -> list[int]:
+    """The server processes of the connections to `database` (the services' pools and listeners)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def _expected_seconds(row: dict) -> int:
+    """What billing must charge a call of the CSV: every started second of an answered call."""
+    if row["outcome"] != "SUCCESS" or not row["durationMs"]:
+        return 0
+    return math.ceil(float(row["durationMs"]) / 1000 - 1e-9)
+
+
+async def billing_breakdown(url: str, run_id: str, rows: list[dict]) -> dict:
+    """Where the run's call-second charges differ from the calls' answered seconds, read from the
+    billing and media-engine stores themselves: per call, the seconds charged (the sum of its
+    UsageCharged quantities) against the CSV's; charges made twice for one source event; and the
+    calls whose interim CallProgress reported more whole seconds than their final CallMeasured."""
+    from callgauge_bus.codec import decode_payload
+    from callgauge_eventstore.factory import open_event_store
+    from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2
+
+    expected = {row["callId"]: _expected_seconds(row) for row in rows}
+    charged: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    progress_max: dict[str, int] = {}
+    for namespace in ("billing", "media-engine"):
+        store = open_event_store(url, namespace)
+        try:
+            after = 0
+            while batch := await store.read_all(after, 5000):
+                after = batch[-1].position
+                for ev in batch:
+                    if ev.type.endswith(".UsageCharged"):
+                        e = billing_pb2.UsageCharged.FromString(ev.data)
+                        if e.run_id == run_id and e.kind == "call_seconds":
+                            charged[e.call_id] = charged.get(e.call_id, 0) + e.quantity
+                            sources[e.source_event_id] = sources.get(e.source_event_id, 0) + 1
+                    elif ev.type.endswith(".CallProgress"):
+                        p = decode_payload(ev.type, ev.data)
+                        if isinstance(p, media_pb2.CallProgress) and p.run_id == run_id:
+                            progress_max[p.call_id] = max(progress_max.get(p.call_id, 0), p.up_ms // 1000)
+        finally:
+            await store.close()
+    over = {c: q - expected.get(c, 0) for c, q in charged.items() if q > expected.get(c, 0)}
+    under = {c: e - charged.get(c, 0) for c, e in expected.items() if charged.get(c, 0) < e}
+    return {
+        "calls_over": len(over), "units_over": sum(over.values()),
+        "calls_over_not_answered": sum(1 for c in over if expected.get(c, 0) == 0),
+        "calls_under": len(under), "units_under": sum(under.values()),
+        "sources_charged_twice": sum(1 for n in sources.values() if n > 1),
+        "progress_above_final": sum(1 for c, s in progress_max.items() if s > expected.get(c, 0)),
+        "over_explained_by_progress": sum(1 for c in over if progress_max.get(c, 0) >= charged[c]),
+    }
+
+
 def timed_get(api: httpx.Client, path: str, **params) -> float:
     t0 = time.perf_counter()
     r = api.get(path, params=params or None)
@@ -214,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         sniffer = InviteSniffer()
         try:
             stack.start(timeout=120)
-            return _bench(a, rate, stack, uas, sniffer)
+            return _bench(a, rate, stack, uas, sniffer, fresh_db)
         finally:
             sniffer.close()
             uas.stop()
@@ -223,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 _drop_database(a.eventstore_url, fresh_db)
 
 
-def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -> int:
+def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, fresh_db: str | None) -> int:
     pids = {c.name: c.proc.pid for c in stack.children}
     api = httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1", timeout=120,
                        headers={"Authorization": f"Bearer {stack.settings.api_key}"})
@@ -249,7 +309,9 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -
         "type": "call", "dial_destination": sniffer.uri("x"), "duration_ms": 100, "setup_timeout_ms": 500}]}]}
         ).json()["data"]
     # enough money for the run (live key: billing is part of what is measured)
-    price = stack.settings.billing_price_call_second_minor
+    from callgauge_billing.settings import BillingSettings
+
+    price = BillingSettings(**stack.settings.model_dump()).billing_price_call_second_minor
     need = (a.calls * math.ceil(a.talk_ms / 1000) + 100) * price * 2
     api.post("/billing/top-ups", json={"amount_minor": need}).raise_for_status()
     before = api.get("/billing/wallet").json()["data"]
@@ -259,6 +321,11 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -
           f"({len(idle)}/{a.probes} seen)", flush=True)
     time.sleep(3)  # let the probe runs end
 
+    # CPU seconds of the services (and, on PostgreSQL, of the server's processes serving them) from
+    # the POST of the big run to its COMPLETED: less noisy than rates on a shared machine
+    pg_pids = _pg_backends(a.eventstore_url, fresh_db) if fresh_db else []
+    cpu0 = {name: proc_cpu_seconds([p]) for name, p in pids.items()}
+    pg_cpu0 = {p: proc_cpu_seconds([p]) for p in pg_pids}
     r = api.post(f"/projects/{pid}/tests/{big['id']}/run")
     if r.status_code >= 300:
         raise SystemExit(f"the big run was refused: {r.status_code} {r.text[:500]}")
@@ -290,10 +357,14 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -
                     during.extend(post_to_invite(api2, pid, probe["id"], sniffer, a.probes, "busy"))
             probe_thread = threading.Thread(target=probes, daemon=True)
             probe_thread.start()
-        if run["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+        if run["status"] in TERMINAL:
             completed_seen = time.time()
             break
         time.sleep(0.25)
+    cpu = {name: proc_cpu_seconds([p]) - cpu0[name] for name, p in pids.items()}
+    pg_cpu = None
+    if fresh_db:  # connections opened during the run count from zero
+        pg_cpu = sum(proc_cpu_seconds([p]) - pg_cpu0.get(p, 0.0) for p in _pg_backends(a.eventstore_url, fresh_db))
     if probe_thread is not None:
         probe_thread.join(120)
     run = api.get(base).json()["data"]
@@ -378,6 +449,12 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -
     counts = asyncio.run(callmeasured_counts(stack.settings.kafka_bootstrap, stack.settings.topic("media"), run_id,
                                              len(rows), limit_s=120))
     dupes = sum(1 for v in counts.values() if v > 1)
+    breakdown = asyncio.run(billing_breakdown(stack.settings.eventstore_url_for(), run_id, rows))
+    per_k = 1000 / max(len(rows), 1)
+    cpu_cells = ", ".join(f"{name} {cpu[name] * per_k:.2f}" for name in ("runs", "billing", "media-engine")
+                          if name in cpu)
+    if pg_cpu is not None:
+        cpu_cells += f", postgres {pg_cpu * per_k:.2f}"
 
     print()
     print(table([
@@ -402,6 +479,13 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer) -
         ["CSV export (s, MiB, rows)", f"{csv_s:.1f}, {len(csv_resp.content) / 2**20:.1f}, {len(rows)}"],
         ["Parquet export (s, MiB)", f"{parquet_s:.1f}, {len(parquet_resp.content) / 2**20:.1f}"],
         ["billing: charged / answered call-seconds x price", f"{charged} / {answered_s * price}"],
+        ["billing per call: calls over (not answered) / units over / calls under / units under",
+         f"{breakdown['calls_over']} ({breakdown['calls_over_not_answered']}) / {breakdown['units_over']} / "
+         f"{breakdown['calls_under']} / {breakdown['units_under']}"],
+        ["billing: sources charged twice / calls with CallProgress above the final / over-charges at that "
+         "CallProgress", f"{breakdown['sources_charged_twice']} / {breakdown['progress_above_final']} / "
+         f"{breakdown['over_explained_by_progress']}"],
+        ["CPU seconds per 1,000 recorded calls, POST -> COMPLETED", cpu_cells],
         ["billing settled after COMPLETED (s)", f"{settled_after:.1f}" + ("" if not wallet["reservedMinor"]
                                                                         else " (still reserved)")],
         ["CallMeasured on the media topic: calls / duplicated", f"{len(counts)} / {dupes}"],

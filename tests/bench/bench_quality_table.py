@@ -32,10 +32,10 @@ from pathlib import Path
 import httpx
 
 from callgauge_platform.stack import Stack
+from callgauge_platform.run_states import TERMINAL
 
 LOSSES = (0.0, 1.0, 3.0, 5.0, 10.0)
 TALK_MS = 13_000  # the 10.3 s reference prompt, its echo's round trip, and some room
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def _data(resp: httpx.Response, status: int = 200):

@@ -30,6 +30,7 @@ from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.stack import Stack
 from callgauge_proto.callgauge.events.v1 import media_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
+from callgauge_platform.run_states import TERMINAL
 from tests.bench._support import table
 from tests.bench.bench_pipeline import InviteSniffer
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                     seen.setdefault(status, time.time() - t_post)
                     if "after" in sniffer.first:
                         seen.setdefault("first INVITE", sniffer.first["after"] - t_post)
-                    if status in ("COMPLETED", "FAILED", "CANCELLED"):
+                    if status in TERMINAL:
                         break
                     time.sleep(0.02)
                 relay_done = None

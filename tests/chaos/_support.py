@@ -15,19 +15,15 @@ from pathlib import Path
 import httpx
 
 from callgauge_platform.stack import Child, Stack, _ready, _tcp_open
+from callgauge_platform.run_states import TERMINAL
+from api_envelope import data
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 # The long variant (tests/bench/bench_chaos.py sets it): longer runs, longer faults, more kills.
 LONG = os.environ.get("CALLGAUGE_CHAOS_LONG", "") == "1"
 
 
 def sized(default: float, long: float) -> float:
     return long if LONG else default
-
-
-def data(resp: httpx.Response, status: int = 200):
-    assert resp.status_code == status, (resp.status_code, resp.text)
-    return resp.json()["data"]
 
 
 def client(stack: Stack) -> httpx.Client:

@@ -24,7 +24,7 @@ DRAIN_S = 5.0
 def start_up(planned: Stack, bound_s: float = 120) -> subprocess.Popen:
     data_dir = planned.settings.data_dir.resolve()
     log = open(data_dir.parent / "up.log", "ab")  # noqa: SIM115 - the child writes it until it exits
-    proc = subprocess.Popen([sys.executable, "-m", "callgauge_platform.cli", "up", "--data-dir", str(data_dir)],
+    proc = subprocess.Popen([sys.executable, "-m", "callgauge_app", "up", "--data-dir", str(data_dir)],
                             env=planned.env(), stdout=log, stderr=subprocess.STDOUT)
     log.close()
     deadline = time.monotonic() + bound_s

@@ -1,12 +1,14 @@
 """The EventStore contract: one suite, run against every adapter.
 
 - sqlite: always (a file under tmp_path);
-- postgres: when the server at CALLGAUGE_TEST_POSTGRES_URL (default 127.0.0.1:5432, db
-  ``test``) answers; each test gets a fresh schema, dropped afterwards;
+- postgres: when the server at CALLGAUGE_TEST_PG_URL (default 127.0.0.1:5432, db ``test``)
+  answers; each test gets a fresh schema, dropped afterwards;
 - kurrentdb: only when CALLGAUGE_TEST_KURRENTDB_URL is set (e.g.
   ``kurrentdb://127.0.0.1:2113?tls=false``); each test gets a fresh namespace (a stream-name
   prefix), nothing is deleted afterwards. Its positions are commit positions: increasing but not
   dense, so the suite compares positions only by order and equality.
+
+The backends are the `backend` and `store` fixtures of tests/contract/conftest.py.
 
 Every wait is bounded by asyncio.wait_for; nothing asserts on wall-clock durations.
 """
@@ -15,14 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from callgauge_eventstore import (
@@ -32,93 +31,14 @@ from callgauge_eventstore import (
     RecordedEvent,
     StreamState,
     WrongExpectedVersion,
-    open_event_store,
 )
+
+if TYPE_CHECKING:
+    from conftest import StoreBackend  # tests/conftest.py
 
 T = TypeVar("T")
 
-POSTGRES_URL = os.environ.get("CALLGAUGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-KURRENTDB_URL = os.environ.get("CALLGAUGE_TEST_KURRENTDB_URL", "")
 TIMEOUT = 10.0  # seconds: the bound on any single wait in this suite
-
-
-@functools.cache
-def postgres_unreachable() -> str | None:
-    """None when the test server answers, else why not."""
-    import psycopg
-
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except Exception as e:  # noqa: BLE001 - any failure means: skip
-        parts = urlsplit(POSTGRES_URL)
-        why = " ".join(str(e).split()) or type(e).__name__
-        return f"PostgreSQL at {parts.hostname}:{parts.port or 5432} not reachable: {why}"
-    return None
-
-
-def drop_schema(schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-@dataclass
-class Backend:
-    """Makes store instances that share one storage (file / schema / server)."""
-
-    name: str
-    url: str
-    namespace: str
-    stores: list[EventStore] = field(default_factory=list)
-
-    def new_store(self) -> EventStore:
-        store = open_event_store(self.url, self.namespace)
-        self.stores.append(store)
-        return store
-
-    async def close_all(self) -> None:
-        for store in self.stores:
-            await asyncio.wait_for(store.close(), TIMEOUT)
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        "kurrentdb",
-    ]
-)
-async def backend(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Backend]:
-    name = request.param
-    namespace = f"cg_test_{uuid.uuid4().hex[:12]}"
-    if name == "sqlite":
-        b = Backend(name, f"sqlite:///{tmp_path}/", namespace)  # a directory URL: <tmp>/<namespace>.db
-        yield b
-        await b.close_all()
-    elif name == "postgres":
-        reason = postgres_unreachable()
-        if reason:
-            pytest.skip(reason)
-        b = Backend(name, POSTGRES_URL, namespace)
-        try:
-            yield b
-        finally:
-            await b.close_all()
-            await asyncio.to_thread(drop_schema, namespace)
-    else:
-        if not KURRENTDB_URL:
-            pytest.skip("set CALLGAUGE_TEST_KURRENTDB_URL to run the KurrentDB adapter against a server")
-        b = Backend(name, KURRENTDB_URL, namespace)
-        yield b
-        await b.close_all()
-
-
-@pytest.fixture
-async def store(backend: Backend) -> EventStore:
-    return backend.new_store()
 
 
 async def bounded(aw: Awaitable[T], timeout: float = TIMEOUT) -> T:
@@ -195,7 +115,7 @@ async def test_any_skips_the_check(store: EventStore) -> None:
     assert [e.version for e in await store.read_stream(s)] == [0, 1, 2]
 
 
-async def test_concurrent_appends_to_one_stream_exactly_one_wins(backend: Backend) -> None:
+async def test_concurrent_appends_to_one_stream_exactly_one_wins(backend: StoreBackend) -> None:
     stores = [backend.new_store() for _ in range(2)]
     s = new_stream()
     await stores[0].append_to_stream(s, StreamState.NO_STREAM, [ev(0)])
@@ -212,6 +132,38 @@ async def test_concurrent_appends_to_one_stream_exactly_one_wins(backend: Backen
     assert len(wins) == 1 and len(losses) == 5
     assert all(e.expected == 0 and e.actual == 1 for e in losses)
     assert await stores[1].stream_version(s) == 1
+
+
+async def test_concurrent_appends_keep_their_own_outcomes(store: EventStore) -> None:
+    """Appends made at once (which a store may write in one transaction, group commit): each one
+    that is valid is written whole, at its own positions; one refused (a wrong version, an id
+    already recorded) writes nothing and fails no other."""
+    taken = new_stream()
+    await store.append_to_stream(taken, StreamState.NO_STREAM, [ev("first")])
+    recorded = ev("recorded")
+    await store.append_to_stream(taken, 0, [recorded])
+    good = [new_stream() for _ in range(12)]
+
+    async def append(stream: str, version: int, events: list[NewEvent]) -> int | Exception:
+        try:
+            return await store.append_to_stream(stream, version, events)
+        except (WrongExpectedVersion, DuplicateEventId) as e:
+            return e
+
+    results = await bounded(asyncio.gather(
+        *(append(s, StreamState.NO_STREAM, [ev(f"{s}-a"), ev(f"{s}-b")]) for s in good[:6]),
+        append(taken, 0, [ev("stale")]),  # the stream is at version 1
+        append(new_stream(), StreamState.NO_STREAM, [ev("new"), recorded]),  # one id recorded already
+        *(append(s, StreamState.NO_STREAM, [ev(f"{s}-a"), ev(f"{s}-b")]) for s in good[6:])))
+    assert isinstance(results[6], WrongExpectedVersion) and isinstance(results[7], DuplicateEventId)
+    positions = [r for i, r in enumerate(results) if i not in (6, 7)]
+    assert all(isinstance(p, int) for p in positions) and len(set(positions)) == len(good)
+    for s in good:
+        assert [e.version for e in await store.read_stream(s)] == [0, 1]
+    assert await store.stream_version(taken) == 1
+    everything = await store.read_all(0, 1000)
+    assert len(everything) == 2 + 2 * len(good)  # nothing of the refused appends
+    assert [e.position for e in everything] == sorted(e.position for e in everything)
 
 
 async def test_empty_append_is_a_noop_returning_last_position(store: EventStore) -> None:
@@ -256,7 +208,7 @@ async def test_partial_duplicate_raises(store: EventStore) -> None:
     assert await store.stream_version(s) == 1
 
 
-async def test_id_recorded_in_another_stream_raises(backend: Backend) -> None:
+async def test_id_recorded_in_another_stream_raises(backend: StoreBackend) -> None:
     if backend.name == "kurrentdb":
         pytest.skip(
             "KurrentDB has no index of event ids across streams: an id reused in another stream is recorded"
@@ -363,7 +315,7 @@ async def test_recorded_event_fields(store: EventStore) -> None:
 # -- checkpoints -----------------------------------------------------------------------------
 
 
-async def test_checkpoints(backend: Backend) -> None:
+async def test_checkpoints(backend: StoreBackend) -> None:
     store = backend.new_store()
     assert await store.get_checkpoint("relay") == 0
     await store.set_checkpoint("relay", 42)
@@ -445,7 +397,7 @@ async def test_subscribe_all_from_a_checkpoint(store: EventStore) -> None:
         await bounded(sub.aclose())
 
 
-async def test_subscribe_all_sees_appends_from_another_instance(backend: Backend) -> None:
+async def test_subscribe_all_sees_appends_from_another_instance(backend: StoreBackend) -> None:
     reader, writer = backend.new_store(), backend.new_store()
     sub = reader.subscribe_all(poll_interval=0.02)
     try:
@@ -490,7 +442,7 @@ async def _until(cond: Any, step: float = 0.01) -> None:
 # -- concurrent writers and a tailing reader -------------------------------------------------
 
 
-async def test_concurrent_writers_with_a_tailing_reader(backend: Backend) -> None:
+async def test_concurrent_writers_with_a_tailing_reader(backend: StoreBackend) -> None:
     writers_n, appends_n = 8, 25
     # several instances on the same storage: separate connections (and, for SQLite, two
     # connections to the same file from two worker threads, as two processes would have)

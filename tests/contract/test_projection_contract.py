@@ -4,16 +4,20 @@ commit together. Same backends as the event-store contract suite."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from callgauge_eventstore import CallQuery, CallRow
 
-from test_eventstore_contract import Backend, backend, bounded, store  # noqa: F401 - shared fixtures
+from test_eventstore_contract import bounded
+
+if TYPE_CHECKING:
+    from conftest import StoreBackend  # tests/conftest.py
 
 
 @pytest.fixture
-def proj_store(backend: Backend, store):  # noqa: F811
+def proj_store(backend: StoreBackend, store):
     if backend.name == "kurrentdb":
         pytest.skip("read models live in SQLite or PostgreSQL; the KurrentDB adapter keeps events only")
     return store
@@ -50,7 +54,7 @@ async def test_a_failed_commit_changes_neither_rows_nor_checkpoint(proj_store):
     assert await bounded(proj_store.read_projection("views")) == ({"a": b"1"}, 3)
 
 
-async def test_another_instance_sees_the_committed_projection(backend: Backend, proj_store):  # noqa: F811
+async def test_another_instance_sees_the_committed_projection(backend: StoreBackend, proj_store):
     await bounded(proj_store.commit_projection("views", 7, {"k": b"v"}))
     other = backend.new_store()
     assert await bounded(other.read_projection("views")) == ({"k": b"v"}, 7)

@@ -1,14 +1,10 @@
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-
 import httpx
 import pytest
 
-from callgauge_platform.stack import Stack, free_port
+from callgauge_app.settings import SERVICE_SETTINGS
+from callgauge_platform.stack import Stack
 from otlp_collector import Collector
 
 
@@ -35,6 +31,7 @@ def stack(tmp_path_factory, collector):
                             # the billing tests check wallets, 402s and hang-ups: an operator's prepaid mode
                             billing_mode="prepaid")
     s.extra_env["OTEL_BSP_SCHEDULE_DELAY"] = "200"
+    s.service_settings = SERVICE_SETTINGS  # like `callgauge up`: each service is handed its own settings
     s.start(timeout=90)
     yield s
     s.stop()
@@ -46,23 +43,3 @@ def api(stack):
                       headers={"Authorization": f"Bearer {stack.settings.api_key}"}, timeout=30) as client:
         yield client
 
-
-@pytest.fixture
-def sipp_uas():
-    """SIPp as the far end: answers every call and echoes RTP (`-rtp_echo`)."""
-    if shutil.which("sipp") is None:
-        pytest.skip("sipp not installed (Debian package sip-tester; install.sh installs it)")
-    port = free_port(kind=socket.SOCK_DGRAM)
-    proc = subprocess.Popen(["sipp", "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
-                             "-mp", str(free_port(kind=socket.SOCK_DGRAM))],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    time.sleep(0.3)
-    if proc.poll() is not None:
-        pytest.fail(f"sipp exited with {proc.returncode}")
-    yield f"sip:service@127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)

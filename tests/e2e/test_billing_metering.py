@@ -14,11 +14,12 @@ import httpx
 import pytest
 
 from callgauge_platform.stack import Stack
+from callgauge_platform.run_states import TERMINAL
 from tests.e2e.test_walking_skeleton import calls_of
+from api_envelope import data
 
 pytestmark = pytest.mark.e2e
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 WELCOME = 3  # minor units = 3 answered seconds at the default price of 1 per second
 
 
@@ -34,11 +35,6 @@ def poor_stack(tmp_path_factory):
 def client(stack: Stack, key: str) -> httpx.Client:
     return httpx.Client(base_url=f"{stack.settings.gateway_url()}/api/v1",
                         headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-
-def data(resp, status=200):
-    assert resp.status_code == status, resp.text
-    return resp.json()["data"]
 
 
 def run_to_end(api, pid, tid, limit_s=90) -> dict:

@@ -21,12 +21,12 @@ from urllib.parse import quote
 
 import pytest
 
-from callgauge_platform.stack import free_port
+from callgauge_platform.stack import free_port, stop_process
+from callgauge_platform.run_states import TERMINAL
 from tests.e2e.test_billing_metering import client, new_api_key
 from tests.e2e.test_runs_api import data, poll
 
 pytestmark = pytest.mark.e2e
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 TALK_MS = 13_000  # the 10.3 s reference prompt, its echo's round trip, and some room
 
 
@@ -58,12 +58,7 @@ def far_ends(tmp_path_factory):
         yield uris
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc)
             proc.stdout.close()
 
 
@@ -127,7 +122,7 @@ def test_the_reference_prompt_is_played_recorded_downloadable_and_scored(stack, 
     cli_out = tmp_path / "cli.wav"
     env = {**os.environ, "CALLGAUGE_URL": stack.settings.gateway_url(), "CALLGAUGE_API_KEY": stack.settings.api_key,
            "CALLGAUGE_CONFIG": str(tmp_path / "config.json"), "NO_COLOR": "1"}
-    done = subprocess.run([sys.executable, "-m", "callgauge_cli.main", "runs", "audio", run["id"],
+    done = subprocess.run([sys.executable, "-m", "callgauge_app", "runs", "audio", run["id"],
                            prompt_call["callId"], "-o", str(cli_out)], env=env, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

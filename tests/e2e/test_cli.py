@@ -28,7 +28,7 @@ def cli(stack, tmp_path):
     env.pop("CALLGAUGE_API_KEY", None)
 
     def run(*args: str, timeout: float = 180, **extra_env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "callgauge_cli.main", *args], env={**env, **extra_env},
+        return subprocess.run([sys.executable, "-m", "callgauge_app", *args], env={**env, **extra_env},
                               cwd=tmp_path,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 

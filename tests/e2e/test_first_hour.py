@@ -1,9 +1,9 @@
 """A new user's first hour (issue 18, items 6-8), on a stack configured as `callgauge up` is:
 unmetered billing, the `none` payment provider.
 
-- The README's shell blocks of "Using it" (with "The CLI and the Python client") and "Accounts,
-  keys and limits" run as written, in order, in one bash, against this stack: the README cannot
-  drift from what the code does. The only substitutions are the stack's free ports for the
+- The shell blocks of the README's "Quick start" and of the pages docs/api.md, docs/cli.md and
+  docs/accounts.md run as written, in order, in one bash, against this stack: the README and the
+  docs cannot drift from what the code does. The only substitutions are the stack's free ports for the
   documented defaults (127.0.0.1:8080 the gateway, 127.0.0.1:5070 the responder), and the
   `callgauge up` block is this fixture.
 - Unmetered billing: a probe on a short interval with a one-cent wallet is never refused or hung up
@@ -24,12 +24,16 @@ import httpx
 import jwt
 import pytest
 
+from callgauge_app.settings import SERVICE_SETTINGS
 from callgauge_platform.stack import Stack
+from callgauge_platform.run_states import TERMINAL
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-SECTIONS = ("Using it", "Accounts, keys and limits")  # "The CLI and the Python client" is a ### of "Using it"
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+DOCS = ROOT / "docs"
+# (file, `## ` section or None for the whole page), in the order a new user reads them
+SOURCES = ((README, "Quick start"), (DOCS / "api.md", None), (DOCS / "cli.md", None),
+           (DOCS / "accounts.md", None))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +43,8 @@ def up(tmp_path_factory):
     s = Stack.on_free_ports(home / ".callgauge", billing_payment_provider="none",  # up's defaults
                             billing_welcome_credit_minor=1,  # a one-cent wallet: prepaid would refuse every run
                             probe_min_interval_seconds=1, probe_tick_seconds=0.5)
-    assert s.settings.billing_mode == "unmetered"  # the default, as for `callgauge up`
+    s.service_settings = SERVICE_SETTINGS  # as `callgauge up`: each service is handed its own settings
+    assert s.settings_of("billing").billing_mode == "unmetered"  # the default, as for `callgauge up`
     s.start(timeout=90)
     s.home = home  # type: ignore[attr-defined]
     yield s
@@ -65,30 +70,32 @@ def wait_finished(c: httpx.Client, project: str, run: str, timeout: float = 60) 
 
 
 def readme_shell_blocks() -> list[str]:
-    """The ```sh blocks of the README's SECTIONS (a section runs to the next `## ` heading)."""
+    """The ```sh blocks of SOURCES, in order (a section runs to the next `## ` heading)."""
     blocks: list[str] = []
-    section, current = "", None
-    for line in README.read_text().splitlines():
-        if current is not None:
-            if line.strip() == "```":
-                blocks.append("\n".join(current))
-                current = None
-            else:
-                current.append(line)
-            continue
-        if line.startswith("## "):
-            section = line[3:].strip()
-        fence = re.match(r"^```(\w*)\s*$", line)
-        if fence and section in SECTIONS and fence.group(1) in ("sh", "bash"):
-            current = []
+    for path, wanted in SOURCES:
+        section, current = "", None
+        for line in path.read_text().splitlines():
+            if current is not None:
+                if line.strip() == "```":
+                    blocks.append("\n".join(current))
+                    current = None
+                else:
+                    current.append(line)
+                continue
+            if line.startswith("## "):
+                section = line[3:].strip()
+            fence = re.match(r"^```(\w*)\s*$", line)
+            if fence and wanted in (None, section) and fence.group(1) in ("sh", "bash"):
+                current = []
     return blocks
 
 
 def test_readme_shell_blocks_are_found():
     blocks = readme_shell_blocks()
     assert blocks[0].startswith(".venv/bin/callgauge up")
-    assert any("callgauge tests apply" in b for b in blocks)  # "The CLI and the Python client"
-    assert any("/auth/register" in b for b in blocks)  # "Accounts, keys and limits"
+    assert any("-F report.mode=kiosk" in b for b in blocks)  # docs/api.md
+    assert any("callgauge tests apply" in b for b in blocks)  # docs/cli.md
+    assert any("/auth/register" in b for b in blocks)  # docs/accounts.md
     assert len(blocks) >= 6
 
 
@@ -229,7 +236,7 @@ def test_an_expired_access_token_says_how_to_refresh(up):
         assert anon.post("/auth/register", json=creds).status_code == 201
         tokens = anon.post("/auth/login", json=creds).json()["data"]
         claims = jwt.decode(tokens["accessToken"], options={"verify_signature": False})
-        secret = up.settings.jwt_secret_value()  # the stack's (data_dir/jwt_secret)
+        secret = up.settings_of("accounts").jwt_secret_value()  # the stack's (data_dir/jwt_secret)
         now = int(time.time())
         expired = jwt.encode({**claims, "iat": now - 7200, "exp": now - 3600}, secret, algorithm="HS256")
         r = anon.get("/users/me", headers={"Authorization": f"Bearer {expired}"})

@@ -12,16 +12,12 @@ import uuid
 import pytest
 
 from tests.e2e.test_walking_skeleton import calls_of
+from api_envelope import data
+from callgauge_platform.run_states import TERMINAL
 
 pytestmark = pytest.mark.e2e
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 TALK_MS = 30_000  # 1500 PCMU packets each way: enough for the injected loss to be near its mean
-
-
-def data(resp, status=200):
-    assert resp.status_code == status, resp.text
-    return resp.json()["data"]
 
 
 def _project(api) -> dict:

@@ -76,7 +76,7 @@ def test_a_sipp_driven_load_run_is_billed_by_its_answered_call_seconds(stack):
         found = charges()
         assert sum(e["quantity"] for e in found) == billed, found
         assert all(e["kind"] == "call_seconds" and e["amountMinor"] < 0 for e in found), found
-        price = stack.settings.billing_price_call_second_minor
+        price = stack.settings_of("billing").billing_price_call_second_minor
         after = data(api.get("/billing/wallet"))
         assert after["balanceMinor"] == before["balanceMinor"] - billed * price, (before, after)
         while after["reservedMinor"] and time.monotonic() < deadline:  # released when billing sees the run's end

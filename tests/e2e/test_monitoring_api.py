@@ -10,47 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
-from callgauge_media.impair import ImpairmentConfig, UdpImpairmentRelay
-from callgauge_runs.domain import webhooks as W
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: answers 500 to the first `fail` requests, then 200."""
-
-    def __init__(self, fail: int = 0) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        rx = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                rx.requests.append(({k: v for k, v in self.headers.items()}, body))
-                self.send_response(500 if len(rx.requests) <= fail else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def verified(self, secret: str) -> list[dict]:
-        out = []
-        for headers, body in list(self.requests):
-            assert W.verify(secret, headers[W.TIMESTAMP_HEADER], body, headers[W.SIGNATURE_HEADER],
-                            int(time.time())), f"bad signature: {headers}"
-            out.append(json.loads(body))
-        return out
+from callgauge_media.adapters.impair.relay import UdpImpairmentRelay
+from callgauge_media.domain.impairment import ImpairmentConfig
+from waiting import wait_for
+from webhook_receiver import WebhookReceiver
 
 
 class RelayThread:
@@ -75,17 +39,6 @@ class RelayThread:
         self.thread.join(5)
 
 
-def wait_for(fn, what: str, timeout: float = 90.0, step: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
-
-
 def _project_and_test(api, destination: str, name: str) -> tuple[str, str]:
     r = api.post("/projects", json={"name": name})
     assert r.status_code == 201, r.text
@@ -98,7 +51,7 @@ def _project_and_test(api, destination: str, name: str) -> tuple[str, str]:
 
 def test_probe_follows_an_impairment_and_notifies_signed_webhooks(stack, api):
     relay = RelayThread((stack.settings.responder_host, stack.settings.responder_port))
-    rx = Receiver(fail=1)
+    rx = WebhookReceiver(fail=1, status=200).start()
     probe_url = None
     try:
         host, port = relay.address
@@ -157,7 +110,7 @@ def test_probe_follows_an_impairment_and_notifies_signed_webhooks(stack, api):
 
 
 def test_account_webhook_gets_run_finished_and_two_runs_compare(stack, api):
-    rx = Receiver()
+    rx = WebhookReceiver(status=200).start()
     try:
         r = api.post("/webhooks", json={"url": rx.url, "events": ["run.finished"], "description": "ci"})
         assert r.status_code == 201, r.text

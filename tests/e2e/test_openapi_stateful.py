@@ -1,5 +1,5 @@
 """Stateful schemathesis over the live gateway (#15): schemathesis' state machine follows the OpenAPI
-document's links (services/gateway/callgauge_gateway/openapi.py LINKS) through the auth, API-key,
+document's links (services/gateway/callgauge_gateway/entrypoints/openapi.py LINKS) through the auth, API-key,
 project, test and run flows — register -> login -> refresh / users/me / api-keys -> revoke; project ->
 get / patch / delete / tests / runs; test -> get / put / patch / delete / run; run -> get / status /
 calls / stop — with generated (valid and invalid) data. Every answer: no 5xx, status code, content type

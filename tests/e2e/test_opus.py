@@ -10,10 +10,9 @@ import uuid
 import pytest
 
 from tests.e2e.test_runs_api import data, poll
+from callgauge_platform.run_states import TERMINAL
 
 pytestmark = pytest.mark.e2e
-
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def _run(api, actions: list[dict]) -> tuple[dict, list[dict]]:

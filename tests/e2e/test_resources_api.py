@@ -6,15 +6,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from api_envelope import data
 
 pytestmark = pytest.mark.e2e
-
-
-def data(resp, status=200):
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert body["meta"]["requestId"]
-    return body["data"]
 
 
 def error(resp, status):

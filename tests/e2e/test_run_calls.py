@@ -21,11 +21,11 @@ import pytest
 
 from callgauge_client import Client, ValidationFailed
 from callgauge_platform.stack import free_port
+from callgauge_platform.run_states import TERMINAL
 from tests.e2e.test_billing_metering import client, new_api_key
 from tests.e2e.test_walking_skeleton import calls_of, data
 
 pytestmark = pytest.mark.e2e
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 # The e2e size. 20,000 calls at 1,000 calls/s; CALLGAUGE_TEST_BIG_RUN_CALLS changes it.
 BIG_RUN_CALLS = int(os.environ.get("CALLGAUGE_TEST_BIG_RUN_CALLS", "20000"))
 
@@ -176,7 +176,7 @@ def test_the_cli_lists_and_exports_a_runs_calls(stack, mixed_run, tmp_path) -> N
            "CALLGAUGE_CONFIG": str(tmp_path / "cfg.json")}
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "callgauge_cli.main", *args], env=env, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "callgauge_app", *args], env=env, capture_output=True,
                               text=True, timeout=60)
 
     r = cli("runs", "calls", run["id"], "--json", "--all", "--sort", "-index")

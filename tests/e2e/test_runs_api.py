@@ -16,16 +16,10 @@ from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from service_clients import acl_stub
 from tests.e2e.test_walking_skeleton import calls_of
+from api_envelope import data
+from callgauge_platform.run_states import TERMINAL
 
 pytestmark = pytest.mark.e2e
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
-
-
-def data(resp, status=200):
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert body["meta"]["requestId"]
-    return body["data"]
 
 
 def details(resp, status=422) -> dict:

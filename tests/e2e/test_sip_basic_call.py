@@ -6,37 +6,29 @@ the runs service's GetRunCredentials, never over Kafka."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from callgauge_platform.kamailio import Kamailio
+from callgauge_platform.run_states import TERMINAL
 from tests.e2e.test_walking_skeleton import calls_of
+from api_envelope import data
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
-                       reason="kamailio (Debian package) is not installed"),
+    pytest.mark.kamailio,
 ]
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 USERS = {"alice": "alice-e2e-secret", "bob": "bob:e2e\\secret"}
 
 
-def data(resp, status=200):
-    assert resp.status_code == status, resp.text
-    return resp.json()["data"]
-
-
 @pytest.fixture(scope="module")
-def kamailio(tmp_path_factory):
-    k = Kamailio.on_free_port(tmp_path_factory.mktemp("kamailio"), USERS)
-    k.start()
-    yield k
-    k.stop()
+def kamailio(start_kamailio) -> Kamailio:
+    return start_kamailio(USERS)
+
+
 
 
 def _setup(api, k: Kamailio, *, alice_password: str = USERS["alice"], dtmf: str = "2580#"):

@@ -12,10 +12,8 @@ The test makes its own CA and a certificate for 127.0.0.1, gives that CA to the 
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,48 +21,27 @@ import pytest
 from callgauge_client import Client
 from callgauge_platform.kamailio import Kamailio
 from callgauge_platform.stack import Stack
+from callgauge_platform.run_states import TERMINAL
 from tests.e2e.test_walking_skeleton import calls_of
-from tests.tls_certs import make_ca
+from api_envelope import data
 
-_MODULES = ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules")
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
-                       reason="kamailio (Debian package) is not installed"),
-    pytest.mark.skipif(not any(Path(d, "tls.so").exists() for d in _MODULES),
-                       reason="Kamailio's tls module (Debian kamailio-tls-modules) is not installed"),
+    pytest.mark.kamailio,
+    pytest.mark.kamailio_tls,
 ]
 
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 USERS = {"alice": "alice-tls-e2e", "bob": "bob-tls-e2e", "carol": "carol-plain-e2e"}
 
 
-def data(resp, status=200):
-    assert resp.status_code == status, resp.text
-    return resp.json()["data"]
-
-
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pki")
-    ca = make_ca(base)
-    return ca, ca.issue(base, "127.0.0.1")
-
-
-@pytest.fixture(scope="module")
-def kamailio(tmp_path_factory, pki):
-    _, server = pki
-    k = Kamailio.on_free_port(tmp_path_factory.mktemp("kamailio-tls"), USERS, tls_cert=server.cert_path,
-                              tls_key=server.key_path)
-    k.start()
-    yield k
-    k.stop()
+def kamailio(start_kamailio, pki) -> Kamailio:
+    return start_kamailio(USERS, tls=pki["server"])
 
 
 @pytest.fixture(scope="module")
 def tls_stack(tmp_path_factory, pki):
-    ca, _ = pki
-    s = Stack.on_free_ports(tmp_path_factory.mktemp("tls-stack") / "data", media_tls_ca_file=str(ca.cert_path),
+    s = Stack.on_free_ports(tmp_path_factory.mktemp("tls-stack") / "data", media_tls_ca_file=str(pki["ca"].cert_path),
                             dial_allow_ports="1-65535")
     s.start(timeout=90)
     yield s

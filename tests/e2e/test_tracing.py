@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from test_walking_skeleton import data, make_test
+from api_envelope import data
+from test_walking_skeleton import make_test
 
 pytestmark = pytest.mark.e2e
 

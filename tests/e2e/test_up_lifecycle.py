@@ -22,6 +22,7 @@ from callgauge_eventstore.aggregate import load
 from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.stack import Stack
 from callgauge_runs.domain import run as run_model
+from callgauge_platform.run_states import TERMINAL
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +47,7 @@ def start_up(tmp_path: Path):
     data = (tmp_path / "data").resolve()
     planned = Stack.on_free_ports(data)
     env = planned.env()
-    proc = subprocess.Popen([sys.executable, "-m", "callgauge_platform.cli", "up", "--data-dir", str(data)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "callgauge_app", "up", "--data-dir", str(data)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
@@ -124,7 +125,7 @@ def test_sigkill_of_the_supervisor_still_leaves_nothing(tmp_path):
 
 
 def _second_up(env: dict, data: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "callgauge_platform.cli", "up", "--data-dir", str(data)],
+    return subprocess.run([sys.executable, "-m", "callgauge_app", "up", "--data-dir", str(data)],
                           env={**env, "CALLGAUGE_DATA_DIR": str(data)}, capture_output=True, text=True, timeout=120,
                           stdin=subprocess.DEVNULL)
 
@@ -159,7 +160,7 @@ def test_a_second_up_on_taken_ports_or_the_same_data_dir_fails_and_leaves_the_fi
         assert f"data dir {s.data_dir} is in use by another Callgauge stack (pid {proc.pid})" in out, out
 
         # `callgauge demo` next to it (same data dir by default) runs in a temporary data dir of its own
-        r = subprocess.run([sys.executable, "-m", "callgauge_platform.cli", "demo", "--data-dir", str(s.data_dir)],
+        r = subprocess.run([sys.executable, "-m", "callgauge_app", "demo", "--data-dir", str(s.data_dir)],
                            env={k: v for k, v in os.environ.items() if not k.startswith("CALLGAUGE_")},
                            capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
         out = r.stdout + r.stderr
@@ -180,7 +181,7 @@ def test_a_second_up_on_taken_ports_or_the_same_data_dir_fails_and_leaves_the_fi
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 run = api.get(f"/projects/{project['id']}/test-runs/{run_id}").json()["data"]
-                if run["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                if run["status"] in TERMINAL:
                     break
                 time.sleep(0.2)
             assert run["status"] == "COMPLETED", run

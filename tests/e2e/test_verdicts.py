@@ -12,11 +12,12 @@ import uuid
 
 import pytest
 
-from callgauge_platform.stack import free_port
-from test_runs_api import data, poll
+from callgauge_platform.stack import free_port, stop_process
+from callgauge_platform.run_states import TERMINAL
+from api_envelope import data
+from test_runs_api import poll
 
 pytestmark = pytest.mark.e2e
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +36,7 @@ def busy_uri(tmp_path_factory):
             pytest.fail(f"busy responder not ready: {line!r}\n{log.read_text()[-2000:]}")
         yield line.split()[-1]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
         proc.stdout.close()
 
 

@@ -8,17 +8,10 @@ import time
 import pytest
 
 from callgauge_platform.stack import free_port
+from callgauge_platform.run_states import TERMINAL
+from api_envelope import data
 
 pytestmark = pytest.mark.e2e
-
-TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
-
-
-def data(resp, status=200):
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert body["meta"]["requestId"]
-    return body["data"]
 
 
 def make_test(api, destination, **call):

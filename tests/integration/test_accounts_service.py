@@ -5,13 +5,12 @@ and no secret in clear in the store."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import grpc
 import pytest
 
 from callgauge_accounts.bootstrap import bootstrap
-from callgauge_platform.settings import Settings
+from callgauge_app.settings import PlatformSettings
 from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2 as pb
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
@@ -20,18 +19,8 @@ from service_clients import acl_stub
 PASSWORD = "correct horse battery staple"
 
 
-def pg_url() -> str | None:
-    import psycopg
-
-    try:
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2).close()
-        return "postgresql://postgres@127.0.0.1:5432/test"
-    except psycopg.Error:
-        return None
-
-
 class Service:
-    def __init__(self, settings: Settings, store_factory) -> None:
+    def __init__(self, settings: PlatformSettings, store_factory) -> None:
         self.settings, self.store_factory = settings, store_factory
         self.svc = None
         self.channel = None
@@ -47,26 +36,11 @@ class Service:
         await self.svc.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def service(request, tmp_path):
-    schema = f"accounts_{uuid.uuid4().hex[:8]}"
-    if request.param == "postgres":
-        url = pg_url()
-        if url is None:
-            pytest.skip("PostgreSQL at 127.0.0.1:5432 not reachable")
-    else:
-        url = f"sqlite:///{tmp_path}/"
-    settings = Settings(data_dir=tmp_path, eventstore_url=url, accounts_grpc=f"127.0.0.1:{free_port()}",
+@pytest.fixture
+def service(store_backend, tmp_path):
+    settings = PlatformSettings(data_dir=tmp_path, eventstore_url=store_backend.url, accounts_grpc=f"127.0.0.1:{free_port()}",
                         accounts_http_port=free_port())
-    from callgauge_eventstore.factory import open_event_store
-
-    s = Service(settings, lambda: open_event_store(url, schema if request.param == "postgres" else "accounts"))
-    yield s
-    if request.param == "postgres":
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return Service(settings, lambda: store_backend.new_store("accounts"))
 
 
 async def _code(coro) -> grpc.StatusCode:

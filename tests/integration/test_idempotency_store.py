@@ -1,32 +1,20 @@
-"""The gateway's idempotency stores, SQLite file and Redis (when it answers at 127.0.0.1:6379):
+"""The gateway's idempotency stores, SQLite file and Redis (when it answers at CALLGAUGE_TEST_REDIS_URL):
 one claim wins, the record is replayed once complete, a release frees the key, records expire."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 
 import pytest
 
-from callgauge_gateway.idempotency import RedisStore, SqliteStore
-
-
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), 1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+from callgauge_gateway.adapters.idempotency_store import RedisStore, SqliteStore
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 async def store(request, tmp_path):
     if request.param == "redis":
-        if not redis_answers():
-            pytest.skip("Redis at 127.0.0.1:6379 not reachable")
-        s = RedisStore("redis://127.0.0.1:6379/0")
+        s = RedisStore(request.getfixturevalue("redis_url"))
     else:
         s = SqliteStore(tmp_path / "idem.db")
     yield s

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -15,8 +14,7 @@ import pytest
 
 from callgauge_platform.kamailio import Kamailio, KamailioError
 
-pytestmark = pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
-                                reason="kamailio (Debian package) is not installed")
+pytestmark = pytest.mark.kamailio
 
 
 @pytest.fixture

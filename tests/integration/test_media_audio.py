@@ -10,25 +10,20 @@ import pytest
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.audio import analysis, prompts
-from callgauge_media.engine.jobs import CallJob
-from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.adapters.audio import analysis, prompts
+from callgauge_media.domain.jobs import CallJob
+from callgauge_media.adapters.pool import WorkerPool
 
 pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
 
-from test_media_worker import HOST, _explain, start_responder  # noqa: E402,F401 - shared fixtures
+from test_media_worker import HOST, _explain  # noqa: E402
 
 CALL_BOUND_S = 60.0
 
 
 @pytest.fixture
-async def pool() -> WorkerPool:
-    p = WorkerPool(workers=1, rtp_port_base=47000, rtp_ports_per_worker=100, calls_per_worker=16, bind_host=HOST)
-    await asyncio.wait_for(p.start(), 60)
-    try:
-        yield p
-    finally:
-        await asyncio.wait_for(p.stop(), 60)
+async def pool(start_pool) -> WorkerPool:
+    return await start_pool(rtp_port_base=47000)
 
 
 async def test_prompt_played_into_a_call_comes_back_in_the_recording(pool, start_responder, tmp_path: Path) -> None:

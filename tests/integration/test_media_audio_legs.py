@@ -6,37 +6,29 @@ fails the call that brought another prompt (while the E-model MOS stays high); t
 from __future__ import annotations
 
 import asyncio
-import shutil
-from pathlib import Path
 
 import pytest
 
 from callgauge_platform import recordings
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.adapters.pool import WorkerPool
 
 pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
-pytestmark = pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
-                                reason="kamailio (Debian package) is not installed")
+pytestmark = pytest.mark.kamailio
 
 from test_media_sip import BOUND_S, HOST, USERS, _explain, kamailio  # noqa: E402,F401 - shared fixtures
 
 
 @pytest.fixture
-async def pool() -> WorkerPool:
-    p = WorkerPool(workers=1, rtp_port_base=46200, rtp_ports_per_worker=100, calls_per_worker=16, bind_host=HOST)
-    await asyncio.wait_for(p.start(), 60)
-    try:
-        yield p
-    finally:
-        await asyncio.wait_for(p.stop(), 60)
+async def pool(start_pool) -> WorkerPool:
+    return await start_pool(rtp_port_base=46200)
 
 
 @pytest.fixture
 def audio_dir(tmp_path, monkeypatch):
     """The engine's audio service on this test's data dir."""
-    from callgauge_media.audio.service import default_service
+    from callgauge_media.adapters.audio.service import default_service
 
     monkeypatch.setenv("CALLGAUGE_DATA_DIR", str(tmp_path / "data"))
     default_service.cache_clear()
@@ -49,8 +41,8 @@ async def test_the_callee_leg_is_recorded_scored_and_checked_against_expect_audi
     from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec
     from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 
-    from callgauge_media.engine.runner import execute_run
-    from callgauge_media.engine.sip_run import StaticCredentials
+    from callgauge_media.handlers.runner import execute_run
+    from callgauge_media.handlers.sip_run import StaticCredentials
 
     s = spec.TestSpec()
     s.steps.add().actions.add().wait_for_calls.CopyFrom(spec.WaitForCallsAction(

@@ -6,80 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from callgauge_platform.stack import free_port, stop_process, udp_port_taken
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.pool import WorkerPool
-from callgauge_media.engine.runner import execute_run
+from callgauge_media.adapters.pool import WorkerPool
+from callgauge_media.bootstrap import load_drivers
+from callgauge_media.handlers.runner import execute_run
 
 pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
 
 HOST = "127.0.0.1"
 RUN_BOUND_S = 60.0
 POOL_RTP_BASE = 47000 + (os.getpid() % 10) * 200
-RESPONDER_RTP_BASE = 34000 + (os.getpid() % 10) * 100
 
 
 @pytest.fixture
-def responder(tmp_path: Path) -> Iterator[str]:
-    log = tmp_path / "responder.log"
-    cmd = [sys.executable, "-m", "callgauge_media.responder", "--host", HOST, "--port", "0",
-           "--rtp-port", str(RESPONDER_RTP_BASE), "--rtp-port-range", "40"]
-    with open(log, "w") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
-        line = proc.stdout.readline().strip() if ready else ""
-        if not line.startswith("responder ready sip:"):
-            pytest.fail(f"responder not ready: {line!r}\n{log.read_text()[-2000:]}")
-        yield line.split()[-1]
-    finally:
-        stop_process(proc)
-        proc.stdout.close()
+def responder(start_responder) -> str:
+    return start_responder("--rtp-port-range", "40").uri
 
 
 @pytest.fixture
-def sipp_uas(tmp_path: Path) -> Iterator[str]:
-    """SIPp's built-in uas echoing RTP, any number of calls, on free loopback ports."""
-    if shutil.which("sipp") is None:
-        pytest.skip("sipp (Debian sip-tester) is not installed")
-    sip_port, media_port = free_port(HOST), free_port(HOST)
-    cmd = ["sipp", "-sn", "uas", "-rtp_echo", "-i", HOST, "-p", str(sip_port), "-mp", str(media_port),
-           "-nostdin", "-timeout", "120"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp_path / "sipp.err", "w"), cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 10
-        while not udp_port_taken(sip_port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"sipp did not start: {(tmp_path / 'sipp.err').read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield f"sip:service@{HOST}:{sip_port}"
-    finally:
-        stop_process(proc)
-
-
-@pytest.fixture
-async def pool() -> WorkerPool:
-    p = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=100, calls_per_worker=16,
-                   bind_host=HOST)
-    await asyncio.wait_for(p.start(), 60)
-    try:
-        yield p
-    finally:
-        await asyncio.wait_for(p.stop(), 60)
+async def pool(start_pool) -> WorkerPool:
+    return await start_pool(rtp_port_base=POOL_RTP_BASE)
 
 
 def _run(run_id: str, load: spec_pb2.LoadAction) -> runs_pb2.RunRequested:
@@ -93,7 +47,7 @@ async def _execute(req: runs_pb2.RunRequested, placer) -> list:
     async def emit(msg) -> None:
         events.append(msg)
 
-    await asyncio.wait_for(execute_run(req, placer, emit, "engine-a"), RUN_BOUND_S)
+    await asyncio.wait_for(execute_run(req, placer, emit, "engine-a", drivers=load_drivers()), RUN_BOUND_S)
     return events
 
 
@@ -179,7 +133,8 @@ async def test_a_failing_per_call_report_does_not_end_a_sipp_run(sipp_uas):
         events.append(msg)
 
     load = spec_pb2.LoadAction(dial_destination=sipp_uas, cps=4, max_total_calls=4, duration_ms=300, driver="sipp")
-    await asyncio.wait_for(execute_run(_run("run-sipp-emit-fails", load), None, emit, "engine-a"), RUN_BOUND_S)
+    await asyncio.wait_for(execute_run(_run("run-sipp-emit-fails", load), None, emit, "engine-a",
+                                                drivers=load_drivers()), RUN_BOUND_S)
     finished = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)]
     assert len(finished) == 1 and not finished[0].error, finished
     s = finished[0].summary
@@ -207,7 +162,7 @@ async def test_sipp_calls_are_metered_like_the_pools(sipp_uas, tmp_path):
     from callgauge_bus.codec import decode_payload
     from callgauge_eventstore.sqlite import SqliteEventStore
 
-    from callgauge_media.engine.metering import BillingGuard
+    from callgauge_media.handlers.metering import BillingGuard
 
     store = SqliteEventStore(tmp_path / "media.db", namespace="media")
     await store.open()
@@ -236,7 +191,7 @@ async def test_sipp_calls_are_metered_like_the_pools(sipp_uas, tmp_path):
 async def test_a_stopped_run_stops_sipp_from_starting_calls(sipp_uas, tmp_path):
     from callgauge_eventstore.sqlite import SqliteEventStore
 
-    from callgauge_media.engine.metering import BillingGuard
+    from callgauge_media.handlers.metering import BillingGuard
 
     store = SqliteEventStore(tmp_path / "media.db", namespace="media")
     guard = BillingGuard(store, lambda: None, "engine-a")
@@ -251,7 +206,8 @@ async def test_a_stopped_run_stops_sipp_from_starting_calls(sipp_uas, tmp_path):
             guard.stop_run(req.run_id)  # a user stops the run once its first call ended
 
     try:
-        await asyncio.wait_for(execute_run(req, guard.placer_for(None), emit, "engine-a"), RUN_BOUND_S)
+        await asyncio.wait_for(execute_run(req, guard.placer_for(None), emit, "engine-a", drivers=load_drivers()),
+                               RUN_BOUND_S)
         await guard.drain()
     finally:
         await store.close()
@@ -310,21 +266,10 @@ KAMAILIO_USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-
 
 
 @pytest.fixture(scope="module")
-def kamailio(tmp_path_factory):
-    from callgauge_platform.kamailio import Kamailio, kamailio_binary
-
-    try:
-        kamailio_binary()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(str(exc))
+def kamailio(start_kamailio):
     if shutil.which("sipp") is None:
         pytest.skip("sipp (Debian sip-tester) is not installed")
-    k = Kamailio.on_free_port(tmp_path_factory.mktemp("kamailio"), KAMAILIO_USERS)
-    k.start()
-    try:
-        yield k
-    finally:
-        k.stop()
+    return start_kamailio(KAMAILIO_USERS)
 
 
 def _auth_run(k, run_id: str, callers: list[str]) -> runs_pb2.RunRequested:
@@ -345,14 +290,15 @@ def _auth_run(k, run_id: str, callers: list[str]) -> runs_pb2.RunRequested:
 
 
 async def _execute_auth(req, pool, passwords: dict[str, str]) -> tuple[list, m_pb2.RunSummary, list]:
-    from callgauge_media.engine.sip_run import StaticCredentials
+    from callgauge_media.handlers.sip_run import StaticCredentials
 
     events: list = []
 
     async def emit(msg) -> None:
         events.append(msg)
 
-    await asyncio.wait_for(execute_run(req, pool, emit, "engine-a", StaticCredentials(passwords)), 2 * RUN_BOUND_S)
+    await asyncio.wait_for(execute_run(req, pool, emit, "engine-a", StaticCredentials(passwords),
+                                       drivers=load_drivers()), 2 * RUN_BOUND_S)
     [finished] = [e for e in events if isinstance(e, media_pb2.RunMediaFinished)]
     assert not finished.error, finished.error
     return events, finished.summary, [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]

@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from callgauge_platform.stack import free_port, stop_process, udp_port_taken
+from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob, SipAccount, UaJob
-from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.domain.jobs import CallJob, SipAccount, UaJob
+from callgauge_media.adapters.pool import WorkerPool
 
 pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
 
@@ -117,13 +113,8 @@ class RawSipPeer:
 
 
 @pytest.fixture
-async def pool() -> WorkerPool:
-    p = WorkerPool(workers=1, rtp_port_base=48200, rtp_ports_per_worker=100, calls_per_worker=16, bind_host=HOST)
-    await asyncio.wait_for(p.start(), 60)
-    try:
-        yield p
-    finally:
-        await asyncio.wait_for(p.stop(), 60)
+async def pool(start_pool) -> WorkerPool:
+    return await start_pool(rtp_port_base=48200)
 
 
 def _explain(m: m_pb2.CallMeasurement) -> str:
@@ -266,24 +257,9 @@ async def test_junk_sent_to_the_workers_sip_port_is_ignored(pool: WorkerPool) ->
 
 
 @pytest.fixture
-def sipp_uas_no_echo(tmp_path: Path) -> Iterator[str]:
+def sipp_uas_no_echo(sipp_uas_factory) -> str:
     """SIPp's built-in uas without -rtp_echo: it answers, and sends no RTP back."""
-    if shutil.which("sipp") is None:
-        pytest.skip("sipp (Debian sip-tester) is not installed")
-    sip_port = free_port(HOST, socket.SOCK_DGRAM)
-    proc = subprocess.Popen(["sipp", "-sn", "uas", "-i", HOST, "-p", str(sip_port),
-                             "-mp", str(free_port(HOST, socket.SOCK_DGRAM)), "-m", "1", "-nostdin",
-                             "-timeout", "60"], cwd=tmp_path, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not udp_port_taken(sip_port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("sipp did not start")
-            time.sleep(0.05)
-        yield f"sip:service@{HOST}:{sip_port}"
-    finally:
-        stop_process(proc)
+    return sipp_uas_factory(echo=False, calls=1)
 
 
 async def test_sipp_uas_without_rtp_echo_is_one_way_audio(pool: WorkerPool, sipp_uas_no_echo: str) -> None:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -17,8 +14,8 @@ from aiokafka import AIOKafkaConsumer
 
 from callgauge_bus.codec import decode_record, envelope_for
 from callgauge_bus.kafka import Producer
-from callgauge_platform.settings import Settings
-from callgauge_platform.stack import free_port, stop_process, udp_port_taken
+from callgauge_app.settings import PlatformSettings
+from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
@@ -29,27 +26,8 @@ HOST = "127.0.0.1"
 BOUND_S = 90.0
 
 
-@pytest.fixture
-def sipp_uas(tmp_path: Path):
-    if shutil.which("sipp") is None:
-        pytest.skip("sipp (Debian sip-tester) is not installed")
-    sip_port, media_port = free_port(HOST), free_port(HOST)
-    proc = subprocess.Popen(["sipp", "-sn", "uas", "-rtp_echo", "-i", HOST, "-p", str(sip_port), "-mp",
-                             str(media_port), "-nostdin", "-timeout", "120"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "uas.err", "w"), cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 10
-        while not udp_port_taken(sip_port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"sipp did not start: {(tmp_path / 'uas.err').read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield f"sip:service@{HOST}:{sip_port}"
-    finally:
-        stop_process(proc)
-
-
-def _settings(broker, prefix: str, tmp_path: Path, name: str, rtp_base: int) -> Settings:
-    return Settings(data_dir=tmp_path / name, kafka_bootstrap=broker.bootstrap, kafka_topic_prefix=prefix,
+def _settings(broker, prefix: str, tmp_path: Path, name: str, rtp_base: int) -> PlatformSettings:
+    return PlatformSettings(data_dir=tmp_path / name, kafka_bootstrap=broker.bootstrap, kafka_topic_prefix=prefix,
                     media_engine_id=name, media_workers=1, media_rtp_port_base=rtp_base,
                     media_http_port=free_port(HOST, __import__("socket").SOCK_STREAM), media_load_shards=0,
                     bind_host=HOST, dial_allow_cidrs="127.0.0.0/8")

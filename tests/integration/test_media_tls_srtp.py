@@ -13,35 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
-import shutil
 import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from callgauge_platform.kamailio import Kamailio
-from callgauge_platform.stack import free_port, stop_process
+from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob, SipAccount, TlsFiles, UaJob
-from callgauge_media.engine.pool import WorkerPool
-from tests.tls_certs import make_ca
+from callgauge_media.domain.jobs import CallJob, SipAccount, TlsFiles, UaJob
+from callgauge_media.adapters.pool import WorkerPool
 
 pytest.importorskip("pjsua2", reason="pjsua2 is not installed (install.sh builds it)")
 
 HOST = "127.0.0.1"
 BOUND_S = 60.0
 RTP_BASE = 52_000 + (os.getpid() % 10) * 200
-RESPONDER_RTP_BASE = 54_000 + (os.getpid() % 10) * 100
 USERS = {"alice": "alice-tls-secret", "bob": "bob-tls-secret"}
-HAS_KAMAILIO_TLS = (shutil.which("kamailio") is not None or Path("/usr/sbin/kamailio").exists()) and any(
-    Path(d, "tls.so").exists() for d in ("/usr/lib/x86_64-linux-gnu/kamailio/modules", "/usr/lib/kamailio/modules"))
-needs_kamailio_tls = pytest.mark.skipif(not HAS_KAMAILIO_TLS,
-                                        reason="kamailio with its tls module (Debian kamailio-tls-modules) is not installed")
 
 
 def _explain(m: m_pb2.CallMeasurement) -> str:
@@ -50,80 +38,20 @@ def _explain(m: m_pb2.CallMeasurement) -> str:
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """Our CA (given to the engine) with a certificate for 127.0.0.1, and a stranger CA the engine
-    does not trust, with one for 127.0.0.1 too."""
-    base = tmp_path_factory.mktemp("pki")
-    ca = make_ca(base, "ca")
-    stranger = make_ca(base / "stranger", "stranger")
-    return {"ca": ca, "server": ca.issue(base, HOST), "stranger": stranger.issue(base / "stranger", HOST)}
-
-
-def _kamailio(base: Path, issued) -> Kamailio:
-    k = Kamailio.on_free_port(base, USERS, tls_cert=issued.cert_path, tls_key=issued.key_path)
-    return k.start()
+def kamailio_tls(start_kamailio, pki) -> Kamailio:
+    return start_kamailio(USERS, tls=pki["server"])
 
 
 @pytest.fixture(scope="module")
-def kamailio_tls(tmp_path_factory, pki) -> Iterator[Kamailio]:
-    if not HAS_KAMAILIO_TLS:
-        pytest.skip("kamailio with its tls module (Debian kamailio-tls-modules) is not installed")
-    k = _kamailio(tmp_path_factory.mktemp("kamailio-tls"), pki["server"])
-    try:
-        yield k
-    finally:
-        k.stop()
-
-
-@pytest.fixture(scope="module")
-def kamailio_stranger(tmp_path_factory, pki) -> Iterator[Kamailio]:
+def kamailio_stranger(start_kamailio, pki) -> Kamailio:
     """Kamailio-TLS with a certificate of a CA the engine does not trust."""
-    if not HAS_KAMAILIO_TLS:
-        pytest.skip("kamailio with its tls module (Debian kamailio-tls-modules) is not installed")
-    k = _kamailio(tmp_path_factory.mktemp("kamailio-stranger"), pki["stranger"])
-    try:
-        yield k
-    finally:
-        k.stop()
+    return start_kamailio(USERS, tls=pki["stranger"])
 
 
 @pytest.fixture
-async def pool(pki) -> WorkerPool:
-    p = WorkerPool(workers=1, rtp_port_base=RTP_BASE, rtp_ports_per_worker=120, calls_per_worker=8, bind_host=HOST,
-                   tls=TlsFiles(ca_file=str(pki["ca"].cert_path)))
-    await asyncio.wait_for(p.start(), 60)
-    try:
-        yield p
-    finally:
-        await asyncio.wait_for(p.stop(), 60)
-
-
-@pytest.fixture
-def start_responder(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """Factory: ``python -m callgauge_media.responder`` on a free loopback port; returns its URI."""
-    procs: list[subprocess.Popen] = []
-
-    def start(*extra: str) -> str:
-        n = len(procs)
-        log = tmp_path / f"responder-{n}.log"
-        cmd = [sys.executable, "-m", "callgauge_media.responder", "--host", HOST, "--port", "0",
-               "--rtp-port", str(RESPONDER_RTP_BASE + n * 20), "--rtp-port-range", "20", *extra]
-        with open(log, "w") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
-        procs.append(proc)
-        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
-        line = proc.stdout.readline().strip() if ready else ""
-        if not line.startswith("responder ready sip:"):
-            raise AssertionError(f"responder not ready: {line!r}\n{log.read_text()[-2000:]}")
-        return line.split()[-1]
-
-    try:
-        yield start
-    finally:
-        for proc in procs:
-            stop_process(proc)
-            if proc.stdout:
-                proc.stdout.close()
+async def pool(start_pool, pki) -> WorkerPool:
+    return await start_pool(rtp_port_base=RTP_BASE, rtp_ports_per_worker=120, calls_per_worker=8,
+                            tls=TlsFiles(ca_file=str(pki["ca"].cert_path)))
 
 
 async def _call(pool: WorkerPool, job: CallJob) -> m_pb2.CallMeasurement:
@@ -134,7 +62,7 @@ async def _call(pool: WorkerPool, job: CallJob) -> m_pb2.CallMeasurement:
 
 
 async def test_srtp_mandatory_call_is_measured_with_its_suite(pool: WorkerPool, start_responder) -> None:
-    uri = start_responder()  # the responder's default: SRTP when offered
+    uri = start_responder().uri  # the responder's default: SRTP when offered
     m = await _call(pool, CallJob(call_id="srtp-1", destination=uri, duration_ms=1500, tone_hz=440, srtp="mandatory"))
     assert m.outcome == m_pb2.SUCCESS, _explain(m)
     assert m.srtp and m.srtp_suite and m.srtp_keying == "sdes", _explain(m)
@@ -143,21 +71,21 @@ async def test_srtp_mandatory_call_is_measured_with_its_suite(pool: WorkerPool, 
 
 
 async def test_plain_call_says_no_srtp(pool: WorkerPool, start_responder) -> None:
-    uri = start_responder()
+    uri = start_responder().uri
     m = await _call(pool, CallJob(call_id="plain-1", destination=uri, duration_ms=800))
     assert m.outcome == m_pb2.SUCCESS, _explain(m)
     assert not m.srtp and m.srtp_suite == "" and m.srtp_keying == "" and m.transport == "udp", _explain(m)
 
 
 async def test_srtp_optional_to_a_far_end_without_srtp_falls_back_to_rtp(pool: WorkerPool, start_responder) -> None:
-    uri = start_responder("--srtp", "off")
+    uri = start_responder("--srtp", "off").uri
     m = await _call(pool, CallJob(call_id="srtp-opt", destination=uri, duration_ms=800, srtp="optional"))
     assert m.outcome == m_pb2.SUCCESS, _explain(m)
     assert not m.srtp and "SRTP offered, the far end answered plain RTP" in m.detail, _explain(m)
 
 
 async def test_srtp_mandatory_to_a_far_end_without_srtp_is_refused(pool: WorkerPool, start_responder) -> None:
-    uri = start_responder("--srtp", "off")
+    uri = start_responder("--srtp", "off").uri
     m = await _call(pool, CallJob(call_id="srtp-refused", destination=uri, duration_ms=800, srtp="mandatory"))
     assert m.outcome == m_pb2.NEGOTIATION_FAILED and m.sip_code == 488, _explain(m)
     assert "SRTP was required" in m.detail and not m.srtp, _explain(m)
@@ -171,7 +99,7 @@ def _account(k: Kamailio, user: str, *, verify: bool = True) -> SipAccount:
                       password=USERS[user], tls_verify=verify)
 
 
-@needs_kamailio_tls
+@pytest.mark.kamailio_tls
 async def test_tls_register_and_srtp_call_through_kamailio_tls(pool: WorkerPool, kamailio_tls: Kamailio) -> None:
     bob = pool.open_ua(UaJob(ua_id="bob", account=_account(kamailio_tls, "bob"), regexpire=60, answer=True,
                              srtp="optional"))
@@ -189,7 +117,7 @@ async def test_tls_register_and_srtp_call_through_kamailio_tls(pool: WorkerPool,
     assert report["answered"] == 1, report
 
 
-@needs_kamailio_tls
+@pytest.mark.kamailio_tls
 async def test_untrusted_certificate_is_refused_unless_the_registrar_says_tls_verify_false(
         pool: WorkerPool, kamailio_stranger: Kamailio) -> None:
     checked = pool.open_ua(UaJob(ua_id="strict", account=_account(kamailio_stranger, "alice"), regexpire=60))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import shutil
 import signal
 import socket
@@ -16,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,76 +23,18 @@ import pytest
 from callgauge_platform.stack import free_port, stop_process, udp_port_taken
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob
-from callgauge_media.engine.pool import WorkerPool
+from callgauge_media.domain.jobs import CallJob
+from callgauge_media.adapters.pool import WorkerPool
 
 pytest.importorskip("pjsua2", reason="pjsua2-python (extra 'media') is not installed")
 
 HOST = "127.0.0.1"
 CALL_BOUND_S = 45.0  # generous bound for one call's whole life
 POOL_RTP_BASE = 46000
-RESPONDER_RTP_BASE = 33000
 
 
 def _free_port(kind: int = socket.SOCK_DGRAM) -> int:
     return free_port(HOST, kind)
-
-
-class Responder:
-    def __init__(self, proc: subprocess.Popen, uri: str, log: Path) -> None:
-        self.proc, self.uri, self.log = proc, uri, log
-
-
-@pytest.fixture
-def start_responder(tmp_path: Path) -> Iterator[Callable[..., Responder]]:
-    """Factory: start ``python -m callgauge_media.responder`` on a free loopback port."""
-    procs: list[subprocess.Popen] = []
-    counter = iter(range(100))
-
-    def start(*extra: str) -> Responder:
-        n = next(counter)
-        log = tmp_path / f"responder-{n}.log"
-        rtp = RESPONDER_RTP_BASE + (os.getpid() % 20) * 100 + n * 20
-        cmd = [sys.executable, "-m", "callgauge_media.responder", "--host", HOST, "--port", "0",
-               "--rtp-port", str(rtp), "--rtp-port-range", "20", *extra]
-        with open(log, "w") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True)
-        procs.append(proc)
-        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
-        line = proc.stdout.readline().strip() if ready else ""
-        if not line.startswith("responder ready sip:"):
-            raise AssertionError(f"responder not ready: {line!r}\n{log.read_text()[-2000:]}")
-        return Responder(proc, line.split()[-1], log)
-
-    try:
-        yield start
-    finally:
-        for proc in procs:
-            stop_process(proc)
-            if proc.stdout:
-                proc.stdout.close()
-
-
-@pytest.fixture
-def sipp_uas(tmp_path: Path) -> Iterator[str]:
-    """SIPp as an answering peer echoing RTP (one call), on free loopback ports."""
-    if shutil.which("sipp") is None:
-        pytest.skip("sipp (Debian sip-tester) is not installed")
-    sip_port = _free_port()
-    media_port = _free_port()
-    cmd = ["sipp", "-sn", "uas", "-rtp_echo", "-i", HOST, "-p", str(sip_port), "-mp", str(media_port),
-           "-m", "1", "-nostdin", "-timeout", "120"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=open(tmp_path / "sipp.err", "w"), cwd=tmp_path)
-    try:
-        deadline = time.monotonic() + 10
-        while not udp_port_taken(sip_port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"sipp did not start: {(tmp_path / 'sipp.err').read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield f"sip:service@{HOST}:{sip_port}"
-    finally:
-        stop_process(proc)
 
 
 G729_ONLY_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -178,15 +119,9 @@ def garbage_peer() -> Iterator[str]:
 
 
 @pytest.fixture
-async def pool() -> WorkerPool:
+async def pool(start_pool) -> WorkerPool:
     # 4 calls per worker: the queueing tests below fill it
-    p = WorkerPool(workers=1, rtp_port_base=POOL_RTP_BASE, rtp_ports_per_worker=100, calls_per_worker=4,
-                   bind_host=HOST)
-    await asyncio.wait_for(p.start(), 60)
-    try:
-        yield p
-    finally:
-        await asyncio.wait_for(p.stop(), 60)
+    return await start_pool(rtp_port_base=POOL_RTP_BASE, calls_per_worker=4)
 
 
 async def _call(pool: WorkerPool, job: CallJob) -> m_pb2.CallMeasurement:
@@ -198,7 +133,7 @@ def _explain(m: m_pb2.CallMeasurement) -> str:
 
 
 def test_the_parent_process_does_not_load_pjsua2() -> None:
-    code = ("import sys, callgauge_media.engine.pool, callgauge_media.responder; "
+    code = ("import sys, callgauge_media.adapters.pool, callgauge_media.responder; "
             "sys.exit(1 if 'pjsua2' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
 

@@ -24,7 +24,7 @@ from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2_grpc as mpb_gr
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from cryptography.fernet import Fernet
-from callgauge_platform.settings import Settings
+from callgauge_app.settings import PlatformSettings
 from service_clients import acl_stub
 
 CHILD = """
@@ -32,7 +32,8 @@ import sys
 from callgauge_platform.lifecycle import run_service
 from callgauge_runs.adapters.billing import UnmeteredBilling
 from callgauge_runs.bootstrap import bootstrap
-sys.exit(run_service("runs", lambda settings: bootstrap(settings, billing=UnmeteredBilling())))
+from callgauge_runs.settings import RunsSettings
+sys.exit(run_service("runs", lambda settings: bootstrap(settings, billing=UnmeteredBilling()), RunsSettings))
 """
 
 
@@ -74,7 +75,7 @@ async def test_two_runs_service_processes_fire_each_slot_once(tmp_path, broker, 
     try:
         _wait_ready(a, a_http, tmp_path / "a.log")
         _wait_ready(b, b_http, tmp_path / "b.log")
-        keys = Settings(data_dir=tmp_path)  # both processes sign and check with the keys made there
+        keys = PlatformSettings(data_dir=tmp_path)  # both processes sign and check with the keys made there
         async with acl_stub(keys, "runs", pb_grpc.RunsServiceStub, a_grpc) as runs_a, \
                 acl_stub(keys, "runs", mpb_grpc.MonitorServiceStub, a_grpc) as mon_a, \
                 acl_stub(keys, "runs", mpb_grpc.MonitorServiceStub, b_grpc) as mon_b:

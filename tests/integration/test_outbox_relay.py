@@ -8,28 +8,53 @@ import os
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from callgauge_bus.codec import Delivered, decode_record, new_event
-from callgauge_bus.kafka import Consumer, Producer, ensure_topics
+from callgauge_bus.kafka import Producer, ensure_topics
 from callgauge_eventstore import StreamState
 from callgauge_eventstore.factory import open_event_store
 from callgauge_relay.relay import OutboxRelay
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 
 
-async def collect(bootstrap: str, topic: str, n: int, group: str, limit_s: float = 30) -> list[Delivered]:
-    got: list[Delivered] = []
+async def published_all(relay: OutboxRelay, store, limit_s: float = 30) -> None:
+    """Wait until the relay has published up to the store's head."""
+    async with asyncio.timeout(limit_s):
+        while relay.published_position < await store.last_position():
+            await asyncio.sleep(0.02)
 
-    async def handler(d: Delivered) -> None:
-        got.append(d)
 
-    consumer = Consumer(bootstrap, [topic], group, handler)
-    await consumer.start()
+async def relay_all(store, bootstrap: str, topic: str, name: str, source: str = "runs", **kw) -> OutboxRelay:
+    """An OutboxRelay (with a producer of its own) run until it has published up to the store's
+    head, then stopped: the topic's writer is gone."""
+    producer = Producer(bootstrap)
+    await producer.start()
+    relay = OutboxRelay(store, producer, topic, name, source, **kw)
+    await relay.start()
     try:
-        async with asyncio.timeout(limit_s):
-            while len(got) < n:
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)  # anything beyond n would be a duplicate or a stray
+        await published_all(relay, store)
     finally:
-        await consumer.stop()
+        await relay.stop()
+        await producer.stop()
+    return relay
+
+
+async def collect(bootstrap: str, topic: str, limit_s: float = 30) -> list[tuple[int, Delivered]]:
+    """Every record of the (one-partition) topic, read until the reader's position reaches the
+    topic's end offset. Called once the writers are stopped: that end is final, so a duplicate or a
+    stray would be among what is returned."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    got: list[tuple[int, Delivered]] = []
+    try:
+        tp = TopicPartition(topic, 0)
+        reader.assign([tp])
+        end = (await reader.end_offsets([tp]))[tp]
+        await reader.seek_to_beginning(tp)
+        async with asyncio.timeout(limit_s):
+            while await reader.position(tp) < end:
+                for records in (await reader.getmany(tp, timeout_ms=500)).values():
+                    got += [(r.offset, decode_record(r.value)) for r in records]
+    finally:
+        await reader.stop()
     return got
 
 
@@ -41,15 +66,8 @@ async def test_relay_publishes_every_event_in_order_with_envelope(tmp_path, brok
         run = f"r{i}"
         await store.append_to_stream(f"run-{run}", StreamState.NO_STREAM, [
             new_event(runs_pb2.RunQueued(run_id=run, planned_calls=i), correlation_id=run, source="runs")])
-    producer = Producer(broker.bootstrap)
-    await producer.start()
-    relay = OutboxRelay(store, producer, topic, "relay:test", "runs")
-    await relay.start()
-    try:
-        got = await collect(broker.bootstrap, topic, 3, f"g-{topic_prefix}")
-    finally:
-        await relay.stop()
-        await producer.stop()
+    await relay_all(store, broker.bootstrap, topic, "relay:test")
+    got = [d for _offset, d in await collect(broker.bootstrap, topic)]
     assert [d.payload.run_id for d in got] == ["r0", "r1", "r2"]
     assert all(d.envelope.stream_id == f"run-{d.payload.run_id}" for d in got)
     assert await store.get_checkpoint("relay:test") == await store.last_position()
@@ -102,30 +120,15 @@ async def test_new_work_is_not_kept_waiting_behind_a_backlog(tmp_path, broker, t
             new_event(runs_pb2.RunQueued(run_id="new"), correlation_id="new", source="runs")])
         await store.append_to_stream("run-old-late", StreamState.NO_STREAM, [
             new_event(runs_pb2.RunQueued(run_id="old", planned_calls=backlog), correlation_id="old", source="runs")])
-        async with asyncio.timeout(180):
-            while relay.published_position < await store.last_position():
-                await asyncio.sleep(0.05)
+        await published_all(relay, store, limit_s=180)
     finally:
         await relay.stop()
         await producer.stop()
     assert relay.broker_losses == 0
     assert await store.get_checkpoint("relay:lanes") == await store.last_position()
     await store.close()
-    reader = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
-    await reader.start()
-    got: list[tuple[int, str, int, str]] = []
-    try:
-        tp = TopicPartition(topic, 0)
-        reader.assign([tp])
-        await reader.seek_to_beginning(tp)
-        async with asyncio.timeout(60):
-            while len(got) < backlog + 2:
-                for records in (await reader.getmany(timeout_ms=500)).values():
-                    for r in records:
-                        d = decode_record(r.value)
-                        got.append((r.offset, d.payload.run_id, d.payload.planned_calls, d.event_id))
-    finally:
-        await reader.stop()
+    got = [(offset, d.payload.run_id, d.payload.planned_calls, d.event_id)
+           for offset, d in await collect(broker.bootstrap, topic, limit_s=60)]
     assert len(got) == backlog + 2 and len({g[3] for g in got}) == backlog + 2  # each event once
     new_at = next(o for o, run, _, _ in got if run == "new")
     assert new_at < backlog // 4, f"the new run's event waited behind {new_at} backlog events"
@@ -160,25 +163,16 @@ async def test_a_restarted_relay_resumes_after_its_checkpoint(tmp_path, broker, 
     topic = f"{topic_prefix}callgauge.runs.v1"
     await ensure_topics(broker.bootstrap, [topic], partitions=1)
     store = open_event_store(f"sqlite:///{tmp_path}/", "runs")
-    producer = Producer(broker.bootstrap)
-    await producer.start()
 
     async def append(run):
         await store.append_to_stream(f"run-{run}", StreamState.NO_STREAM,
                                      [new_event(runs_pb2.RunQueued(run_id=run), correlation_id=run)])
 
     await append("a")
-    first = OutboxRelay(store, producer, topic, "relay:resume", "runs")
-    await first.start()
-    await first.stop()
+    await relay_all(store, broker.bootstrap, topic, "relay:resume")
     await append("b")
-    second = OutboxRelay(store, producer, topic, "relay:resume", "runs")
-    await second.start()
-    try:
-        got = await collect(broker.bootstrap, topic, 2, f"g-{topic_prefix}")
-    finally:
-        await second.stop()
-        await producer.stop()
+    await relay_all(store, broker.bootstrap, topic, "relay:resume")  # a second relay, from the checkpoint
+    got = [d for _offset, d in await collect(broker.bootstrap, topic)]
     assert [d.payload.run_id for d in got] == ["a", "b"]  # b once, a not re-sent
     await store.close()
 
@@ -208,9 +202,7 @@ async def test_a_full_rate_relay_reports_no_loss_and_publishes_each_event_once(t
                           source="media-engine") for i in range(100)])
             appended += 100
             relay.notify()
-        async with asyncio.timeout(60):
-            while relay.published_position < await store.last_position():
-                await asyncio.sleep(0.05)
+        await published_all(relay, store, limit_s=60)
         assert not await relay.check_broker()  # one more check with everything acknowledged
     finally:
         await relay.stop()
@@ -244,21 +236,14 @@ async def test_the_accounts_relay_publishes_account_deleted_and_nothing_else(tmp
     try:
         kept = await app.register("kept@example.com", "correct horse battery staple")
         gone = await app.register("gone@example.com", "correct horse battery staple")
-        await app.create_api_key(gone.id, "k", "live", 0)
+        await app.create_api_key(gone.id, "live", "k", 0)
         await app.delete_account(gone.id)
     finally:
         await app.stop()
     stored = {ev.type for ev in await store.read_all(0, 1000)}
     assert "callgauge.accounts.v1.AccountRegistered" in stored and "callgauge.accounts.v1.ApiKeyRevoked" in stored
-    producer = Producer(broker.bootstrap)
-    await producer.start()
-    relay = OutboxRelay(store, producer, topic, "relay:accounts", "accounts", publish_types=PUBLIC_EVENTS)
-    await relay.start()
-    try:
-        got = await collect(broker.bootstrap, topic, 1, f"g-acc-{topic_prefix}")
-    finally:
-        await relay.stop()
-        await producer.stop()
+    await relay_all(store, broker.bootstrap, topic, "relay:accounts", "accounts", publish_types=PUBLIC_EVENTS)
+    got = [d for _offset, d in await collect(broker.bootstrap, topic)]
     assert [(d.envelope.type, d.payload.account_id) for d in got] == [("callgauge.events.v1.AccountDeleted", gone.id)]
     assert kept.id != gone.id and b"argon2" not in got[0].envelope.SerializeToString()
     assert await store.get_checkpoint("relay:accounts") == await store.last_position()

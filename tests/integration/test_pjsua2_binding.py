@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from callgauge_media.engine.worker import DEFAULT_CALLS_PER_WORKER, MAX_CALLS_PER_WORKER
+from callgauge_media.adapters.worker import DEFAULT_CALLS_PER_WORKER, MAX_CALLS_PER_WORKER
 
 
 pytest.importorskip("pjsua2", reason="pjsua2 is not installed (install.sh builds it)")

@@ -10,7 +10,7 @@ import pytest
 
 from callgauge_bus.codec import envelope_for
 from callgauge_bus.kafka import Producer
-from callgauge_platform.settings import Settings
+from callgauge_app.settings import PlatformSettings
 from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2
@@ -26,7 +26,7 @@ LEASE_S = 3.0
 
 @pytest.fixture
 async def runs(tmp_path, broker, topic_prefix):
-    settings = Settings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
+    settings = PlatformSettings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
                         kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}",
                         runs_http_port=free_port(), run_lease_s=LEASE_S, dial_allow_cidrs="127.0.0.0/8")
     svc = bootstrap(settings, billing=UnmeteredBilling())
@@ -90,7 +90,7 @@ async def test_a_silent_engine_loses_the_run_a_renewing_one_keeps_it(runs):
 
 @pytest.fixture
 async def runs_svc(tmp_path, broker, topic_prefix):
-    settings = Settings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
+    settings = PlatformSettings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
                         kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}",
                         runs_http_port=free_port(), run_lease_s=LEASE_S, dial_allow_cidrs="127.0.0.0/8")
     svc = bootstrap(settings, billing=UnmeteredBilling())

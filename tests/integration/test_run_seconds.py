@@ -55,12 +55,12 @@ async def test_seconds_are_kept_per_run_and_scoped(app):
                 _second(other, "e1", 0, 9)):
         await app.on_media_event(_delivered(msg))
     await app.on_media_event(_delivered(_second(rid, "e1", 0, 2)))  # redelivered: same row
-    seconds = await app.run_seconds("acct", rid)
+    seconds = await app.run_seconds("acct", "live", rid)
     assert [(s.engine_id, s.second, s.active_calls) for s in seconds] == [("e1", 0, 2), ("e2", 0, 1), ("e1", 1, 3)]
-    assert [s.active_calls for s in await app.run_seconds("acct", other)] == [9]
+    assert [s.active_calls for s in await app.run_seconds("acct", "live", other)] == [9]
     with pytest.raises(NotFound):
-        await app.run_seconds("someone-else", rid)
+        await app.run_seconds("someone-else", "live", rid)
     with pytest.raises(NotFound):
-        await app.run_seconds("acct", rid, mode="test")
+        await app.run_seconds("acct", "test", rid)
     # a statistic for a run this service does not know is dropped, not kept
     await app.on_media_event(_delivered(_second(str(uuid.uuid4()), "e1", 0, 1)))

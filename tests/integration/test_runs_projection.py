@@ -54,9 +54,9 @@ async def test_a_restart_resumes_from_the_stored_rows(url):
     again = RunsApp(store)
     await again.start()
     assert again.view.rows() == before
-    assert again.get_project("acc", pid).test_count == 1
-    assert [r.id for r in again.list_runs("acc", pid)] == sorted(run_ids, reverse=True)
-    assert again.get_test("acc", pid, tid).spec.steps[0].actions[0].call.dial_destination == "sip:a@127.0.0.1:5070"
+    assert again.get_project("acc", "live", pid).test_count == 1
+    assert [r.id for r in again.list_runs("acc", "live", pid)] == sorted(run_ids, reverse=True)
+    assert again.get_test("acc", "live", pid, tid).spec.steps[0].actions[0].call.dial_destination == "sip:a@127.0.0.1:5070"
     await again.stop()
     await store.close()
 
@@ -95,7 +95,7 @@ def test_the_replay_command(tmp_path):
         await store.close()
 
     asyncio.run(seed())
-    cmd = [sys.executable, "-m", "callgauge_platform.cli", "replay", "--service", "runs", "--data-dir", str(tmp_path),
+    cmd = [sys.executable, "-m", "callgauge_app", "replay", "--service", "runs", "--data-dir", str(tmp_path),
            "--check"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -6,79 +6,22 @@ read model (registrars, pools, kiosk links, deletions)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import grpc
 import pytest
 
-from callgauge_bus.codec import Delivered
-from callgauge_bus.kafka import Consumer
-from callgauge_platform.settings import Settings
-from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
-from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
-from callgauge_runs.adapters.billing import UnmeteredBilling
-from callgauge_runs.bootstrap import bootstrap
-from service_clients import AclStub, acl_stub
 
 PASSWORD = "hunter2-Very-Secret"
 
 
-def pg_url() -> str | None:
-    import psycopg
-
-    try:
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2).close()
-        return "postgresql://postgres@127.0.0.1:5432/test"
-    except psycopg.Error:
-        return None
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def service(request, tmp_path, broker, topic_prefix):
-    """(settings, start) where start() (re)starts the service on the same store and returns a stub."""
-    if request.param == "postgres":
-        url = pg_url()
-        if url is None:
-            pytest.skip("PostgreSQL at 127.0.0.1:5432 not reachable")
-        eventstore_url = url
-    else:
-        eventstore_url = f"sqlite:///{tmp_path}/"
-    settings = Settings(
-        data_dir=tmp_path, eventstore_url=eventstore_url, kafka_bootstrap=broker.bootstrap,
-        kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}", runs_http_port=free_port(),
-        dial_allow_cidrs="127.0.0.0/8",  # the tests' SIP destinations are on loopback (denied by default)
-    )
-    schema = f"runs_{uuid.uuid4().hex[:8]}"
-    running: list = []
-
-    async def start() -> AclStub:
-        for svc, channel in running:
-            await channel.close()
-            await svc.stop()
-        running.clear()
-        store = None
-        if request.param == "postgres":
-            from callgauge_eventstore.factory import open_event_store
-
-            store = open_event_store(eventstore_url, schema)
-        svc = bootstrap(settings, store=store, billing=UnmeteredBilling())
-        await svc.start()
-        stub = acl_stub(settings, "runs", pb_grpc.RunsServiceStub)
-        running.append((svc, stub))
-        return stub
-
-    yield settings, start
-    for svc, channel in running:
-        await channel.close()
-        await svc.stop()
-    if request.param == "postgres":
-        import psycopg
-
-        with psycopg.connect(eventstore_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+@pytest.fixture
+def service(runs_service):
+    """(settings, start) where start() (re)starts the service on the same store and returns a stub
+    (tests/integration/conftest.py)."""
+    return runs_service
 
 
 async def code_of(call) -> grpc.StatusCode:
@@ -112,26 +55,15 @@ async def setup(stub, account="acc", mode="live"):
     return project, reg, pool, test
 
 
-async def test_passwords_are_ciphertext_on_kafka_and_served_to_the_engine(service):
+async def test_passwords_are_ciphertext_on_kafka_and_served_to_the_engine(service, consume_until):
     settings, start = service
     stub = await start()
     project, reg, pool, test = await setup(stub)
     assert [c.has_password for c in pool.credentials] == [True, True]
     run = await stub.StartRun(pb.StartRunRequest(account_id="acc", project_id=project.id, test_id=test.id))
 
-    seen: list[Delivered] = []
-
-    async def on_event(d: Delivered) -> None:
-        seen.append(d)
-
-    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs")], f"g{uuid.uuid4().hex}", on_event)
-    await consumer.start()
-    try:
-        async with asyncio.timeout(30):
-            while not any(isinstance(d.payload, runs_pb2.RunRequested) for d in seen):
-                await asyncio.sleep(0.05)
-    finally:
-        await consumer.stop()
+    seen = await consume_until(settings.kafka_bootstrap, settings.topic("runs"),
+                               lambda seen: any(isinstance(d.payload, runs_pb2.RunRequested) for d in seen))
     raw = b"".join(d.envelope.SerializeToString() for d in seen)
     assert PASSWORD.encode() not in raw
     created = next(d.payload for d in seen if isinstance(d.payload, runs_pb2.CredentialPoolCreated))

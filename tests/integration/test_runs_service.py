@@ -4,65 +4,23 @@ broker: commands over gRPC, RunRequested on callgauge.runs.v1, media events movi
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import grpc
 import pytest
 
-from callgauge_bus.codec import Delivered, envelope_for
-from callgauge_bus.kafka import Consumer, Producer
-from callgauge_platform.settings import Settings
-from callgauge_platform.stack import free_port
+from callgauge_bus.codec import envelope_for
+from callgauge_bus.kafka import Producer
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
-from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
-from callgauge_runs.adapters.billing import UnmeteredBilling
-from callgauge_runs.bootstrap import bootstrap
-from service_clients import acl_stub
 
 
-def pg_url() -> str | None:
-    import psycopg
-
-    try:
-        psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2).close()
-        return "postgresql://postgres@127.0.0.1:5432/test"
-    except psycopg.Error:
-        return None
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def runs(request, tmp_path, broker, topic_prefix):
-    if request.param == "postgres":
-        url = pg_url()
-        if url is None:
-            pytest.skip("PostgreSQL at 127.0.0.1:5432 not reachable")
-        eventstore_url = url
-    else:
-        eventstore_url = f"sqlite:///{tmp_path}/"
-    settings = Settings(
-        data_dir=tmp_path, eventstore_url=eventstore_url, kafka_bootstrap=broker.bootstrap,
-        kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}", runs_http_port=free_port(),
-        dial_allow_cidrs="127.0.0.0/8",  # the tests' SIP destinations are on loopback (denied by default)
-    )
-    store, schema = None, f"runs_{uuid.uuid4().hex[:8]}"
-    if request.param == "postgres":
-        from callgauge_eventstore.factory import open_event_store
-
-        store = open_event_store(eventstore_url, schema)
-    svc = bootstrap(settings, store=store, billing=UnmeteredBilling())
-    await svc.start()
-    stub = acl_stub(settings, "runs", pb_grpc.RunsServiceStub)
-    yield settings, stub
-    await stub.close()
-    await svc.stop()
-    if request.param == "postgres":
-        import psycopg
-
-        with psycopg.connect(eventstore_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+@pytest.fixture
+async def runs(runs_service):
+    """(settings, stub) of the runs service on the test's store (tests/integration/conftest.py)."""
+    settings, start = runs_service
+    return settings, await start()
 
 
 def spec() -> spec_pb2.TestSpec:
@@ -80,7 +38,7 @@ async def wait_status(stub, project_id, run_id, status, limit_s=20) -> pb.Run:
             await asyncio.sleep(0.05)
 
 
-async def test_a_run_goes_from_requested_to_completed_on_media_events(runs, topic_prefix):
+async def test_a_run_goes_from_requested_to_completed_on_media_events(runs, topic_prefix, consume_until):
     settings, stub = runs
     project = await stub.CreateProject(pb.CreateProjectRequest(account_id="acc", name="P"))
     test = await stub.CreateTest(pb.CreateTestRequest(account_id="acc", project_id=project.id, name="T", spec=spec()))
@@ -88,19 +46,8 @@ async def test_a_run_goes_from_requested_to_completed_on_media_events(runs, topi
     assert pb.RunStatus.Name(run.status) == "PENDING" and run.planned_calls == 2
 
     # The relay put RunRequested on callgauge.runs.v1, as the media-engine sees it.
-    seen: list[Delivered] = []
-
-    async def on_run_event(d: Delivered) -> None:
-        seen.append(d)
-
-    consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs")], f"g{uuid.uuid4().hex}", on_run_event)
-    await consumer.start()
-    try:
-        async with asyncio.timeout(20):
-            while not any(isinstance(d.payload, runs_pb2.RunRequested) for d in seen):
-                await asyncio.sleep(0.05)
-    finally:
-        await consumer.stop()
+    seen = await consume_until(settings.kafka_bootstrap, settings.topic("runs"),
+                               lambda seen: any(isinstance(d.payload, runs_pb2.RunRequested) for d in seen), 20)
     requested = next(d for d in seen if isinstance(d.payload, runs_pb2.RunRequested))
     assert requested.payload.run_id == run.id and requested.envelope.correlation_id == run.id
     assert requested.payload.spec.steps[0].actions[0].call.max_total_calls == 2

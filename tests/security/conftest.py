@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callgauge_platform.stack import Stack, free_port
+from callgauge_platform.stack import Stack, free_port, stop_process
 from otlp_collector import Collector
 
 
@@ -87,11 +87,6 @@ def edge(sec_stack, tmp_path_factory):
         assert time.monotonic() < deadline, "the edge gateway did not get ready in 60 s:\n" + log_path.read_text()
         time.sleep(0.1)
     yield Edge(url, log_path, collector, proc)
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc, 20)
     collector.stop()
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.protobuf import message_factory
 
 from callgauge_platform.service_auth import ACL, IDENTITIES, HEALTH_METHODS, ServiceKeys, ServiceTokens
-from callgauge_platform.settings import Settings
+from callgauge_app.settings import PlatformSettings
 from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2
@@ -54,7 +54,7 @@ async def services(tmp_path, broker, topic_prefix):
     from callgauge_billing.bootstrap import bootstrap as billing_bootstrap
     from callgauge_runs.bootstrap import bootstrap as runs_bootstrap
 
-    settings = Settings(
+    settings = PlatformSettings(
         data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
         kafka_topic_prefix=topic_prefix, runs_grpc=f"127.0.0.1:{free_port()}", runs_http_port=free_port(),
         billing_grpc=f"127.0.0.1:{free_port()}", billing_http_port=free_port(),
@@ -69,7 +69,7 @@ async def services(tmp_path, broker, topic_prefix):
         await svc.stop()
 
 
-def target(settings: Settings, service: str) -> str:
+def target(settings: PlatformSettings, service: str) -> str:
     return {"accounts": settings.accounts_grpc, "runs": settings.runs_grpc, "billing": settings.billing_grpc}[service]
 
 
@@ -200,12 +200,12 @@ def test_an_operator_set_key_directory_must_hold_the_keys(tmp_path) -> None:
     from callgauge_platform.service_auth import ServiceAuthError, generate_keys
 
     with pytest.raises(ServiceAuthError):
-        ServiceKeys.for_settings(Settings(data_dir=tmp_path, service_keys_dir=str(tmp_path / "absent")))
+        ServiceKeys.for_settings(PlatformSettings(data_dir=tmp_path, service_keys_dir=str(tmp_path / "absent")))
     d = tmp_path / "keys"
     generate_keys(d, ("runs",))
     assert oct(d.stat().st_mode & 0o777) == "0o700"
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in d.iterdir())
-    keys = ServiceKeys.for_settings(Settings(data_dir=tmp_path, service_keys_dir=str(d)))
+    keys = ServiceKeys.for_settings(PlatformSettings(data_dir=tmp_path, service_keys_dir=str(d)))
     keys.private_key("runs")
     with pytest.raises(ServiceAuthError):
         keys.private_key("gateway")

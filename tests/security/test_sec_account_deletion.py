@@ -11,24 +11,13 @@ import time
 import uuid
 
 import httpx
-import pytest
 
 from callgauge_eventstore.factory import open_event_store
 from callgauge_proto.callgauge.events.v1 import billing_pb2, monitor_pb2, runs_pb2
+from waiting import wait_for
 
 PASSWORD = "correct horse battery staple"
 PROBE_INTERVAL_S = 2  # the suite's stack accepts probes down to 1 s
-
-
-def wait_for(fn, what: str, timeout: float = 60.0, step: float = 0.3):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(step)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def read_all(settings, namespace: str) -> list:

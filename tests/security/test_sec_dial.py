@@ -13,15 +13,15 @@ import uuid
 
 import pytest
 
-from callgauge_media.bootstrap import dial_refusal
-from callgauge_media.engine.sipp_scenario import Target, sipp_command
+from callgauge_media.handlers.media_engine import dial_refusal
+from callgauge_media.adapters.sipp.scenario import Target, sipp_command
 from callgauge_platform.destinations import DialPolicy, parse_cidrs
-from callgauge_platform.settings import Settings
+from callgauge_app.settings import PlatformSettings
 from callgauge_platform.stack import free_port, udp_port_taken
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 
-DEFAULT = DialPolicy.from_settings(Settings())
+DEFAULT = DialPolicy.from_settings(PlatformSettings())
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1", "169.254.169.254",
@@ -40,10 +40,10 @@ def test_ports_names_and_the_allow_list():
     assert DEFAULT.static_refusal("localhost", 5060) is not None
     assert DEFAULT.static_refusal("metadata.google.internal", 5060) is not None
     assert DEFAULT.static_refusal("-oops", 5060) is not None
-    loop_ok = DialPolicy.from_settings(Settings(dial_allow_cidrs="127.0.0.0/8"))
+    loop_ok = DialPolicy.from_settings(PlatformSettings(dial_allow_cidrs="127.0.0.0/8"))
     assert loop_ok.static_refusal("127.0.0.1", 5060) is None
     assert loop_ok.static_refusal("169.254.169.254", 5060) is not None  # still denied
-    only_lab = DialPolicy.from_settings(Settings(dial_deny_cidrs="0.0.0.0/0,::/0", dial_allow_cidrs="192.0.2.0/24",
+    only_lab = DialPolicy.from_settings(PlatformSettings(dial_deny_cidrs="0.0.0.0/0,::/0", dial_allow_cidrs="192.0.2.0/24",
                                                  dial_deny_ports="5062"))
     assert only_lab.static_refusal("192.0.2.7", 5060) is None
     assert only_lab.static_refusal("198.51.100.7", 5060) is not None

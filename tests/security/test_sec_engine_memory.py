@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from callgauge_media.engine.load_shape import LoadShape, iter_plan, plan
+from callgauge_media.domain.load_shape import LoadShape, iter_plan, plan
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
 

@@ -18,8 +18,10 @@ import uuid
 import httpx
 import pytest
 
-from callgauge_platform.stack import Stack, free_port
+from callgauge_platform.stack import Stack, free_port, stop_process
+from callgauge_platform.run_states import TERMINAL
 from sec_helpers import descendants, rss_bytes
+from waiting import wait_for
 
 PASSWORD = "correct horse battery staple"
 SLOTS = 8  # the engine's capacity: one worker of 8 calls
@@ -52,12 +54,7 @@ def big_responder(tmp_path_factory):
             time.sleep(0.2)
         yield f"sip:echo@127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, 15)
 
 
 def tenant(base: str, mode: str) -> httpx.Client:
@@ -99,17 +96,6 @@ def total_rss(stack: Stack) -> int:
         except (OSError, RuntimeError):  # a process that just ended
             pass
     return total
-
-
-def wait_for(fn, what: str, timeout: float):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def test_a_ten_million_call_plan_does_not_starve_another_tenant_or_the_engine(fair_stack, big_responder):
@@ -167,7 +153,7 @@ def test_a_ten_million_call_plan_does_not_starve_another_tenant_or_the_engine(fa
         second = wait_for(lambda: (s := status(a, s_pid, a_second))["status"] in ("COMPLETED", "FAILED") and s,
                           "A's second run to end once its load stopped", 90)
         assert second["status"] == "COMPLETED" and second["passed"], second["resultDescription"]
-        stopped = wait_for(lambda: (s := status(a, a_pid, a_run))["status"] in ("CANCELLED", "COMPLETED", "FAILED")
+        stopped = wait_for(lambda: (s := status(a, a_pid, a_run))["status"] in TERMINAL
                            and s, "A's run to end after its stop", 90)
         calls = a.get(f"/projects/{a_pid}/test-runs/{a_run}/calls", params={"perPage": 100}).json()["data"]
         # the attempt held back at the stop is recorded 'not placed'; A never had more than its quota up

@@ -10,9 +10,9 @@ import grpc
 import httpx
 import pytest
 
-from callgauge_gateway.errors import api_error_from_grpc
+from callgauge_gateway.entrypoints.errors import api_error_from_grpc
 from callgauge_platform.grpcutil import service_channel
-from callgauge_platform.settings import Settings
+from callgauge_app.settings import PlatformSettings
 from callgauge_platform.stack import free_port
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2 as pb
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_grpc
@@ -22,7 +22,7 @@ from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_
 async def billing(tmp_path, broker, topic_prefix):
     from callgauge_billing.bootstrap import bootstrap
 
-    settings = Settings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
+    settings = PlatformSettings(data_dir=tmp_path, eventstore_url=f"sqlite:///{tmp_path}/", kafka_bootstrap=broker.bootstrap,
                         kafka_topic_prefix=topic_prefix, billing_grpc=f"127.0.0.1:{free_port()}",
                         billing_http_port=free_port(), billing_welcome_credit_minor=100,
                         billing_mode="prepaid")
@@ -57,7 +57,7 @@ async def test_a_users_top_up_is_not_credited_unless_paid(billing) -> None:
 
 
 def test_the_operator_credits_a_users_wallet_through_the_cli(sec_stack, gateway) -> None:
-    from callgauge_platform.cli import main as cli
+    from callgauge_app.main import main as cli
 
     base = f"{gateway}/api/v1"
     email = f"money-{uuid.uuid4().hex[:8]}@example.com"

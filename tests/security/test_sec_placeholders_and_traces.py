@@ -23,7 +23,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 from callgauge_platform.placeholders import placeholder_secrets
-from callgauge_platform.settings import Settings
+from callgauge_app.settings import PlatformSettings
 from callgauge_platform.stack import free_port
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
@@ -37,13 +37,13 @@ def _k8s_secret() -> dict[str, str]:
 def test_every_k8s_placeholder_is_refused_and_the_secrets_key_is_set() -> None:
     data = _k8s_secret()
     assert "CALLGAUGE_SECRETS_KEY" in data
-    settings = Settings(**{k.removeprefix("CALLGAUGE_").lower(): v for k, v in data.items()})
+    settings = PlatformSettings(**{k.removeprefix("CALLGAUGE_").lower(): v for k, v in data.items()})
     assert sorted(placeholder_secrets(settings)) == sorted(["eventstore_url", "api_key", "jwt_secret", "secrets_key"])
     runs = next(d for d in yaml.safe_load_all((INFRA / "k8s" / "runs.yaml").read_text()) if d and d["kind"] == "Deployment")
     (container,) = runs["spec"]["template"]["spec"]["containers"]
     assert {"secretRef": {"name": "callgauge-secrets"}} in container["envFrom"]
     # real values pass
-    real = Settings(jwt_secret=secrets.token_urlsafe(48), api_key="cgk_live_" + secrets.token_urlsafe(32),
+    real = PlatformSettings(jwt_secret=secrets.token_urlsafe(48), api_key="cgk_live_" + secrets.token_urlsafe(32),
                     secrets_key=Fernet.generate_key().decode(), eventstore_url=f"postgresql://cg:{secrets.token_urlsafe(16)}@db/cg")
     assert placeholder_secrets(real) == []
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from callgauge_runs.domain.webhooks import address_refused
-from callgauge_runs.handlers.monitor import pinned_request, resolve_receiver
+from callgauge_runs.adapters.webhook_http import pinned_request, resolve_receiver
 
 REFUSED = ["100.100.100.200", "100.64.0.1", "192.0.0.192", "192.0.0.9", "2002:a9fe:a9fe::", "2002:7f00:1::",
            "64:ff9b::a9fe:a9fe", "::ffff:10.0.0.1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "198.18.0.1",

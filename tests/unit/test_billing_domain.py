@@ -102,11 +102,66 @@ def test_metered_units_are_kept_per_run() -> None:
     repeat is a no-op in its own run and does not touch another run's calls."""
     state = given(credited(1000), reserved("r1", 100), reserved("r2", 100),
                   charged("r1", "c1", 4, 8), charged("r2", "c9", 1, 2), charged("r1", "c1", 5, 2))
-    assert {run: dict(units) for run, units in state.units.items()} == {
+    assert {run: {k: m.total for k, m in units.items()} for run, units in state.units.items()} == {
         "r1": {"call_seconds:c1": 5}, "r2": {"call_seconds:c9": 1}}
     assert wallet.decide_meter(state, wallet.Meter("r1", "c1", "call_seconds", 5, 2)) == []
     [c] = wallet.decide_meter(state, wallet.Meter("r2", "c9", "call_seconds", 3, 2))
     assert (c.quantity, c.amount_minor) == (2, 4)
+
+
+def meter_all(state: wallet.Wallet, *cmds: wallet.Meter) -> tuple[wallet.Wallet, list]:
+    out = []
+    for cmd in cmds:
+        events = wallet.decide_meter(state, cmd)
+        state = wallet.fold(events, state)
+        out.extend(events)
+    return state, out
+
+
+def test_the_final_measurement_gives_back_what_the_interim_reports_charged_too_much() -> None:
+    """The engine's clock of a call that is up ran ahead of the measured talk time (it saw the
+    answer late): the CallProgress said 3 s, the CallMeasured 2 s; the call costs 2 s."""
+    state = given(credited(1000), reserved("r1", 100))
+    state, events = meter_all(state, wallet.Meter("r1", "c1", "call_seconds", 3, 2, "p1"),
+                              wallet.Meter("r1", "c1", "call_seconds", 2, 2, "m1", final=True))
+    assert [(e.quantity, e.total_quantity, e.amount_minor, e.final) for e in events] == [(3, 3, 6, False),
+                                                                                        (-1, 2, -2, True)]
+    assert (state.balance_minor, state.holds["r1"].charged) == (1000 - 4, 4)
+    assert state.units["r1"]["call_seconds:c1"] == wallet.Metered(2, True, 0)
+
+
+def test_after_the_final_measurement_interim_reports_and_repeats_charge_nothing() -> None:
+    state = given(credited(1000), reserved("r1", 100))
+    state, _ = meter_all(state, wallet.Meter("r1", "c1", "call_seconds", 2, 1, "m1", final=True))
+    for late in (wallet.Meter("r1", "c1", "call_seconds", 4, 1, "p2"),  # a tick appended after the end
+                 wallet.Meter("r1", "c1", "call_seconds", 2, 1, "m1", final=True),
+                 wallet.Meter("r1", "c1", "call_seconds", 1, 1, "m2", final=True)):
+        assert wallet.decide_meter(state, late) == []
+    assert state.balance_minor == 998
+
+
+def test_a_final_measurement_equal_to_the_interim_charges_marks_the_call_final_at_zero() -> None:
+    state = given(credited(1000), reserved("r1", 100))
+    state, events = meter_all(state, wallet.Meter("r1", "c1", "call_seconds", 2, 1, "p1"),
+                              wallet.Meter("r1", "c1", "call_seconds", 2, 1, "m1", final=True),
+                              wallet.Meter("r1", "c1", "call_seconds", 3, 1, "p2"))
+    assert [(e.quantity, e.amount_minor, e.final) for e in events] == [(2, 2, False), (0, 0, True)]
+    assert state.balance_minor == 998
+    # a call never charged that ends without a billed second: nothing to record
+    assert wallet.decide_meter(state, wallet.Meter("r1", "c2", "call_seconds", 0, 1, "m2", final=True)) == []
+
+
+def test_a_correction_gives_back_the_uncollected_part_first() -> None:
+    """Interim charges the balance could not fully cover: the excess given back is what was never
+    taken first, so the balance never gains money that was not paid."""
+    state = given(credited(3), reserved("r1", 0))
+    state, events = meter_all(state, wallet.Meter("r1", "c1", "call_seconds", 5, 1, "p1"),
+                              wallet.Meter("r1", "c1", "call_seconds", 2, 1, "m1", final=True))
+    charge, _exhausted, fix = events
+    assert (charge.amount_minor, charge.uncollected_minor) == (3, 2)
+    assert (fix.quantity, fix.amount_minor, fix.uncollected_minor) == (-3, -1, -2)
+    assert state.balance_minor == 1  # 2 s cost 2 of the 3 paid
+    assert state.units["r1"]["call_seconds:c1"] == wallet.Metered(2, True, 0)
 
 
 def test_charges_count_against_the_run_hold_and_settlement_releases_the_rest() -> None:

@@ -17,7 +17,7 @@ import math
 
 import pytest
 
-from callgauge_media.quality.emodel import (
+from callgauge_media.domain.quality.emodel import (
     CODEC_TABLE,
     g107_components,
     is_estimate,

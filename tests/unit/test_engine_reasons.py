@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from callgauge_media.engine.reasons import (
+from callgauge_media.domain.reasons import (
     PJ_ERESOLVE,
     UserError,
     internal_error,

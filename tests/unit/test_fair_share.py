@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from callgauge_media.engine.fairness import FairShare, default_reserve
+from callgauge_media.domain.fairness import FairShare, default_reserve
 
 
 async def _spin() -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from callgauge_gateway.app import create_app
-from callgauge_platform.settings import Settings
+from callgauge_gateway.bootstrap import bootstrap
+from callgauge_gateway.settings import GatewaySettings
 
 
 @pytest.fixture
 def client(tmp_path):
-    app = create_app(Settings(data_dir=tmp_path))
+    app = bootstrap(GatewaySettings(data_dir=tmp_path))
 
     @app.get("/boom")
     async def boom():
@@ -79,7 +79,7 @@ def test_accounts_service_down_is_a_503_envelope(tmp_path) -> None:
     from callgauge_platform.stack import free_port
 
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
-    app = create_app(Settings(data_dir=tmp_path, accounts_grpc=dead, runs_grpc=dead))
+    app = bootstrap(GatewaySettings(data_dir=tmp_path, accounts_grpc=dead, runs_grpc=dead))
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.get("/api/v1/projects", headers={"Authorization": "Bearer cgk_live_" + "x" * 43})
         assert r.status_code == 503, r.text

@@ -12,14 +12,14 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
-from callgauge_platform.settings import Settings  # noqa: E402
+from callgauge_app.settings import PlatformSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 COMPOSE = INFRA / "compose.yaml"
 K8S_FILES = sorted((INFRA / "k8s").glob("*.yaml"))
 SERVICE_MODULES = {"callgauge_accounts", "callgauge_runs", "callgauge_billing", "callgauge_gateway", "callgauge_media"}
-FIELDS = {f"CALLGAUGE_{name.upper()}" for name in Settings.model_fields}
+FIELDS = {f"CALLGAUGE_{name.upper()}" for name in PlatformSettings.model_fields}
 VAR = re.compile(r"\bCALLGAUGE_[A-Z0-9_]+\b")
 
 
@@ -121,7 +121,7 @@ def test_k8s_configmap_ports_match_container_ports() -> None:
 @pytest.mark.parametrize("path", [COMPOSE, INFRA / "Dockerfile", *K8S_FILES], ids=lambda p: p.name)
 def test_every_callgauge_variable_is_a_setting(path: Path) -> None:
     unknown = _env_names(path.read_text()) - FIELDS
-    assert not unknown, f"{path.name}: not fields of callgauge_platform.settings.Settings: {sorted(unknown)}"
+    assert not unknown, f"{path.name}: not fields of callgauge_app.settings.PlatformSettings: {sorted(unknown)}"
 
 
 def test_the_check_catches_an_unknown_variable() -> None:
@@ -129,10 +129,10 @@ def test_the_check_catches_an_unknown_variable() -> None:
 
 
 def test_servers_listen_on_bind_host() -> None:
-    assert Settings().bind_host == "127.0.0.1"
-    s = Settings(bind_host="0.0.0.0", runs_grpc="runs.callgauge.svc:50051")
+    assert PlatformSettings().bind_host == "127.0.0.1"
+    s = PlatformSettings(bind_host="0.0.0.0", runs_grpc="runs.callgauge.svc:50051")
     assert s.grpc_listen(s.runs_grpc) == "0.0.0.0:50051"
-    assert Settings().grpc_listen("127.0.0.1:50051") == "127.0.0.1:50051"
+    assert PlatformSettings().grpc_listen("127.0.0.1:50051") == "127.0.0.1:50051"
 
 
 AUDIO_MOUNT = "/var/lib/callgauge/audio"   # CALLGAUGE_DATA_DIR (the image's) / "audio"

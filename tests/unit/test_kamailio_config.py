@@ -3,15 +3,13 @@ a db_text subscriber table Kamailio can read."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from callgauge_platform.kamailio import check_config, default_config, write_subscribers
 
-pytestmark = pytest.mark.skipif(shutil.which("kamailio") is None and not Path("/usr/sbin/kamailio").exists(),
-                                reason="kamailio (Debian package) is not installed")
+pytestmark = pytest.mark.kamailio
 
 
 def test_the_config_is_valid() -> None:
@@ -37,9 +35,7 @@ def test_subscriber_table_escapes_colons(tmp_path: Path) -> None:
         write_subscribers(tmp_path, {"eve": "two\nlines"}, "127.0.0.1")
 
 
-@pytest.mark.skipif(not any(Path(d, "tls.so").exists() for d in ("/usr/lib/x86_64-linux-gnu/kamailio/modules",
-                                                                  "/usr/lib/kamailio/modules")),
-                    reason="Kamailio's tls module (Debian kamailio-tls-modules) is not installed")
+@pytest.mark.kamailio_tls
 def test_the_config_with_tls_is_valid(tmp_path: Path) -> None:
     from tests.tls_certs import make_ca
 

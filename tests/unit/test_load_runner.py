@@ -3,7 +3,7 @@ window closes, and a halted run (stopped, balance exhausted) schedules no more a
 
 import asyncio
 
-from callgauge_media.engine.runner import execute_run
+from callgauge_media.handlers.runner import execute_run
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2

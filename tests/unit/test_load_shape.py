@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from callgauge_media.engine.load_shape import LoadShape, durations_ms, plan, seed_for
+from callgauge_media.domain.load_shape import LoadShape, durations_ms, plan, seed_for
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
 

@@ -3,7 +3,7 @@ coordination given the events the shards publish (a fake reader stands in for th
 
 import asyncio
 
-from callgauge_media.engine.shards import coordinate_run, partition_of, shard_keys, shardable
+from callgauge_media.handlers.shards import coordinate_run, partition_of, shard_keys, shardable
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from callgauge_media.audio import analysis, prompts, wavfile
+from callgauge_media.adapters.audio import analysis, prompts, wavfile
 
 RATE = 16000
 

@@ -11,10 +11,10 @@ import pytest
 
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
-from callgauge_media.audio import analysis, budget, wavfile
-from callgauge_media.audio.service import AudioService
-from callgauge_media.engine.jobs import CallJob
-from callgauge_media.engine.runner import functional_media, load_call_action
+from callgauge_media.adapters.audio import analysis, budget, wavfile
+from callgauge_media.adapters.audio.service import AudioService
+from callgauge_media.domain.jobs import CallJob
+from callgauge_media.handlers.runner import functional_media, load_call_action
 
 RATE = 16000
 

@@ -10,9 +10,9 @@ import numpy as np
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.audio import wavfile
-from callgauge_media.audio.service import AudioService
-from callgauge_media.engine.jobs import CallJob
+from callgauge_media.adapters.audio import wavfile
+from callgauge_media.adapters.audio.service import AudioService
+from callgauge_media.domain.jobs import CallJob
 
 RATE = 8000
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from callgauge_bus.codec import Delivered, envelope_for
-from callgauge_media.engine.metering import BillingGuard
+from callgauge_media.handlers.metering import BillingGuard
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
@@ -46,7 +46,9 @@ async def test_exhaustion_hangs_up_the_accounts_live_calls_and_places_no_more() 
     guard.run_started(runs_pb2.RunRequested(run_id="r3", account_id="acc", mode="test"))
     p = guard.placer_for(placer)
     calls = [asyncio.create_task(p.place(f"{r}:0.0.0", spec_pb2.CallAction())) for r in ("r1", "r2", "r3")]
-    await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):  # the three calls are up (in the placer) before the balance runs out
+        while len(placer.placed) < 3:
+            await asyncio.sleep(0)
 
     await guard.on_billing_event(delivered(billing_pb2.BalanceExhausted(account_id="acc", run_id="r1", mode="live")))
 
@@ -88,23 +90,27 @@ class Appended:
         self.streams.setdefault(stream, []).extend(events)
 
 
-async def test_calls_of_the_sipp_driver_are_metered_through_the_runs_placer() -> None:
+async def test_calls_of_the_sipp_driver_are_metered_through_the_runs_placer(monkeypatch) -> None:
     from callgauge_bus.codec import decode_payload
 
     store = Appended()
     guard = BillingGuard(store=store, notify=lambda: None, engine_id="e1", interval_s=0.05)  # type: ignore[arg-type]
     guard.run_started(runs_pb2.RunRequested(run_id="r1", account_id="acc", mode="live"))
     p = guard.placer_for(None)  # a SIPp-only run: no pool behind the placer
-    p.tell("r1:0.0.7", "answered", ())
-    p.tell("r1:0.0.7", "answered", ())  # once only
-    await asyncio.sleep(0.06)
-    p.tell("r1:0.0.7", "progress", ())
-    p.tell("r1:0.0.7", "ended", ())
-    p.tell("r1:0.0.7", "progress", ())  # after its end: nothing
+    # The guard reads the loop's clock when told; the test sets it (the tells do not await anything).
+    loop = asyncio.get_running_loop()
+    with monkeypatch.context() as clock:
+        clock.setattr(loop, "time", lambda: 1000.0)
+        p.tell("r1:0.0.7", "answered", ())
+        p.tell("r1:0.0.7", "answered", ())  # once only
+        clock.setattr(loop, "time", lambda: 1000.25)  # exact in binary: 250 ms
+        p.tell("r1:0.0.7", "progress", ())
+        p.tell("r1:0.0.7", "ended", ())
+        p.tell("r1:0.0.7", "progress", ())  # after its end: nothing
     await guard.drain()
     sent = [decode_payload(e.type, e.data) for e in store.streams["media-call-r1:0.0.7"]]
     assert [type(m).__name__ for m in sent] == ["CallAnswered", "CallProgress"]
-    assert sent[1].up_ms >= 50 and sent[1].call_id == "r1:0.0.7" and "r1:0.0.7" not in guard.up
+    assert sent[1].up_ms == 250 and sent[1].call_id == "r1:0.0.7" and "r1:0.0.7" not in guard.up
 
 
 async def test_metering_events_wait_for_a_full_store_instead_of_being_dropped(tmp_path) -> None:
@@ -139,10 +145,14 @@ async def test_metering_events_wait_for_a_full_store_instead_of_being_dropped(tm
     for _ in range(3):
         await asyncio.sleep(0.05)
         guard.on_call("r1:0.0.0", "progress", ())
-    await asyncio.sleep(2.0)  # longer than the 5 tries the engine used to give up after
+
+    def retries() -> float:
+        return REGISTRY.get_sample_value("callgauge_media_metering_emit_retries_total", {"type": "CallAnswered"}) or 0
+
+    async with asyncio.timeout(30):  # more tries than the 5 the engine used to give up after
+        while retries() - retries_before < 6:
+            await asyncio.sleep(0.05)
     assert await store.stream_version("media-call-r1:0.0.0") is None  # nothing could be written
-    retries = REGISTRY.get_sample_value("callgauge_media_metering_emit_retries_total", {"type": "CallAnswered"})
-    assert retries - retries_before >= 5
 
     await store._run(lambda c: c.execute("PRAGMA max_page_count = 1000000").fetchone())  # room again
     await guard.drain(timeout=30)

@@ -10,7 +10,7 @@ import pytest
 
 from callgauge_eventstore import WrongExpectedVersion
 from callgauge_eventstore.sqlite import SqliteEventStore
-from callgauge_media.bootstrap import MediaEngine
+from callgauge_media.handlers.media_engine import MediaEngine
 from callgauge_proto.callgauge.events.v1 import media_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 

@@ -10,10 +10,11 @@ import pytest
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob
-from callgauge_media.engine.measurement import RawCall, StreamSnapshot, build_measurement
-from callgauge_media.engine.runner import load_call_action
-from callgauge_media.impair.media import MediaImpairment, primer_packet, rewrite_offer, sdp_ssrc
+from callgauge_media.domain.jobs import CallJob
+from callgauge_media.domain.measurement import RawCall, StreamSnapshot, build_measurement
+from callgauge_media.handlers.runner import load_call_action
+from callgauge_media.adapters.impair.media import primer_packet, rewrite_offer, sdp_ssrc
+from callgauge_media.domain.impairment import MediaImpairment
 from callgauge_runs.domain import spec as specs
 from callgauge_runs.domain.errors import ValidationCollector
 
@@ -149,7 +150,7 @@ async def test_the_relay_greets_the_far_end_and_replays_its_latest_packet() -> N
     import asyncio
     import socket
 
-    from callgauge_media.impair.relay import UdpImpairmentRelay
+    from callgauge_media.adapters.impair.relay import UdpImpairmentRelay
 
     engine = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the engine's RTP socket (the relay's target)
     far = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the far end

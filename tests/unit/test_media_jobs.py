@@ -9,8 +9,8 @@ import pytest
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import CallJob, SipAccount, normalize_destination, pick_codec_id, sip_user
-from callgauge_media.engine.measurement import (
+from callgauge_media.domain.jobs import CallJob, SipAccount, normalize_destination, pick_codec_id, sip_user
+from callgauge_media.domain.measurement import (
     RawCall,
     StreamSnapshot,
     build_measurement,
@@ -179,7 +179,7 @@ def test_failed_measurement() -> None:
 
 
 def test_ladder_facts_take_the_answer_after_a_challenge() -> None:
-    from callgauge_media.engine.measurement import ladder_facts
+    from callgauge_media.domain.measurement import ladder_facts
 
     facts = ladder_facts([("out", "INVITE sip:b@h SIP/2.0", "INVITE"), ("in", "SIP/2.0 407 Proxy Authentication Required",
                           "INVITE"), ("out", "INVITE sip:b@h SIP/2.0", "INVITE"), ("in", "SIP/2.0 180 Ringing", "INVITE"),
@@ -192,7 +192,7 @@ def test_opus_is_offered_alone_when_asked_and_scored_on_the_wideband_model_as_an
     """The pjsua2 binding built here lists opus/48000/2: a call action's codec "opus" picks it.
     Issue #16: its MOS comes from the wideband E-model (G.107.1) with ESTIMATED Ie,WB/Bpl,WB
     (ITU-T publishes none for Opus), and the note says so."""
-    from callgauge_media.engine.measurement import _score
+    from callgauge_media.domain.measurement import _score
     from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
     assert pick_codec_id([*CODECS, "opus/48000/2"], "opus") == "opus/48000/2"
@@ -206,7 +206,7 @@ def test_opus_is_offered_alone_when_asked_and_scored_on_the_wideband_model_as_an
 def test_audio_bandwidth_names_the_codec_sample_rate_and_comes_from_the_action() -> None:
     # Given a codec opened at a sample rate, when the measurement names its bandwidth,
     # then 8 kHz is narrowband .. 48 kHz fullband, and unknown is empty.
-    from callgauge_media.engine.jobs import OPUS_RATES, audio_bandwidth_of
+    from callgauge_media.domain.jobs import OPUS_RATES, audio_bandwidth_of
 
     assert {b: audio_bandwidth_of(r) for b, r in OPUS_RATES.items()} == {b: b for b in OPUS_RATES}
     assert (audio_bandwidth_of(0), audio_bandwidth_of(32000), audio_bandwidth_of(44100)) == \

@@ -11,8 +11,8 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec
 from callgauge_proto.callgauge.events.v1 import runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import SipAccount, clean_dtmf, dial_uri
-from callgauge_media.engine.measurement import (
+from callgauge_media.domain.jobs import SipAccount, clean_dtmf, dial_uri
+from callgauge_media.domain.measurement import (
     LADDER_MAX_CHARS,
     LADDER_MAX_MESSAGES,
     RawCall,
@@ -20,8 +20,8 @@ from callgauge_media.engine.measurement import (
     build_measurement,
     ladder_entry,
 )
-from callgauge_media.engine.jobs import CallJob
-from callgauge_media.engine.sip_run import SipRun, SipRunError, StaticCredentials
+from callgauge_media.domain.jobs import CallJob
+from callgauge_media.handlers.sip_run import SipRun, SipRunError, StaticCredentials
 
 
 def test_dial_uri() -> None:
@@ -127,7 +127,7 @@ def test_an_engine_without_user_agents_reports_register_actions_as_failed() -> N
 
 
 def test_a_registration_ladder_from_the_worker_event() -> None:
-    from callgauge_media.engine.sip_run import _fill_reg_ladder
+    from callgauge_media.handlers.sip_run import _fill_reg_ladder
 
     m = m_pb2.CallMeasurement(detail="register failed")
     _fill_reg_ladder(m, {"event": "lost", "call_id": "reg-1", "ladder_left_out": 3,

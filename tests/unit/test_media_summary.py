@@ -1,6 +1,6 @@
 import pytest
 
-from callgauge_media.engine.summary import percentile, summarize
+from callgauge_media.domain.summary import percentile, summarize
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 
@@ -44,7 +44,7 @@ def test_summary_mos_p5_setup_percentiles_and_load_fields():
 
 
 def test_merge_counts_adds_a_sipp_summary_to_the_measured_calls():
-    from callgauge_media.engine.summary import merge_counts
+    from callgauge_media.domain.summary import merge_counts
 
     base = summarize([m_pb2.CallMeasurement(outcome=m_pb2.SUCCESS, sip_code=200, mos=4.4, setup_time_ms=5)],
                      calls_planned=1, peak_concurrency=1, driver="pjsua")
@@ -66,7 +66,7 @@ def test_a_big_runs_figures_are_kept_at_bounded_memory_within_half_a_percent():
     exact nearest-rank ones; counts, min, max and means stay exact."""
     import random
 
-    from callgauge_media.engine.summary import EXACT_UP_TO, CallFigures
+    from callgauge_media.domain.summary import EXACT_UP_TO, CallFigures
 
     rnd = random.Random(7)
     setups = [rnd.lognormvariate(3, 0.6) for _ in range(30_000)]
@@ -85,7 +85,7 @@ def test_a_big_runs_figures_are_kept_at_bounded_memory_within_half_a_percent():
 
 
 def test_small_runs_keep_exact_nearest_rank_percentiles():
-    from callgauge_media.engine.summary import CallFigures
+    from callgauge_media.domain.summary import CallFigures
 
     figures = CallFigures()
     for i in range(100):

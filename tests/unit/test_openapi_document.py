@@ -9,15 +9,15 @@ import re
 
 import pytest
 
-from callgauge_gateway import idempotency
-from callgauge_gateway.app import create_app
+from callgauge_gateway.entrypoints import idempotency
+from callgauge_gateway.bootstrap import bootstrap
 from callgauge_runs.domain.common import validate_metadata
 from callgauge_runs.domain.errors import ValidationCollector
 
 
 @pytest.fixture(scope="module")
 def doc() -> dict:
-    return create_app().openapi()
+    return bootstrap().openapi()
 
 
 def _ops(doc: dict):

@@ -9,7 +9,7 @@ import pytest
 
 from callgauge_accounts.handlers.views import ReadModel as AccountsReadModel
 from callgauge_eventstore import PositionWaiter
-from callgauge_runs.handlers.monitor import MonitorView
+from callgauge_runs.handlers.monitor_view import MonitorView
 from callgauge_runs.handlers.views import ReadModel as RunsReadModel
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.jobs import SipAccount, UaJob
-from callgauge_media.engine.measurement import ladder_entry, registration_measurement
-from callgauge_media.engine.summary import add_registrations, merge_counts
-from callgauge_media.sip.message_log import call_id_of
+from callgauge_media.domain.jobs import SipAccount, UaJob
+from callgauge_media.domain.measurement import ladder_entry, registration_measurement
+from callgauge_media.domain.summary import add_registrations, merge_counts
+from callgauge_media.adapters.pjsua.message_log import call_id_of
 
 ALICE = SipAccount(username="alice", domain="example.com", registrar="10.0.0.1:5060", password="pw")
 JOB = UaJob(ua_id="run-1:0.1.2", account=ALICE, regexpire=600, step=0, action=1, index=2)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callgauge_gateway.reports import view
+from callgauge_gateway.domain import report_view as view
 
 
 def _call(i, outcome, start, end, setup_ms=100.0, mos=4.3, jitter=1.0, loss=0.0, code=200):
@@ -63,7 +63,7 @@ def test_build_prefers_second_stats_and_evaluates_assertions():
 
 
 def test_pages_render_for_a_run_in_any_state():
-    from callgauge_gateway.reports.routes import _page
+    from callgauge_gateway.entrypoints.reports.routes import _page
 
     running = {"id": "r", "status": "RUNNING", "testName": "t", "calls": [], "summary": None}
     for run, seconds in ((running, []), ({**running, "status": "PENDING", "startedAt": None}, None),

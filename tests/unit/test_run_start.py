@@ -10,9 +10,9 @@ from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_media.engine.fairness import FairShare
-from callgauge_media.engine.run_start import RunStart
-from callgauge_media.engine.runner import execute_run
+from callgauge_media.domain.fairness import FairShare
+from callgauge_media.domain.run_start import RunStart
+from callgauge_media.handlers.runner import execute_run
 
 
 class Placer:

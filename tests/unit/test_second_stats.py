@@ -2,7 +2,7 @@
 
 import pytest
 
-from callgauge_media.engine.second_stats import SecondStats
+from callgauge_media.domain.second_stats import SecondStats
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 

@@ -3,8 +3,8 @@ registration lives, turned into a bounded ladder (no pjsua2, no network)."""
 
 from __future__ import annotations
 
-from callgauge_media.engine.measurement import LADDER_MAX_CHARS, LADDER_MAX_MESSAGES, LADDER_TAIL
-from callgauge_media.sip.message_log import MAX_UNHELD, MessageLog, call_id_of, sip_text
+from callgauge_media.domain.measurement import LADDER_MAX_CHARS, LADDER_MAX_MESSAGES, LADDER_TAIL
+from callgauge_media.adapters.pjsua.message_log import MAX_UNHELD, MessageLog, call_id_of, sip_text
 
 PAD = " " * 10  # pj_log pads the sender (PJ_LOG_HAS_SENDER)
 

@@ -5,22 +5,24 @@ from collections import Counter
 
 import pytest
 
-from callgauge_media.engine.load_shape import LoadShape
-from callgauge_media.engine.sipp_scenario import (
+from callgauge_media.domain.load_shape import LoadShape
+from callgauge_media.adapters.sipp.scenario import (
+    injection_file,
+    parse_destination,
+    sipp_command,
+    uac_scenario,
+)
+from callgauge_media.adapters.sipp.stats import (
     SIPP_CALL_DETAIL,
     SippCalls,
     SippSeconds,
     StatRow,
-    injection_file,
     parse_answer_counts,
     parse_counts,
-    parse_destination,
     parse_error_codes,
     parse_rtt_ms,
     parse_stat_rows,
-    sipp_command,
     sipp_summary,
-    uac_scenario,
 )
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
@@ -119,7 +121,8 @@ def test_the_driver_sends_to_the_registrar_of_a_target_pool():
     import asyncio
     from types import SimpleNamespace
 
-    from callgauge_media.engine.sipp_driver import _target, run_sipp_load
+    from callgauge_media.bootstrap import load_drivers
+    from callgauge_media.adapters.sipp.driver import _target, run_sipp_load
 
     state = SimpleNamespace(sip=SimpleNamespace(targets={"reg": spec_pb2.ResolvedTarget(id="reg", host="10.0.0.5",
                                                                                           port=5080)}))
@@ -130,7 +133,8 @@ def test_the_driver_sends_to_the_registrar_of_a_target_pool():
         _target(state, spec_pb2.LoadAction(dial_destination="bob", target_pool="other"))
     with pytest.raises(ValueError, match="needs a target_pool"):
         asyncio.run(run_sipp_load(state, 0, 0, spec_pb2.LoadAction(dial_destination="sip:bob@10.0.0.1",
-                                                                   credential_pool="p")))
+                                                                   credential_pool="p"),
+                                 tools=load_drivers()["sipp"].tools))
 
 
 # ----------------------------------------------------------------------------- digest auth
@@ -316,7 +320,7 @@ def test_unreadable_lines_are_skipped():
 
 
 def test_the_follower_reads_whole_lines_as_they_come_and_gives_the_read_part_back(tmp_path, monkeypatch):
-    from callgauge_media.engine import sipp_driver
+    from callgauge_media.adapters.sipp import driver as sipp_driver
 
     monkeypatch.setattr(sipp_driver, "PUNCH_EVERY", 64 * 1024)
     path = tmp_path / "calls.log"

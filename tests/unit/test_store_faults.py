@@ -12,7 +12,7 @@ import pytest
 
 from callgauge_eventstore import NewEvent, StoreUnavailable, StreamState
 from callgauge_eventstore.sqlite import SqliteEventStore
-from callgauge_gateway.errors import api_error_from_grpc
+from callgauge_gateway.entrypoints.errors import api_error_from_grpc
 from callgauge_platform.errors import ERROR_CODE_KEY, STORE_UNAVAILABLE, store_unavailable
 
 

@@ -10,14 +10,14 @@ import subprocess
 import sys
 import time
 
-from callgauge_platform.settings import Settings
+from callgauge_platform.settings import StackSettings
 from callgauge_platform.stack import RESTART_BACKOFF_S, RESTART_BURST, STOP_ORDER, Stack
 
-from callgauge_media.engine.sipp_driver import WORKDIR_PREFIX, remove_orphaned_workdirs
+from callgauge_media.adapters.sipp.driver import WORKDIR_PREFIX, remove_orphaned_workdirs
 
 
 def _stack(tmp_path) -> Stack:
-    return Stack(Settings(data_dir=tmp_path, media_drain_timeout_s=30))
+    return Stack(StackSettings(data_dir=tmp_path, media_drain_timeout_s=30))
 
 
 def _wait_exit(proc: subprocess.Popen) -> None:

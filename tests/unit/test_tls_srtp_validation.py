@@ -11,10 +11,10 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_runs.domain import resources as resource_model, spec as specs
 from callgauge_runs.domain.errors import Invalid, ValidationCollector
 
-from callgauge_media.engine.jobs import CallJob, SipAccount, call_transport, normalize_destination
-from callgauge_media.engine.measurement import RawCall, build_measurement
-from callgauge_media.engine.reasons import where_of
-from callgauge_media.engine.runner import load_call_action
+from callgauge_media.domain.jobs import CallJob, SipAccount, call_transport, normalize_destination
+from callgauge_media.domain.measurement import RawCall, build_measurement
+from callgauge_media.domain.reasons import where_of
+from callgauge_media.handlers.runner import load_call_action
 from callgauge_platform.kamailio import command as kamailio_command
 
 

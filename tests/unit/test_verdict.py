@@ -113,7 +113,7 @@ def test_expect_entries_are_validated():
 
 
 def test_mos_lqo_assertions_judge_the_scored_calls_and_fail_not_measured_without_any():
-    from callgauge_media.engine.summary import summarize
+    from callgauge_media.domain.summary import summarize
     from callgauge_runs.domain.callstats import CallStats
 
     s = spec(("mos_lqo_min", ">=", 3.5), ("mos_lqo_mean", ">=", 4.0))

@@ -13,11 +13,12 @@ from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor
 from callgauge_platform.health import HealthServer
-from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
 
+from callgauge_accounts.adapters.passwords import Argon2Passwords
 from callgauge_accounts.entrypoints.grpc_api import AccountsServicer
 from callgauge_accounts.handlers.app import AccountsApp
+from callgauge_accounts.settings import AccountsSettings
 
 SERVICE = "accounts"
 # stored type -> published type: the only events of the accounts store that reach Kafka
@@ -26,7 +27,7 @@ PUBLIC_EVENTS = {"callgauge.accounts.v1.AccountDeleted": "callgauge.events.v1.Ac
 
 @dataclass
 class AccountsService:
-    settings: Settings
+    settings: AccountsSettings
     store: EventStore
     app: AccountsApp
     grpc: GrpcServer
@@ -60,12 +61,13 @@ class AccountsService:
         return True, "ready"
 
 
-def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
+def bootstrap(settings: AccountsSettings | None = None, store: EventStore | None = None,
               relay: bool = True) -> AccountsService:
     """`relay`: publish AccountDeleted to Kafka (False for tools and tests without a broker)."""
-    settings = settings or Settings()
+    settings = settings or AccountsSettings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
     app = AccountsApp(store, settings.jwt_secret_value(), settings.jwt_ttl_seconds, settings.refresh_ttl_seconds,
+                      passwords=Argon2Passwords(),
                       key_rate_limit_max=settings.key_rate_limit_max(), max_keys=settings.max_api_keys_per_account)
     servicer = AccountsServicer(app)
     server = GrpcServer(settings.grpc_listen(settings.accounts_grpc),

@@ -12,20 +12,20 @@ from callgauge_relay.relay import OutboxRelay
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor
 from callgauge_platform.health import HealthServer
-from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_grpc
 
 from callgauge_billing.adapters.payments import PaymentProvider, payment_provider
 from callgauge_billing.domain import pricing, wallet
 from callgauge_billing.entrypoints.grpc_api import BillingServicer
 from callgauge_billing.handlers.app import BillingApp, BillingConfig
+from callgauge_billing.settings import BillingSettings
 
 SERVICE = "billing"
 
 
 @dataclass
 class BillingService:
-    settings: Settings
+    settings: BillingSettings
     store: EventStore
     app: BillingApp
     producer: Producer
@@ -61,7 +61,7 @@ class BillingService:
         return True, "ready"
 
 
-def config_from(settings: Settings) -> BillingConfig:
+def config_from(settings: BillingSettings) -> BillingConfig:
     currency = settings.billing_currency.upper()
     if currency not in wallet.CURRENCIES:
         raise ValueError(f"CALLGAUGE_BILLING_CURRENCY={settings.billing_currency!r} is not a supported currency")
@@ -78,9 +78,9 @@ def config_from(settings: Settings) -> BillingConfig:
     )
 
 
-def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
+def bootstrap(settings: BillingSettings | None = None, store: EventStore | None = None,
               payments: PaymentProvider | None = None) -> BillingService:
-    settings = settings or Settings()
+    settings = settings or BillingSettings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
     app = BillingApp(store, config_from(settings), payments or payment_provider(settings.billing_payment_provider))
     producer = Producer(settings.kafka_bootstrap, client_id=settings.group("callgauge-billing"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
+
 from callgauge_bus.dead_letters import DeadLetters
 from callgauge_bus.kafka import Consumer, Producer, ensure_topics
 from callgauge_eventstore import EventStore
@@ -13,23 +15,24 @@ from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor
 from callgauge_platform.health import HealthServer
-from callgauge_platform.settings import Settings
 from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2_grpc as monitor_grpc
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
 from callgauge_runs.adapters.billing import BillingPort, GrpcBilling
+from callgauge_runs.adapters.webhook_http import HttpWebhookSender
 from callgauge_runs.entrypoints.grpc_api import RunsServicer
 from callgauge_runs.entrypoints.monitor_grpc import MonitorServicer
 from callgauge_runs.handlers.app import Quotas, RunsApp
 from callgauge_runs.handlers.monitor import MonitorApp, monitor_config
 from callgauge_runs.handlers.secrets import load_secrets
+from callgauge_runs.settings import RunsSettings
 
 SERVICE = "runs"
 
 
 @dataclass
 class RunsService:
-    settings: Settings
+    settings: RunsSettings
     store: EventStore
     app: RunsApp
     producer: Producer
@@ -38,6 +41,7 @@ class RunsService:
     grpc: GrpcServer
     health: HealthServer
     monitor: MonitorApp | None = None
+    webhook_client: httpx.AsyncClient | None = None  # the webhook sender's HTTP client, closed at stop
 
     async def start(self) -> None:
         await ensure_topics(self.settings.kafka_bootstrap, [self.settings.topic(a) for a in ("runs", "billing", "media", "accounts")])
@@ -57,6 +61,8 @@ class RunsService:
         await self.producer.stop()
         if self.monitor is not None:
             await self.monitor.stop()
+        if self.webhook_client is not None:
+            await self.webhook_client.aclose()
         await self.app.stop()
         await self.health.stop()
         await self.store.close()
@@ -71,9 +77,9 @@ class RunsService:
         return True, "ready"
 
 
-def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
+def bootstrap(settings: RunsSettings | None = None, store: EventStore | None = None,
               billing: BillingPort | None = None) -> RunsService:
-    settings = settings or Settings()
+    settings = settings or RunsSettings()
     store = store or open_event_store(settings.eventstore_url_for(), SERVICE)
     app = RunsApp(store, billing or GrpcBilling(settings),
                   load_secrets(settings.secrets_key, settings.data_dir), DialPolicy.from_settings(settings),
@@ -89,7 +95,11 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
                         on_arrival=app.heard)
     app.media_polled = lambda: consumer.last_poll
     servicer = RunsServicer(app)
-    monitor = MonitorApp(store, app, monitor_config(settings))
+    config = monitor_config(settings)
+    # redirects are not followed: a receiver's 3xx is its answer (no hop to an unchecked address)
+    webhook_client = httpx.AsyncClient(timeout=config.http_timeout, follow_redirects=False)
+    monitor = MonitorApp(store, app, config,
+                         HttpWebhookSender(webhook_client, allow_private=config.allow_private))
     app.account_closed_hooks.append(monitor.close_account)  # a deleted account's probes and webhooks end
     monitor_servicer = MonitorServicer(monitor)
     grpc_server = GrpcServer(settings.grpc_listen(settings.runs_grpc),
@@ -98,6 +108,6 @@ def bootstrap(settings: Settings | None = None, store: EventStore | None = None,
                              ["callgauge.runs.v1.RunsService", "callgauge.runs.v1.MonitorService"],
                              server_interceptor(settings, "runs"))
     svc = RunsService(settings, store, app, producer, relay, consumer, grpc_server, None,  # type: ignore[arg-type]
-                      monitor)
+                      monitor, webhook_client)
     svc.health = HealthServer(settings.bind_host, settings.runs_http_port, svc.ready)
     return svc

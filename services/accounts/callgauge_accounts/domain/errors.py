@@ -1,20 +1,18 @@
-"""Domain errors of the accounts service: the shared vocabulary plus Forbidden and
-Unauthenticated. Each maps to one gRPC status code at the entrypoint."""
+"""Domain errors of the accounts service: the shared vocabulary (Forbidden and Unauthenticated
+included). One server interceptor maps each to its gRPC status code
+(callgauge_platform.errors.status_of)."""
 
 from __future__ import annotations
 
-from callgauge_platform.domain_errors import (Conflict, DomainError, FieldError, Invalid, NotFound,
+from callgauge_platform import domain_errors
+from callgauge_platform.domain_errors import (Conflict, DomainError, FieldError, Forbidden, Invalid, NotFound,
                                               ValidationCollector)
 
 __all__ = ["Conflict", "DomainError", "FieldError", "Forbidden", "Invalid", "NotFound", "Unauthenticated",
            "ValidationCollector"]
 
 
-class Forbidden(DomainError):
-    pass
-
-
-class Unauthenticated(DomainError):
+class Unauthenticated(domain_errors.Unauthenticated):
     """One message for every cause (unknown email, wrong password, bad or spent token), so an
     answer never tells which part was wrong."""
 

@@ -1,28 +1,15 @@
-"""The AccountsService gRPC servicer: requests become commands and queries on AccountsApp."""
+"""The AccountsService gRPC servicer: requests become commands and queries on AccountsApp. Errors
+are raised, not answered here: the server's DomainErrorInterceptor (callgauge_platform.errors) maps
+them."""
 
 from __future__ import annotations
 
-
-import grpc
-
 from callgauge_platform.timestamps import timestamp_of
-from callgauge_platform.errors import grpc_errors
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2 as pb
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
 
 from callgauge_accounts.domain import model
-from callgauge_accounts.domain.errors import Forbidden, Unauthenticated
 from callgauge_accounts.handlers.app import AccountsApp, KeyInfo, Tokens
-
-
-def _map(exc: Exception):
-    """Accounts' own errors; the shared ones (NotFound, Invalid, Conflict -> ABORTED as in runs and
-    billing) map through callgauge_platform.errors.domain_status."""
-    if isinstance(exc, Unauthenticated):
-        return grpc.StatusCode.UNAUTHENTICATED, str(exc), []
-    if isinstance(exc, Forbidden):
-        return grpc.StatusCode.PERMISSION_DENIED, str(exc), []
-    return None
 
 
 def account_pb(a: model.Account) -> pb.Account:
@@ -44,54 +31,42 @@ class AccountsServicer(pb_grpc.AccountsServiceServicer):
     def __init__(self, app: AccountsApp) -> None:
         self.app = app
 
-    @grpc_errors(_map)
     async def Register(self, request: pb.RegisterRequest, context) -> pb.Account:
         return account_pb(await self.app.register(request.email, request.password))
 
-    @grpc_errors(_map)
     async def Login(self, request: pb.LoginRequest, context) -> pb.Tokens:
         return tokens_pb(await self.app.login(request.email, request.password))
 
-    @grpc_errors(_map)
     async def Refresh(self, request: pb.RefreshRequest, context) -> pb.Tokens:
         return tokens_pb(await self.app.refresh(request.refresh_token))
 
-    @grpc_errors(_map)
     async def Authenticate(self, request: pb.AuthenticateRequest, context) -> pb.Principal:
         r = await self.app.authenticate(request.token, request.requested_mode)
         return pb.Principal(account_id=r.account_id, mode=r.mode, key_id=r.key_id, kind=r.kind,
                             rate_limit_per_minute=r.rate_limit_per_minute, session_id=r.session_id)
 
-    @grpc_errors(_map)
     async def GetAccount(self, request: pb.AccountRef, context) -> pb.Account:
         return account_pb(self.app.get_account(request.account_id))
 
-    @grpc_errors(_map)
     async def UpdateAccount(self, request: pb.UpdateAccountRequest, context) -> pb.Account:
         return account_pb(await self.app.update_account(request.account_id, request.email, request.password,
                                                         request.current_password, request.session_id))
 
-    @grpc_errors(_map)
     async def Logout(self, request: pb.LogoutRequest, context) -> pb.Empty:
         await self.app.end_session(request.account_id, request.session_id, "logout")
         return pb.Empty()
 
-    @grpc_errors(_map)
     async def DeleteAccount(self, request: pb.AccountRef, context) -> pb.Empty:
         await self.app.delete_account(request.account_id)
         return pb.Empty()
 
-    @grpc_errors(_map)
     async def CreateApiKey(self, request: pb.CreateApiKeyRequest, context) -> pb.CreatedApiKey:
-        info, secret = await self.app.create_api_key(request.account_id, request.name, request.mode,
-                                                     request.rate_limit_per_minute)
+        info, secret = await self.app.create_api_key(request.account_id, request.mode, request.name, request.rate_limit_per_minute)
         return pb.CreatedApiKey(key=key_pb(info), secret=secret)
 
-    @grpc_errors(_map)
     async def ListApiKeys(self, request: pb.AccountRef, context) -> pb.ListApiKeysResponse:
         return pb.ListApiKeysResponse(keys=[key_pb(k) for k in self.app.list_api_keys(request.account_id)])
 
-    @grpc_errors(_map)
     async def RevokeApiKey(self, request: pb.RevokeApiKeyRequest, context) -> pb.Empty:
         await self.app.revoke_api_key(request.account_id, request.key_id)
         return pb.Empty()

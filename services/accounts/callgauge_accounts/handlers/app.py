@@ -13,21 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from google.protobuf.message import Message
 from prometheus_client import Counter
 from uuid6 import uuid7
 
 from callgauge_bus.codec import decode_payload, new_event, registry_of
 from callgauge_eventstore import EventStore, NewEvent, StreamState, WrongExpectedVersion
-from callgauge_eventstore.aggregate import decide_and_append, load, save
+from callgauge_eventstore.aggregate import MAX_ATTEMPTS, decide_and_append, load
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.logs import get_logger
 from callgauge_proto.callgauge.accounts.v1 import events_pb2 as ev
 
+from callgauge_accounts.adapters.passwords import Argon2Passwords, Passwords
 from callgauge_accounts.domain import model
-from callgauge_accounts.domain.errors import (Conflict, FieldError, Invalid, NotFound, Unauthenticated,
+from callgauge_accounts.domain.errors import (FieldError, Invalid, NotFound, Unauthenticated,
                                               ValidationCollector)
 from callgauge_accounts.handlers.views import ReadModel
 
@@ -100,7 +99,7 @@ class KeyInfo:
 
 class AccountsApp:
     def __init__(self, store: EventStore, jwt_secret: str, access_ttl_s: int = 3600,
-                 refresh_ttl_s: int = 30 * 86400, hasher: PasswordHasher | None = None,
+                 refresh_ttl_s: int = 30 * 86400, passwords: Passwords | None = None,
                  key_rate_limit_max: int = model.RATE_LIMIT_MAX, max_keys: int = model.MAX_KEYS_PER_ACCOUNT) -> None:
         if len(jwt_secret) < 32:
             raise ValueError("the JWT secret must be at least 32 characters")
@@ -111,8 +110,7 @@ class AccountsApp:
         self.refresh_ttl_s = refresh_ttl_s
         self.key_rate_limit_max = key_rate_limit_max
         self.max_keys = max_keys
-        self.hasher = hasher or PasswordHasher()
-        self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))  # evens out unknown-email logins
+        self.passwords = passwords or Argon2Passwords()
         self._projector: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()
 
@@ -134,54 +132,45 @@ class AccountsApp:
                 self.view.apply(payload, e.recorded_at)
             await self.view.advanced_to(e.position)
 
-    async def _append(self, stream: str, version: int, events: list[Message], correlation: str) -> int:
-        new = [_new_event(e, correlation) for e in events]
-        position = await save(self.store, stream, version, new)
-        await self.view.wait_for(position)
-        return position
-
-    async def _decide(self, stream: str, evolve, decide, correlation: str):
-        """The shared command loop (callgauge_eventstore.aggregate.decide_and_append): load, decide,
+    async def _decide(self, stream: str, evolve, decide, correlation: str, attempts: int = MAX_ATTEMPTS):
+        """The one command loop (callgauge_eventstore.aggregate.decide_and_append): load, decide,
         append at the loaded version; on a concurrent write to the stream, decide again on the new
-        state. Then wait until the read model has it. Returns the state the decision was made on."""
-        state, _, _, position = await decide_and_append(
-            self.store, stream, evolve, decode, lambda s: [_new_event(e, correlation) for e in decide(s)])
-        if position is not None:
-            await self.view.wait_for(position)
-        return state
+        state (up to `attempts` times). Then wait until the read model has it. Returns the state
+        the decision was made on and the events appended."""
+        decided: list[Message] = []
 
-    async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, password)
+        def new_events(state) -> list[NewEvent]:
+            decided[:] = decide(state)
+            return [_new_event(e, correlation) for e in decided]
 
-    async def _verify(self, password_hash: str, password: str) -> bool:
-        def check() -> bool:
-            try:
-                return self.hasher.verify(password_hash, password)
-            except (VerificationError, InvalidHashError):
-                return False
-        return await asyncio.to_thread(check)
+        state, _, _, position = await decide_and_append(self.store, stream, evolve, decode, new_events,
+                                                        attempts=attempts)
+        if position is None:
+            return state, []
+        await self.view.wait_for(position)
+        return state, list(decided)
 
     # ------------------------------------------------------------ users
 
     async def _claim_email(self, email: str, account_id: str) -> None:
-        claim, version = await load(self.store, email_stream(email), model.evolve_email, decode)
-        holds = False
+        """An email belongs to one account: Conflict (domain) when another account's claim holds."""
+        claim, _ = await load(self.store, email_stream(email), model.evolve_email, decode)
+        checked, holds = "", False  # whose claim was checked, and whether it holds
         if claim is not None and claim.claimed and claim.account_id != account_id:
             owner, _ = await load(self.store, account_stream(claim.account_id), model.evolve_account, decode)
-            holds = model.claim_holds(claim, owner, datetime.now(UTC))
-        events = model.decide_claim_email(claim, holds, model.ClaimEmail(email, account_id))
-        try:
-            await self._append(email_stream(email), version, events, account_id)
-        except WrongExpectedVersion as exc:  # someone claimed it in between
-            raise Conflict("an account with this email already exists") from exc
+            checked, holds = claim.account_id, model.claim_holds(claim, owner, datetime.now(UTC))
+
+        def decide(claim: model.EmailClaim | None) -> list[Message]:
+            # a claim made since the check is one whose registration is in flight: it holds
+            return model.decide_claim_email(claim, holds if claim is None or claim.account_id == checked else True,
+                                            model.ClaimEmail(email, account_id))
+
+        await self._decide(email_stream(email), model.evolve_email, decide, account_id)
 
     async def _release_email(self, email: str, account_id: str) -> None:
-        claim, version = await load(self.store, email_stream(email), model.evolve_email, decode)
-        events = model.decide_release_email(claim, account_id)
-        try:
-            await self._append(email_stream(email), version, events, account_id)
-        except WrongExpectedVersion:  # claimed by someone else meanwhile: nothing of ours to release
-            log.info("email_release_skipped", account_id=account_id)
+        """Nothing when the claim is someone else's meanwhile."""
+        await self._decide(email_stream(email), model.evolve_email,
+                           lambda claim: model.decide_release_email(claim, account_id), account_id)
 
     async def register(self, email: str, password: str) -> model.Account:
         email = model.normalize_email(email)
@@ -189,7 +178,7 @@ class AccountsApp:
         model.check_email(email, v)
         model.check_password(password, email, v)
         v.raise_if_any()
-        password_hash = await self._hash(password)
+        password_hash = await self.passwords.hash(password)
         account_id = new_id()
         await self._claim_email(email, account_id)
         await self._decide(account_stream(account_id), model.evolve_account,
@@ -205,7 +194,7 @@ class AccountsApp:
 
     async def update_account(self, account_id: str, email: str, password: str, current_password: str,
                              keep_session: str = "") -> model.Account:
-        state, version = await load(self.store, account_stream(account_id), model.evolve_account, decode)
+        state, _ = await load(self.store, account_stream(account_id), model.evolve_account, decode)
         account = model.live(state, account_id)
         email = model.normalize_email(email) if email else ""
         v = ValidationCollector()
@@ -216,23 +205,31 @@ class AccountsApp:
         if password:
             model.check_password(password, email or account.email, v)
         v.raise_if_any()
-        if not await self._verify(account.password_hash, current_password):
+        if not await self.passwords.verify(account.password_hash, current_password):
             raise Invalid([FieldError(["body", "currentPassword"], "is not your current password",
                                             "value_error.current_password")])
-        events: list[Message] = []
-        if email and email != account.email:
-            await self._claim_email(email, account_id)
-            events += model.decide_change_email(state, model.ChangeEmail(account_id, email))
-        if password:
-            events += model.decide_change_password(state, model.ChangePassword(account_id, await self._hash(password)))
+        new_email = email if email and email != account.email else ""
+        password_hash = await self.passwords.hash(password) if password else ""
+
+        def decide(state: model.Account | None) -> list[Message]:
+            events: list[Message] = []
+            if new_email:
+                events += model.decide_change_email(state, model.ChangeEmail(account_id, new_email))
+            if password_hash:
+                events += model.decide_change_password(state, model.ChangePassword(account_id, password_hash))
+            return events
+
+        if new_email:
+            await self._claim_email(new_email, account_id)
         try:
-            await self._append(account_stream(account_id), version, events, account_id)
-        except WrongExpectedVersion:
-            if email and email != account.email:
-                await self._release_email(email, account_id)
+            decided_on, _ = await self._decide(account_stream(account_id), model.evolve_account, decide, account_id)
+        except BaseException:
+            if new_email:
+                await asyncio.shield(self._release_email(new_email, account_id))
             raise
-        if email and email != account.email:
-            await self._release_email(account.email, account_id)
+        old_email = decided_on.email  # as it was when the change was appended (a concurrent change may have moved it)
+        if new_email and old_email != new_email:
+            await self._release_email(old_email, account_id)
         if password:  # a new password ends every other session (a thief's refresh token dies here)
             for sid in [s.id for s in self.view.sessions.values()
                         if s.account_id == account_id and not s.revoked and s.id != keep_session]:
@@ -240,9 +237,9 @@ class AccountsApp:
         return self.view.accounts[account_id]
 
     async def delete_account(self, account_id: str) -> None:
-        state = await self._decide(account_stream(account_id), model.evolve_account,
-                                   lambda s: model.decide_delete_account(s, model.DeleteAccount(account_id)),
-                                   account_id)
+        state, _ = await self._decide(account_stream(account_id), model.evolve_account,
+                                      lambda s: model.decide_delete_account(s, model.DeleteAccount(account_id)),
+                                      account_id)
         await self._release_email(state.email, account_id)  # type: ignore[union-attr]  # live() checked it
 
     # ------------------------------------------------------------ sessions
@@ -250,30 +247,33 @@ class AccountsApp:
     async def login(self, email: str, password: str) -> Tokens:
         email = model.normalize_email(email)
         account = self.view.live_account(self.view.by_email.get(email, ""))
-        ok = await self._verify(account.password_hash if account else self._dummy_hash, password)
+        ok = await self.passwords.verify(account.password_hash if account else self.passwords.dummy_hash, password)
         if account is None or not ok:
             LOGINS.labels("rejected").inc()
             raise Unauthenticated("Invalid email or password")
         sid = new_id()
         refresh = self._refresh_token(sid)
         now = int(time.time())
-        events = model.decide_start_session(None, account, model.StartSession(
-            sid, account.id, sha256(refresh), now + self.refresh_ttl_s))
-        await self._append(session_stream(sid), StreamState.NO_STREAM, events, account.id)
+        await self._decide(session_stream(sid), model.evolve_session, lambda s: model.decide_start_session(
+            s, account, model.StartSession(sid, account.id, sha256(refresh), now + self.refresh_ttl_s)), account.id)
         LOGINS.labels("ok").inc()
         return Tokens(self._access_token(account.id, sid, now), refresh, self.access_ttl_s)
 
     async def refresh(self, token: str) -> Tokens:
         sid = _session_of(token)
-        state, version = await load(self.store, session_stream(sid), model.evolve_session, decode)
-        alive = state is not None and self.view.live_account(state.account_id) is not None
         new = self._refresh_token(sid)
         now = int(time.time())
-        events = model.decide_refresh(state, alive, model.RefreshSession(
-            sid, sha256(token), sha256(new), now, now + self.refresh_ttl_s))
+        cmd = model.RefreshSession(sid, sha256(token), sha256(new), now, now + self.refresh_ttl_s)
+
+        def decide(state: model.Session | None) -> list[Message]:
+            alive = state is not None and self.view.live_account(state.account_id) is not None
+            return model.decide_refresh(state, alive, cmd)
+
         try:
-            await self._append(session_stream(sid), version, events, sid)
-        except WrongExpectedVersion as exc:  # a concurrent refresh spent this token first
+            # one attempt: a concurrent refresh of the same token spent it first, and this one is
+            # refused (deciding again would take it for a stolen token's reuse and end the session)
+            state, events = await self._decide(session_stream(sid), model.evolve_session, decide, sid, attempts=1)
+        except WrongExpectedVersion as exc:
             raise Unauthenticated("Invalid or expired refresh token") from exc
         if isinstance(events[0], ev.SessionRevoked):
             log.warning("refresh_token_reused", session_id=sid)
@@ -281,15 +281,8 @@ class AccountsApp:
         return Tokens(self._access_token(state.account_id, sid, now), new, self.access_ttl_s)  # type: ignore[union-attr]
 
     async def end_session(self, account_id: str, session_id: str, reason: str = "logout") -> None:
-        for _attempt in range(3):
-            state, version = await load(self.store, session_stream(session_id), model.evolve_session, decode)
-            events = model.decide_end_session(state, account_id, session_id, reason)
-            try:
-                await self._append(session_stream(session_id), version, events, session_id)
-                return
-            except WrongExpectedVersion:  # refreshed meanwhile: decide again
-                continue
-        raise Conflict("the session changed concurrently; retry")
+        await self._decide(session_stream(session_id), model.evolve_session,
+                           lambda state: model.decide_end_session(state, account_id, session_id, reason), session_id)
 
     def _refresh_token(self, sid: str) -> str:
         return f"cgr_{sid}.{secrets.token_urlsafe(32)}"
@@ -357,7 +350,7 @@ class AccountsApp:
 
     # ------------------------------------------------------------ API keys
 
-    async def create_api_key(self, account_id: str, name: str, mode: str, rate_limit: int) -> tuple[KeyInfo, str]:
+    async def create_api_key(self, account_id: str, mode: str, name: str, rate_limit: int) -> tuple[KeyInfo, str]:
         secret = secrets.token_urlsafe(32)  # 256 bits
         prefix = model.KEY_PREFIX.get(mode, "")
         full = prefix + secret

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 import immutables
 from google.protobuf.message import Message
@@ -56,6 +57,14 @@ class Hold:
         return max(self.amount - self.charged, 0)
 
 
+class Metered(NamedTuple):
+    """What a metered unit key (a call's seconds, a one-off charge) was billed so far."""
+
+    total: int  # units billed so far
+    final: bool = False  # the call's final measurement is billed: interim reports of it change nothing
+    uncollected_minor: int = 0  # what of its charges the balance could not cover
+
+
 @dataclass(frozen=True)
 class AutoTopUp:
     enabled: bool = False
@@ -71,7 +80,7 @@ class Wallet:
     balance_minor: int = 0
     holds: Mapping[str, Hold] = field(default_factory=dict)  # open reservations by run id
     runs: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (project, test), kept
-    # run id -> metered unit key -> units billed so far, as persistent maps (immutables.Map, a HAMT):
+    # run id -> metered unit key -> Metered (units billed so far), as persistent maps (immutables.Map, a HAMT):
     # a charge makes a new map in O(log n) sharing the rest, so a 300,000-call run costs the same per
     # call as a 10-call one (copying a dict per charge made metering quadratic in the run's calls)
     units: immutables.Map = field(default_factory=immutables.Map)
@@ -120,8 +129,10 @@ class Release:
 @dataclass(frozen=True)
 class Meter:
     """Bill `kind` units. For call seconds, `total` is the units billed so far for the call as the
-    media-engine reports it (monotonic: only the growth is charged); for one-off charges `total` is
-    the quantity and `key` makes it idempotent."""
+    media-engine reports it: an interim report (CallProgress) charges only the growth; the `final`
+    one (the call's CallMeasured) sets the call's billed total, correcting the interim charges both
+    ways (the engine's clock of a call that is up runs behind or ahead of the measured talk time).
+    For one-off charges `total` is the quantity and `key` makes it idempotent."""
 
     run_id: str
     key: str  # call id, or the charge id of a one-off charge
@@ -129,6 +140,7 @@ class Meter:
     total: int
     unit_price_minor: int
     source_event_id: str = ""
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,8 +181,12 @@ def evolve(state: Wallet | None, event: Message, at: datetime | None = None) -> 
         holds.pop(event.run_id, None)
         return replace(state, holds=holds)
     if isinstance(event, billing_pb2.UsageCharged):
-        run_units = state.units.get(event.run_id, _NO_UNITS).set(_unit_key(event.kind, event.call_id),
-                                                                    event.total_quantity)
+        key = _unit_key(event.kind, event.call_id)
+        run_units = state.units.get(event.run_id, _NO_UNITS)
+        before = run_units.get(key)
+        run_units = run_units.set(key, Metered(
+            event.total_quantity, event.final or (before is not None and before.final),
+            (before.uncollected_minor if before is not None else 0) + event.uncollected_minor))
         units = state.units.set(event.run_id, run_units)  # type: ignore[attr-defined]
         holds = dict(state.holds)
         h = holds.get(event.run_id)
@@ -306,23 +322,31 @@ def decide_meter(state: Wallet, cmd: Meter, metered: bool = True) -> list[Messag
     if cmd.total < 0 or cmd.unit_price_minor < 0:
         raise Invalid.one(["quantity"], "must not be negative")
     key = _unit_key(cmd.kind, cmd.key)
-    run_units = state.units.get(cmd.run_id, {})
-    before = run_units.get(key, 0)
-    if cmd.kind != "call_seconds" and key in run_units:
+    entry = state.units.get(cmd.run_id, _NO_UNITS).get(key)
+    before = entry.total if entry is not None else 0
+    final = cmd.final and cmd.kind == "call_seconds"
+    if cmd.kind != "call_seconds" and entry is not None:
         return []  # a one-off charge seen before
+    if entry is not None and entry.final:
+        return []  # the call's final measurement is billed: a repeat or a late interim report
     growth = cmd.total - before if cmd.kind == "call_seconds" else cmd.total
-    if growth <= 0:
-        return []
+    if growth <= 0 and not (final and entry is not None):
+        return []  # nothing new; a final measurement of a call never charged has nothing to correct
     price = 0 if state.mode == "test" or not metered else cmd.unit_price_minor
     due = growth * price
-    taken = min(due, max(state.balance_minor, 0))
-    uncollected = due - taken
+    if due >= 0:
+        taken = min(due, max(state.balance_minor, 0))
+        uncollected = due - taken
+    else:  # the interim reports charged more than the call's measured total: give the excess back,
+        # what the balance could not cover first (it was never taken)
+        uncollected = -min(-due, entry.uncollected_minor if entry is not None else 0)
+        taken = due - uncollected
     project_id, test_id = state.runs.get(cmd.run_id, ("", ""))
     events: list[Message] = [billing_pb2.UsageCharged(
         account_id=state.account_id, run_id=cmd.run_id, call_id=cmd.key, kind=cmd.kind, quantity=growth,
         total_quantity=cmd.total, unit_price_minor=price, amount_minor=taken, uncollected_minor=uncollected,
         currency=state.currency, balance_after_minor=state.balance_minor - taken, project_id=project_id,
-        test_id=test_id, mode=state.mode, source_event_id=cmd.source_event_id)]
+        test_id=test_id, mode=state.mode, source_event_id=cmd.source_event_id, final=final)]
     if due > 0 and state.balance_minor - taken <= 0 and cmd.run_id not in state.exhausted_runs:
         # once per run until the next credit: a run that began after the wallet emptied is stopped too
         events.append(billing_pb2.BalanceExhausted(account_id=state.account_id, run_id=cmd.run_id,

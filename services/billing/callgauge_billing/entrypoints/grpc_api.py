@@ -1,33 +1,16 @@
-"""BillingService gRPC servicer: requests become commands and queries on BillingApp."""
+"""BillingService gRPC servicer: requests become commands and queries on BillingApp. Errors are
+raised, not answered here: the server's DomainErrorInterceptor (callgauge_platform.errors) maps
+them (InsufficientBalance, PaymentDeclined: FAILED_PRECONDITION with their code and details)."""
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-
-import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from callgauge_platform.errors import domain_status, grpc_errors
+from callgauge_platform.timestamps import datetime_of, timestamp_of
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2 as pb
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_grpc
 from callgauge_proto.callgauge.events.v1 import billing_pb2
 
 from callgauge_billing.domain import wallet
-from callgauge_billing.domain.errors import InsufficientBalance, PaymentDeclined
 from callgauge_billing.handlers.app import BillingApp
-
-ERROR_CODE_KEY = "callgauge-error-code"
-ERROR_DETAILS_KEY = "callgauge-error-details"
-
-
-_map = domain_status  # billing's own errors (InsufficientBalance, PaymentDeclined) abort in place
-
-
-def insufficient_metadata(exc: InsufficientBalance) -> tuple[tuple[str, str], ...]:
-    details = {"needed": exc.needed, "available": max(exc.available, 0), "currency": exc.currency}
-    return ((ERROR_CODE_KEY, "INSUFFICIENT_BALANCE"), (ERROR_DETAILS_KEY, json.dumps(details)))
-
 
 def wallet_pb(w: wallet.Wallet, version: int = 0, billing_mode: str = "") -> pb.Wallet:
     a = w.auto_top_up
@@ -37,13 +20,8 @@ def wallet_pb(w: wallet.Wallet, version: int = 0, billing_mode: str = "") -> pb.
                      exhausted=w.exhausted, billing_mode=billing_mode)
 
 
-def _dt(ts: Timestamp, present: bool) -> datetime | None:
-    return ts.ToDatetime(tzinfo=UTC) if present else None
-
-
 def _entry(ev, p) -> pb.LedgerEntry | None:
-    e = pb.LedgerEntry(id=str(ev.id), run_id=getattr(p, "run_id", ""))
-    e.at.FromDatetime(ev.recorded_at)
+    e = pb.LedgerEntry(id=str(ev.id), run_id=getattr(p, "run_id", ""), at=timestamp_of(ev.recorded_at))
     if isinstance(p, billing_pb2.WalletCredited):
         e.type, e.amount_minor, e.balance_after_minor = "credit", p.amount_minor, p.balance_after_minor
         e.kind, e.description = p.reason, f"{p.reason.replace('_', ' ')} {p.top_up_id}".strip()
@@ -51,6 +29,9 @@ def _entry(ev, p) -> pb.LedgerEntry | None:
         e.type, e.amount_minor, e.balance_after_minor = "charge", -p.amount_minor, p.balance_after_minor
         e.kind, e.quantity = p.kind, p.quantity
         e.description = f"{p.quantity} x {p.kind.replace('_', ' ')} at {p.unit_price_minor} ({p.call_id})"
+        if p.final and p.quantity <= 0:  # the call's measurement corrects what its interim reports charged
+            e.description = (f"{p.call_id} measured {p.total_quantity} {p.kind.replace('_', ' ')}: "
+                             + (f"{-p.quantity} given back" if p.quantity else "nothing more to charge"))
     elif isinstance(p, billing_pb2.FundsReserved):
         e.type, e.description = "reservation", f"{p.amount_minor} held for run {p.run_id}"
     elif isinstance(p, billing_pb2.ReservationSettled):
@@ -76,60 +57,43 @@ class BillingServicer(pb_grpc.BillingServiceServicer):
     def _pb(self, w: wallet.Wallet, version: int = 0) -> pb.Wallet:
         return wallet_pb(w, version, self.app.config.billing_mode)
 
-    @grpc_errors(_map)
     async def GetWallet(self, request: pb.GetWalletRequest, context) -> pb.Wallet:
         state, version = await self.app.get_wallet(request.account_id, request.mode or "live")
         return self._pb(state, version)
 
-    @grpc_errors(_map)
     async def TopUp(self, request: pb.TopUpRequest, context) -> pb.Wallet:
-        try:
-            return self._pb(await self.app.top_up(request.account_id, request.mode or "live", request.amount_minor,
-                                                   request.currency, request.top_up_id))
-        except PaymentDeclined as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc),
-                                trailing_metadata=((ERROR_CODE_KEY, "PAYMENT_DECLINED"),))
+        return self._pb(await self.app.top_up(request.account_id, request.mode or "live", request.amount_minor,
+                                               request.currency, request.top_up_id))
 
-    @grpc_errors(_map)
     async def Credit(self, request: pb.CreditRequest, context) -> pb.Wallet:
         return self._pb(await self.app.credit(request.account_id, request.mode or "live", request.amount_minor,
                                                request.currency, request.credit_id, request.reason))
 
-    @grpc_errors(_map)
     async def SetAutoTopUp(self, request: pb.SetAutoTopUpRequest, context) -> pb.Wallet:
         return self._pb(await self.app.set_auto_top_up(request.account_id, request.mode or "live", request.enabled,
                                                         request.threshold_minor, request.amount_minor,
                                                         request.currency))
 
-    @grpc_errors(_map)
     async def Reserve(self, request: pb.ReserveRequest, context) -> pb.Reservation:
-        try:
-            state, amount = await self.app.reserve(request.account_id, request.mode or "live", request.run_id,
-                                                   request.project_id, request.test_id, request.spec)
-        except InsufficientBalance as exc:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc),
-                                trailing_metadata=insufficient_metadata(exc))
+        state, amount = await self.app.reserve(request.account_id, request.mode or "live", request.project_id,
+                                               request.test_id, request.run_id, request.spec)
         return pb.Reservation(run_id=request.run_id, amount_minor=amount, currency=state.currency,
                               available_after_minor=state.available_minor)
 
-    @grpc_errors(_map)
     async def Release(self, request: pb.ReleaseRequest, context) -> pb.Wallet:
         return self._pb(await self.app.release(request.account_id, request.mode or "live", request.run_id))
 
-    @grpc_errors(_map)
     async def Charge(self, request: pb.ChargeRequest, context) -> pb.Wallet:
         return self._pb(await self.app.charge(request.account_id, request.mode or "live", request.run_id,
                                                request.kind, request.quantity, request.charge_id))
 
-    @grpc_errors(_map)
     async def GetUsage(self, request: pb.GetUsageRequest, context) -> pb.Usage:
         currency, total, groups = await self.app.usage(
-            request.account_id, request.mode or "live", _dt(request.__getattribute__("from"), request.HasField("from")),
-            _dt(request.to, request.HasField("to")), request.group_by or "day")
+            request.account_id, request.mode or "live", datetime_of(request.__getattribute__("from"), request.HasField("from")),
+            datetime_of(request.to, request.HasField("to")), request.group_by or "day")
         return pb.Usage(currency=currency, total_minor=total, groups=[pb.UsageGroup(**g) for g in groups],
                         mode=request.mode or "live")
 
-    @grpc_errors(_map)
     async def ListUsage(self, request: pb.ListUsageRequest, context) -> pb.ListUsageResponse:
         state, _ = await self.app.get_wallet(request.account_id, request.mode or "live")
         entries = [e for ev, p in await self.app.ledger(request.account_id, request.mode or "live")

@@ -171,7 +171,7 @@ class BillingApp:
             return 0
         return pricing.max_cost(spec, self.config.prices)
 
-    async def reserve(self, account_id: str, mode: str, run_id: str, project_id: str, test_id: str,
+    async def reserve(self, account_id: str, mode: str, project_id: str, test_id: str, run_id: str,
                       spec: spec_pb2.TestSpec) -> tuple[wallet.Wallet, int]:
         if not run_id:
             raise Invalid.one(["run_id"], "required")
@@ -202,8 +202,8 @@ class BillingApp:
         return await self._meter(account_id, mode, run_id, key, kind, quantity, f"charge:{key}")
 
     async def _meter(self, account_id: str, mode: str, run_id: str, key: str, kind: str, total: int,
-                     source: str) -> wallet.Wallet:
-        cmd = wallet.Meter(run_id, key, kind, total, self.config.prices.unit_price(kind), source)
+                     source: str, final: bool = False) -> wallet.Wallet:
+        cmd = wallet.Meter(run_id, key, kind, total, self.config.prices.unit_price(kind), source, final)
         state = await self.execute(account_id, mode, lambda s: wallet.decide_meter(s, cmd, self.config.metered),
                                    correlation=run_id,
                                    causation=source, id_source=source)
@@ -248,27 +248,29 @@ class BillingApp:
 
     # ------------------------------------------------------------ consumers
 
-    def _call_units(self, delivered: Delivered) -> tuple[str, str, int] | None:
-        """(run id, call id, call seconds so far) of an event that meters a call's seconds; None
-        for any other event (or one that bills nothing)."""
+    def _call_units(self, delivered: Delivered) -> tuple[str, str, int, bool] | None:
+        """(run id, call id, call seconds so far, final) of an event that meters a call's seconds;
+        None for any other event. An interim report (CallProgress: whole seconds up so far, by the
+        engine's clock) that bills nothing is None; the final one (CallMeasured: every started second
+        of the measured talk time) is kept even at 0 s, as it corrects what the interim ones charged."""
         msg = delivered.payload
         if isinstance(msg, media_pb2.CallProgress):
-            total, call_id = int(msg.up_ms // 1000), msg.call_id  # whole seconds so far; the final event bills the started one
+            total, call_id, final = int(msg.up_ms // 1000), msg.call_id, False
         elif isinstance(msg, media_pb2.CallMeasured) and msg.call.role != "register":
-            if msg.call.duration_ms <= 0 and msg.call.outcome != m_pb2.SUCCESS:
-                return None
-            total, call_id = pricing.billed_seconds(msg.call.duration_ms), msg.call.call_id
+            answered = msg.call.duration_ms > 0 or msg.call.outcome == m_pb2.SUCCESS
+            total = pricing.billed_seconds(msg.call.duration_ms) if answered else 0
+            call_id, final = msg.call.call_id, True
         else:
             return None
-        if total <= 0 or not call_id or not msg.run_id:
+        if (total <= 0 and not final) or total < 0 or not call_id or not msg.run_id:
             return None
-        return msg.run_id, call_id, total
+        return msg.run_id, call_id, total, final
 
     async def on_batch(self, batch: list[Delivered]) -> None:
         """A fetch of run and media events. The call seconds of consecutive call events are charged a
         wallet at a time, in one write per wallet (each charge still its own UsageCharged under ids
         derived from its media event's id: exactly once); any other event is handled in its place."""
-        calls: list[tuple[Delivered, tuple[str, str, int]]] = []
+        calls: list[tuple[Delivered, tuple[str, str, int, bool]]] = []
         for delivered in batch:
             units = self._call_units(delivered)
             if units is not None:
@@ -281,15 +283,15 @@ class BillingApp:
         if calls:
             await self._meter_calls(calls)
 
-    async def _meter_calls(self, calls: list[tuple[Delivered, tuple[str, str, int]]]) -> None:
+    async def _meter_calls(self, calls: list[tuple[Delivered, tuple[str, str, int, bool]]]) -> None:
         by_wallet: dict[tuple[str, str], list[tuple[str, wallet.Meter]]] = {}
-        for delivered, (run_id, call_id, total) in calls:
+        for delivered, (run_id, call_id, total, final) in calls:
             owner = await self.run_owner(run_id)
             if owner is None:
                 log.warning("metered_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
                 continue
             cmd = wallet.Meter(run_id, call_id, "call_seconds", total, self.config.prices.unit_price("call_seconds"),
-                               delivered.event_id)
+                               delivered.event_id, final)
             by_wallet.setdefault(owner, []).append((delivered.event_id, cmd))
         for (account_id, mode), cmds in by_wallet.items():
 
@@ -305,7 +307,8 @@ class BillingApp:
                 state = await self._execute(account_id, mode, decide, correlation=cmds[0][1].run_id)
             except DuplicateEventId:  # a redelivery overlapping what is charged: one at a time, each idempotent
                 for source, cmd in cmds:
-                    state = await self._meter(account_id, mode, cmd.run_id, cmd.key, cmd.kind, cmd.total, source)
+                    state = await self._meter(account_id, mode, cmd.run_id, cmd.key, cmd.kind, cmd.total, source,
+                                              cmd.final)
             CALLS_METERED.labels(mode).inc(len(cmds))
             await self._maybe_auto_top_up(account_id, mode, state, cmds[-1][0])
 
@@ -348,12 +351,12 @@ class BillingApp:
         units = self._call_units(delivered)
         if units is None:
             return
-        _, call_id, total = units
+        _, call_id, total, final = units
         owner = await self.run_owner(run_id)
         if owner is None:
             log.warning("metered_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
             return
-        await self._meter(*owner, run_id, call_id, "call_seconds", total, delivered.event_id)
+        await self._meter(*owner, run_id, call_id, "call_seconds", total, delivered.event_id, final)
 
     # ------------------------------------------------------------ queries
 

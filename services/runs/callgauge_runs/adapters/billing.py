@@ -4,6 +4,7 @@ billing service; `UnmeteredBilling` (tests, tools) reserves nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Protocol
 
 import grpc
@@ -13,23 +14,33 @@ from callgauge_proto.callgauge.billing.v1 import billing_service_pb2 as bpb
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as bpb_grpc
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 
-from callgauge_runs.domain.errors import DomainError
+from callgauge_platform.domain_errors import Refused, Unavailable
+from callgauge_platform.errors import ERROR_CODE_KEY, ERROR_DETAILS_KEY
 
 
-class InsufficientBalance(DomainError):
-    """The wallet cannot pay for the run (crosses gRPC as FAILED_PRECONDITION + metadata)."""
-
-    def __init__(self, message: str, metadata: tuple[tuple[str, str], ...]) -> None:
-        super().__init__(message)
-        self.metadata = metadata
+class InsufficientBalance(Refused):
+    """The wallet cannot pay for the run: billing's refusal (its code and details), passed on as it
+    came (FAILED_PRECONDITION, REST 402)."""
 
 
-class BillingUnavailable(DomainError):
+class BillingUnavailable(Unavailable):
     """Billing did not answer: the run is not started (crosses gRPC as UNAVAILABLE, REST 503)."""
 
 
+def _refusal(exc: grpc.aio.AioRpcError) -> InsufficientBalance | None:
+    md = dict(exc.trailing_metadata() or ())
+    if exc.code() != grpc.StatusCode.FAILED_PRECONDITION or not md.get(ERROR_CODE_KEY):
+        return None
+    try:
+        details = json.loads(md.get(ERROR_DETAILS_KEY) or "{}")
+    except ValueError:
+        details = {}
+    return InsufficientBalance(exc.details() or "insufficient balance", str(md[ERROR_CODE_KEY]),
+                               details if isinstance(details, dict) else {})
+
+
 class BillingPort(Protocol):
-    async def reserve(self, account_id: str, mode: str, run_id: str, project_id: str, test_id: str,
+    async def reserve(self, account_id: str, mode: str, project_id: str, test_id: str, run_id: str,
                       spec: spec_pb2.TestSpec) -> None:
         """Hold the run's maximum cost; InsufficientBalance when the wallet cannot pay for it."""
 
@@ -40,7 +51,7 @@ class BillingPort(Protocol):
 
 
 class UnmeteredBilling:
-    async def reserve(self, account_id, mode, run_id, project_id, test_id, spec) -> None:
+    async def reserve(self, account_id, mode, project_id, test_id, run_id, spec) -> None:
         return None
 
     async def release(self, account_id, mode, run_id) -> None:
@@ -62,15 +73,15 @@ class GrpcBilling:
             self._stub = bpb_grpc.BillingServiceStub(self._channel)
         return self._stub
 
-    async def reserve(self, account_id, mode, run_id, project_id, test_id, spec) -> None:
+    async def reserve(self, account_id, mode, project_id, test_id, run_id, spec) -> None:
         try:
             await self._billing().Reserve(bpb.ReserveRequest(
                 account_id=account_id, mode=mode, run_id=run_id, project_id=project_id, test_id=test_id,
                 spec=spec), timeout=self._timeout)
         except grpc.aio.AioRpcError as exc:
-            md = tuple((k, v) for k, v in (exc.trailing_metadata() or ()) if k.startswith("callgauge-error"))
-            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and md:
-                raise InsufficientBalance(exc.details() or "insufficient balance", md) from None
+            refusal = _refusal(exc)
+            if refusal is not None:
+                raise refusal from None
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise BillingUnavailable("the billing service is unavailable; retry shortly") from None
             raise

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
-from callgauge_runs.domain.errors import ValidationCollector
+from callgauge_runs.domain.errors import Conflict, ValidationCollector
+from callgauge_runs.domain.run import Run
 
 # metric (RunSummary field) -> (which way is better, default tolerance)
 METRICS: dict[str, tuple[str, float]] = {
@@ -70,3 +71,23 @@ def compare(base: m_pb2.RunSummary, run: m_pb2.RunSummary,
         regression = (b - r > tol) if better == "higher" else (r - b > tol)
         out.append(MetricDelta(metric, b, r, round(delta, 6), tol, better, regression))
     return out
+
+
+def check_request(base_run_id: str, run_id: str, tolerances: dict[str, float]) -> None:
+    """Invalid (every problem at once) unless both runs are named and the tolerances are known
+    metrics with sensible values."""
+    v = ValidationCollector()
+    validate_tolerances(tolerances, v)
+    if not base_run_id:
+        v.add(["baseRunId"], "the run to compare against", "missing")
+    if not run_id:
+        v.add(["runId"], "the run to compare", "missing")
+    v.raise_if_any()
+
+
+def compare_runs(base: Run, run: Run, tolerances: dict[str, float] | None = None) -> list[MetricDelta]:
+    """`compare` of two finished runs' summaries; Conflict when either has not finished."""
+    for r in (base, run):
+        if not r.finished:
+            raise Conflict(f"run {r.id} is {r.status}; compare finished runs")
+    return compare(base.summary or m_pb2.RunSummary(), run.summary or m_pb2.RunSummary(), tolerances)

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 from callgauge_proto.callgauge.events.v1 import monitor_pb2 as pb
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
+
+from callgauge_platform.timestamps import datetime_of, timestamp_of
 
 from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
 
@@ -180,16 +181,6 @@ class Probe:
 # ---------------------------------------------------------------- helpers
 
 
-def ts(dt: datetime) -> Timestamp:
-    out = Timestamp()
-    out.FromDatetime(dt if dt.tzinfo else dt.replace(tzinfo=UTC))
-    return out
-
-
-def dt_of(t: Timestamp) -> datetime:
-    return t.ToDatetime(tzinfo=UTC)
-
-
 def jitter(probe_id: str, interval_seconds: int) -> timedelta:
     """A stable offset in [0, min(10 % of the interval, 30 s)) derived from the probe's id."""
     span_ms = int(min(interval_seconds * 0.1, 30.0) * 1000)
@@ -263,13 +254,13 @@ def uptime_by_day(results: tuple[Judged, ...]) -> list[UptimeDay]:
 
 def evolve_probe(state: Probe | None, event: Message, at: datetime | None = None) -> Probe | None:
     if isinstance(event, pb.ProbeCreated):
-        created = dt_of(event.first_due_at) - jitter(event.probe_id, event.interval_seconds)
+        created = datetime_of(event.first_due_at) - jitter(event.probe_id, event.interval_seconds)
         return Probe(
             id=event.probe_id, project_id=event.project_id, account_id=event.account_id, mode=event.mode or "live",
             test_id=event.test_id, name=event.name, interval_seconds=event.interval_seconds,
             thresholds=_copy(event.thresholds), webhook_url=event.webhook_url,
             webhook_endpoint_id=event.webhook_endpoint_id, enabled=event.enabled,
-            created_at=at or created, next_due_at=dt_of(event.first_due_at),
+            created_at=at or created, next_due_at=datetime_of(event.first_due_at),
         )
     if state is None:
         return None
@@ -277,22 +268,22 @@ def evolve_probe(state: Probe | None, event: Message, at: datetime | None = None
         return replace(state, test_id=event.test_id, name=event.name, interval_seconds=event.interval_seconds,
                        thresholds=_copy(event.thresholds), webhook_url=event.webhook_url,
                        webhook_endpoint_id=event.webhook_endpoint_id, enabled=event.enabled,
-                       next_due_at=dt_of(event.next_due_at))
+                       next_due_at=datetime_of(event.next_due_at))
     if isinstance(event, pb.ProbeDeleted):
         return replace(state, deleted=True, enabled=False)
     if isinstance(event, pb.ProbeSlotFired):
-        return replace(state, last_slot=event.slot, next_due_at=dt_of(event.next_due_at),
-                       pending=(*state.pending, (event.run_id, dt_of(event.fired_at)))[-50:],
+        return replace(state, last_slot=event.slot, next_due_at=datetime_of(event.next_due_at),
+                       pending=(*state.pending, (event.run_id, datetime_of(event.fired_at)))[-50:],
                        slot_runs=(*state.slot_runs, (event.slot, event.run_id))[-200:])
     if isinstance(event, pb.ProbeRunRecorded):
-        judged = Judged(event.run_id, event.level, tuple(event.reasons), dt_of(event.finished_at))
+        judged = Judged(event.run_id, event.level, tuple(event.reasons), datetime_of(event.finished_at))
         results = (*state.results, judged)[-ProbeRules.keep_results:] if event.level else state.results
         new_state, reasons = health(results)
         return replace(state, results=results, pending=tuple(p for p in state.pending if p[0] != event.run_id),
                        state=new_state, state_reasons=reasons)
     if isinstance(event, pb.ProbeStateChanged):
         change = StateChange(event.seq, event.from_state, event.to_state, event.run_id, tuple(event.reasons),
-                             dt_of(event.changed_at))
+                             datetime_of(event.changed_at))
         return replace(state, changes=(*state.changes, change), state_since=change.changed_at)
     if isinstance(event, pb.ProbeChangesAcknowledged):
         return replace(state, acked_seq=max(state.acked_seq, event.up_to_seq))
@@ -365,7 +356,7 @@ def decide_create_probe(project_ok: bool, test_ok: bool, state: Probe | None, cm
     return [pb.ProbeCreated(
         probe_id=cmd.probe_id, project_id=cmd.project_id, account_id=cmd.account_id, mode=cmd.mode,
         test_id=cmd.test_id, name=cmd.name.strip(), interval_seconds=cmd.interval_seconds, thresholds=thresholds,
-        webhook_url=cmd.webhook_url, enabled=cmd.enabled, first_due_at=ts(first),
+        webhook_url=cmd.webhook_url, enabled=cmd.enabled, first_due_at=timestamp_of(first),
         webhook_endpoint_id=cmd.webhook_endpoint_id)]
 
 
@@ -396,13 +387,13 @@ def decide_update_probe(state: Probe | None, test_ok: bool, cmd: UpdateProbe,
     next_due = cmd.now + jitter(state.id, interval) if restart else state.next_due_at
     return [pb.ProbeUpdated(
         probe_id=state.id, test_id=cmd.test_id or state.test_id, name=name.strip(), interval_seconds=interval,
-        thresholds=thresholds, webhook_url=url, enabled=enabled, next_due_at=ts(next_due),
+        thresholds=thresholds, webhook_url=url, enabled=enabled, next_due_at=timestamp_of(next_due),
         webhook_endpoint_id=cmd.webhook_endpoint_id if cmd.webhook_endpoint_id is not None
         else state.webhook_endpoint_id)]
 
 
-def decide_delete_probe(state: Probe | None, probe_id: str, account_id: str, mode: str,
-                        project_id: str) -> list[Message]:
+def decide_delete_probe(state: Probe | None, account_id: str, mode: str, project_id: str,
+                        probe_id: str) -> list[Message]:
     if not visible(state, account_id, mode, project_id):
         raise NotFound("probe", probe_id)
     assert state is not None
@@ -416,8 +407,8 @@ def decide_fire_slot(state: Probe | None, now: datetime, run_id: str) -> list[Me
     interval = timedelta(seconds=state.interval_seconds)
     missed = int((now - state.next_due_at) / interval)  # whole intervals since the first due slot
     due = state.next_due_at + missed * interval
-    return [pb.ProbeSlotFired(probe_id=state.id, slot=state.last_slot + 1 + missed, due_at=ts(due), fired_at=ts(now),
-                              run_id=run_id, skipped_slots=missed, next_due_at=ts(due + interval))]
+    return [pb.ProbeSlotFired(probe_id=state.id, slot=state.last_slot + 1 + missed, due_at=timestamp_of(due), fired_at=timestamp_of(now),
+                              run_id=run_id, skipped_slots=missed, next_due_at=timestamp_of(due + interval))]
 
 
 def decide_record_run(state: Probe | None, outcome: RunOutcome) -> list[Message]:
@@ -426,16 +417,16 @@ def decide_record_run(state: Probe | None, outcome: RunOutcome) -> list[Message]
         return []  # not this probe's run, or already recorded
     if outcome.status == "CANCELLED":
         return [pb.ProbeRunRecorded(probe_id=state.id, run_id=outcome.run_id, run_status=outcome.status, level="",
-                                    finished_at=ts(outcome.finished_at))]
+                                    finished_at=timestamp_of(outcome.finished_at))]
     level, reasons, metrics = judge(state.thresholds, outcome)
     out: list[Message] = [pb.ProbeRunRecorded(
         probe_id=state.id, run_id=outcome.run_id, run_status=outcome.status, level=level, reasons=list(reasons),
-        metrics=metrics, finished_at=ts(outcome.finished_at))]
+        metrics=metrics, finished_at=timestamp_of(outcome.finished_at))]
     if level != state.state:
         seq = (state.changes[-1].seq if state.changes else 0) + 1
         out.append(pb.ProbeStateChanged(probe_id=state.id, seq=seq, from_state=state.state, to_state=level,
                                         run_id=outcome.run_id, reasons=list(reasons),
-                                        changed_at=ts(outcome.finished_at)))
+                                        changed_at=timestamp_of(outcome.finished_at)))
     return out
 
 
@@ -453,16 +444,16 @@ def decide_expire_runs(state: Probe | None, now: datetime, rules: ProbeRules = P
             continue
         reason = f"no result {int(timeout.total_seconds())} s after the slot fired"
         out.append(pb.ProbeRunRecorded(probe_id=state.id, run_id=run_id, run_status="NO_RESULT", level=UNKNOWN,
-                                       reasons=[reason], finished_at=ts(now)))
+                                       reasons=[reason], finished_at=timestamp_of(now)))
         if current != UNKNOWN:
             seq += 1
             out.append(pb.ProbeStateChanged(probe_id=state.id, seq=seq, from_state=current, to_state=UNKNOWN,
-                                            run_id=run_id, reasons=[reason], changed_at=ts(now)))
+                                            run_id=run_id, reasons=[reason], changed_at=timestamp_of(now)))
             current = UNKNOWN
     return out
 
 
-def decide_acknowledge(state: Probe | None, probe_id: str, account_id: str, mode: str, project_id: str,
+def decide_acknowledge(state: Probe | None, account_id: str, mode: str, project_id: str, probe_id: str,
                        up_to_seq: int = 0) -> list[Message]:
     """Acknowledge the changes up to `up_to_seq` (0: all recorded so far); nothing new: no event."""
     if not visible(state, account_id, mode, project_id):

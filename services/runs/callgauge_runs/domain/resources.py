@@ -202,14 +202,14 @@ def decide_create_registrar(project: Project | None, state: Registrar | None, cm
                                       tls_verify=True if f.tls_verify is None else f.tls_verify)]
 
 
-def _registrar_in(state: Registrar | None, rid: str, project_id: str, account_id: str, mode: str) -> Registrar:
+def _registrar_in(state: Registrar | None, account_id: str, mode: str, project_id: str, rid: str) -> Registrar:
     if not owned(state, account_id, mode) or state.project_id != project_id:
         raise NotFound("registrar", rid)
     return state
 
 
 def decide_update_registrar(state: Registrar | None, cmd: UpdateRegistrar, dial: DialPolicy | None = None) -> list[Message]:
-    r = _registrar_in(state, cmd.registrar_id, cmd.project_id, cmd.account_id, cmd.mode)
+    r = _registrar_in(state, cmd.account_id, cmd.mode, cmd.project_id, cmd.registrar_id)
     f = cmd.fields
     name = r.name if f.name is None else f.name.strip()
     host = r.host if f.host is None else f.host.strip()
@@ -229,7 +229,7 @@ def decide_update_registrar(state: Registrar | None, cmd: UpdateRegistrar, dial:
 
 def decide_delete_registrar(state: Registrar | None, cmd: DeleteResource, used_by: tuple[str, ...] = ()) -> list[Message]:
     """`used_by`: names of the tests that name this registrar (it cannot go while they do)."""
-    r = _registrar_in(state, cmd.resource_id, cmd.project_id, cmd.account_id, cmd.mode)
+    r = _registrar_in(state, cmd.account_id, cmd.mode, cmd.project_id, cmd.resource_id)
     if used_by:
         raise Conflict(f"registrar {r.id} is used by test(s) {', '.join(used_by)}: change them first")
     return [runs_pb2.RegistrarDeleted(registrar_id=r.id, project_id=r.project_id)]
@@ -274,7 +274,7 @@ def decide_create_pool(project: Project | None, state: CredentialPool | None,
                                            mode=cmd.mode, name=cmd.name.strip(), credentials=_stored(cmd.credentials))]
 
 
-def _pool_in(state: CredentialPool | None, pid: str, project_id: str, account_id: str, mode: str) -> CredentialPool:
+def _pool_in(state: CredentialPool | None, account_id: str, mode: str, project_id: str, pid: str) -> CredentialPool:
     if not owned(state, account_id, mode) or state.project_id != project_id:
         raise NotFound("credential pool", pid)
     return state
@@ -282,7 +282,7 @@ def _pool_in(state: CredentialPool | None, pid: str, project_id: str, account_id
 
 def decide_update_pool(state: CredentialPool | None, cmd: UpdateCredentialPool) -> list[Message]:
     """A credential sent without a password keeps the password stored for its username."""
-    pool = _pool_in(state, cmd.pool_id, cmd.project_id, cmd.account_id, cmd.mode)
+    pool = _pool_in(state, cmd.account_id, cmd.mode, cmd.project_id, cmd.pool_id)
     name = pool.name if cmd.name is None else cmd.name.strip()
     creds = pool.credentials
     if cmd.credentials is not None:
@@ -298,7 +298,7 @@ def decide_update_pool(state: CredentialPool | None, cmd: UpdateCredentialPool) 
 
 
 def decide_delete_pool(state: CredentialPool | None, cmd: DeleteResource, used_by: tuple[str, ...] = ()) -> list[Message]:
-    pool = _pool_in(state, cmd.resource_id, cmd.project_id, cmd.account_id, cmd.mode)
+    pool = _pool_in(state, cmd.account_id, cmd.mode, cmd.project_id, cmd.resource_id)
     if used_by:
         raise Conflict(f"credential pool {pool.id} is used by test(s) {', '.join(used_by)}: change them first")
     return [runs_pb2.CredentialPoolDeleted(pool_id=pool.id, project_id=pool.project_id)]

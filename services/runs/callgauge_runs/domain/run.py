@@ -297,3 +297,18 @@ def _recorded_summary(state: Run) -> m_pb2.RunSummary:
     summary.calls_planned = state.planned_calls
     return summary
 
+
+
+# ---------------------------------------------------------------- deleted accounts
+
+
+def evolve_account_closed(state: bool | None, event: Message, at: datetime | None = None) -> bool | None:
+    """The runs side of an account: closed once its AccountClosed is recorded."""
+    return True if isinstance(event, runs_pb2.AccountClosed) else state
+
+
+def decide_close_account(closed: bool | None, account_id: str, source_event_id: str) -> list[Message]:
+    """Record that an account was deleted (no run of it starts any more); once."""
+    if closed:
+        return []
+    return [runs_pb2.AccountClosed(account_id=account_id, source_event_id=source_event_id)]

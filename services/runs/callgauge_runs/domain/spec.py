@@ -178,7 +178,7 @@ def _validate_expect(expect, v: ValidationCollector, loc: list[str | int]) -> No
             v.add([*loc, "expect", i, "sip_code"], "a SIP status code 100-699, or 0 for any")
 
 
-# Impairment of a call's media path (the media engine's relay; callgauge_media/impair/media.py checks
+# Impairment of a call's media path (the media engine's relay; callgauge_media/adapters/impair/media.py checks
 # the same rules)
 IMPAIR_DIRECTIONS = ("receive", "send", "both")
 IMPAIR_LIMITS = {"loss_pct": 50.0, "jitter_ms": 500.0, "delay_ms": 2000.0}

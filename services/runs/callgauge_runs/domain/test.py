@@ -109,7 +109,7 @@ def decide_create_test(project: Project | None, state: Test | None, cmd: CreateT
                                  mode=cmd.mode)]
 
 
-def _test_in(state: Test | None, test_id: str, project_id: str, account_id: str, mode: str) -> Test:
+def _test_in(state: Test | None, account_id: str, mode: str, project_id: str, test_id: str) -> Test:
     if not owned(state, account_id, mode) or state.project_id != project_id:
         raise NotFound("test", test_id)
     return state
@@ -117,7 +117,7 @@ def _test_in(state: Test | None, test_id: str, project_id: str, account_id: str,
 
 def decide_update_test(state: Test | None, cmd: UpdateTest, resources: Resources | None = None,
                        dial: DialPolicy | None = None) -> list[Message]:
-    test = _test_in(state, cmd.test_id, cmd.project_id, cmd.account_id, cmd.mode)
+    test = _test_in(state, cmd.account_id, cmd.mode, cmd.project_id, cmd.test_id)
     name = test.name if cmd.name is None else cmd.name.strip()
     spec = spec_pb2.TestSpec()
     spec.steps.extend(test.spec.steps if cmd.steps is None else cmd.steps.steps)
@@ -138,5 +138,5 @@ def decide_update_test(state: Test | None, cmd: UpdateTest, resources: Resources
 
 
 def decide_delete_test(state: Test | None, cmd: DeleteTest) -> list[Message]:
-    test = _test_in(state, cmd.test_id, cmd.project_id, cmd.account_id, cmd.mode)
+    test = _test_in(state, cmd.account_id, cmd.mode, cmd.project_id, cmd.test_id)
     return [runs_pb2.TestDeleted(test_id=test.id, project_id=test.project_id)]

@@ -27,10 +27,14 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from callgauge_proto.callgauge.events.v1 import monitor_pb2 as pb
+from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from google.protobuf.message import Message
 
+from callgauge_platform.timestamps import datetime_of, iso_of, timestamp_of
+
 from callgauge_runs.domain.errors import Conflict, NotFound, ValidationCollector
-from callgauge_runs.domain.probe import dt_of, ts
+from callgauge_runs.domain.probe import Probe
+from callgauge_runs.domain.run import Run
 
 EVENTS = ("run.finished", "probe.state_changed")
 TIMESTAMP_HEADER = "Callgauge-Timestamp"
@@ -225,7 +229,7 @@ def decide_create_endpoint(state: Endpoint | None, cmd: CreateEndpoint, allow_pr
                                       description=cmd.description)]
 
 
-def decide_delete_endpoint(state: Endpoint | None, endpoint_id: str, account_id: str, mode: str) -> list[Message]:
+def decide_delete_endpoint(state: Endpoint | None, account_id: str, mode: str, endpoint_id: str) -> list[Message]:
     if state is None or state.deleted or state.account_id != account_id or state.mode != mode:
         raise NotFound("webhook", endpoint_id)
     return [pb.WebhookEndpointDeleted(endpoint_id=endpoint_id)]
@@ -264,17 +268,17 @@ class Delivery:
 
 def evolve_delivery(state: Delivery | None, event: Message, at: datetime | None = None) -> Delivery | None:
     if isinstance(event, pb.WebhookDeliveryScheduled):
-        created = dt_of(event.created_at)
+        created = datetime_of(event.created_at)
         return Delivery(event.delivery_id, event.endpoint_id, event.event, event.body, created,
                         next_attempt_at=created)
     if state is None:
         return None
     if isinstance(event, pb.WebhookAttemptStarted):
-        return replace(state, started=event.attempt, lease_until=dt_of(event.lease_until))
+        return replace(state, started=event.attempt, lease_until=datetime_of(event.lease_until))
     if isinstance(event, pb.WebhookAttempted):
-        a = Attempt(event.attempt, event.status_code, event.error, event.outcome, dt_of(event.attempted_at),
+        a = Attempt(event.attempt, event.status_code, event.error, event.outcome, datetime_of(event.attempted_at),
                     event.duration_ms)
-        nxt = dt_of(event.next_attempt_at) if event.HasField("next_attempt_at") else None
+        nxt = datetime_of(event.next_attempt_at) if event.HasField("next_attempt_at") else None
         return replace(state, attempts=(*state.attempts, a), status=event.outcome, next_attempt_at=nxt,
                        lease_until=None)
     return state
@@ -285,7 +289,7 @@ def decide_schedule_delivery(state: Delivery | None, delivery_id: str, endpoint:
     if state is not None:
         return []  # already scheduled (a redelivered source event)
     return [pb.WebhookDeliveryScheduled(delivery_id=delivery_id, endpoint_id=endpoint.id, event=event, body=body,
-                                        created_at=ts(now), source_event_id=source_event_id)]
+                                        created_at=timestamp_of(now), source_event_id=source_event_id)]
 
 
 def due(state: Delivery | None, now: datetime) -> bool:
@@ -304,7 +308,7 @@ def decide_start_attempt(state: Delivery | None, now: datetime, worker_id: str,
     assert state is not None
     attempt = len(state.attempts) + 1
     return [pb.WebhookAttemptStarted(delivery_id=state.id, attempt=attempt, worker_id=worker_id,
-                                     lease_until=ts(now + policy.lease))]
+                                     lease_until=timestamp_of(now + policy.lease))]
 
 
 def decide_attempt_result(state: Delivery | None, attempt: int, status_code: int, error: str, now: datetime,
@@ -317,12 +321,12 @@ def decide_attempt_result(state: Delivery | None, attempt: int, status_code: int
         return []
     if 200 <= status_code < 300:
         return [pb.WebhookAttempted(delivery_id=state.id, attempt=attempt, status_code=status_code,
-                                    outcome=DELIVERED, attempted_at=ts(now), duration_ms=duration_ms)]
+                                    outcome=DELIVERED, attempted_at=timestamp_of(now), duration_ms=duration_ms)]
     nxt = None if give_up else policy.next_attempt_at(state.created_at, attempt, now)
     ev = pb.WebhookAttempted(delivery_id=state.id, attempt=attempt, status_code=status_code, error=error[:500],
-                             outcome=RETRYING if nxt else FAILED, attempted_at=ts(now), duration_ms=duration_ms)
+                             outcome=RETRYING if nxt else FAILED, attempted_at=timestamp_of(now), duration_ms=duration_ms)
     if nxt is not None:
-        ev.next_attempt_at.CopyFrom(ts(nxt))
+        ev.next_attempt_at.CopyFrom(timestamp_of(nxt))
     return [ev]
 
 
@@ -331,5 +335,25 @@ def decide_attempt_result(state: Delivery | None, attempt: int, status_code: int
 
 def body(event: str, event_id: str, created: datetime, data: dict) -> str:
     """The JSON sent: {id, type, created (ISO-8601 UTC), data}."""
-    return json.dumps({"id": event_id, "type": event, "created": created.isoformat().replace("+00:00", "Z"),
+    return json.dumps({"id": event_id, "type": event, "created": iso_of(created),
                        "data": data}, sort_keys=True, separators=(",", ":"))
+
+
+def run_finished_data(run: Run) -> dict:
+    """The `data` of a `run.finished` delivery."""
+    s = run.summary or m_pb2.RunSummary()
+    return {"testRunId": run.id, "projectId": run.project_id, "testId": run.test_id, "testName": run.test_name,
+            "status": run.status, "passed": run.passed, "resultDescription": run.result_description,
+            "startedAt": iso_of(run.started_at), "stoppedAt": iso_of(run.stopped_at), "metadata": run.metadata,
+            "tags": list(run.tags),
+            "summary": {"callsAttempted": s.calls_attempted, "callsAnswered": s.calls_answered, "asr": s.asr,
+                        "mosMean": round(s.mos_mean, 3), "mosMin": round(s.mos_min, 3),
+                        "setupP95Ms": round(s.setup_p95_ms, 1), "jitterMsMax": round(s.jitter_ms_max, 2),
+                        "lossPctMax": round(s.loss_pct_max, 2)}}
+
+
+def state_changed_data(probe: Probe, e: pb.ProbeStateChanged) -> dict:
+    """The `data` of a `probe.state_changed` delivery."""
+    return {"probeId": probe.id, "projectId": probe.project_id, "name": probe.name, "seq": e.seq,
+            "fromState": e.from_state, "toState": e.to_state, "runId": e.run_id, "reasons": list(e.reasons),
+            "changedAt": iso_of(datetime_of(e.changed_at))}

@@ -1,29 +1,23 @@
-"""The RunsService gRPC servicer: requests become commands and queries on RunsApp."""
+"""The RunsService gRPC servicer: requests become commands and queries on RunsApp. Errors are
+raised, not answered here: the server's DomainErrorInterceptor (callgauge_platform.errors) maps
+them (QuotaExceeded: RESOURCE_EXHAUSTED QUOTA_EXCEEDED; billing's refusal passed on as it came;
+billing not answering: UNAVAILABLE)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
 
-import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
-
-from callgauge_platform.timestamps import timestamp_of
-from callgauge_platform.errors import domain_status, grpc_errors
+from callgauge_platform.timestamps import datetime_of, timestamp_of
 from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2 as pb
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
-from callgauge_runs.adapters.billing import BillingUnavailable, InsufficientBalance
 from callgauge_runs.domain import project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import FieldError, Invalid
 from callgauge_runs.handlers import calls as calls_page
-from callgauge_runs.handlers.app import QuotaExceeded, RunsApp, new_id
+from callgauge_runs.handlers.app import RunsApp, new_id
 from callgauge_runs.handlers.views import ProjectView
-
-
-_map = domain_status  # runs has no errors of its own to map: the shared mapping
 
 
 def _mode(mode: str) -> str:
@@ -81,10 +75,6 @@ def _page(items: list, page: int, per_page: int) -> list:
     return items[(page - 1) * per_page: page * per_page]
 
 
-def _dt(ts: Timestamp, present: bool) -> datetime | None:
-    return ts.ToDatetime(tzinfo=UTC) if present else None
-
-
 def _registrar_fields(r: pb.RegistrarRequest) -> resource_model.RegistrarFields:
     return resource_model.RegistrarFields(
         name=r.name if r.HasField("name") else None, host=r.host if r.HasField("host") else None,
@@ -102,24 +92,20 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     # projects
 
-    @grpc_errors(_map)
     async def CreateProject(self, request: pb.CreateProjectRequest, context) -> pb.Project:
         pv = await self.app.create_project(project_model.CreateProject(
             project_id=new_id(), account_id=request.account_id, name=request.name, slug=request.slug,
             metadata=dict(request.metadata), mode=_mode(request.mode)))
         return project_pb(pv)
 
-    @grpc_errors(_map)
     async def ListProjects(self, request: pb.ListProjectsRequest, context) -> pb.ListProjectsResponse:
         items = self.app.list_projects(request.account_id, _mode(request.mode))
         return pb.ListProjectsResponse(projects=[project_pb(p) for p in _page(items, request.page, request.per_page)],
                                        total=len(items))
 
-    @grpc_errors(_map)
     async def GetProject(self, request: pb.GetProjectRequest, context) -> pb.Project:
-        return project_pb(self.app.get_project(request.account_id, request.project_id, _mode(request.mode)))
+        return project_pb(self.app.get_project(request.account_id, _mode(request.mode), request.project_id))
 
-    @grpc_errors(_map)
     async def UpdateProject(self, request: pb.UpdateProjectRequest, context) -> pb.Project:
         pv = await self.app.update_project(project_model.UpdateProject(
             project_id=request.project_id, account_id=request.account_id, mode=_mode(request.mode),
@@ -128,31 +114,26 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             metadata=dict(request.metadata) if request.set_metadata else None))
         return project_pb(pv)
 
-    @grpc_errors(_map)
     async def DeleteProject(self, request: pb.GetProjectRequest, context) -> pb.Empty:
         await self.app.delete_project(project_model.DeleteProject(request.project_id, request.account_id, _mode(request.mode)))
         return pb.Empty()
 
     # tests
 
-    @grpc_errors(_map)
     async def CreateTest(self, request: pb.CreateTestRequest, context) -> pb.Test:
         t = await self.app.create_test(test_model.CreateTest(
             test_id=new_id(), project_id=request.project_id, account_id=request.account_id, name=request.name,
             spec=request.spec, metadata=dict(request.metadata), mode=_mode(request.mode)))
         return test_pb(t)
 
-    @grpc_errors(_map)
     async def GetTest(self, request: pb.GetTestRequest, context) -> pb.Test:
-        return test_pb(self.app.get_test(request.account_id, request.project_id, request.test_id, _mode(request.mode)))
+        return test_pb(self.app.get_test(request.account_id, _mode(request.mode), request.project_id, request.test_id))
 
-    @grpc_errors(_map)
     async def ListTests(self, request: pb.ListTestsRequest, context) -> pb.ListTestsResponse:
         items = self.app.list_tests(request.account_id, _mode(request.mode), request.project_id)
         return pb.ListTestsResponse(tests=[test_pb(t) for t in _page(items, request.page, request.per_page)],
                                     total=len(items))
 
-    @grpc_errors(_map)
     async def UpdateTest(self, request: pb.UpdateTestRequest, context) -> pb.Test:
         t = await self.app.update_test(test_model.UpdateTest(
             test_id=request.test_id, project_id=request.project_id, account_id=request.account_id,
@@ -164,7 +145,6 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
                                      else None)))
         return test_pb(t)
 
-    @grpc_errors(_map)
     async def DeleteTest(self, request: pb.GetTestRequest, context) -> pb.Empty:
         await self.app.delete_test(test_model.DeleteTest(request.test_id, request.project_id, request.account_id,
                                                     _mode(request.mode)))
@@ -172,31 +152,26 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     # registrars
 
-    @grpc_errors(_map)
     async def CreateRegistrar(self, request: pb.RegistrarRequest, context) -> pb.Registrar:
         r = await self.app.create_registrar(resource_model.CreateRegistrar(
             new_id(), request.project_id, request.account_id, _mode(request.mode), _registrar_fields(request)))
         return registrar_pb(r)
 
-    @grpc_errors(_map)
     async def GetRegistrar(self, request: pb.GetResourceRequest, context) -> pb.Registrar:
         return registrar_pb(self.app.get_registrar(request.account_id, _mode(request.mode), request.project_id,
                                                    request.id))
 
-    @grpc_errors(_map)
     async def ListRegistrars(self, request: pb.ListResourcesRequest, context) -> pb.ListRegistrarsResponse:
         items = self.app.list_registrars(request.account_id, _mode(request.mode), request.project_id)
         return pb.ListRegistrarsResponse(
             registrars=[registrar_pb(r) for r in _page(items, request.page, request.per_page)], total=len(items))
 
-    @grpc_errors(_map)
     async def UpdateRegistrar(self, request: pb.RegistrarRequest, context) -> pb.Registrar:
         r = await self.app.update_registrar(resource_model.UpdateRegistrar(
             request.registrar_id, request.project_id, request.account_id, _mode(request.mode),
             _registrar_fields(request)))
         return registrar_pb(r)
 
-    @grpc_errors(_map)
     async def DeleteRegistrar(self, request: pb.GetResourceRequest, context) -> pb.Empty:
         await self.app.delete_registrar(resource_model.DeleteResource(request.id, request.project_id, request.account_id,
                                                              _mode(request.mode)))
@@ -209,24 +184,20 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             (c.username, c.auth_username, c.domain, c.password if c.HasField("password") else None)
             for c in request.credentials])
 
-    @grpc_errors(_map)
     async def CreateCredentialPool(self, request: pb.CredentialPoolRequest, context) -> pb.CredentialPool:
         p = await self.app.create_pool(resource_model.CreateCredentialPool(
             new_id(), request.project_id, request.account_id, _mode(request.mode), request.name,
             self._creds(request)))
         return pool_pb(p)
 
-    @grpc_errors(_map)
     async def GetCredentialPool(self, request: pb.GetResourceRequest, context) -> pb.CredentialPool:
         return pool_pb(self.app.get_pool(request.account_id, _mode(request.mode), request.project_id, request.id))
 
-    @grpc_errors(_map)
     async def ListCredentialPools(self, request: pb.ListResourcesRequest, context) -> pb.ListCredentialPoolsResponse:
         items = self.app.list_pools(request.account_id, _mode(request.mode), request.project_id)
         return pb.ListCredentialPoolsResponse(pools=[pool_pb(p) for p in _page(items, request.page, request.per_page)],
                                               total=len(items))
 
-    @grpc_errors(_map)
     async def UpdateCredentialPool(self, request: pb.CredentialPoolRequest, context) -> pb.CredentialPool:
         p = await self.app.update_pool(resource_model.UpdateCredentialPool(
             request.pool_id, request.project_id, request.account_id, _mode(request.mode),
@@ -234,7 +205,6 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             credentials=self._creds(request) if request.set_credentials else None))
         return pool_pb(p)
 
-    @grpc_errors(_map)
     async def DeleteCredentialPool(self, request: pb.GetResourceRequest, context) -> pb.Empty:
         await self.app.delete_pool(resource_model.DeleteResource(request.id, request.project_id, request.account_id,
                                                         _mode(request.mode)))
@@ -242,7 +212,6 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     # runs
 
-    @grpc_errors(_map)
     async def StartRun(self, request: pb.StartRunRequest, context) -> pb.Run:
         mode = _mode(request.mode)
         if request.report_mode not in ("", "kiosk"):
@@ -254,69 +223,53 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
         elif not project_id:
             project_id = self.app.project_of_test(request.account_id, mode, test_id)
         token = secrets.token_urlsafe(32) if request.report_mode == "kiosk" else ""
-        try:
-            run = await self.app.start_run(run_model.StartRun(
-                run_id=new_id(), project_id=project_id, test_id=test_id, account_id=request.account_id,
-                metadata=dict(request.metadata), tags=tuple(request.tags), mode=mode,
-                overrides=dict(request.overrides),
-                kiosk_token_sha256=hashlib.sha256(token.encode()).hexdigest() if token else ""))
-        except InsufficientBalance as exc:  # billing's 402, passed on as it came
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc), trailing_metadata=exc.metadata)
-        except BillingUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        except QuotaExceeded as exc:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc),
-                                trailing_metadata=(("callgauge-error-code", "QUOTA_EXCEEDED"),))
+        run = await self.app.start_run(run_model.StartRun(
+            run_id=new_id(), project_id=project_id, test_id=test_id, account_id=request.account_id,
+            metadata=dict(request.metadata), tags=tuple(request.tags), mode=mode,
+            overrides=dict(request.overrides),
+            kiosk_token_sha256=hashlib.sha256(token.encode()).hexdigest() if token else ""))
         out = self._run(run)
         out.kiosk_token = token
         return out
 
-    @grpc_errors(_map)
     async def GetRun(self, request: pb.GetRunRequest, context) -> pb.Run:
-        return self._run(await self.app.get_run(request.account_id, request.project_id, request.run_id,
-                                                _mode(request.mode)))
+        return self._run(await self.app.get_run(request.account_id, _mode(request.mode), request.project_id,
+                                                request.run_id))
 
-    @grpc_errors(_map)
     async def ListRuns(self, request: pb.ListRunsRequest, context) -> pb.ListRunsResponse:
         if request.status and request.status not in pb.RunStatus.keys():
             raise Invalid([FieldError(["status"], "one of " + ", ".join(pb.RunStatus.keys()[1:]))])
-        items = self.app.list_runs(request.account_id, request.project_id, _mode(request.mode), request.test_id,
-                                   request.status, _dt(request.created_from, request.HasField("created_from")),
-                                   _dt(request.created_to, request.HasField("created_to")))
+        items = self.app.list_runs(request.account_id, _mode(request.mode), request.project_id, request.test_id,
+                                   request.status, datetime_of(request.created_from, request.HasField("created_from")),
+                                   datetime_of(request.created_to, request.HasField("created_to")))
         return pb.ListRunsResponse(runs=[self._run(r, figures=False)
                                          for r in _page(items, request.page, request.per_page)], total=len(items))
 
-    @grpc_errors(_map)
     async def ListRunCalls(self, request: pb.ListRunCallsRequest, context) -> pb.ListRunCallsResponse:
-        page = await self.app.list_run_calls(request.account_id, request.project_id, request.run_id,
-                                             _mode(request.mode), calls_page.PageRequest(
+        page = await self.app.list_run_calls(request.account_id, _mode(request.mode), request.project_id,
+                                             request.run_id, calls_page.PageRequest(
             page_size=request.page_size, page_token=request.page_token, outcomes=tuple(request.outcomes),
             sip_codes=tuple(request.sip_codes), sort=request.sort,
             mos_min=request.mos_min if request.HasField("mos_min") else None,
             mos_max=request.mos_max if request.HasField("mos_max") else None))
         return pb.ListRunCallsResponse(calls=page.calls, next_page_token=page.next_page_token, total=page.total)
 
-    @grpc_errors(_map)
     async def StopRun(self, request: pb.GetRunRequest, context) -> pb.Run:
         return self._run(await self.app.stop_run(run_model.StopRun(request.run_id, request.account_id,
                                                                _mode(request.mode))))
 
-    @grpc_errors(_map)
     async def RevokeKioskLinks(self, request: pb.GetRunRequest, context) -> pb.Run:
         return self._run(await self.app.revoke_kiosk(run_model.RevokeKioskLinks(request.run_id, request.account_id,
                                                                             _mode(request.mode))))
 
-    @grpc_errors(_map)
     async def GetRunByKioskToken(self, request: pb.GetRunByKioskTokenRequest, context) -> pb.Run:
         run = await self.app.run_by_kiosk_token(request.token)
-        return self._run(await self.app.get_run(run.account_id, "", run.id, run.mode))
+        return self._run(await self.app.get_run(run.account_id, run.mode, "", run.id))
 
-    @grpc_errors(_map)
     async def GetRunCredentials(self, request: pb.GetRunCredentialsRequest, context) -> spec_pb2.RunCredentials:
         return spec_pb2.RunCredentials(run_id=request.run_id,
                                        passwords=await self.app.run_credentials(request.run_id))
 
-    @grpc_errors(_map)
     async def GetRunSeconds(self, request: pb.GetRunSecondsRequest, context) -> pb.RunSeconds:
-        return pb.RunSeconds(seconds=await self.app.run_seconds(request.account_id, request.run_id,
-                                                                _mode(request.mode)))
+        return pb.RunSeconds(seconds=await self.app.run_seconds(request.account_id, _mode(request.mode),
+                                                                request.run_id))

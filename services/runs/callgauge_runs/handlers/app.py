@@ -19,16 +19,16 @@ from uuid6 import uuid7
 
 from callgauge_bus.codec import Delivered, decode_payload, new_event
 from callgauge_eventstore import DuplicateEventId, EventStore, WrongExpectedVersion
-from callgauge_eventstore.aggregate import MAX_ATTEMPTS, StateCache, decide_and_append, load, save
+from callgauge_eventstore.aggregate import MAX_ATTEMPTS, StateCache, decide_and_append, derived_id, load
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.logs import get_logger
-from callgauge_proto.callgauge.events.v1 import accounts_pb2, media_pb2, runs_pb2
+from callgauge_proto.callgauge.events.v1 import accounts_pb2, media_pb2
 
 from callgauge_runs.adapters.billing import BillingPort
 from callgauge_runs.domain import common, project as project_model, resources as resource_model, run as run_model, test as test_model
 from callgauge_runs.domain import spec as specs
-from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound
+from callgauge_runs.domain.errors import Conflict, FieldError, Invalid, NotFound, QuotaExceeded
 from callgauge_runs.handlers import calls as calls_page
 from callgauge_runs.handlers.secrets import Secrets
 from callgauge_runs.handlers.views import ProjectView, ReadModel
@@ -44,7 +44,7 @@ CALLS = "projection:runs-calls"  # the calls projection's tracking record
 CALLS_CATCH_UP_S = 5.0  # how long a page of an ended run's calls waits for the calls projection
 CALLS_BATCH = 1000  # events read (and calls written, in one transaction) per step of the calls projector
 VIEWS_IDLE_COMMIT = 500  # events that change no row before the read model's checkpoint is written anyway
-_NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")
+ID_NS = uuid.UUID("6f1d2c1e-8a55-4c59-9d3e-5b0f8e3a7c21")  # the namespace of the runs service's derived event ids
 LEASES_LAPSED = Counter("callgauge_runs_engine_leases_lapsed_total",
                         "taken runs ended FAILED 'media engine lost' because their engine went silent")
 DEAF_AFTER_S = 10.0  # the media consumer did not fetch for this long (nor lease/3): lease clocks held
@@ -88,10 +88,6 @@ class Quotas:
     planned_calls_per_run: int = 100_000
     concurrent_runs: int = 20
     concurrent_calls: int = 1000
-
-
-class QuotaExceeded(Exception):
-    """An account quota that frees up with time (429 at the gateway)."""
 
 
 def new_id() -> str:
@@ -242,37 +238,32 @@ class RunsApp:
 
     # ------------------------------------------------------------ commands
 
-    async def _append(self, stream: str, version: int, events: list[Message], correlation: str,
-                      causation: str | list[str] = "", ids: list[uuid.UUID] | None = None) -> int:
-        """`causation`: one id for all the events, or one per event."""
-        causes = causation if isinstance(causation, list) else [causation] * len(events)
-        new = [new_event(e, correlation, causes[i], ids[i] if ids else None, SOURCE) for i, e in enumerate(events)]
-        position = await save(self.store, stream, version, new)
-        for e in events:
-            EVENTS_APPENDED.labels(e.DESCRIPTOR.name).inc()
-        await self.view.wait_for(position)
-        return position
-
-    async def _decide(self, stream: str, evolve, decide, *context, correlation: str = "",
-                      attempts: int = MAX_ATTEMPTS) -> None:
-        """The shared command loop (callgauge_eventstore.aggregate.decide_and_append): load a
+    async def _decide(self, stream: str, evolve, decide, *context, correlation: str = "", causation: str = "",
+                      id_source: str = "", attempts: int = MAX_ATTEMPTS) -> tuple[object, list[Message]]:
+        """The one command loop (callgauge_eventstore.aggregate.decide_and_append): load a
         stream's state, decide on it (with any context the decider takes after the state), append
         at the loaded version; when another writer appended in between, decide again on the new
-        state (up to `attempts` times). Then wait until the read model has it."""
+        state (up to `attempts` times). `id_source`: the i-th event gets the id derived from
+        (id_source, i), so a repeat of the same source (a redelivered event) appends nothing
+        twice. Then wait until the read model has it. Returns the state the decision was made on
+        and the events appended."""
         cache = self.run_cache if evolve is run_model.evolve_run else None
         correlation = correlation or stream.partition("-")[2]
         decided: list[Message] = []
 
         def new_events(state) -> list:
             decided[:] = decide(state, *context)
-            return [new_event(e, correlation, "", None, SOURCE) for e in decided]
+            return [new_event(e, correlation, causation, derived_id(id_source, i, ID_NS) if id_source else None, SOURCE)
+                    for i, e in enumerate(decided)]
 
-        *_, position = await decide_and_append(self.store, stream, evolve, decode_payload, new_events,
-                                               cache=cache, attempts=attempts)
-        if position is not None:
-            for e in decided:
-                EVENTS_APPENDED.labels(e.DESCRIPTOR.name).inc()
-            await self.view.wait_for(position)
+        state, _, _, position = await decide_and_append(self.store, stream, evolve, decode_payload, new_events,
+                                                        cache=cache, attempts=attempts)
+        if position is None:
+            return state, []
+        for e in decided:
+            EVENTS_APPENDED.labels(e.DESCRIPTOR.name).inc()
+        await self.view.wait_for(position)
+        return state, list(decided)
 
     async def _project_of(self, project_id: str) -> project_model.Project | None:
         project, _ = await load(self.store, project_stream(project_id), project_model.evolve_project, decode_payload)
@@ -290,11 +281,10 @@ class RunsApp:
             cmd = replace(cmd, slug=self.view.free_slug(cmd.account_id, cmd.mode, project_model.slugify(cmd.name.strip())))
         taken = self.view.slug_taken(cmd.account_id, cmd.mode, cmd.slug)
         stream = project_stream(cmd.project_id)
-        state, version = await load(self.store, stream, project_model.evolve_project, decode_payload)
-        events = project_model.decide_create_project(state, cmd, taken)
+        project_model.decide_create_project(await self._project_of(cmd.project_id), cmd, taken)  # valid first
         await self._slug(project_model.decide_claim_slug, cmd.account_id, cmd.mode, cmd.slug, cmd.project_id)
         try:
-            await self._append(stream, version, events, cmd.project_id)
+            await self._decide(stream, project_model.evolve_project, project_model.decide_create_project, cmd, taken)
         except BaseException:
             await asyncio.shield(self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, cmd.slug,
                                             cmd.project_id))
@@ -304,29 +294,29 @@ class RunsApp:
     async def update_project(self, cmd: project_model.UpdateProject) -> ProjectView:
         taken = cmd.slug is not None and self.view.slug_taken(cmd.account_id, cmd.mode, cmd.slug, but=cmd.project_id)
         stream = project_stream(cmd.project_id)
-        state, version = await load(self.store, stream, project_model.evolve_project, decode_payload)
-        events = project_model.decide_update_project(state, cmd, taken)
-        old, new = state.slug, events[0].slug if events else state.slug
-        if new != old:
+        state = await self._project_of(cmd.project_id)
+        events = project_model.decide_update_project(state, cmd, taken)  # valid first
+        new = events[0].slug if events else state.slug  # type: ignore[union-attr]  # decided: it exists
+        if new != state.slug:  # type: ignore[union-attr]
             await self._slug(project_model.decide_claim_slug, cmd.account_id, cmd.mode, new, cmd.project_id)
         try:
-            if events:
-                await self._append(stream, version, events, cmd.project_id)
+            decided_on, _ = await self._decide(stream, project_model.evolve_project,
+                                               project_model.decide_update_project, cmd, taken)
         except BaseException:
-            if new != old:
+            if new != state.slug:  # type: ignore[union-attr]
                 await asyncio.shield(self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, new,
                                                 cmd.project_id))
             raise
+        old = decided_on.slug  # type: ignore[attr-defined]  # as it was when the update was appended
         if new != old:
             await self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, old, cmd.project_id)
-        return self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        return self.get_project(cmd.account_id, cmd.mode, cmd.project_id)
 
     async def delete_project(self, cmd: project_model.DeleteProject) -> None:
-        stream = project_stream(cmd.project_id)
-        state, version = await load(self.store, stream, project_model.evolve_project, decode_payload)
-        events = project_model.decide_delete_project(state, cmd)
-        await self._append(stream, version, events, cmd.project_id)
-        await self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, state.slug, cmd.project_id)
+        state, _ = await self._decide(project_stream(cmd.project_id), project_model.evolve_project,
+                                      project_model.decide_delete_project, cmd)
+        await self._slug(project_model.decide_release_slug, cmd.account_id, cmd.mode, state.slug,  # type: ignore[attr-defined]
+                         cmd.project_id)
 
     # tests
 
@@ -339,13 +329,13 @@ class RunsApp:
         return self.view.tests[cmd.test_id]
 
     async def update_test(self, cmd: test_model.UpdateTest) -> test_model.Test:
-        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        self.get_project(cmd.account_id, cmd.mode, cmd.project_id)
         await self._decide(test_stream(cmd.test_id), test_model.evolve_test, test_model.decide_update_test, cmd,
                            self.view.resources_of(cmd.project_id), self.dial, correlation=cmd.project_id)
-        return self.get_test(cmd.account_id, cmd.project_id, cmd.test_id, cmd.mode)
+        return self.get_test(cmd.account_id, cmd.mode, cmd.project_id, cmd.test_id)
 
     async def delete_test(self, cmd: test_model.DeleteTest) -> None:
-        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        self.get_project(cmd.account_id, cmd.mode, cmd.project_id)
         await self._decide(test_stream(cmd.test_id), test_model.evolve_test, test_model.decide_delete_test, cmd,
                            correlation=cmd.project_id)
 
@@ -359,13 +349,13 @@ class RunsApp:
         return self.view.registrars[cmd.registrar_id]
 
     async def update_registrar(self, cmd: resource_model.UpdateRegistrar) -> resource_model.Registrar:
-        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        self.get_project(cmd.account_id, cmd.mode, cmd.project_id)
         await self._decide(registrar_stream(cmd.registrar_id), resource_model.evolve_registrar, resource_model.decide_update_registrar,
                            cmd, self.dial, correlation=cmd.project_id)
         return self.get_registrar(cmd.account_id, cmd.mode, cmd.project_id, cmd.registrar_id)
 
     async def delete_registrar(self, cmd: resource_model.DeleteResource) -> None:
-        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        self.get_project(cmd.account_id, cmd.mode, cmd.project_id)
         await self._decide(registrar_stream(cmd.resource_id), resource_model.evolve_registrar, resource_model.decide_delete_registrar,
                            cmd, self.view.tests_using(cmd.project_id, cmd.resource_id), correlation=cmd.project_id)
 
@@ -382,13 +372,13 @@ class RunsApp:
         return self.view.pools[cmd.pool_id]
 
     async def update_pool(self, cmd: resource_model.UpdateCredentialPool) -> resource_model.CredentialPool:
-        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        self.get_project(cmd.account_id, cmd.mode, cmd.project_id)
         await self._decide(pool_stream(cmd.pool_id), resource_model.evolve_pool, resource_model.decide_update_pool, cmd,
                            correlation=cmd.project_id)
         return self.get_pool(cmd.account_id, cmd.mode, cmd.project_id, cmd.pool_id)
 
     async def delete_pool(self, cmd: resource_model.DeleteResource) -> None:
-        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        self.get_project(cmd.account_id, cmd.mode, cmd.project_id)
         await self._decide(pool_stream(cmd.resource_id), resource_model.evolve_pool, resource_model.decide_delete_pool,
                            cmd, self.view.tests_using(cmd.project_id, cmd.resource_id), correlation=cmd.project_id)
 
@@ -419,18 +409,24 @@ class RunsApp:
     async def start_run(self, cmd: run_model.StartRun) -> run_model.Run:
         """Snapshot the test (overrides applied, pools resolved) as RunRequested."""
         self._refuse_closed(cmd.account_id)
-        self.get_project(cmd.account_id, cmd.project_id, cmd.mode)
+        self.get_project(cmd.account_id, cmd.mode, cmd.project_id)
         test, _ = await load(self.store, test_stream(cmd.test_id), test_model.evolve_test, decode_payload)
         resources = self.view.resources_of(cmd.project_id)
-        state, version = await load(self.store, run_stream(cmd.run_id), run_model.evolve_run, decode_payload, self.run_cache)
-        events = run_model.decide_start_run(test, state, cmd, resources, self.dial)
+        state, _ = await load(self.store, run_stream(cmd.run_id), run_model.evolve_run, decode_payload, self.run_cache)
+        events = run_model.decide_start_run(test, state, cmd, resources, self.dial)  # valid first
         self._check_quotas(cmd.account_id, events[0].spec)
         if self.billing is not None:  # hold the run's maximum cost first; not payable -> not started
-            await self.billing.reserve(cmd.account_id, cmd.mode, cmd.run_id, cmd.project_id, cmd.test_id,
+            await self.billing.reserve(cmd.account_id, cmd.mode, cmd.project_id, cmd.test_id, cmd.run_id,
                                        events[0].spec)
         try:
-            await self._append(run_stream(cmd.run_id), version, events, cmd.run_id)
+            # a concurrent start of the same run id: the loser decides again on the started run
+            # and gets the domain's Conflict
+            await self._decide(run_stream(cmd.run_id), run_model.evolve_run,
+                               lambda s: run_model.decide_start_run(test, s, cmd, resources, self.dial))
         except BaseException:
+            # the run was started all the same (by a concurrent start of its id): the hold is its own
+            if await self.store.stream_version(run_stream(cmd.run_id)) is not None:
+                raise
             if self.billing is not None:
                 try:
                     await asyncio.shield(self.billing.release(cmd.account_id, cmd.mode, cmd.run_id))
@@ -439,8 +435,8 @@ class RunsApp:
             raise
         RUN_TRANSITIONS.labels("PENDING").inc()
         if cmd.account_id in self.view.closed:  # closed while this one was starting: it ends too
-            await self._stop_quietly(cmd.run_id, cmd.account_id, cmd.mode)
-        return await self.get_run(cmd.account_id, cmd.project_id, cmd.run_id, cmd.mode)
+            await self._stop_quietly(cmd.account_id, cmd.mode, cmd.run_id)
+        return await self.get_run(cmd.account_id, cmd.mode, cmd.project_id, cmd.run_id)
 
     def _check_quotas(self, account_id: str, spec) -> None:
         """Per-account quotas, test mode included: planned calls per run (422), an action's concurrency
@@ -471,11 +467,11 @@ class RunsApp:
 
     async def stop_run(self, cmd: run_model.StopRun) -> run_model.Run:
         await self._decide(run_stream(cmd.run_id), run_model.evolve_run, run_model.decide_stop_run, cmd)
-        return await self.get_run(cmd.account_id, "", cmd.run_id, cmd.mode)
+        return await self.get_run(cmd.account_id, cmd.mode, "", cmd.run_id)
 
     async def revoke_kiosk(self, cmd: run_model.RevokeKioskLinks) -> run_model.Run:
         await self._decide(run_stream(cmd.run_id), run_model.evolve_run, run_model.decide_revoke_kiosk, cmd)
-        return await self.get_run(cmd.account_id, "", cmd.run_id, cmd.mode)
+        return await self.get_run(cmd.account_id, cmd.mode, "", cmd.run_id)
 
     # ------------------------------------------------------------ deleted accounts
 
@@ -484,38 +480,25 @@ class RunsApp:
         it starts any more), stop its unfinished runs, revoke its kiosk links, then run the hooks
         (probes disabled, webhooks revoked). Every step is idempotent: a redelivery repeats nothing."""
         if account_id not in self.view.closed:
-            stream = account_stream(account_id)
-            version = await self.store.stream_version(stream)
-            if version is None:
-                try:
-                    await self._append(stream, -1, [runs_pb2.AccountClosed(
-                        account_id=account_id, source_event_id=source_event_id)], account_id, source_event_id,
-                        [uuid.uuid5(_NS, f"{source_event_id}:account-closed")])
-                except (WrongExpectedVersion, DuplicateEventId):
-                    pass  # another replica recorded it
+            await self._decide(account_stream(account_id), run_model.evolve_account_closed,
+                               run_model.decide_close_account, account_id, source_event_id,
+                               causation=source_event_id, id_source=f"{source_event_id}:account-closed")
             await self.view.wait_for(await self.store.last_position())
         runs = [r for r in list(self.view.runs.values()) if r.account_id == account_id]
         for r in runs:
             if not r.finished:
-                await self._stop_quietly(r.id, account_id, r.mode)
+                await self._stop_quietly(account_id, r.mode, r.id)
             if r.kiosk_hashes:
-                with contextlib.suppress(WrongExpectedVersion):  # a link revoked meanwhile: the check at read covers it
-                    await self._decide(run_stream(r.id), run_model.evolve_run, run_model.decide_revoke_kiosk,
-                                       run_model.RevokeKioskLinks(r.id, account_id, r.mode))
+                await self._decide(run_stream(r.id), run_model.evolve_run, run_model.decide_revoke_kiosk,
+                                   run_model.RevokeKioskLinks(r.id, account_id, r.mode))
         for hook in self.account_closed_hooks:
             await hook(account_id, source_event_id)
         log.info("account_closed", account_id=account_id, runs=len(runs))
 
-    async def _stop_quietly(self, run_id: str, account_id: str, mode: str) -> None:
-        for _ in range(5):
-            try:
-                await self._decide(run_stream(run_id), run_model.evolve_run, run_model.decide_stop_run,
-                                   run_model.StopRun(run_id, account_id, mode, "the account was deleted"))
-                return
-            except Conflict:
-                return  # ended meanwhile
-            except WrongExpectedVersion:
-                continue
+    async def _stop_quietly(self, account_id: str, mode: str, run_id: str) -> None:
+        with contextlib.suppress(Conflict):  # ended meanwhile
+            await self._decide(run_stream(run_id), run_model.evolve_run, run_model.decide_stop_run,
+                               run_model.StopRun(run_id, account_id, mode, "the account was deleted"))
 
     async def on_media_batch(self, batch: list[Delivered]) -> None:
         """A batch of media events as the consumer fetched it (in order per partition, so per run).
@@ -543,28 +526,28 @@ class RunsApp:
         (a redelivery that overlaps) is appended call by call."""
         run_id = batch[0].payload.run_id  # type: ignore[union-attr]
         self._heard[run_id] = time.monotonic()  # the run's engine is alive: its lease holds
-        for _attempt in range(5):
-            state, version = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload,
-                                        self.run_cache)
+
+        def new_events(state) -> list:
             if state is None:
-                log.warning("media_event_for_unknown_run", run_id=run_id, type="CallMeasured", count=len(batch))
-                return
-            decided = [(d, e) for d in batch for e in run_model.decide_media_event(state, d.payload)]
-            if not decided:
-                return
-            events = [e for _, e in decided]
-            ids = [uuid.uuid5(_NS, f"{d.event_id}:0") for d, _ in decided]
-            try:
-                await self._append(run_stream(run_id), version, events, run_id, [d.event_id for d, _ in decided], ids)
-            except WrongExpectedVersion:
-                continue
-            except DuplicateEventId:
-                for d in batch:
-                    await self.on_media_event(d)
-                return
-            RUN_TRANSITIONS.labels("CallRecorded").inc(len(events))
+                return []
+            # one CallRecorded per CallMeasured: its id is that of on_media_event's first event
+            return [new_event(e, run_id, d.event_id, derived_id(d.event_id, 0, ID_NS), SOURCE)
+                    for d in batch for e in run_model.decide_media_event(state, d.payload)]
+
+        try:
+            state, _, events, position = await decide_and_append(
+                self.store, run_stream(run_id), run_model.evolve_run, decode_payload, new_events, cache=self.run_cache)
+        except DuplicateEventId:
+            for d in batch:
+                await self.on_media_event(d)
             return
-        raise RuntimeError(f"run {run_id}: gave up after repeated version conflicts")
+        if state is None:
+            log.warning("media_event_for_unknown_run", run_id=run_id, type="CallMeasured", count=len(batch))
+        if position is None:
+            return
+        EVENTS_APPENDED.labels("CallRecorded").inc(len(events))
+        RUN_TRANSITIONS.labels("CallRecorded").inc(len(events))
+        await self.view.wait_for(position)
 
     async def on_media_event(self, delivered: Delivered) -> None:
         """Move a run along as the media-engine reports. Idempotent: the events decided from a
@@ -585,23 +568,14 @@ class RunsApp:
             msg, media_pb2.RunAccepted | media_pb2.RunMediaStarted | media_pb2.CallMeasured | media_pb2.RunMediaFinished
         ):
             return
-        for _attempt in range(5):
-            state, version = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
-            if state is None:
-                log.warning("media_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
-                return
-            events = run_model.decide_media_event(state, msg)
-            if not events:
-                return
-            ids = [uuid.uuid5(_NS, f"{delivered.event_id}:{i}") for i in range(len(events))]
-            try:
-                await self._append(run_stream(run_id), version, events, run_id, delivered.event_id, ids)
-            except WrongExpectedVersion:
-                continue  # someone else moved the run; decide again on the new state
-            for e in events:
-                RUN_TRANSITIONS.labels(type(e).__name__).inc()
-            return
-        raise RuntimeError(f"run {run_id}: gave up after repeated version conflicts")
+        state, events = await self._decide(run_stream(run_id), run_model.evolve_run,
+                                           lambda s: [] if s is None else run_model.decide_media_event(s, msg),
+                                           correlation=run_id, causation=delivered.event_id,
+                                           id_source=delivered.event_id)
+        if state is None:
+            log.warning("media_event_for_unknown_run", run_id=run_id, type=delivered.envelope.type)
+        for e in events:
+            RUN_TRANSITIONS.labels(type(e).__name__).inc()
 
     # ------------------------------------------------------------ per-second statistics
 
@@ -614,8 +588,8 @@ class RunsApp:
         await self.store.commit_projection(seconds_projection(msg.run_id), msg.second,
                                            {f"{msg.engine_id}/{msg.second:08d}": msg.SerializeToString()})
 
-    async def run_seconds(self, account_id: str, run_id: str, mode: str = "live") -> list[media_pb2.RunSecondStats]:
-        await self.get_run(account_id, "", run_id, mode)
+    async def run_seconds(self, account_id: str, mode: str, run_id: str) -> list[media_pb2.RunSecondStats]:
+        await self.get_run(account_id, mode, "", run_id)
         rows, _ = await self.store.read_projection(seconds_projection(run_id))
         out = []
         for raw in rows.values():
@@ -626,12 +600,13 @@ class RunsApp:
         return out
 
     # ------------------------------------------------------------ queries
-    # Every query is scoped by (account, mode): another account's or mode's id is not found.
+    # Every query is scoped by (account, mode): another account's or mode's id is not found. The
+    # parameters come in one order everywhere: account, mode, project, then the id asked for.
 
     def list_projects(self, account_id: str, mode: str = "live") -> list[ProjectView]:
         return self.view.projects_of(account_id, mode)
 
-    def get_project(self, account_id: str, project_id: str, mode: str = "live") -> ProjectView:
+    def get_project(self, account_id: str, mode: str, project_id: str) -> ProjectView:
         pv = self.view.projects.get(project_id)
         if pv is None or not common.owned(pv.project, account_id, mode):
             raise NotFound("project", project_id)
@@ -645,59 +620,59 @@ class RunsApp:
             return sorted((t for t in self.view.tests.values()
                            if t.project_id in projects and common.owned(t, account_id, mode)),
                           key=lambda t: (t.project_id, t.id))
-        self.get_project(account_id, project_id, mode)
+        self.get_project(account_id, mode, project_id)
         return self.view.tests_of(project_id)
 
-    def get_test(self, account_id: str, project_id: str, test_id: str, mode: str = "live") -> test_model.Test:
-        self.get_project(account_id, project_id, mode)
+    def get_test(self, account_id: str, mode: str, project_id: str, test_id: str) -> test_model.Test:
+        self.get_project(account_id, mode, project_id)
         t = self.view.tests.get(test_id)
         if t is None or not common.owned(t, account_id, mode) or t.project_id != project_id:
             raise NotFound("test", test_id)
         return t
 
     def list_registrars(self, account_id: str, mode: str, project_id: str) -> list[resource_model.Registrar]:
-        self.get_project(account_id, project_id, mode)
+        self.get_project(account_id, mode, project_id)
         return self.view.registrars_of(project_id)
 
     def get_registrar(self, account_id: str, mode: str, project_id: str, rid: str) -> resource_model.Registrar:
-        self.get_project(account_id, project_id, mode)
+        self.get_project(account_id, mode, project_id)
         r = self.view.registrars.get(rid)
         if r is None or not common.owned(r, account_id, mode) or r.project_id != project_id:
             raise NotFound("registrar", rid)
         return r
 
     def list_pools(self, account_id: str, mode: str, project_id: str) -> list[resource_model.CredentialPool]:
-        self.get_project(account_id, project_id, mode)
+        self.get_project(account_id, mode, project_id)
         return self.view.pools_of(project_id)
 
     def get_pool(self, account_id: str, mode: str, project_id: str, pid: str) -> resource_model.CredentialPool:
-        self.get_project(account_id, project_id, mode)
+        self.get_project(account_id, mode, project_id)
         p = self.view.pools.get(pid)
         if p is None or not common.owned(p, account_id, mode) or p.project_id != project_id:
             raise NotFound("credential pool", pid)
         return p
 
-    async def get_run(self, account_id: str, project_id: str, run_id: str, mode: str = "live") -> run_model.Run:
+    async def get_run(self, account_id: str, mode: str, project_id: str, run_id: str) -> run_model.Run:
         run, _ = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
         if (not common.owned(run, account_id, mode) or (project_id and run.project_id != project_id)
                 or run.project_id not in self.view.projects):  # a deleted project takes its runs along
             raise NotFound("run", run_id)
         return run
 
-    def list_runs(self, account_id: str, project_id: str, mode: str = "live", test_id: str = "", status: str = "",
+    def list_runs(self, account_id: str, mode: str, project_id: str, test_id: str = "", status: str = "",
                   created_from: datetime | None = None, created_to: datetime | None = None) -> list[run_model.Run]:
-        self.get_project(account_id, project_id, mode)
-        return [r for r in self.view.runs_of(account_id, project_id, mode)
+        self.get_project(account_id, mode, project_id)
+        return [r for r in self.view.runs_of(account_id, mode, project_id)
                 if (not test_id or r.test_id == test_id) and (not status or r.status == status)
                 and (created_from is None or (r.created_at is not None and r.created_at >= created_from))
                 and (created_to is None or (r.created_at is not None and r.created_at < created_to))]
 
-    async def list_run_calls(self, account_id: str, project_id: str, run_id: str, mode: str,
+    async def list_run_calls(self, account_id: str, mode: str, project_id: str, run_id: str,
                              request: calls_page.PageRequest) -> calls_page.Page:
         """A page of a run's calls from the calls projection (what is recorded now). Once the run has
         ended, the page waits (at most CALLS_CATCH_UP_S) for the projection to reach the log's head, so
         that a run GetRun shows as ended lists every call it recorded."""
-        run = await self.get_run(account_id, project_id, run_id, mode)  # as GetRun sees it (NotFound)
+        run = await self.get_run(account_id, mode, project_id, run_id)  # as GetRun sees it (NotFound)
         if run.finished:
             head = await self.store.last_position()
             deadline = asyncio.get_running_loop().time() + CALLS_CATCH_UP_S

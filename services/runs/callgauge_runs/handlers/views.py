@@ -105,7 +105,7 @@ class ReadModel(PositionWaiter):
         if isinstance(event, monitor_pb2.ProbeCreated | monitor_pb2.ProbeDeleted):
             return self._count(event.project_id, "probe_count", 1 if isinstance(event, monitor_pb2.ProbeCreated) else -1)
         if event.DESCRIPTOR.file is monitor_pb2.DESCRIPTOR:
-            return set()  # other probe and webhook facts: the monitor's own view (handlers/monitor.py)
+            return set()  # other probe and webhook facts: the monitor's own view (handlers/monitor_view.py)
         if isinstance(event, runs_pb2.CallRecorded):
             return set()  # headers only: a run's calls are in the calls projection, its figures in its stream
         if (run_id := getattr(event, "run_id", None)) and run_id in self.runs:
@@ -204,7 +204,7 @@ class ReadModel(PositionWaiter):
                 out.append(t.name)
         return tuple(out)
 
-    def runs_of(self, account_id: str, project_id: str, mode: str = "live") -> list[run_model.Run]:
+    def runs_of(self, account_id: str, mode: str, project_id: str) -> list[run_model.Run]:
         return sorted((r for r in self.runs.values() if common.owned(r, account_id, mode) and r.project_id == project_id),
                       key=lambda r: r.id, reverse=True)
 

@@ -73,7 +73,7 @@ class ReservationSettled(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., run_id: _Optional[str] = ..., reserved_minor: _Optional[int] = ..., charged_minor: _Optional[int] = ..., released_minor: _Optional[int] = ..., currency: _Optional[str] = ..., run_outcome: _Optional[str] = ..., mode: _Optional[str] = ...) -> None: ...
 
 class UsageCharged(_message.Message):
-    __slots__ = ("account_id", "run_id", "call_id", "kind", "quantity", "total_quantity", "unit_price_minor", "amount_minor", "uncollected_minor", "currency", "balance_after_minor", "project_id", "test_id", "mode", "source_event_id")
+    __slots__ = ("account_id", "run_id", "call_id", "kind", "quantity", "total_quantity", "unit_price_minor", "amount_minor", "uncollected_minor", "currency", "balance_after_minor", "project_id", "test_id", "mode", "source_event_id", "final")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class UsageCharged(_message.Message):
     TEST_ID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     run_id: str
     call_id: str
@@ -104,7 +105,8 @@ class UsageCharged(_message.Message):
     test_id: str
     mode: str
     source_event_id: str
-    def __init__(self, account_id: _Optional[str] = ..., run_id: _Optional[str] = ..., call_id: _Optional[str] = ..., kind: _Optional[str] = ..., quantity: _Optional[int] = ..., total_quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ..., amount_minor: _Optional[int] = ..., uncollected_minor: _Optional[int] = ..., currency: _Optional[str] = ..., balance_after_minor: _Optional[int] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., mode: _Optional[str] = ..., source_event_id: _Optional[str] = ...) -> None: ...
+    final: bool
+    def __init__(self, account_id: _Optional[str] = ..., run_id: _Optional[str] = ..., call_id: _Optional[str] = ..., kind: _Optional[str] = ..., quantity: _Optional[int] = ..., total_quantity: _Optional[int] = ..., unit_price_minor: _Optional[int] = ..., amount_minor: _Optional[int] = ..., uncollected_minor: _Optional[int] = ..., currency: _Optional[str] = ..., balance_after_minor: _Optional[int] = ..., project_id: _Optional[str] = ..., test_id: _Optional[str] = ..., mode: _Optional[str] = ..., source_event_id: _Optional[str] = ..., final: _Optional[bool] = ...) -> None: ...
 
 class BalanceExhausted(_message.Message):
     __slots__ = ("account_id", "run_id", "currency", "uncollected_minor", "mode")

@@ -1,0 +1,7 @@
+"""`python -m callgauge_app …` is the `callgauge` command."""
+
+import sys
+
+from callgauge_app.main import main
+
+sys.exit(main())
