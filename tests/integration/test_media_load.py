@@ -52,7 +52,14 @@ async def _execute(req: runs_pb2.RunRequested, placer) -> list:
 
 
 def _explain(calls) -> str:
-    return "; ".join(f"{m_pb2.CallOutcome.Name(c.outcome)} {c.sip_code} {c.detail}" for c in calls)
+    return "; ".join(f"{m_pb2.CallOutcome.Name(c.outcome)} {c.sip_code} setup {c.setup_time_ms:.3f} ms "
+                     f"talk {c.duration_ms:.3f} ms {c.detail}" for c in calls)
+
+
+# SIPp times a <pause> on its millisecond scheduler tick, read at the top of its loop: the pause can
+# start from a tick taken before the 200 OK arrived, so answer -> BYE on the log's microsecond clock
+# is the pause less that staleness (a loaded 2-core CI machine showed a 300 ms pause as < 300 ms).
+SIPP_TICK_SLACK_MS = 50
 
 
 async def test_shaped_load_against_the_responder_respects_the_cap_and_reports_every_second(pool, responder):
@@ -113,7 +120,7 @@ async def test_sipp_driver_against_a_sipp_uas_follows_the_shape_and_reports_seco
     assert len({c.call_id for c in calls}) == 12 and len({c.sip_call_id for c in calls}) == 12
     assert all(c.call_id == f"run-sipp-1:0.0.{c.index}" for c in calls)
     assert all(c.outcome == m_pb2.SUCCESS and c.sip_code == 200 for c in calls), _explain(calls)
-    assert all(c.duration_ms >= 300 and c.setup_time_ms > 0 for c in calls), _explain(calls)
+    assert all(c.duration_ms >= 300 - SIPP_TICK_SLACK_MS and c.setup_time_ms > 0 for c in calls), _explain(calls)
     assert all(c.mos == 0 and c.rx_packets == 0 and "RTP is not measured" in c.detail for c in calls)
     assert seconds and all(x.driver == "sipp" for x in seconds)
     assert sum(x.attempts for x in seconds) == 12 and sum(x.answers for x in seconds) == 12
@@ -311,7 +318,7 @@ async def test_sipp_calls_through_kamailio_answer_its_challenge_with_the_pools_p
     assert (s.driver, s.calls_attempted, s.calls_answered, dict(s.sip_codes)) == ("sipp", 3, 3, {200: 3}), s
     # the SIPp calls only: bob's view of them is not reported as calls of their own
     assert sorted(c.index for c in calls) == [0, 1, 2] and {c.role for c in calls} == {"caller"}, _explain(calls)
-    assert all(c.outcome == m_pb2.SUCCESS and c.duration_ms >= 600 for c in calls), _explain(calls)
+    assert all(c.outcome == m_pb2.SUCCESS and c.duration_ms >= 600 - SIPP_TICK_SLACK_MS for c in calls), _explain(calls)
     assert all(c.destination == f"sip:bob@{kamailio.domain}" for c in calls)
 
 
