@@ -182,8 +182,9 @@ async def test_sipp_calls_are_metered_like_the_pools(sipp_uas, tmp_path):
         await guard.drain()
         calls = [e.call for e in events if isinstance(e, media_pb2.CallMeasured)]
         assert len(calls) == 2 and all(c.outcome == m_pb2.SUCCESS for c in calls), _explain(calls)
+        metered = [decode_payload(e.type, e.data) for e in await store.read_stream("media-meter-run-sipp-3")]
         for c in calls:
-            sent = [decode_payload(e.type, e.data) for e in await store.read_stream(f"media-call-{c.call_id}")]
+            sent = [m for m in metered if m.call_id == c.call_id]
             kinds = [type(m).__name__ for m in sent]
             assert kinds[0] == "CallAnswered" and kinds.count("CallAnswered") == 1, kinds
             progress = [m.up_ms for m in sent if isinstance(m, media_pb2.CallProgress)]

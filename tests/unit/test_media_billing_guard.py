@@ -108,7 +108,7 @@ async def test_calls_of_the_sipp_driver_are_metered_through_the_runs_placer(monk
         p.tell("r1:0.0.7", "ended", ())
         p.tell("r1:0.0.7", "progress", ())  # after its end: nothing
     await guard.drain()
-    sent = [decode_payload(e.type, e.data) for e in store.streams["media-call-r1:0.0.7"]]
+    sent = [decode_payload(e.type, e.data) for e in store.streams["media-meter-r1"]]
     assert [type(m).__name__ for m in sent] == ["CallAnswered", "CallProgress"]
     assert sent[1].up_ms == 250 and sent[1].call_id == "r1:0.0.7" and "r1:0.0.7" not in guard.up
 
@@ -152,11 +152,11 @@ async def test_metering_events_wait_for_a_full_store_instead_of_being_dropped(tm
     async with asyncio.timeout(30):  # more tries than the 5 the engine used to give up after
         while retries() - retries_before < 6:
             await asyncio.sleep(0.05)
-    assert await store.stream_version("media-call-r1:0.0.0") is None  # nothing could be written
+    assert await store.stream_version("media-meter-r1") is None  # nothing could be written
 
     await store._run(lambda c: c.execute("PRAGMA max_page_count = 1000000").fetchone())  # room again
     await guard.drain(timeout=30)
-    events = await store.read_stream("media-call-r1:0.0.0")
+    events = await store.read_stream("media-meter-r1")
     types = [e.type.rsplit(".", 1)[-1] for e in events]
     assert types[0] == "CallAnswered" and set(types[1:]) == {"CallProgress"} and len(types) <= 3, types
     ups = [media_pb2.CallProgress.FromString(e.data).up_ms for e in events[1:]]
@@ -164,3 +164,39 @@ async def test_metering_events_wait_for_a_full_store_instead_of_being_dropped(tm
     assert (REGISTRY.get_sample_value("callgauge_media_metering_events_lost_total",
                                       {"type": "CallProgress"}) or 0) == lost_before
     await store.close()
+
+
+async def test_a_runs_metering_is_appended_a_batch_at_a_time_in_order_per_call() -> None:
+    """A thousand calls answered at once cost a few appends, not a thousand: the run's flusher
+    appends what is queued in one write. Each call's CallAnswered comes before its ticks, and a tick
+    still queued is replaced by the newer one in its place; an append that failed is retried with
+    the same event ids, so one that did commit is not metered twice."""
+    from callgauge_bus.codec import decode_payload
+
+    class Flaky(Appended):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[list] = []  # each append's events
+
+        async def append_to_stream(self, stream, expected, events) -> None:
+            self.calls.append(list(events))
+            if len(self.calls) == 1:
+                await asyncio.sleep(0.01)  # the first append is slow and fails: ticks queue behind it
+                raise OSError("disk full")
+            await super().append_to_stream(stream, expected, events)
+
+    store = Flaky()
+    guard = BillingGuard(store=store, notify=lambda: None, engine_id="e1", interval_s=0.0)  # type: ignore[arg-type]
+    calls = [f"r1:0.0.{i}" for i in range(1000)]
+    for c in calls:
+        guard.on_call(c, "answered", ())
+    await asyncio.sleep(0)  # the flusher takes the 1000 answers as one batch
+    for tick in range(3):  # behind the failing append: one queued tick a call, the newest
+        for c in calls:
+            guard.on_call(c, "progress", ())
+    await guard.drain()
+    assert len(store.calls) == 3  # the answers (failed, then retried), then the ticks
+    assert [e.id for e in store.calls[0]] == [e.id for e in store.calls[1]]  # the retry: the same ids
+    sent = [decode_payload(e.type, e.data) for e in store.streams["media-meter-r1"]]
+    assert [type(m).__name__ for m in sent] == ["CallAnswered"] * 1000 + ["CallProgress"] * 1000
+    assert [m.call_id for m in sent] == calls + calls

@@ -4,8 +4,8 @@
   `interval_s` while it is up (driven by the worker pool's answered/progress reports, and for
   SIPp-driven load by the driver's reports through the run's placer, `tell`), so billing
   charges per second while calls last; each call's final `CallMeasured` bills its last second.
-  They go through the engine's outbox like every media event, on a stream per call
-  (`media-call-<call_id>`), keyed by the run id on Kafka.
+  They go through the engine's outbox like every media event, on a stream per run
+  (`media-meter-<run_id>`, appended a batch at a time), keyed by the run id on Kafka.
 - Exhaustion: on billing's `BalanceExhausted` every replica (each its own consumer group) hangs up
   the account's live calls at once, places none of that run's remaining calls, and marks the run's
   `RunMediaFinished` with `ended_by = "balance_exhausted"`.
@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ METERING_COALESCED = Counter("callgauge_media_metering_ticks_coalesced_total",
 METERING_LOST = Counter("callgauge_media_metering_events_lost_total",
                         "CallAnswered/CallProgress still queued when the engine stopped past its drain (the call's "
                         "CallMeasured still bills it)", ["type"])
+FLUSH_MAX = 1000  # metering events in one append
 _STALE_S = 30.0  # a call without a worker report for this long is over
 
 
@@ -67,8 +69,9 @@ class BillingGuard:
     exhausted: set[str] = field(default_factory=set)  # run ids cut short
     stopped: set[str] = field(default_factory=set)  # run ids a user stopped (RunStopRequested)
     _tasks: set[asyncio.Task] = field(default_factory=set)
-    _pending: dict[str, list[Message]] = field(default_factory=dict)  # call id -> metering events to append
-    _flushing: set[str] = field(default_factory=set)  # call ids with a flusher task
+    # run id -> metering events to append, in order, keyed (type, call id): a newer tick replaces a queued one
+    _pending: dict[str, dict[tuple[str, str], Message]] = field(default_factory=dict)
+    _flushing: set[str] = field(default_factory=set)  # run ids with a flusher task
     _swept: float = 0.0
 
     # ---------------------------------------------------------------- metering
@@ -100,57 +103,67 @@ class BillingGuard:
                 self.up.pop(cid, None)
 
     def _emit(self, call_id: str, msg: Message) -> None:
-        """Queue a metering event of a call; one flusher per call appends its queue in order."""
-        queue = self._pending.setdefault(call_id, [])
-        if len(queue) > 1 and isinstance(msg, media_pb2.CallProgress) and isinstance(queue[-1], media_pb2.CallProgress):
-            # a newer tick supersedes one waiting behind the one being appended (billing charges a call's
-            # seconds so far, the largest total wins): a call's backlog stays short however long the
-            # store is out (queue[0] is never replaced: its append may be under way)
-            queue[-1] = msg
-            METERING_COALESCED.inc()
+        """Queue a metering event of a call on its run's queue; one flusher per run appends what is
+        queued, oldest first, in one append (a whole load's answers cost one store write per flush, not
+        one per call)."""
+        run_id = msg.run_id  # type: ignore[attr-defined]
+        queue = self._pending.setdefault(run_id, {})
+        if isinstance(msg, media_pb2.CallProgress):
+            # a newer tick supersedes one still queued (billing charges a call's seconds so far, the
+            # largest total wins): it keeps the queued one's place, so the call's CallAnswered stays
+            # before it, and a call's backlog stays one tick however long the store is out
+            if ("progress", call_id) in queue:
+                METERING_COALESCED.inc()
+            queue[("progress", call_id)] = msg
         else:
-            queue.append(msg)
-        if call_id not in self._flushing:
-            self._flushing.add(call_id)
-            task = asyncio.get_running_loop().create_task(self._flush(call_id))
+            queue[(msg.DESCRIPTOR.name, call_id)] = msg
+        if run_id not in self._flushing:
+            self._flushing.add(run_id)
+            task = asyncio.get_running_loop().create_task(self._flush(run_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _flush(self, call_id: str) -> None:
-        """Append the call's queued metering events, oldest first. Never gives up: an append that
-        fails (disk full, store busy) is retried with backoff up to 5 s, each retry counted in
-        callgauge_media_metering_emit_retries_total and logged; only an engine stop past its drain
-        ends the wait (then counted in callgauge_media_metering_events_lost_total; the call's
-        CallMeasured still carries its whole duration)."""
-        queue = self._pending.get(call_id, [])
-        attempt = 0
+    async def _flush(self, run_id: str) -> None:
+        """Append the run's queued metering events, oldest first, up to FLUSH_MAX an append, on the
+        run's stream `media-meter-<run id>`. Never gives up: an append that fails (disk full, store
+        busy) is retried with the same event ids (a retry of an append that did commit is a no-op)
+        and backoff up to 5 s, each retry counted in callgauge_media_metering_emit_retries_total and
+        logged; only an engine stop past its drain ends the wait (then counted in
+        callgauge_media_metering_events_lost_total; each call's CallMeasured still carries its whole
+        duration)."""
+        queue = self._pending.get(run_id, {})
+        batch: list[Message] = []
         try:
             while queue:
-                msg = queue[0]
-                try:
-                    await self.store.append_to_stream(f"media-call-{call_id}", StreamState.ANY,
-                                                      [new_event(msg, correlation_id=msg.run_id, source=SOURCE)])
-                except Exception as exc:  # noqa: BLE001 - retried until the store takes it
-                    attempt += 1
-                    METERING_RETRIES.labels(msg.DESCRIPTOR.name).inc()
-                    (log.error if attempt % 10 == 0 else log.warning)(
-                        "metering_emit_retry", call_id=call_id, type=msg.DESCRIPTOR.name, attempt=attempt,
-                        error=repr(exc))
-                    await asyncio.sleep(min(0.05 * 2**min(attempt, 7), 5.0))
-                    continue
-                queue.pop(0)
+                keys = list(itertools.islice(queue, FLUSH_MAX))
+                batch = [queue.pop(k) for k in keys]
+                events = [new_event(msg, correlation_id=run_id, source=SOURCE) for msg in batch]
                 attempt = 0
+                while True:
+                    try:
+                        await self.store.append_to_stream(f"media-meter-{run_id}", StreamState.ANY, events)
+                        break
+                    except Exception as exc:  # noqa: BLE001 - retried until the store takes it
+                        attempt += 1
+                        for name in {m.DESCRIPTOR.name for m in batch}:
+                            METERING_RETRIES.labels(name).inc()
+                        (log.error if attempt % 10 == 0 else log.warning)(
+                            "metering_emit_retry", run_id=run_id, events=len(batch), attempt=attempt,
+                            error=repr(exc))
+                        await asyncio.sleep(min(0.05 * 2**min(attempt, 7), 5.0))
+                batch = []
                 self.notify()
         except asyncio.CancelledError:
-            for msg in queue:
+            for msg in [*batch, *queue.values()]:
                 METERING_LOST.labels(msg.DESCRIPTOR.name).inc()
-                log.error("metering_event_lost", call_id=call_id, type=msg.DESCRIPTOR.name,
-                          reason="engine stopped before the store took it")
+            if batch or queue:
+                log.error("metering_events_lost", run_id=run_id, count=len(batch) + len(queue),
+                          reason="engine stopped before the store took them")
             raise
         finally:
-            self._flushing.discard(call_id)
+            self._flushing.discard(run_id)
             if not queue:
-                self._pending.pop(call_id, None)
+                self._pending.pop(run_id, None)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait for the queued metering events (bounded: a store that stays full must not hold a
