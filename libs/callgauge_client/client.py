@@ -98,27 +98,17 @@ class Client(BaseClient, Endpoints):
                          **filters: Any) -> int:
         """Download a run's calls as CSV or Parquet into `path` (streamed; written to `path.part`,
         renamed when complete). Returns the bytes written."""
-        target, part, url, kwargs = _export(self, project_id, run_id, path, fmt, filters)
-        size = 0
-        try:
-            with self._http.stream("GET", url, **kwargs) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    raise error_from_response(resp)
-                with part.open("wb") as f:
-                    for chunk in resp.iter_bytes():
-                        size += f.write(chunk)
-        except httpx.TransportError as exc:
-            part.unlink(missing_ok=True)
-            raise TransportError(f"the export from {self.base_url} broke off: {exc}", self.base_url) from exc
-        part.replace(target)
-        return size
+        return self._save(*_export(self, project_id, run_id, path, fmt, filters), "export")
 
     def download_call_audio(self, project_id: str, run_id: str, call_id: str, path: str | os.PathLike,
                             leg: str = "caller") -> int:
         """Save one leg's recording of a call (WAV) into `path`; returns the bytes written. A call
         without that recording raises NotFoundError."""
-        target, part, url, kwargs = _audio(self, project_id, run_id, call_id, path, leg)
+        return self._save(*_audio(self, project_id, run_id, call_id, path, leg), "download")
+
+    def _save(self, target: Path, part: Path, url: str, kwargs: dict[str, Any], what: str) -> int:
+        """Stream a GET into `part`, then rename it to `target`; the bytes written. An error status
+        raises its ApiError; a broken transfer removes `part` and raises TransportError."""
         size = 0
         try:
             with self._http.stream("GET", url, **kwargs) as resp:
@@ -130,7 +120,7 @@ class Client(BaseClient, Endpoints):
                         size += f.write(chunk)
         except httpx.TransportError as exc:
             part.unlink(missing_ok=True)
-            raise TransportError(f"the download from {self.base_url} broke off: {exc}", self.base_url) from exc
+            raise TransportError(f"the {what} from {self.base_url} broke off: {exc}", self.base_url) from exc
         part.replace(target)
         return size
 
@@ -197,25 +187,13 @@ class AsyncClient(BaseClient, Endpoints):
 
     async def export_run_calls(self, project_id: str, run_id: str, path: str | os.PathLike, fmt: str = "csv",
                                **filters: Any) -> int:
-        target, part, url, kwargs = _export(self, project_id, run_id, path, fmt, filters)
-        size = 0
-        try:
-            async with self._http.stream("GET", url, **kwargs) as resp:
-                if resp.status_code >= 400:
-                    await resp.aread()
-                    raise error_from_response(resp)
-                with part.open("wb") as f:
-                    async for chunk in resp.aiter_bytes():
-                        size += f.write(chunk)
-        except httpx.TransportError as exc:
-            part.unlink(missing_ok=True)
-            raise TransportError(f"the export from {self.base_url} broke off: {exc}", self.base_url) from exc
-        part.replace(target)
-        return size
+        return await self._save(*_export(self, project_id, run_id, path, fmt, filters), "export")
 
     async def download_call_audio(self, project_id: str, run_id: str, call_id: str, path: str | os.PathLike,
                                   leg: str = "caller") -> int:
-        target, part, url, kwargs = _audio(self, project_id, run_id, call_id, path, leg)
+        return await self._save(*_audio(self, project_id, run_id, call_id, path, leg), "download")
+
+    async def _save(self, target: Path, part: Path, url: str, kwargs: dict[str, Any], what: str) -> int:
         size = 0
         try:
             async with self._http.stream("GET", url, **kwargs) as resp:
@@ -227,7 +205,7 @@ class AsyncClient(BaseClient, Endpoints):
                         size += f.write(chunk)
         except httpx.TransportError as exc:
             part.unlink(missing_ok=True)
-            raise TransportError(f"the download from {self.base_url} broke off: {exc}", self.base_url) from exc
+            raise TransportError(f"the {what} from {self.base_url} broke off: {exc}", self.base_url) from exc
         part.replace(target)
         return size
 

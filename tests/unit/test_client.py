@@ -151,3 +151,43 @@ def test_set_parsing():
     for bad in ("foo", "step.a.0.x=1", "step.0.0=1", "=3"):
         with pytest.raises(typer.Exit):
             _parse_sets([bad])
+
+
+# ------------------------------------------------------------------ downloads (export, call audio)
+
+def _download_handler(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith("/missing/audio"):
+        return httpx.Response(404, json={"error": {"code": "NOT_FOUND", "message": "no recording"}})
+    if request.url.path.endswith("/broken/audio"):
+        raise httpx.ReadError("connection reset", request=request)
+    return httpx.Response(200, content=b"x" * 70_000)
+
+
+def test_sync_downloads_write_the_file_and_clean_up(tmp_path):
+    from callgauge_client import Client
+
+    with Client("http://gw", "key", transport=httpx.MockTransport(_download_handler)) as c:
+        assert c.export_run_calls("p1", "r1", tmp_path / "calls.csv") == 70_000
+        assert (tmp_path / "calls.csv").read_bytes() == b"x" * 70_000
+        assert c.download_call_audio("p1", "r1", "c1", tmp_path / "c1.wav") == 70_000
+        with pytest.raises(NotFound):
+            c.download_call_audio("p1", "r1", "missing", tmp_path / "missing.wav")
+        with pytest.raises(Exception, match="the download from http://gw broke off") as broke:
+            c.download_call_audio("p1", "r1", "broken", tmp_path / "broken.wav")
+        assert type(broke.value).__name__ == "TransportError"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c1.wav", "calls.csv"]  # no .part left
+
+
+async def test_async_downloads_write_the_file_and_clean_up(tmp_path):
+    from callgauge_client import AsyncClient
+
+    async with AsyncClient("http://gw", "key", transport=httpx.MockTransport(_download_handler)) as c:
+        assert await c.export_run_calls("p1", "r1", tmp_path / "calls.parquet", "parquet") == 70_000
+        assert await c.download_call_audio("p1", "r1", "c1", tmp_path / "c1.wav", "callee") == 70_000
+        with pytest.raises(NotFound):
+            await c.download_call_audio("p1", "r1", "missing", tmp_path / "missing.wav")
+        with pytest.raises(Exception, match="the download from http://gw broke off"):
+            await c.download_call_audio("p1", "r1", "broken", tmp_path / "broken.wav")
+        with pytest.raises(ValueError):
+            await c.export_run_calls("p1", "r1", tmp_path / "calls.xls", "xls")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c1.wav", "calls.parquet"]
