@@ -623,34 +623,31 @@ class RunsApp:
         self.get_project(account_id, mode, project_id)
         return self.view.tests_of(project_id)
 
-    def get_test(self, account_id: str, mode: str, project_id: str, test_id: str) -> test_model.Test:
+    def _of_project(self, table: dict, kind: str, account_id: str, mode: str, project_id: str, item_id: str):
+        """`table[item_id]` when the project is the caller's and the item is the project's and the
+        caller's (NotFound for the project first, then for the item)."""
         self.get_project(account_id, mode, project_id)
-        t = self.view.tests.get(test_id)
-        if t is None or not common.owned(t, account_id, mode) or t.project_id != project_id:
-            raise NotFound("test", test_id)
-        return t
+        item = table.get(item_id)
+        if item is None or not common.owned(item, account_id, mode) or item.project_id != project_id:
+            raise NotFound(kind, item_id)
+        return item
+
+    def get_test(self, account_id: str, mode: str, project_id: str, test_id: str) -> test_model.Test:
+        return self._of_project(self.view.tests, "test", account_id, mode, project_id, test_id)
 
     def list_registrars(self, account_id: str, mode: str, project_id: str) -> list[resource_model.Registrar]:
         self.get_project(account_id, mode, project_id)
         return self.view.registrars_of(project_id)
 
     def get_registrar(self, account_id: str, mode: str, project_id: str, rid: str) -> resource_model.Registrar:
-        self.get_project(account_id, mode, project_id)
-        r = self.view.registrars.get(rid)
-        if r is None or not common.owned(r, account_id, mode) or r.project_id != project_id:
-            raise NotFound("registrar", rid)
-        return r
+        return self._of_project(self.view.registrars, "registrar", account_id, mode, project_id, rid)
 
     def list_pools(self, account_id: str, mode: str, project_id: str) -> list[resource_model.CredentialPool]:
         self.get_project(account_id, mode, project_id)
         return self.view.pools_of(project_id)
 
     def get_pool(self, account_id: str, mode: str, project_id: str, pid: str) -> resource_model.CredentialPool:
-        self.get_project(account_id, mode, project_id)
-        p = self.view.pools.get(pid)
-        if p is None or not common.owned(p, account_id, mode) or p.project_id != project_id:
-            raise NotFound("credential pool", pid)
-        return p
+        return self._of_project(self.view.pools, "credential pool", account_id, mode, project_id, pid)
 
     async def get_run(self, account_id: str, mode: str, project_id: str, run_id: str) -> run_model.Run:
         run, _ = await load(self.store, run_stream(run_id), run_model.evolve_run, decode_payload, self.run_cache)
