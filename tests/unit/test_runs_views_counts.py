@@ -40,3 +40,29 @@ def test_counts_follow_creations_and_deletions_and_survive_the_rows():
                     (runs_pb2.ProjectDeleted(project_id="p1"), "project:p1")):
         assert gone in again.apply(e, None) and again.row(gone) is None  # a row to delete
     assert again.projects == {} and again.pools == {} and again.kiosk == {}
+
+
+def test_tests_and_registrars_answer_the_rows_they_change():
+    view = ReadModel()
+    view.apply(runs_pb2.ProjectCreated(project_id="p1", account_id="a", name="P", slug="p", mode="live"), None)
+    reg = dict(project_id="p1", account_id="a", mode="live", name="r", host="h", port=5060, transport="udp",
+               domain="h")
+    assert view.apply(runs_pb2.TestCreated(test_id="t1", project_id="p1", account_id="a", name="T", mode="live"),
+                      None) == {"test:t1", "project:p1"}
+    assert view.apply(runs_pb2.TestUpdated(test_id="t1", name="T2"), None) == {"test:t1"}
+    assert view.tests["t1"].name == "T2"
+    assert view.apply(runs_pb2.TestUpdated(test_id="nope", name="X"), None) == {"test:nope"}
+    assert "nope" not in view.tests
+    assert view.apply(runs_pb2.RegistrarCreated(registrar_id="r1", **reg), None) == {"registrar:r1", "project:p1"}
+    assert view.apply(runs_pb2.RegistrarUpdated(registrar_id="r1", name="r2", host="h2"),
+                      None) == {"registrar:r1"}
+    assert view.registrars["r1"].name == "r2"
+    assert view.apply(runs_pb2.RegistrarCreated(registrar_id="r9", **{**reg, "project_id": "gone"}),
+                      None) == {"registrar:r9"}  # no project row to count on
+    assert view.apply(runs_pb2.RegistrarDeleted(registrar_id="r1", project_id="p1"), None) == {"registrar:r1",
+                                                                                               "project:p1"}
+    assert view.apply(runs_pb2.TestDeleted(test_id="t1", project_id="p1"), None) == {"test:t1", "project:p1"}
+    assert view.apply(runs_pb2.TestDeleted(test_id="t1", project_id="p1"), None) == {"test:t1"}  # again: no count
+    pv = view.projects["p1"]
+    assert (pv.test_count, pv.registrar_count) == (0, 0)
+    assert view.tests == {} and set(view.registrars) == {"r9"}

@@ -44,6 +44,21 @@ class ReadModel(PositionWaiter):
         setattr(pv, attr, max(0, getattr(pv, attr) + delta))
         return {f"project:{project_id}"}
 
+    def _apply_counted(self, table: dict, kind: str, counter: str, item_id: str, evolve, event: Message,
+                       at: datetime | None, created: bool, deleted: bool) -> set[str]:
+        """Fold a created/updated/deleted event of a project's item that its project row counts
+        (ProjectView.<counter>): the keys of the rows it changed."""
+        key = {f"{kind}:{item_id}"}
+        if created:
+            table[item_id] = evolve(None, event, at)
+            return key | self._count(event.project_id, counter, 1)  # type: ignore[attr-defined]
+        if deleted:
+            gone = table.pop(item_id, None)
+            return key | (self._count(gone.project_id, counter, -1) if gone else set())
+        if item_id in table:
+            table[item_id] = evolve(table[item_id], event, at)
+        return key
+
     def apply(self, event: Message, at: datetime | None) -> set[str]:
         """Fold one event in; return the keys of the rows it changed (a key whose entry is gone
         is a row to delete)."""
@@ -57,27 +72,15 @@ class ReadModel(PositionWaiter):
                 pv.project = project_model.evolve_project(pv.project, event, at)
             return {f"project:{pid}"}
         if isinstance(event, runs_pb2.TestCreated | runs_pb2.TestUpdated | runs_pb2.TestDeleted):
-            tid = event.test_id
-            if isinstance(event, runs_pb2.TestCreated):
-                self.tests[tid] = test_model.evolve_test(None, event, at)
-                return {f"test:{tid}"} | self._count(event.project_id, "test_count", 1)
-            if isinstance(event, runs_pb2.TestDeleted):
-                gone = self.tests.pop(tid, None)
-                return {f"test:{tid}"} | (self._count(gone.project_id, "test_count", -1) if gone else set())
-            if tid in self.tests:
-                self.tests[tid] = test_model.evolve_test(self.tests[tid], event, at)
-            return {f"test:{tid}"}
+            return self._apply_counted(self.tests, "test", "test_count", event.test_id,
+                                       test_model.evolve_test, event, at,
+                                       isinstance(event, runs_pb2.TestCreated),
+                                       isinstance(event, runs_pb2.TestDeleted))
         if isinstance(event, runs_pb2.RegistrarCreated | runs_pb2.RegistrarUpdated | runs_pb2.RegistrarDeleted):
-            rid = event.registrar_id
-            if isinstance(event, runs_pb2.RegistrarCreated):
-                self.registrars[rid] = resource_model.evolve_registrar(None, event, at)
-                return {f"registrar:{rid}"} | self._count(event.project_id, "registrar_count", 1)
-            if isinstance(event, runs_pb2.RegistrarDeleted):
-                gone = self.registrars.pop(rid, None)
-                return {f"registrar:{rid}"} | (self._count(gone.project_id, "registrar_count", -1) if gone else set())
-            if rid in self.registrars:
-                self.registrars[rid] = resource_model.evolve_registrar(self.registrars[rid], event, at)
-            return {f"registrar:{rid}"}
+            return self._apply_counted(self.registrars, "registrar", "registrar_count",
+                                       event.registrar_id, resource_model.evolve_registrar, event, at,
+                                       isinstance(event, runs_pb2.RegistrarCreated),
+                                       isinstance(event, runs_pb2.RegistrarDeleted))
         if isinstance(event, runs_pb2.CredentialPoolCreated | runs_pb2.CredentialPoolUpdated
                       | runs_pb2.CredentialPoolDeleted):
             pid = event.pool_id
