@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -14,6 +15,20 @@ from callgauge_platform.logs import get_logger
 log = get_logger(__name__)
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+class _Store(Protocol):
+    async def last_position(self) -> int: ...
+
+
+async def store_ready(store: _Store) -> tuple[bool, str]:
+    """The event store part of a service's /readyz: it answers a read of its head. A probe
+    reports, never raises."""
+    try:
+        await store.last_position()
+    except Exception as exc:
+        return False, f"event store: {exc!r}"
+    return True, "ready"
 
 
 class HealthServer:

@@ -12,7 +12,7 @@ from callgauge_relay.relay import OutboxRelay
 from callgauge_eventstore.factory import open_event_store
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor
-from callgauge_platform.health import HealthServer
+from callgauge_platform.health import HealthServer, store_ready
 from callgauge_proto.callgauge.accounts.v1 import accounts_service_pb2_grpc as pb_grpc
 
 from callgauge_accounts.adapters.passwords import Argon2Passwords
@@ -54,11 +54,7 @@ class AccountsService:
         await self.store.close()
 
     async def ready(self) -> tuple[bool, str]:
-        try:
-            await self.store.last_position()
-        except Exception as exc:  # a probe reports, never raises
-            return False, f"event store: {exc!r}"
-        return True, "ready"
+        return await store_ready(self.store)
 
 
 def bootstrap(settings: AccountsSettings | None = None, store: EventStore | None = None,

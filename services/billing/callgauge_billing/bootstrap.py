@@ -11,7 +11,7 @@ from callgauge_eventstore.factory import open_event_store
 from callgauge_relay.relay import OutboxRelay
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor
-from callgauge_platform.health import HealthServer
+from callgauge_platform.health import HealthServer, store_ready
 from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_grpc
 
 from callgauge_billing.adapters.payments import PaymentProvider, payment_provider
@@ -54,11 +54,7 @@ class BillingService:
     async def ready(self) -> tuple[bool, str]:
         if not self.consumer.ready.is_set():
             return False, "run/media consumer not assigned yet"
-        try:
-            await self.store.last_position()
-        except Exception as exc:  # a probe reports, never raises
-            return False, f"event store: {exc!r}"
-        return True, "ready"
+        return await store_ready(self.store)
 
 
 def config_from(settings: BillingSettings) -> BillingConfig:

@@ -14,7 +14,7 @@ from callgauge_relay.relay import OutboxRelay
 from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.grpcutil import GrpcServer
 from callgauge_platform.service_auth import server_interceptor
-from callgauge_platform.health import HealthServer
+from callgauge_platform.health import HealthServer, store_ready
 from callgauge_proto.callgauge.runs.v1 import monitor_service_pb2_grpc as monitor_grpc
 from callgauge_proto.callgauge.runs.v1 import runs_service_pb2_grpc as pb_grpc
 
@@ -70,11 +70,7 @@ class RunsService:
     async def ready(self) -> tuple[bool, str]:
         if not self.consumer.ready.is_set():
             return False, "media consumer not assigned yet"
-        try:
-            await self.store.last_position()
-        except Exception as exc:  # report, don't raise: this is a probe
-            return False, f"event store: {exc!r}"
-        return True, "ready"
+        return await store_ready(self.store)
 
 
 def bootstrap(settings: RunsSettings | None = None, store: EventStore | None = None,
