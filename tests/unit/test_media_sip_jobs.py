@@ -134,3 +134,32 @@ def test_a_registration_ladder_from_the_worker_event() -> None:
                          "ladder": [ladder_entry(1.0, "out", "REGISTER sip:pbx.lan SIP/2.0\r\n")]})
     assert m.sip_call_id == "reg-1" and [e.summary for e in m.sip_ladder] == ["REGISTER sip:pbx.lan"]
     assert m.detail == "register failed; SIP ladder: 3 messages before the last 10 not kept"
+
+
+class _Audio:
+    """The audio service's recording calls, recorded."""
+
+    def __init__(self, kept: str, note: str) -> None:
+        self.kept, self.note, self.calls = kept, note, []
+
+    def recording_path(self, run_id: str, call_id: str, leg: str) -> str:
+        return f"/rec/{run_id}/{call_id}-{leg}.wav"
+
+    def keep_callee(self, run_id: str, source: str, call_id: str) -> tuple[str, str]:
+        self.calls.append((run_id, source, call_id))
+        return self.kept, self.note
+
+
+def test_keep_callee_keeps_the_recording_under_the_callers_call_and_notes_why_not() -> None:
+    run = SipRun(_req(), object(), StaticCredentials({}))
+    audio = _Audio("/kept/c1-callee.wav", "")
+    m = m_pb2.CallMeasurement(call_id="c1", detail="earlier")
+    assert asyncio.run(run._keep_callee(audio, "callee-7", "c1", m)) == "/kept/c1-callee.wav"
+    assert audio.calls == [(run.run_id, f"/rec/{run.run_id}/callee-7-callee.wav", "c1")]
+    assert m.detail == "earlier"
+    audio = _Audio("", "recording cap reached")
+    assert asyncio.run(run._keep_callee(audio, "c2", "c2", m)) == ""
+    assert m.detail == "earlier; recording cap reached"
+    m2 = m_pb2.CallMeasurement(call_id="c3")
+    asyncio.run(run._keep_callee(audio, "c3", "c3", m2))
+    assert m2.detail == "recording cap reached"

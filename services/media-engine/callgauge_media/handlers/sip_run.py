@@ -417,14 +417,20 @@ class SipRun:
         from callgauge_media.adapters.audio.service import default_service
 
         audio = default_service()
-        source = audio.recording_path(self.run_id, callee.call_id, "callee")
-        path, note = await asyncio.to_thread(audio.keep_callee, self.run_id, str(source), job.call_id)
-        if note:
-            m.detail = "; ".join(x for x in (m.detail, note) if x)
+        path = await self._keep_callee(audio, callee.call_id, job.call_id, m)
         if not path:
             return m
         return await audio.assess_callee(m, path, played=job.play_file or None, expect=session.job.expect_audio,
                                          expect_min=session.job.expect_audio_min, joined=True)
+
+    async def _keep_callee(self, audio, recorded_id: str, call_id: str, m: m_pb2.CallMeasurement) -> str:
+        """Keep our callee's recording of call `recorded_id` as the callee leg of `call_id` (the
+        run's caps allowing); why it was not kept is noted in `m.detail`. The kept path, or ""."""
+        source = audio.recording_path(self.run_id, recorded_id, "callee")
+        path, note = await asyncio.to_thread(audio.keep_callee, self.run_id, str(source), call_id)
+        if note:
+            m.detail = "; ".join(x for x in (m.detail, note) if x)
+        return path
 
     async def _assess_own_callee(self, session, c: m_pb2.CallMeasurement) -> m_pb2.CallMeasurement:
         """A call our recorded callee answered that no caller of this run placed: its recording
@@ -432,10 +438,7 @@ class SipRun:
         from callgauge_media.adapters.audio.service import default_service
 
         audio = default_service()
-        source = audio.recording_path(self.run_id, c.call_id, "callee")
-        path, note = await asyncio.to_thread(audio.keep_callee, self.run_id, str(source), c.call_id)
-        if note:
-            c.detail = "; ".join(x for x in (c.detail, note) if x)
+        path = await self._keep_callee(audio, c.call_id, c.call_id, c)
         if not path:
             return c
         return await audio.assess_callee(c, path, played=None, expect=session.job.expect_audio,
