@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from callgauge_gateway.adapters import sqlite_file
 from callgauge_gateway.settings import GatewaySettings
 
 LOCK_SECONDS = 60
@@ -30,15 +31,13 @@ class Record:
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as c:
-            c.execute("PRAGMA journal_mode=WAL")
-            c.execute("CREATE TABLE IF NOT EXISTS idempotency (k TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
-                      "done INTEGER NOT NULL, status INTEGER, headers TEXT, body BLOB, expires REAL NOT NULL)")
+        sqlite_file.create(path, "CREATE TABLE IF NOT EXISTS idempotency (k TEXT PRIMARY KEY, "
+                           "fingerprint TEXT NOT NULL, done INTEGER NOT NULL, status INTEGER, headers TEXT, "
+                           "body BLOB, expires REAL NOT NULL)")
         self._last_purge = 0.0
 
     def _conn(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        return sqlite_file.connect(self.path)
 
     def _claim(self, key: str, fingerprint: str, ttl: int) -> Record | None:
         now = time.time()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from callgauge_gateway.adapters import sqlite_file
 from callgauge_gateway.settings import GatewaySettings
 
 PREFIX = "cgs_"
@@ -46,15 +47,12 @@ def valid_id(sid: str) -> bool:
 class SqliteSessions:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._conn() as c:
-            c.execute("PRAGMA journal_mode=WAL")
-            c.execute("CREATE TABLE IF NOT EXISTS report_sessions (k TEXT PRIMARY KEY, blob BLOB NOT NULL, "
-                      "expires REAL NOT NULL)")
+        sqlite_file.create(path, "CREATE TABLE IF NOT EXISTS report_sessions (k TEXT PRIMARY KEY, "
+                           "blob BLOB NOT NULL, expires REAL NOT NULL)")
         self._last_purge = 0.0
 
     def _conn(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        return sqlite_file.connect(self.path)
 
     def _put(self, k: str, blob: bytes, ttl: int) -> None:
         c = self._conn()
