@@ -95,6 +95,11 @@ from callgauge_eventstore.port import CallQuery, CallRow, NewEvent, RecordedEven
 log = logging.getLogger(__name__)
 
 _COLUMNS = "position, id, stream, version, type, data, metadata, recorded_at"
+# an event's Kafka key (OutboxRelay.key_of in SQL): the metadata's partition_key, else its
+# correlation_id, else the stream
+_RELAY_KEY = (
+    "COALESCE(NULLIF(metadata->>'partition_key', ''), NULLIF(metadata->>'correlation_id', ''), stream)"
+)
 GROUP_MAX = 256  # appends written in one transaction at most
 CHECK_IDLE_S = 5.0  # a pooled connection idle longer than this is checked (one round trip) before use
 _APPEND_SIGNATURE = "append_events(bigint, text, bigint, uuid[], text[], bytea[], text[], text)"
@@ -238,12 +243,11 @@ class PostgresEventStore(AsyncContextStore):
         ).format(s)
         self._q_last = sql.SQL("SELECT coalesce(max(position), 0) FROM {}.events").format(s)
         self._q_relay_keys_after = sql.SQL(
-            "SELECT position, COALESCE(NULLIF(metadata->>'partition_key', ''), NULLIF(metadata->>'correlation_id', ''), "
-            "stream) FROM {}.events WHERE position > %s ORDER BY position LIMIT %s"
+            "SELECT position, " + _RELAY_KEY + " FROM {}.events WHERE position > %s "
+            "ORDER BY position LIMIT %s"
         ).format(s)
         self._q_relay_keys = sql.SQL(
-            "SELECT DISTINCT COALESCE(NULLIF(metadata->>'partition_key', ''), NULLIF(metadata->>'correlation_id', ''), "
-            "stream) FROM {}.events WHERE position > %s AND position <= %s"
+            "SELECT DISTINCT " + _RELAY_KEY + " FROM {}.events WHERE position > %s AND position <= %s"
         ).format(s)
         self._q_get_cp = sql.SQL("SELECT position FROM {}.checkpoints WHERE name = %s").format(s)
         self._q_set_cp = sql.SQL(

@@ -91,6 +91,10 @@ CREATE TABLE IF NOT EXISTS store_info (
 """
 
 _COLUMNS = "position, id, stream, version, type, data, metadata, recorded_at"
+# an event's Kafka key (OutboxRelay.key_of in SQL): the metadata's partition_key, else its
+# correlation_id, else the stream
+_RELAY_KEY = ("COALESCE(NULLIF(json_extract(metadata, '$.partition_key'), ''), "
+              "NULLIF(json_extract(metadata, '$.correlation_id'), ''), stream)")
 
 
 def _projection_cp(name: str) -> str:
@@ -433,10 +437,9 @@ class SqliteEventStore(AsyncContextStore):
         partition_key, else its correlation_id, else the stream (one SQL pass, no event decoded)."""
 
         def read(conn: sqlite3.Connection) -> set[str]:
-            rows = conn.execute(
-                "SELECT DISTINCT COALESCE(NULLIF(json_extract(metadata, '$.partition_key'), ''), "
-                "NULLIF(json_extract(metadata, '$.correlation_id'), ''), stream) FROM events "
-                "WHERE position > ? AND position <= ?", (int(after_position), int(up_to))).fetchall()
+            rows = conn.execute(f"SELECT DISTINCT {_RELAY_KEY} FROM events "
+                                "WHERE position > ? AND position <= ?",
+                                (int(after_position), int(up_to))).fetchall()
             return {r[0] for r in rows}
 
         return await self._run(read)
@@ -446,10 +449,9 @@ class SqliteEventStore(AsyncContextStore):
         scans with it without reading or decoding the events."""
 
         def read(conn: sqlite3.Connection) -> list[tuple[int, str]]:
-            return conn.execute(
-                "SELECT position, COALESCE(NULLIF(json_extract(metadata, '$.partition_key'), ''), "
-                "NULLIF(json_extract(metadata, '$.correlation_id'), ''), stream) FROM events "
-                "WHERE position > ? ORDER BY position LIMIT ?", (int(after_position), int(limit))).fetchall()
+            return conn.execute(f"SELECT position, {_RELAY_KEY} FROM events "
+                                "WHERE position > ? ORDER BY position LIMIT ?",
+                                (int(after_position), int(limit))).fetchall()
 
         return await self._run(read)
 
