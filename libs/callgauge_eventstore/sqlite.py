@@ -40,6 +40,7 @@ from callgauge_eventstore._common import (
     StoreClosed,
     call_values,
     calls_ddl,
+    calls_upgrade_ddl,
     calls_insert_sql,
     calls_query_sql,
     check_append_args,
@@ -185,7 +186,7 @@ class SqliteEventStore(AsyncContextStore):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                for statement in calls_ddl("BLOB"):
+                for statement in calls_ddl("BLOB") + calls_upgrade_ddl():
                     conn.execute(statement)
                 if self._namespace is not None:
                     row = conn.execute("SELECT value FROM store_info WHERE key = 'namespace'").fetchone()
