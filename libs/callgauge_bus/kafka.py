@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -131,6 +131,7 @@ class Consumer:
         dead_letters: DeadLetters | None = None,
         fetch_max_wait_ms: int = 500,
         on_arrival: Callable[[Delivered], None] | None = None,
+        types: Collection[str] | None = None,
     ) -> None:
         """`fetch_max_wait_ms`: how long the broker holds a fetch that finds nothing new. Tansu
         answers it only when that time is up, even if records arrive meanwhile (measured: 500 ms
@@ -139,11 +140,17 @@ class Consumer:
         core, at 500 ms: ~2.4 %). Latency-critical consumers (the engine's run requests) pass a
         short one.
 
+        `types`: the event types (full protobuf names) the handlers act on; a record of any other type
+        is passed over before it is decoded (by its `type` header; counted as `not_wanted`), so a
+        consumer that needs a few events of a busy topic (a run's start among its calls) pays
+        nothing for the rest, and a batch handler's runs of events are not split by them.
+
         `batch_handler`: called with every new event of a fetch at once (in order per
         partition) instead of `handler` one at a time; a batch that keeps failing is handed to
         `handler` event by event, so one bad event does not hold up the others."""
         self._bootstrap, self._topics, self._group = bootstrap, list(topics), group_id
         self._handler = handler
+        self._types = frozenset(types) if types else None
         self._batch_handler = batch_handler
         self._max_records = max_records
         self._fetch_max_wait_ms = fetch_max_wait_ms
@@ -212,13 +219,29 @@ class Consumer:
             self._seen.popitem(last=False)
         return True
 
+    def _wanted(self, topic: str, headers) -> bool:
+        """False (counted) for a record whose `type` header names a type this consumer does not act on."""
+        if self._types is None:
+            return True
+        for name, value in headers or ():
+            if name == "type":
+                if value.decode(errors="replace") in self._types:
+                    return True
+                CONSUMED.labels(topic, "not_wanted").inc()
+                return False
+        return True  # no header (an older producer): the envelope's type decides
+
     def _decode(self, topic: str, value: bytes | None) -> Delivered | None:
-        """The event of a record; None (counted) for a bad record, an unknown type, a duplicate."""
+        """The event of a record; None (counted) for a bad record, an unknown type, a duplicate, or
+        a type this consumer does not act on."""
         try:
             delivered = decode_record(value)
         except BadRecord as exc:
             CONSUMED.labels(topic, "bad_record").inc()
             log.warning("bad_record_skipped", topic=topic, error=str(exc))
+            return None
+        if self._types is not None and delivered.envelope.type not in self._types:
+            CONSUMED.labels(topic, "not_wanted").inc()
             return None
         if delivered.payload is None:
             CONSUMED.labels(topic, "unknown_type").inc()
@@ -282,7 +305,9 @@ class Consumer:
             except Exception:  # noqa: BLE001 - a hint, never a reason to stop consuming
                 log.exception("on_arrival_failed", type=delivered.envelope.type)
 
-    async def _handle(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
+    async def _handle(self, topic: str, value: bytes | None, key: bytes | None = None, headers=()) -> None:
+        if not self._wanted(topic, headers):
+            return
         delivered = self._decode(topic, value)
         if delivered is not None:
             self._arrived(delivered)
@@ -440,7 +465,8 @@ class Consumer:
                 if self._batch_handler is not None:
                     decoded = [(tp.topic, d, rec.key.decode(errors="replace") if rec.key else "")
                                for tp, records in batches.items() for rec in records
-                               if (d := self._decode(tp.topic, rec.value)) is not None]
+                               if self._wanted(tp.topic, rec.headers)
+                               and (d := self._decode(tp.topic, rec.value)) is not None]
                     for _, d, _ in decoded:
                         self._arrived(d)
                     if decoded:
@@ -448,7 +474,7 @@ class Consumer:
                 else:
                     for tp, records in batches.items():
                         for rec in records:
-                            await self._handle(tp.topic, rec.value, rec.key)
+                            await self._handle(tp.topic, rec.value, rec.key, rec.headers)
                 if batches:
                     await self._commit(consumer)
                 await self._update_lag(consumer)

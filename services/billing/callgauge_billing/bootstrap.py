@@ -17,7 +17,7 @@ from callgauge_proto.callgauge.billing.v1 import billing_service_pb2_grpc as pb_
 from callgauge_billing.adapters.payments import PaymentProvider, payment_provider
 from callgauge_billing.domain import pricing, wallet
 from callgauge_billing.entrypoints.grpc_api import BillingServicer
-from callgauge_billing.handlers.app import BillingApp, BillingConfig
+from callgauge_billing.handlers.app import CONSUMED_TYPES, BillingApp, BillingConfig
 from callgauge_billing.settings import BillingSettings
 
 SERVICE = "billing"
@@ -85,7 +85,7 @@ def bootstrap(settings: BillingSettings | None = None, store: EventStore | None 
     consumer = Consumer(settings.kafka_bootstrap, [settings.topic("runs"), settings.topic("media"),
                                                    settings.topic("accounts")],
                         group, app.on_event, batch_handler=app.on_batch,
-                        dead_letters=DeadLetters(store, group))
+                        dead_letters=DeadLetters(store, group), types=CONSUMED_TYPES)
     servicer = BillingServicer(app)
     server = GrpcServer(settings.grpc_listen(settings.billing_grpc),
                         [lambda s: pb_grpc.add_BillingServiceServicer_to_server(servicer, s)],

@@ -36,6 +36,13 @@ CALLS_METERED = Counter("callgauge_billing_call_events_metered_total",
 RESERVE_REJECTED = Counter("callgauge_billing_reservations_rejected_total", "runs refused for lack of balance")
 
 
+# What the consumer hands on_batch/on_event: the events that charge, reserve or release. The rest of
+# the runs and media topics (a CallRecorded and a CallAnswered for each call) is passed over unread,
+# and so does not split a fetch's run of call charges into many small wallet writes.
+CONSUMED_TYPES = frozenset(m.DESCRIPTOR.full_name for m in (
+    media_pb2.CallProgress, media_pb2.CallMeasured, media_pb2.RegistrationMeasured, runs_pb2.RunRequested,
+    runs_pb2.RunCompleted, runs_pb2.RunFailed, runs_pb2.RunCancelled, accounts_pb2.AccountDeleted))
+
 def wallet_stream(account_id: str, mode: str = "live") -> str:
     return f"wallet-{account_id}" if mode == "live" else f"wallet-{account_id}.{mode}"
 

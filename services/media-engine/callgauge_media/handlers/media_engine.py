@@ -21,7 +21,7 @@ from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.destinations import DialPolicy, SipHost, sip_target, sip_uri_problem
 from callgauge_platform.health import HealthServer
 from callgauge_platform.logs import get_logger
-from callgauge_proto.callgauge.events.v1 import media_pb2, runs_pb2
+from callgauge_proto.callgauge.events.v1 import billing_pb2, media_pb2, runs_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.adapters.media_reader import KafkaMediaReader
@@ -36,6 +36,8 @@ from callgauge_media.settings import MediaSettings
 
 SERVICE = "media-engine"
 EMIT_BATCH_MAX = 1000  # events in one append of the group commit
+# what on_run_event acts on: the runs topic's calls (a CallRecorded each) are passed over unread
+RUN_EVENTS = (runs_pb2.RunRequested.DESCRIPTOR.full_name, runs_pb2.RunStopRequested.DESCRIPTOR.full_name)
 log = get_logger(SERVICE)
 ACTIVE_RUNS = Gauge("callgauge_media_active_runs", "runs being carried out by this engine")
 EMIT_RETRIES = Counter("callgauge_media_emit_retries_total",
@@ -97,14 +99,15 @@ class MediaEngine:
         group = self.settings.group("callgauge-media")
         self.consumer = Consumer(self.settings.kafka_bootstrap, [self.settings.topic("runs")], group,
                                  self.on_run_event, dead_letters=DeadLetters(self.store, group),
-                                 fetch_max_wait_ms=self.settings.media_run_fetch_wait_ms)
+                                 fetch_max_wait_ms=self.settings.media_run_fetch_wait_ms, types=RUN_EVENTS)
         await self.consumer.start()
         if self.guard is not None:  # every replica hears BalanceExhausted: a group of its own, from now on
             billing_group = self.settings.group(f"callgauge-media-billing-{slug(self.engine_id)}")
             self.billing_consumer = Consumer(
                 self.settings.kafka_bootstrap, [self.settings.topic("billing")], billing_group,
                 self.guard.on_billing_event, from_beginning=False,
-                dead_letters=DeadLetters(self.store, billing_group))
+                dead_letters=DeadLetters(self.store, billing_group),
+                types=[billing_pb2.BalanceExhausted.DESCRIPTOR.full_name])
             await self.billing_consumer.start()
         self._lease_task = asyncio.create_task(self._renew_leases(), name="run-leases")
         if self.health is not None:

@@ -52,6 +52,8 @@ DEAF_AFTER_S = 10.0  # the media consumer did not fetch for this long (nor lease
 MEDIA_WORDS = (media_pb2.RunLeaseRenewed, media_pb2.RunAccepted, media_pb2.RunMediaStarted, media_pb2.CallMeasured,
                media_pb2.RunSecondStats, media_pb2.RunMediaFinished, media_pb2.CallAnswered, media_pb2.CallProgress,
                media_pb2.RegistrationMeasured)
+# media events the runs service only hears (the run's engine is alive: heard(), on arrival)
+LIVENESS_ONLY = (media_pb2.RunLeaseRenewed, media_pb2.CallAnswered, media_pb2.CallProgress, media_pb2.RegistrationMeasured)
 STOP_DEADLINE_S = 60.0  # a STOPPING run the engine does not end within this is CANCELLED here
 
 
@@ -507,6 +509,8 @@ class RunsApp:
         calls: list[Delivered] = []
         for delivered in batch:
             msg = delivered.payload
+            if isinstance(msg, LIVENESS_ONLY):
+                continue  # heard on arrival (the lease); deciding nothing, they do not split a run of calls
             if isinstance(msg, media_pb2.CallMeasured) and msg.run_id:
                 if calls and calls[-1].payload.run_id != msg.run_id:  # type: ignore[union-attr]
                     await self._record_calls(calls)
