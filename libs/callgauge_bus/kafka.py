@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge
@@ -60,6 +61,28 @@ async def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int =
         await admin.close()
 
 
+class KeyHashPartitioner:
+    """aiokafka's default partitioner (Kafka's murmur2 of the key, as every Kafka client computes it,
+    so a key lands where other producers put it) with each key's hash kept: the relays send runs of
+    records under the same few keys (run ids), and the pure-Python murmur2 was a few per cent of a
+    relay's CPU. The kept hashes are bounded (cleared when `size` keys are kept)."""
+
+    def __init__(self, size: int = 65_536) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._size = size
+        self._default = DefaultPartitioner()
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return self._default(key, all_partitions, available)
+        h = self._hashes.get(key)
+        if h is None:
+            if len(self._hashes) >= self._size:
+                self._hashes.clear()
+            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[h % len(all_partitions)]
+
+
 class Producer:
     def __init__(self, bootstrap: str, client_id: str = "callgauge") -> None:
         self._bootstrap, self._client_id = bootstrap, client_id
@@ -77,6 +100,7 @@ class Producer:
             enable_idempotence=False,
             linger_ms=5,
             request_timeout_ms=15000,
+            partitioner=KeyHashPartitioner(),
         )
         await self._producer.start()
 

@@ -210,7 +210,9 @@ class RunsApp:
         await self.view.advanced_to(position)
         committed = position
         async for ev in self.store.subscribe_all(position):
-            payload = decode_payload(ev.type, ev.data)
+            # a call changes no row here (its figures are in its run's stream, its row in the calls
+            # projection): not even decoded
+            payload = None if ev.type == calls_page.CALL_RECORDED else decode_payload(ev.type, ev.data)
             changed = self.view.apply(payload, ev.recorded_at) if payload is not None else set()
             # an event that changes no row (a call) moves the checkpoint only now and then: replaying
             # those few after a restart changes nothing either
