@@ -137,6 +137,12 @@ class SqliteEventStore(AsyncContextStore):
         self._busy_timeout = busy_timeout
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # touched only by the worker thread
+        # reads that need no write lock (streams, the log, projections, calls pages) run on a second
+        # connection and thread of their own: in WAL mode they read the last commit while the
+        # writer writes, instead of queueing behind a run's batches of appends (a file store only:
+        # ":memory:" is private to one connection)
+        self._reader: ThreadPoolExecutor | None = None
+        self._rconn: sqlite3.Connection | None = None  # touched only by the reader thread
         self._open_lock: asyncio.Lock | None = None
         self._opened = False
         self._closed = False
@@ -165,6 +171,9 @@ class SqliteEventStore(AsyncContextStore):
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callgauge-sqlite")
             await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
+            if self._path != MEMORY and self._reader is None:
+                self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callgauge-sqlite-read")
+                await asyncio.get_running_loop().run_in_executor(self._reader, self._connect_reader)
             self._opened = True
 
     def _connect(self) -> None:
@@ -208,24 +217,43 @@ class SqliteEventStore(AsyncContextStore):
             raise
         self._conn = conn
 
+    def _connect_reader(self) -> None:
+        conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
+        conn.execute("PRAGMA query_only=ON")
+        self._rconn = conn
+
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn` on the writer's connection and thread (every write, and reads that must follow them)."""
         if not self._opened:
             await self.open()
-        if self._closed or self._executor is None:
+        return await self._submit(self._executor, lambda: self._conn, fn)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn`, a read, on the reader's connection and thread (the writer's for ":memory:")."""
+        if not self._opened:
+            await self.open()
+        if self._reader is None and not self._closed:
+            return await self._run(fn)
+        return await self._submit(self._reader, lambda: self._rconn, fn)
+
+    async def _submit(self, executor: ThreadPoolExecutor | None, conn: Callable[[], sqlite3.Connection | None],
+                      fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed or executor is None:
             raise StoreClosed(f"{self!r} is closed")
 
         def job() -> T:
-            if self._conn is None:
+            c = conn()
+            if c is None:
                 raise StoreClosed(f"{self!r} is closed")
             try:
-                return fn(self._conn)
+                return fn(c)
             except sqlite3.OperationalError as e:
                 if _unavailable(e):
                     raise StoreUnavailable(f"{self._path}: {e}") from e
                 raise
 
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+            return await asyncio.get_running_loop().run_in_executor(executor, job)
         except RuntimeError as e:  # executor shut down concurrently
             if self._closed:
                 raise StoreClosed(f"{self!r} is closed") from e
@@ -237,6 +265,17 @@ class SqliteEventStore(AsyncContextStore):
             return
         self._closed = True
         self._notifier.notify()
+        loop = asyncio.get_running_loop()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+
+            def shutdown_reader() -> None:
+                if self._rconn is not None:
+                    self._rconn.close()
+                    self._rconn = None
+
+            await loop.run_in_executor(reader, shutdown_reader)
+            await loop.run_in_executor(None, reader.shutdown, True)
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -246,7 +285,6 @@ class SqliteEventStore(AsyncContextStore):
                 self._conn.close()
                 self._conn = None
 
-        loop = asyncio.get_running_loop()
         await loop.run_in_executor(executor, shutdown)
         await loop.run_in_executor(None, executor.shutdown, True)
 
@@ -338,7 +376,7 @@ class SqliteEventStore(AsyncContextStore):
                 conn.execute("COMMIT")
             return out, row[0] if row else 0
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def commit_projection(
         self, name: str, position: int, upserts: Mapping[str, bytes], deletes: Sequence[str] = (),
@@ -387,12 +425,12 @@ class SqliteEventStore(AsyncContextStore):
 
     async def read_calls(self, query: CallQuery) -> list[tuple[tuple[float, int, str], bytes]]:
         statement, params = calls_query_sql(query)
-        rows = await self._run(lambda conn: conn.execute(statement, params).fetchall())
+        rows = await self._read(lambda conn: conn.execute(statement, params).fetchall())
         return [((key, idx, call_id), bytes(data)) for key, idx, call_id, data in rows]
 
     async def count_calls(self, query: CallQuery) -> int:
         statement, params = calls_query_sql(query, count=True)
-        return await self._run(lambda conn: conn.execute(statement, params).fetchone()[0])
+        return await self._read(lambda conn: conn.execute(statement, params).fetchone()[0])
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -406,7 +444,7 @@ class SqliteEventStore(AsyncContextStore):
             ).fetchall()
             return [_row_to_event(r) for r in rows]
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def stream_version(self, stream: str) -> int | None:
         return await self._run(
@@ -426,7 +464,7 @@ class SqliteEventStore(AsyncContextStore):
             ).fetchall()
             return [_row_to_event(r) for r in rows]
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def last_position(self) -> int:
         return await self._run(
@@ -443,7 +481,7 @@ class SqliteEventStore(AsyncContextStore):
                                 (int(after_position), int(up_to))).fetchall()
             return {r[0] for r in rows}
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def relay_keys_after(self, after_position: int, limit: int) -> list[tuple[int, str]]:
         """(position, relay key) of the next `limit` events after after_position: the relay's lane
@@ -454,7 +492,7 @@ class SqliteEventStore(AsyncContextStore):
                                 "WHERE position > ? ORDER BY position LIMIT ?",
                                 (int(after_position), int(limit))).fetchall()
 
-        return await self._run(read)
+        return await self._read(read)
 
     def news(self) -> asyncio.Event:
         """An event set at the next commit made through this instance (take it before reading, so a
