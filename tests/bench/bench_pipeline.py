@@ -361,6 +361,21 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
             completed_seen = time.time()
             break
         time.sleep(0.25)
+    # the wallet from the run's end on, while the figures below are measured: when billing settled is
+    # read off these samples once the answered call-seconds are known (not after the exports)
+    wallet_samples: list[tuple[float, int, int]] = []
+    wallet_stop = threading.Event()
+
+    def watch_wallet() -> None:
+        with httpx.Client(base_url=api.base_url, headers=api.headers, timeout=60) as api3:
+            until = time.monotonic() + 120
+            while not wallet_stop.is_set() and time.monotonic() < until:
+                w = api3.get("/billing/wallet").json()["data"]
+                wallet_samples.append((time.time(), int(w["reservedMinor"] or 0), int(w["balanceMinor"])))
+                wallet_stop.wait(0.2)
+
+    wallet_thread = threading.Thread(target=watch_wallet, daemon=True)
+    wallet_thread.start()
     cpu = {name: proc_cpu_seconds([p]) - cpu0[name] for name, p in pids.items()}
     pg_cpu = None
     if fresh_db:  # connections opened during the run count from zero
@@ -442,7 +457,11 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
             and time.monotonic() < settle_deadline:
         time.sleep(0.2)
         wallet = api.get("/billing/wallet").json()["data"]
-    settled_after = time.time() - (stopped or completed_seen or time.time())
+    wallet_stop.set()
+    wallet_thread.join(30)
+    settled_at = next((t for t, reserved, balance in wallet_samples
+                       if not reserved and before["balanceMinor"] - balance >= answered_s * price), time.time())
+    settled_after = settled_at - (stopped or completed_seen or settled_at)
     charged = before["balanceMinor"] - wallet["balanceMinor"]
 
     # the media topic: each CallMeasured once
