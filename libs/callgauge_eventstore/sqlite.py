@@ -232,7 +232,7 @@ class SqliteEventStore(AsyncContextStore):
         """`fn`, a read, on the reader's connection and thread (the writer's for ":memory:")."""
         if not self._opened:
             await self.open()
-        if self._reader is None and not self._closed:
+        if self._reader is None:
             return await self._run(fn)
         return await self._submit(self._reader, lambda: self._rconn, fn)
 

@@ -30,6 +30,40 @@ HOST = "127.0.0.1"
 
 
 @pytest.fixture
+async def runs_app(tmp_path):
+    """A RunsApp on its own SQLite store, started (its projectors running); no broker, no billing."""
+    from callgauge_eventstore.factory import open_event_store
+    from callgauge_runs.handlers.app import RunsApp
+
+    store = open_event_store(f"sqlite:///{tmp_path}/", "runs")
+    app = RunsApp(store)
+    await app.start()
+    yield app
+    await app.stop()
+    await store.close()
+
+
+@pytest.fixture
+def start_a_run():
+    """start(app) -> run id: a project, a one-call test and a run of it, for account "acct"."""
+    from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
+    from callgauge_runs.domain import project as project_model, run as run_model, test as test_model
+    from callgauge_runs.handlers.app import new_id
+
+    async def start(app) -> str:
+        pid, tid, rid = new_id(), new_id(), new_id()
+        await app.create_project(project_model.CreateProject(project_id=pid, account_id="acct", name="P"))
+        spec = spec_pb2.TestSpec()
+        spec.steps.add().actions.add().call.dial_destination = "sip:echo@127.0.0.1:5070"
+        await app.create_test(test_model.CreateTest(test_id=tid, project_id=pid, account_id="acct", name="t",
+                                                    spec=spec))
+        await app.start_run(run_model.StartRun(run_id=rid, project_id=pid, test_id=tid, account_id="acct"))
+        return rid
+
+    return start
+
+
+@pytest.fixture
 async def runs_service(store_backend, tmp_path, broker, topic_prefix):
     """(settings, start): the runs service (billing unmetered) on the test's store and broker;
     start() (re)starts it on the same store and returns a stub."""

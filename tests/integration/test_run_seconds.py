@@ -10,36 +10,12 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from callgauge_bus.codec import Delivered
-from callgauge_eventstore.factory import open_event_store
-from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import envelope_pb2, media_pb2
-from callgauge_runs.domain import project as project_model, run as run_model, test as test_model
 from callgauge_runs.domain.errors import NotFound
-from callgauge_runs.handlers.app import RunsApp, new_id
 
 
 def _delivered(msg) -> Delivered:
     return Delivered(envelope_pb2.EventEnvelope(event_id=str(uuid.uuid4()), type=msg.DESCRIPTOR.full_name), msg)
-
-
-@pytest.fixture
-async def app(tmp_path):
-    store = open_event_store(f"sqlite:///{tmp_path}/", "runs")
-    a = RunsApp(store)
-    await a.start()
-    yield a
-    await a.stop()
-    await store.close()
-
-
-async def _a_run(app: RunsApp) -> str:
-    pid, tid, rid = new_id(), new_id(), new_id()
-    await app.create_project(project_model.CreateProject(project_id=pid, account_id="acct", name="P"))
-    spec = spec_pb2.TestSpec()
-    spec.steps.add().actions.add().call.dial_destination = "sip:echo@127.0.0.1:5070"
-    await app.create_test(test_model.CreateTest(test_id=tid, project_id=pid, account_id="acct", name="t", spec=spec))
-    await app.start_run(run_model.StartRun(run_id=rid, project_id=pid, test_id=tid, account_id="acct"))
-    return rid
 
 
 def _second(run_id: str, engine: str, second: int, active: int) -> media_pb2.RunSecondStats:
@@ -48,9 +24,10 @@ def _second(run_id: str, engine: str, second: int, active: int) -> media_pb2.Run
                                     attempts=1, jitter_ms_mean=1.5)
 
 
-async def test_seconds_are_kept_per_run_and_scoped(app):
-    rid = await _a_run(app)
-    other = await _a_run(app)
+async def test_seconds_are_kept_per_run_and_scoped(runs_app, start_a_run):
+    app = runs_app
+    rid = await start_a_run(app)
+    other = await start_a_run(app)
     for msg in (_second(rid, "e1", 1, 3), _second(rid, "e1", 0, 2), _second(rid, "e2", 0, 1),
                 _second(other, "e1", 0, 9)):
         await app.on_media_event(_delivered(msg))

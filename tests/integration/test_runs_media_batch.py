@@ -6,38 +6,19 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from callgauge_bus.codec import Delivered
-from callgauge_eventstore.factory import open_event_store
-from callgauge_proto.callgauge.common.v1 import test_spec_pb2 as spec_pb2
 from callgauge_proto.callgauge.events.v1 import envelope_pb2, media_pb2
 from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
-from callgauge_runs.domain import project as project_model, run as run_model, test as test_model
-from callgauge_runs.handlers.app import RunsApp, new_id, run_stream
+from callgauge_runs.handlers.app import run_stream
 
 
 def _delivered(msg) -> Delivered:
     return Delivered(envelope_pb2.EventEnvelope(event_id=str(uuid.uuid4()), type=msg.DESCRIPTOR.full_name), msg)
 
 
-@pytest.fixture
-async def app(tmp_path):
-    store = open_event_store(f"sqlite:///{tmp_path}/", "runs")
-    a = RunsApp(store)
-    await a.start()
-    yield a
-    await a.stop()
-    await store.close()
-
-
-async def test_a_fetchs_calls_are_recorded_in_one_write_whatever_lies_between_them(app):
-    pid, tid, rid = new_id(), new_id(), new_id()
-    await app.create_project(project_model.CreateProject(project_id=pid, account_id="acct", name="P"))
-    spec = spec_pb2.TestSpec()
-    spec.steps.add().actions.add().call.dial_destination = "sip:echo@127.0.0.1:5070"
-    await app.create_test(test_model.CreateTest(test_id=tid, project_id=pid, account_id="acct", name="t", spec=spec))
-    await app.start_run(run_model.StartRun(run_id=rid, project_id=pid, test_id=tid, account_id="acct"))
+async def test_a_fetchs_calls_are_recorded_in_one_write_whatever_lies_between_them(runs_app, start_a_run):
+    app = runs_app
+    rid = await start_a_run(app)
     await app.on_media_event(_delivered(media_pb2.RunMediaStarted(run_id=rid, engine_id="e1")))
 
     batch = []

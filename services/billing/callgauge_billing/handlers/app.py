@@ -43,6 +43,7 @@ CONSUMED_TYPES = frozenset(m.DESCRIPTOR.full_name for m in (
     media_pb2.CallProgress, media_pb2.CallMeasured, media_pb2.RegistrationMeasured, runs_pb2.RunRequested,
     runs_pb2.RunCompleted, runs_pb2.RunFailed, runs_pb2.RunCancelled, accounts_pb2.AccountDeleted))
 
+
 def wallet_stream(account_id: str, mode: str = "live") -> str:
     return f"wallet-{account_id}" if mode == "live" else f"wallet-{account_id}.{mode}"
 

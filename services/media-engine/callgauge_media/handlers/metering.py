@@ -108,15 +108,13 @@ class BillingGuard:
         one per call)."""
         run_id = msg.run_id  # type: ignore[attr-defined]
         queue = self._pending.setdefault(run_id, {})
-        if isinstance(msg, media_pb2.CallProgress):
-            # a newer tick supersedes one still queued (billing charges a call's seconds so far, the
-            # largest total wins): it keeps the queued one's place, so the call's CallAnswered stays
-            # before it, and a call's backlog stays one tick however long the store is out
-            if ("progress", call_id) in queue:
-                METERING_COALESCED.inc()
-            queue[("progress", call_id)] = msg
-        else:
-            queue[(msg.DESCRIPTOR.name, call_id)] = msg
+        key = (msg.DESCRIPTOR.name, call_id)
+        # a newer tick supersedes one still queued (billing charges a call's seconds so far, the
+        # largest total wins): it keeps the queued one's place, so the call's CallAnswered stays
+        # before it, and a call's backlog stays one tick however long the store is out
+        if key in queue and isinstance(msg, media_pb2.CallProgress):
+            METERING_COALESCED.inc()
+        queue[key] = msg
         if run_id not in self._flushing:
             self._flushing.add(run_id)
             task = asyncio.get_running_loop().create_task(self._flush(run_id))
