@@ -206,6 +206,53 @@ def calls_ddl(blob: str, table: str = CALLS_TABLE) -> list[str]:
     ]
 
 
+CALL_COUNTS_TABLE = "run_call_counts"
+
+
+def call_counts_ddl(table: str = CALL_COUNTS_TABLE) -> str:
+    """How many calls each run has in the projection, per outcome: written in the transaction that
+    adds the calls (by the rows actually added, so a repeated call counts once), read by a page's
+    total instead of a COUNT of the run's calls (30-150 ms at 300,000 calls, on every page)."""
+    return (f"CREATE TABLE IF NOT EXISTS {table} (run_id TEXT NOT NULL, outcome TEXT NOT NULL, "
+            f"n BIGINT NOT NULL, PRIMARY KEY (run_id, outcome))")
+
+
+def call_counts_backfill_sql(counts: str = CALL_COUNTS_TABLE, calls: str = CALLS_TABLE) -> str:
+    """The counts of a store made before the counts table (run once, as the table is made)."""
+    return (f"INSERT INTO {counts} (run_id, outcome, n) SELECT run_id, outcome, COUNT(*) FROM {calls} "
+            f"GROUP BY run_id, outcome")
+
+
+def call_counts_add_sql(table: str = CALL_COUNTS_TABLE, mark: str = "?") -> str:
+    return (f"INSERT INTO {table} (run_id, outcome, n) VALUES ({mark}, {mark}, {mark}) "
+            f"ON CONFLICT (run_id, outcome) DO UPDATE SET n = {table}.n + excluded.n")
+
+
+def first_of_each_call(rows: Sequence[CallRow]) -> list[CallRow]:
+    """The rows of a batch, a call repeated within it kept at its first row (as the store keeps a
+    call already there)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for r in rows:
+        key = (r.run_id, r.call_id)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def counted_query_sql(q: CallQuery, table: str = CALL_COUNTS_TABLE, mark: str = "?") -> tuple[str, list] | None:
+    """The total of a page from the counts table when its filters are outcomes at most (the
+    unfiltered first page above all); None when it filters on what the counts do not keep."""
+    if q.sip_codes or q.mos_min is not None or q.mos_max is not None:
+        return None
+    where, params = [f"run_id = {mark}"], [q.run_id]
+    if q.outcomes:
+        where.append(f"outcome IN ({', '.join([mark] * len(q.outcomes))})")
+        params.extend(q.outcomes)
+    return f"SELECT COALESCE(SUM(n), 0) FROM {table} WHERE " + " AND ".join(where), params
+
+
 def calls_upgrade_ddl(schema: str = "") -> list[str]:
     """After calls_ddl on a store made before: drop the index the index sort used then (`schema`:
     the PostgreSQL schema, quoted, with its dot)."""

@@ -81,10 +81,14 @@ from callgauge_eventstore._common import (
     CALLS_INDEXES,
     CALLS_TABLE,
     call_values,
+    CALL_COUNTS_TABLE,
+    call_counts_backfill_sql,
+    call_counts_ddl,
     calls_ddl,
     calls_upgrade_ddl,
-    calls_insert_sql,
     calls_query_sql,
+    counted_query_sql,
+    first_of_each_call,
     check_append_args,
     check_namespace,
     check_version,
@@ -293,7 +297,24 @@ class PostgresEventStore(AsyncContextStore):
         self._calls_upgrade = calls_statements[1:] + [
             sql.SQL(statement) for statement in calls_upgrade_ddl(f'"{self._schema}".')]  # type: ignore[arg-type]
         self._calls_index = f'"{self._schema}".{CALLS_INDEXES["idx"]}'
-        self._q_calls_insert = sql.SQL(calls_insert_sql(calls, "%s"))  # type: ignore[arg-type]
+        counts = f'"{self._schema}".{CALL_COUNTS_TABLE}'
+        self._counts_table = counts
+        self._ddl.append(sql.SQL(call_counts_ddl(counts)))  # type: ignore[arg-type]
+        # a store made before the counts: the table, and its calls counted once
+        self._counts_upgrade = [sql.SQL(call_counts_ddl(counts)),  # type: ignore[arg-type]
+                                sql.SQL(call_counts_backfill_sql(counts, calls))]  # type: ignore[arg-type]
+        # a batch of calls in one statement: the rows added (a call already there is not) and,
+        # from what was added, each (run, outcome) count
+        insert = (f"INSERT INTO {calls} (run_id, call_id, idx, outcome, sip_code, setup_key, mos_key, data) "
+                  "SELECT * FROM unnest(%b::text[], %b::text[], %b::bigint[], %b::text[], %b::integer[], "
+                  "%b::float8[], %b::float8[], %b::bytea[]) ON CONFLICT (run_id, call_id) DO NOTHING")
+        self._q_calls_add = sql.SQL(  # type: ignore[arg-type]
+            f"WITH added AS ({insert} RETURNING run_id, outcome) "
+            f"INSERT INTO {counts} AS c (run_id, outcome, n) "
+            "SELECT run_id, outcome, COUNT(*) FROM added GROUP BY run_id, outcome "
+            "ON CONFLICT (run_id, outcome) DO UPDATE SET n = c.n + excluded.n")
+        self._q_calls_add_uncounted = sql.SQL(insert)  # type: ignore[arg-type]
+        self._counted = True  # False: a store made before whose counts table could not be made
         self._q_proj_rows = sql.SQL("SELECT key, value FROM {}.projection_rows WHERE projection = %s").format(s)
         self._q_proj_clear = sql.SQL("DELETE FROM {}.projection_rows WHERE projection = %s").format(s)
         self._q_proj_delete = sql.SQL("DELETE FROM {}.projection_rows WHERE projection = %s AND key = %s").format(s)
@@ -340,12 +361,13 @@ class PostgresEventStore(AsyncContextStore):
                     cur = await conn.execute(
                         "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL"
                         " AND to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL,"
-                        " to_regprocedure(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+                        " to_regprocedure(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL,"
+                        " to_regclass(%s) IS NOT NULL",
                         (f'"{self._schema}".events', f'"{self._schema}".checkpoints',
                          f'"{self._schema}".projection_rows', self._calls_table,
-                         f'"{self._schema}".{_APPEND_SIGNATURE}', self._calls_index),
+                         f'"{self._schema}".{_APPEND_SIGNATURE}', self._calls_index, self._counts_table),
                     )
-                    tables, self._append_fn, calls_indexed = await cur.fetchone()  # type: ignore[misc]
+                    tables, self._append_fn, calls_indexed, counted = await cur.fetchone()  # type: ignore[misc]
                     if not tables:
                         async with conn.transaction():
                             # Concurrent CREATE ... IF NOT EXISTS can still collide: serialise them.
@@ -361,6 +383,19 @@ class PostgresEventStore(AsyncContextStore):
                         except psycopg.errors.InsufficientPrivilege as e:
                             log.warning("event store %s: cannot replace the calls projection's indexes (%s); "
                                         "the pages still walk the old ones", self._schema, e)
+                    if tables and not counted:
+                        try:
+                            async with conn.transaction():
+                                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                                found = await (await conn.execute("SELECT to_regclass(%s)",
+                                                                  (self._counts_table,))).fetchone()
+                                if found[0] is None:  # type: ignore[index]
+                                    for statement in self._counts_upgrade:
+                                        await conn.execute(statement)
+                        except psycopg.errors.InsufficientPrivilege as e:
+                            self._counted = False
+                            log.warning("event store %s: cannot make the calls counts table (%s); a calls "
+                                        "page's total counts the run's calls each time", self._schema, e)
                     if not self._append_fn:
                         try:
                             async with conn.transaction():
@@ -561,7 +596,9 @@ class PostgresEventStore(AsyncContextStore):
         async with pool.connection() as conn, conn.transaction():
             async with conn.cursor() as cur:
                 if rows:
-                    await cur.executemany(self._q_calls_insert, [call_values(r) for r in rows])
+                    columns = list(zip(*(call_values(r) for r in first_of_each_call(rows))))
+                    await cur.execute(self._q_calls_add if self._counted else self._q_calls_add_uncounted,
+                                      [list(c) for c in columns])
                 await cur.execute(self._q_set_cp, (name, int(position)))
 
     async def read_calls(self, query: CallQuery) -> list[tuple[tuple[float, int, str], bytes]]:
@@ -586,7 +623,8 @@ class PostgresEventStore(AsyncContextStore):
         return [((key, idx, call_id), bytes(data)) for key, idx, call_id, data in rows]
 
     async def count_calls(self, query: CallQuery) -> int:
-        statement, params = calls_query_sql(query, self._calls_table, "%s", count=True)
+        statement, params = ((self._counted and counted_query_sql(query, self._counts_table, "%s"))
+                             or calls_query_sql(query, self._calls_table, "%s", count=True))
         return (await self._fetchall(sql.SQL(statement), params))[0][0]  # type: ignore[arg-type]
 
     # -- reads ----------------------------------------------------------------------------

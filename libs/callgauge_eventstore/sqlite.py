@@ -39,10 +39,16 @@ from callgauge_eventstore._common import (
     Notifier,
     StoreClosed,
     call_values,
+    CALL_COUNTS_TABLE,
+    call_counts_add_sql,
+    call_counts_backfill_sql,
+    call_counts_ddl,
     calls_ddl,
     calls_upgrade_ddl,
     calls_insert_sql,
     calls_query_sql,
+    counted_query_sql,
+    first_of_each_call,
     check_append_args,
     check_namespace,
     check_version,
@@ -195,8 +201,12 @@ class SqliteEventStore(AsyncContextStore):
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                for statement in calls_ddl("BLOB") + calls_upgrade_ddl():
+                counts_made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                           (CALL_COUNTS_TABLE,)).fetchone() is not None
+                for statement in calls_ddl("BLOB") + calls_upgrade_ddl() + [call_counts_ddl()]:
                     conn.execute(statement)
+                if not counts_made:  # a store made before the counts: count its calls once
+                    conn.execute(call_counts_backfill_sql())
                 if self._namespace is not None:
                     row = conn.execute("SELECT value FROM store_info WHERE key = 'namespace'").fetchone()
                     if row is None:
@@ -406,12 +416,21 @@ class SqliteEventStore(AsyncContextStore):
         await self._run(commit)
 
     async def commit_calls(self, name: str, position: int, rows: Sequence[CallRow]) -> None:
-        values = [call_values(r) for r in rows]
+        # one insert per (run, outcome), so each one's rowcount is the calls it added to that count
+        groups: dict[tuple[str, str], list[tuple]] = {}
+        for r in first_of_each_call(rows):
+            groups.setdefault((r.run_id, r.outcome), []).append(call_values(r))
 
         def commit(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(calls_insert_sql(), values)
+                added = []
+                for (run_id, outcome), values in groups.items():
+                    n = conn.executemany(calls_insert_sql(), values).rowcount
+                    if n > 0:
+                        added.append((run_id, outcome, n))
+                if added:
+                    conn.executemany(call_counts_add_sql(), added)
                 conn.execute(
                     "INSERT INTO checkpoints (name, position) VALUES (?, ?) "
                     "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
@@ -429,7 +448,7 @@ class SqliteEventStore(AsyncContextStore):
         return [((key, idx, call_id), bytes(data)) for key, idx, call_id, data in rows]
 
     async def count_calls(self, query: CallQuery) -> int:
-        statement, params = calls_query_sql(query, count=True)
+        statement, params = counted_query_sql(query) or calls_query_sql(query, count=True)
         return await self._read(lambda conn: conn.execute(statement, params).fetchone()[0])
 
     # -- reads ----------------------------------------------------------------------------
