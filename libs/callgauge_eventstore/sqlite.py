@@ -68,6 +68,9 @@ from callgauge_eventstore.port import (
 T = TypeVar("T")
 
 MEMORY = ":memory:"
+# the read connections of a file store, each on a thread of its own: "query" serves requests (a
+# stream, a page of calls, a projection), "log" the relay's and the projectors' reads of the log
+READ_LANES = ("query", "log")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -143,12 +146,13 @@ class SqliteEventStore(AsyncContextStore):
         self._busy_timeout = busy_timeout
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # touched only by the worker thread
-        # reads that need no write lock (streams, the log, projections, calls pages) run on a second
-        # connection and thread of their own: in WAL mode they read the last commit while the
-        # writer writes, instead of queueing behind a run's batches of appends (a file store only:
-        # ":memory:" is private to one connection)
-        self._reader: ThreadPoolExecutor | None = None
-        self._rconn: sqlite3.Connection | None = None  # touched only by the reader thread
+        # reads that need no write lock run on connections and threads of their own (READ_LANES): in
+        # WAL mode they read the last commit while the writer writes, instead of queueing behind a
+        # run's batches of appends; and a request's read (a run's stream, a page of calls) does not
+        # queue behind the relay's and projectors' reads of the log, 500 events each (a file store
+        # only: ":memory:" is private to one connection)
+        self._readers: dict[str, ThreadPoolExecutor] = {}
+        self._rconns: dict[str, sqlite3.Connection] = {}  # each touched only by its lane's thread
         self._open_lock: asyncio.Lock | None = None
         self._opened = False
         self._closed = False
@@ -177,9 +181,11 @@ class SqliteEventStore(AsyncContextStore):
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callgauge-sqlite")
             await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
-            if self._path != MEMORY and self._reader is None:
-                self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="callgauge-sqlite-read")
-                await asyncio.get_running_loop().run_in_executor(self._reader, self._connect_reader)
+            if self._path != MEMORY and not self._readers:
+                for lane in READ_LANES:
+                    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"callgauge-sqlite-{lane}")
+                    self._readers[lane] = reader
+                    await asyncio.get_running_loop().run_in_executor(reader, self._connect_reader, lane)
             self._opened = True
 
     def _connect(self) -> None:
@@ -227,10 +233,10 @@ class SqliteEventStore(AsyncContextStore):
             raise
         self._conn = conn
 
-    def _connect_reader(self) -> None:
+    def _connect_reader(self, lane: str) -> None:
         conn = sqlite3.connect(self._path, timeout=self._busy_timeout, isolation_level=None)
         conn.execute("PRAGMA query_only=ON")
-        self._rconn = conn
+        self._rconns[lane] = conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn` on the writer's connection and thread (every write, and reads that must follow them)."""
@@ -238,13 +244,14 @@ class SqliteEventStore(AsyncContextStore):
             await self.open()
         return await self._submit(self._executor, lambda: self._conn, fn)
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`fn`, a read, on the reader's connection and thread (the writer's for ":memory:")."""
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], lane: str = "query") -> T:
+        """`fn`, a read, on its lane's connection and thread (the writer's for ":memory:")."""
         if not self._opened:
             await self.open()
-        if self._reader is None:
+        reader = self._readers.get(lane)
+        if reader is None:
             return await self._run(fn)
-        return await self._submit(self._reader, lambda: self._rconn, fn)
+        return await self._submit(reader, lambda: self._rconns.get(lane), fn)
 
     async def _submit(self, executor: ThreadPoolExecutor | None, conn: Callable[[], sqlite3.Connection | None],
                       fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -276,13 +283,13 @@ class SqliteEventStore(AsyncContextStore):
         self._closed = True
         self._notifier.notify()
         loop = asyncio.get_running_loop()
-        reader, self._reader = self._reader, None
-        if reader is not None:
+        readers, self._readers = self._readers, {}
+        for lane, reader in readers.items():
 
-            def shutdown_reader() -> None:
-                if self._rconn is not None:
-                    self._rconn.close()
-                    self._rconn = None
+            def shutdown_reader(lane: str = lane) -> None:
+                conn = self._rconns.pop(lane, None)
+                if conn is not None:
+                    conn.close()
 
             await loop.run_in_executor(reader, shutdown_reader)
             await loop.run_in_executor(None, reader.shutdown, True)
@@ -483,7 +490,7 @@ class SqliteEventStore(AsyncContextStore):
             ).fetchall()
             return [_row_to_event(r) for r in rows]
 
-        return await self._read(read)
+        return await self._read(read, "log")
 
     async def last_position(self) -> int:
         return await self._run(
@@ -500,7 +507,7 @@ class SqliteEventStore(AsyncContextStore):
                                 (int(after_position), int(up_to))).fetchall()
             return {r[0] for r in rows}
 
-        return await self._read(read)
+        return await self._read(read, "log")
 
     async def relay_keys_after(self, after_position: int, limit: int) -> list[tuple[int, str]]:
         """(position, relay key) of the next `limit` events after after_position: the relay's lane
@@ -511,7 +518,7 @@ class SqliteEventStore(AsyncContextStore):
                                 "WHERE position > ? ORDER BY position LIMIT ?",
                                 (int(after_position), int(limit))).fetchall()
 
-        return await self._read(read)
+        return await self._read(read, "log")
 
     def news(self) -> asyncio.Event:
         """An event set at the next commit made through this instance (take it before reading, so a

@@ -415,6 +415,11 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
     last_rec = next((s for s in samples if s[1] >= n), None)
     recording_whole = (n - first_rec[1]) / (last_rec[0] - first_rec[0]) \
         if first_rec and last_rec and last_rec[0] > first_rec[0] else None
+    # how far the recording trails the calls: at each sample, n calls recorded, against the time the
+    # n-th call ended (a pipeline that keeps up trails by a steady fraction of a second; one that
+    # falls behind trails by more and more as the run goes on)
+    ends = sorted(ended)
+    lags = [t - ends[k - 1] for t, k in samples if 0 < k <= len(ends) and k < n]
     seconds = api.get(f"{base}/seconds").json()["data"]
     per_second: dict[str, int] = {}
     for s in seconds:
@@ -488,6 +493,8 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
          else "–"],
         ["recording (first-last) / driver mean", f"{recording_whole / driver_mean:.2f}"
          if recording_whole and driver_mean else "–"],
+        ["recording behind the calls' ends during the run: median / p95 / max (s)",
+         f"{statistics.median(lags):.2f} / {_pct(lags, 95):.2f} / {max(lags):.2f}" if lags else "–"],
         ["engine's last call -> COMPLETED (s)", f"{stopped - last_call:.1f}" if stopped and last_call else "–"],
         ["POST -> COMPLETED (s)", f"{(stopped or completed_seen) - t_post:.1f}" if (stopped or completed_seen) else "–"],
         ["peak RSS runs / billing (MiB)", f"{rss['runs'] / 1024:.0f} / {rss['billing'] / 1024:.0f}"],

@@ -44,4 +44,35 @@ async def test_reads_answer_while_the_writer_is_busy_and_see_what_was_appended(t
             assert (await store.read_stream("run-r1"))[-1].id == more.id
     finally:
         await store.close()
-    assert store._rconn is None and store._reader is None
+    assert store._rconns == {} and store._readers == {}
+
+
+async def test_a_request_read_does_not_queue_behind_the_log_readers(tmp_path) -> None:
+    """The relay's and projectors' reads of the log (500 events at a time during a big run) have a
+    connection and thread of their own: while one is in progress, a run's stream and a page of calls
+    still answer."""
+    store = SqliteEventStore(tmp_path / "runs.db")
+    await store.open()
+    try:
+        ev = new_event(media_pb2.RunAccepted(run_id="r1", engine_id="e1"), correlation_id="r1")
+        await store.append_to_stream("run-r1", StreamState.NO_STREAM, [ev])
+        held, release = threading.Event(), threading.Event()
+
+        def long_log_read(conn) -> None:
+            held.set()
+            release.wait(60)
+
+        log_read = asyncio.ensure_future(store._read(long_log_read, "log"))
+        await asyncio.get_running_loop().run_in_executor(None, held.wait, 60)
+        try:
+            async with asyncio.timeout(30):
+                [got] = await store.read_stream("run-r1")
+                assert got.id == ev.id and not log_read.done()
+                assert await store.read_calls(CallQuery(run_id="r1")) == []
+                assert await store.stream_version("run-r1") == 0
+        finally:
+            release.set()
+            await log_read
+        assert [e.id for e in await store.read_all(0)] == [ev.id]
+    finally:
+        await store.close()
