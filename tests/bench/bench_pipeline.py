@@ -57,6 +57,32 @@ from tests.bench._support import HOST, SippUas, free_udp_port, proc_cpu_seconds,
 MAX_CALLS_PER_ACTION = 100_000  # the runs service's limit on one action's max_total_calls
 
 
+def grpc_histogram(metrics_url: str, method_suffix: str) -> dict[float, float]:
+    """The cumulative buckets (le -> count) of a service's gRPC latency histogram for one method."""
+    out: dict[float, float] = {}
+    try:
+        text = httpx.get(metrics_url, timeout=10).text
+    except httpx.HTTPError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("callgauge_grpc_request_seconds_bucket{") and f'{method_suffix}"' in line:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def histogram_quantile(buckets: dict[float, float], q: float) -> float | None:
+    """The upper bound of the bucket holding the q-quantile (None without observations)."""
+    if not buckets or max(buckets.values()) <= 0:
+        return None
+    total = buckets[max(buckets)]
+    return next(le for le in sorted(buckets) if buckets[le] >= q * total)
+
+
+def _num(v: float | None) -> str:
+    return "–" if v is None else f"{float(v):.2f}"
+
+
 def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -326,6 +352,8 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
     pg_pids = _pg_backends(a.eventstore_url, fresh_db) if fresh_db else []
     cpu0 = {name: proc_cpu_seconds([p]) for name, p in pids.items()}
     pg_cpu0 = {p: proc_cpu_seconds([p]) for p in pg_pids}
+    runs_metrics = f"http://127.0.0.1:{stack.settings.runs_http_port}/metrics"
+    get_hist0 = grpc_histogram(runs_metrics, "GetRun")
     r = api.post(f"/projects/{pid}/tests/{big['id']}/run")
     if r.status_code >= 300:
         raise SystemExit(f"the big run was refused: {r.status_code} {r.text[:500]}")
@@ -361,6 +389,8 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
             completed_seen = time.time()
             break
         time.sleep(0.25)
+    get_hist = grpc_histogram(runs_metrics, "GetRun")
+    get_served_p95 = histogram_quantile({le: n - get_hist0.get(le, 0) for le, n in get_hist.items()}, 0.95)
     # the wallet from the run's end on, while the figures below are measured: when billing settled is
     # read off these samples once the answered call-seconds are known (not after the exports)
     wallet_samples: list[tuple[float, int, int]] = []
@@ -483,6 +513,10 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
     print()
     print(table([
         ["calls planned / attempted / recorded", f"{a.calls} / {summary.get('callsAttempted')} / {len(rows)}"],
+        ["media: MOS mean / min / p5, loss % max, jitter ms max (full-media calls; – for signalling only)",
+         " / ".join(_num(summary.get(k)) for k in ("mosMean", "mosMin", "mosP5")) + ", "
+         + _num(summary.get("lossPctMax")) + ", " + _num(summary.get("jitterMsMax"))],
+        ["calls up at once, at most (the run's peak concurrency)", str(summary.get("peakConcurrency", "–"))],
         ["recording rate, steady middle 10-90 % / first to last recorded call (calls/s)",
          (f"{recording:.0f}" if recording else "–") + " / " + (f"{recording_whole:.0f}" if recording_whole else "–")],
         ["SIPp driver: highest 1 s / steady middle 10-90 % / mean (attempts/s)", f"{driver_peak} / "
@@ -499,6 +533,8 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
         ["POST -> COMPLETED (s)", f"{(stopped or completed_seen) - t_post:.1f}" if (stopped or completed_seen) else "–"],
         ["peak RSS runs / billing (MiB)", f"{rss['runs'] / 1024:.0f} / {rss['billing'] / 1024:.0f}"],
         ["GET run p95 during / after (ms)", f"{_ms(_pct(get_during, 95))} / {_ms(_pct(get_after, 95))}"],
+        ["GetRun p95 during, as the runs service served it (ms, upper bound of its histogram bucket)",
+         f"{get_served_p95 * 1000:g}" if get_served_p95 is not None else "–"],
         ["first calls page p95 during / after (ms)", f"{_ms(_pct(page_during, 95))} / {_ms(_pct(page_after, 95))}"],
         ["report page in headless Chromium, to load event (s, median of 3)",
          f"{report_s:.2f} (HTTP {report_status})" if report_s is not None else "– (no chromium)"],
