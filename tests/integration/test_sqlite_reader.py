@@ -13,20 +13,31 @@ from callgauge_eventstore.sqlite import SqliteEventStore
 from callgauge_proto.callgauge.events.v1 import media_pb2
 
 
-async def test_reads_answer_while_the_writer_is_busy_and_see_what_was_appended(tmp_path) -> None:
+async def _a_store_with_a_run(tmp_path):
     store = SqliteEventStore(tmp_path / "runs.db")
     await store.open()
+    ev = new_event(media_pb2.RunAccepted(run_id="r1", engine_id="e1"), correlation_id="r1")
+    await store.append_to_stream("run-r1", StreamState.NO_STREAM, [ev])
+    return store, ev
+
+
+async def _hold(submit) -> tuple[asyncio.Future, threading.Event]:
+    """A job on one of the store's threads, held there until the returned event is set."""
+    held, release = threading.Event(), threading.Event()
+
+    def busy(conn) -> None:
+        held.set()
+        release.wait(60)
+
+    job = asyncio.ensure_future(submit(busy))
+    await asyncio.get_running_loop().run_in_executor(None, held.wait, 60)
+    return job, release
+
+
+async def test_reads_answer_while_the_writer_is_busy_and_see_what_was_appended(tmp_path) -> None:
+    store, ev = await _a_store_with_a_run(tmp_path)
     try:
-        ev = new_event(media_pb2.RunAccepted(run_id="r1", engine_id="e1"), correlation_id="r1")
-        await store.append_to_stream("run-r1", StreamState.NO_STREAM, [ev])
-        held, release = threading.Event(), threading.Event()
-
-        def busy(conn) -> None:  # the writer's thread, held until the reads are done
-            held.set()
-            release.wait(60)
-
-        writer = asyncio.ensure_future(store._run(busy))
-        await asyncio.get_running_loop().run_in_executor(None, held.wait, 60)
+        writer, release = await _hold(store._run)  # the writer's thread, held until the reads are done
         try:
             async with asyncio.timeout(30):  # a read queued behind the writer would wait for `release`
                 [got] = await store.read_stream("run-r1")
@@ -51,19 +62,9 @@ async def test_a_request_read_does_not_queue_behind_the_log_readers(tmp_path) ->
     """The relay's and projectors' reads of the log (500 events at a time during a big run) have a
     connection and thread of their own: while one is in progress, a run's stream and a page of calls
     still answer."""
-    store = SqliteEventStore(tmp_path / "runs.db")
-    await store.open()
+    store, ev = await _a_store_with_a_run(tmp_path)
     try:
-        ev = new_event(media_pb2.RunAccepted(run_id="r1", engine_id="e1"), correlation_id="r1")
-        await store.append_to_stream("run-r1", StreamState.NO_STREAM, [ev])
-        held, release = threading.Event(), threading.Event()
-
-        def long_log_read(conn) -> None:
-            held.set()
-            release.wait(60)
-
-        log_read = asyncio.ensure_future(store._read(long_log_read, "log"))
-        await asyncio.get_running_loop().run_in_executor(None, held.wait, 60)
+        log_read, release = await _hold(lambda fn: store._read(fn, "log"))
         try:
             async with asyncio.timeout(30):
                 [got] = await store.read_stream("run-r1")
