@@ -250,7 +250,7 @@ def counted_query_sql(q: CallQuery, table: str = CALL_COUNTS_TABLE, mark: str = 
     if q.outcomes:
         where.append(f"outcome IN ({', '.join([mark] * len(q.outcomes))})")
         params.extend(q.outcomes)
-    return f"SELECT COALESCE(SUM(n), 0) FROM {table} WHERE " + " AND ".join(where), params
+    return f"SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {table} WHERE " + " AND ".join(where), params
 
 
 def calls_upgrade_ddl(schema: str = "") -> list[str]:
