@@ -540,3 +540,42 @@ async def test_load_with_a_state_cache_folds_only_what_was_appended_since(store:
     assert len(heavy) == 1 and heavy.total_weight == 7 and heavy.get(s, evolve) is None
     heavy.forget(other, evolve)
     assert len(heavy) == 0 and heavy.total_weight == 0
+
+
+async def test_decide_and_append_folds_what_it_wrote_and_only_that(store: EventStore) -> None:
+    """decide_and_append(fold_appended=True) puts the state after its own append in the cache, so the
+    next load reads nothing; a repeat of the same events (an idempotent append: a redelivered batch)
+    is not folded again. Either way the cached state is the state a load from scratch gives."""
+    from callgauge_eventstore.aggregate import StateCache, decide_and_append, load
+
+    reads: list[int] = []
+
+    class Counting:
+        def __getattr__(self, name: str):
+            return getattr(store, name)
+
+        async def read_stream(self, stream: str, from_version: int = 0, limit: int | None = None):
+            out = await store.read_stream(stream, from_version, limit)
+            reads.append(len(out))
+            return out
+
+    def evolve(state: int | None, payload: int, at: datetime | None) -> int:
+        return (state or 0) + payload
+
+    def decode(type_: str, data: bytes) -> int:
+        return int(data)
+
+    s = new_stream("fold")
+    cache = StateCache()
+    await bounded(store.append_to_stream(s, StreamState.NO_STREAM, [ev(data=b"1")]))
+    batch = [ev(data=b"10"), ev(data=b"20")]
+    for _ in range(2):  # the second time: the same events again (same ids), written once
+        await bounded(decide_and_append(Counting(), s, evolve, decode, lambda state: batch, cache=cache,
+                                        fold_appended=True))
+    reads.clear()
+    assert await bounded(load(Counting(), s, evolve, decode, cache)) == (31, 2) and reads == [0]
+    assert await bounded(load(store, s, evolve, decode)) == (31, 2)
+    # without fold_appended the next load reads what was appended
+    await bounded(decide_and_append(store, s, evolve, decode, lambda state: [ev(data=b"5")], cache=cache))
+    reads.clear()
+    assert await bounded(load(Counting(), s, evolve, decode, cache)) == (36, 3) and reads == [1]
