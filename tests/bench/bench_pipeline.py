@@ -505,8 +505,8 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
     dupes = sum(1 for v in counts.values() if v > 1)
     breakdown = asyncio.run(billing_breakdown(stack.settings.eventstore_url_for(), run_id, rows))
     per_k = 1000 / max(len(rows), 1)
-    cpu_cells = ", ".join(f"{name} {cpu[name] * per_k:.2f}" for name in ("runs", "billing", "media-engine")
-                          if name in cpu)
+    cpu_cells = ", ".join(f"{name} {cpu[name] * per_k:.2f}"
+                          for name in ("runs", "billing", "media-engine", "gateway", "tansu") if name in cpu)
     if pg_cpu is not None:
         cpu_cells += f", postgres {pg_cpu * per_k:.2f}"
 
