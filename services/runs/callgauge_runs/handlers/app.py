@@ -554,7 +554,9 @@ class RunsApp:
             return
         EVENTS_APPENDED.labels("CallRecorded").inc(len(events))
         RUN_TRANSITIONS.labels("CallRecorded").inc(len(events))
-        await self.view.wait_for(position)
+        # no wait for the runs view here (read-your-writes is for a command's answer): CallRecorded
+        # changes no row of it, nobody waits on this write, and the wait held the consumer's next
+        # fetch behind the view projector's read of these events (up to its 10 s timeout, an error)
 
     async def on_media_event(self, delivered: Delivered) -> None:
         """Move a run along as the media-engine reports. Idempotent: the events decided from a
