@@ -10,6 +10,7 @@ as reading page 1."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -141,18 +142,28 @@ def _value(c: media_pb.CallMeasurement, fd: FieldDescriptor) -> Any:
 async def _all_pages(stub, first: pb.ListRunCallsResponse, req: pb.ListRunCallsRequest
                      ) -> AsyncIterator[list[media_pb.CallMeasurement]]:
     """The pages after a first one already fetched (so that a bad request answers in the envelope
-    before the export starts): one ListRunCalls at a time, each bounded."""
-    resp = first
-    while True:
-        yield list(resp.calls)
-        if not resp.next_page_token:
-            return
-        req.page_token = resp.next_page_token
-        try:
-            resp = await stub.ListRunCalls(req)
-        except grpc.aio.AioRpcError as exc:  # the response has started: all we can do is cut it short
-            log.error("calls_export_aborted", run_id=req.run_id, code=str(exc.code()), details=exc.details())
-            raise
+    before the export starts), each bounded. The next page is asked for while the current one is
+    written out (the runs service reads while the gateway formats): two pages at most at a time."""
+    resp, pending = first, None
+    try:
+        while True:
+            if resp.next_page_token:
+                nxt = pb.ListRunCallsRequest()
+                nxt.CopyFrom(req)
+                nxt.page_token = resp.next_page_token
+                pending = asyncio.ensure_future(stub.ListRunCalls(nxt))
+            yield list(resp.calls)
+            if pending is None:
+                return
+            try:
+                resp = await pending
+            except grpc.aio.AioRpcError as exc:  # the response has started: all we can do is cut it short
+                log.error("calls_export_aborted", run_id=req.run_id, code=str(exc.code()), details=exc.details())
+                raise
+            pending = None
+    finally:
+        if pending is not None and not pending.done():  # the client went away mid-export
+            pending.cancel()
 
 
 def _csv_cell(v: Any) -> Any:
