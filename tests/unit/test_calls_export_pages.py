@@ -54,3 +54,33 @@ async def test_a_client_gone_mid_export_cancels_the_page_asked_for() -> None:
     await pages.aclose()
     await asyncio.sleep(0.05)
     assert stub.cancelled == 1 and stub.in_flight == 0
+
+
+def test_an_exported_row_holds_what_each_column_reads_off_the_call() -> None:
+    """The export's rows are built from the fields a call has set over a blank call's cells; every
+    cell is what reading its column off the call gives: unset optional figures absent (also when an
+    optional is set to 0, it is present), enums by name, timestamps as datetimes."""
+    import random
+
+    from callgauge_gateway.entrypoints.routes.calls import COLUMNS, _cells, _csv_cell, _csv_row, _value
+
+    rng = random.Random(7)
+    calls = [media_pb.CallMeasurement(),
+             media_pb.CallMeasurement(mos=0.0, loss_pct=0.0, outcome=media_pb.SUCCESS, dtmf_ok=False)]
+    for _ in range(200):
+        c = media_pb.CallMeasurement(call_id=f"c{rng.random()}", sip_code=rng.choice([0, 200, 486]),
+                                     outcome=rng.choice(list(media_pb.CallOutcome.values())),
+                                     duration_ms=rng.choice([0.0, 1000.5]), one_way_audio=rng.random() < 0.5)
+        for name in ("setup_time_ms", "mos", "loss_pct", "jitter_ms", "mos_lqo", "rtt_ms"):
+            if rng.random() < 0.5:
+                setattr(c, name, rng.choice([0.0, rng.uniform(0, 500)]))
+        if rng.random() < 0.7:
+            c.started_at.FromSeconds(1_700_000_000 + rng.randrange(10**6))
+            c.started_at.nanos = rng.choice([0, 999, 1000, 123_456_789])
+        if rng.random() < 0.5:
+            c.ended_at.FromSeconds(rng.randrange(2**33))
+        c.sip_ladder.add(direction="sent") if rng.random() < 0.3 else None
+        calls.append(c)
+    for c in calls:
+        assert _cells(c) == [_value(c, fd) for fd in COLUMNS]
+        assert _csv_row(c) == [_csv_cell(_value(c, fd)) for fd in COLUMNS]
