@@ -99,6 +99,10 @@ class Producer:
             acks="all",
             enable_idempotence=False,
             linger_ms=5,
+            # a relay's burst (up to 500 events) goes out as one batch per partition, not ~20 of
+            # aiokafka's default 16 KiB: the broker's cost is per batch (Tansu: ~0.5 ms of CPU for a
+            # batch of one record, ~1 us a record in big ones), 0.19 -> 0.07 CPU s per 1,000 calls
+            max_batch_size=512 * 1024,
             request_timeout_ms=15000,
             partitioner=KeyHashPartitioner(),
         )
