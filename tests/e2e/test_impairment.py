@@ -1,7 +1,8 @@
 """Impairment as a feature, through the REST API of the whole stack: a call action puts 5 % random
 loss on its media path (the media worker's relay, between the engine and the built-in responder),
-and the loss the engine measures from RTP matches the loss the relay injected; bad values are a 422
-naming the field."""
+and the loss the engine measures from RTP matches the loss the relay injected; the action's seed
+reaches the relay and the call's measurement; bad values (a seed that is not a uint32 included) are
+a 422 naming the field."""
 
 from __future__ import annotations
 
@@ -32,11 +33,17 @@ def test_bad_impairment_values_are_refused_with_the_field_named(api, stack) -> N
         ({"loss_pct": 5, "burst_packets": 0.5}, "burst_packets", "Gilbert-Elliott"),
         ({"loss_pct": 5, "direction": "up"}, "direction", "receive"),
         ({"jitter_ms": -1}, "jitter_ms", "greater than or equal to 0"),
+        ({"loss_pct": 5, "seed": -1}, "seed", "greater than or equal to 0"),
+        ({"loss_pct": 5, "seed": 2**32}, "seed", "less than or equal to 4294967295"),
+        ({"loss_pct": 5, "seed": "7"}, "seed", "valid integer"),
+        ({"loss_pct": 5, "seed": 1.5}, "seed", "valid integer"),
+        ({"loss_pct": 5, "seed": True}, "seed", "valid integer"),
     ):
         r = api.post(f"/projects/{p['id']}/tests", json={"name": "bad", "steps": [{"actions": [
             {"type": "call", "dial_destination": dest, "impairment": imp}]}]})
         assert r.status_code == 422, r.text
         body = r.json()["error"]
+        assert body["code"] == "VALIDATION_ERROR", body
         hits = [d for d in body["details"] if d["loc"][-1] == field and "impairment" in d["loc"]]
         assert hits, body
         assert words in hits[0]["msg"], hits
@@ -47,14 +54,26 @@ def test_bad_impairment_values_are_refused_with_the_field_named(api, stack) -> N
     assert "pjsua driver" in r.text
 
 
+def test_a_seed_is_kept_with_the_test_and_absent_means_none(api, stack) -> None:
+    p = _project(api)
+    dest = f"sip:echo@{stack.settings.responder_host}:{stack.settings.responder_port}"
+    actions = [{"type": "call", "dial_destination": dest, "impairment": imp}
+               for imp in ({"loss_pct": 5, "seed": 0}, {"loss_pct": 5, "burst_packets": 4, "seed": 4294967295},
+                           {"loss_pct": 5})]
+    t = data(api.post(f"/projects/{p['id']}/tests", json={"name": "seeded", "steps": [{"actions": actions}]}), 201)
+    got = data(api.get(f"/projects/{p['id']}/tests/{t['id']}"))["steps"][0]["actions"]
+    assert [a["impairment"]["seed"] for a in got] == [0, 4294967295, None]
+
+
 def test_a_call_through_5_percent_loss_measures_what_was_injected(api, stack) -> None:
     p = _project(api)
     dest = f"sip:echo@{stack.settings.responder_host}:{stack.settings.responder_port}"
     t = data(api.post(f"/projects/{p['id']}/tests", json={"name": "lossy", "steps": [{"actions": [
         {"type": "call", "dial_destination": dest, "duration_ms": TALK_MS, "tone_hz": 440, "codec": "PCMU",
-         "impairment": {"loss_pct": 5}}]}]}), 201)
+         "impairment": {"loss_pct": 5, "seed": 17}}]}]}), 201)
     assert data(api.get(f"/projects/{p['id']}/tests/{t['id']}"))["steps"][0]["actions"][0]["impairment"] == {
-        "loss_pct": 5.0, "burst_packets": 0.0, "jitter_ms": 0.0, "delay_ms": 0.0, "direction": "receive"}
+        "loss_pct": 5.0, "burst_packets": 0.0, "jitter_ms": 0.0, "delay_ms": 0.0, "direction": "receive",
+        "seed": 17}
     started = data(api.post(f"/projects/{p['id']}/tests/{t['id']}/run"), 201)
     deadline = time.monotonic() + TALK_MS / 1000 + 60  # bounds the poll loop, not a timing assertion
     while True:
@@ -66,7 +85,8 @@ def test_a_call_through_5_percent_loss_measures_what_was_injected(api, stack) ->
     assert run["status"] == "COMPLETED", (run["resultDescription"], call)
     imp = call["impairment"]
     assert imp["asked"] == {"lossPct": 5.0, "burstPackets": 0.0, "jitterMs": 0.0, "delayMs": 0.0,
-                            "direction": "receive"}
+                            "direction": "receive", "seed": 17}
+    assert imp["seed"] == 17  # the seed the relay drew with: the action's
     # every packet of the far end came through the relay, which dropped about 5 % of them
     assert imp["rxBypassed"] == 0, call["detail"]
     assert imp["rxPackets"] >= 0.9 * TALK_MS / 20, imp

@@ -84,6 +84,30 @@ def test_the_engine_checks_the_values_again() -> None:
     assert CallJob.from_action("run:0.0.0", spec_pb2.CallAction(dial_destination="x")).impairment is None
 
 
+def test_the_action_seed_is_every_call_s_seed_and_is_recorded() -> None:
+    import zlib
+
+    seeded = _call(loss_pct=5, seed=7).call
+    a, b = (CallJob.from_action(cid, seeded).impairment for cid in ("run:0.0.0", "other:1.2.3"))
+    assert a.seed == b.seed == 7 and a.seed_asked
+    assert _call(seed=0).call.impairment.HasField("seed")  # 0 is a seed, not "absent"
+    assert CallJob.from_action("r:0.0.0", _call(seed=0).call).impairment.seed == 0
+    unseeded = CallJob.from_action("run:0.0.0", _call(loss_pct=5).call).impairment
+    assert unseeded.seed == zlib.crc32(b"run:0.0.0") and not unseeded.seed_asked
+    # the measurement: asked.seed only when the action named one; the seed used always
+    m = build_measurement(_raw(a, {"rx_packets": 10, "rx_dropped": 1, "rx_forwarded": 9, "tx_packets": 10,
+                                   "tx_dropped": 0}, 9, 1))
+    assert m.impairment.asked.HasField("seed") and m.impairment.asked.seed == 7 and m.impairment.seed == 7
+    m = build_measurement(_raw(unseeded, {"rx_packets": 10, "rx_dropped": 1, "rx_forwarded": 9,
+                                          "tx_packets": 10, "tx_dropped": 0}, 9, 1))
+    assert not m.impairment.asked.HasField("seed") and m.impairment.seed == unseeded.seed
+    # a recorded seed replays: an action naming it gets the call's draws
+    assert MediaImpairment.from_proto(spec_pb2.Impairment(loss_pct=5, seed=m.impairment.seed)).seed == unseeded.seed
+    for bad in (-1, 2**32, True, 1.5):
+        with pytest.raises(ValueError, match="seed"):
+            MediaImpairment(loss_pct=5, seed=bad)
+
+
 def test_relay_configs_per_direction() -> None:
     rx, tx = MediaImpairment(loss_pct=5, jitter_ms=10, delay_ms=40).rtp_configs()
     assert (rx.loss_pct, rx.jitter_ms, rx.delay_ms, rx.burst) == (5, 10, 40, None)

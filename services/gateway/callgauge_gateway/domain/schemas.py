@@ -30,6 +30,7 @@ class ProjectIn(_Strict):
 
 
 U32 = Annotated[int, Field(ge=0, le=4_294_967_295)]
+MAX_SEED = 4_294_967_295  # Impairment.seed is a uint32
 PoolId = Annotated[str, Field(max_length=100, description="id of a registrar (target_pool) or credential pool")]
 
 
@@ -70,6 +71,11 @@ class ImpairmentIn(_Strict):
     direction: Literal["receive", "send", "both"] = Field("receive", description=(
         "receive: far end -> engine (what the engine's loss, jitter and MOS measure); send: engine -> far "
         "end (the far end's jitter buffer copes; its RTCP reports show it); both"))
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, strict=True, examples=[7], description=(
+        "an integer that fixes the loss and delay draws: every call carrying the same seed gets the same loss "
+        "pattern per packet number (across runs and codecs), and a higher loss_pct at the same seed and "
+        "burst_packets drops a superset of the packets (docs/media.md, impairment). Absent: a seed derived "
+        "from the call id; each call's measurement records the seed it used (impairment.seed)"))
 
 
 class CallActionIn(_Strict):
@@ -282,7 +288,10 @@ class CredentialPoolPatch(_Strict):
 def _field_json(body, fd):
     value = getattr(body, fd.name)
     if fd.message_type is not None and not fd.is_repeated:  # impairment: an object, or null when absent
-        return {f.name: getattr(value, f.name) for f in fd.message_type.fields} if body.HasField(fd.name) else None
+        if not body.HasField(fd.name):
+            return None
+        return {f.name: None if f.has_presence and not value.HasField(f.name) else getattr(value, f.name)
+                for f in fd.message_type.fields}
     if fd.message_type is not None:  # expect: a list of {outcome, sip_code}
         return [{f.name: getattr(v, f.name) for f in fd.message_type.fields} for v in value]
     return value

@@ -110,6 +110,7 @@ MAX_LOSS_PCT = 50.0
 MAX_BURST_PACKETS = 100.0
 MAX_JITTER_MS = 500.0
 MAX_DELAY_MS = 2000.0
+MAX_SEED = 2**32 - 1  # the seed is a uint32 in the spec
 
 
 def impairment_problems(loss_pct: float, burst_packets: float, jitter_ms: float, delay_ms: float,
@@ -139,30 +140,41 @@ class MediaImpairment:
     jitter_ms: float = 0.0
     delay_ms: float = 0.0
     direction: str = "receive"
-    seed: int | None = None  # the loss and delay draws; None: from the OS
+    seed: int | None = None  # the loss and delay draws (0..2**32-1); None: from the OS
+    seed_asked: bool = False  # the action named the seed (else it was derived from the call id)
 
     def __post_init__(self) -> None:
         problems = impairment_problems(self.loss_pct, self.burst_packets, self.jitter_ms, self.delay_ms,
                                        self.direction)
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                                      or not 0 <= self.seed <= MAX_SEED):
+            problems.append(("seed", f"an integer between 0 and {MAX_SEED}"))
         if problems:
             raise ValueError("impairment: " + "; ".join(f"{f} must be {m}" for f, m in problems))
 
     @classmethod
     def from_proto(cls, msg, *, seed_key: str = "") -> MediaImpairment:
-        """From a spec's ``Impairment``; ``seed_key`` (the call id) seeds the draws, so a call's loss
-        pattern is the same on every replay of its run."""
+        """From a spec's ``Impairment``. Its ``seed`` when it has one (every call of the action then
+        gets the same loss pattern), else ``seed_key`` (the call id) seeds the draws, so a call's
+        loss pattern is the same on every replay of its run."""
+        if msg.HasField("seed"):
+            seed, asked = int(msg.seed), True
+        else:
+            seed, asked = (zlib.crc32(seed_key.encode()) if seed_key else None), False
         return cls(loss_pct=float(msg.loss_pct), burst_packets=float(msg.burst_packets),
                    jitter_ms=float(msg.jitter_ms), delay_ms=float(msg.delay_ms),
-                   direction=(msg.direction or "receive").lower(),
-                   seed=zlib.crc32(seed_key.encode()) if seed_key else None)
+                   direction=(msg.direction or "receive").lower(), seed=seed, seed_asked=asked)
 
     def fill(self, msg) -> None:
-        """Into an ``Impairment`` message (as applied, defaults filled in)."""
+        """Into an ``Impairment`` message (as asked, defaults filled in; the seed only when the
+        action named one)."""
         msg.loss_pct = self.loss_pct
         msg.burst_packets = self.burst_packets
         msg.jitter_ms = self.jitter_ms
         msg.delay_ms = self.delay_ms
         msg.direction = self.direction
+        if self.seed_asked and self.seed is not None:
+            msg.seed = self.seed
 
     def _one_way(self) -> ImpairmentConfig:
         burst = None

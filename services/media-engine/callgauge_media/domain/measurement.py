@@ -437,6 +437,8 @@ def _impairment(m: m_pb2.CallMeasurement, raw: RawCall, notes: list[str]) -> Non
     imp = raw.job.impairment
     a = m.impairment
     imp.fill(a.asked)
+    if imp.seed is not None:
+        a.seed = imp.seed
     got = raw.impairment
     if not got:
         if raw.t_answer is not None:

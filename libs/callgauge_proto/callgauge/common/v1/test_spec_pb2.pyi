@@ -185,18 +185,20 @@ class LoadAction(_message.Message):
     def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ..., audio_bandwidth: _Optional[str] = ...) -> None: ...
 
 class Impairment(_message.Message):
-    __slots__ = ("loss_pct", "burst_packets", "jitter_ms", "delay_ms", "direction")
+    __slots__ = ("loss_pct", "burst_packets", "jitter_ms", "delay_ms", "direction", "seed")
     LOSS_PCT_FIELD_NUMBER: _ClassVar[int]
     BURST_PACKETS_FIELD_NUMBER: _ClassVar[int]
     JITTER_MS_FIELD_NUMBER: _ClassVar[int]
     DELAY_MS_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     loss_pct: float
     burst_packets: float
     jitter_ms: float
     delay_ms: float
     direction: str
-    def __init__(self, loss_pct: _Optional[float] = ..., burst_packets: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., delay_ms: _Optional[float] = ..., direction: _Optional[str] = ...) -> None: ...
+    seed: int
+    def __init__(self, loss_pct: _Optional[float] = ..., burst_packets: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., delay_ms: _Optional[float] = ..., direction: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class Expect(_message.Message):
     __slots__ = ("outcome", "sip_code")

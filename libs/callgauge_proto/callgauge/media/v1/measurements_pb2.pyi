@@ -127,7 +127,7 @@ class CallMeasurement(_message.Message):
     def __init__(self, call_id: _Optional[str] = ..., step: _Optional[int] = ..., action: _Optional[int] = ..., index: _Optional[int] = ..., destination: _Optional[str] = ..., outcome: _Optional[_Union[CallOutcome, str]] = ..., sip_code: _Optional[int] = ..., sip_reason: _Optional[str] = ..., setup_time_ms: _Optional[float] = ..., post_dial_delay_ms: _Optional[float] = ..., duration_ms: _Optional[float] = ..., codec: _Optional[str] = ..., tx_packets: _Optional[int] = ..., rx_packets: _Optional[int] = ..., rx_lost_packets: _Optional[int] = ..., loss_pct: _Optional[float] = ..., jitter_ms: _Optional[float] = ..., rtt_ms: _Optional[float] = ..., r_factor: _Optional[float] = ..., mos: _Optional[float] = ..., one_way_audio: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., dtmf_sent: _Optional[str] = ..., dtmf_received: _Optional[str] = ..., dtmf_ok: _Optional[bool] = ..., sip_ladder: _Optional[_Iterable[_Union[SipMessage, _Mapping]]] = ..., sip_call_id: _Optional[str] = ..., role: _Optional[str] = ..., mos_lqo: _Optional[float] = ..., audio_delay_ms: _Optional[float] = ..., audio_match: _Optional[float] = ..., audio_silent: _Optional[bool] = ..., audio_clipped: _Optional[bool] = ..., audio_one_way: _Optional[bool] = ..., recorded_legs: _Optional[str] = ..., audio_score_cpu_s: _Optional[float] = ..., callee_mos_lqo: _Optional[float] = ..., callee_audio_match: _Optional[float] = ..., callee_audio_silent: _Optional[bool] = ..., impairment: _Optional[_Union[AppliedImpairment, _Mapping]] = ..., transport: _Optional[str] = ..., srtp: _Optional[bool] = ..., srtp_suite: _Optional[str] = ..., srtp_keying: _Optional[str] = ..., codec_clock_hz: _Optional[int] = ..., audio_bandwidth: _Optional[str] = ...) -> None: ...
 
 class AppliedImpairment(_message.Message):
-    __slots__ = ("asked", "rx_packets", "rx_dropped", "rx_loss_pct", "tx_packets", "tx_dropped", "tx_loss_pct", "rx_bypassed")
+    __slots__ = ("asked", "rx_packets", "rx_dropped", "rx_loss_pct", "tx_packets", "tx_dropped", "tx_loss_pct", "rx_bypassed", "seed")
     ASKED_FIELD_NUMBER: _ClassVar[int]
     RX_PACKETS_FIELD_NUMBER: _ClassVar[int]
     RX_DROPPED_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,7 @@ class AppliedImpairment(_message.Message):
     TX_DROPPED_FIELD_NUMBER: _ClassVar[int]
     TX_LOSS_PCT_FIELD_NUMBER: _ClassVar[int]
     RX_BYPASSED_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     asked: _test_spec_pb2.Impairment
     rx_packets: int
     rx_dropped: int
@@ -144,7 +145,8 @@ class AppliedImpairment(_message.Message):
     tx_dropped: int
     tx_loss_pct: float
     rx_bypassed: int
-    def __init__(self, asked: _Optional[_Union[_test_spec_pb2.Impairment, _Mapping]] = ..., rx_packets: _Optional[int] = ..., rx_dropped: _Optional[int] = ..., rx_loss_pct: _Optional[float] = ..., tx_packets: _Optional[int] = ..., tx_dropped: _Optional[int] = ..., tx_loss_pct: _Optional[float] = ..., rx_bypassed: _Optional[int] = ...) -> None: ...
+    seed: int
+    def __init__(self, asked: _Optional[_Union[_test_spec_pb2.Impairment, _Mapping]] = ..., rx_packets: _Optional[int] = ..., rx_dropped: _Optional[int] = ..., rx_loss_pct: _Optional[float] = ..., tx_packets: _Optional[int] = ..., tx_dropped: _Optional[int] = ..., tx_loss_pct: _Optional[float] = ..., rx_bypassed: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class SipMessage(_message.Message):
     __slots__ = ("at_ms", "direction", "summary", "peer", "text", "truncated")
