@@ -25,7 +25,8 @@ the REST API and averaged per cell.
     .venv/bin/python -m tests.bench.bench_quality_table                          # 8 calls per cell
     .venv/bin/python -m tests.bench.bench_quality_table --calls 4 --codecs opus --scorers 1 --out /tmp/opus.md
 
-Bounded: at most 16 calls per cell and codec, 4 at a time, 5 loss levels x 2 patterns; every wait has a timeout.
+Bounded: at most 16 calls per cell and codec, 4 at a time, 5 loss levels x 2 patterns; every wait has a
+timeout.
 """
 from __future__ import annotations
 
@@ -101,8 +102,9 @@ def run_table(api: httpx.Client, dest: str, codecs: list[str], calls: int, burst
             imp = {"loss_pct": loss, "burst_packets": burst if pattern == "bursty" and loss > 0 else 0,
                    "direction": "receive"}
             steps.append({"actions": [
-                {"type": "call", "dial_destination": dest, "duration_ms": TALK_MS, "codec": codec, "record": True,
-                 "impairment": {**imp, "seed": seed}} for seed in range(first, min(calls, first + AT_ONCE))]})
+                {"type": "call", "dial_destination": dest, "duration_ms": TALK_MS, "codec": codec,
+                 "record": True, "impairment": {**imp, "seed": seed}}
+                for seed in range(first, min(calls, first + AT_ONCE))]})
         got += _run(api, steps)  # the step of a call is its cell
     rows = []
     if raw is not None:
@@ -148,14 +150,17 @@ def monotonic_verdicts(rows: list[dict]) -> list[str]:
                 both = sorted(set(a["by_seed"]) & set(b["by_seed"]) - {None})
                 fell = sum(b["by_seed"][s] < a["by_seed"][s] for s in both)
                 diff = _mean([b["by_seed"][s] - a["by_seed"][s] for s in both])
-                steps.append(f"{LOSSES[i]:g}→{LOSSES[i + 1]:g} %: {fell}/{len(both)} fell, mean {_f(diff, 3)}")
+                steps.append(f"{LOSSES[i]:g}→{LOSSES[i + 1]:g} %: {fell}/{len(both)} fell, "
+                             f"mean {_f(diff, 3)}")
             seeds = set.intersection(*(set(r["by_seed"]) - {None} for r in cells))
-            mono = sum(all(b["by_seed"][s] < a["by_seed"][s] for a, b in zip(cells, cells[1:])) for s in seeds)
+            mono = sum(all(b["by_seed"][s] < a["by_seed"][s] for a, b in zip(cells, cells[1:]))
+                       for s in seeds)
             out.append(f"{line}; per seed: {'; '.join(steps)}; {mono}/{len(seeds)} seeds fall at every step")
     clean = [r["lqo"] for r in rows if r["codec"] == "PCMU" and r["loss"] == 0 and r["lqo"] is not None]
     if clean:
         v = min(clean)
-        lo = min(r["lqo_min"] for r in rows if r["codec"] == "PCMU" and r["loss"] == 0 and r["lqo_min"] is not None)
+        lo = min(r["lqo_min"] for r in rows
+                 if r["codec"] == "PCMU" and r["loss"] == 0 and r["lqo_min"] is not None)
         out.append(f"clean PCMU MOS-LQO (lowest clean cell) {v:.2f} ({'>=' if v >= 4.0 else 'BELOW'} 4.0), "
                    f"lowest clean call {lo:.2f}")
     return out

@@ -58,9 +58,11 @@ def test_a_seed_is_kept_with_the_test_and_absent_means_none(api, stack) -> None:
     p = _project(api)
     dest = f"sip:echo@{stack.settings.responder_host}:{stack.settings.responder_port}"
     actions = [{"type": "call", "dial_destination": dest, "impairment": imp}
-               for imp in ({"loss_pct": 5, "seed": 0}, {"loss_pct": 5, "burst_packets": 4, "seed": 4294967295},
+               for imp in ({"loss_pct": 5, "seed": 0},
+                           {"loss_pct": 5, "burst_packets": 4, "seed": 4294967295},
                            {"loss_pct": 5})]
-    t = data(api.post(f"/projects/{p['id']}/tests", json={"name": "seeded", "steps": [{"actions": actions}]}), 201)
+    t = data(api.post(f"/projects/{p['id']}/tests",
+                      json={"name": "seeded", "steps": [{"actions": actions}]}), 201)
     got = data(api.get(f"/projects/{p['id']}/tests/{t['id']}"))["steps"][0]["actions"]
     assert [a["impairment"]["seed"] for a in got] == [0, 4294967295, None]
 

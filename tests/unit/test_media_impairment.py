@@ -102,7 +102,8 @@ def test_the_action_seed_is_every_call_s_seed_and_is_recorded() -> None:
                                           "tx_packets": 10, "tx_dropped": 0}, 9, 1))
     assert not m.impairment.asked.HasField("seed") and m.impairment.seed == unseeded.seed
     # a recorded seed replays: an action naming it gets the call's draws
-    assert MediaImpairment.from_proto(spec_pb2.Impairment(loss_pct=5, seed=m.impairment.seed)).seed == unseeded.seed
+    replay = MediaImpairment.from_proto(spec_pb2.Impairment(loss_pct=5, seed=m.impairment.seed))
+    assert replay.seed == unseeded.seed
     for bad in (-1, 2**32, True, 1.5):
         with pytest.raises(ValueError, match="seed"):
             MediaImpairment(loss_pct=5, seed=bad)

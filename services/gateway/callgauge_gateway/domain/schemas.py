@@ -72,8 +72,8 @@ class ImpairmentIn(_Strict):
         "receive: far end -> engine (what the engine's loss, jitter and MOS measure); send: engine -> far "
         "end (the far end's jitter buffer copes; its RTCP reports show it); both"))
     seed: int | None = Field(None, ge=0, le=MAX_SEED, strict=True, examples=[7], description=(
-        "an integer that fixes the loss and delay draws: every call carrying the same seed gets the same loss "
-        "pattern per packet number (across runs and codecs), and a higher loss_pct at the same seed and "
+        "an integer that fixes the loss and delay draws: every call carrying the same seed gets the same "
+        "loss pattern per packet number (across runs and codecs), and a higher loss_pct at the same seed and "
         "burst_packets drops a superset of the packets (docs/media.md, impairment). Absent: a seed derived "
         "from the call id; each call's measurement records the seed it used (impairment.seed)"))
 
