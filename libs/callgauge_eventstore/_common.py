@@ -241,7 +241,8 @@ def first_of_each_call(rows: Sequence[CallRow]) -> list[CallRow]:
     return out
 
 
-def counted_query_sql(q: CallQuery, table: str = CALL_COUNTS_TABLE, mark: str = "?") -> tuple[str, list] | None:
+def counted_query_sql(q: CallQuery, table: str = CALL_COUNTS_TABLE,
+                      mark: str = "?") -> tuple[str, list] | None:
     """The total of a page from the counts table when its filters are outcomes at most (the
     unfiltered first page above all); None when it filters on what the counts do not keep."""
     if q.sip_codes or q.mos_min is not None or q.mos_max is not None:

@@ -367,7 +367,8 @@ class PostgresEventStore(AsyncContextStore):
                          f'"{self._schema}".projection_rows', self._calls_table,
                          f'"{self._schema}".{_APPEND_SIGNATURE}', self._calls_index, self._counts_table),
                     )
-                    tables, self._append_fn, calls_indexed, counted = await cur.fetchone()  # type: ignore[misc]
+                    row = await cur.fetchone()
+                    tables, self._append_fn, calls_indexed, counted = row  # type: ignore[misc]
                     if not tables:
                         async with conn.transaction():
                             # Concurrent CREATE ... IF NOT EXISTS can still collide: serialise them.

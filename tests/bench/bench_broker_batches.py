@@ -55,7 +55,8 @@ async def run(a: argparse.Namespace) -> None:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    broker = subprocess.Popen(tansu_command("127.0.0.1", port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = subprocess.Popen(tansu_command("127.0.0.1", port), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     bootstrap = f"127.0.0.1:{port}"
     try:
         admin = await _admin(bootstrap)
@@ -74,11 +75,13 @@ async def run(a: argparse.Namespace) -> None:
                 for i in range(a.per_step):
                     await (await producer.send(TOPIC, payload, key=str(i % 997).encode()))
             else:
-                sent = [await producer.send(TOPIC, payload, key=str(i % 997).encode()) for i in range(a.per_step)]
+                sent = [await producer.send(TOPIC, payload, key=str(i % 997).encode())
+                        for i in range(a.per_step)]
                 await asyncio.gather(*sent)
             c1 = cpu_s(broker.pid)
             held += a.per_step
-            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                        fetch_max_wait_ms=50)
             await consumer.start()
             parts = [TopicPartition(TOPIC, i) for i in range(a.partitions)]
             consumer.assign(parts)
@@ -94,8 +97,8 @@ async def run(a: argparse.Namespace) -> None:
                 got += n
             c3 = cpu_s(broker.pid)
             await consumer.stop()
-            print(f"{held:>12}  {1e6 * (c1 - c0) / a.per_step:>20.1f}  {1e6 * (c3 - c2) / max(got, 1):>18.1f}  "
-                  f"{rss_mib(broker.pid):>7}", flush=True)
+            produced, fetched = 1e6 * (c1 - c0) / a.per_step, 1e6 * (c3 - c2) / max(got, 1)
+            print(f"{held:>12}  {produced:>20.1f}  {fetched:>18.1f}  {rss_mib(broker.pid):>7}", flush=True)
         await producer.stop()
     finally:
         broker.terminate()
@@ -106,8 +109,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=10, help="steps (bound)")
     ap.add_argument("--per-step", type=int, default=30_000, help="records produced and fetched per step")
-    ap.add_argument("--partitions", type=int, default=3, help="the topic's partitions (callgauge's topics: 3)")
-    ap.add_argument("--one-per-request", action="store_true", help="await each record: one per produce request")
+    ap.add_argument("--partitions", type=int, default=3,
+                    help="the topic's partitions (callgauge's topics: 3)")
+    ap.add_argument("--one-per-request", action="store_true",
+                    help="await each record: one per produce request")
     a = ap.parse_args()
     if not (1 <= a.steps <= 100 and 1 <= a.per_step <= 1_000_000):
         raise SystemExit("--steps 1..100, --per-step 1..1,000,000")

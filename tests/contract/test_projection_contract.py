@@ -109,13 +109,15 @@ async def test_totals_count_each_call_once_per_run_and_outcome(proj_store):
     hold: a call repeated within a batch or across batches counts once, with the outcome it was
     first recorded with, and runs sharing a batch keep their own totals."""
     outcomes = ("SUCCESS", "CALL_FAILED", "TIMEOUT")
-    batch = [_call(run, i, outcomes[i % 3], 200 if i % 3 == 0 else 486) for run in ("r1", "r2") for i in range(12)]
+    batch = [_call(run, i, outcomes[i % 3], 200 if i % 3 == 0 else 486)
+             for run in ("r1", "r2") for i in range(12)]
     batch.append(_call("r1", 0, "TIMEOUT", 408))  # again, in the same batch, with another outcome
     await bounded(proj_store.commit_calls("calls", 1, batch))
     await bounded(proj_store.commit_calls("calls", 2, batch[5:9] + [_call("r1", 12, "SUCCESS"),
                                                                      _call("r2", 1, "SUCCESS", 200)]))
     for query in (CallQuery("r1"), CallQuery("r2"), CallQuery("r1", outcomes=("SUCCESS",)),
-                  CallQuery("r1", outcomes=("CALL_FAILED", "TIMEOUT")), CallQuery("r2", outcomes=("TIMEOUT",)),
+                  CallQuery("r1", outcomes=("CALL_FAILED", "TIMEOUT")),
+                  CallQuery("r2", outcomes=("TIMEOUT",)),
                   CallQuery("r1", outcomes=("NONE_SUCH",)), CallQuery("r1", sip_codes=(486,)),
                   CallQuery("r3")):
         paged = await _all_pages(proj_store, replace(query, limit=5))

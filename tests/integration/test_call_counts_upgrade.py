@@ -35,7 +35,8 @@ def _drop_counts(backend: StoreBackend, tmp_path) -> None:
 
 async def test_a_store_made_before_the_counts_counts_its_calls_once(store_backend: StoreBackend, tmp_path):
     store = store_backend.new_store()
-    await store.commit_calls("calls", 1, [_call("r1", i, "SUCCESS" if i % 4 else "CALL_FAILED") for i in range(40)]
+    await store.commit_calls("calls", 1,
+                             [_call("r1", i, "SUCCESS" if i % 4 else "CALL_FAILED") for i in range(40)]
                              + [_call("r2", i, "SUCCESS") for i in range(7)])
     await store.close()
     await asyncio.to_thread(_drop_counts, store_backend, tmp_path)
@@ -44,7 +45,8 @@ async def test_a_store_made_before_the_counts_counts_its_calls_once(store_backen
     assert await store.count_calls(CallQuery("r1")) == 40
     assert await store.count_calls(CallQuery("r1", outcomes=("CALL_FAILED",))) == 10
     assert await store.count_calls(CallQuery("r2")) == 7
-    await store.commit_calls("calls", 2, [_call("r1", i, "SUCCESS") for i in range(38, 45)])  # 2 already there
+    more = [_call("r1", i, "SUCCESS") for i in range(38, 45)]  # 2 of them already there
+    await store.commit_calls("calls", 2, more)
     assert await store.count_calls(CallQuery("r1")) == 45
     await store.close()
 

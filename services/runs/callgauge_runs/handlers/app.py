@@ -542,8 +542,8 @@ class RunsApp:
 
         try:
             state, _, events, position = await decide_and_append(
-                self.store, run_stream(run_id), run_model.evolve_run, decode_payload, new_events, cache=self.run_cache,
-                fold_appended=True)  # CallRecorded's evolve does not read the recording time
+                self.store, run_stream(run_id), run_model.evolve_run, decode_payload, new_events,
+                cache=self.run_cache, fold_appended=True)  # CallRecorded's evolve does not read the time
         except DuplicateEventId:
             for d in batch:
                 await self.on_media_event(d)

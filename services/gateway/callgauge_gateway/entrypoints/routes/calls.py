@@ -175,7 +175,8 @@ async def _all_pages(stub, first: pb.ListRunCallsResponse, req: pb.ListRunCallsR
             try:
                 resp = await pending
             except grpc.aio.AioRpcError as exc:  # the response has started: all we can do is cut it short
-                log.error("calls_export_aborted", run_id=req.run_id, code=str(exc.code()), details=exc.details())
+                log.error("calls_export_aborted", run_id=req.run_id, code=str(exc.code()),
+                          details=exc.details())
                 raise
             pending = None
     finally:
@@ -209,7 +210,8 @@ def _csv_row(c: media_pb.CallMeasurement) -> list[Any]:
     for fd, v in c.ListFields():
         hit = _COLUMN_OF.get(fd.number)
         if hit is not None:
-            row[hit[0]] = _csv_time(v) if fd.type == FieldDescriptor.TYPE_MESSAGE else _csv_cell(_value(c, hit[1]))
+            timestamp = fd.type == FieldDescriptor.TYPE_MESSAGE
+            row[hit[0]] = _csv_time(v) if timestamp else _csv_cell(_value(c, hit[1]))
     return row
 
 
