@@ -499,24 +499,37 @@ async def test_concurrent_writers_with_a_tailing_reader(backend: StoreBackend) -
     assert [(e.position, e.id) for e in after] == [(e.position, e.id) for e in seen]
 
 
+def _counting(store: EventStore, reads: list[int]) -> type:
+    """A class of wrappers of `store` that count the events each read_stream returns in `reads`."""
+
+    class Counting:
+        def __getattr__(self, name: str):
+            return getattr(store, name)
+
+        async def read_stream(self, stream: str, from_version: int = 0, limit: int | None = None):
+            out = await store.read_stream(stream, from_version, limit)
+            reads.append(len(out))
+            return out
+
+    return Counting
+
+
+def _sum_evolve(state: int | None, payload: int, at: datetime | None) -> int:
+    return (state or 0) + payload
+
+
+def _int_decode(type_: str, data: bytes) -> int:
+    return int(data)
+
+
 async def test_load_with_a_state_cache_folds_only_what_was_appended_since(store: EventStore) -> None:
     """aggregate.load with a StateCache: the second load reads the events after the cached version
     only (whoever appended them) and ends in the same state and version as a load from scratch."""
     from callgauge_eventstore.aggregate import StateCache, load
 
     reads: list[int] = []
-
-    class Counting:  # the store, counting the events each read_stream returns
-        async def read_stream(self, stream: str, from_version: int = 0, limit: int | None = None):
-            out = await store.read_stream(stream, from_version, limit)
-            reads.append(len(out))
-            return out
-
-    def evolve(state: int | None, payload: int, at: datetime | None) -> int:
-        return (state or 0) + payload
-
-    def decode(type_: str, data: bytes) -> int:
-        return int(data)
+    Counting = _counting(store, reads)  # noqa: N806 - a class
+    evolve, decode = _sum_evolve, _int_decode
 
     s = new_stream("agg")
     cache = StateCache(max_streams=2)
@@ -549,21 +562,8 @@ async def test_decide_and_append_folds_what_it_wrote_and_only_that(store: EventS
     from callgauge_eventstore.aggregate import StateCache, decide_and_append, load
 
     reads: list[int] = []
-
-    class Counting:
-        def __getattr__(self, name: str):
-            return getattr(store, name)
-
-        async def read_stream(self, stream: str, from_version: int = 0, limit: int | None = None):
-            out = await store.read_stream(stream, from_version, limit)
-            reads.append(len(out))
-            return out
-
-    def evolve(state: int | None, payload: int, at: datetime | None) -> int:
-        return (state or 0) + payload
-
-    def decode(type_: str, data: bytes) -> int:
-        return int(data)
+    Counting = _counting(store, reads)  # noqa: N806 - a class
+    evolve, decode = _sum_evolve, _int_decode
 
     s = new_stream("fold")
     cache = StateCache()
