@@ -145,15 +145,21 @@ _COLUMN_OF = {fd.number: (i, fd) for i, fd in enumerate(COLUMNS)}
 _DEFAULTS = [_value(_BLANK, fd) for fd in COLUMNS]  # each cell of a call with nothing set
 
 
-def _cells(c: media_pb.CallMeasurement) -> list[Any]:
-    """[_value(c, fd) for fd in COLUMNS], from the fields the call has set (ListFields: a dozen of
-    the 46 columns, in C) over the cells of a blank call: ~4x faster on a 300,000-call export."""
-    row = list(_DEFAULTS)
+def _row(c: media_pb.CallMeasurement, blank: list[Any], cell) -> list[Any]:
+    """A row of COLUMNS: `blank` (the row of a call with nothing set) with `cell(c, fd, value)` in
+    the columns of the fields the call has set (ListFields: a dozen of the 46, in C), several times
+    faster on a 300,000-call export than reading every column off the call."""
+    row = list(blank)
     for fd, v in c.ListFields():
         hit = _COLUMN_OF.get(fd.number)
         if hit is not None:
-            row[hit[0]] = _value(c, hit[1])
+            row[hit[0]] = cell(c, hit[1], v)
     return row
+
+
+def _cells(c: media_pb.CallMeasurement) -> list[Any]:
+    """[_value(c, fd) for fd in COLUMNS]."""
+    return _row(c, _DEFAULTS, lambda c, fd, v: _value(c, fd))
 
 
 async def _all_pages(stub, first: pb.ListRunCallsResponse, req: pb.ListRunCallsRequest
@@ -204,15 +210,13 @@ def _csv_time(ts) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts.seconds)) + (f".{us:06d}Z" if us else "Z")
 
 
+def _csv_value(c: media_pb.CallMeasurement, fd: FieldDescriptor, v: Any) -> Any:
+    return _csv_time(v) if fd.type == FieldDescriptor.TYPE_MESSAGE else _csv_cell(_value(c, fd))
+
+
 def _csv_row(c: media_pb.CallMeasurement) -> list[Any]:
-    """[_csv_cell(_value(c, fd)) for fd in COLUMNS], the way _cells builds its row."""
-    row = list(_CSV_DEFAULTS)
-    for fd, v in c.ListFields():
-        hit = _COLUMN_OF.get(fd.number)
-        if hit is not None:
-            timestamp = fd.type == FieldDescriptor.TYPE_MESSAGE
-            row[hit[0]] = _csv_time(v) if timestamp else _csv_cell(_value(c, hit[1]))
-    return row
+    """[_csv_cell(_value(c, fd)) for fd in COLUMNS]."""
+    return _row(c, _CSV_DEFAULTS, _csv_value)
 
 
 async def _csv(pages: AsyncIterator[list[media_pb.CallMeasurement]]) -> AsyncIterator[bytes]:
