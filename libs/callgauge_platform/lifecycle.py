@@ -12,14 +12,22 @@ if TYPE_CHECKING:
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
-    """asyncio.run(main(stop)) where `stop` is set on SIGTERM or SIGINT; main drains and returns."""
+    """asyncio.run(main(stop)) where `stop` is set on SIGTERM or SIGINT; main drains and returns.
+    The loop's lag is watched meanwhile (callgauge_event_loop_lag_seconds on /metrics)."""
 
     async def runner() -> None:
+        from callgauge_platform.aio import cancel_and_wait
+        from callgauge_platform.looplag import watch_loop_lag
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        lag = asyncio.create_task(watch_loop_lag(), name="loop-lag")
+        try:
+            await main(stop)
+        finally:
+            await cancel_and_wait(lag)
 
     asyncio.run(runner())
     return 0

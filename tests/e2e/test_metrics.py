@@ -45,3 +45,18 @@ def test_a_call_shows_in_the_media_engine_and_runs_metrics(api, stack):
         time.sleep(0.5)
     assert lag, "no consumer-lag gauge for the runs service's media consumer"
     assert all(v >= 0 for v in lag.values())
+
+
+def test_every_service_reports_its_event_loop_lag(stack):
+    """Each service process watches its asyncio loop: a request waiting behind a consumer's
+    synchronous work shows here, where no handler's latency histogram can see it."""
+    s = stack.settings
+    for name, port in (("runs", s.runs_http_port), ("billing", s.billing_http_port),
+                       ("media-engine", s.media_http_port), ("accounts", s.accounts_http_port)):
+        deadline = time.monotonic() + 10  # a bound on the poll, not a timing assertion
+        while (count := samples(port).get(("callgauge_event_loop_lag_seconds_count", ()), 0)) < 1:
+            assert time.monotonic() < deadline, f"{name}: no callgauge_event_loop_lag_seconds on /metrics"
+            time.sleep(0.2)
+        assert count >= 1
+    gateway = httpx.get(f"{s.gateway_url()}/metrics", timeout=10).text
+    assert "callgauge_event_loop_lag_seconds_count" in gateway
