@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -38,6 +38,10 @@ PRODUCED = Counter("callgauge_bus_produced_total", "records produced", ["topic"]
 CONSUMER_LAG = Gauge("callgauge_bus_consumer_lag", "records not yet consumed: highwater - position",
                      ["group", "topic", "partition"])
 
+# records appended to the producer's batches between two turns of the event loop (send_many), and
+# records decoded between two turns (the consumer): each slice is a few ms of synchronous work
+SEND_SLICE = 64
+DECODE_SLICE = 128
 COMMIT_WAIT_S = 5.0  # a commit still not acknowledged after this: the topics are checked
 Handler = Callable[[Delivered], Awaitable[None]]
 BatchHandler = Callable[[list[Delivered]], Awaitable[None]]
@@ -124,16 +128,23 @@ class Producer:
         await self._producer.send_and_wait(topic, value=value, key=key.encode(), headers=list(headers))
         PRODUCED.labels(topic).inc()
 
-    async def send_many(self, records: Sequence[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]) -> list:
+    async def send_many(self, records: Iterable[tuple[str, str, bytes, Sequence[tuple[str, bytes]]]]) -> list:
         """Send a batch; returns when every record is acknowledged, in order per partition, with
-        the broker's acknowledgement of each (aiokafka RecordMetadata: partition, offset)."""
+        the broker's acknowledgement of each (aiokafka RecordMetadata: partition, offset).
+
+        `records` may be a lazy iterable: it is drawn in slices of SEND_SLICE, and between slices
+        the event loop runs what is waiting (a request, a heartbeat). Appending to aiokafka's batch
+        does not suspend, so 500 records in one go held a service's loop for tens of ms."""
         assert self._producer is not None, "Producer.start() first"
-        futures = [
-            await self._producer.send(topic, value=value, key=key.encode(), headers=list(headers))
-            for topic, key, value, headers in records
-        ]
+        topics: list[str] = []
+        futures = []
+        for i, (topic, key, value, headers) in enumerate(records):
+            if i and i % SEND_SLICE == 0:
+                await asyncio.sleep(0)
+            futures.append(await self._producer.send(topic, value=value, key=key.encode(), headers=list(headers)))
+            topics.append(topic)
         acks = []
-        for (topic, *_), fut in zip(records, futures, strict=True):
+        for topic, fut in zip(topics, futures, strict=True):
             acks.append(await fut)
             PRODUCED.labels(topic).inc()
         return acks
@@ -491,10 +502,12 @@ class Consumer:
                 self.last_poll = time.monotonic()
                 self.ready.set()
                 if self._batch_handler is not None:
-                    decoded = [(tp.topic, d, rec.key.decode(errors="replace") if rec.key else "")
-                               for tp, records in batches.items() for rec in records
-                               if self._wanted(tp.topic, rec.headers)
-                               and (d := self._decode(tp.topic, rec.value)) is not None]
+                    decoded = []
+                    for i, (tp, rec) in enumerate((tp, rec) for tp, records in batches.items() for rec in records):
+                        if i and i % DECODE_SLICE == 0:
+                            await asyncio.sleep(0)  # a fetch of 500 records: let waiting requests in
+                        if self._wanted(tp.topic, rec.headers) and (d := self._decode(tp.topic, rec.value)) is not None:
+                            decoded.append((tp.topic, d, rec.key.decode(errors="replace") if rec.key else ""))
                     for _, d, _ in decoded:
                         self._arrived(d)
                     if decoded:

@@ -154,7 +154,7 @@ class OutboxRelay:
             return True
         if exporting():  # one producer span per event, only where spans go somewhere
             self._spans(events)
-        acks = await self.producer.send_many([self._record(ev) for ev in events])
+        acks = await self.producer.send_many(self._record(ev) for ev in events)  # built as sent, in slices
         if self._went_back(acks or ()):
             await self._start_over("the broker acknowledged offsets below ones it had acknowledged before")
             return False
