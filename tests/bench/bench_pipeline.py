@@ -57,18 +57,34 @@ from tests.bench._support import HOST, SippUas, free_udp_port, proc_cpu_seconds,
 MAX_CALLS_PER_ACTION = 100_000  # the runs service's limit on one action's max_total_calls
 
 
-def grpc_histogram(metrics_url: str, method_suffix: str) -> dict[float, float]:
-    """The cumulative buckets (le -> count) of a service's gRPC latency histogram for one method."""
+def histogram(metrics_url: str, name: str, label: str = "") -> dict[float, float]:
+    """The cumulative buckets (le -> count) of a Prometheus histogram on a /metrics page (of its
+    series whose labels contain `label`, e.g. a gRPC method's)."""
     out: dict[float, float] = {}
     try:
         text = httpx.get(metrics_url, timeout=10).text
     except httpx.HTTPError:
         return out
     for line in text.splitlines():
-        if line.startswith("callgauge_grpc_request_seconds_bucket{") and f'{method_suffix}"' in line:
+        if line.startswith(f"{name}_bucket{{") and label in line:
             le = line.split('le="', 1)[1].split('"', 1)[0]
             out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
     return out
+
+
+def grpc_histogram(metrics_url: str, method_suffix: str) -> dict[float, float]:
+    """The cumulative buckets (le -> count) of a service's gRPC latency histogram for one method."""
+    return histogram(metrics_url, "callgauge_grpc_request_seconds", f'{method_suffix}"')
+
+
+def loop_lag(metrics_url: str) -> dict[float, float]:
+    """A service's event-loop lag histogram (how late its loop ran what was due)."""
+    return histogram(metrics_url, "callgauge_event_loop_lag_seconds")
+
+
+def window_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The q-quantile bucket of what a histogram observed between two snapshots."""
+    return histogram_quantile({le: n - before.get(le, 0) for le, n in after.items()}, q)
 
 
 def histogram_quantile(buckets: dict[float, float], q: float) -> float | None:
@@ -353,7 +369,11 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
     cpu0 = {name: proc_cpu_seconds([p]) for name, p in pids.items()}
     pg_cpu0 = {p: proc_cpu_seconds([p]) for p in pg_pids}
     runs_metrics = f"http://127.0.0.1:{stack.settings.runs_http_port}/metrics"
+    gateway_metrics = f"{stack.settings.gateway_url()}/metrics"
+    accounts_metrics = f"http://127.0.0.1:{stack.settings.accounts_http_port}/metrics"
     get_hist0 = grpc_histogram(runs_metrics, "GetRun")
+    auth_hist0 = grpc_histogram(accounts_metrics, "Authenticate")
+    lag0 = {"runs": loop_lag(runs_metrics), "gateway": loop_lag(gateway_metrics)}
     r = api.post(f"/projects/{pid}/tests/{big['id']}/run")
     if r.status_code >= 300:
         raise SystemExit(f"the big run was refused: {r.status_code} {r.text[:500]}")
@@ -389,8 +409,10 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
             completed_seen = time.time()
             break
         time.sleep(0.25)
-    get_hist = grpc_histogram(runs_metrics, "GetRun")
-    get_served_p95 = histogram_quantile({le: n - get_hist0.get(le, 0) for le, n in get_hist.items()}, 0.95)
+    get_served_p95 = window_quantile(get_hist0, grpc_histogram(runs_metrics, "GetRun"), 0.95)
+    auth_served_p95 = window_quantile(auth_hist0, grpc_histogram(accounts_metrics, "Authenticate"), 0.95)
+    lag_p95 = {name: window_quantile(lag0[name], loop_lag(url), 0.95)
+               for name, url in (("runs", runs_metrics), ("gateway", gateway_metrics))}
     # the wallet from the run's end on, while the figures below are measured: when billing settled is
     # read off these samples once the answered call-seconds are known (not after the exports)
     wallet_samples: list[tuple[float, int, int]] = []
@@ -535,6 +557,10 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
         ["GET run p95 during / after (ms)", f"{_ms(_pct(get_during, 95))} / {_ms(_pct(get_after, 95))}"],
         ["GetRun p95 during, as the runs service served it (ms, upper bound of its histogram bucket)",
          f"{get_served_p95 * 1000:g}" if get_served_p95 is not None else "–"],
+        ["Authenticate p95 during, as the accounts service served it (ms, histogram bucket)",
+         f"{auth_served_p95 * 1000:g}" if auth_served_p95 is not None else "–"],
+        ["event-loop lag p95 during: runs / gateway (ms, upper bound of the histogram bucket)",
+         " / ".join(f"{v * 1000:g}" if v is not None else "–" for v in lag_p95.values())],
         ["first calls page p95 during / after (ms)", f"{_ms(_pct(page_during, 95))} / {_ms(_pct(page_after, 95))}"],
         ["report page in headless Chromium, to load event (s, median of 3)",
          f"{report_s:.2f} (HTTP {report_status})" if report_s is not None else "– (no chromium)"],
