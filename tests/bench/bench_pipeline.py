@@ -370,9 +370,7 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
     pg_cpu0 = {p: proc_cpu_seconds([p]) for p in pg_pids}
     runs_metrics = f"http://127.0.0.1:{stack.settings.runs_http_port}/metrics"
     gateway_metrics = f"{stack.settings.gateway_url()}/metrics"
-    accounts_metrics = f"http://127.0.0.1:{stack.settings.accounts_http_port}/metrics"
     get_hist0 = grpc_histogram(runs_metrics, "GetRun")
-    auth_hist0 = grpc_histogram(accounts_metrics, "Authenticate")
     lag0 = {"runs": loop_lag(runs_metrics), "gateway": loop_lag(gateway_metrics)}
     r = api.post(f"/projects/{pid}/tests/{big['id']}/run")
     if r.status_code >= 300:
@@ -410,7 +408,6 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
             break
         time.sleep(0.25)
     get_served_p95 = window_quantile(get_hist0, grpc_histogram(runs_metrics, "GetRun"), 0.95)
-    auth_served_p95 = window_quantile(auth_hist0, grpc_histogram(accounts_metrics, "Authenticate"), 0.95)
     lag_p95 = {name: window_quantile(lag0[name], loop_lag(url), 0.95)
                for name, url in (("runs", runs_metrics), ("gateway", gateway_metrics))}
     # the wallet from the run's end on, while the figures below are measured: when billing settled is
@@ -557,8 +554,6 @@ def _bench(a, rate: float, stack: Stack, uas: SippUas, sniffer: InviteSniffer, f
         ["GET run p95 during / after (ms)", f"{_ms(_pct(get_during, 95))} / {_ms(_pct(get_after, 95))}"],
         ["GetRun p95 during, as the runs service served it (ms, upper bound of its histogram bucket)",
          f"{get_served_p95 * 1000:g}" if get_served_p95 is not None else "–"],
-        ["Authenticate p95 during, as the accounts service served it (ms, histogram bucket)",
-         f"{auth_served_p95 * 1000:g}" if auth_served_p95 is not None else "–"],
         ["event-loop lag p95 during: runs / gateway (ms, upper bound of the histogram bucket)",
          " / ".join(f"{v * 1000:g}" if v is not None else "–" for v in lag_p95.values())],
         ["first calls page p95 during / after (ms)", f"{_ms(_pct(page_during, 95))} / {_ms(_pct(page_after, 95))}"],

@@ -39,6 +39,7 @@ from callgauge_runs.domain import run as run_model
 from callgauge_runs.domain.probe import ProbeRules
 from callgauge_runs.domain.webhooks import RetryPolicy
 from callgauge_runs.handlers.app import RunsApp, run_stream
+from callgauge_runs.handlers.calls import CALL_RECORDED
 from callgauge_runs.handlers.monitor_view import MonitorView
 from callgauge_runs.handlers.probe_scheduler import ProbeScheduler
 from callgauge_runs.handlers.webhook_dispatcher import WebhookDispatcher
@@ -142,7 +143,9 @@ class MonitorApp:
     async def _follow_from(self, position: int) -> None:
         checkpoint = await self.store.get_checkpoint(REACTOR)
         async for ev in self.store.subscribe_all(position):
-            payload = decode_payload(ev.type, ev.data)
+            # a call is neither a probe's, a webhook's nor a run's end: not even decoded (most of
+            # the log in a load run)
+            payload = None if ev.type == CALL_RECORDED else decode_payload(ev.type, ev.data)
             if payload is not None:
                 self.view.apply(payload, ev.recorded_at)
             await self.view.advanced_to(ev.position)  # applied once, even if what follows fails
