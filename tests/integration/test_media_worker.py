@@ -443,3 +443,35 @@ async def test_a_worker_that_dies_before_it_is_ready_is_started_again(start_resp
         assert m.outcome == m_pb2.SUCCESS, _explain(m)
     finally:
         await asyncio.wait_for(pool.stop(), 60)
+
+
+WORKER_FROM_A_SCRIPT = """
+import asyncio, os, sys
+if __name__ != "__main__":  # spawn ran this program's main module again, in a worker
+    open(os.environ["MAIN_RAN_IN"], "a").write(f"{os.getpid()}\\n")
+from callgauge_media.adapters.pool import WorkerPool
+
+async def main() -> None:
+    pool = WorkerPool(1, int(sys.argv[1]), calls_per_worker=4)
+    await asyncio.wait_for(pool.start(), 60)
+    ready = [w.ready for w in pool._workers]
+    await pool.stop()
+    sys.exit(0 if ready == [True] else 3)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def test_a_worker_does_not_run_the_embedding_programs_main_module(tmp_path) -> None:
+    """spawn re-imports the parent's main module in every child: from a script, a test runner or
+    the CLI that was the whole program's imports (~125 MiB more per worker, measured). The pool
+    starts its workers without it; a worker needs only its own module."""
+    script = tmp_path / "embedding_program.py"
+    script.write_text(WORKER_FROM_A_SCRIPT)
+    marker = tmp_path / "main-ran-in"
+    env = {**os.environ, "MAIN_RAN_IN": str(marker), "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, str(script), str(POOL_RTP_BASE + 400)], env=env, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not marker.exists(), f"the worker ran the program's main module: {marker.read_text()}"
