@@ -287,3 +287,35 @@ def test_unmetered_never_auto_tops_up() -> None:
     state = given(ev.AutoTopUpConfigured(account_id="acc", enabled=True, threshold_minor=500, amount_minor=1000))
     assert wallet.needs_auto_top_up(state)
     assert not wallet.needs_auto_top_up(state, metered=False)
+
+
+def test_folding_a_batch_of_charges_at_once_equals_evolving_them_one_by_one():
+    """fold() takes a run of UsageCharged in one pass: given the same events it must make the same
+    wallet as evolve() event by event: balance, holds' charged, each unit's total, final and
+    uncollected, across runs, repeats of a call and events of other kinds in between."""
+    import random
+
+    rng = random.Random(7)
+    events = [ev.WalletOpened(account_id="acc", currency="EUR", mode="live"),
+              ev.WalletCredited(account_id="acc", amount_minor=50_000, top_up_id="t1"),
+              ev.FundsReserved(account_id="acc", run_id="r1", amount_minor=900),
+              ev.FundsReserved(account_id="acc", run_id="r2", amount_minor=900)]
+    for i in range(400):
+        if i % 97 == 50:
+            events.append(ev.WalletCredited(account_id="acc", amount_minor=1_000, top_up_id=f"t{i}"))
+            continue
+        if i == 300:
+            events.append(ev.ReservationSettled(account_id="acc", run_id="r2"))
+            continue
+        events.append(ev.UsageCharged(
+            account_id="acc", run_id=rng.choice(["r1", "r2", "r3"]), call_id=f"c{rng.randrange(60)}",
+            kind=rng.choice(["call_seconds", "recording"]), total_quantity=rng.randrange(1, 90),
+            amount_minor=rng.randrange(0, 40), uncollected_minor=rng.choice([0, 0, 0, 5]),
+            final=rng.random() < 0.3))
+    one_by_one = None
+    for e in events:
+        one_by_one = wallet.evolve(one_by_one, e)
+    batched = wallet.fold(events)
+    assert batched == one_by_one
+    assert set(batched.units.keys()) == {"r1", "r2", "r3"}  # every run was charged
+    assert batched.holds["r1"].charged > 0 and "r2" not in batched.holds  # r2 settled on the way
