@@ -122,7 +122,8 @@ async def decide_and_append(store: EventStore, stream: str, evolve: Evolve, deco
                             decide: Callable[[Any], Sequence[NewEvent]], *,
                             cache: StateCache | None = None, attempts: int = MAX_ATTEMPTS,
                             backoff_s: float = RETRY_BACKOFF_S,
-                            fold_appended: bool = False) -> tuple[Any, int, list[NewEvent], int | None]:
+                            fold_appended: bool | Callable[[Any, list[NewEvent]], Any] = False,
+                            ) -> tuple[Any, int, list[NewEvent], int | None]:
     """The command-handling loop: load the stream's state, `decide(state)` the new events (give
     them `derived_id`s for idempotent repeats), append them at the loaded version. When another
     writer appended in between (WrongExpectedVersion), load and decide again on the new state, up
@@ -135,7 +136,9 @@ async def decide_and_append(store: EventStore, stream: str, evolve: Evolve, deco
     for events whose evolve does not read their recording time (it is not known here: None is
     passed). Only what the append wrote is folded: a repeat of events already in the stream (an
     idempotent append, e.g. a redelivered batch) returns the position of one of them, at most the
-    position of the stream's last event the decision was made on, where a write gets a higher one."""
+    position of the stream's last event the decision was made on, where a write gets a higher one.
+    A callable ``fold_appended(state, events)`` folds them itself (e.g. a batch at once, from the
+    messages it decided rather than from their bytes) and returns the new state."""
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     for attempt in range(attempts):
@@ -151,11 +154,14 @@ async def decide_and_append(store: EventStore, stream: str, evolve: Evolve, deco
             await asyncio.sleep(backoff_s * (attempt + 1))
             continue
         if fold_appended and cache is not None and position > last_position:
-            folded = state
-            for ev in events:
-                payload = decode(ev.type, ev.data)
-                if payload is not None:
-                    folded = evolve(folded, payload, None)
+            if callable(fold_appended):
+                folded = fold_appended(state, events)
+            else:
+                folded = state
+                for ev in events:
+                    payload = decode(ev.type, ev.data)
+                    if payload is not None:
+                        folded = evolve(folded, payload, None)
             cache.put(stream, evolve, folded, version + len(events), position)
         return state, version, events, position
     raise AssertionError("unreachable")

@@ -579,3 +579,19 @@ async def test_decide_and_append_folds_what_it_wrote_and_only_that(store: EventS
     await bounded(decide_and_append(store, s, evolve, decode, lambda state: [ev(data=b"5")], cache=cache))
     reads.clear()
     assert await bounded(load(Counting(), s, evolve, decode, cache)) == (36, 3) and reads == [1]
+    # a fold of its own (the runs service folds a batch of calls at once): called with the state the
+    # decision was made on and what was appended, once per write, never for a repeat
+    folds: list[int] = []
+
+    def fold_batch(state, events):
+        folds.append(len(events))
+        return state + sum(int(e.data) for e in events)
+
+    batch = [ev(data=b"100"), ev(data=b"200")]
+    for _ in range(2):
+        await bounded(decide_and_append(Counting(), s, evolve, decode, lambda state: batch, cache=cache,
+                                        fold_appended=fold_batch))
+    reads.clear()
+    assert folds == [2]
+    assert await bounded(load(Counting(), s, evolve, decode, cache)) == (336, 5) and reads == [0]
+    assert await bounded(load(store, s, evolve, decode)) == (336, 5)

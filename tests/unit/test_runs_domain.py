@@ -306,3 +306,40 @@ def test_a_bad_audio_bandwidth_is_refused_naming_the_field(kw, words):
             "t1", "p1", "a1", "echo", call_spec("sip:echo@127.0.0.1:5060", **kw)))
     [e] = err.value.errors
     assert e.loc[-1] == "audio_bandwidth" and words in e.msg, e
+
+
+def test_recording_calls_a_batch_at_once_equals_evolving_them_one_by_one():
+    """The runs service folds each batch of CallRecorded it appends with record_calls: the same run
+    as evolve_run over them one by one (counts, sketches' percentiles, the verdict's tally, the first
+    failed calls), whatever the batches' sizes against the sketches' folding every 256 calls."""
+    import random
+
+    rng = random.Random(3)
+    started = fold(run_model.evolve_run, advance(requested(), [
+        media_pb2.RunAccepted(run_id="r1", engine_id="e", planned_calls=700),
+        media_pb2.RunMediaStarted(run_id="r1", engine_id="e")]))
+    calls = []
+    for i in range(700):
+        ok = rng.random() < 0.8
+        c = m_pb2.CallMeasurement(call_id=f"c{i}", index=i, outcome=m_pb2.SUCCESS if ok else m_pb2.CALL_FAILED,
+                                  sip_code=200 if ok else rng.choice([408, 486, 503]),
+                                  duration_ms=rng.randrange(900, 1100), rx_packets=rng.randrange(40, 60))
+        if ok and rng.random() < 0.9:
+            c.mos, c.jitter_ms, c.loss_pct = rng.uniform(3.5, 4.4), rng.uniform(0, 9), rng.uniform(0, 3)
+        if rng.random() < 0.95:
+            c.setup_time_ms = rng.uniform(2, 80)
+        calls.append(c)
+    one_by_one = started
+    for c in calls:
+        one_by_one = run_model.evolve_run(one_by_one, runs_pb2.CallRecorded(run_id="r1", call=c), None)
+    batched, i = started, 0
+    for size in (1, 37, 256, 300, 5, 101):
+        batched = run_model.record_calls(batched, calls[i:i + size])
+        i += size
+    assert i == len(calls)
+    assert batched.stats.summary() == one_by_one.stats.summary()
+    assert batched.stats.count == one_by_one.stats.count == 700
+    assert len(batched.stats.recent) == len(one_by_one.stats.recent)
+    assert batched.tally == one_by_one.tally and batched.tally.unexpected > 0
+    assert batched.first_failed == one_by_one.first_failed and len(batched.first_failed) == 3
+    assert started.stats.count == 0  # the run before the batches is not changed

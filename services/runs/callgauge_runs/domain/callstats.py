@@ -8,7 +8,7 @@ they are folded into a copy of the sketches, so a call costs O(1) amortised what
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -135,10 +135,17 @@ class CallStats:
         return self.folded.count + len(self.recent)
 
     def add(self, call: m_pb2.CallMeasurement) -> CallStats:
-        recent = (*self.recent, _numbers(call))
-        if len(recent) < FOLD:
-            return CallStats(self.folded, recent)
-        return CallStats(self.folded.plus(recent), ())
+        return self.add_many((call,))
+
+    def add_many(self, calls: Iterable[m_pb2.CallMeasurement]) -> CallStats:
+        """With `calls` added in order: every FOLD calls are folded into the sketches, exactly as
+        adding them one at a time would."""
+        folded, recent = self.folded, list(self.recent)
+        for call in calls:
+            recent.append(_numbers(call))
+            if len(recent) >= FOLD:
+                folded, recent = folded.plus(recent), []
+        return CallStats(folded, tuple(recent))
 
     def settled(self) -> _Folded:
         return self.folded.plus(self.recent) if self.recent else self.folded

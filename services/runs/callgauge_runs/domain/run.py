@@ -3,6 +3,7 @@ engine reports it, and its verdict. Deciders; pure: no I/O, no clock except what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -104,14 +105,7 @@ def evolve_run(state: Run | None, event: Message, at: datetime | None = None) ->
     if isinstance(event, runs_pb2.RunStarted):
         return replace(state, status="RUNNING", started_at=at, engine_id=event.engine_id or state.engine_id)
     if isinstance(event, runs_pb2.CallRecorded):
-        first_failed = state.first_failed
-        if event.call.outcome != m_pb2.SUCCESS and len(first_failed) < FIRST_FAILED:
-            call = m_pb2.CallMeasurement()
-            call.CopyFrom(event.call)
-            call.ClearField("sip_ladder")
-            first_failed = (*first_failed, call)
-        return replace(state, stats=state.stats.add(event.call), first_failed=first_failed,
-                       tally=verdict.count_call(state.tally, state.spec, event.call))
+        return record_calls(state, (event.call,))
     if isinstance(event, runs_pb2.RunStopRequested):
         return replace(state, status="STOPPING", stop_requested=True)
     if isinstance(event, runs_pb2.RunCompleted):
@@ -129,6 +123,20 @@ def evolve_run(state: Run | None, event: Message, at: datetime | None = None) ->
         return replace(state, kiosk_hashes=tuple(h for h in state.kiosk_hashes if h != event.token_sha256))
     return state
 
+
+
+def record_calls(state: Run, calls: Sequence[m_pb2.CallMeasurement]) -> Run:
+    """The run with `calls` recorded, in order: what evolve_run makes of their CallRecorded one by
+    one, with one new Run for the batch (the runs service folds each batch it appends at once)."""
+    first_failed, tally, spec = state.first_failed, state.tally, state.spec
+    for call in calls:
+        if call.outcome != m_pb2.SUCCESS and len(first_failed) < FIRST_FAILED:
+            kept = m_pb2.CallMeasurement()
+            kept.CopyFrom(call)
+            kept.ClearField("sip_ladder")
+            first_failed = (*first_failed, kept)
+        tally = verdict.count_call(tally, spec, call)
+    return replace(state, stats=state.stats.add_many(calls), first_failed=first_failed, tally=tally)
 
 def _resolve(spec: spec_pb2.TestSpec, resources: Resources) -> tuple[list, list]:
     target_ids, pool_ids = specs.pool_refs(spec)

@@ -23,7 +23,7 @@ from callgauge_eventstore.aggregate import MAX_ATTEMPTS, StateCache, decide_and_
 from callgauge_platform.aio import cancel_and_wait
 from callgauge_platform.destinations import DialPolicy
 from callgauge_platform.logs import get_logger
-from callgauge_proto.callgauge.events.v1 import accounts_pb2, media_pb2
+from callgauge_proto.callgauge.events.v1 import accounts_pb2, media_pb2, runs_pb2
 
 from callgauge_runs.adapters.billing import BillingPort
 from callgauge_runs.domain import common, project as project_model, resources as resource_model, run as run_model, test as test_model
@@ -533,17 +533,31 @@ class RunsApp:
         run_id = batch[0].payload.run_id  # type: ignore[union-attr]
         self._heard[run_id] = time.monotonic()  # the run's engine is alive: its lease holds
 
+        decided: list = []
+
         def new_events(state) -> list:
+            decided.clear()  # a retry after a concurrent write decides again
             if state is None:
                 return []
             # one CallRecorded per CallMeasured: its id is that of on_media_event's first event
-            return [new_event(e, run_id, d.event_id, derived_id(d.event_id, 0, ID_NS), SOURCE)
-                    for d in batch for e in run_model.decide_media_event(state, d.payload)]
+            out = []
+            for d in batch:
+                for e in run_model.decide_media_event(state, d.payload):
+                    decided.append(e)
+                    out.append(new_event(e, run_id, d.event_id, derived_id(d.event_id, 0, ID_NS), SOURCE))
+            return out
+
+        def fold(state, _events) -> run_model.Run:  # the batch at once, from the decided messages
+            if all(isinstance(e, runs_pb2.CallRecorded) for e in decided):
+                return run_model.record_calls(state, [e.call for e in decided])
+            for e in decided:  # CallRecorded's evolve does not read the time; nothing else comes here today
+                state = run_model.evolve_run(state, e, None)
+            return state
 
         try:
             state, _, events, position = await decide_and_append(
                 self.store, run_stream(run_id), run_model.evolve_run, decode_payload, new_events,
-                cache=self.run_cache, fold_appended=True)  # CallRecorded's evolve does not read the time
+                cache=self.run_cache, fold_appended=fold)
         except DuplicateEventId:
             for d in batch:
                 await self.on_media_event(d)
