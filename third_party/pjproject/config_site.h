@@ -15,3 +15,12 @@
 #define PJSUA_MAX_CONF_PORTS       1024
 #define PJSUA_MAX_PLAYERS          256
 #define PJSUA_MAX_RECORDERS        256
+/* DTLS-SRTP keying (RFC 5763/5764) besides SDES; uses the OpenSSL that SIP TLS already links.
+ * Off by default in pjproject 2.15.1. */
+#define PJMEDIA_SRTP_HAS_DTLS      1
+/* DTLS-SRTP needs media datagrams above 1500 bytes: pjmedia 2.15.1 reads a whole DTLS flight from its
+ * memory BIO (up to 2 x PJMEDIA_MAX_MTU, transport_srtp_dtls.c ssl_flush_wbio) and sends it as one
+ * datagram, which transport_udp.c asserts is at most PJMEDIA_MAX_MTU. The server's flight with
+ * pjmedia's RSA-2048 certificate is about 1500 bytes (its random serial number varies it), so at the
+ * default 1500 a handshake now and then aborted the process. 3000 holds any flight of ours. */
+#define PJMEDIA_MAX_MTU            3000
