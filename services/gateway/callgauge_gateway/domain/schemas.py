@@ -36,12 +36,18 @@ PoolId = Annotated[str, Field(max_length=100, description="id of a registrar (ta
 
 Transport = Literal["udp", "tcp", "tls"]
 Srtp = Literal["off", "optional", "mandatory"]
+SrtpKeying = Literal["sdes", "dtls"]
 AudioBandwidth = Literal["narrowband", "mediumband", "wideband", "superwideband", "fullband"]
 BANDWIDTH_DOC = ("opus only: the audio bandwidth asked for, as opus's sample rate (8, 12, 16, 24, 48 kHz), offered "
                  "as maxplaybackrate (RFC 7587); default fullband. The call's measurement says what it got")
-SRTP_DOC = ("SRTP for the call's media, keys exchanged in the SDP (SDES, RFC 4568): off (default, plain RTP); "
-            "optional (offer SRTP, accept plain RTP); mandatory (SRTP or the call fails). The keys travel in the "
-            "SIP messages: use TLS for them to stay secret")
+SRTP_DOC = ("SRTP for the call's media: off (default, plain RTP); optional (offer SRTP, accept plain RTP); "
+            "mandatory (SRTP or the call fails). How the keys are agreed: srtp_keying")
+SRTP_KEYING_DOC = (
+    "how the SRTP keys are agreed, with srtp optional or mandatory: sdes (default; RFC 4568: the keys travel "
+    "in the SDP, so in clear unless the SIP hop is TLS) or dtls (DTLS-SRTP, RFC 5763/5764: a DTLS handshake "
+    "on the media path makes the keys; the SDP carries only the certificate's fingerprint). A dtls offer "
+    "uses the UDP/TLS/RTP/SAVP profile, which a far end without DTLS-SRTP refuses (488) even with srtp "
+    "optional. The call's measurement says which keying was used (srtpKeying)")
 TLS_VERIFY_DOC = ("transport tls: check the registrar's certificate (chain to a trusted CA, name or IP matching "
                   "the host); default true. false: encrypt without checking who answers (a lab with a "
                   "self-signed certificate)")
@@ -110,6 +116,7 @@ class CallActionIn(_Strict):
     expect: list[ExpectIn] | None = Expectations
     impairment: ImpairmentIn | None = Field(None, description="loss, bursts, jitter, delay on the call's media path")
     srtp: Srtp | None = Field(None, description=SRTP_DOC)
+    srtp_keying: SrtpKeying | None = Field(None, description=SRTP_KEYING_DOC)
     audio_bandwidth: AudioBandwidth | None = Field(None, description=BANDWIDTH_DOC)
 
 
@@ -146,6 +153,11 @@ class WaitForCallsActionIn(_Strict):
     expect_audio_min: float | None = Field(None, gt=0, le=1, description="correlation to reach (default 0.6)")
     srtp: Srtp | None = Field(None, description="off (default): answer plain RTP only; optional: answer SRTP offers "
                                                 "with SRTP, plain ones with RTP; mandatory: refuse calls without SRTP")
+    srtp_keying: SrtpKeying | None = Field(None, description=(
+        "with srtp optional or mandatory, the SRTP keying the callee accepts: sdes (default; keys in the "
+        "SDP, RFC 4568) or dtls (DTLS-SRTP, RFC 5763/5764: keys from a DTLS handshake on the media path). "
+        "An SRTP offer with the other keying is refused (488); a plain RTP offer is answered with plain "
+        "RTP (srtp optional) or refused (srtp mandatory)"))
 
 
 class LoadActionIn(_Strict):
@@ -178,6 +190,7 @@ class LoadActionIn(_Strict):
     impairment: ImpairmentIn | None = Field(None, description="loss, bursts, jitter, delay on each call's media "
                                                               "path (pjsua driver only)")
     srtp: Srtp | None = Field(None, description=SRTP_DOC + " (pjsua driver only)")
+    srtp_keying: SrtpKeying | None = Field(None, description=SRTP_KEYING_DOC + " (pjsua driver only)")
     audio_bandwidth: AudioBandwidth | None = Field(None, description=BANDWIDTH_DOC + " (pjsua driver only)")
 
 

@@ -18,6 +18,7 @@ METRICS = ("asr", "mos_min", "mos_mean", "setup_p95_ms", "setup_p50_ms", "loss_p
 OPS = (">=", "<=", ">", "<", "==")
 TRANSPORTS = ("udp", "tcp", "tls")
 SRTP_MODES = ("off", "optional", "mandatory")
+SRTP_KEYINGS = ("sdes", "dtls")
 AUDIO_BANDWIDTHS = ("narrowband", "mediumband", "wideband", "superwideband", "fullband")
 DISTRIBUTIONS = ("fixed", "uniform", "exponential")
 DRIVERS = ("pjsua", "sipp")
@@ -145,7 +146,14 @@ def _common(body, v: ValidationCollector, loc: list) -> None:
     elif bandwidth and (getattr(body, "driver", "") or "pjsua").lower() == "sipp":
         v.add([*loc, "audio_bandwidth"], "the SIPp driver sends PCMU/PCMA only: use the pjsua driver for opus")
     if getattr(body, "srtp", "") and body.srtp not in SRTP_MODES:
-        v.add([*loc, "srtp"], f"unknown srtp mode {body.srtp!r}; one of {', '.join(SRTP_MODES)} (SRTP with SDES keys)")
+        v.add([*loc, "srtp"], f"unknown srtp mode {body.srtp!r}; one of {', '.join(SRTP_MODES)}")
+    keying = getattr(body, "srtp_keying", "")
+    if keying and keying not in SRTP_KEYINGS:
+        v.add([*loc, "srtp_keying"], f"unknown srtp_keying {keying!r}; one of {', '.join(SRTP_KEYINGS)} "
+                                     f"(sdes: keys in the SDP, RFC 4568; dtls: DTLS-SRTP, RFC 5763/5764)")
+    elif keying and (body.srtp or "off") == "off":
+        v.add([*loc, "srtp_keying"], f"srtp_keying {keying!r} chooses how SRTP keys are agreed, and srtp is "
+                                     f"off: set srtp optional or mandatory (or leave srtp_keying out)")
     if getattr(body, "duration_ms", 0) > MAX_DURATION_MS:
         v.add([*loc, "duration_ms"], f"at most {MAX_DURATION_MS} ms")
     if getattr(body, "setup_timeout_ms", 0) > 300_000:

@@ -51,7 +51,7 @@ class RegisterAction(_message.Message):
     def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., regexpire: _Optional[int] = ..., count: _Optional[int] = ..., transport: _Optional[str] = ..., keep_registered: _Optional[bool] = ...) -> None: ...
 
 class WaitForCallsAction(_message.Message):
-    __slots__ = ("target_pool", "credential_pool", "answer_delay_ms", "tone_hz", "codec", "max_total_calls", "timeout_ms", "expect_dtmf", "hangup_by", "duration_ms", "play_file", "record", "expect_audio", "expect_audio_min", "srtp")
+    __slots__ = ("target_pool", "credential_pool", "answer_delay_ms", "tone_hz", "codec", "max_total_calls", "timeout_ms", "expect_dtmf", "hangup_by", "duration_ms", "play_file", "record", "expect_audio", "expect_audio_min", "srtp", "srtp_keying")
     TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
     ANSWER_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class WaitForCallsAction(_message.Message):
     EXPECT_AUDIO_FIELD_NUMBER: _ClassVar[int]
     EXPECT_AUDIO_MIN_FIELD_NUMBER: _ClassVar[int]
     SRTP_FIELD_NUMBER: _ClassVar[int]
+    SRTP_KEYING_FIELD_NUMBER: _ClassVar[int]
     target_pool: str
     credential_pool: str
     answer_delay_ms: int
@@ -82,10 +83,11 @@ class WaitForCallsAction(_message.Message):
     expect_audio: str
     expect_audio_min: float
     srtp: str
-    def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., srtp: _Optional[str] = ...) -> None: ...
+    srtp_keying: str
+    def __init__(self, target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., answer_delay_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., max_total_calls: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., expect_dtmf: _Optional[str] = ..., hangup_by: _Optional[str] = ..., duration_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., srtp: _Optional[str] = ..., srtp_keying: _Optional[str] = ...) -> None: ...
 
 class CallAction(_message.Message):
-    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min", "expect", "impairment", "srtp", "audio_bandwidth")
+    __slots__ = ("dial_destination", "duration_ms", "tone_hz", "codec", "setup_timeout_ms", "max_total_calls", "concurrency", "from_user", "transport", "target_pool", "credential_pool", "dtmf", "dtmf_delay_ms", "play_file", "play_once", "record", "expect_audio", "expect_audio_min", "expect", "impairment", "srtp", "srtp_keying", "audio_bandwidth")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     TONE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +109,7 @@ class CallAction(_message.Message):
     EXPECT_FIELD_NUMBER: _ClassVar[int]
     IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
     SRTP_FIELD_NUMBER: _ClassVar[int]
+    SRTP_KEYING_FIELD_NUMBER: _ClassVar[int]
     AUDIO_BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     duration_ms: int
@@ -129,11 +132,12 @@ class CallAction(_message.Message):
     expect: _containers.RepeatedCompositeFieldContainer[Expect]
     impairment: Impairment
     srtp: str
+    srtp_keying: str
     audio_bandwidth: str
-    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ..., audio_bandwidth: _Optional[str] = ...) -> None: ...
+    def __init__(self, dial_destination: _Optional[str] = ..., duration_ms: _Optional[int] = ..., tone_hz: _Optional[int] = ..., codec: _Optional[str] = ..., setup_timeout_ms: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., concurrency: _Optional[int] = ..., from_user: _Optional[str] = ..., transport: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., dtmf: _Optional[str] = ..., dtmf_delay_ms: _Optional[int] = ..., play_file: _Optional[str] = ..., play_once: _Optional[bool] = ..., record: _Optional[bool] = ..., expect_audio: _Optional[str] = ..., expect_audio_min: _Optional[float] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ..., srtp_keying: _Optional[str] = ..., audio_bandwidth: _Optional[str] = ...) -> None: ...
 
 class LoadAction(_message.Message):
-    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver", "expect", "play_file", "record_sample", "record_max", "impairment", "srtp", "audio_bandwidth")
+    __slots__ = ("dial_destination", "target_pool", "credential_pool", "cps", "max_concurrency", "ramp_up_s", "hold_s", "ramp_down_s", "max_total_calls", "duration_ms", "duration_distribution", "duration_spread_ms", "codec", "tone_hz", "setup_timeout_ms", "transport", "driver", "expect", "play_file", "record_sample", "record_max", "impairment", "srtp", "srtp_keying", "audio_bandwidth")
     DIAL_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     TARGET_POOL_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_POOL_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +161,7 @@ class LoadAction(_message.Message):
     RECORD_MAX_FIELD_NUMBER: _ClassVar[int]
     IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
     SRTP_FIELD_NUMBER: _ClassVar[int]
+    SRTP_KEYING_FIELD_NUMBER: _ClassVar[int]
     AUDIO_BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
     dial_destination: str
     target_pool: str
@@ -181,8 +186,9 @@ class LoadAction(_message.Message):
     record_max: int
     impairment: Impairment
     srtp: str
+    srtp_keying: str
     audio_bandwidth: str
-    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ..., audio_bandwidth: _Optional[str] = ...) -> None: ...
+    def __init__(self, dial_destination: _Optional[str] = ..., target_pool: _Optional[str] = ..., credential_pool: _Optional[str] = ..., cps: _Optional[float] = ..., max_concurrency: _Optional[int] = ..., ramp_up_s: _Optional[int] = ..., hold_s: _Optional[int] = ..., ramp_down_s: _Optional[int] = ..., max_total_calls: _Optional[int] = ..., duration_ms: _Optional[int] = ..., duration_distribution: _Optional[str] = ..., duration_spread_ms: _Optional[int] = ..., codec: _Optional[str] = ..., tone_hz: _Optional[int] = ..., setup_timeout_ms: _Optional[int] = ..., transport: _Optional[str] = ..., driver: _Optional[str] = ..., expect: _Optional[_Iterable[_Union[Expect, _Mapping]]] = ..., play_file: _Optional[str] = ..., record_sample: _Optional[float] = ..., record_max: _Optional[int] = ..., impairment: _Optional[_Union[Impairment, _Mapping]] = ..., srtp: _Optional[str] = ..., srtp_keying: _Optional[str] = ..., audio_bandwidth: _Optional[str] = ...) -> None: ...
 
 class Impairment(_message.Message):
     __slots__ = ("loss_pct", "burst_packets", "jitter_ms", "delay_ms", "direction", "seed")
