@@ -164,7 +164,7 @@ class CallMeasurement(Model):
     transport: str = ""  # udp | tcp | tls ("" : no INVITE sent)
     srtp: bool = False  # the audio was SRTP
     srtp_suite: str = ""
-    srtp_keying: str = ""  # sdes
+    srtp_keying: str = ""  # sdes | dtls ("": no SRTP)
     codec_clock_hz: int | None = None  # the audio sample rate the codec was opened at (None: no stream)
     audio_bandwidth: str = ""  # narrowband .. fullband ("": no stream)
 

@@ -11,7 +11,14 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_runs.domain import resources as resource_model, spec as specs
 from callgauge_runs.domain.errors import Invalid, ValidationCollector
 
-from callgauge_media.domain.jobs import CallJob, SipAccount, call_transport, normalize_destination
+from callgauge_media.domain.jobs import (
+    CallJob,
+    SipAccount,
+    call_transport,
+    keying_refusal,
+    normalize_destination,
+    offered_srtp_keying,
+)
 from callgauge_media.domain.measurement import RawCall, build_measurement
 from callgauge_media.domain.reasons import where_of
 from callgauge_media.handlers.runner import load_call_action
@@ -41,6 +48,29 @@ def test_unknown_srtp_mode_is_refused_on_every_action() -> None:
     assert (*AT, "srtp") in errors(one("wait_for_calls", credential_pool="c", srtp="sdes"))
     for mode in ("off", "optional", "mandatory", ""):
         assert errors(one("call", dial_destination="sip:a@127.0.0.1", srtp=mode)) == {}
+
+
+def test_srtp_keying_is_sdes_or_dtls_and_needs_srtp_on_every_action() -> None:
+    for kind, kw in (("call", {"dial_destination": "sip:a@127.0.0.1"}),
+                     ("load", {"dial_destination": "sip:a@127.0.0.1", "cps": 1, "hold_s": 1}),
+                     ("wait_for_calls", {"credential_pool": "c"})):
+        msg = errors(one(kind, **kw, srtp="mandatory", srtp_keying="zrtp"))[(*AT, "srtp_keying")]
+        assert "unknown srtp_keying 'zrtp'" in msg and "sdes, dtls" in msg, msg
+        for srtp in ("", "off"):
+            msg = errors(one(kind, **kw, srtp=srtp, srtp_keying="dtls"))[(*AT, "srtp_keying")]
+            assert "srtp is off" in msg and "optional or mandatory" in msg, msg
+        for srtp in ("optional", "mandatory"):
+            for keying in ("sdes", "dtls", ""):
+                assert errors(one(kind, **kw, srtp=srtp, srtp_keying=keying)) == {}, (kind, srtp, keying)
+
+
+def test_dtls_srtp_with_the_sipp_driver_or_impairment_is_refused() -> None:
+    e = errors(one("load", dial_destination="sip:a@127.0.0.1", cps=1, hold_s=1, driver="sipp",
+                   srtp="mandatory", srtp_keying="dtls"))
+    assert "pjsua driver" in e[(*AT, "srtp")], e
+    spec = one("call", dial_destination="sip:a@127.0.0.1", srtp="mandatory", srtp_keying="dtls")
+    spec.steps[0].actions[0].call.impairment.loss_pct = 5
+    assert "plain RTP only" in errors(spec)[(*AT, "srtp")]
 
 
 def test_impairment_with_srtp_is_refused() -> None:
@@ -117,6 +147,11 @@ def test_engine_jobs_carry_tls_and_srtp() -> None:
     assert where_of("sips:bob@pbx.example") == ("pbx.example", 5061, "tls")
     load = spec_pb2.LoadAction(dial_destination="sip:a@h", cps=1, srtp="optional", transport="tls")
     assert load_call_action(load, 1000).srtp == "optional"
+    default = CallJob.from_action("c4", spec_pb2.CallAction(dial_destination="sip:a@h", srtp="optional"))
+    assert default.srtp_keying == "sdes"
+    load.srtp_keying = "dtls"
+    job = CallJob.from_action("c5", load_call_action(load, 1000))
+    assert (job.srtp, job.srtp_keying) == ("optional", "dtls")
 
 
 def _answered(job: CallJob, suite: str = "") -> RawCall:
@@ -138,6 +173,44 @@ def test_measurement_records_transport_and_srtp() -> None:
     assert m.outcome == m_pb2.NEGOTIATION_FAILED and m.detail.startswith("SRTP was required (srtp mandatory)")
     assert "488 Not Acceptable Here" in m.detail and m.transport == "udp"
     assert build_measurement(RawCall(job=CallJob("c", "sip:a@h"))).transport == ""  # never sent
+
+
+def test_measurement_says_dtls_keying_and_a_refused_dtls_offer() -> None:
+    raw = _answered(CallJob("c", "sip:a@h", srtp="mandatory", srtp_keying="dtls"), "AES_CM_128_HMAC_SHA1_80")
+    raw.srtp_keying = "dtls"  # what the engine read off pjsua's negotiated stream (UDP/TLS/RTP/SAVP)
+    m = build_measurement(raw)
+    assert (m.outcome, m.srtp, m.srtp_keying) == (m_pb2.SUCCESS, True, "dtls")
+    refused = RawCall(job=CallJob("c", "sip:a@h", srtp="mandatory", srtp_keying="dtls"), t_invite=1.0,
+                      t_first_response=1.1, t_end=1.1, final_code=488, final_reason="Not Acceptable Here")
+    m = build_measurement(refused)
+    assert m.outcome == m_pb2.NEGOTIATION_FAILED and not m.srtp and m.srtp_keying == ""
+    assert m.detail.startswith("SRTP was required (srtp mandatory, DTLS-SRTP keying) and the far end did not "
+                               "accept the DTLS-SRTP offer (488 Not Acceptable Here)"), m.detail
+    refused.job = CallJob("c", "sip:a@h", srtp="optional", srtp_keying="dtls")  # no plain RTP fallback
+    m = build_measurement(refused)
+    assert m.outcome == m_pb2.NEGOTIATION_FAILED and m.detail.startswith(
+        "DTLS-SRTP was offered (srtp optional, DTLS-SRTP keying: no plain RTP fallback) and the far end did "
+        "not accept it (488 Not Acceptable Here)"), m.detail
+
+
+def test_offered_keying_and_the_callees_refusal() -> None:
+    sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 4000 {proto} 0 101\r\n{attrs}a=rtpmap:0 PCMU/8000\r\n")
+    invite = "INVITE sip:bob@h SIP/2.0\r\nCall-ID: x\r\nContent-Type: application/sdp\r\n\r\n"
+    dtls = sdp.format(proto="UDP/TLS/RTP/SAVP", attrs="a=setup:actpass\r\na=fingerprint:SHA-256 AB:CD\r\n")
+    sdes = sdp.format(proto="RTP/SAVP", attrs="a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abcd\r\n")
+    sdes_optional = sdp.format(proto="RTP/AVP", attrs="a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abcd\r\n")
+    plain = sdp.format(proto="RTP/AVP", attrs="")
+    got = [offered_srtp_keying(invite + x) for x in (dtls, sdes, sdes_optional, plain)]
+    assert got == ["dtls", "sdes", "sdes", ""], got
+    assert offered_srtp_keying(dtls) == "dtls" and offered_srtp_keying(invite) == ""  # the bare SDP; no body
+    assert offered_srtp_keying(invite + sdp.format(proto="RTP/SAVPF", attrs="").replace(
+        "m=audio", "a=fingerprint:SHA-256 AB\r\nm=audio")) == "dtls"  # a session-level fingerprint
+    assert keying_refusal("mandatory", "dtls", "sdes") == (
+        "the callee takes DTLS-SRTP keys only (srtp_keying dtls), the offer keys SRTP with SDES")
+    assert "SDES keys only" in keying_refusal("optional", "sdes", "dtls")
+    assert keying_refusal("optional", "dtls", "dtls") == keying_refusal("mandatory", "dtls", "") == ""
+    assert keying_refusal("off", "sdes", "dtls") == ""  # SRTP off: pjsua answers (488 for an SRTP-only offer)
 
 
 def test_kamailio_tls_command_line(tmp_path) -> None:

@@ -21,7 +21,9 @@ OPUS_RATES = {"narrowband": 8000, "mediumband": 12000, "wideband": 16000, "super
 OPUS_DEFAULT_RATE = 48000
 TRANSPORTS = ("udp", "tcp", "tls")
 SRTP_MODES = ("off", "optional", "mandatory")
+SRTP_KEYINGS = ("sdes", "dtls")  # SDES (RFC 4568: keys in the SDP) | DTLS-SRTP (RFC 5763/5764)
 DTMF_DIGITS = frozenset("0123456789*#ABCDabcd")
+KEYING_NAMES = {"sdes": "SDES", "dtls": "DTLS-SRTP"}
 HANGUP_BY = ("caller", "callee")
 DEFAULT_REGEXPIRE = 3600
 
@@ -115,7 +117,8 @@ class UaJob:
     silent: bool = False  # play_file "silence": send silence instead of echoing the caller
     expect_audio: str = ""  # prompt:NAME or a media-dir .wav each answered call must receive (checked by the engine)
     expect_audio_min: float = 0.0
-    srtp: str = "off"  # off | optional | mandatory: SRTP (SDES) the answering UA accepts or demands
+    srtp: str = "off"  # off | optional | mandatory: SRTP the answering UA accepts or demands
+    srtp_keying: str = "sdes"  # sdes | dtls: the SRTP keying it accepts (SRTP_KEYINGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,8 @@ class CallJob:
     play_loop: bool = True  # False: play it once, then silence
     record_path: str = ""  # record what this side receives (WAV at the bridge's rate)
     impairment: MediaImpairment | None = None  # relays in front of this call's RTP/RTCP (impair/media.py)
-    srtp: str = "off"  # off | optional (offer SRTP, accept RTP) | mandatory (SRTP or no call); SDES keying
+    srtp: str = "off"  # off | optional (offer SRTP, accept RTP) | mandatory (SRTP or no call)
+    srtp_keying: str = "sdes"  # sdes | dtls: how SRTP keys are agreed (SRTP_KEYINGS); unused with srtp off
     audio_bandwidth: str = ""  # opus only: narrowband .. fullband (OPUS_RATES); "": fullband
 
     @classmethod
@@ -164,6 +168,7 @@ class CallJob:
             from_user=action.from_user or DEFAULT_FROM_USER,
             transport=(action.transport or ("tls" if is_sips(action.dial_destination) else "udp")).lower(),
             srtp=(action.srtp or "off").lower(),
+            srtp_keying=(action.srtp_keying or "sdes").lower(),
             audio_bandwidth=action.audio_bandwidth.lower(),
             step=step,
             action=action_index,
@@ -173,6 +178,51 @@ class CallJob:
             impairment=(MediaImpairment.from_proto(action.impairment, seed_key=call_id)
                         if action.HasField("impairment") else None),
         )
+
+
+def offered_srtp_keying(sip_message: str) -> str:
+    """How an SDP offer (a SIP message with an SDP body, or the SDP) keys its audio's SRTP: "dtls" for
+    the DTLS-SRTP profiles (UDP/TLS/RTP/SAVP[F], RFC 5764) or an a=fingerprint, "sdes" for a=crypto
+    lines or the plain SRTP profile (RTP/SAVP[F]), "" for plain RTP or no audio offer."""
+    text = sip_message
+    for sep in ("\r\n\r\n", "\n\n"):
+        if sep in text and not text.lstrip().startswith("v="):
+            text = text.split(sep, 1)[1]
+            break
+    proto, attrs, session_fp, in_audio, seen_audio = "", [], False, False, False
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("m="):
+            if seen_audio:
+                break
+            parts = line[2:].split()
+            in_audio = bool(parts) and parts[0] == "audio"
+            if in_audio:
+                seen_audio = True
+                proto = parts[2].upper() if len(parts) > 2 else ""
+        elif line.startswith("a="):
+            if in_audio:
+                attrs.append(line[2:].split(":", 1)[0].lower())
+            elif not seen_audio and line[2:].lower().startswith("fingerprint:"):
+                session_fp = True
+    if not seen_audio:
+        return ""
+    if "TLS" in proto or ("SAVP" in proto and ("fingerprint" in attrs or session_fp)):
+        return "dtls"
+    if "crypto" in attrs or "SAVP" in proto:
+        return "sdes"
+    return ""
+
+
+def keying_refusal(srtp: str, keying: str, offered: str) -> str:
+    """Why an answering UA with SRTP ``srtp`` that takes ``keying`` keys refuses an offer keyed
+    ``offered`` (:func:`offered_srtp_keying`); "" when it does not (a plain offer, or SRTP off, is
+    left to pjsua: plain RTP, or 488 for a mandatory SRTP callee)."""
+    if (srtp or "off") == "off" or not offered or offered == (keying or "sdes"):
+        return ""
+    keying = keying or "sdes"
+    return (f"the callee takes {KEYING_NAMES[keying]} keys only (srtp_keying {keying}), the offer keys SRTP "
+            f"with {KEYING_NAMES.get(offered, offered)}")
 
 
 def audio_bandwidth_of(clock_hz: int) -> str:

@@ -113,7 +113,7 @@ class RawCall:
     ladder_dropped: int = 0
     impairment: dict | None = None  # what the call's impairment relays did (rx/tx packets, dropped)
     srtp_suite: str = ""  # the SRTP crypto suite pjmedia reported active on the call's audio ("": no SRTP)
-    srtp_keying: str = ""  # sdes
+    srtp_keying: str = ""  # sdes | dtls: how the active SRTP's keys were agreed (the stream's profile)
 
 
 _AUTH_LINE = re.compile(r"(?im)^(?:proxy-)?authorization[ \t]*:.*$")
@@ -325,9 +325,16 @@ def _security(m: m_pb2.CallMeasurement, raw: RawCall, notes: list[str]) -> None:
                      else "SRTP was required but the audio is not protected")
         if srtp == "mandatory" and m.outcome == m_pb2.SUCCESS:
             m.outcome = m_pb2.NEGOTIATION_FAILED
-    elif srtp == "mandatory" and m.outcome == m_pb2.NEGOTIATION_FAILED and raw.t_answer is None:
-        notes.insert(0, f"SRTP was required (srtp mandatory) and the far end did not accept the SRTP offer "
-                        f"({m.sip_code} {m.sip_reason})".replace(" )", ")"))
+    elif m.outcome == m_pb2.NEGOTIATION_FAILED and raw.t_answer is None:
+        dtls = (raw.job.srtp_keying or "sdes") == "dtls"
+        why = f"({m.sip_code} {m.sip_reason})".replace(" )", ")")
+        if srtp == "mandatory":
+            keying = ", DTLS-SRTP keying" if dtls else ""
+            notes.insert(0, f"SRTP was required (srtp mandatory{keying}) and the far end did not accept the "
+                            f"{'DTLS-SRTP' if dtls else 'SRTP'} offer {why}")
+        elif dtls:  # a DTLS-SRTP offer (UDP/TLS/RTP/SAVP) has no plain RTP fallback
+            notes.insert(0, f"DTLS-SRTP was offered (srtp optional, DTLS-SRTP keying: no plain RTP fallback) "
+                            f"and the far end did not accept it {why}")
 
 
 _CSEQ = re.compile(r"(?im)^CSeq[ \t]*:[ \t]*\d+[ \t]+([A-Za-z]+)")

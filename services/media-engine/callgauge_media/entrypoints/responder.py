@@ -11,9 +11,10 @@ it sends back: ``silence`` (RTP of silence: healthy packets, no sound), a built-
 (``prompt:greeting``) or a WAV file, looped — a far end playing the wrong prompt. At most ``--max-calls``
 calls at once (default 4, up to 256: PJSUA_MAX_CALLS of our pjsua2 build); more get 486 Busy Here. Prints one line
 ``responder ready sip:responder@HOST:PORT`` on stdout when listening (pjsua's own logs go to
-stderr). ``--srtp``: SRTP with SDES keys — ``optional`` (default) answers an SRTP offer with SRTP and a
-plain one with plain RTP; ``off`` refuses SRTP-only offers (488 Not Acceptable Here); ``mandatory``
-refuses plain ones. SIGTERM / SIGINT: hang up, destroy, exit 0.
+stderr). ``--srtp``: SRTP, with either keying the offer uses (SDES, RFC 4568: keys in the SDP; DTLS-SRTP,
+RFC 5763/5764: keys from a DTLS handshake on the media path) — ``optional`` (default) answers an SRTP
+offer with SRTP and a plain one with plain RTP; ``off`` refuses SRTP-only offers (488 Not Acceptable
+Here); ``mandatory`` refuses plain ones. SIGTERM / SIGINT: hang up, destroy, exit 0.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", default="echo", help="what answered calls hear: echo (default), silence, "
                    "prompt:NAME or a WAV file path (looped)")
     p.add_argument("--srtp", default="optional", choices=("optional", "off", "mandatory"),
-                   help="SRTP (SDES) of answered calls: optional (default: SRTP when offered), off, mandatory")
+                   help="SRTP (SDES or DTLS-SRTP keys, as offered) of answered calls: optional (default: "
+                        "SRTP when offered), off, mandatory")
     return p
 
 
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             log_level=args.log_level,
             contact_user="responder",
             srtp=args.srtp,
+            srtp_keyings=("sdes", "dtls"),  # either keying: SDES offers get SDES, DTLS-SRTP ones DTLS-SRTP
         ),
         answer_delay_ms=args.answer_delay_ms,
         code=args.code,

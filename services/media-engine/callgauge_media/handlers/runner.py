@@ -58,7 +58,8 @@ def load_call_action(load: spec_pb2.LoadAction, duration_ms: int, record: bool =
         dial_destination=load.dial_destination, duration_ms=duration_ms, tone_hz=load.tone_hz, codec=load.codec,
         setup_timeout_ms=load.setup_timeout_ms, max_total_calls=1, concurrency=1, transport=load.transport,
         target_pool=load.target_pool, credential_pool=load.credential_pool, play_file=play or SILENCE,
-        record=record, srtp=load.srtp, audio_bandwidth=load.audio_bandwidth)
+        record=record, srtp=load.srtp, srtp_keying=load.srtp_keying,
+        audio_bandwidth=load.audio_bandwidth)
     if load.HasField("impairment"):
         call.impairment.CopyFrom(load.impairment)
     return call

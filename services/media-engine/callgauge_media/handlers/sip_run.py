@@ -249,6 +249,7 @@ class SipRun:
                         expect_audio=expect, expect_audio_min=a.expect_audio_min,
                         silent=kind == "wait_for_calls" and a.play_file == "silence",
                         srtp=(a.srtp or "off").lower(),
+                        srtp_keying=(a.srtp_keying or "sdes").lower(),
                     ))
         except (SipRunError, ValueError, LookupError) as exc:  # LookupError: MediaNotFound
             job = CallJob(call_id=f"{base}.0", destination=a.target_pool or "", step=si, action=ai)

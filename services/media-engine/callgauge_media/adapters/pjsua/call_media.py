@@ -12,7 +12,7 @@ import pjsua2 as pj
 from callgauge_media.domain.measurement import StreamSnapshot
 from callgauge_media.adapters.impair.media import RelayHost, rewrite_offer, sdp_ssrc
 from callgauge_media.adapters.pjsua.call_state import CallRun, CallerCall
-from callgauge_media.adapters.pjsua.endpoint import srtp_of, user_error
+from callgauge_media.adapters.pjsua.endpoint import srtp_keying_of, srtp_of, user_error
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,7 @@ class CallMedia:
                 run.raw.codec_clock_hz = int(si.audCodecParam.info.clockRate or si.codecClockRate or 0)
             except pj.Error:
                 pass
-            if (run.job.srtp or "off") != "off" and not run.raw.srtp_suite:
-                run.raw.srtp_suite = srtp_of(call)
-                run.raw.srtp_keying = "sdes" if run.raw.srtp_suite else ""
+            self._srtp_state(run)
             port = aud.getPortId()
             if port == run.aud_port:
                 return
@@ -178,9 +176,24 @@ class CallMedia:
         if not run.stats_final and (run.media_idx is None or idx == run.media_idx):
             self._snapshot(run)
 
+    @staticmethod
+    def _srtp_state(run: CallRun) -> None:
+        """Whether SRTP protects the call's audio (its suite) and how its keys were agreed, once
+        active: at the media's start (SDES keys are in the SDP) and again before the statistics
+        are read (DTLS-SRTP keys come from a handshake on the media path, after the media starts)."""
+        if (run.job.srtp or "off") == "off" or run.raw.srtp_suite:
+            return
+        if run.call is None or run.media_idx is None:
+            return
+        suite = srtp_of(run.call)
+        if suite:
+            run.raw.srtp_suite = suite
+            run.raw.srtp_keying = srtp_keying_of(run.call, run.media_idx)
+
     def _snapshot(self, run: CallRun) -> None:
         if run.call is None or run.media_idx is None:
             return
+        self._srtp_state(run)
         try:
             ss = run.call.getStreamStat(run.media_idx)
         except pj.Error:

@@ -18,6 +18,7 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 from callgauge_media.domain.jobs import (
     OPUS_DEFAULT_RATE,
     OPUS_RATES,
+    SRTP_KEYINGS,
     SRTP_MODES,
     TRANSPORTS,
     CallJob,
@@ -186,6 +187,10 @@ class CallerAgent(Registration, CallMedia):
             return True
         if (job.srtp or "off") not in SRTP_MODES:
             self._report_failed(token, job, f"unknown srtp mode {job.srtp!r} ({', '.join(SRTP_MODES)})")
+            return True
+        if (job.srtp_keying or "sdes") not in SRTP_KEYINGS:
+            self._report_failed(token, job,
+                                f"unknown srtp_keying {job.srtp_keying!r} ({', '.join(SRTP_KEYINGS)})")
             return True
         if transport == "tcp" and not ep.ensure_tcp():
             self._report_failed(token, job, "no TCP transport in this media worker")

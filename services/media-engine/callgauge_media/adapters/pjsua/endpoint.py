@@ -109,29 +109,38 @@ class EndpointOptions:
     # answers itself and retransmissions too); off: only what pjsua2's callbacks show
     sip_message_log: bool = True
     tls: TlsFiles = TlsFiles()  # SIP over TLS: CA bundle (verification), our certificate and key
-    srtp: str = "off"  # SRTP (SDES) of the local account: off | optional | mandatory (the responder's --srtp)
+    srtp: str = "off"  # SRTP of the local account: off | optional | mandatory (the responder's --srtp)
+    srtp_keyings: tuple[str, ...] = ("sdes",)  # the keyings it accepts, in order (the responder: both)
 
 
 _SRTP_USE = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
              "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
 _SRTP_STATUS = re.compile(r"SRTP status: (Active|Not active) Crypto-suite: (\S*)")
+_SRTP_KEYING = {"sdes": pj.PJMEDIA_SRTP_KEYING_SDES, "dtls": pj.PJMEDIA_SRTP_KEYING_DTLS_SRTP}
+PROTO_DTLS = getattr(pj, "PJMEDIA_TP_PROTO_DTLS", 1 << 3)  # pjmedia_tp_proto flag of UDP/TLS/RTP/SAVP(F)
 
 
-def srtp_config(acfg: pj.AccountConfig, mode: str) -> None:
-    """SRTP with SDES keys (RFC 4568) on an account's calls: off, optional or mandatory. The keys
-    travel in the SDP, in clear unless the SIP hop is TLS; pjsua's default (refuse SRTP unless the
-    signalling is TLS) is lifted, so that SRTP over UDP/TCP signalling can be tested too."""
+def srtp_config(acfg: pj.AccountConfig, mode: str, keyings: tuple[str, ...] | list[str] = ("sdes",)) -> None:
+    """SRTP on an account's calls: off, optional or mandatory, with the keyings it offers or accepts,
+    in order: ``sdes`` (RFC 4568: the keys travel in the SDP, in clear unless the SIP hop is TLS) and
+    ``dtls`` (DTLS-SRTP, RFC 5763/5764: a DTLS handshake on the media path makes the keys; the SDP
+    carries the certificate's fingerprint). pjsua's default (refuse SDES unless the signalling is TLS)
+    is lifted, so that SRTP over UDP/TCP signalling can be tested too. An answerer with both tries
+    them in order: an SDES offer is answered with SDES, a DTLS-SRTP one (UDP/TLS/RTP/SAVP, no
+    a=crypto) with DTLS-SRTP."""
     mc = acfg.mediaConfig
     mc.srtpUse = _SRTP_USE[mode]
     mc.srtpSecureSignaling = 0
-    keyings = pj.IntVector()
-    keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)
-    mc.srtpOpt.keyings = keyings
+    kv = pj.IntVector()
+    for k in keyings:
+        kv.append(_SRTP_KEYING[k])
+    mc.srtpOpt.keyings = kv
 
 
 def srtp_of(call: pj.Call) -> str:
-    """The crypto suite of the call's active SRTP session ("" when its audio is not SRTP), from
-    pjsua's call dump (pjsua2 has no other view of the media transport's SRTP state)."""
+    """The crypto suite of the call's active SRTP session ("" when its audio is not SRTP, or not
+    yet: DTLS-SRTP keys come from a handshake that ends after the media starts), from pjsua's call
+    dump (pjsua2 has no other view of the media transport's SRTP state)."""
     try:
         text = call.dump(True, "")
     except pj.Error:
@@ -140,6 +149,18 @@ def srtp_of(call: pj.Call) -> str:
         if active == "Active":
             return suite or "unknown"
     return ""
+
+
+def srtp_keying_of(call: pj.Call, med_idx: int) -> str:
+    """How the keys of the call's active SRTP were agreed: "dtls" when the negotiated audio stream
+    runs the DTLS-SRTP profile (UDP/TLS/RTP/SAVP: pjmedia's answerer keeps one keying and answers
+    with its profile, a DTLS-SRTP offerer offers only that profile), else "sdes"; "" when pjsua has
+    no stream info."""
+    try:
+        proto = int(call.getStreamInfo(med_idx).proto)
+    except (pj.Error, TypeError, ValueError):
+        return ""
+    return "dtls" if proto & PROTO_DTLS else "sdes"
 
 
 class _LogWriter(pj.LogWriter):
@@ -249,7 +270,7 @@ class SipEndpoint:
         acfg.idUri = f"sip:{o.contact_user}@{self.host_for_uri}:{self.sip_port}"
         self.media_transport(acfg)
         if o.srtp != "off":
-            srtp_config(acfg, o.srtp)
+            srtp_config(acfg, o.srtp, o.srtp_keyings)
         acc = self._account_cls()
         acc.create(acfg, True)
         self.account = acc
@@ -264,14 +285,14 @@ class SipEndpoint:
             mt.boundAddress = o.bind_host
 
     def account_config(self, a: SipAccount, *, register: bool, regexpire: int = 3600,
-                       srtp: str = "off") -> pj.AccountConfig:
+                       srtp: str = "off", srtp_keyings: tuple[str, ...] = ("sdes",)) -> pj.AccountConfig:
         """A user at a registrar/proxy: digest credentials for any realm, the registrar as outbound
         proxy (loose routing), no NAT tricks (no rport/Contact rewriting, no keep-alives). Over TLS
         the account is bound to the TLS transport of the registrar's ``tls_verify``."""
         acfg = pj.AccountConfig()
         if a.transport == "tls":
             acfg.sipConfig.transportId = self.ensure_tls(a.tls_verify)
-        srtp_config(acfg, srtp)
+        srtp_config(acfg, srtp, srtp_keyings)
         acfg.idUri = a.aor
         rc = acfg.regConfig
         rc.registerOnAdd = register

@@ -15,12 +15,15 @@ import pjsua2 as pj
 from callgauge_platform.recordings import safe_name
 
 from callgauge_media.domain.jobs import (
+    SRTP_KEYINGS,
     SRTP_MODES,
     TRANSPORTS,
     CallJob,
     SipAccount,
     UaJob,
     call_transport,
+    keying_refusal,
+    offered_srtp_keying,
     pick_codec_id,
 )
 from callgauge_media.domain.measurement import add_ladder, ladder_entry
@@ -42,6 +45,7 @@ PJSIP_EBUSY = 171001  # pjsip_regc_send: "regc has another transaction pending"
 UA_LADDER_MAX = 10  # responses to a UA's REGISTERs kept for its measurement
 CALLEE_SETUP_S = 40.0  # an incoming call not confirmed (ACK) this long after answering is dropped
 FOREVER_MS = 24 * 3600 * 1000
+ANSWER_KEYINGS = ("sdes", "dtls")  # the SRTP keyings of an answering UA's account (see submit_ua)
 
 
 class UaAccount(pj.Account):
@@ -131,6 +135,10 @@ class Registration:
         if (job.srtp or "off") not in SRTP_MODES:
             self._ua_failed(ua, 0, f"unknown srtp mode {job.srtp!r} ({', '.join(SRTP_MODES)})", done=True)
             return
+        if (job.srtp_keying or "sdes") not in SRTP_KEYINGS:
+            self._ua_failed(ua, 0, f"unknown srtp_keying {job.srtp_keying!r} ({', '.join(SRTP_KEYINGS)})",
+                            done=True)
+            return
         if a.transport == "tcp" and not self._endpoint.ensure_tcp():
             self._ua_failed(ua, 0, "no TCP transport in this media worker", done=True)
             return
@@ -139,8 +147,11 @@ class Registration:
                                    f"{MAX_ACCOUNTS} accounts per process)", done=True)
             return
         try:
+            # an answering UA's account takes both keyings: pjsua 2.15.1 crashes (use after free in
+            # pjsua_call_on_incoming) when an offer fails the account's SRTP keying after pjsua2 gave
+            # the call to onIncomingCall; _on_incoming refuses an offer of the other keying itself (488)
             acfg = self._endpoint.account_config(a, register=job.register, regexpire=job.regexpire,
-                                                 srtp=job.srtp or "off")
+                                                 srtp=job.srtp or "off", srtp_keyings=ANSWER_KEYINGS)
             acc = UaAccount(self, ua)
             ua.account = acc
             self._uas[token] = ua
@@ -369,6 +380,7 @@ class Registration:
             from_user=job.account.username, transport=job.account.transport,
             step=job.step, action=job.action, index=job.index,
             play_file=job.play_file, play_loop=job.play_loop, srtp=job.srtp or "off",
+            srtp_keying=job.srtp_keying or "sdes",
             record_path=f"{job.record_dir}/{safe_name(f'{job.ua_id}:in{ua.seq}')}.callee.wav"
             if job.record_dir else "",
         )
@@ -393,12 +405,16 @@ class Registration:
         except pj.Error:
             pass
         busy = ua.closing or not job.answer or (job.max_calls and ua.answered >= job.max_calls)
-        if msgs is not None and not busy:
+        refusal = ("" if busy or (job.srtp or "off") == "off"
+                   else keying_refusal(job.srtp, job.srtp_keying, self._offered_keying(prm)))
+        if refusal:
+            log.info("%s: 488 to %s: %s", job.ua_id, raw.sip_call_id, refusal)
+        if msgs is not None and not busy and not refusal:
             msgs.hold(raw.sip_call_id)  # released in _finish
-        if busy:
+        if busy or refusal:
             ua.rejected += 1
             op = pj.CallOpParam()
-            op.statusCode = 486
+            op.statusCode = 488 if refusal else 486
             try:
                 call.hangup(op)
             except pj.Error:
@@ -413,17 +429,27 @@ class Registration:
         run.answer_due = now + max(0, job.answer_delay_ms) / 1000.0
 
     @staticmethod
-    def _account_key(a: SipAccount, srtp: str = "off") -> tuple:
-        return (a.username, a.domain, a.registrar, a.transport, a.auth_username, a.password, a.tls_verify, srtp)
+    def _offered_keying(prm: pj.OnIncomingCallParam) -> str:
+        """The SRTP keying of the INVITE's offer ("" when there is none, or it cannot be read)."""
+        try:
+            return offered_srtp_keying(prm.rdata.wholeMsg)
+        except Exception:  # noqa: BLE001 - the offer goes to pjsua as it is
+            return ""
+
+    @staticmethod
+    def _account_key(a: SipAccount, srtp: str = "off", keying: str = "sdes") -> tuple:
+        return (a.username, a.domain, a.registrar, a.transport, a.auth_username, a.password, a.tls_verify,
+                srtp, keying)
 
     @classmethod
     def _job_key(cls, job: CallJob) -> tuple:
         """The cached account a caller job uses: its SIP user's, or a local one per (transport
-        class, srtp) for direct dials that need TLS or SRTP."""
+        class, srtp, srtp keying) for direct dials that need TLS or SRTP."""
         srtp = job.srtp or "off"
+        keying = (job.srtp_keying or "sdes") if srtp != "off" else "sdes"  # no SRTP: one account either way
         if job.account is not None:
-            return cls._account_key(job.account, srtp)
-        return ("local", call_transport(job) == "tls", srtp)
+            return cls._account_key(job.account, srtp, keying)
+        return ("local", call_transport(job) == "tls", srtp, keying)
 
     def _accounts_used(self) -> int:
         return 1 + sum(1 for ua in self._uas.values() if ua.account is not None) + len(self._caller_accounts)
@@ -448,13 +474,13 @@ class Registration:
 
     def _caller_account(self, job: CallJob) -> pj.Account:
         """A non-registering account per caller identity (digest credentials, outbound proxy) and
-        srtp mode, created on first use and cached (idle ones are dropped when pjsua's account
+        srtp mode and keying, created on first use and cached (idle ones are dropped when pjsua's account
         table is full). Direct dials use the local account, or for TLS or SRTP a local one bound to
         the verifying TLS transport and/or with SRTP on."""
         a, srtp = job.account, job.srtp or "off"
         ep = self._endpoint
         key = self._job_key(job)
-        if a is None and key == ("local", False, "off"):
+        if a is None and key == ("local", False, "off", "sdes"):
             return ep.account
         acc = self._caller_accounts.get(key)
         if acc is None:
@@ -464,13 +490,13 @@ class Registration:
                 raise UserError(f"this media worker has no room for another SIP identity (pjsua allows "
                                    f"{MAX_ACCOUNTS} accounts per process, all in use)")
             if a is not None:
-                acfg = ep.account_config(a, register=False, srtp=srtp)
+                acfg = ep.account_config(a, register=False, srtp=srtp, srtp_keyings=(key[-1],))
             else:
                 acfg = pj.AccountConfig()
                 acfg.idUri = f"sip:{self._opts.contact_user}@{ep.host_for_uri}:{ep.sip_port}"
                 if key[1]:  # TLS: the transport that checks certificates (sips: and ;transport=tls dials)
                     acfg.sipConfig.transportId = ep.ensure_tls(True)
-                srtp_config(acfg, srtp)
+                srtp_config(acfg, srtp, (key[-1],))
                 ep.media_transport(acfg)
             acc = pj.Account()
             acc.create(acfg, False)
