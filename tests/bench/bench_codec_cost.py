@@ -49,10 +49,15 @@ def start_responder(calls: int) -> tuple[subprocess.Popen, str]:
 
 async def one_round(pool: WorkerPool, worker_pid: int, responder_pid: int, uri: str, calls: int, talk_s: float,
                     codec: str, tag: str) -> dict:
-    variant, srtp = codec.removesuffix("+srtp"), "mandatory" if codec.endswith("+srtp") else "off"
-    name, _, bandwidth = variant.partition(":")  # "opus:wideband": opus opened at 16 kHz; "PCMU+srtp": SDES SRTP
+    variant, srtp, keying = codec, "off", "sdes"
+    for suffix, k in (("+srtp", "sdes"), ("+dtls", "dtls")):  # "PCMU+srtp": SDES SRTP; "PCMU+dtls": DTLS-SRTP
+        if codec.endswith(suffix):
+            variant, srtp, keying = codec.removesuffix(suffix), "mandatory", k
+    name, _, bandwidth = variant.partition(":")  # "opus:wideband": opus opened at 16 kHz
     jobs = [CallJob(call_id=f"{tag}-{i}", destination=uri, duration_ms=int(talk_s * 1000), tone_hz=440,
-                    codec=name, audio_bandwidth=bandwidth, srtp=srtp, setup_timeout_ms=15_000) for i in range(calls)]
+                    codec=name, audio_bandwidth=bandwidth, srtp=srtp, srtp_keying=keying,
+                    setup_timeout_ms=15_000)
+            for i in range(calls)]
     running = asyncio.ensure_future(asyncio.gather(*(pool.run_call(j) for j in jobs)))
     place_s = calls * 0.03 + 1.5  # the worker paces new calls (25 ms each), then setup
     await asyncio.sleep(place_s)
@@ -65,7 +70,8 @@ async def one_round(pool: WorkerPool, worker_pid: int, responder_pid: int, uri: 
     ok = [m for m in ms if m.outcome == m_pb2.SUCCESS]
     return {
         "codec": codec, "answered": len(ok), "got": sorted({f"{m.codec}@{m.codec_clock_hz}" for m in ok}),
-        "srtp_calls": sum(1 for m in ok if m.srtp), "suites": sorted({m.srtp_suite for m in ok if m.srtp}),
+        "srtp_calls": sum(1 for m in ok if m.srtp),
+        "suites": sorted({f"{m.srtp_suite}/{m.srtp_keying}" for m in ok if m.srtp}),
         "loss_max": max((m.loss_pct for m in ok), default=float("nan")),
         "mos_min": min((m.mos for m in ok if m.HasField("mos")), default=float("nan")),
         "unscored": sum(1 for m in ok if not m.HasField("mos")),  # no MOS measured (absent, not 0)
@@ -114,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--codecs", default="PCMU,opus", help="comma-separated, the first is the baseline; opus may "
                    "name its audio bandwidth: opus:narrowband, opus:wideband, ...; a +srtp suffix makes the "
-                   "calls SRTP (SDES, mandatory): PCMU+srtp")
+                   "calls SRTP (SDES, mandatory): PCMU+srtp; +dtls the same with DTLS-SRTP keys: PCMU+dtls")
     p.add_argument("--calls", type=int, default=32)
     p.add_argument("--title", default="Codec cost", help=argparse.SUPPRESS)
     p.add_argument("--talk-s", type=float, default=14.0)
