@@ -117,6 +117,9 @@ _SRTP_USE = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTION
              "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
 _SRTP_STATUS = re.compile(r"SRTP status: (Active|Not active) Crypto-suite: (\S*)")
 _SRTP_KEYING = {"sdes": pj.PJMEDIA_SRTP_KEYING_SDES, "dtls": pj.PJMEDIA_SRTP_KEYING_DTLS_SRTP}
+# the keyings of an account without SRTP: pjsua makes an object per call for each keying listed (its
+# default lists every keying compiled in), and SRTP off uses none
+PLAIN_KEYINGS = ("sdes",)
 PROTO_DTLS = getattr(pj, "PJMEDIA_TP_PROTO_DTLS", 1 << 3)  # pjmedia_tp_proto flag of UDP/TLS/RTP/SAVP(F)
 
 
@@ -269,8 +272,7 @@ class SipEndpoint:
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:{o.contact_user}@{self.host_for_uri}:{self.sip_port}"
         self.media_transport(acfg)
-        if o.srtp != "off":
-            srtp_config(acfg, o.srtp, o.srtp_keyings)
+        srtp_config(acfg, o.srtp, o.srtp_keyings if o.srtp != "off" else PLAIN_KEYINGS)
         acc = self._account_cls()
         acc.create(acfg, True)
         self.account = acc

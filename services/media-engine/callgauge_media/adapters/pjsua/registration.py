@@ -30,7 +30,14 @@ from callgauge_media.domain.measurement import add_ladder, ladder_entry
 from callgauge_media.domain.reasons import UserError, is_internal, short_reason, where_of
 from callgauge_media.adapters.pjsua.message_log import call_id_of
 from callgauge_media.adapters.pjsua.call_state import CallRun, CallerCall
-from callgauge_media.adapters.pjsua.endpoint import HANGUP_GRACE_S, UNREGISTER_WAIT_S, srtp_config, user_error, user_reason
+from callgauge_media.adapters.pjsua.endpoint import (
+    HANGUP_GRACE_S,
+    PLAIN_KEYINGS,
+    UNREGISTER_WAIT_S,
+    srtp_config,
+    user_error,
+    user_reason,
+)
 
 if TYPE_CHECKING:
     from callgauge_media.adapters.pjsua.caller import CallerAgent
@@ -147,11 +154,13 @@ class Registration:
                                    f"{MAX_ACCOUNTS} accounts per process)", done=True)
             return
         try:
-            # an answering UA's account takes both keyings: pjsua 2.15.1 crashes (use after free in
-            # pjsua_call_on_incoming) when an offer fails the account's SRTP keying after pjsua2 gave
-            # the call to onIncomingCall; _on_incoming refuses an offer of the other keying itself (488)
-            acfg = self._endpoint.account_config(a, register=job.register, regexpire=job.regexpire,
-                                                 srtp=job.srtp or "off", srtp_keyings=ANSWER_KEYINGS)
+            # an answering UA's account with SRTP takes both keyings: pjsua 2.15.1 crashes (use after
+            # free in pjsua_call_on_incoming) when an offer fails the account's SRTP keying after pjsua2
+            # gave the call to onIncomingCall; _on_incoming refuses an offer of the other keying itself
+            srtp = job.srtp or "off"
+            keyings = ANSWER_KEYINGS if srtp != "off" else PLAIN_KEYINGS
+            acfg = self._endpoint.account_config(a, register=job.register, regexpire=job.regexpire, srtp=srtp,
+                                                 srtp_keyings=keyings)
             acc = UaAccount(self, ua)
             ua.account = acc
             self._uas[token] = ua
