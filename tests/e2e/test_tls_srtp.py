@@ -7,7 +7,10 @@ The test makes its own CA and a certificate for 127.0.0.1, gives that CA to the 
   register over TLS, the caller's INVITE and the callee's leg go over TLS, SRTP mandatory end to end;
 - an SRTP call to the built-in responder (SRTP when offered): measured SRTP on, with its suite;
 - a call that requires SRTP to a callee without it: refused 488, NEGOTIATION_FAILED, a clear detail;
-- validation: 422 per field for an unknown srtp value, sips: with transport udp, SRTP with SIPp.
+- DTLS-SRTP (`srtp_keying: dtls`): a call to the built-in responder and one through Kamailio to a
+  `wait_for_calls` user that takes DTLS-SRTP only, both measured with keying dtls and a MOS;
+- validation: 422 per field for an unknown srtp value, sips: with transport udp, SRTP with SIPp, an
+  unknown srtp_keying, srtp_keying with srtp off.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ pytestmark = [
     pytest.mark.kamailio_tls,
 ]
 
-USERS = {"alice": "alice-tls-e2e", "bob": "bob-tls-e2e", "carol": "carol-plain-e2e"}
+USERS = {"alice": "alice-tls-e2e", "bob": "bob-tls-e2e", "carol": "carol-plain-e2e", "dave": "dave-dtls-e2e"}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +117,39 @@ def test_srtp_call_to_the_builtin_responder_measures_srtp_on(api, tls_stack):
         assert lax.tls_verify is False, lax
 
 
+def test_dtls_srtp_call_to_the_builtin_responder(api, tls_stack):
+    pid = _project(api)
+    run, [call] = _run(api, pid, [{"actions": [
+        {"type": "call", "dial_destination": tls_stack.responder_uri(), "duration_ms": 1500, "tone_hz": 440,
+         "srtp": "mandatory", "srtp_keying": "dtls"}]}])
+    assert run["status"] == "COMPLETED", (run["resultDescription"], call)
+    assert call["outcome"] == "SUCCESS" and call["srtp"] is True and call["srtpSuite"], call
+    assert call["srtpKeying"] == "dtls" and call["mos"] is not None, call
+    with Client(tls_stack.settings.gateway_url(), tls_stack.settings.api_key) as cg:
+        [m] = cg.run_calls_page(pid, run["id"]).items
+        assert (m.srtp, m.srtp_keying) == (True, "dtls"), m
+
+
+def test_dtls_srtp_through_kamailio_to_a_callee_that_takes_dtls_only(api, kamailio):
+    pid = _project(api)
+    reg = data(api.post(f"/projects/{pid}/registrars", json={
+        "name": "kamailio-udp", "host": kamailio.host, "port": kamailio.port, "transport": "udp"}), 201)
+    callers, callees = _pool(api, pid, "alice"), _pool(api, pid, "dave")
+    run, calls = _run(api, pid, [
+        {"actions": [
+            {"type": "register", "target_pool": reg["id"], "credential_pool": callers, "regexpire": 120},
+            {"type": "wait_for_calls", "target_pool": reg["id"], "credential_pool": callees,
+             "srtp": "mandatory", "srtp_keying": "dtls"}]},
+        {"actions": [
+            {"type": "call", "dial_destination": "dave", "target_pool": reg["id"], "credential_pool": callers,
+             "duration_ms": 2000, "tone_hz": 440, "srtp": "mandatory", "srtp_keying": "dtls"}]},
+    ])
+    assert run["status"] == "COMPLETED", (run["resultDescription"], calls, kamailio.log_tail())
+    [call] = [c for c in calls if c.get("role", "caller") == "caller"]
+    assert call["outcome"] == "SUCCESS" and call["srtp"] is True and call["srtpKeying"] == "dtls", call
+    assert call["mos"] is not None, call  # (a call between the run's own users is one measurement)
+
+
 def test_srtp_required_by_the_test_and_refused_by_the_far_end(api, kamailio):
     pid = _project(api)
     reg = data(api.post(f"/projects/{pid}/registrars", json={
@@ -148,6 +184,14 @@ def test_validation_names_each_field(api):
     bad = locs([{"actions": [{"type": "load", "dial_destination": "sip:a@127.0.0.1", "cps": 1, "hold_s": 1,
                               "driver": "sipp", "srtp": "mandatory"}]}])
     assert any(loc[-1] == "srtp" for loc in bad), bad
+    bad = locs([{"actions": [{"type": "call", "dial_destination": "sip:a@127.0.0.1", "srtp": "mandatory",
+                              "srtp_keying": "zrtp"}]}])  # the gateway's schema: one of sdes, dtls
+    assert any(loc[-1] == "srtp_keying" for loc in bad), bad
+    r = api.post(f"/projects/{pid}/tests", json={"name": "bad", "steps": [{"actions": [
+        {"type": "call", "dial_destination": "sip:a@127.0.0.1", "srtp_keying": "dtls"}]}]})
+    assert r.status_code == 422, r.text  # the runs service: SRTP keying without SRTP
+    [detail] = r.json()["error"]["details"]
+    assert detail["loc"][-1] == "srtp_keying" and "srtp is off" in detail["msg"], detail
     r = api.post(f"/projects/{pid}/registrars", json={"name": "x", "host": "127.0.0.1", "transport": "tls",
                                                       "tls_verify": "maybe"})
     assert r.status_code == 422, r.text
