@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.test_billing_metering import client, new_api_key
 from tests.e2e.test_metrics import samples
+from callgauge_platform.run_states import TERMINAL
 from tests.e2e.test_walking_skeleton import calls_of, data, run_to_end
 
 pytestmark = pytest.mark.e2e
@@ -107,32 +108,32 @@ def _media_workers(stack) -> list[int]:
     return sorted(out)
 
 
-def test_a_media_worker_killed_mid_run_ends_each_of_its_calls_with_a_reason(api, stack):
+def test_a_media_worker_killed_mid_run_ends_each_of_its_calls_with_a_reason(api, stack, sipp_uas):
     """A worker holding calls of a load run is killed (SIGKILL) while they talk: each of its
     calls ends CALL_FAILED with the reason, the calls on the other worker go on, every planned call
     has exactly one outcome, and the run fails saying so."""
     project, test = _load_test(api, "worker killed", {
-        "dial_destination": stack.responder_uri(), "cps": 8, "max_total_calls": 4, "max_concurrency": 4,
-        "duration_ms": 12000, "tone_hz": 440}, [])  # the stack's responder answers 4 calls at once
+        "dial_destination": sipp_uas, "cps": 8, "max_total_calls": 8, "max_concurrency": 8,
+        "duration_ms": 12000, "tone_hz": 440}, [])
     started = data(api.post(f"/projects/{project['id']}/tests/{test['id']}/run"), 201)
     run_path = f"/projects/{project['id']}/test-runs/{started['testRunId']}"
     deadline = time.monotonic() + 60  # bounds on the polls, not timing assertions
-    while samples(stack.settings.media_http_port).get(("callgauge_media_active_calls", ()), 0) < 4:
+    while samples(stack.settings.media_http_port).get(("callgauge_media_active_calls", ()), 0) < 8:
         assert time.monotonic() < deadline, ("the load's calls never were up together", data(api.get(run_path)))
         time.sleep(0.2)
     time.sleep(1.0)  # answered and talking (loopback answers in ms)
     workers = _media_workers(stack)
     assert len(workers) >= 2, workers  # the pool spreads the calls over its least busy workers
     os.kill(workers[0], signal.SIGKILL)
-    while (run := data(api.get(run_path)))["status"] not in ("COMPLETED", "FAILED", "CANCELLED"):
+    while (run := data(api.get(run_path)))["status"] not in TERMINAL:
         assert time.monotonic() < deadline + 60, run["status"]
         time.sleep(0.5)
     calls = calls_of(api, project["id"], run["id"])
-    assert sorted(c["index"] for c in calls) == list(range(4))  # each planned call once
+    assert sorted(c["index"] for c in calls) == list(range(8))  # each planned call once
     crashed = [c for c in calls if c["outcome"] != "SUCCESS"]
-    assert crashed and len(crashed) < 4, [(c["outcome"], c.get("detail")) for c in calls]
+    assert crashed and len(crashed) < 8, [(c["outcome"], c.get("detail")) for c in calls]
     assert all(c["outcome"] == "CALL_FAILED" and c.get("detail") == "media worker crashed" for c in crashed), crashed
-    assert run["status"] == "FAILED" and f"{len(crashed)} of 4" in run["resultDescription"], run["resultDescription"]
+    assert run["status"] == "FAILED" and f"{len(crashed)} of 8" in run["resultDescription"], run["resultDescription"]
     # the pool put a new worker in the killed one's place
     deadline = time.monotonic() + 60
     while workers[0] in (now := _media_workers(stack)) or len(now) < len(workers):
