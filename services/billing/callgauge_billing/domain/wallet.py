@@ -181,18 +181,7 @@ def evolve(state: Wallet | None, event: Message, at: datetime | None = None) -> 
         holds.pop(event.run_id, None)
         return replace(state, holds=holds)
     if isinstance(event, billing_pb2.UsageCharged):
-        key = _unit_key(event.kind, event.call_id)
-        run_units = state.units.get(event.run_id, _NO_UNITS)
-        before = run_units.get(key)
-        run_units = run_units.set(key, Metered(
-            event.total_quantity, event.final or (before is not None and before.final),
-            (before.uncollected_minor if before is not None else 0) + event.uncollected_minor))
-        units = state.units.set(event.run_id, run_units)  # type: ignore[attr-defined]
-        holds = dict(state.holds)
-        h = holds.get(event.run_id)
-        if h is not None:
-            holds[event.run_id] = replace(h, charged=h.charged + event.amount_minor)
-        return replace(state, balance_minor=state.balance_minor - event.amount_minor, units=units, holds=holds)
+        return _charge_many(state, [event])
     if isinstance(event, billing_pb2.BalanceExhausted):
         return replace(state, exhausted=True, exhausted_runs=state.exhausted_runs | {event.run_id})
     if isinstance(event, billing_pb2.AutoTopUpConfigured):
@@ -226,7 +215,8 @@ def fold(events: list[Message], state: Wallet | None = None) -> Wallet | None:
 
 
 def _charge_many(state: Wallet, charges: list[billing_pb2.UsageCharged]) -> Wallet:
-    """What evolve() makes of `charges` one by one, in one pass."""
+    """The wallet with `charges` applied in order, in one pass: each unit's total, final and
+    uncollected, the runs' holds' charged, the balance (evolve() applies one this way)."""
     units = state.units.mutate()  # type: ignore[attr-defined]
     per_run: dict[str, immutables.MapMutation] = {}
     charged: dict[str, int] = {}

@@ -124,7 +124,6 @@ def evolve_run(state: Run | None, event: Message, at: datetime | None = None) ->
     return state
 
 
-
 def record_calls(state: Run, calls: Sequence[m_pb2.CallMeasurement]) -> Run:
     """The run with `calls` recorded, in order: what evolve_run makes of their CallRecorded one by
     one, with one new Run for the batch (the runs service folds each batch it appends at once)."""
@@ -137,6 +136,7 @@ def record_calls(state: Run, calls: Sequence[m_pb2.CallMeasurement]) -> Run:
             first_failed = (*first_failed, kept)
         tally = verdict.count_call(tally, spec, call)
     return replace(state, stats=state.stats.add_many(calls), first_failed=first_failed, tally=tally)
+
 
 def _resolve(spec: spec_pb2.TestSpec, resources: Resources) -> tuple[list, list]:
     target_ids, pool_ids = specs.pool_refs(spec)
