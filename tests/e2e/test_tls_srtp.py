@@ -62,6 +62,13 @@ def _project(api) -> str:
     return data(api.post("/projects", json={"name": f"tls-{uuid.uuid4().hex[:8]}"}), 201)["id"]
 
 
+def _udp_registrar(api, kamailio) -> tuple[str, dict]:
+    """A new project and its registrar for Kamailio over UDP: (project id, registrar)."""
+    pid = _project(api)
+    return pid, data(api.post(f"/projects/{pid}/registrars", json={
+        "name": "kamailio-udp", "host": kamailio.host, "port": kamailio.port, "transport": "udp"}), 201)
+
+
 def _pool(api, pid: str, *users: str) -> str:
     return data(api.post(f"/projects/{pid}/credential-pools", json={
         "name": "-".join(users), "credentials": [{"username": u, "password": USERS[u]} for u in users]}), 201)["id"]
@@ -131,9 +138,7 @@ def test_dtls_srtp_call_to_the_builtin_responder(api, tls_stack):
 
 
 def test_dtls_srtp_through_kamailio_to_a_callee_that_takes_dtls_only(api, kamailio):
-    pid = _project(api)
-    reg = data(api.post(f"/projects/{pid}/registrars", json={
-        "name": "kamailio-udp", "host": kamailio.host, "port": kamailio.port, "transport": "udp"}), 201)
+    pid, reg = _udp_registrar(api, kamailio)
     callers, callees = _pool(api, pid, "alice"), _pool(api, pid, "dave")
     run, calls = _run(api, pid, [
         {"actions": [
@@ -151,9 +156,7 @@ def test_dtls_srtp_through_kamailio_to_a_callee_that_takes_dtls_only(api, kamail
 
 
 def test_srtp_required_by_the_test_and_refused_by_the_far_end(api, kamailio):
-    pid = _project(api)
-    reg = data(api.post(f"/projects/{pid}/registrars", json={
-        "name": "kamailio-udp", "host": kamailio.host, "port": kamailio.port, "transport": "udp"}), 201)
+    pid, reg = _udp_registrar(api, kamailio)
     callers, callees = _pool(api, pid, "alice"), _pool(api, pid, "carol")
     run, calls = _run(api, pid, [
         {"actions": [
