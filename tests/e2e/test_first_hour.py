@@ -66,6 +66,23 @@ def wait_finished(c: httpx.Client, project: str, run: str, timeout: float = 60) 
     raise AssertionError(f"run {run} did not end within {timeout} s")
 
 
+def calls_of_every_run(stack: Stack) -> str:
+    """Every run's status and each call's outcome, figures and notes: what a failure needs to say
+    why a run failed (a CLI's verdict alone does not say why a call went unmeasured)."""
+    lines: list[str] = []
+    with api(stack) as c:
+        for p in c.get("/projects").json()["data"]:
+            for run in c.get(f"/projects/{p['id']}/test-runs").json()["data"]:
+                lines.append(f"run {run['id']} {run['status']} passed={run.get('passed')} "
+                             f"{run.get('resultDescription')!r}")
+                calls = c.get(f"/projects/{p['id']}/test-runs/{run['id']}/calls").json().get("data") or []
+                for call in calls:
+                    lines.append("  " + repr({k: call.get(k) for k in (
+                        "role", "outcome", "sipCode", "durationMs", "txPackets", "rxPackets", "lossPct",
+                        "mos", "detail")}))
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------ the README
 
 
@@ -116,7 +133,8 @@ def test_the_readme_runs_as_written(up):
     env.update(HOME=str(home), CALLGAUGE_CONFIG=str(home / "cli.json"), NO_COLOR="1", COLUMNS="200")
     r = subprocess.run(["bash", "-c", "\n".join(script)], cwd=home, env=env, capture_output=True, text=True,
                        timeout=240)
-    assert r.returncode == 0, f"README shell block failed (exit {r.returncode})\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
+    assert r.returncode == 0, (f"README shell block failed (exit {r.returncode})\n{r.stdout[-4000:]}\n"
+                               f"{r.stderr[-4000:]}\n{calls_of_every_run(up)}")
     outputs = dict(re.findall(r"@@block (\d+)@@\n(.*?)(?=@@block \d+@@|\Z)", r.stdout, re.S))
     assert len(outputs) == len(blocks) - 1
     for n, out in outputs.items():
