@@ -39,6 +39,10 @@ class MediaSettings(StoreServiceSettings, MediaEndpoint, RunsTarget, RunLimitsSe
                                           "kept for the other accounts (fair sharing); -1 = an eighth of the "
                                           "engine's capacity, at least 1")
     media_progress_interval_s: float = Field(2.0, gt=0, le=60, description="CallProgress tick while a call is up")
+    media_recorded_jitter_buffer_ms: int = Field(60, ge=0, le=400, description="receive jitter buffer of "
+                                                 "recorded calls: fixed at this many ms, never shrunk by dropping "
+                                                 "frames, so what arrived intact is recorded intact (docs/quality.md); "
+                                                 "0: pjmedia's adaptive buffer. Unrecorded calls keep the adaptive one")
     audio_scorers: int = Field(1, ge=1, le=64, description="processes of the media engine's audio scoring pool "
                                "(ViSQOL, alignment), apart from the pjsua2 workers")
     audio_score_queue: int = Field(16, ge=1, le=10_000, description="calls waiting for the scoring pool at most; "

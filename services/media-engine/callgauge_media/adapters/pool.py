@@ -189,6 +189,7 @@ class WorkerPool:
         drain_rx: bool = True,
         sip_message_log: bool = True,
         tls: TlsFiles | None = None,
+        recorded_jitter_buffer_ms: int = 60,
         start_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
@@ -223,6 +224,7 @@ class WorkerPool:
                     drain_rx=drain_rx,
                     sip_message_log=sip_message_log,
                     tls=tls or TlsFiles(),
+                    recorded_jitter_buffer_ms=recorded_jitter_buffer_ms,
                 ),
             )
             for i in range(workers)

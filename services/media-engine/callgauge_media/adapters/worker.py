@@ -61,6 +61,7 @@ class WorkerConfig:
     sip_message_log: bool = True  # EndpointOptions.sip_message_log (ladders with every SIP message)
     poll_ms: int = 500  # longest wait in libHandleEvents; the pool also wakes it per job (doorbell)
     tls: TlsFiles = TlsFiles()  # CA bundle, own certificate and key for SIP over TLS
+    recorded_jitter_buffer_ms: int = 60  # EndpointOptions.recorded_jitter_buffer_ms
 
 
 def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> None:
@@ -106,6 +107,7 @@ def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> Non
             sip_message_log=cfg.sip_message_log,
             tcp=False,  # a TCP listener only when a job asks for TCP
             tls=cfg.tls,
+            recorded_jitter_buffer_ms=cfg.recorded_jitter_buffer_ms,
         ),
         on_result=lambda token, m: send(("result", token, m.SerializeToString())),
         on_answer=lambda token: send(("answered", token)),

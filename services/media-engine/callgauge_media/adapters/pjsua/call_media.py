@@ -12,7 +12,7 @@ import pjsua2 as pj
 from callgauge_media.domain.measurement import StreamSnapshot
 from callgauge_media.adapters.impair.media import RelayHost, rewrite_offer, sdp_ssrc
 from callgauge_media.adapters.pjsua.call_state import CallRun, CallerCall
-from callgauge_media.adapters.pjsua.endpoint import srtp_keying_of, srtp_of, user_error
+from callgauge_media.adapters.pjsua.endpoint import fixed_jitter_buffer, srtp_keying_of, srtp_of, user_error
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,15 @@ class CallMedia:
             prm.sdp.wholeSdp = out[0]
 
     def _on_stream_pre_create(self, run: CallRun, prm: pj.OnStreamPreCreateParam) -> None:
-        """An impaired call's audio stream is about to start sending: the far end hears from the
-        relay first (impair/media.py ``greet_far_end``)."""
+        """A recorded call's audio stream gets the fixed jitter buffer
+        (``EndpointOptions.recorded_jitter_buffer_ms``). An impaired call's audio stream is about to
+        start sending: the far end hears from the relay first (impair/media.py ``greet_far_end``)."""
+        ms = self._opts.recorded_jitter_buffer_ms
+        if ms > 0 and run.job.record_path and prm.streamInfo.type == pj.PJMEDIA_TYPE_AUDIO:
+            try:
+                fixed_jitter_buffer(prm.streamInfo, ms)
+            except Exception as exc:  # noqa: BLE001 - the call goes on with pjmedia's adaptive buffer
+                run.raw.notes.append(f"jitter buffer: {user_error(exc, 'fixed jitter buffer')}")
         relays = run.relays
         if relays is None or relays.greeted or self._relay_host is None:
             return

@@ -38,6 +38,10 @@ MAX_CONF_PORTS = 1024  # PJSUA_MAX_CONF_PORTS of our build
 HANGUP_GRACE_S = 5.0  # after our hang-up, report anyway if pjsua has not disconnected by then
 UNREGISTER_WAIT_S = 5.0  # how long closing a UA waits for the answer to its un-REGISTER
 MSG_LOG_LEVEL = 4  # pjsua logs every SIP message at this level (msgLogging)
+# recorded calls' fixed receive jitter buffer, ms (CALLGAUGE_MEDIA_RECORDED_JITTER_BUFFER_MS; docs/quality.md,
+# "The measurement path's own noise": with pjmedia's adaptive one, clean calls recorded while the scoring
+# pool ran came back with 10 ms shifts; 60 ms held with two CPU burners besides, on 2 cores)
+RECORDED_JITTER_BUFFER_MS = 60
 PJ_LOG_HAS_SENDER = 64  # pj_log decoration: only the sender (file name), padded; no time, no indent
 
 
@@ -111,6 +115,9 @@ class EndpointOptions:
     tls: TlsFiles = TlsFiles()  # SIP over TLS: CA bundle (verification), our certificate and key
     srtp: str = "off"  # SRTP of the local account: off | optional | mandatory (the responder's --srtp)
     srtp_keyings: tuple[str, ...] = ("sdes",)  # the keyings it accepts, in order (the responder: both)
+    # recorded calls' receive jitter buffer: fixed at this many ms without discarding (fixed_jitter_buffer);
+    # 0: pjmedia's adaptive one. Calls that record nothing always keep the adaptive one
+    recorded_jitter_buffer_ms: int = RECORDED_JITTER_BUFFER_MS
 
 
 _SRTP_USE = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
@@ -164,6 +171,45 @@ def srtp_keying_of(call: pj.Call, med_idx: int) -> str:
     except (pj.Error, TypeError, ValueError):
         return ""
     return "dtls" if proto & PROTO_DTLS else "sdes"
+
+
+PJMEDIA_JB_DISCARD_NONE = 0  # pjmedia_jb_discard_algo (pjmedia/jbuf.h): NONE, STATIC, PROGRESSIVE
+_jb_discard_none = None  # one SWIG copy of the enum holding NONE, made once per process (see below)
+
+
+def fixed_jitter_buffer(si: pj.StreamInfo, ms: int) -> bool:
+    """Give the audio stream about to be created (``si``: pjsua2 ``onStreamPreCreate``) a fixed
+    jitter buffer: ``ms`` of prefetch at the start and after any underrun (jbInit = jbMinPre =
+    jbMaxPre), and no discarding to shrink it (``PJMEDIA_JB_DISCARD_NONE``). pjmedia's default is
+    adaptive: it starts with no prefetch, plays a concealed frame whenever the buffer is empty at the
+    bridge's tick (audio shifted 10 ms later) and, by its progressive discard, drops a received frame
+    whenever the buffer holds more than its burst estimate (audio shifted 10 ms earlier; not counted
+    in ``jbuf.discard``). A sender and receiver on one machine share its clock, so a fixed buffer
+    neither fills nor drains, and audio that arrived intact leaves it intact (a lost packet is still
+    concealed in place, a late one still counts as lost). Returns whether the discard setting could
+    be applied (only the prefetch is fixed otherwise).
+
+    pjsua2's SWIG binding knows ``jbDiscardAlgo`` as an opaque enum: its getter returns a copy in
+    new memory, its setter copies from one. The copy made here once (from the first stream's own
+    value, which must be a known algorithm, so the layout is the C enum's) is set to NONE and then
+    reused for every stream: one allocation per process."""
+    global _jb_discard_none
+    si.jbInit = si.jbMinPre = si.jbMaxPre = int(ms)
+    try:
+        if _jb_discard_none is None:
+            import ctypes
+
+            obj = si.jbDiscardAlgo
+            cell = ctypes.c_int.from_address(int(obj))
+            if cell.value not in (0, 1, 2):  # not pjmedia_jb_discard_algo as we know it: leave it
+                return False
+            cell.value = PJMEDIA_JB_DISCARD_NONE
+            _jb_discard_none = obj
+        si.jbDiscardAlgo = _jb_discard_none
+        return True
+    except Exception:  # noqa: BLE001 - a binding without the field: the prefetch alone is fixed
+        log.warning("jitter buffer: could not turn pjmedia's discarding off", exc_info=True)
+        return False
 
 
 class _LogWriter(pj.LogWriter):

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pjsua2 as pj
 
-from callgauge_media.adapters.pjsua.endpoint import EndpointOptions, SipEndpoint
+from callgauge_media.adapters.pjsua.endpoint import EndpointOptions, SipEndpoint, fixed_jitter_buffer
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,14 @@ class _ResponderCall(pj.Call):
                 self.disconnected = True
         except BaseException:  # noqa: BLE001
             log.exception("responder onCallState")
+
+    def onStreamPreCreate(self, prm: pj.OnStreamPreCreateParam) -> None:
+        try:
+            ms = self._agent._jitter_buffer_ms
+            if ms > 0 and prm.streamInfo.type == pj.PJMEDIA_TYPE_AUDIO:
+                fixed_jitter_buffer(prm.streamInfo, ms)
+        except BaseException:  # noqa: BLE001
+            log.exception("responder onStreamPreCreate")
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         try:
@@ -76,14 +84,18 @@ class ResponderAgent:
 
     def __init__(
         self, opts: EndpointOptions, *, answer_delay_ms: int = 0, code: int = 200, hangup_after_ms: int = 0,
-        play_file: str = "", silent: bool = False,
+        play_file: str = "", silent: bool = False, jitter_buffer_ms: int = 0,
     ) -> None:
         """``play_file`` (a 16-bit mono WAV at the bridge's rate): played, looped, to every caller
-        instead of the echo; ``silent``: nothing is sent back but silence (RTP still flows)."""
+        instead of the echo; ``silent``: nothing is sent back but silence (RTP still flows);
+        ``jitter_buffer_ms`` > 0: each call's jitter buffer is fixed at that prefetch, without
+        discarding (:func:`~callgauge_media.adapters.pjsua.endpoint.fixed_jitter_buffer`), so the
+        echo returns what arrived, frame for frame; 0: pjmedia's adaptive buffer."""
         if not (code == 200 or 300 <= code <= 699):
             raise ValueError(f"final code must be 200 or 300..699, got {code}")
         self._play_file = play_file
         self._silent = silent
+        self._jitter_buffer_ms = max(0, int(jitter_buffer_ms))
         opts = replace(opts, sip_message_log=False)  # no ladders here
         self._opts = opts
         self._delay_s = max(0, answer_delay_ms) / 1000.0
