@@ -60,7 +60,8 @@ def test_recorded_calls_get_a_fixed_60_ms_jitter_buffer_by_default_down_to_the_w
     assert MediaSettings(media_recorded_jitter_buffer_ms=0).media_recorded_jitter_buffer_ms == 0
     with pytest.raises(ValueError):
         MediaSettings(media_recorded_jitter_buffer_ms=401)
-    assert WorkerConfig(index=0, bind_host="127.0.0.1", rtp_port=40000, rtp_port_range=40).recorded_jitter_buffer_ms == 60
+    config = WorkerConfig(index=0, bind_host="127.0.0.1", rtp_port=40000, rtp_port_range=40)
+    assert config.recorded_jitter_buffer_ms == 60
     pool = WorkerPool(2, 40000, recorded_jitter_buffer_ms=0)
     assert [w.config.recorded_jitter_buffer_ms for w in pool._workers] == [0, 0]
     assert [w.config.recorded_jitter_buffer_ms for w in WorkerPool(1, 40000)._workers] == [60]

@@ -17,7 +17,8 @@ offer with SRTP and a plain one with plain RTP; ``off`` refuses SRTP-only offers
 Here); ``mandatory`` refuses plain ones. ``--jitter-buffer-ms`` (default 60): each call's receive
 jitter buffer holds that much audio, fixed, and never drops a frame to shrink, so the echo carries
 back exactly what arrived (0: pjmedia's adaptive buffer, which inserts and drops 10 ms frames as it
-adapts to the machine's scheduling, and alters the echo of a perfect path). SIGTERM / SIGINT: hang up, destroy, exit 0.
+adapts to the machine's scheduling, and alters the echo of a perfect path). SIGTERM / SIGINT: hang up,
+destroy, exit 0.
 """
 
 from __future__ import annotations
