@@ -52,16 +52,14 @@ def bootstrap(settings: MediaSettings | None = None) -> MediaEngine:
 
     settings = settings or MediaSettings()
     engine_id = settings.media_engine_id or f"{socket.gethostname()}-{os.getpid()}"
-    tls = _tls_files(settings)
+    worker_options = dict(rtp_port_base=settings.media_rtp_port_base, sip_message_log=settings.media_sip_message_log,
+                          tls=_tls_files(settings),
+                          recorded_jitter_buffer_ms=settings.media_recorded_jitter_buffer_ms)
     if settings.media_workers:
         pool = WorkerPool(workers=settings.media_workers, calls_per_worker=settings.media_calls_per_worker,
-                          rtp_port_base=settings.media_rtp_port_base, sip_message_log=settings.media_sip_message_log,
-                          tls=tls, recorded_jitter_buffer_ms=settings.media_recorded_jitter_buffer_ms)
+                          **worker_options)
     else:
-        pool = WorkerPool.for_calls(settings.media_max_calls, settings.media_calls_per_worker,
-                                    rtp_port_base=settings.media_rtp_port_base,
-                                    sip_message_log=settings.media_sip_message_log, tls=tls,
-                                    recorded_jitter_buffer_ms=settings.media_recorded_jitter_buffer_ms)
+        pool = WorkerPool.for_calls(settings.media_max_calls, settings.media_calls_per_worker, **worker_options)
     # One outbox per engine identity: replicas that share a data dir or database need distinct
     # CALLGAUGE_MEDIA_ENGINE_ID values.
     namespace = f"media-{slug(settings.media_engine_id)}" if settings.media_engine_id else SERVICE

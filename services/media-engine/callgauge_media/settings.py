@@ -6,6 +6,13 @@ from pydantic import Field
 
 from callgauge_platform.settings import DialSettings, MediaEndpoint, RunLimitsSettings, RunsTarget, StoreServiceSettings
 
+# The fixed receive jitter buffer of recorded calls and of the built-in responder's echo, ms (docs/quality.md,
+# "The measurement path's own noise": with pjmedia's adaptive one, clean calls recorded while the scoring pool
+# ran came back with 10 ms shifts; 60 ms held with two CPU burners besides, on 2 cores, and adds that much to
+# the echo's round trip). At most MAX_JITTER_BUFFER_MS: pjmedia's buffer holds 500 ms.
+RECORDED_JITTER_BUFFER_MS = 60
+MAX_JITTER_BUFFER_MS = 400
+
 
 class MediaSettings(StoreServiceSettings, MediaEndpoint, RunsTarget, RunLimitsSettings, DialSettings):
     """Every CALLGAUGE_* setting the media-engine reads (the docs' settings reference)."""
@@ -39,7 +46,7 @@ class MediaSettings(StoreServiceSettings, MediaEndpoint, RunsTarget, RunLimitsSe
                                           "kept for the other accounts (fair sharing); -1 = an eighth of the "
                                           "engine's capacity, at least 1")
     media_progress_interval_s: float = Field(2.0, gt=0, le=60, description="CallProgress tick while a call is up")
-    media_recorded_jitter_buffer_ms: int = Field(60, ge=0, le=400, description="receive jitter buffer of "
+    media_recorded_jitter_buffer_ms: int = Field(RECORDED_JITTER_BUFFER_MS, ge=0, le=MAX_JITTER_BUFFER_MS, description="receive jitter buffer of "
                                                  "recorded calls: fixed at this many ms, never shrunk by dropping "
                                                  "frames, so what arrived intact is recorded intact (docs/quality.md); "
                                                  "0: pjmedia's adaptive buffer. Unrecorded calls keep the adaptive one")

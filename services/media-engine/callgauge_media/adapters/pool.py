@@ -29,6 +29,7 @@ from callgauge_proto.callgauge.media.v1 import measurements_pb2 as m_pb2
 
 from callgauge_media.domain.jobs import CallJob, TlsFiles, UaJob
 from callgauge_media.domain.measurement import CRASHED_DETAIL, failed_measurement
+from callgauge_media.settings import RECORDED_JITTER_BUFFER_MS
 from callgauge_media.adapters.worker import (
     DEFAULT_CALLS_PER_WORKER,
     MAX_CALLS_PER_WORKER,
@@ -189,7 +190,7 @@ class WorkerPool:
         drain_rx: bool = True,
         sip_message_log: bool = True,
         tls: TlsFiles | None = None,
-        recorded_jitter_buffer_ms: int = 60,
+        recorded_jitter_buffer_ms: int = RECORDED_JITTER_BUFFER_MS,
         start_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
     ) -> None:

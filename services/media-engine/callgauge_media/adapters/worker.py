@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from callgauge_media.domain.jobs import TlsFiles
+from callgauge_media.settings import RECORDED_JITTER_BUFFER_MS
 
 # PJSUA_MAX_CALLS of the pjsua2 build (third_party/pjproject/config_site.h): pjsua silently clamps
 # uaConfig.maxCalls to it, so asking for more would look fine and then refuse calls (PJ_ETOOMANY)
@@ -61,7 +62,7 @@ class WorkerConfig:
     sip_message_log: bool = True  # EndpointOptions.sip_message_log (ladders with every SIP message)
     poll_ms: int = 500  # longest wait in libHandleEvents; the pool also wakes it per job (doorbell)
     tls: TlsFiles = TlsFiles()  # CA bundle, own certificate and key for SIP over TLS
-    recorded_jitter_buffer_ms: int = 60  # EndpointOptions.recorded_jitter_buffer_ms
+    recorded_jitter_buffer_ms: int = RECORDED_JITTER_BUFFER_MS  # EndpointOptions.recorded_jitter_buffer_ms
 
 
 def worker_main(cfg: WorkerConfig, jobs: Connection, results: Connection) -> None:

@@ -29,10 +29,10 @@ import signal
 import sys
 
 
-# the echo's jitter buffer: fixed, without discarding (docs/quality.md, "The measurement path's own noise"):
-# with pjmedia's adaptive one every clean call echoed its prompt back with 10 ms shifts; 60 ms held with the
-# scoring pool and two CPU burners running on 2 cores, and adds that much to the echo's round trip
-JITTER_BUFFER_MS = 60
+from callgauge_media.settings import MAX_JITTER_BUFFER_MS, RECORDED_JITTER_BUFFER_MS
+
+# the echo's jitter buffer: fixed, without discarding, as a recorded call's (callgauge_media.settings)
+JITTER_BUFFER_MS = RECORDED_JITTER_BUFFER_MS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.code == 200 or 300 <= args.code <= 699):
         print("--code must be 200 or 300..699", file=sys.stderr)
         return 2
-    if not 0 <= args.jitter_buffer_ms <= 400:
-        print("--jitter-buffer-ms must be 0..400 (pjmedia's buffer holds 500 ms)", file=sys.stderr)
+    if not 0 <= args.jitter_buffer_ms <= MAX_JITTER_BUFFER_MS:
+        print(f"--jitter-buffer-ms must be 0..{MAX_JITTER_BUFFER_MS} (pjmedia's buffer holds 500 ms)", file=sys.stderr)
         return 2
     if not 1 <= args.max_calls <= 256:
         print("--max-calls must be 1..256 (PJSUA_MAX_CALLS of the pjsua2 build)", file=sys.stderr)

@@ -30,6 +30,7 @@ import pjsua2 as pj
 from callgauge_media.domain.jobs import SipAccount, TlsFiles
 from callgauge_media.domain.reasons import UserError, is_internal, short_reason, where_of
 from callgauge_media.adapters.pjsua.message_log import MessageLog
+from callgauge_media.settings import RECORDED_JITTER_BUFFER_MS
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,6 @@ MAX_CONF_PORTS = 1024  # PJSUA_MAX_CONF_PORTS of our build
 HANGUP_GRACE_S = 5.0  # after our hang-up, report anyway if pjsua has not disconnected by then
 UNREGISTER_WAIT_S = 5.0  # how long closing a UA waits for the answer to its un-REGISTER
 MSG_LOG_LEVEL = 4  # pjsua logs every SIP message at this level (msgLogging)
-# recorded calls' fixed receive jitter buffer, ms (CALLGAUGE_MEDIA_RECORDED_JITTER_BUFFER_MS; docs/quality.md,
-# "The measurement path's own noise": with pjmedia's adaptive one, clean calls recorded while the scoring
-# pool ran came back with 10 ms shifts; 60 ms held with two CPU burners besides, on 2 cores)
-RECORDED_JITTER_BUFFER_MS = 60
 PJ_LOG_HAS_SENDER = 64  # pj_log decoration: only the sender (file name), padded; no time, no indent
 
 
